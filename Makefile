@@ -1,0 +1,128 @@
+# Builds Darknet (pinned source in darknet-src/, patched at set-up) and darknet3d together into ./darknet, plus a static library for the tests.
+#   make            GPU build when nvcc and cuDNN are present, CPU build otherwise
+#   make GPU=0      force the CPU build
+#   make test       build and run every test under tests/
+#   make demo       the README's main job
+
+CUDA_HOME ?= /usr/local/cuda
+HAVE_CUDA := $(shell test -x $(CUDA_HOME)/bin/nvcc && test -f $(CUDA_HOME)/include/cudnn.h && echo 1 || echo 0)
+GPU ?= $(HAVE_CUDA)
+CUDNN ?= $(GPU)
+SAN ?= 0
+
+ifeq ($(GPU),1)
+VARIANT := gpu
+else
+VARIANT := cpu
+endif
+ifeq ($(SAN),1)
+VARIANT := $(VARIANT)-san
+endif
+B := build/$(VARIANT)
+
+CC ?= gcc
+CXX ?= g++
+NVCC := $(CUDA_HOME)/bin/nvcc
+ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+
+OPT ?= -O3
+INCS := -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -I/usr/include/nifti -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu
+DEFS := -DcudaThreadSynchronize=cudaDeviceSynchronize
+CFLAGS_COMMON := $(OPT) -g -fPIC -fopenmp -Wall -Wno-unused-result -Wno-unknown-pragmas -Wno-unused-variable -Wno-unused-but-set-variable
+LDLIBS := -lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread -fopenmp
+ifeq ($(GPU),1)
+DEFS += -DGPU
+INCS += -I$(CUDA_HOME)/include
+LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++
+endif
+ifeq ($(CUDNN),1)
+DEFS += -DCUDNN
+LDLIBS += -lcudnn
+endif
+ifeq ($(SAN),1)
+CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDLIBS += -fsanitize=address,undefined
+endif
+CFLAGS := $(CFLAGS_COMMON) $(DEFS) $(INCS)
+# Darknet's own code is compiled with its warnings silenced: it is not ours to fix
+DN_CFLAGS := $(CFLAGS) -w
+
+DN_OBJ := gemm utils cuda deconvolutional_layer convolutional_layer list image activations im2col col2im blas \
+  crop_layer dropout_layer maxpool_layer softmax_layer data matrix network connected_layer cost_layer parser \
+  option_list detection_layer route_layer upsample_layer box normalization_layer avgpool_layer layer local_layer \
+  shortcut_layer logistic_layer activation_layer rnn_layer gru_layer crnn_layer demo batchnorm_layer region_layer \
+  reorg_layer tree lstm_layer l2norm_layer yolo_layer iseg_layer
+DN_CU := convolutional_kernels deconvolutional_kernels activation_kernels im2col_kernels col2im_kernels blas_kernels \
+  crop_layer_kernels dropout_layer_kernels maxpool_layer_kernels avgpool_layer_kernels
+DN_EX := captcha lsd super art tag cifar go rnn segmenter regressor classifier coco yolo detector nightmare instance-segmenter darknet
+
+OUR_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard layers/*.c)
+OUR_CU := $(wildcard layers/*.cu) $(wildcard src/*.cu)
+OUR_HDR := $(wildcard src/*.h) $(wildcard layers/*.h)
+
+LIB_OBJS := $(addprefix $(B)/dn/,$(addsuffix .o,$(DN_OBJ))) $(patsubst %.c,$(B)/%.o,$(OUR_SRC))
+ifeq ($(GPU),1)
+LIB_OBJS += $(addprefix $(B)/dn/,$(addsuffix .o,$(DN_CU))) $(patsubst %.cu,$(B)/%.cu.o,$(OUR_CU))
+endif
+EX_OBJS := $(addprefix $(B)/ex/,$(addsuffix .o,$(DN_EX)))
+LIB := $(B)/libdarknet3d.a
+STAMP := darknet-src/.darknet3d-stamp
+
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+
+.PHONY: all setup test demo bench clean distclean lib tests-build
+all: darknet
+
+setup: $(STAMP)
+$(STAMP): scripts/setup.sh patches/darknet3d.patch
+	sh scripts/setup.sh
+
+darknet: $(B)/darknet
+	ln -sf $(B)/darknet darknet
+
+$(B)/darknet: $(B)/src/main.o $(EX_OBJS) $(LIB)
+	$(CC) $^ -o $@ $(LDLIBS)
+
+lib: $(LIB)
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/dn/%.o: darknet-src/src/%.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(DN_CFLAGS) -c $< -o $@
+$(B)/dn/%.o: darknet-src/src/%.cu $(STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(ARCH) -w $(DEFS) $(INCS) --compiler-options "-fPIC -O3" -c $< -o $@
+$(B)/ex/darknet.o: darknet-src/examples/darknet.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(DN_CFLAGS) -Dmain=darknet_main -c $< -o $@
+$(B)/ex/%.o: darknet-src/examples/%.c $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(DN_CFLAGS) -c $< -o $@
+$(B)/%.o: %.c $(OUR_HDR) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wextra -Wno-unused-parameter -Wno-sign-compare -c $< -o $@
+$(B)/%.cu.o: %.cu $(OUR_HDR) $(STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(ARCH) $(DEFS) $(INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@
+
+$(B)/tests/%: tests/%.c tests/testlib.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< -o $@ $(LIB) $(LDLIBS)
+
+tests-build: darknet $(TEST_BINS)
+test: tests-build
+	sh tests/run_tests.sh $(B)
+
+demo: darknet
+	sh scripts/demo.sh
+
+bench: darknet
+	sh bench/run.sh
+
+clean:
+	rm -rf build darknet
+distclean: clean
+	rm -rf darknet-src .apt-state

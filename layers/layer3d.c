@@ -1,0 +1,56 @@
+/* Shared helpers of the darknet3d layers: the NCDHW shape convention, buffer allocation on CPU/GPU and parse-time checks. */
+#include <stdlib.h>
+#include "layer3d.h"
+#include "cuda.h"
+
+int params_dims(size_params params, dims3d *in, char *err, size_t errlen)
+{
+    int d = params.d > 0 ? params.d : 1;
+    if(params.h % d != 0){
+        snprintf(err, errlen, "input height %d is not a multiple of its depth %d: the previous layer is not a 3D layer", params.h, d);
+        return -1;
+    }
+    in->c = params.c; in->d = d; in->h = params.h / d; in->w = params.w;
+    if(in->c < 1 || in->h < 1 || in->w < 1){
+        snprintf(err, errlen, "empty input (%d x %d x %d x %d)", in->c, in->d, in->h, in->w);
+        return -1;
+    }
+    return 0;
+}
+
+float *layer3d_alloc(size_t n)
+{
+    return calloc(n ? n : 1, sizeof(float));
+}
+
+void layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
+{
+    l->batch = batch;
+    l->c = in.c; l->d = in.d; l->h = in.d * in.h; l->w = in.w;
+    l->out_c = out.c; l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
+    l->inputs = (int)(in.c * dims_volume(in));
+    l->outputs = (int)(out.c * dims_volume(out));
+    size_t n = (size_t)batch * l->outputs;
+    if(l->output) free(l->output);
+    if(l->delta) free(l->delta);
+    l->output = layer3d_alloc(n);
+    l->delta = layer3d_alloc(n);
+#ifdef GPU
+    if(gpu_index >= 0){
+        if(l->output_gpu) cuda_free(l->output_gpu);
+        if(l->delta_gpu) cuda_free(l->delta_gpu);
+        l->output_gpu = cuda_make_array(l->output, n);
+        l->delta_gpu = cuda_make_array(l->delta, n);
+    }
+#endif
+}
+
+int read_floats(float *x, size_t n, FILE *fp)
+{
+    return fread(x, sizeof(float), n, fp) == n ? 0 : -1;
+}
+
+#ifdef GPU
+void layer3d_push(float *x_gpu, float *x, size_t n) { if(x_gpu && x && n) cuda_push_array(x_gpu, x, n); }
+void layer3d_pull(float *x_gpu, float *x, size_t n) { if(x_gpu && x && n) cuda_pull_array(x_gpu, x, n); }
+#endif

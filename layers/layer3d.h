@@ -1,0 +1,35 @@
+/* Shared helpers of the darknet3d layers: the NCDHW shape convention, buffer allocation on CPU/GPU and parse-time checks. */
+#ifndef LAYER3D_H
+#define LAYER3D_H
+#include <stdio.h>
+#include "darknet.h"
+
+/* Layout: NCDHW, idx = w + W*(h + H*(d + D*(c + C*n))).
+ * In the layer struct a 3D tensor is seen by stock Darknet as C x (D*H) x W:
+ *   l.c, l.d, l.h = D*H, l.w   (input)     l.out_c, l.out_d, l.out_h = D*H, l.out_w (output)
+ * so route (channel concat), shortcut (equal shapes), dropout and cost work unchanged.
+ * The true height is h/d; use these helpers rather than dividing by hand. */
+typedef struct { int c, d, h, w; } dims3d;
+
+static inline dims3d in_dims(layer l)  { dims3d s = { l.c, l.d, l.d ? l.h / l.d : l.h, l.w }; return s; }
+static inline dims3d out_dims(layer l) { dims3d s = { l.out_c, l.out_d, l.out_d ? l.out_h / l.out_d : l.out_h, l.out_w }; return s; }
+static inline size_t dims_volume(dims3d s) { return (size_t)s.d * s.h * s.w; }
+
+/* Reads the input shape from the parser's params; fails (with a message) on an inconsistent depth. */
+int params_dims(size_params params, dims3d *in, char *err, size_t errlen);
+
+/* Fills batch/in/out shape fields and allocates output and delta (CPU, and GPU when gpu_index >= 0). */
+void layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out);
+
+/* calloc that the tests can make fail; never returns NULL silently: callers check. */
+float *layer3d_alloc(size_t n);
+
+/* Reads exactly n floats; -1 on a short read (truncated weights file). */
+int read_floats(float *x, size_t n, FILE *fp);
+
+#ifdef GPU
+/* Push/pull n floats if both pointers exist. */
+void layer3d_push(float *x_gpu, float *x, size_t n);
+void layer3d_pull(float *x_gpu, float *x, size_t n);
+#endif
+#endif

@@ -1,0 +1,42 @@
+/* CUDA twin of the [r2s] layer: Y = sigmoid(k*x) and its backward. */
+#include "cuda3d.h"
+extern "C" {
+#include "r2s_layer.h"
+}
+
+__global__ void r2s_forward_kernel(int n, float k, const float *x, float *y)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    float z = k * x[i];
+    y[i] = z >= 0 ? 1.f / (1.f + expf(-z)) : expf(z) / (1.f + expf(z));
+}
+
+__global__ void r2s_backward_kernel(int n, float k, const float *y, const float *dy, float *dx)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    dx[i] += k * y[i] * (1.f - y[i]) * dy[i];
+}
+
+extern "C" void r2s_forward_gpu(int n, float k, const float *x, float *y)
+{
+    r2s_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y);
+    check_error(cudaPeekAtLastError());
+}
+
+extern "C" void r2s_backward_gpu(int n, float k, const float *y, const float *dy, float *dx)
+{
+    r2s_backward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, y, dy, dx);
+    check_error(cudaPeekAtLastError());
+}
+
+extern "C" void forward_r2s_layer_gpu(const layer l, network net)
+{
+    r2s_forward_gpu(l.batch * l.outputs, l.alpha, net.input_gpu, l.output_gpu);
+}
+
+extern "C" void backward_r2s_layer_gpu(const layer l, network net)
+{
+    if(net.delta_gpu) r2s_backward_gpu(l.batch * l.outputs, l.alpha, l.output_gpu, l.delta_gpu, net.delta_gpu);
+}

@@ -1,0 +1,111 @@
+/* Strict readers of cfg keys for darknet3d sections: values are validated and every error names the key and what was expected. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cfg_options.h"
+#include "option_list.h"
+
+static char *find(list *options, const char *key)
+{
+    return option_find(options, (char *)key); /* marks the key used */
+}
+
+int cfg_int(list *options, const char *key, int def, int required, int lo, int hi, int *out, char *err, size_t errlen)
+{
+    char *v = find(options, key);
+    if(!v){
+        if(required){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
+        *out = def;
+        return 0;
+    }
+    char *end = 0;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    while(end && (*end == ' ' || *end == '\t')) ++end;
+    if(end == v || *end != '\0' || errno){
+        snprintf(err, errlen, "key '%s': expected an integer, got '%s'", key, v);
+        return -1;
+    }
+    if(x < lo || x > hi){
+        snprintf(err, errlen, "key '%s': %ld is out of range [%d, %d]", key, x, lo, hi);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int cfg_float(list *options, const char *key, float def, int required, float lo, float hi, float *out, char *err, size_t errlen)
+{
+    char *v = find(options, key);
+    if(!v){
+        if(required){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
+        *out = def;
+        return 0;
+    }
+    char *end = 0;
+    errno = 0;
+    double x = strtod(v, &end);
+    while(end && (*end == ' ' || *end == '\t')) ++end;
+    if(end == v || *end != '\0' || errno || !isfinite(x)){
+        snprintf(err, errlen, "key '%s': expected a finite number, got '%s'", key, v);
+        return -1;
+    }
+    if(x < lo || x > hi){
+        snprintf(err, errlen, "key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
+        return -1;
+    }
+    *out = (float)x;
+    return 0;
+}
+
+int cfg_choice(list *options, const char *key, const char *def, const char **choices, int *out, char *err, size_t errlen)
+{
+    char *v = find(options, key);
+    if(!v) v = (char *)def;
+    int i;
+    for(i = 0; choices[i]; ++i){
+        if(strcmp(v, choices[i]) == 0){ *out = i; return 0; }
+    }
+    int n = snprintf(err, errlen, "key '%s': '%s' is not one of", key, v);
+    for(i = 0; choices[i] && n > 0 && (size_t)n < errlen; ++i) n += snprintf(err + n, errlen - n, " %s", choices[i]);
+    return -1;
+}
+
+int cfg_activation(list *options, const char *key, const char *def, ACTIVATION *out, char *err, size_t errlen)
+{
+    static const char *names[] = {"logistic", "relu", "relie", "linear", "ramp", "tanh", "plse", "leaky", "elu", "loggy", "stair", "hardtan", "lhtan", "selu", 0};
+    static const ACTIVATION acts[] = {LOGISTIC, RELU, RELIE, LINEAR, RAMP, TANH, PLSE, LEAKY, ELU, LOGGY, STAIR, HARDTAN, LHTAN, SELU};
+    int i = 0;
+    if(cfg_choice(options, key, def, names, &i, err, errlen)) return -1;
+    *out = acts[i];
+    return 0;
+}
+
+int cfg_layers(list *options, const char *key, int index, int *out, int maxn, int *n, char *err, size_t errlen)
+{
+    char *v = find(options, key);
+    if(!v){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
+    int count = 0;
+    const char *p = v;
+    while(*p){
+        char *end = 0;
+        long x = strtol(p, &end, 10);
+        if(end == p){ snprintf(err, errlen, "key '%s': expected comma-separated layer indices, got '%s'", key, v); return -1; }
+        if(count >= maxn){ snprintf(err, errlen, "key '%s': more than %d layers", key, maxn); return -1; }
+        long abs_i = x < 0 ? index + x : x;
+        if(abs_i < 0 || abs_i >= index){
+            snprintf(err, errlen, "key '%s': layer %ld resolves to %ld, which is not an earlier layer (this is layer %d)", key, x, abs_i, index);
+            return -1;
+        }
+        out[count++] = (int)abs_i;
+        p = end;
+        while(*p == ' ' || *p == '\t') ++p;
+        if(*p == ','){ ++p; while(*p == ' ' || *p == '\t') ++p; if(!*p){ snprintf(err, errlen, "key '%s': trailing comma in '%s'", key, v); return -1; } }
+        else if(*p){ snprintf(err, errlen, "key '%s': expected comma-separated layer indices, got '%s'", key, v); return -1; }
+    }
+    if(count == 0){ snprintf(err, errlen, "key '%s': empty", key); return -1; }
+    *n = count;
+    return 0;
+}

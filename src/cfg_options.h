@@ -1,0 +1,17 @@
+/* Strict readers of cfg keys for darknet3d sections: values are validated and every error names the key and what was expected. */
+#ifndef CFG_OPTIONS_H
+#define CFG_OPTIONS_H
+#include <stddef.h>
+#include "darknet.h"
+
+/* Each returns 0 on success; on error writes a message naming the key into err and returns -1.
+ * A missing key gives def unless required != 0. Values must lie in [lo, hi]. */
+int cfg_int(list *options, const char *key, int def, int required, int lo, int hi, int *out, char *err, size_t errlen);
+int cfg_float(list *options, const char *key, float def, int required, float lo, float hi, float *out, char *err, size_t errlen);
+/* choices: NULL-terminated list of accepted words; returns the index into choices in *out */
+int cfg_choice(list *options, const char *key, const char *def, const char **choices, int *out, char *err, size_t errlen);
+/* Darknet activation names */
+int cfg_activation(list *options, const char *key, const char *def, ACTIVATION *out, char *err, size_t errlen);
+/* comma-separated integers (layer indices; negative = relative to `index`), count in *n, resolved to absolute */
+int cfg_layers(list *options, const char *key, int index, int *out, int maxn, int *n, char *err, size_t errlen);
+#endif

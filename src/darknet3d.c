@@ -1,0 +1,73 @@
+/* darknet3d start-up: registers our layer types with Darknet's cfg parser, detects the GPU, counts parameters and loads networks without exiting. */
+#include <stdio.h>
+#include <stdlib.h>
+#include "darknet3d.h"
+#include "r2s_layer.h"
+#ifdef GPU
+#include "cuda_runtime.h"
+#endif
+
+LAYER_TYPE CONV3D = BLANK, DECONV3D = BLANK, UPSAMPLE3D = BLANK, MAXPOOL3D = BLANK, R2S = BLANK,
+           DTRANSFORM = BLANK, DUALSPLIT = BLANK, DBISL = BLANK;
+
+/* Each darknet3d layer type: its section name and parse/save/load functions (save/load NULL when weightless). */
+void darknet3d_init(void)
+{
+    static int done = 0;
+    if(done) return;
+    done = 1;
+    R2S = register_layer_type("r2s", parse_r2s_section, 0, 0);
+}
+
+int darknet3d_gpu_available(int notice)
+{
+#ifdef GPU
+    int n = 0;
+    cudaError_t st = cudaGetDeviceCount(&n);
+    if(st == cudaSuccess && n > 0) return 1;
+    cudaGetLastError(); /* clear the sticky error of a driverless machine */
+    gpu_index = -1;
+    if(notice) fprintf(stderr, "darknet3d: GPU build, but no CUDA device is usable (%s): running on the CPU\n",
+                       st == cudaSuccess ? "no device" : cudaGetErrorString(st));
+    return 0;
+#else
+    (void)notice;
+    gpu_index = -1;
+    return 0;
+#endif
+}
+
+size_t layer_param_count(layer l)
+{
+    if(l.type == CONNECTED) return (size_t)l.outputs * l.inputs + l.outputs + (l.batch_normalize ? l.outputs : 0);
+    if(l.type == BATCHNORM) return 2 * (size_t)l.c;
+    /* conv, deconv and our layers: weights + biases (+ BN scales) + any extra trainable vector */
+    return (size_t)l.nweights + l.nbiases + (l.batch_normalize ? (size_t)l.out_c : 0) + (size_t)l.extra;
+}
+
+size_t network_param_count(network *net)
+{
+    size_t total = 0;
+    int i;
+    for(i = 0; i < net->n; ++i) total += layer_param_count(net->layers[i]);
+    return total;
+}
+
+network *load_network_checked(char *cfg, char *weights, int clear)
+{
+    char err[1024];
+    network *net = parse_network_cfg_err(cfg, err, sizeof(err));
+    if(!net){
+        fprintf(stderr, "error: %s\n", err);
+        return 0;
+    }
+    if(weights && weights[0]){
+        if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
+            fprintf(stderr, "\nerror: %s\n", err);
+            free_network(net);
+            return 0;
+        }
+    }
+    if(clear) *net->seen = 0;
+    return net;
+}

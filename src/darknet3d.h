@@ -1,0 +1,26 @@
+/* Public entry points of darknet3d: plugin registration, GPU detection, the seg3d command and the type ids of our layers. */
+#ifndef DARKNET3D_H
+#define DARKNET3D_H
+#include "darknet.h"
+
+/* Registers every darknet3d layer type with Darknet's cfg parser. Call once before parsing a cfg. */
+void darknet3d_init(void);
+
+/* 1 when this is a GPU build and a CUDA device answers; otherwise sets gpu_index = -1 and,
+ * for a GPU build with notice != 0, prints one notice line. */
+int darknet3d_gpu_available(int notice);
+
+/* ./darknet seg3d <command> ... ; returns the process exit code */
+int seg3d_main(int argc, char **argv);
+
+/* LAYER_TYPE values given by the registry (valid after darknet3d_init) */
+extern LAYER_TYPE CONV3D, DECONV3D, UPSAMPLE3D, MAXPOOL3D, R2S, DTRANSFORM, DUALSPLIT, DBISL;
+
+/* Trainable parameters of one layer / a whole network (BN scales and biases counted, rolling statistics not) */
+size_t layer_param_count(layer l);
+size_t network_param_count(network *net);
+
+/* Loads a cfg without exiting: returns NULL and prints the error (file:line: [section] key: ...) */
+network *load_network_checked(char *cfg, char *weights, int clear);
+
+#endif

@@ -1,0 +1,26 @@
+/* Entry point of ./darknet: registers the darknet3d layer types, picks GPU or CPU, runs `seg3d` commands and hands every other command to Darknet's own main. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "darknet.h"
+#include "darknet3d.h"
+
+int darknet_main(int argc, char **argv); /* Darknet's examples/darknet.c, compiled with -Dmain=darknet_main */
+
+int main(int argc, char **argv)
+{
+    darknet3d_init();
+    int have_gpu = darknet3d_gpu_available(1);
+    if(argc >= 2 && strcmp(argv[1], "seg3d") == 0){
+        return seg3d_main(argc, argv);
+    }
+    if(!have_gpu){
+        /* Darknet's main would call cudaSetDevice and die: pass -nogpu instead */
+        char **args = calloc(argc + 2, sizeof(char *));
+        int i;
+        for(i = 0; i < argc; ++i) args[i] = argv[i];
+        args[argc] = "-nogpu";
+        return darknet_main(argc + 1, args);
+    }
+    return darknet_main(argc, argv);
+}

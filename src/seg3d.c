@@ -1,0 +1,42 @@
+/* The `./darknet seg3d <command>` front end: dispatches to params, and to the training, inference and data commands as they exist. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "darknet3d.h"
+
+static int usage(void)
+{
+    fprintf(stderr,
+        "usage: ./darknet seg3d <command> [args]\n"
+        "  params <cfg>                    layer table and trainable parameter count\n");
+    return 2;
+}
+
+static int cmd_params(int argc, char **argv)
+{
+    if(argc < 4){ fprintf(stderr, "usage: ./darknet seg3d params <cfg>\n"); return 2; }
+    network *net = load_network_checked(argv[3], 0, 0);
+    if(!net) return 1;
+    int i;
+    printf("%5s %-14s %28s %28s %12s\n", "layer", "type", "input (c x d x h x w)", "output (c x d x h x w)", "params");
+    for(i = 0; i < net->n; ++i){
+        layer l = net->layers[i];
+        int d = l.d > 0 ? l.d : 1, od = l.out_d > 0 ? l.out_d : 1;
+        char in[64], out[64];
+        snprintf(in, sizeof(in), "%d x %d x %d x %d", l.c, d, l.h / d, l.w);
+        snprintf(out, sizeof(out), "%d x %d x %d x %d", l.out_c, od, l.out_h / od, l.out_w);
+        printf("%5d %-14s %28s %28s %12zu\n", i, get_layer_string(l.type), in, out, layer_param_count(l));
+    }
+    printf("params=%zu\n", network_param_count(net));
+    free_network(net);
+    return 0;
+}
+
+int seg3d_main(int argc, char **argv)
+{
+    if(argc < 3) return usage();
+    char *cmd = argv[2];
+    if(strcmp(cmd, "params") == 0) return cmd_params(argc, argv);
+    fprintf(stderr, "seg3d: unknown command '%s'\n", cmd);
+    return usage();
+}

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Runs every test program of a build (build/<variant>/tests/test_*) and every tests/test_*.sh, counting PASS/FAIL/SKIP lines; a crash or a non-zero exit without FAIL lines is one failure.
+B=${1:-build/cpu}
+cd "$(dirname "$0")/.."
+passed=0; failed=0; skipped=0
+LOG=$(mktemp)
+run_one() {
+  name=$1; shift
+  "$@" > "$LOG" 2>"$LOG.err"
+  rc=$?
+  cat "$LOG"
+  p=$(grep -c '^PASS ' "$LOG"); f=$(grep -c '^FAIL ' "$LOG"); s=$(grep -c '^SKIP ' "$LOG")
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+  if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
+    echo "FAIL $name: exited with status $rc"
+    tail -5 "$LOG.err" | sed 's/^/  /'
+    failed=$((failed + 1))
+  elif [ $rc -eq 0 ] && [ "$f" -gt 0 ]; then
+    echo "FAIL $name: FAIL lines but exit status 0"
+    failed=$((failed + 1))
+  fi
+  if [ "$f" -gt 0 ]; then tail -20 "$LOG.err" | sed 's/^/  stderr: /'; fi
+}
+for t in "$B"/tests/test_*; do
+  [ -x "$t" ] || continue
+  echo "== $(basename "$t")"
+  run_one "$(basename "$t")" "$t"
+done
+for t in tests/test_*.sh; do
+  [ -f "$t" ] || continue
+  echo "== $(basename "$t")"
+  run_one "$(basename "$t")" env DARKNET="$B/darknet" BUILD="$B" sh "$t"
+done
+rm -f "$LOG" "$LOG.err"
+echo "$skipped skipped (skips are not counted as passed)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
