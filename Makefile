@@ -18,7 +18,8 @@ endif
 ifeq ($(SAN),1)
 VARIANT := $(VARIANT)-san
 endif
-B := build/$(VARIANT)
+BUILDDIR ?= build/$(VARIANT)
+B := $(BUILDDIR)
 
 CC ?= gcc
 CXX ?= g++
