@@ -1,0 +1,277 @@
+/* Volume reading/writing: NIfTI through nifti_clib (any numeric datatype to float32, scaling applied, header kept as geometry) and .h5 through HDF5. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "nifti2_io.h"
+#include "hdf5.h"
+#include "volume_io.h"
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int volume_alloc(volume *v, int nx, int ny, int nz)
+{
+    memset(v, 0, sizeof(*v));
+    if(nx <= 0 || ny <= 0 || nz <= 0) return -1;
+    size_t n = (size_t)nx * ny * nz;
+    if(n > (size_t)INT32_MAX) return -1;  /* flat indices are int in the samplers and layers */
+    v->data = calloc(n, sizeof(float));
+    if(!v->data) return -1;
+    v->nx = nx; v->ny = ny; v->nz = nz;
+    v->dx = v->dy = v->dz = 1;
+    return 0;
+}
+
+void volume_free(volume *v)
+{
+    if(!v) return;
+    free(v->data);
+    if(v->geom) nifti_image_free((nifti_image *)v->geom);
+    memset(v, 0, sizeof(*v));
+}
+
+/* nifti_clib reports problems on stderr at debug level >= 1; we report our own error instead */
+static void nifti_quiet(void) { nifti_set_debug_level(0); }
+
+static float spacing_or_one(double d)
+{
+    d = fabs(d);
+    return (d > 0 && isfinite(d)) ? (float)d : 1.f;
+}
+
+static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if(!fp){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    fclose(fp);
+    nifti_quiet();
+    nifti_image *nim = nifti_image_read(path, 0);
+    if(!nim){ snprintf(err, errlen, "%s: not a readable NIfTI header", path); return -1; }
+    /* nifti_clib looks for the image data by base name and prefers x.nii over x.nii.gz: when both
+     * exist, nifti_image_read("x.nii.gz", 1) takes x.nii's data. A single-file NIfTI holds its own
+     * data, so we read it from exactly the file asked for. */
+    if(nim->nifti_type != NIFTI_FTYPE_NIFTI1_1 && nim->nifti_type != NIFTI_FTYPE_NIFTI2_1){
+        snprintf(err, errlen, "%s: not a single-file NIfTI (.hdr/.img pairs are not supported)", path);
+        nifti_image_free(nim); return -1;
+    }
+    {
+        size_t nbytes = (size_t)nim->nvox * nim->nbyper;
+        int ok = 0;
+        nim->data = malloc(nbytes ? nbytes : 1);
+        znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
+        if(nim->data && !znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0)
+            ok = nifti_read_buffer(zf, nim->data, (int64_t)nbytes, nim) == (int64_t)nbytes;
+        if(!znz_isnull(zf)) znzclose(zf);
+        if(!ok){
+            snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
+            nifti_image_free(nim); return -1;
+        }
+    }
+    int64_t frames = 1;
+    int a;
+    for(a = 4; a <= 7 && a <= nim->dim[0]; ++a) frames *= nim->dim[a] > 0 ? nim->dim[a] : 1;
+    if(nim->dim[0] > 7 || frames != 1){
+        snprintf(err, errlen, "%s: %lld frames (dims 4..7); a single 3D volume is required", path, (long long)frames);
+        nifti_image_free(nim); return -1;
+    }
+    int64_t nx = nim->nx > 0 ? nim->nx : 1, ny = (nim->dim[0] >= 2 && nim->ny > 0) ? nim->ny : 1,
+            nz = (nim->dim[0] >= 3 && nim->nz > 0) ? nim->nz : 1;
+    if(nx * ny * nz > INT32_MAX || nx > INT32_MAX){
+        snprintf(err, errlen, "%s: volume too large (%lld x %lld x %lld)", path, (long long)nx, (long long)ny, (long long)nz);
+        nifti_image_free(nim); return -1;
+    }
+    size_t n = (size_t)(nx * ny * nz);
+    float *out = malloc(n * sizeof(float));
+    if(!out){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    size_t i;
+    const void *d = nim->data;
+    switch(nim->datatype){
+#define CONV(DT, T) case DT: for(i = 0; i < n; ++i) out[i] = (float)((const T *)d)[i]; break;
+        CONV(DT_UINT8, uint8_t)
+        CONV(DT_INT8, int8_t)
+        CONV(DT_UINT16, uint16_t)
+        CONV(DT_INT16, int16_t)
+        CONV(DT_UINT32, uint32_t)
+        CONV(DT_INT32, int32_t)
+        CONV(DT_UINT64, uint64_t)
+        CONV(DT_INT64, int64_t)
+        CONV(DT_FLOAT32, float)
+        CONV(DT_FLOAT64, double)
+#undef CONV
+        default:
+            snprintf(err, errlen, "%s: unsupported NIfTI datatype %d (%s); need an integer or real type", path,
+                     nim->datatype, nifti_datatype_string(nim->datatype));
+            free(out); nifti_image_free(nim); return -1;
+    }
+    /* NIfTI: scl_slope == 0 means "no scaling" */
+    double slope = nim->scl_slope, inter = nim->scl_inter;
+    if(slope != 0 && isfinite(slope) && isfinite(inter) && !(slope == 1 && inter == 0)){
+        for(i = 0; i < n; ++i) out[i] = (float)(out[i] * slope + inter);
+    }
+    memset(v, 0, sizeof(*v));
+    v->nx = (int)nx; v->ny = (int)ny; v->nz = (int)nz;
+    v->dx = spacing_or_one(nim->dx);
+    v->dy = nim->dim[0] >= 2 ? spacing_or_one(nim->dy) : 1.f;
+    v->dz = nim->dim[0] >= 3 ? spacing_or_one(nim->dz) : 1.f;
+    v->data = out;
+    free(nim->data);
+    nim->data = NULL;
+    nifti_free_extensions(nim);  /* geometry only: extensions are not carried to derived volumes */
+    v->geom = nim;
+    return 0;
+}
+
+/* HDF5 prints its error stack on failure by default; silence it while we work, restore after */
+typedef struct { H5E_auto2_t fn; void *data; } h5_quiet_state;
+static void h5_quiet_begin(h5_quiet_state *s) { H5Eget_auto2(H5E_DEFAULT, &s->fn, &s->data); H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+static void h5_quiet_end(h5_quiet_state *s) { H5Eset_auto2(H5E_DEFAULT, s->fn, s->data); }
+
+static int read_h5(const char *path, const char *dsname, volume *v, char *err, size_t errlen)
+{
+    if(!dsname) dsname = "image";
+    FILE *fp = fopen(path, "rb");
+    if(!fp){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    fclose(fp);
+    h5_quiet_state q;
+    h5_quiet_begin(&q);
+    int rc = -1;
+    hid_t f = -1, ds = -1, sp = -1, ty = -1;
+    float *tmp = NULL, *out = NULL;
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if(f < 0){ snprintf(err, errlen, "%s: not a readable HDF5 file", path); goto done; }
+    if(H5Lexists(f, dsname, H5P_DEFAULT) <= 0){ snprintf(err, errlen, "%s: no dataset '%s'", path, dsname); goto done; }
+    ds = H5Dopen2(f, dsname, H5P_DEFAULT);
+    if(ds < 0){ snprintf(err, errlen, "%s: cannot open dataset '%s'", path, dsname); goto done; }
+    ty = H5Dget_type(ds);
+    H5T_class_t cls = H5Tget_class(ty);
+    if(cls != H5T_INTEGER && cls != H5T_FLOAT){ snprintf(err, errlen, "%s: dataset '%s' is not numeric", path, dsname); goto done; }
+    sp = H5Dget_space(ds);
+    int nd = H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[8] = {0};
+    if(nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0){
+        snprintf(err, errlen, "%s: dataset '%s' has an unreadable shape", path, dsname); goto done;
+    }
+    /* accept (X,Y,Z) and singleton-padded forms such as (1,X,Y,Z) or (X,Y,Z,1) */
+    int lo = 0, hi = nd;
+    while(hi - lo > 3 && dims[lo] == 1) ++lo;
+    while(hi - lo > 3 && dims[hi - 1] == 1) --hi;
+    if(hi - lo != 3){ snprintf(err, errlen, "%s: dataset '%s' has %d non-singleton dimensions; a 3D volume is required", path, dsname, nd); goto done; }
+    hsize_t d3[3] = {dims[lo], dims[lo + 1], dims[lo + 2]};
+    if((double)d3[0] * d3[1] * d3[2] > INT32_MAX){ snprintf(err, errlen, "%s: dataset '%s' too large", path, dsname); goto done; }
+    int nx = (int)d3[0], ny = (int)d3[1], nz = (int)d3[2];
+    size_t n = (size_t)nx * ny * nz;
+    tmp = malloc(n * sizeof(float));
+    out = malloc(n * sizeof(float));
+    if(!tmp || !out){ snprintf(err, errlen, "%s: out of memory", path); goto done; }
+    if(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0){
+        snprintf(err, errlen, "%s: reading dataset '%s' failed (corrupt or truncated file)", path, dsname); goto done;
+    }
+    /* h5[i][j][k] (k fastest in the file) -> data[i + nx*(j + ny*k)] */
+    int i, j, kk;
+    for(kk = 0; kk < nz; ++kk) for(j = 0; j < ny; ++j){
+        float *o = out + (size_t)nx * (j + (size_t)ny * kk);
+        for(i = 0; i < nx; ++i) o[i] = tmp[kk + (size_t)nz * (j + (size_t)ny * i)];
+    }
+    memset(v, 0, sizeof(*v));
+    v->nx = nx; v->ny = ny; v->nz = nz;
+    v->dx = v->dy = v->dz = 1;
+    v->data = out;
+    out = NULL;
+    rc = 0;
+done:
+    free(tmp); free(out);
+    if(ty >= 0) H5Tclose(ty);
+    if(sp >= 0) H5Sclose(sp);
+    if(ds >= 0) H5Dclose(ds);
+    if(f >= 0) H5Fclose(f);
+    h5_quiet_end(&q);
+    return rc;
+}
+
+int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, size_t errlen)
+{
+    memset(v, 0, sizeof(*v));
+    if(!path){ snprintf(err, errlen, "(null): no path"); return -1; }
+    if(ends_with(path, ".h5") || ends_with(path, ".hdf5")) return read_h5(path, h5_dataset, v, err, errlen);
+    if(ends_with(path, ".nii") || ends_with(path, ".nii.gz")) return read_nifti(path, v, err, errlen);
+    snprintf(err, errlen, "%s: unknown volume format (expected .nii, .nii.gz or .h5)", path);
+    return -1;
+}
+
+int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)
+{
+    if(!(ends_with(path, ".nii") || ends_with(path, ".nii.gz"))){
+        snprintf(err, errlen, "%s: can only write .nii or .nii.gz", path); return -1;
+    }
+    if(!v || !v->data || v->nx <= 0 || v->ny <= 0 || v->nz <= 0){ snprintf(err, errlen, "%s: empty volume", path); return -1; }
+    const nifti_image *g = (geometry_from && geometry_from->geom) ? geometry_from->geom : (nifti_image *)v->geom;
+    int dt = as_uint8 ? DT_UINT8 : DT_FLOAT32;
+    nifti_quiet();
+    nifti_image *nim;
+    if(g){
+        nim = nifti_copy_nim_info(g);
+        if(!nim){ snprintf(err, errlen, "%s: out of memory", path); return -1; }
+        nifti_free_extensions(nim);
+    } else {
+        int64_t dims[8] = {3, v->nx, v->ny, v->nz, 1, 1, 1, 1};
+        nim = nifti_make_new_nim(dims, dt, 0);
+        if(!nim){ snprintf(err, errlen, "%s: out of memory", path); return -1; }
+        nim->pixdim[1] = nim->dx = v->dx;
+        nim->pixdim[2] = nim->dy = v->dy;
+        nim->pixdim[3] = nim->dz = v->dz;
+        nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+        nim->sform_code = NIFTI_XFORM_UNKNOWN;
+        nim->quatern_b = nim->quatern_c = nim->quatern_d = 0;
+        nim->qoffset_x = nim->qoffset_y = nim->qoffset_z = 0;
+        nim->qfac = 1;
+        nim->qto_xyz = nifti_quatern_to_dmat44(0, 0, 0, 0, 0, 0, v->dx, v->dy, v->dz, 1);
+        nim->qto_ijk = nifti_dmat44_inverse(nim->qto_xyz);
+        nim->xyz_units = NIFTI_UNITS_MM;
+    }
+    /* the shape and type are v's; the header's placement in space is the geometry's */
+    int a;
+    nim->dim[0] = 3; nim->dim[1] = v->nx; nim->dim[2] = v->ny; nim->dim[3] = v->nz;
+    for(a = 4; a < 8; ++a) nim->dim[a] = 1;
+    nifti_update_dims_from_array(nim);
+    nim->datatype = dt;
+    nifti_datatype_sizes(dt, &nim->nbyper, &nim->swapsize);
+    nim->scl_slope = 0; nim->scl_inter = 0;   /* stored values are the values */
+    nim->cal_min = nim->cal_max = 0;
+    nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+    nim->byteorder = nifti_short_order();
+    free(nim->fname); free(nim->iname);
+    nim->fname = nim->iname = NULL;
+    if(nifti_set_filenames(nim, path, 0, 1) != 0){
+        snprintf(err, errlen, "%s: bad output file name", path); nifti_image_free(nim); return -1;
+    }
+    size_t n = (size_t)v->nx * v->ny * v->nz, i;
+    void *buf = malloc(n * (as_uint8 ? 1 : sizeof(float)));
+    if(!buf){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    if(as_uint8){
+        uint8_t *b = buf;
+        for(i = 0; i < n; ++i){
+            float x = v->data[i];
+            b[i] = !(x > 0) ? 0 : x >= 255 ? 255 : (uint8_t)lrintf(x);
+        }
+    } else memcpy(buf, v->data, n * sizeof(float));
+    nim->data = buf;
+    /* nifti_image_write reports nothing back; remove any old file and check the new one exists and is complete */
+    remove(path);
+    nifti_image_write(nim);
+    nifti_image_free(nim);  /* frees buf */
+    struct stat st;
+    if(stat(path, &st) != 0 || st.st_size == 0){
+        snprintf(err, errlen, "%s: writing failed (directory missing or not writable?)", path); return -1;
+    }
+    if(ends_with(path, ".nii") && (size_t)st.st_size < 352 + n * (as_uint8 ? 1 : 4)){
+        snprintf(err, errlen, "%s: writing failed (short file: disk full?)", path); return -1;
+    }
+    return 0;
+}

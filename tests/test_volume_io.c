@@ -1,0 +1,288 @@
+/* Tests of src/volume_io.c: NIfTI round trips (datatypes, scaling, geometry), 4D, corrupt files, and .h5 vs NIfTI on the shared LA cases. */
+#include <stdint.h>
+#include <sys/stat.h>
+#include "testlib.h"
+#include "nifti2_io.h"
+#include "volume_io.h"
+
+#define OUT "tests/out/volume_io"
+
+static void mkout(void) { mkdir("tests/out", 0755); mkdir(OUT, 0755); }
+
+/* Writes a NIfTI file of datatype dt directly with nifti_clib: values raw[i] = (i*7) % mod, slope/inter given,
+ * an oblique-ish qform and an sform, 4th dim nt. */
+static int write_raw(const char *path, int dt, int nx, int ny, int nz, int nt, double slope, double inter, int mod)
+{
+    int64_t dims[8] = {nt > 1 ? 4 : 3, nx, ny, nz, nt, 1, 1, 1};
+    if(nt == 1 && dims[0] == 3){ /* also exercise an explicit 4D header with one frame */ }
+    nifti_image *nim = nifti_make_new_nim(dims, dt, 1);
+    if(!nim) return -1;
+    size_t n = (size_t)nx * ny * nz * nt, i;
+    for(i = 0; i < n; ++i){
+        int r = (int)((i * 7) % mod);
+        switch(dt){
+            case DT_UINT8: ((uint8_t *)nim->data)[i] = (uint8_t)r; break;
+            case DT_INT16: ((int16_t *)nim->data)[i] = (int16_t)(r - mod / 2); break;
+            case DT_FLOAT32: ((float *)nim->data)[i] = r * 0.25f - 3; break;
+            case DT_FLOAT64: ((double *)nim->data)[i] = r * 0.5 - 1; break;
+        }
+    }
+    nim->scl_slope = slope; nim->scl_inter = inter;
+    nim->pixdim[1] = nim->dx = 0.625; nim->pixdim[2] = nim->dy = 0.7; nim->pixdim[3] = nim->dz = 1.25;
+    nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
+    nim->quatern_b = 0.1; nim->quatern_c = -0.2; nim->quatern_d = 0.3;
+    nim->qoffset_x = 10; nim->qoffset_y = -20; nim->qoffset_z = 30.5; nim->qfac = -1;
+    nim->qto_xyz = nifti_quatern_to_dmat44(nim->quatern_b, nim->quatern_c, nim->quatern_d, nim->qoffset_x, nim->qoffset_y,
+                                          nim->qoffset_z, nim->dx, nim->dy, nim->dz, nim->qfac);
+    nim->sform_code = NIFTI_XFORM_ALIGNED_ANAT;
+    int a, b;
+    for(a = 0; a < 4; ++a) for(b = 0; b < 4; ++b) nim->sto_xyz.m[a][b] = (a == b) ? 1.5 + a : (a < 3 && b == 3 ? 5.0 * a : 0.1 * (a + b) * (a < 3));
+    nim->sto_xyz.m[3][0] = nim->sto_xyz.m[3][1] = nim->sto_xyz.m[3][2] = 0; nim->sto_xyz.m[3][3] = 1;
+    nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+    if(nifti_set_filenames(nim, path, 0, 1)){ nifti_image_free(nim); return -1; }
+    nifti_image_write(nim);
+    nifti_image_free(nim);
+    return 0;
+}
+
+static double expect_val(int dt, size_t i, double slope, double inter, int mod)
+{
+    int r = (int)((i * 7) % mod);
+    double raw = 0;
+    switch(dt){
+        case DT_UINT8: raw = r; break;
+        case DT_INT16: raw = r - mod / 2; break;
+        case DT_FLOAT32: raw = r * 0.25f - 3; break;
+        case DT_FLOAT64: raw = r * 0.5 - 1; break;
+    }
+    return slope != 0 ? raw * slope + inter : raw;
+}
+
+static void test_datatypes_and_scaling(void)
+{
+    mkout();
+    struct { int dt; double slope, inter; int mod; const char *ext; } cases[] = {
+        {DT_UINT8, 0.0167, -1.2, 251, ".nii.gz"}, {DT_UINT8, 0, 0, 2, ".nii"}, {DT_INT16, 2.5, 100, 3001, ".nii"},
+        {DT_INT16, 1, 0, 1001, ".nii.gz"}, {DT_FLOAT32, 1, 0, 97, ".nii"}, {DT_FLOAT32, 0.5, 1, 97, ".nii.gz"},
+        {DT_FLOAT64, 0, 0, 13, ".nii"},
+    };
+    int c;
+    for(c = 0; c < (int)(sizeof(cases) / sizeof(cases[0])); ++c){
+        char path[256], err[512];
+        snprintf(path, sizeof(path), OUT "/dt%d_%d%s", cases[c].dt, c, cases[c].ext);
+        CHECK(write_raw(path, cases[c].dt, 7, 5, 3, 1, cases[c].slope, cases[c].inter, cases[c].mod) == 0);
+        volume v;
+        int rc = volume_read(path, NULL, &v, err, sizeof(err));
+        CHECK_MSG(rc == 0, "%s", err);
+        if(rc) continue;
+        CHECK(v.nx == 7 && v.ny == 5 && v.nz == 3);
+        CHECK_NEAR(v.dx, 0.625, 1e-6); CHECK_NEAR(v.dy, 0.7, 1e-6); CHECK_NEAR(v.dz, 1.25, 1e-6);
+        CHECK(v.geom != NULL);
+        size_t i; double maxd = 0;
+        for(i = 0; i < 105; ++i){
+            double e = expect_val(cases[c].dt, i, cases[c].slope, cases[c].inter, cases[c].mod);
+            double d = fabs(v.data[i] - e) / (1 + fabs(e));
+            if(d > maxd) maxd = d;
+        }
+        CHECK_MSG(maxd < 1e-6, "case %d max rel err %g", c, maxd);
+        volume_free(&v);
+        CHECK(v.data == NULL && v.geom == NULL);
+    }
+}
+
+static int mat_close(nifti_dmat44 a, nifti_dmat44 b)
+{
+    int i, j;
+    for(i = 0; i < 4; ++i) for(j = 0; j < 4; ++j) if(fabs(a.m[i][j] - b.m[i][j]) > 1e-4) return 0;
+    return 1;
+}
+
+/* a derived volume written with geometry_from keeps qform/sform/spacing; float and uint8 outputs; .nii and .nii.gz.
+ * derived.nii (uint8) and derived.nii.gz (float) exist side by side: each must read back its own data. */
+static void test_write_keeps_geometry(void)
+{
+    mkout();
+    char err[512];
+    const char *src = OUT "/geom_src.nii.gz";
+    CHECK(write_raw(src, DT_INT16, 6, 4, 5, 1, 0.5, 2, 77) == 0);
+    volume ref;
+    if(volume_read(src, NULL, &ref, err, sizeof(err))){ CHECK_MSG(0, "%s", err); return; }
+    nifti_image *srch = nifti_image_read(src, 0);
+    const char *outs[] = {OUT "/derived.nii", OUT "/derived.nii.gz"};
+    int o, u8;
+    for(o = 0; o < 2; ++o) for(u8 = 0; u8 < 2; ++u8){
+        volume d;
+        CHECK(volume_alloc(&d, 6, 4, 5) == 0);
+        size_t i;
+        for(i = 0; i < 120; ++i) d.data[i] = u8 ? (float)(i % 3) + (i % 5 == 0 ? 0.4f : 0.f) : (float)i * 0.37f - 5;
+        CHECK_MSG(volume_write(outs[o], &d, &ref, u8, err, sizeof(err)) == 0, "%s", err);
+        nifti_image *h = nifti_image_read(outs[o], 0);  /* header only: nifti_clib would take x.nii data for x.nii.gz */
+        CHECK(h != NULL);
+        if(h){
+            CHECK(h->datatype == (u8 ? DT_UINT8 : DT_FLOAT32));
+            CHECK(h->qform_code == srch->qform_code && h->sform_code == srch->sform_code);
+            CHECK(mat_close(h->qto_xyz, srch->qto_xyz));
+            CHECK(mat_close(h->sto_xyz, srch->sto_xyz));
+            CHECK_NEAR(h->dx, srch->dx, 1e-6); CHECK_NEAR(h->dz, srch->dz, 1e-6);
+            nifti_image_free(h);
+        }
+        volume back;
+        if(volume_read(outs[o], NULL, &back, err, sizeof(err))){ CHECK_MSG(0, "%s", err); volume_free(&d); continue; }
+        CHECK(back.nx == 6 && back.ny == 4 && back.nz == 5);
+        double maxd = 0;
+        for(i = 0; i < 120; ++i){
+            double e = u8 ? (double)(i % 3) : d.data[i];
+            if(fabs(back.data[i] - e) > maxd) maxd = fabs(back.data[i] - e);
+        }
+        CHECK_MSG(maxd == 0, "max diff %g", maxd);
+        /* writing the read volume again uses its own geometry (v->geom) */
+        CHECK_MSG(volume_write(OUT "/rewrite.nii", &back, NULL, 0, err, sizeof(err)) == 0, "%s", err);
+        nifti_image *h2 = nifti_image_read(OUT "/rewrite.nii", 0);
+        CHECK(h2 && mat_close(h2->sto_xyz, srch->sto_xyz));
+        if(h2) nifti_image_free(h2);
+        volume_free(&back);
+        volume_free(&d);
+    }
+    nifti_image_free(srch);
+    volume_free(&ref);
+}
+
+static void test_identity_geometry_spacing(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    CHECK(volume_alloc(&v, 3, 4, 2) == 0);
+    CHECK(v.dx == 1 && v.dy == 1 && v.dz == 1 && v.geom == NULL);
+    v.dx = 0.5f; v.dy = 2; v.dz = 3;
+    int i;
+    for(i = 0; i < 24; ++i){ CHECK(v.data[i] == 0); v.data[i] = (float)i; }
+    CHECK_MSG(volume_write(OUT "/ident.nii.gz", &v, NULL, 0, err, sizeof(err)) == 0, "%s", err);
+    volume b;
+    CHECK_MSG(volume_read(OUT "/ident.nii.gz", NULL, &b, err, sizeof(err)) == 0, "%s", err);
+    CHECK(b.nx == 3 && b.ny == 4 && b.nz == 2);
+    CHECK_NEAR(b.dx, 0.5, 1e-6); CHECK_NEAR(b.dy, 2, 1e-6); CHECK_NEAR(b.dz, 3, 1e-6);
+    for(i = 0; i < 24; ++i) CHECK(b.data[i] == (float)i);
+    nifti_image *h = nifti_image_read(OUT "/ident.nii.gz", 0);
+    CHECK(h && h->qform_code > 0 && fabs(h->qto_xyz.m[0][0] - 0.5) < 1e-6 && fabs(h->qto_xyz.m[2][2] - 3) < 1e-6);
+    if(h) nifti_image_free(h);
+    volume_free(&b);
+    /* bad names and empty volumes are errors, not crashes */
+    CHECK(volume_write(OUT "/x.img", &v, NULL, 0, err, sizeof(err)) == -1 && strstr(err, "x.img"));
+    CHECK(volume_write(OUT "/no_such_dir/x.nii", &v, NULL, 0, err, sizeof(err)) == -1 && strstr(err, "no_such_dir"));
+    volume_free(&v);
+    CHECK(volume_alloc(&v, 0, 4, 2) == -1);
+}
+
+static void test_4d(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    /* explicit 4D header with nt = 1 */
+    int64_t dims[8] = {4, 4, 3, 2, 1, 1, 1, 1};
+    nifti_image *nim = nifti_make_new_nim(dims, DT_FLOAT32, 1);
+    int i;
+    for(i = 0; i < 24; ++i) ((float *)nim->data)[i] = (float)i;
+    nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+    nifti_set_filenames(nim, OUT "/one_frame.nii", 0, 1);
+    nifti_image_write(nim);
+    nifti_image_free(nim);
+    CHECK_MSG(volume_read(OUT "/one_frame.nii", NULL, &v, err, sizeof(err)) == 0, "%s", err);
+    CHECK(v.nx == 4 && v.ny == 3 && v.nz == 2 && v.data && v.data[23] == 23);
+    volume_free(&v);
+    CHECK(write_raw(OUT "/three_frames.nii.gz", DT_FLOAT32, 4, 3, 2, 3, 1, 0, 9) == 0);
+    CHECK(volume_read(OUT "/three_frames.nii.gz", NULL, &v, err, sizeof(err)) == -1);
+    CHECK_MSG(strstr(err, "three_frames.nii.gz") && strstr(err, "3 frames"), "%s", err);
+    CHECK(v.data == NULL && v.geom == NULL);
+}
+
+static void test_corrupt_files(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    CHECK(volume_read(OUT "/missing.nii.gz", NULL, &v, err, sizeof(err)) == -1 && strstr(err, "missing.nii.gz"));
+    CHECK(volume_read(OUT "/whatever.png", NULL, &v, err, sizeof(err)) == -1 && strstr(err, "unknown volume format"));
+    /* truncated .nii: header intact, data short */
+    CHECK(write_raw(OUT "/full.nii", DT_FLOAT32, 8, 8, 8, 1, 1, 0, 31) == 0);
+    FILE *f = fopen(OUT "/full.nii", "rb");
+    char buf[4096];
+    size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    if(f) fclose(f);
+    CHECK(n > 352 + 1000);
+    f = fopen(OUT "/trunc.nii", "wb"); fwrite(buf, 1, 352 + 1000, f); fclose(f);
+    CHECK(volume_read(OUT "/trunc.nii", NULL, &v, err, sizeof(err)) == -1);
+    CHECK_MSG(strstr(err, "trunc.nii") != NULL, "%s", err);
+    /* truncated .nii.gz */
+    CHECK(write_raw(OUT "/full.nii.gz", DT_FLOAT32, 16, 16, 16, 1, 1, 0, 1009) == 0);
+    f = fopen(OUT "/full.nii.gz", "rb");
+    n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    if(f) fclose(f);
+    f = fopen(OUT "/trunc.nii.gz", "wb"); fwrite(buf, 1, n / 2, f); fclose(f);
+    CHECK(volume_read(OUT "/trunc.nii.gz", NULL, &v, err, sizeof(err)) == -1);
+    CHECK_MSG(strstr(err, "trunc.nii.gz") != NULL, "%s", err);
+    /* garbage */
+    f = fopen(OUT "/garbage.nii", "wb"); for(n = 0; n < 2000; ++n) fputc((int)(n * 131 % 251), f); fclose(f);
+    CHECK(volume_read(OUT "/garbage.nii", NULL, &v, err, sizeof(err)) == -1 && strstr(err, "garbage.nii"));
+    f = fopen(OUT "/garbage.h5", "wb"); for(n = 0; n < 2000; ++n) fputc((int)(n * 131 % 251), f); fclose(f);
+    CHECK(volume_read(OUT "/garbage.h5", NULL, &v, err, sizeof(err)) == -1 && strstr(err, "garbage.h5"));
+    CHECK(v.data == NULL);
+}
+
+static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
+
+/* .h5 (UA-MT preprocessing) vs the NIfTI of the same case: identical after the documented mapping */
+static void test_h5_matches_nifti(void)
+{
+    const char *ids[] = {"06SR5RBREL16DQ6M8LWS", "0RZDK210BSMWAA6467LU"};
+    char h5[512], nii[512], lab[512], err[512];
+    snprintf(h5, sizeof(h5), "../shared/data/LA_h5/%s.h5", ids[0]);
+    if(!file_exists(h5)) SKIP("../shared/data/LA_h5 not present (shared LA .h5 files needed)");
+    int c;
+    for(c = 0; c < 2; ++c){
+        snprintf(h5, sizeof(h5), "../shared/data/LA_h5/%s.h5", ids[c]);
+        snprintf(nii, sizeof(nii), "../shared/data/LA/%s/image.nii.gz", ids[c]);
+        snprintf(lab, sizeof(lab), "../shared/data/LA/%s/label.nii.gz", ids[c]);
+        if(!file_exists(nii)) SKIP("../shared/data/LA/%s missing", ids[c]);
+        volume a, b, la, lb;
+        CHECK_MSG(volume_read(h5, NULL, &a, err, sizeof(err)) == 0, "%s", err);
+        CHECK_MSG(volume_read(nii, NULL, &b, err, sizeof(err)) == 0, "%s", err);
+        CHECK_MSG(volume_read(h5, "label", &la, err, sizeof(err)) == 0, "%s", err);
+        CHECK_MSG(volume_read(lab, NULL, &lb, err, sizeof(err)) == 0, "%s", err);
+        if(!a.data || !b.data || !la.data || !lb.data) return;
+        printf("  %s: h5 %d x %d x %d, nifti %d x %d x %d (spacing %.3f %.3f %.3f)\n", ids[c], a.nx, a.ny, a.nz,
+               b.nx, b.ny, b.nz, b.dx, b.dy, b.dz);
+        CHECK(a.nx == b.nx && a.ny == b.ny && a.nz == b.nz);
+        CHECK(la.nx == lb.nx && la.ny == lb.ny && la.nz == lb.nz);
+        if(a.nx == b.nx && a.ny == b.ny && a.nz == b.nz){
+            size_t n = (size_t)a.nx * a.ny * a.nz, i, nl = 0;
+            double maxd = 0, maxv = 0; size_t ldiff = 0;
+            for(i = 0; i < n; ++i){
+                double d = fabs(a.data[i] - b.data[i]);
+                if(d > maxd) maxd = d;
+                if(fabs(a.data[i]) > maxv) maxv = fabs(a.data[i]);
+                ldiff += la.data[i] != lb.data[i];
+                nl += la.data[i] != 0;
+            }
+            /* the NIfTI stores uint8 codes with slope/inter: equal up to the quantisation step */
+            CHECK_MSG(maxd <= maxv / 255 * 0.51 + 1e-6, "image max abs diff %g (max |v| %g)", maxd, maxv);
+            CHECK_MSG(ldiff == 0 && nl > 0, "label diffs %zu, foreground %zu", ldiff, nl);
+        }
+        volume_free(&a); volume_free(&b); volume_free(&la); volume_free(&lb);
+    }
+    volume v;
+    snprintf(h5, sizeof(h5), "../shared/data/LA_h5/%s.h5", ids[0]);
+    CHECK(volume_read(h5, "nonexistent", &v, err, sizeof(err)) == -1 && strstr(err, "nonexistent") && strstr(err, ids[0]));
+}
+
+int main(void)
+{
+    RUN(test_datatypes_and_scaling);
+    RUN(test_write_keeps_geometry);
+    RUN(test_identity_geometry_spacing);
+    RUN(test_4d);
+    RUN(test_corrupt_files);
+    RUN(test_h5_matches_nifti);
+    TEST_MAIN_END();
+}
