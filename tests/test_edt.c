@@ -73,33 +73,44 @@ static void test_edt_sq_and_errors(void)
     free(m); free(a); free(b);
 }
 
-/* fixture files written by scripts/fixtures_metrics.py: edt_<k>_shape.f32 (D,H,W,sd,sh,sw), _mask.f32, _dist.f32 */
+/* fixture files written by scripts/fixtures_metrics.py: edt_<k>_shape.f32 (D,H,W,sd,sh,sw), _mask.u8, _dist.f32 */
+static long read_u8(const char *path, unsigned char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if(!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc(n ? n : 1);
+    if(fread(*out, 1, n, f) != (size_t)n){ fclose(f); free(*out); *out = 0; return -1; }
+    fclose(f);
+    return n;
+}
+
 static void test_edt_scipy_fixtures(void)
 {
     int k, found = 0;
     for(k = 0; k < 16; ++k){
         char p[256];
-        float *shape = 0, *mask = 0, *dist = 0;
+        float *shape = 0, *dist = 0;
+        unsigned char *m = 0;
         snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_shape.f32", k);
         if(read_fixture(p, &shape) != 6) break;
-        snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_mask.f32", k);
-        long n = read_fixture(p, &mask);
+        snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_mask.u8", k);
+        long n = read_u8(p, &m);
         snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_dist.f32", k);
         long n2 = read_fixture(p, &dist);
         int D = (int)shape[0], H = (int)shape[1], W = (int)shape[2];
         float sp[3] = { shape[3], shape[4], shape[5] };
         CHECK(n == (long)D*H*W && n2 == n);
         if(n == (long)D*H*W && n2 == n){
-            unsigned char *m = malloc(n);
             float *o = malloc(n*sizeof(float));
-            long i;
-            for(i = 0; i < n; ++i) m[i] = mask[i] != 0;
             edt3d(m, D, H, W, sp, o);
             double e = max_rel_err(o, dist, n, 1.0);
             CHECK_MSG(e <= 1e-4, "fixture %d: rel err %g", k, e);
-            free(m); free(o);
+            free(o);
         }
-        free(shape); free(mask); free(dist);
+        free(shape); free(m); free(dist);
         ++found;
     }
     if(!found) SKIP("no fixtures tests/fixtures/metrics/edt_*");
