@@ -1,0 +1,54 @@
+/* [dbisl]: the DBiSL composite loss (paper §3.3-3.5, DESIGN.md §4) as a multi-input Darknet loss layer over the heads of one or two decoders. */
+#ifndef DBISL_LAYER_H
+#define DBISL_LAYER_H
+#include "darknet.h"
+
+/* Inputs (by layer index, like [route]):
+ *   seg = a[, c]   segmentation heads of decoder Phi[, Psi]: 1 channel of LOGITS z (linear activation);
+ *                  the layer applies Y = sigmoid(z) itself (so every cross-entropy is computed stably from z).
+ *   sdf = b[, d]   distance heads: 1 channel of pre-activations s; the layer applies R^ = tanh(s) itself.
+ * One decoder (supervised V-Net with a distance head) or two (DBiSL). All inputs have the shape of the
+ * network input (1 x D x H x W per sample).
+ *
+ * Truth (net.truth, l.truths = D*H*W + 1 per sample): the label volume (0/1 floats, NCDHW order)
+ * followed by one flag, 1 = labeled sample, 0 = unlabeled (its label values are ignored).
+ *
+ * Terms (each with a weight key; 0 switches it off) — L = labeled samples, A = all samples:
+ *   sup_seg  L  Lseg(Y_w, Y)                      Lseg = dice_weight*Dice + ce_weight*CE
+ *   sup_reg  L  MSE(R^_w, R)                      R = T_s2r(Y) generated online per patch (no gradient)
+ *   sup_s2r  L  MSE(T_s2r(Y_w), R)
+ *   sup_r2s  L  Lseg(T_r2s(R^_w), Y)             T_r2s(R) = sigmoid(k_seg * R), CE from the logit k_seg*R
+ *   con_seg  A  MSE(Y_Phi, Y_Psi)                 (two decoders only)
+ *   con_reg  A  MSE(R^_Phi, R^_Psi)               (two decoders only)
+ *   con_s2r  A  MSE(T_s2r(Y_w), R^_w)
+ *   con_r2s  A  MSE(T_r2s(R^_w), Y_w)             T_r2s with k
+ *   pse      A (or unlabeled only)  CE(Y_w, Ybar) averaged over the confidence mask M
+ *            Ybar = (Y_Phi + Y_Psi)/2 (no gradient), M = [Y_Phi>.5]==[Y_Psi>.5]==[R^_Phi<0]==[R^_Psi<0]
+ *   L_all = lambda * (sup + con) + beta(t) * pse,  beta(t) = beta * exp(-5 (1 - t/rampup)^2) for t < rampup.
+ * Sums over w in {Phi, Psi}; MSE/CE are means over the voxels of the samples they apply to, Dice is
+ * batch-wise over those samples (1 - (2 sum PG + eps)/(sum P^2 + sum G^2 + eps), eps = 1e-5).
+ *
+ * Contract: forward (net.train only) computes every term, l.cost[0] = L_all, l.output[0..DBISL_NTERMS-1]
+ * = the unweighted term values (see dbisl_term_names) and the gradients; backward ADDS
+ * -batch * dL_all/d(input) into each input layer's delta (Darknet's sign and scale convention).
+ * With net.train == 0 forward does nothing (inference reads the heads). */
+
+enum { DBISL_SUP_SEG, DBISL_SUP_REG, DBISL_SUP_S2R, DBISL_SUP_R2S, DBISL_CON_SEG, DBISL_CON_REG,
+       DBISL_CON_S2R, DBISL_CON_R2S, DBISL_PSE, DBISL_NTERMS };
+extern const char *dbisl_term_names[DBISL_NTERMS];
+
+int parse_dbisl_section(list *options, size_params params, layer *l, char *err, size_t errlen);
+void forward_dbisl_layer(const layer l, network net);
+void backward_dbisl_layer(const layer l, network net);
+#ifdef GPU
+void forward_dbisl_layer_gpu(const layer l, network net);
+void backward_dbisl_layer_gpu(const layer l, network net);
+#endif
+
+/* The current pseudo-supervision weight beta(t) of a [dbisl] layer at iteration t. */
+float dbisl_beta(layer l, int t);
+/* Number of decoders (1 or 2) and the seg/sdf input layer indices of decoder i. */
+int dbisl_decoders(layer l);
+int dbisl_seg_input(layer l, int i);
+int dbisl_sdf_input(layer l, int i);
+#endif

@@ -1,0 +1,187 @@
+/* Tests of the [dbisl] loss layer: values and gradients vs PyTorch autograd fixtures, finite differences through the s2r terms, cfg errors. */
+#include "testlib.h"
+#include "darknet.h"
+#include "darknet3d.h"
+#include "dbisl_layer.h"
+
+#define B 3
+#define D 4
+#define H 5
+#define W 6
+#define V (D * H * W)
+
+static const char *TERMS[DBISL_NTERMS] = {"w_sup_seg", "w_sup_reg", "w_sup_s2r", "w_sup_r2s", "w_con_seg", "w_con_reg", "w_con_s2r", "w_con_r2s", "w_pse"};
+
+/* four 1-channel placeholder layers whose outputs the test sets, then the loss */
+static network *make_net(const char *extra, char *err)
+{
+    FILE *f = fopen("tests/out/dbisl.cfg", "w");
+    fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n", B, D, H, W);
+    int i;
+    for(i = 0; i < 4; ++i) fprintf(f, "\n[r2s]\nk=-1\n");
+    fprintf(f, "\n[dbisl]\nseg=0,2\nsdf=1,3\n%s", extra);
+    fclose(f);
+    return parse_network_cfg_err("tests/out/dbisl.cfg", err, 1024);
+}
+
+/* runs forward+backward of the loss with the given inputs; returns the cost, deltas in net->layers[0..3].delta */
+static float run(network *net, float **in, float *truth)
+{
+    int i;
+    for(i = 0; i < 4; ++i){
+        memcpy(net->layers[i].output, in[i], B * V * sizeof(float));
+        memset(net->layers[i].delta, 0, B * V * sizeof(float));
+    }
+    memcpy(net->truth, truth, B * (V + 1) * sizeof(float));
+    net->train = 1;
+    layer l = net->layers[4];
+    network n = *net;
+    n.truth = net->truth;
+    l.forward(l, n);
+    l.backward(l, n);
+    return l.cost[0];
+}
+
+static void test_vs_pytorch(void)
+{
+    float *inp = 0;
+    long ni = read_fixture("tests/fixtures/dbisl/inputs.f32", &inp);
+    CHECK(ni == 4 * B * V + B * (V + 1));
+    if(ni < 0) return;
+    float *in[4] = {inp, inp + B * V, inp + 2 * B * V, inp + 3 * B * V};
+    float *truth = inp + 4 * B * V;
+    FILE *cf = fopen("tests/fixtures/dbisl/cases.txt", "r");
+    CHECK(cf != 0);
+    if(!cf) return;
+    char name[64];
+    float wt[DBISL_NTERMS];
+    int pl, ncases = 0;
+    while(fscanf(cf, "%63s %g %g %g %g %g %g %g %g %g %d", name, &wt[0], &wt[1], &wt[2], &wt[3], &wt[4], &wt[5], &wt[6], &wt[7], &wt[8], &pl) == 11){
+        char extra[1024], err[1024];
+        int n = snprintf(extra, sizeof(extra), "k=-8\nk_seg=-6\nlambda=0.5\nbeta=0.7\nrampup=0\npse_labeled=%d\nscale=1\n", pl);
+        int t;
+        for(t = 0; t < DBISL_NTERMS; ++t) n += snprintf(extra + n, sizeof(extra) - n, "%s=%g\n", TERMS[t], wt[t]);
+        network *net = make_net(extra, err);
+        CHECK_MSG(net != 0, "%s", err);
+        if(!net) break;
+        float cost = run(net, in, truth);
+        char path[256];
+        snprintf(path, sizeof(path), "tests/fixtures/dbisl/%s.f32", name);
+        float *ref = 0;
+        long nr = read_fixture(path, &ref);
+        CHECK(nr == 1 + 4 * B * V);
+        CHECK_MSG(fabs(cost - ref[0]) <= 1e-5 * fabs(ref[0]) + 1e-6, "%s: cost %.8g vs torch %.8g", name, cost, ref[0]);
+        for(t = 0; t < 4; ++t){
+            float g[B * V];
+            int j;
+            for(j = 0; j < B * V; ++j) g[j] = -net->layers[t].delta[j] / B; /* delta = -batch * gradient */
+            double e = max_rel_err(g, ref + 1 + t * B * V, B * V, 1e-6);
+            CHECK_MSG(e <= 1e-4, "%s: input %d gradient rel err %g", name, t, e);
+        }
+        free(ref);
+        free_network(net);
+        ncases++;
+    }
+    fclose(cf);
+    CHECK(ncases == 8);
+    free(inp);
+}
+
+/* central differences of the cost through every term, the s2r ones included (smooth binarisation);
+ * pseudo-supervision is left out: its target Ybar is a stop-gradient by design (checked against autograd above) */
+static void test_finite_differences_all_terms(void)
+{
+    char err[1024];
+    char cfg[512];
+    snprintf(cfg, sizeof(cfg), "k=-3\nk_seg=-2\nbeta=0.6\nbinarize=sigmoid\ntau=4\nscale=1\nw_pse=0\n%s", getenv("DBISL_FD_EXTRA") ? getenv("DBISL_FD_EXTRA") : "");
+    network *net = make_net(cfg, err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    static float a[4][B * V], truth[B * (V + 1)];
+    int i, j, t;
+    unsigned s = 7;
+    for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; a[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
+    for(i = 0; i < B; ++i){
+        for(j = 0; j < V; ++j){ int z = j / (H * W), y = (j / W) % H, x = j % W; truth[i * (V + 1) + j] = (i != 1) && (abs(z - 2) + abs(y - 2) + abs(x - 3) <= 2 + i); }
+        truth[i * (V + 1) + V] = (i != 1);
+    }
+    float *in[4] = {a[0], a[1], a[2], a[3]};
+    run(net, in, truth);
+    static float g[4][B * V];
+    for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j) g[t][j] = -net->layers[t].delta[j] / B;
+    int checked = 0, bad = 0;
+    for(t = 0; t < 4; ++t){
+        for(j = 0; j < B * V; j += 7){
+            float keep = a[t][j], h = 1e-2f;
+            a[t][j] = keep + h; double cp = run(net, in, truth);
+            a[t][j] = keep - h; double cm = run(net, in, truth);
+            a[t][j] = keep;
+            double fd = (cp - cm) / (2 * h);
+            checked++;
+            if(fabs(fd - g[t][j]) > 2e-3 + 2e-2 * fabs(fd)){ if(bad++ < 5) printf("  input %d voxel %d: fd %.6g analytic %.6g\n", t, j, fd, g[t][j]); }
+        }
+    }
+    CHECK_MSG(bad == 0, "%d of %d gradient entries disagree", bad, checked);
+    free_network(net);
+}
+
+static void test_one_decoder_and_errors(void)
+{
+    char err[1024];
+    FILE *f = fopen("tests/out/dbisl1.cfg", "w");
+    fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=1\n[r2s]\n[r2s]\n[dbisl]\nseg=0\nsdf=1\n");
+    fclose(f);
+    network *net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
+    CHECK_MSG(net != 0, "%s", err);
+    if(net){ CHECK(dbisl_decoders(net->layers[2]) == 1); CHECK(net->truths == V + 1); free_network(net); }
+    const char *bad[][2] = {
+        {"seg=0\nsdf=1,0\n", "'sdf'"},
+        {"seg=0\nsdf=5\n", "not an earlier layer"},
+        {"seg=0\n", "missing required key 'sdf'"},
+        {"seg=0\nsdf=1\nk=5\n", "must be negative"},
+        {"seg=0\nsdf=1\nw_pse=-1\n", "out of range"},
+        {"seg=0\nsdf=1\nramp=cosine\n", "'ramp'"},
+        {"seg=0\nsdf=1\nbinarize=hard\n", "binarize"},
+    };
+    size_t i;
+    for(i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i){
+        f = fopen("tests/out/dbisl1.cfg", "w");
+        fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=1\n[r2s]\n[r2s]\n[dbisl]\n%s", bad[i][0]);
+        fclose(f);
+        net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
+        CHECK_MSG(net == 0 && strstr(err, bad[i][1]) && strstr(err, "[dbisl]"), "case %zu: %s", i, err);
+        if(net) free_network(net);
+    }
+    /* an input of the wrong shape: a 2-channel layer */
+    f = fopen("tests/out/dbisl1.cfg", "w");
+    fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=2\n[r2s]\n[r2s]\n[dbisl]\nseg=0\nsdf=1\n");
+    fclose(f);
+    net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
+    CHECK_MSG(net == 0 && strstr(err, "expected 1 x 4 x 5 x 6"), "%s", err);
+}
+
+static void test_beta_ramp(void)
+{
+    char err[1024];
+    network *net = make_net("beta=2\nrampup=100\n", err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    layer l = net->layers[4];
+    CHECK_NEAR(dbisl_beta(l, 0), 2 * exp(-5.0), 1e-6);
+    CHECK_NEAR(dbisl_beta(l, 50), 2 * exp(-5.0 * 0.25), 1e-6);
+    CHECK_NEAR(dbisl_beta(l, 100), 2, 1e-6);
+    CHECK_NEAR(dbisl_beta(l, 1000), 2, 1e-6);
+    free_network(net);
+}
+
+int main(void)
+{
+    darknet3d_init();
+    darknet3d_gpu_available(0);
+    if(system("mkdir -p tests/out")) return 1;
+    RUN(test_vs_pytorch);
+    RUN(test_finite_differences_all_terms);
+    RUN(test_one_decoder_and_errors);
+    RUN(test_beta_ramp);
+    TEST_MAIN_END();
+}
