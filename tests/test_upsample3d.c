@@ -1,0 +1,261 @@
+/* Tests of [upsample3d]: PyTorch 1.13 fixtures (forward and input gradient), finite-difference gradients, accumulation, cfg keys and GPU vs CPU. */
+#include "testlib.h"
+#include "darknet.h"
+#include "darknet3d.h"
+#include "layer3d.h"
+#include "upsample3d_layer.h"
+#ifdef GPU
+#include "cuda.h"
+#endif
+
+static int have_gpu = 0;
+
+static float urand(void) { return (float)rand() / RAND_MAX * 2.f - 1.f; }
+
+static void fill_rand(float *x, size_t n) { size_t i; for(i = 0; i < n; ++i) x[i] = urand(); }
+
+/* Forward/backward on the CPU path whatever the build */
+static void fwd(layer l, float *x)
+{
+    network net = {0};
+    net.input = x;
+    forward_upsample3d_layer(l, net);
+}
+static void bwd(layer l, const float *dy, float *dx)
+{
+    network net = {0};
+    net.delta = dx;
+    memcpy(l.delta, dy, sizeof(float) * l.batch * l.outputs);
+    backward_upsample3d_layer(l, net);
+}
+
+/* Must match UPSAMPLE in scripts/fixtures_small_layers.py */
+static const struct { const char *name; int n, c, d, h, w, sd, sh, sw, ac; } CASES[] = {
+    {"up_s222_ac1", 2, 2, 3, 4, 5, 2, 2, 2, 1},
+    {"up_s222_ac0", 2, 2, 3, 4, 5, 2, 2, 2, 0},
+    {"up_s123_ac0", 2, 3, 5, 6, 7, 1, 2, 3, 0},
+    {"up_s312_ac1", 1, 3, 2, 3, 1, 3, 1, 2, 1},
+    {"up_s313_ac0", 1, 2, 1, 3, 4, 3, 1, 3, 0},
+};
+
+static void test_pytorch_fixtures(void)
+{
+    size_t k;
+    for(k = 0; k < sizeof(CASES) / sizeof(CASES[0]); ++k){
+        char path[256];
+        snprintf(path, sizeof(path), "tests/fixtures/small_layers/%s.bin", CASES[k].name);
+        float *f = 0;
+        long n = read_fixture(path, &f);
+        CHECK_MSG(n > 0, "cannot read %s", path);
+        if(n <= 0) continue;
+        layer l = make_upsample3d_layer(CASES[k].n, CASES[k].c, CASES[k].d, CASES[k].h, CASES[k].w,
+                                        CASES[k].sd, CASES[k].sh, CASES[k].sw, CASES[k].ac);
+        long ni = (long)l.batch * l.inputs, no = (long)l.batch * l.outputs;
+        CHECK_MSG(n == 2 * ni + 2 * no, "%s: %ld floats, expected %ld", CASES[k].name, n, 2 * ni + 2 * no);
+        if(n == 2 * ni + 2 * no){
+            float *x = f, *g = f + ni, *y = f + ni + no, *dx = f + ni + 2 * no;
+            float *mydx = calloc(ni, sizeof(float));
+            fwd(l, x);
+            double ey = max_rel_err(l.output, y, no, 1e-6);
+            bwd(l, g, mydx);
+            double ed = max_rel_err(mydx, dx, ni, 1e-6);
+            printf("  %-12s forward rel err %.2e, input grad rel err %.2e\n", CASES[k].name, ey, ed);
+            CHECK_MSG(ey <= 1e-4, "%s forward rel err %g", CASES[k].name, ey);
+            CHECK_MSG(ed <= 1e-4, "%s grad rel err %g", CASES[k].name, ed);
+            free(mydx);
+        }
+        free_layer(l);
+        free(f);
+    }
+}
+
+static double loss_of(layer l, float *x, const float *r)
+{
+    fwd(l, x);
+    double s = 0;
+    int i;
+    for(i = 0; i < l.batch * l.outputs; ++i) s += (double)l.output[i] * r[i];
+    return s;
+}
+
+/* Central differences of loss = sum(y * r) against the backward pass, every input element */
+static void gradcheck(int n, int c, int d, int h, int w, int sd, int sh, int sw, int ac)
+{
+    layer l = make_upsample3d_layer(n, c, d, h, w, sd, sh, sw, ac);
+    int ni = l.batch * l.inputs, no = l.batch * l.outputs, i;
+    float *x = malloc(ni * sizeof(float)), *r = malloc(no * sizeof(float)), *dx = calloc(ni, sizeof(float));
+    fill_rand(x, ni); fill_rand(r, no);
+    bwd(l, r, dx);
+    double worst = 0, scale = 1e-3;
+    const float eps = 1e-2f;
+    for(i = 0; i < ni; ++i){
+        float x0 = x[i];
+        x[i] = x0 + eps; double lp = loss_of(l, x, r);
+        x[i] = x0 - eps; double lm = loss_of(l, x, r);
+        x[i] = x0;
+        double num = (lp - lm) / (2.0 * eps);
+        double e = fabs(num - dx[i]);
+        if(e > worst) worst = e;
+        if(fabs(num) > scale) scale = fabs(num);
+    }
+    CHECK_MSG(worst / scale <= 1e-3, "stride %dx%dx%d ac=%d shape %dx%dx%dx%dx%d: rel err %g", sd, sh, sw, ac, n, c, d, h, w, worst / scale);
+    free(x); free(r); free(dx);
+    free_layer(l);
+}
+
+static void test_gradcheck(void)
+{
+    int ac;
+    for(ac = 0; ac <= 1; ++ac){
+        gradcheck(2, 3, 5, 6, 7, 2, 2, 2, ac);
+        gradcheck(2, 3, 5, 6, 7, 1, 2, 3, ac);
+        gradcheck(2, 3, 5, 6, 7, 3, 1, 2, ac);
+        gradcheck(1, 2, 1, 3, 1, 2, 3, 2, ac); /* size-1 axes */
+    }
+}
+
+/* backward adds into net.delta, it does not overwrite it */
+static void test_backward_accumulates(void)
+{
+    layer l = make_upsample3d_layer(2, 3, 3, 2, 5, 2, 3, 2, 0);
+    int ni = l.batch * l.inputs, no = l.batch * l.outputs, i;
+    float *r = malloc(no * sizeof(float)), *a = calloc(ni, sizeof(float)), *b = malloc(ni * sizeof(float));
+    fill_rand(r, no);
+    bwd(l, r, a);
+    for(i = 0; i < ni; ++i) b[i] = 1.5f;
+    bwd(l, r, b);
+    double worst = 0;
+    for(i = 0; i < ni; ++i) worst = fmax(worst, fabs(b[i] - (a[i] + 1.5f)));
+    CHECK_MSG(worst < 1e-5, "worst %g", worst);
+    /* a NULL net.delta (first layer) is skipped */
+    network net = {0};
+    backward_upsample3d_layer(l, net);
+    free(r); free(a); free(b);
+    free_layer(l);
+}
+
+/* A constant volume stays constant; stride 1 is the identity (both align_corners) */
+static void test_constant_and_identity(void)
+{
+    int ac;
+    for(ac = 0; ac <= 1; ++ac){
+        layer l = make_upsample3d_layer(1, 2, 3, 4, 5, 2, 3, 2, ac);
+        float *x = malloc(l.inputs * sizeof(float));
+        int i;
+        for(i = 0; i < l.inputs; ++i) x[i] = i < l.inputs / 2 ? 0.75f : -2.f;
+        fwd(l, x);
+        for(i = 0; i < l.outputs; ++i) CHECK_NEAR(l.output[i], i < l.outputs / 2 ? 0.75f : -2.f, 1e-6);
+        free_layer(l);
+        l = make_upsample3d_layer(1, 2, 3, 4, 5, 1, 1, 1, ac);
+        fill_rand(x, l.inputs);
+        fwd(l, x);
+        CHECK(memcmp(x, l.output, l.inputs * sizeof(float)) == 0);
+        free_layer(l);
+        free(x);
+    }
+}
+
+static network *parse_text(const char *text, char *err)
+{
+    FILE *f = fopen("tests/out/upsample3d.cfg", "w");
+    if(!f) return 0;
+    fputs(text, f);
+    fclose(f);
+    return parse_network_cfg_err("tests/out/upsample3d.cfg", err, 1024);
+}
+
+static const char *NET = "[net]\nbatch=2\nheight=4\nwidth=5\ndepth=3\nchannels=2\n\n";
+
+static void expect_error(const char *section, const char *needle)
+{
+    char cfg[1024], err[1024] = {0};
+    snprintf(cfg, sizeof(cfg), "%s%s", NET, section);
+    network *net = parse_text(cfg, err);
+    CHECK_MSG(net == 0, "accepted: %s", section);
+    if(net){ free_network(net); return; }
+    CHECK_MSG(strstr(err, needle) != 0, "error '%s' lacks '%s'", err, needle);
+}
+
+static void test_cfg(void)
+{
+    char cfg[1024], err[1024] = {0};
+    snprintf(cfg, sizeof(cfg), "%s[upsample3d]\nstride_h=3\nalign_corners=0\n\n[upsample3d]\nstride=1\nstride_w=2\n", NET);
+    network *net = parse_text(cfg, err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(net){
+        layer a = net->layers[0], b = net->layers[1];
+        CHECK(a.type == UPSAMPLE3D && strcmp(get_layer_string(a.type), "upsample3d") == 0);
+        CHECK(a.out_c == 2 && a.out_d == 6 && a.out_h == 6 * 12 && a.out_w == 10);
+        CHECK(((upsample3d_state *)a.plugin_state)->align_corners == 0);
+        CHECK(((upsample3d_state *)b.plugin_state)->align_corners == 1);
+        CHECK(b.out_d == 6 && b.out_h == 6 * 12 && b.out_w == 20);
+        CHECK(network_param_count(net) == 0);
+        free_network(net);
+    }
+    expect_error("[upsample3d]\nalign_corners=2\n", "key 'align_corners'");
+    expect_error("[upsample3d]\nalign_corners=yes\n", "key 'align_corners'");
+    expect_error("[upsample3d]\nstride=0\n", "key 'stride'");
+    expect_error("[upsample3d]\nstride=2.5\n", "key 'stride'");
+    expect_error("[upsample3d]\nstride_d=-1\n", "key 'stride_d'");
+    expect_error("[upsample3d]\nstride_w=\n", "stride_w");
+    expect_error("[upsample3d]\nscale=2\n", "'scale'");
+    /* an output too large for Darknet's int sizes is refused before anything is allocated */
+    network *big = parse_text("[net]\nbatch=1\nheight=40\nwidth=40\ndepth=40\nchannels=1\n\n[upsample3d]\nstride=64\n", err);
+    CHECK(big == 0);
+    CHECK_MSG(strstr(err, "key 'stride'") && strstr(err, "too large"), "%s", err);
+    if(big) free_network(big);
+}
+
+/* GPU twin against the CPU reference, odd shapes including size-1 axes */
+static void test_gpu_vs_cpu(void)
+{
+    if(!have_gpu) SKIP("no usable GPU (CPU build, or no CUDA device)");
+#ifdef GPU
+    static const int S[][9] = {
+        {2, 3, 5, 6, 7, 2, 2, 2, 1}, {2, 3, 5, 6, 7, 2, 2, 2, 0}, {1, 1, 1, 1, 1, 2, 2, 2, 1}, {1, 1, 1, 1, 1, 3, 1, 2, 0},
+        {3, 5, 1, 7, 1, 2, 3, 4, 1}, {2, 1, 9, 1, 33, 1, 2, 3, 0}, {1, 17, 4, 5, 6, 2, 2, 2, 0}, {1, 2, 7, 5, 3, 3, 3, 3, 1},
+    };
+    size_t k;
+    for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
+        const int *s = S[k];
+        layer l = make_upsample3d_layer(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
+        int ni = l.batch * l.inputs, no = l.batch * l.outputs;
+        float *x = malloc(ni * sizeof(float)), *r = malloc(no * sizeof(float));
+        float *dxc = malloc(ni * sizeof(float)), *dxg = malloc(ni * sizeof(float)), *yg = malloc(no * sizeof(float));
+        fill_rand(x, ni); fill_rand(r, no);
+        int i;
+        for(i = 0; i < ni; ++i) dxc[i] = 0.5f;
+        fwd(l, x);
+        bwd(l, r, dxc);
+        network net = {0};
+        net.input_gpu = cuda_make_array(x, ni);
+        for(i = 0; i < ni; ++i) dxg[i] = 0.5f;
+        net.delta_gpu = cuda_make_array(dxg, ni);
+        forward_upsample3d_layer_gpu(l, net);
+        cuda_push_array(l.delta_gpu, r, no);
+        backward_upsample3d_layer_gpu(l, net);
+        cuda_pull_array(l.output_gpu, yg, no);
+        cuda_pull_array(net.delta_gpu, dxg, ni);
+        double ey = max_rel_err(yg, l.output, no, 1e-6), ed = max_rel_err(dxg, dxc, ni, 1e-6);
+        CHECK_MSG(ey <= 1e-5 && ed <= 1e-5, "case %zu: forward %g backward %g", k, ey, ed);
+        cuda_free(net.input_gpu); cuda_free(net.delta_gpu);
+        free(x); free(r); free(dxc); free(dxg); free(yg);
+        free_layer(l);
+    }
+#endif
+}
+
+int main(void)
+{
+    darknet3d_init();
+    have_gpu = darknet3d_gpu_available(0);
+    if(system("mkdir -p tests/out")) return 1;
+    srand(7);
+    RUN(test_pytorch_fixtures);
+    RUN(test_gradcheck);
+    RUN(test_backward_accumulates);
+    RUN(test_constant_and_identity);
+    RUN(test_cfg);
+    RUN(test_gpu_vs_cpu);
+    TEST_MAIN_END();
+}
