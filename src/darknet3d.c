@@ -4,6 +4,7 @@
 #include "darknet3d.h"
 #include "r2s_layer.h"
 #include "upsample3d_layer.h"
+#include "maxpool3d_layer.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -19,6 +20,7 @@ void darknet3d_init(void)
     done = 1;
     R2S = register_layer_type("r2s", parse_r2s_section, 0, 0);
     UPSAMPLE3D = register_layer_type("upsample3d", parse_upsample3d_section, 0, 0);
+    MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
 }
 
 int darknet3d_gpu_available(int notice)
