@@ -5,6 +5,7 @@
 #include "r2s_layer.h"
 #include "upsample3d_layer.h"
 #include "maxpool3d_layer.h"
+#include "dualsplit_layer.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -21,6 +22,7 @@ void darknet3d_init(void)
     R2S = register_layer_type("r2s", parse_r2s_section, 0, 0);
     UPSAMPLE3D = register_layer_type("upsample3d", parse_upsample3d_section, 0, 0);
     MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
+    DUALSPLIT = register_layer_type("dualsplit", parse_dualsplit_section, 0, 0);
 }
 
 int darknet3d_gpu_available(int notice)
