@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include "darknet3d.h"
 #include "r2s_layer.h"
+#include "dtransform_layer.h"
 #include "upsample3d_layer.h"
 #include "maxpool3d_layer.h"
 #include "dualsplit_layer.h"
@@ -20,6 +21,7 @@ void darknet3d_init(void)
     if(done) return;
     done = 1;
     R2S = register_layer_type("r2s", parse_r2s_section, 0, 0);
+    DTRANSFORM = register_layer_type("dtransform", parse_dtransform_section, 0, 0);
     UPSAMPLE3D = register_layer_type("upsample3d", parse_upsample3d_section, 0, 0);
     MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
     DUALSPLIT = register_layer_type("dualsplit", parse_dualsplit_section, 0, 0);

@@ -1,0 +1,384 @@
+/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, finite differences, exact EDT agreement, cfg parsing and CPU vs GPU. */
+#include <limits.h>
+#include "testlib.h"
+#include "darknet3d.h"
+#include "dtransform_layer.h"
+#include "dtransform_internal.h"
+#include "edt.h"
+#include "option_list.h"
+
+static dtransform_params P(float scale, int bin)
+{
+    dtransform_params p;
+    dtransform_default_params(&p);
+    p.scale = scale; p.binarize = bin;
+    return p;
+}
+
+static float urand(unsigned *s) { *s = *s * 1664525u + 1013904223u; return (*s >> 8) / 16777216.f; }
+
+/* random blob-ish probability map in (0,1) */
+static void blobs(float *x, int D, int H, int W, unsigned seed, int nb)
+{
+    int i, z, y, xx;
+    float c[8][4];
+    for(i = 0; i < nb; ++i){ c[i][0] = urand(&seed) * D; c[i][1] = urand(&seed) * H; c[i][2] = urand(&seed) * W; c[i][3] = 1.5f + urand(&seed) * 3; }
+    for(z = 0; z < D; ++z) for(y = 0; y < H; ++y) for(xx = 0; xx < W; ++xx){
+        float f = -100;
+        for(i = 0; i < nb; ++i){
+            float dz = z - c[i][0], dy = y - c[i][1], dx = xx - c[i][2];
+            float v = c[i][3] - sqrtf(dz * dz + dy * dy + dx * dx);
+            if(v > f) f = v;
+        }
+        f += 0.4f * (urand(&seed) - 0.5f);
+        x[xx + W * (y + H * z)] = 1.f / (1.f + expf(-1.5f * f));
+    }
+}
+
+static void test_single_voxel_values(void)
+{
+    int D = 7, H = 7, W = 7, n = D * H * W;
+    float *x = calloc(n, sizeof(float)), *R = calloc(n, sizeof(float));
+    x[3 + 7 * (3 + 7 * 3)] = 1;
+    dtransform_params p = P(1, DT_BIN_STE);
+    dtransform_state *s = dtransform_alloc(&p, 1, D, H, W, 0);
+    CHECK(s != 0);
+    dtransform_forward(s, x, R);
+    const float *S = s->S; /* S_in: distance to the voxel */
+#define AT(z, y, xx) S[(xx) + W * ((y) + H * (z))]
+    CHECK_NEAR(AT(3, 3, 3), 0, 0);
+    CHECK_NEAR(AT(3, 3, 4), 1, 1e-5);
+    CHECK_NEAR(AT(2, 3, 3), 1, 1e-5);
+    CHECK_NEAR(AT(3, 4, 4), sqrtf(2), 1e-5);
+    CHECK_NEAR(AT(4, 4, 4), sqrtf(3), 1e-5);
+    /* second shell along an axis: 1 + (-h log(K_face + 4 K_edge + 4 K_corner)) = 1.650 (DESIGN: 1.65) */
+    double h = 0.35, kf = exp(-1 / h), ke = exp(-sqrt(2) / h), kc = exp(-sqrt(3) / h);
+    CHECK_NEAR(AT(3, 3, 5), 1 - h * log(kf + 4 * ke + 4 * kc), 1e-5);
+    CHECK_NEAR(AT(3, 3, 5), 1.650, 2e-3);
+    /* diagonal: 1.73, 2.73 (DESIGN) */
+    CHECK_NEAR(AT(5, 5, 5), 2.732, 2e-3);
+    /* R: negative inside (the voxel), 1 at the farthest corner */
+    CHECK_NEAR(R[3 + 7 * (3 + 7 * 3)], -1.f, 1e-6); /* the map of 1-B reaches only the voxel itself: minmax gives 1 there */
+    CHECK(R[0] > 0.99f);
+    dtransform_free(s);
+    /* exact: sqrt(2), sqrt(3) */
+    p.exact = 1;
+    s = dtransform_alloc(&p, 1, D, H, W, 0);
+    dtransform_forward(s, x, R);
+    S = s->S;
+    CHECK_NEAR(AT(3, 3, 5), 2, 1e-6);
+    CHECK_NEAR(AT(3, 4, 4), sqrtf(2), 1e-6);
+    CHECK_NEAR(AT(5, 5, 5), 2 * sqrtf(3), 1e-5);
+#undef AT
+    dtransform_free(s);
+    free(x); free(R);
+}
+
+static void test_empty_full_zero(void)
+{
+    int D = 5, H = 6, W = 7, n = D * H * W, bin, f, i;
+    float *x = calloc(n, sizeof(float)), *R = calloc(n, sizeof(float)), *g = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
+    for(i = 0; i < n; ++i) g[i] = 1;
+    for(bin = 0; bin < 3; ++bin) for(f = 0; f < 2; ++f){
+        for(i = 0; i < n; ++i) x[i] = f ? 0.9f : 0.1f;
+        dtransform_params p = P(bin == 1 ? 0.5f : 1.f, bin);
+        dtransform_state *s = dtransform_alloc(&p, 1, D, H, W, 0);
+        for(i = 0; i < n; ++i) R[i] = 5;
+        dtransform_forward(s, x, R);
+        memset(dx, 0, n * sizeof(float));
+        dtransform_backward(s, g, dx);
+        double mr = 0, mg = 0;
+        for(i = 0; i < n; ++i){ mr = fmax(mr, fabs(R[i])); mg = fmax(mg, fabs(dx[i])); }
+        CHECK_MSG(mr == 0 && mg == 0, "bin %d full %d: max|R| %g max|dx| %g", bin, f, mr, mg);
+        dtransform_free(s);
+    }
+    free(x); free(R); free(g); free(dx);
+}
+
+static void run_fixture(const char *name, int N, int C, int D, int H, int W, dtransform_params p)
+{
+    char path[256];
+    float *prob, *g, *Rr, *dr;
+    long n = (long)N * C * D * H * W;
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_prob.bin", name);
+    if(read_fixture(path, &prob) != n){ CHECK_MSG(0, "missing %s", path); return; }
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_g.bin", name); read_fixture(path, &g);
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_R.bin", name); read_fixture(path, &Rr);
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_dprob.bin", name); read_fixture(path, &dr);
+    float *R = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
+    dtransform_state *s = dtransform_alloc(&p, N * C, D, H, W, 0);
+    dtransform_forward(s, prob, R);
+    long i;
+    for(i = 0; i < n; ++i) dx[i] = 0.25f; /* backward accumulates */
+    dtransform_backward(s, g, dx);
+    for(i = 0; i < n; ++i) dx[i] -= 0.25f;
+    double er = max_rel_err(R, Rr, n, 1e-3), eg = max_rel_err(dx, dr, n, 1e-3);
+    CHECK_MSG(er <= 1e-4, "%s: R rel err %g", name, er);
+    CHECK_MSG(eg <= 1e-4, "%s: dprob rel err %g", name, eg);
+    dtransform_free(s);
+    free(prob); free(g); free(Rr); free(dr); free(R); free(dx);
+}
+
+static void test_pytorch_fixtures(void)
+{
+    dtransform_params p;
+    run_fixture("ste_s1", 2, 1, 7, 9, 8, P(1, DT_BIN_STE));
+    run_fixture("ste_s05", 1, 2, 10, 12, 9, P(0.5f, DT_BIN_STE));
+    p = P(1, DT_BIN_SIGMOID); p.tau = 8;
+    run_fixture("sigmoid_s1", 1, 1, 6, 7, 8, p);
+    run_fixture("softmin_s1", 2, 1, 7, 8, 9, P(1, DT_BIN_SOFTMIN));
+    run_fixture("softmin_s05", 1, 1, 12, 10, 14, P(0.5f, DT_BIN_SOFTMIN));
+    p = P(1, DT_BIN_STE); p.kernel = 5; p.h = 0.5f;
+    run_fixture("ste_k5", 1, 1, 9, 8, 10, p);
+}
+
+/* Naive backward of the kornia iteration that stores every iteration's boundary, mask and conv
+ * (what autograd keeps), for one mask M: returns dL/dM given dL/dS. */
+static void naive_dt_backward(const float *M, int d, int h, int w, int k, float hh, const float *dS, float *dM)
+{
+    int n = d * h * w, r = k / 2, it, i, z, y, x, a, b, c;
+    int niter = ((d > h ? (d > w ? d : w) : (h > w ? h : w)) + r - 1) / r;
+    float *bnd = malloc((size_t)(niter + 1) * n * sizeof(float)), *conv = malloc((size_t)niter * n * sizeof(float));
+    unsigned char *newly = calloc((size_t)niter * n, 1), *reached = calloc(n, 1);
+    memcpy(bnd, M, n * sizeof(float));
+#define NB(z, y, x) (((x) < 0 ? 0 : (x) >= w ? w - 1 : (x)) + w * (((y) < 0 ? 0 : (y) >= h ? h - 1 : (y)) + h * ((z) < 0 ? 0 : (z) >= d ? d - 1 : (z))))
+    for(it = 0; it < niter; ++it){
+        float *B0 = bnd + (size_t)it * n, *B1 = B0 + n, *cv = conv + (size_t)it * n;
+        unsigned char *nw = newly + (size_t)it * n;
+        for(z = 0; z < d; ++z) for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
+            float acc = 0;
+            for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c)
+                acc += expf(-sqrtf(a * a + b * b + c * c) / hh) * B0[NB(z + a, y + b, x + c)];
+            i = x + w * (y + h * z);
+            cv[i] = acc;
+            nw[i] = !reached[i] && acc > 0 && -hh * logf(acc) > 0;
+        }
+        for(i = 0; i < n; ++i){ B1[i] = nw[i] ? 1 : B0[i]; if(nw[i]) reached[i] = 1; }
+    }
+    float *gb = calloc(n, sizeof(float)), *gb2 = calloc(n, sizeof(float));
+    for(it = niter - 1; it >= 0; --it){
+        unsigned char *nw = newly + (size_t)it * n;
+        float *cv = conv + (size_t)it * n;
+        for(i = 0; i < n; ++i) gb2[i] = nw[i] ? 0 : gb[i];  /* bnd_{i+1} = newly ? 1 : bnd_i */
+        for(z = 0; z < d; ++z) for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
+            i = x + w * (y + h * z);
+            if(!nw[i]) continue;
+            float coef = -hh * dS[i] / cv[i];
+            for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c)
+                gb2[NB(z + a, y + b, x + c)] += coef * expf(-sqrtf(a * a + b * b + c * c) / hh);
+        }
+        memcpy(gb, gb2, n * sizeof(float));
+    }
+#undef NB
+    for(i = 0; i < n; ++i) dM[i] = gb[i];
+    free(bnd); free(conv); free(newly); free(reached); free(gb); free(gb2);
+}
+
+/* The O(voxels) backward equals the naive per-iteration one (sigmoid: soft M, so every path matters). */
+static void test_backward_equals_naive(void)
+{
+    int D = 6, H = 7, W = 9, n = D * H * W, bin, i;
+    for(bin = 0; bin < 2; ++bin){
+        float *x = calloc(n, sizeof(float)), *R = calloc(n, sizeof(float)), *g = calloc(n, sizeof(float));
+        float *dx = calloc(n, sizeof(float)), *dn = calloc(n, sizeof(float)), *dS = calloc(n, sizeof(float)), *dM = calloc(n, sizeof(float));
+        unsigned seed = 11 + bin;
+        blobs(x, D, H, W, 3 + bin, 2);
+        for(i = 0; i < n; ++i) g[i] = urand(&seed) - 0.5f;
+        dtransform_params p = P(1, bin);
+        p.tau = 6;
+        dtransform_state *s = dtransform_alloc(&p, 1, D, H, W, 0);
+        dtransform_forward(s, x, R);
+        dtransform_backward(s, g, dx);
+        /* naive: minmax backward by hand, then the per-iteration backward of each map */
+        int inv;
+        for(inv = 0; inv < 2; ++inv){
+            const float *S = s->S + inv * n;
+            float mn = s->mn[inv], mx = s->mx[inv];
+            double r = 1.0 / (mx - mn), gM = 0, gm = 0; int nM = 0, nm = 0;
+            for(i = 0; i < n; ++i){ gM -= g[i] * (S[i] - mn) * r * r; gm += g[i] * (S[i] - mx) * r * r; nM += S[i] == mx; nm += S[i] == mn; }
+            for(i = 0; i < n; ++i) dS[i] = (inv ? -1 : 1) * (g[i] * r + (S[i] == mx ? gM / nM : 0) + (S[i] == mn ? gm / nm : 0));
+            float *M = malloc(n * sizeof(float));
+            for(i = 0; i < n; ++i) M[i] = inv ? 1 - s->B[i] : s->B[i];
+            naive_dt_backward(M, D, H, W, 3, 0.35f, dS, dM);
+            for(i = 0; i < n; ++i) dn[i] += (inv ? -1 : 1) * dM[i];
+            free(M);
+        }
+        if(bin == DT_BIN_SIGMOID) for(i = 0; i < n; ++i) dn[i] *= p.tau * s->B[i] * (1 - s->B[i]);
+        double e = max_rel_err(dx, dn, n, 1e-6);
+        CHECK_MSG(e <= 1e-4, "binarize %d: rel err %g", bin, e);
+        dtransform_free(s);
+        free(x); free(R); free(g); free(dx); free(dn); free(dS); free(dM);
+    }
+}
+
+/* Central finite differences where the map is smooth: sigmoid binarisation (small tau), scale 1 and 0.5. */
+static void test_fd_sigmoid(void)
+{
+    int D = 6, H = 5, W = 8, n = D * H * W, sc, i, j;
+    for(sc = 0; sc < 2; ++sc){
+        float *x = calloc(n, sizeof(float)), *R = calloc(n, sizeof(float)), *g = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
+        unsigned seed = 5;
+        blobs(x, D, H, W, 9 + sc, 2);
+        for(i = 0; i < n; ++i) g[i] = urand(&seed) - 0.5f;
+        dtransform_params p = P(sc ? 0.5f : 1.f, DT_BIN_SIGMOID);
+        p.tau = 3;
+        dtransform_state *s = dtransform_alloc(&p, 1, D, H, W, 0);
+        dtransform_forward(s, x, R);
+        dtransform_backward(s, g, dx);
+        double worst = 0, gmax = 0;
+        int checked = 0;
+        for(i = 0; i < n; ++i) gmax = fmax(gmax, fabs(dx[i]));
+        for(j = 0; j < n; j += 7){
+            float eps = 1e-3f, x0 = x[j];
+            double lp = 0, lm = 0;
+            int iters0 = s->last_iters;
+            x[j] = x0 + eps; dtransform_forward(s, x, R); for(i = 0; i < n; ++i) lp += (double)g[i] * R[i];
+            x[j] = x0 - eps; dtransform_forward(s, x, R); for(i = 0; i < n; ++i) lm += (double)g[i] * R[i];
+            x[j] = x0;
+            (void)iters0;
+            double fd = (lp - lm) / (2 * eps);
+            /* float R: the difference quotient carries ~1e-4 absolute noise, hence the floor */
+            double e = fabs(fd - dx[j]) / fmax(0.1 * gmax, fabs(fd));
+            if(e > 1e-2) printf("  voxel %d: fd %g analytic %g\n", j, fd, dx[j]);
+            if(e > worst) worst = e;
+            ++checked;
+        }
+        CHECK_MSG(worst < 2e-2, "scale %s: worst rel err %g over %d voxels", sc ? "0.5" : "1", worst, checked);
+        dtransform_free(s);
+        free(x); free(R); free(g); free(dx);
+    }
+}
+
+/* Agreement with the exact EDT on random masks: measured bounds of the kornia approximation. */
+static void test_vs_exact_edt(void)
+{
+    int D = 16, H = 18, W = 20, n = D * H * W, t, i;
+    float *x = malloc(n * sizeof(float)), *R = malloc(n * sizeof(float)), *E = malloc(n * sizeof(float));
+    unsigned char *m = malloc(n);
+    double lo = 1e9, hi = 0, maxabs = 0, far_lo = 1e9;
+    for(t = 0; t < 6; ++t){
+        blobs(x, D, H, W, 100 + t, 3);
+        dtransform_params p = P(1, DT_BIN_STE);
+        dtransform_state *s = dtransform_alloc(&p, 1, D, H, W, 0);
+        dtransform_forward(s, x, R);
+        for(i = 0; i < n; ++i) m[i] = x[i] > 0.5f;
+        const float sp[3] = {1, 1, 1};
+        edt3d(m, D, H, W, sp, E);
+        for(i = 0; i < n; ++i) if(!m[i]){
+            double a = s->S[i], e = E[i];
+            if(a / e < lo) lo = a / e;
+            if(a / e > hi) hi = a / e;
+            if(fabs(a - e) > maxabs) maxabs = fabs(a - e);
+            if(e >= 3 && a / e < far_lo) far_lo = a / e;
+        }
+        dtransform_free(s);
+    }
+    printf("  kornia/exact on 6 random 16x18x20 masks (outside voxels): ratio [%.3f, %.3f], ratio at exact >= 3: >= %.3f, max |diff| %.3f voxels\n", lo, hi, far_lo, maxabs);
+    /* never more than the exact distance; at least the chessboard-like lower bound measured (>= 0.57 exact at >= 3 voxels) */
+    CHECK(hi <= 1.0 + 1e-5);
+    CHECK(lo > 0.2);
+    CHECK(far_lo > 0.55);
+    free(x); free(R); free(E); free(m);
+}
+
+static void test_early_stop_bit_exact(void)
+{
+    int D = 9, H = 10, W = 11, n = D * H * W, i, bin;
+    float *x = malloc(n * sizeof(float)), *R1 = malloc(n * sizeof(float)), *R2 = malloc(n * sizeof(float));
+    blobs(x, D, H, W, 77, 2);
+    for(bin = 0; bin < 3; ++bin){
+        dtransform_params p = P(1, bin);
+        dtransform_state *a = dtransform_alloc(&p, 1, D, H, W, 0);
+        p.early_stop = 0;
+        dtransform_state *b = dtransform_alloc(&p, 1, D, H, W, 0);
+        dtransform_forward(a, x, R1);
+        dtransform_forward(b, x, R2);
+        CHECK(memcmp(R1, R2, n * sizeof(float)) == 0);
+        CHECK(a->last_iters < b->last_iters);
+        dtransform_free(a); dtransform_free(b);
+    }
+    free(x); free(R1); free(R2);
+}
+
+static void test_layer_cfg(void)
+{
+    char err[256];
+    dtransform_params p;
+    list *o = make_list();
+    option_insert(o, "binarize", "sigmoid");
+    option_insert(o, "tau", "200");
+    option_insert(o, "scale", "1");
+    CHECK(dtransform_parse_params(o, &p, err, sizeof(err)) == 0);
+    CHECK(p.binarize == DT_BIN_SIGMOID && p.tau == 200 && p.scale == 1 && p.kernel == 3 && p.early_stop == 1);
+    list *o2 = make_list();
+    option_insert(o2, "kernel", "4");
+    CHECK(dtransform_parse_params(o2, &p, err, sizeof(err)) != 0 && strstr(err, "kernel"));
+    list *o3 = make_list();
+    option_insert(o3, "binarize", "hard");
+    CHECK(dtransform_parse_params(o3, &p, err, sizeof(err)) != 0 && strstr(err, "binarize"));
+    /* the layer: 2 channels handled independently */
+    dtransform_default_params(&p);
+    p.scale = 1;
+    layer l = make_dtransform_layer(1, 2, 4, 5, 6, &p);
+    int n = 2 * 4 * 5 * 6, i;
+    float *x = calloc(n, sizeof(float));
+    for(i = 0; i < n / 2; ++i) x[i] = 0.1f;
+    x[2 + 6 * (2 + 5 * 2)] = 0.9f;
+    for(i = n / 2; i < n; ++i) x[i] = 0.9f;
+    network net = {0};
+    net.input = x;
+    l.forward(l, net);
+    CHECK(l.output[2 + 6 * (2 + 5 * 2)] < 0);
+    CHECK(l.output[n / 2] == 0); /* the full channel gives 0 */
+    free(x);
+}
+
+static void test_cpu_vs_gpu(void)
+{
+#ifdef GPU
+    if(!darknet3d_gpu_available(0)) SKIP("no CUDA device");
+    int shapes[3][4] = {{2, 9, 11, 13}, {1, 1, 7, 5}, {3, 17, 6, 10}};
+    int sh, bin, ex;
+    for(sh = 0; sh < 3; ++sh) for(bin = 0; bin < 3; ++bin) for(ex = 0; ex < 2; ++ex){
+        if(ex && bin) continue;
+        int N = shapes[sh][0], D = shapes[sh][1], H = shapes[sh][2], W = shapes[sh][3], n = N * D * H * W, i;
+        float *x = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *R = malloc(n * sizeof(float)), *Rg = malloc(n * sizeof(float));
+        float *dx = calloc(n, sizeof(float)), *dxg = calloc(n, sizeof(float));
+        unsigned seed = 3;
+        for(i = 0; i < N; ++i) blobs(x + (size_t)i * D * H * W, D, H, W, 40 + i + sh, 2);
+        for(i = 0; i < n; ++i) g[i] = urand(&seed) - 0.5f;
+        dtransform_params p = P(sh == 2 ? 0.5f : 1.f, bin);
+        p.tau = 6; p.exact = ex;
+        dtransform_state *c = dtransform_alloc(&p, N, D, H, W, 0), *G = dtransform_alloc(&p, N, D, H, W, 1);
+        dtransform_forward(c, x, R);
+        dtransform_backward(c, g, dx);
+        float *x_g = cuda_make_array(x, n), *R_g = cuda_make_array(0, n), *g_g = cuda_make_array(g, n), *dx_g = cuda_make_array(dxg, n);
+        dtransform_forward_gpu(G, x_g, R_g);
+        dtransform_backward_gpu(G, g_g, dx_g);
+        cuda_pull_array(R_g, Rg, n); cuda_pull_array(dx_g, dxg, n);
+        double er = max_rel_err(Rg, R, n, 1e-3), eg = max_rel_err(dxg, dx, n, 1e-3);
+        CHECK_MSG(er <= 1e-4 && eg <= 1e-3, "shape %d bin %d exact %d: R %g grad %g", sh, bin, ex, er, eg);
+        dtransform_free(c); dtransform_free(G);
+        cuda_free(x_g); cuda_free(R_g); cuda_free(g_g); cuda_free(dx_g);
+        free(x); free(g); free(R); free(Rg); free(dx); free(dxg);
+    }
+#else
+    SKIP("CPU build");
+#endif
+}
+
+int main(void)
+{
+    darknet3d_init();
+    darknet3d_gpu_available(0);
+    RUN(test_single_voxel_values);
+    RUN(test_empty_full_zero);
+    RUN(test_pytorch_fixtures);
+    RUN(test_backward_equals_naive);
+    RUN(test_fd_sigmoid);
+    RUN(test_vs_exact_edt);
+    RUN(test_early_stop_bit_exact);
+    RUN(test_layer_cfg);
+    RUN(test_cpu_vs_gpu);
+    TEST_MAIN_END();
+}
