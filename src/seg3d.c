@@ -3,12 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include "darknet3d.h"
+#include "synth.h"
 
 static int usage(void)
 {
     fprintf(stderr,
         "usage: ./darknet seg3d <command> [args]\n"
-        "  params <cfg>                    layer table and trainable parameter count\n");
+        "  params <cfg>                    layer table and trainable parameter count\n"
+        "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n");
     return 2;
 }
 
@@ -37,6 +39,7 @@ int seg3d_main(int argc, char **argv)
     if(argc < 3) return usage();
     char *cmd = argv[2];
     if(strcmp(cmd, "params") == 0) return cmd_params(argc, argv);
+    if(strcmp(cmd, "synth") == 0) return synth_main(argc, argv);
     fprintf(stderr, "seg3d: unknown command '%s'\n", cmd);
     return usage();
 }
