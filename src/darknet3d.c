@@ -4,6 +4,8 @@
 #include "darknet3d.h"
 #include "r2s_layer.h"
 #include "dtransform_layer.h"
+#include "conv3d_layer.h"
+#include "deconv3d_layer.h"
 #include "upsample3d_layer.h"
 #include "maxpool3d_layer.h"
 #include "dualsplit_layer.h"
@@ -22,6 +24,8 @@ void darknet3d_init(void)
     done = 1;
     R2S = register_layer_type("r2s", parse_r2s_section, 0, 0);
     DTRANSFORM = register_layer_type("dtransform", parse_dtransform_section, 0, 0);
+    CONV3D = register_layer_type("conv3d", parse_conv3d_section, save_conv3d_weights, load_conv3d_weights);
+    DECONV3D = register_layer_type("deconv3d", parse_deconv3d_section, save_deconv3d_weights, load_deconv3d_weights);
     UPSAMPLE3D = register_layer_type("upsample3d", parse_upsample3d_section, 0, 0);
     MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
     DUALSPLIT = register_layer_type("dualsplit", parse_dualsplit_section, 0, 0);

@@ -1,0 +1,305 @@
+/* Batch-norm, bias and activation inside [conv3d]/[deconv3d] with PyTorch semantics, plus the parameter handling (alloc, SGD update, save/load) both layers share. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "batchnorm3d.h"
+#include "activations.h"
+#include "blas.h"
+#include "utils.h"
+#include "cuda.h"
+
+/* Column chunks are capped at this many floats: a full 16-channel 3x3x3 column matrix of one
+ * 112x112x80 volume would be 1.7 GB. */
+#define C3_COL_CAP ((size_t)16 << 20)
+
+void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float *var_biased)
+{
+    int k;
+    #pragma omp parallel for schedule(static)
+    for(k = 0; k < c; ++k){
+        double s = 0, q = 0;
+        int b;
+        size_t i;
+        for(b = 0; b < batch; ++b){
+            const float *p = x + ((size_t)b * c + k) * sp;
+            for(i = 0; i < sp; ++i) s += p[i];
+        }
+        double m = s / ((double)batch * sp);
+        /* two passes: sum of squares about the mean, no cancellation */
+        for(b = 0; b < batch; ++b){
+            const float *p = x + ((size_t)b * c + k) * sp;
+            for(i = 0; i < sp; ++i){ double d = p[i] - m; q += d * d; }
+        }
+        mean[k] = (float)m;
+        var_biased[k] = (float)(q / ((double)batch * sp));
+    }
+}
+
+void c3_alloc_buffers(layer *l)
+{
+    conv3d_state *st = c3_state(*l);
+    dims3d in = in_dims(*l), out = out_dims(*l);
+    layer3d_set_shapes(l, l->batch, in, out);
+    size_t n = (size_t)l->batch * l->outputs;
+    if(l->batch_normalize){
+        free(l->x_norm);
+        l->x_norm = layer3d_alloc(n);
+#ifdef GPU
+        if(gpu_index >= 0){
+            if(l->x_norm_gpu) cuda_free(l->x_norm_gpu);
+            l->x_norm_gpu = cuda_make_array(l->x_norm, n);
+        }
+#endif
+    }
+    size_t rows = geom3d_rows(&st->g), pos = geom3d_positions(&st->g);
+    st->chunk = C3_COL_CAP / (rows ? rows : 1);
+    if(st->chunk < 1) st->chunk = 1;
+    if(st->chunk > pos) st->chunk = pos;
+    l->workspace_size = geom3d_is_identity(&st->g) ? 0 : rows * st->chunk * sizeof(float);
+}
+
+int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,
+            int batch_normalize, int bias, ACTIVATION act, float weight_std)
+{
+    int oc = out.c;
+    int pre = batch_normalize && bias;
+    conv3d_state *st = calloc(1, sizeof(conv3d_state) + (pre ? 2 * (size_t)oc * sizeof(float) : 0));
+    if(!st) return -1;
+    st->g = g; st->transposed = transposed; st->bias = bias; st->pre_bias = pre;
+    if(pre){ st->pre_b = st->mem; st->pre_b_updates = st->mem + oc; }
+    l->plugin_state = st;
+    l->batch = batch;
+    l->c = in.c; l->d = in.d; l->h = in.d * in.h; l->w = in.w;
+    l->out_c = out.c; l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
+    l->n = oc;
+    l->size = g.kw; l->stride = g.sw; l->pad = g.pw;   /* informative only: the per-axis values are in the state */
+    l->batch_normalize = batch_normalize;
+    l->activation = act;
+    l->nweights = (int)((size_t)in.c * oc * g.kd * g.kh * g.kw);
+    l->nbiases = (batch_normalize || bias) ? oc : 0;
+    l->extra = pre ? oc : 0;
+    l->weights = layer3d_alloc(l->nweights);
+    l->weight_updates = layer3d_alloc(l->nweights);
+    if(!l->weights || !l->weight_updates) return -1;
+    int i;
+    for(i = 0; i < l->nweights; ++i) l->weights[i] = weight_std * rand_normal();
+    if(l->nbiases){
+        l->biases = layer3d_alloc(oc);
+        l->bias_updates = layer3d_alloc(oc);
+    }
+    if(batch_normalize){
+        l->scales = layer3d_alloc(oc);
+        l->scale_updates = layer3d_alloc(oc);
+        l->mean = layer3d_alloc(oc);
+        l->variance = layer3d_alloc(oc);
+        l->rolling_mean = layer3d_alloc(oc);
+        l->rolling_variance = layer3d_alloc(oc);
+        for(i = 0; i < oc; ++i){ l->scales[i] = 1; l->rolling_variance[i] = 1; }
+    }
+#ifdef GPU
+    if(gpu_index >= 0){
+        l->weights_gpu = cuda_make_array(l->weights, l->nweights);
+        l->weight_updates_gpu = cuda_make_array(l->weight_updates, l->nweights);
+        if(l->nbiases){
+            l->biases_gpu = cuda_make_array(l->biases, oc);
+            l->bias_updates_gpu = cuda_make_array(l->bias_updates, oc);
+        }
+        if(batch_normalize){
+            l->scales_gpu = cuda_make_array(l->scales, oc);
+            l->scale_updates_gpu = cuda_make_array(l->scale_updates, oc);
+            l->mean_gpu = cuda_make_array(l->mean, oc);
+            l->variance_gpu = cuda_make_array(l->variance, oc);
+            l->rolling_mean_gpu = cuda_make_array(l->rolling_mean, oc);
+            l->rolling_variance_gpu = cuda_make_array(l->rolling_variance, oc);
+        }
+        if(pre){
+            st->pre_b_gpu = cuda_make_array(st->pre_b, oc);
+            st->pre_b_updates_gpu = cuda_make_array(st->pre_b_updates, oc);
+        }
+    }
+#endif
+    c3_alloc_buffers(l);
+    return 0;
+}
+
+/* y[b][c][:] += v[c] */
+static void add_channel(float *y, const float *v, int batch, int c, size_t sp)
+{
+    long bc;
+    #pragma omp parallel for schedule(static)
+    for(bc = 0; bc < (long)batch * c; ++bc){
+        float a = v[bc % c];
+        float *p = y + bc * sp;
+        size_t i;
+        for(i = 0; i < sp; ++i) p[i] += a;
+    }
+}
+
+void c3_post_forward(layer l, network net)
+{
+    conv3d_state *st = c3_state(l);
+    int c = l.out_c, b;
+    size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
+    if(l.batch_normalize){
+        if(st->pre_bias) add_channel(l.output, st->pre_b, l.batch, c, sp);
+        if(net.train){
+            bn3d_stats(l.output, l.batch, c, sp, l.mean, l.variance);
+            double m = (double)l.batch * sp;
+            int k;
+            for(k = 0; k < c; ++k){
+                /* PyTorch: the running variance takes the UNBIASED batch variance */
+                double unb = m > 1 ? l.variance[k] * m / (m - 1) : l.variance[k];
+                l.rolling_mean[k] = (1 - BN3D_MOMENTUM) * l.rolling_mean[k] + BN3D_MOMENTUM * l.mean[k];
+                l.rolling_variance[k] = (float)((1 - BN3D_MOMENTUM) * l.rolling_variance[k] + BN3D_MOMENTUM * unb);
+            }
+        }
+        const float *mu = net.train ? l.mean : l.rolling_mean;
+        const float *var = net.train ? l.variance : l.rolling_variance;
+        long bc;
+        #pragma omp parallel for schedule(static)
+        for(bc = 0; bc < (long)l.batch * c; ++bc){
+            int k = (int)(bc % c);
+            float m0 = mu[k], is = 1.f / sqrtf(var[k] + BN3D_EPS), ga = l.scales[k], be = l.biases[k];
+            float *y = l.output + bc * sp, *xn = l.x_norm + bc * sp;
+            size_t i;
+            for(i = 0; i < sp; ++i){
+                float t = (y[i] - m0) * is;
+                xn[i] = t;
+                y[i] = ga * t + be;
+            }
+        }
+    }else if(l.nbiases){
+        add_channel(l.output, l.biases, l.batch, c, sp);
+    }
+    (void)b;
+    activate_array(l.output, (int)n, l.activation);
+}
+
+void c3_post_backward(layer l, network net)
+{
+    conv3d_state *st = c3_state(l);
+    int c = l.out_c;
+    size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
+    gradient_array(l.output, (int)n, l.activation, l.delta);
+    int k;
+    if(!l.batch_normalize){
+        if(!l.nbiases) return;
+        #pragma omp parallel for schedule(static)
+        for(k = 0; k < c; ++k){
+            double s = 0;
+            int b;
+            size_t i;
+            for(b = 0; b < l.batch; ++b){
+                const float *d = l.delta + ((size_t)b * c + k) * sp;
+                for(i = 0; i < sp; ++i) s += d[i];
+            }
+            l.bias_updates[k] += (float)s;
+        }
+        return;
+    }
+    double m = (double)l.batch * sp;
+    #pragma omp parallel for schedule(static)
+    for(k = 0; k < c; ++k){
+        double sdy = 0, sdyx = 0, sdz = 0;
+        int b;
+        size_t i;
+        for(b = 0; b < l.batch; ++b){
+            const float *d = l.delta + ((size_t)b * c + k) * sp, *xn = l.x_norm + ((size_t)b * c + k) * sp;
+            for(i = 0; i < sp; ++i){ sdy += d[i]; sdyx += (double)d[i] * xn[i]; }
+        }
+        l.bias_updates[k] += (float)sdy;
+        l.scale_updates[k] += (float)sdyx;
+        float var = net.train ? l.variance[k] : l.rolling_variance[k];
+        float g = l.scales[k] / sqrtf(var + BN3D_EPS);
+        /* training: dz = g * (dy - mean(dy) - xhat * mean(dy * xhat)); inference: BN is affine */
+        float mdy = net.train ? (float)(sdy / m) : 0.f, mdyx = net.train ? (float)(sdyx / m) : 0.f;
+        for(b = 0; b < l.batch; ++b){
+            float *d = l.delta + ((size_t)b * c + k) * sp;
+            const float *xn = l.x_norm + ((size_t)b * c + k) * sp;
+            for(i = 0; i < sp; ++i){
+                d[i] = g * (d[i] - mdy - xn[i] * mdyx);
+                sdz += d[i];
+            }
+        }
+        if(st->pre_bias) st->pre_b_updates[k] += (float)sdz;
+    }
+}
+
+void c3_update(layer l, update_args a)
+{
+    conv3d_state *st = c3_state(l);
+    float lr = a.learning_rate * l.learning_rate_scale;
+    int n = l.out_c;
+    if(l.nbiases){
+        axpy_cpu(n, lr / a.batch, l.bias_updates, 1, l.biases, 1);
+        scal_cpu(n, a.momentum, l.bias_updates, 1);
+    }
+    if(l.scales){
+        axpy_cpu(n, lr / a.batch, l.scale_updates, 1, l.scales, 1);
+        scal_cpu(n, a.momentum, l.scale_updates, 1);
+    }
+    if(st->pre_bias){
+        axpy_cpu(n, lr / a.batch, st->pre_b_updates, 1, st->pre_b, 1);
+        scal_cpu(n, a.momentum, st->pre_b_updates, 1);
+    }
+    axpy_cpu(l.nweights, -a.decay * a.batch, l.weights, 1, l.weight_updates, 1);
+    axpy_cpu(l.nweights, lr / a.batch, l.weight_updates, 1, l.weights, 1);
+    scal_cpu(l.nweights, a.momentum, l.weight_updates, 1);
+}
+
+void c3_save(layer l, FILE *fp)
+{
+    conv3d_state *st = c3_state(l);
+#ifdef GPU
+    if(gpu_index >= 0) c3_pull(l);
+#endif
+    if(l.nbiases) fwrite(l.biases, sizeof(float), l.nbiases, fp);
+    if(l.batch_normalize){
+        fwrite(l.scales, sizeof(float), l.out_c, fp);
+        fwrite(l.rolling_mean, sizeof(float), l.out_c, fp);
+        fwrite(l.rolling_variance, sizeof(float), l.out_c, fp);
+    }
+    fwrite(l.weights, sizeof(float), l.nweights, fp);
+    if(st->pre_bias) fwrite(st->pre_b, sizeof(float), l.out_c, fp);
+}
+
+int c3_load(layer l, FILE *fp)
+{
+    conv3d_state *st = c3_state(l);
+    if(l.nbiases && read_floats(l.biases, l.nbiases, fp)) return -1;
+    if(l.batch_normalize){
+        if(read_floats(l.scales, l.out_c, fp)) return -1;
+        if(read_floats(l.rolling_mean, l.out_c, fp)) return -1;
+        if(read_floats(l.rolling_variance, l.out_c, fp)) return -1;
+    }
+    if(read_floats(l.weights, l.nweights, fp)) return -1;
+    if(st->pre_bias && read_floats(st->pre_b, l.out_c, fp)) return -1;
+#ifdef GPU
+    if(gpu_index >= 0) c3_push(l);
+#endif
+    return 0;
+}
+
+#ifdef GPU
+static void push_pull(layer l, int push)
+{
+    conv3d_state *st = c3_state(l);
+    void (*f)(float *, float *, size_t) = push ? layer3d_push : layer3d_pull;
+    f(l.weights_gpu, l.weights, l.nweights);
+    f(l.weight_updates_gpu, l.weight_updates, l.nweights);
+    f(l.biases_gpu, l.biases, l.nbiases);
+    f(l.bias_updates_gpu, l.bias_updates, l.nbiases);
+    if(l.batch_normalize){
+        f(l.scales_gpu, l.scales, l.out_c);
+        f(l.scale_updates_gpu, l.scale_updates, l.out_c);
+        f(l.rolling_mean_gpu, l.rolling_mean, l.out_c);
+        f(l.rolling_variance_gpu, l.rolling_variance, l.out_c);
+    }
+    if(st->pre_bias){
+        f(st->pre_b_gpu, st->pre_b, l.out_c);
+        f(st->pre_b_updates_gpu, st->pre_b_updates, l.out_c);
+    }
+}
+void c3_push(layer l) { push_pull(l, 1); }
+void c3_pull(layer l) { push_pull(l, 0); }
+#endif
