@@ -271,6 +271,8 @@ void forward_dbisl_layer_gpu(const layer l, network net)
         cuda_pull_array(net.layers[s->sdf[w]].output_gpu, sdf[w], n);
     }
     dbisl_compute(l, net, seg, sdf);
+    /* Darknet pulls the last layer's output after the forward: keep the term values there too */
+    if(l.output_gpu) cuda_push_array(l.output_gpu, l.output, DBISL_NTERMS);
 }
 
 void backward_dbisl_layer_gpu(const layer l, network net)

@@ -109,3 +109,50 @@ int cfg_layers(list *options, const char *key, int index, int *out, int maxn, in
     *n = count;
     return 0;
 }
+
+int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, int *line, char *err, size_t errlen)
+{
+    FILE *f = fopen(cfg, "r");
+    if(!f){ snprintf(err, errlen, "%s: cannot open", cfg); return -1; }
+    char buf[4096];
+    int lineno = 0, sections = 0, found = 0;
+    size_t klen = strlen(key);
+    while(fgets(buf, sizeof(buf), f)){
+        ++lineno;
+        char *s = buf, *e;
+        while(*s == ' ' || *s == '\t') ++s;
+        if(*s == '['){ if(++sections > 1) break; continue; }
+        if(sections != 1 || *s == '#' || *s == ';') continue;
+        char *eq = strchr(s, '=');
+        if(!eq) continue;
+        for(e = eq; e > s && (e[-1] == ' ' || e[-1] == '\t'); --e);
+        if((size_t)(e - s) != klen || strncmp(s, key, klen) != 0) continue;
+        char *v = eq + 1;
+        while(*v == ' ' || *v == '\t') ++v;
+        size_t n = strcspn(v, "\r\n");
+        while(n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) --n;
+        snprintf(out, outlen, "%.*s", (int)n, v);
+        if(line) *line = lineno;
+        found = 1;
+    }
+    fclose(f);
+    return found;
+}
+
+int cfg_net_int(const char *cfg, const char *key, int def, int lo, int hi, int *out, char *err, size_t errlen)
+{
+    char v[256];
+    int line = 0;
+    int r = cfg_net_value(cfg, key, v, sizeof(v), &line, err, errlen);
+    if(r < 0) return -1;
+    if(r == 0){ *out = def; return 0; }
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if(end == v || *end || errno || x < lo || x > hi){
+        snprintf(err, errlen, "%s:%d: [net]: key '%s': expected an integer in [%d, %d], got '%s'", cfg, line, key, lo, hi, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}

@@ -15,3 +15,10 @@ int cfg_activation(list *options, const char *key, const char *def, ACTIVATION *
 /* comma-separated integers (layer indices; negative = relative to `index`), count in *n, resolved to absolute */
 int cfg_layers(list *options, const char *key, int index, int *out, int maxn, int *n, char *err, size_t errlen);
 #endif
+
+/* Reads the raw value of `key` from the [net] section of a cfg file (Darknet itself ignores keys it does
+ * not know there, so darknet3d keeps its run-time settings such as save_every in [net]).
+ * Returns 1 found (value in out, its line in *line), 0 absent, -1 with err (unreadable file). */
+int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, int *line, char *err, size_t errlen);
+/* cfg_net_value + integer check; def when absent. 0 or -1 with err naming file:line and key. */
+int cfg_net_int(const char *cfg, const char *key, int def, int lo, int hi, int *out, char *err, size_t errlen);

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Writes the V-Net family of cfg files (cfg/dbisl-vnet.cfg, cfg/vnet-sup.cfg, cfg/dbisl-tiny.cfg, cfg/sup-tiny.cfg,
+cfg/la-mini-*.cfg) from one description of the architecture (DESIGN.md §3), so that the single- and dual-decoder
+variants stay identical where they should. The cfg files are the product: users edit them directly; this script
+only saves retyping 100 sections. Run: python3 scripts/make_cfgs.py"""
+import os
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+
+
+class Cfg:
+    def __init__(self):
+        self.lines = []
+        self.n = 0          # index of the next layer
+
+    def add(self, section, comment=None, **keys):
+        if comment:
+            self.lines.append("# " + comment)
+        self.lines.append("[%s]" % section)
+        for k, v in keys.items():
+            self.lines.append("%s=%s" % (k, v))
+        self.lines.append("")
+        self.n += 1
+        return self.n - 1
+
+    def conv(self, filters, size=3, stride=1, pad=1, bn=1, act="relu", comment=None):
+        return self.add("conv3d", comment, filters=filters, size=size, stride=stride, pad=pad,
+                        batch_normalize=bn, activation=act)
+
+
+def encoder(c, f):
+    """V-Net encoder: returns the layer index of each stage's output (x1..x5, x5 after dropout)."""
+    x = []
+    c.conv(f, comment="encoder stage 1 (x1): 1 conv")
+    x.append(c.n - 1)
+    for stage, (mult, nconv) in enumerate([(2, 2), (4, 3), (8, 3), (16, 3)], start=2):
+        c.conv(f * mult, size=2, stride=2, pad=0, comment="down %d: Conv3d k2 s2 + BN + ReLU" % (stage - 1))
+        for i in range(nconv):
+            c.conv(f * mult, comment=("encoder stage %d (x%d): %d convs" % (stage, stage, nconv)) if i == 0 else None)
+        x.append(c.n - 1)
+    x[-1] = c.add("dropout", "Dropout after stage 5 (training only). Darknet's [dropout] drops single voxels, "
+                  "PyTorch's Dropout3d whole channels: same rate, finer mask", probability=0.5)
+    return x
+
+
+def decoder(c, f, x, mode, tag):
+    """One V-Net decoder from x5 (the current input) with additive skips; returns (seg head, sdf head) indices."""
+    for level, (mult, nconv, skip) in enumerate([(8, 3, x[3]), (4, 3, x[2]), (2, 2, x[1]), (1, 1, x[0])]):
+        if mode == "deconv":
+            c.add("deconv3d", "decoder %s up %d: ConvTranspose3d k2 s2 + BN + ReLU" % (tag, level + 1),
+                  filters=f * mult, size=2, stride=2, pad=0, batch_normalize=1, activation="relu")
+        else:
+            c.add("upsample3d", "decoder %s up %d: trilinear x2 (align_corners=1 as MC-Net) + Conv3d k3 + BN + ReLU"
+                  % (tag, level + 1), stride=2, align_corners=1)
+            c.conv(f * mult)
+        c.add("shortcut", "additive skip from encoder layer %d" % skip, **{"from": skip, "activation": "linear"})
+        for i in range(nconv):
+            c.conv(f * mult)
+    feat = c.add("dropout", "Dropout before the heads (training only)", probability=0.5)
+    seg = c.conv(1, size=1, pad=0, bn=0, act="linear",
+                 comment="decoder %s segmentation head: 1 channel of logits (the loss applies the sigmoid)" % tag)
+    c.add("route", "back to decoder %s's features" % tag, layers=feat)
+    sdf = c.conv(1, size=1, pad=0, bn=0, act="linear",
+                 comment="decoder %s distance head: 1 channel (the loss applies tanh)" % tag)
+    return seg, sdf, feat
+
+
+NET_HELP = """# [net] keys read by darknet3d besides Darknet's own: depth (input depth D; height/width are H/W),
+# save_every / last_every (checkpoint periods, iterations), valid_every (0 = off), infer_stride = D,H,W
+# (sliding-window stride at inference/validation: z,y,x)."""
+
+
+def net_section(c, w, h, d, batch, lr, max_batches, infer_stride, extra=None):
+    c.lines += [NET_HELP, "[net]", "batch=%d" % batch, "subdivisions=1", "width=%d" % w, "height=%d" % h,
+                "depth=%d" % d, "channels=1", "learning_rate=%g" % lr, "momentum=0.9", "decay=0.0001",
+                "policy=poly", "power=0.9", "max_batches=%d" % max_batches, "infer_stride=%s" % infer_stride]
+    for k, v in (extra or {}).items():
+        c.lines.append("%s=%s" % (k, v))
+    c.lines.append("")
+
+
+LOSS_HELP = """# [dbisl]: the DBiSL objective (layers/dbisl_layer.h). seg/sdf: the heads of decoder Phi (transposed conv)
+# and Psi (trilinear). Every term has a weight (0 = off); see DESIGN.md §4 and docs for the choices:
+#   k = -1500: T_r2s inside the MSE consistency term (DTC's value).
+#   k_seg: T_r2s inside the Dice+CE supervision term. With k = -1500 that CE is linear in the logit and reaches
+#   hundreds per voxel (it dominated the loss in the measured PyTorch reference), so it uses a soft k."""
+
+
+def dbisl_section(c, seg, sdf, ramp, extra=None):
+    keys = dict(seg=",".join(map(str, seg)), sdf=",".join(map(str, sdf)), **{
+        "lambda": 0.5, "beta": 1.0, "rampup": ramp, "ramp": "sigmoid", "k": -1500, "k_seg": -50,
+        "dice_weight": 0.5, "ce_weight": 0.5, "pse_labeled": 1, "pseudo_hard": 0,
+        "kernel": 3, "h": 0.35, "scale": 0.5, "binarize": "ste", "label_exact": 0})
+    keys.update(extra or {})
+    c.lines.append(LOSS_HELP)
+    c.add("dbisl", **keys)
+
+
+def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title=""):
+    c = Cfg()
+    c.lines.append("# " + title)
+    net_section(c, w, h, d, batch, lr, max_batches, infer_stride)
+    x = encoder(c, f)
+    segA, sdfA, _ = decoder(c, f, x, "deconv", "Phi")
+    if dual:
+        c.add("dualsplit", "second decoder: branch again from the encoder output (after dropout)", layers=x[4])
+        segB, sdfB, _ = decoder(c, f, x, "trilinear", "Psi")
+        dbisl_section(c, [segA, segB], [sdfA, sdfB], ramp, loss_extra)
+    else:
+        dbisl_section(c, [segA], [sdfA], ramp, loss_extra)
+    return "\n".join(c.lines)
+
+
+SUP_ONLY = {"w_sup_reg": 0, "w_sup_s2r": 0, "w_sup_r2s": 0, "w_con_seg": 0, "w_con_reg": 0,
+            "w_con_s2r": 0, "w_con_r2s": 0, "w_pse": 0}
+
+
+def write(name, text):
+    with open(os.path.join(ROOT, "cfg", name), "w") as fp:
+        fp.write(text.rstrip() + "\n")
+    print("wrote cfg/" + name)
+
+
+if __name__ == "__main__":
+    os.makedirs(os.path.join(ROOT, "cfg"), exist_ok=True)
+    write("dbisl-vnet.cfg", model(16, 112, 112, 80, 4, 0.01, 17000, "4,18,18", 6000,
+          title="DBiSL (paper §3): V-Net encoder, decoder Phi (transposed conv) and Psi (trilinear), each with a "
+                "segmentation and a distance head; LA setting 112x112x80 crops, batch 4 (2 labeled + 2 unlabeled), "
+                "SGD 0.01 poly, 17000 iterations."))
+    write("vnet-sup.cfg", model(16, 112, 112, 80, 4, 0.01, 17000, "4,18,18", 0, dual=False, loss_extra=SUP_ONLY,
+          title="Supervised baseline: the same V-Net with decoder Phi only, trained with Dice + CE on labeled "
+                "data (use a .data file without an unlabeled list). Paper Table 1, 'V-Net'."))
+    write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "4,8,8", 100,
+          title="Small CPU-trainable DBiSL for the demo and tests: same layer types as dbisl-vnet.cfg, 4 base "
+                "filters, 32x32x16 crops."))
+    write("sup-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "4,8,8", 0, dual=False, loss_extra=SUP_ONLY,
+          title="Supervised counterpart of dbisl-tiny.cfg."))

@@ -1,0 +1,265 @@
+/* `./darknet seg3d train`: the training loop (two-stream batches, Darknet's SGD and lr policies, safe checkpoints, resume, validation, loss chart). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+#include "darknet3d.h"
+#include "cfg_options.h"
+#include "dataset.h"
+#include "loader.h"
+#include "dbisl_layer.h"
+#include "predict.h"
+#include "metrics.h"
+#include "train.h"
+#include "chart.h"
+
+static double now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, 0);
+    return tv.tv_sec + tv.tv_usec * 1e-6;
+}
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    char *p;
+    for(p = tmp + 1; *p; ++p){
+        if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }
+    }
+    if(mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+int save_weights_atomic(network *net, const char *path)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    /* Darknet's writer cannot report errors: write, then check size, flush and rename */
+    save_weights(net, tmp);
+    FILE *f = fopen(tmp, "rb+");
+    if(!f){ fprintf(stderr, "error: %s: could not be written\n", tmp); return -1; }
+    fflush(f);
+    fsync(fileno(f));
+    fclose(f);
+    if(rename(tmp, path) != 0){ fprintf(stderr, "error: cannot rename %s to %s: %s\n", tmp, path, strerror(errno)); return -1; }
+    return 0;
+}
+
+static int find_dbisl(network *net)
+{
+    int i;
+    for(i = 0; i < net->n; ++i) if(net->layers[i].type == DBISL) return i;
+    return -1;
+}
+
+/* mean Dice over the valid list, sliding window at the cfg's infer stride (or half a window) */
+static double validate(network *net, dataset *ds, const char *cfg, double *secs)
+{
+    double t0 = now();
+    int stride[3];
+    char err[1024];
+    if(cfg_infer_stride(cfg, stride, err, sizeof(err)) <= 0){
+        stride[0] = net->d > 1 ? net->d / 2 : 1; stride[1] = net->h > 1 ? net->h / 2 : 1; stride[2] = net->w > 1 ? net->w / 2 : 1;
+    }
+    case_list *cl = &ds->split[SPLIT_VALID];
+    double sum = 0;
+    int i, n = 0;
+    int train = net->train;
+    net->train = 0;
+    for(i = 0; i < cl->n; ++i){
+        dataset_case *c = &cl->cases[i];
+        if(dataset_case_load(ds, c, 1, err, sizeof(err))){ fprintf(stderr, "validation: %s\n", err); continue; }
+        size_t nv = (size_t)c->nx * c->ny * c->nz, j;
+        float *prob = malloc(nv * sizeof(float));
+        unsigned char *pm = malloc(nv), *rm = malloc(nv);
+        if(network_predict_volume(net, c->image, c->nx, c->ny, c->nz, stride, -1, prob, err, sizeof(err)) == 0){
+            for(j = 0; j < nv; ++j){ pm[j] = prob[j] > 0.5f; rm[j] = c->label[j] != 0; }
+            seg_metrics m;
+            seg_overlap(pm, rm, nv, &m);
+            sum += m.dice;
+            ++n;
+        } else fprintf(stderr, "validation: %s: %s\n", c->name, err);
+        free(prob); free(pm); free(rm);
+    }
+    net->train = train;
+    *secs = now() - t0;
+    return n ? sum / n : NAN;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n");
+}
+
+int seg3d_train(int argc, char **argv)
+{
+    if(argc < 5){ usage(); return 2; }
+    char *datafile = argv[3], *cfgfile = argv[4], *weights = 0;
+    int i, clear = 0, nogpu = 0, max_batches = -1, dont_show = 0;
+    unsigned long seed = 1;
+    char *gpus = 0;
+    for(i = 5; i < argc; ++i){
+        if(strcmp(argv[i], "-clear") == 0) clear = 1;
+        else if(strcmp(argv[i], "-nogpu") == 0) nogpu = 1;
+        else if(strcmp(argv[i], "-dont_show") == 0) dont_show = 1;
+        else if(strcmp(argv[i], "-gpus") == 0 && i + 1 < argc) gpus = argv[++i];
+        else if(strcmp(argv[i], "-seed") == 0 && i + 1 < argc){
+            char *e; seed = strtoul(argv[++i], &e, 10);
+            if(*e){ fprintf(stderr, "error: -seed: expected a non-negative integer, got '%s'\n", argv[i]); return 2; }
+        }
+        else if(strcmp(argv[i], "-max_batches") == 0 && i + 1 < argc){
+            char *e; long v = strtol(argv[++i], &e, 10);
+            if(*e || v < 1 || v > 100000000){ fprintf(stderr, "error: -max_batches: expected a positive integer, got '%s'\n", argv[i]); return 2; }
+            max_batches = (int)v;
+        }
+        else if(argv[i][0] != '-' && !weights && i == 5) weights = argv[i];
+        else { fprintf(stderr, "error: unknown argument '%s'\n", argv[i]); usage(); return 2; }
+    }
+    (void)dont_show;
+    if(nogpu) gpu_index = -1;
+    else if(gpu_index >= 0 && gpus){
+        gpu_index = atoi(gpus);
+        if(strchr(gpus, ',')) fprintf(stderr, "note: -gpus %s: darknet3d trains on one GPU; using GPU %d\n", gpus, gpu_index);
+    }
+#ifdef GPU
+    if(gpu_index >= 0) cuda_set_device(gpu_index);
+#endif
+
+    char err[1024];
+    int save_every, last_every, valid_every;
+    if(cfg_net_int(cfgfile, "save_every", 1000, 1, 100000000, &save_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "last_every", 100, 1, 100000000, &last_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "valid_every", 0, 0, 100000000, &valid_every, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    dataset *ds = dataset_load(datafile, err, sizeof(err));
+    if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
+
+    srand((unsigned)seed); /* weight initialisation and dropout masks use rand() */
+    network *net = load_network_checked(cfgfile, weights, clear);
+    if(!net){ dataset_free(ds); return 1; }
+    if(max_batches > 0) net->max_batches = max_batches;
+    if(net->max_batches < 1){ fprintf(stderr, "error: %s: [net] max_batches must be >= 1 (or pass -max_batches)\n", cfgfile); free_network(net); dataset_free(ds); return 1; }
+    int li = find_dbisl(net);
+    if(li < 0) fprintf(stderr, "note: %s has no [dbisl] layer; training the network's own cost\n", cfgfile);
+
+    loader_params lp = loader_params_from_net(net);
+    lp.seed = seed;
+    loader *L = loader_create(ds, &lp, err, sizeof(err));
+    if(!L){ fprintf(stderr, "error: %s\n", err); free_network(net); dataset_free(ds); return 1; }
+
+    char base[256];
+    {
+        const char *b = strrchr(cfgfile, '/');
+        b = b ? b + 1 : cfgfile;
+        snprintf(base, sizeof(base), "%s", b);
+        char *dot = strrchr(base, '.');
+        if(dot && strcmp(dot, ".cfg") == 0) *dot = 0;
+    }
+    if(mkdir_p(ds->backup)){ fprintf(stderr, "error: cannot create backup folder %s: %s\n", ds->backup, strerror(errno)); loader_free(L); free_network(net); dataset_free(ds); return 1; }
+    char path[1200], chart_path[1200];
+    snprintf(chart_path, sizeof(chart_path), "%s/%s_chart.png", ds->backup, base);
+    fprintf(stderr, "training %s on %s: batch %d (%d labeled), %d x %d x %d crops, max_batches %d, %s, seed %lu\n",
+            cfgfile, datafile, net->batch, loader_labeled_per_batch(L), net->d, net->h, net->w, net->max_batches,
+            gpu_index >= 0 ? "GPU" : "CPU", seed);
+
+    chart *ch = chart_create(li >= 0 ? DBISL_NTERMS + 1 : 1, net->max_batches);
+    if(ch){
+        chart_set_name(ch, 0, "total");
+        int t;
+        if(li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) chart_set_name(ch, t + 1, dbisl_term_names[t]);
+    }
+    float avg_loss = -1;
+    int rc = 0;
+    double start = now();
+    size_t start_batch = get_current_batch(net);
+    while(get_current_batch(net) < (size_t)net->max_batches){
+        double t0 = now();
+        loader_batch *b = 0;
+        if(loader_next(L, &b, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); rc = 1; break; }
+        double tload = now() - t0;
+        int sub, nsub = b->rows / net->batch;
+        float loss = 0;
+        float terms[DBISL_NTERMS] = {0};
+        for(sub = 0; sub < nsub; ++sub){
+            get_next_batch(b->d, net->batch, sub * net->batch, net->input, net->truth);
+            loss += train_network_datum(net) / nsub;
+            if(li >= 0){
+                int t;
+#ifdef GPU
+                /* the term values live on the host already (the loss runs there) */
+#endif
+                for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[li].output[t] / nsub;
+            }
+        }
+        int iter = (int)get_current_batch(net);
+        if(!isfinite(loss)){
+            fprintf(stderr, "error: loss is %f at iteration %d: stopping; the last good weights are %s/%s_last.weights\n", loss, iter, ds->backup, base);
+            rc = 3;
+            break;
+        }
+        avg_loss = avg_loss < 0 ? loss : avg_loss * .9f + loss * .1f;
+        double secs = now() - t0;
+        double elapsed = now() - start;
+        double per = elapsed / (iter - start_batch > 0 ? iter - start_batch : 1);
+        printf("%d: %f, %f avg loss, %f rate, %lf seconds, %zu volumes, %.2f hours left",
+               iter, loss, avg_loss, get_current_rate(net), secs, *net->seen, per * (net->max_batches - iter) / 3600.);
+        if(li >= 0){
+            int t;
+            printf(" |");
+            for(t = 0; t < DBISL_NTERMS; ++t) printf(" %s=%.4f", dbisl_term_names[t], terms[t]);
+            printf(" beta=%.3f load=%.3fs", dbisl_beta(net->layers[li], iter), tload);
+        }
+        printf("\n");
+        fflush(stdout);
+        if(ch){
+            chart_add(ch, 0, iter, loss);
+            int t;
+            if(li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) chart_add(ch, t + 1, iter, terms[t]);
+        }
+        if(valid_every > 0 && ds->split[SPLIT_VALID].n > 0 && (iter % valid_every == 0 || iter == net->max_batches)){
+            double vs;
+            double dice = validate(net, ds, cfgfile, &vs);
+            printf("valid %d: mean_dice=%.4f over %d cases (%.1f s)\n", iter, dice, ds->split[SPLIT_VALID].n, vs);
+            fflush(stdout);
+            if(ch) chart_add_valid(ch, iter, dice);
+        }
+        if(iter % save_every == 0){
+            snprintf(path, sizeof(path), "%s/%s_%d.weights", ds->backup, base, iter);
+            if(save_weights_atomic(net, path)){ rc = 1; break; }
+        }
+        if(iter % last_every == 0){
+            snprintf(path, sizeof(path), "%s/%s_last.weights", ds->backup, base);
+            if(save_weights_atomic(net, path)){ rc = 1; break; }
+            if(ch){
+                char cerr[256];
+                if(chart_write_png(ch, chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
+            }
+        }
+    }
+    loader_stop(L);
+    if(rc == 0){
+        snprintf(path, sizeof(path), "%s/%s_final.weights", ds->backup, base);
+        if(save_weights_atomic(net, path)) rc = 1;
+        snprintf(path, sizeof(path), "%s/%s_last.weights", ds->backup, base);
+        if(save_weights_atomic(net, path)) rc = 1;
+        if(ch){
+            char cerr[256];
+            if(chart_write_png(ch, chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
+        }
+        fprintf(stderr, "done: %d iterations in %.1f s; weights in %s/%s_final.weights\n",
+                (int)get_current_batch(net), now() - start, ds->backup, base);
+    }
+    chart_free(ch);
+    loader_free(L);
+    free_network(net);
+    dataset_free(ds);
+    return rc;
+}
