@@ -4,13 +4,19 @@
 #include <string.h>
 #include "darknet3d.h"
 #include "synth.h"
+#include "predict.h"
 
 static int usage(void)
 {
     fprintf(stderr,
         "usage: ./darknet seg3d <command> [args]\n"
         "  params <cfg>                    layer table and trainable parameter count\n"
-        "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n");
+        "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n"
+        "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-lcc] [-decoder a|b|mean]\n"
+        "                                  sliding-window segmentation of one volume\n"
+        "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
+        "                                  predicts and scores every case of the valid (or test) list\n"
+        "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n");
     return 2;
 }
 
@@ -40,6 +46,9 @@ int seg3d_main(int argc, char **argv)
     char *cmd = argv[2];
     if(strcmp(cmd, "params") == 0) return cmd_params(argc, argv);
     if(strcmp(cmd, "synth") == 0) return synth_main(argc, argv);
+    if(strcmp(cmd, "predict") == 0) return seg3d_predict(argc, argv);
+    if(strcmp(cmd, "test") == 0) return seg3d_test(argc, argv);
+    if(strcmp(cmd, "metrics") == 0) return seg3d_metrics(argc, argv);
     fprintf(stderr, "seg3d: unknown command '%s'\n", cmd);
     return usage();
 }
