@@ -34,12 +34,13 @@
  *  5. R = trilinear upsample of Rs back to D x H x W (same rule as 1); identity when scale = 1.
  * The backward is the exact gradient of this forward (the transpose of each step).
  *
- * Memory (kept for the backward, O(voxels)): per voxel at the transformed resolution
- * B (4 bytes), S_in, S_out (8), reach iteration of each DT (8, int32), Rs and a gradient
- * scratch (8): 28 bytes per transformed voxel (3.5 bytes per input voxel at scale 0.5),
- * plus the resized probability (4) when scale < 1. No per-iteration volume is stored:
- * a voxel's value is fixed in the iteration that reaches it, and the backward recomputes
- * its conv from the reach iterations of its neighbours (bnd at iteration i is 1 where reach < i,
+ * Memory (O(voxels), no per-iteration volume): per voxel at the transformed resolution
+ * B (4 bytes), S_in and S_out (8), the reach iteration of each map (8, int32), a scratch that holds
+ * the resized probability, then Rs, then dL/dRs (4), dL/dB (4) and dL/dS (4): 32 bytes per
+ * transformed voxel, i.e. 4 bytes per input voxel at scale 0.5 (32 at scale 1), plus 8 floats
+ * per volume; dtransform_state_bytes() returns the total. A voxel's value is fixed in the
+ * iteration that reaches it, so the backward recomputes its conv from its neighbours' reach
+ * iterations (bnd at iteration i is 1 where reach < i,
  * else M). */
 
 enum { DT_BIN_STE = 0, DT_BIN_SIGMOID = 1, DT_BIN_SOFTMIN = 2 };
