@@ -5,6 +5,7 @@
 #include "dtransform_layer.h"
 #include "dtransform_internal.h"
 #include "edt.h"
+#include "edt_gpu.h"
 #include "option_list.h"
 
 static dtransform_params P(float scale, int bin)
@@ -367,6 +368,35 @@ static void test_cpu_vs_gpu(void)
 #endif
 }
 
+/* GPU exact EDT against the CPU one (src/edt.c), odd shapes, size-1 dims, anisotropic spacing, empty mask. */
+static void test_edt_gpu_vs_cpu(void)
+{
+#ifdef GPU
+    if(!darknet3d_gpu_available(0)) SKIP("no CUDA device");
+    int shapes[4][3] = {{13, 17, 19}, {1, 9, 7}, {6, 1, 1}, {33, 20, 41}}, t, i;
+    const float sp[3] = {2.5f, 0.625f, 1.f};
+    for(t = 0; t < 5; ++t){
+        int D = shapes[t % 4][0], H = shapes[t % 4][1], W = shapes[t % 4][2], n = D * H * W;
+        unsigned char *m = malloc(n);
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        unsigned s = 9 + t;
+        for(i = 0; i < n; ++i) m[i] = t == 4 ? 0 : urand(&s) < 0.03f;
+        int ca = edt3d(m, D, H, W, sp, a);
+        unsigned char *m_g; float *o_g = cuda_make_array(0, n);
+        cudaMalloc((void **)&m_g, n); cudaMemcpy(m_g, m, n, cudaMemcpyHostToDevice);
+        int cb = edt3d_gpu(m_g, D, H, W, sp, o_g);
+        cuda_pull_array(o_g, b, n);
+        CHECK(ca == cb);
+        int bad = 0;
+        for(i = 0; i < n; ++i) if(!(a[i] == b[i] || fabsf(a[i] - b[i]) <= 1e-6f * fabsf(a[i]))) ++bad;
+        CHECK_MSG(bad == 0, "shape %d: %d voxels differ", t, bad);
+        cudaFree(m_g); cuda_free(o_g); free(m); free(a); free(b);
+    }
+#else
+    SKIP("CPU build");
+#endif
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -380,5 +410,6 @@ int main(void)
     RUN(test_early_stop_bit_exact);
     RUN(test_layer_cfg);
     RUN(test_cpu_vs_gpu);
+    RUN(test_edt_gpu_vs_cpu);
     TEST_MAIN_END();
 }
