@@ -3,6 +3,8 @@
 B=${1:-build/cpu}
 cd "$(dirname "$0")/.."
 passed=0; failed=0; skipped=0
+# see src/main.c: OpenMP must not spin while OpenBLAS threads run
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 LOG=$(mktemp)
 run_one() {
   name=$1; shift
