@@ -19,6 +19,7 @@ struct dtransform_state {
     float *B, *S, *tmp, *dB, *gS, *mn, *mx;
     int *reach;
     unsigned char *mask8;    /* exact mode (host) */
+    int *front, *cand, *stamp; /* forward scratch for one volume (host): frontier, candidates, dedupe stamps */
     int *tab; float *ltab;   /* resize tables (host) */
 #ifdef GPU
     float *K_gpu, *Kd_gpu, *red_gpu;  /* kernel; reduction scratch */

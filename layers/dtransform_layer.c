@@ -145,8 +145,11 @@ dtransform_state *dtransform_alloc(const dtransform_params *p, int batch, int D,
     s->ltab = calloc(tabn, sizeof(float));
     s->gS = calloc(n, sizeof(float));
     if(p->exact) s->mask8 = calloc(n, 1);
+    s->front = calloc(s->nsmall, sizeof(int));
+    s->cand = calloc(s->nsmall, sizeof(int));
+    s->stamp = calloc(s->nsmall, sizeof(int));
     if(!s->B || !s->S || !s->reach || !s->tmp || !s->dB || !s->mn || !s->mx || !s->tab || !s->ltab ||
-       !s->gS || (p->exact && !s->mask8)){
+       !s->gS || !s->front || !s->cand || !s->stamp || (p->exact && !s->mask8)){
         dtransform_free(s);
         return 0;
     }
@@ -161,6 +164,7 @@ void dtransform_free(dtransform_state *s)
 #endif
     free(s->K); free(s->Kd); free(s->B); free(s->S); free(s->reach); free(s->tmp); free(s->dB);
     free(s->mn); free(s->mx); free(s->tab); free(s->ltab); free(s->gS); free(s->mask8);
+    free(s->front); free(s->cand); free(s->stamp);
     free(s);
 }
 
@@ -172,7 +176,7 @@ size_t dtransform_state_bytes(const dtransform_state *s)
     size_t n = (size_t)s->batch * s->nsmall;
     size_t per = 4 /*B*/ + 8 /*S*/ + 8 /*reach*/ + 4 /*tmp*/ + 4 /*dB*/ + 4 /*gS*/;
     if(s->p.exact) per += s->gpu ? 0 : 1;
-    return n * per + 8 * (size_t)s->batch * sizeof(float);
+    return n * per + 8 * (size_t)s->batch * sizeof(float) + (s->gpu ? 0 : 12 * s->nsmall);
 }
 
 /* ---- the distance transform of one mask (CPU) ---- */
@@ -224,36 +228,63 @@ static inline float logconv_softmin(const dtransform_state *s, const float *B, c
     return m + (float)log(acc);
 }
 
-/* Fills S (0 where never reached) and reach (INT_MAX where never reached); returns iterations run. */
+/* Evaluates voxel v at iteration it; returns 1 when it is newly reached (S, reach written). */
+static inline int dt_eval(const dtransform_state *s, const float *B, int inv, float *S, int *reach, int it, size_t v)
+{
+    int w = s->w, h = s->h;
+    int x = (int)(v % w), y = (int)((v / w) % h), z = (int)(v / ((size_t)w * h));
+    float hh = s->p.h;
+    if(s->p.binarize == DT_BIN_SOFTMIN){
+        float lc = logconv_softmin(s, B, S, reach, inv, it, z, y, x);
+        if(lc > -INFINITY && lc < 0){ S[v] = -hh * lc; reach[v] = it; return 1; }
+    } else {
+        float cv = conv_kornia(s, B, reach, inv, it, z, y, x);
+        if(cv > 0){
+            float cdt = -hh * logf(cv);
+            if(cdt > 0){ S[v] = (float)(it * s->r) + cdt; reach[v] = it; return 1; }
+        }
+    }
+    return 0;
+}
+
+/* Fills S (0 where never reached) and reach (INT_MAX where never reached); returns iterations run.
+ * Iteration 0 evaluates every voxel; iteration i > 0 only the unreached neighbours of the voxels
+ * reached at i - 1: the boundary map changes only there, so any other voxel has the conv it had at
+ * i - 1 and stays unreached (exact, not a heuristic). front/cand/stamp: scratch of nsmall ints. */
 static int dt_forward_one(const dtransform_state *s, const float *B, int inv, float *S, int *reach)
 {
-    int d = s->d, h = s->h, w = s->w, it, iters = 0;
-    size_t n = s->nsmall, i;
-    for(i = 0; i < n; ++i){ S[i] = 0; reach[i] = INT_MAX; }
-    int soft = s->p.binarize == DT_BIN_SOFTMIN;
-    float hh = s->p.h;
+    int d = s->d, h = s->h, w = s->w, r = s->r, it, iters = 0;
+    size_t n = s->nsmall, i, nf = 0, nc;
+    int *front = s->front, *cand = s->cand, *stamp = s->stamp;
+    for(i = 0; i < n; ++i){ S[i] = 0; reach[i] = INT_MAX; stamp[i] = -1; }
     for(it = 0; it < s->niter; ++it){
-        int any = 0, z;
         ++iters;
-        #pragma omp parallel for reduction(|:any) schedule(static) if(n > 32768)
-        for(z = 0; z < d; ++z){
-            int y, x;
-            for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
-                size_t v = (size_t)x + (size_t)w * (y + (size_t)h * z);
-                if(reach[v] != INT_MAX) continue;
-                if(soft){
-                    float lc = logconv_softmin(s, B, S, reach, inv, it, z, y, x);
-                    if(lc > -INFINITY && lc < 0){ S[v] = -hh * lc; reach[v] = it; any = 1; }
-                } else {
-                    float cv = conv_kornia(s, B, reach, inv, it, z, y, x);
-                    if(cv > 0){
-                        float cdt = -hh * logf(cv);
-                        if(cdt > 0){ S[v] = (float)(it * s->r) + cdt; reach[v] = it; any = 1; }
-                    }
+        if(it == 0){
+            nc = n;
+            for(i = 0; i < n; ++i) cand[i] = (int)i;
+        } else {
+            nc = 0;
+            for(i = 0; i < nf; ++i){
+                size_t v = front[i];
+                int x = (int)(v % w), y = (int)((v / w) % h), z = (int)(v / ((size_t)w * h)), a, b, c;
+                for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c){
+                    size_t u = nb(z, y, x, a, b, c, d, h, w);
+                    if(reach[u] == INT_MAX && stamp[u] != it){ stamp[u] = it; cand[nc++] = (int)u; }
                 }
             }
         }
-        if(!any && s->p.early_stop) break;
+        long j, ncl = (long)nc;
+        /* reach[v] = it written here is never < it, so concurrent readers see the pre-iteration map */
+        #pragma omp parallel for schedule(static) if(ncl > 16384)
+        for(j = 0; j < ncl; ++j) dt_eval(s, B, inv, S, reach, it, (size_t)cand[j]);
+        nf = 0;
+        for(j = 0; j < ncl; ++j) if(reach[cand[j]] == it) front[nf++] = cand[j];
+        if(nf == 0){
+            if(s->p.early_stop) break;
+            /* without early stop the remaining iterations are run (and reach nothing): the cost of the literal loop */
+            size_t v;
+            for(v = 0; v < n; ++v) if(reach[v] == INT_MAX) dt_eval(s, B, inv, S, reach, it, v);
+        }
     }
     return iters;
 }

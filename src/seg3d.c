@@ -6,6 +6,8 @@
 #include "synth.h"
 #include "predict.h"
 
+int seg3d_sdf(int argc, char **argv); /* src/sdf_cmd.c */
+
 static int usage(void)
 {
     fprintf(stderr,
@@ -16,7 +18,8 @@ static int usage(void)
         "                                  sliding-window segmentation of one volume\n"
         "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
         "                                  predicts and scores every case of the valid (or test) list\n"
-        "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n");
+        "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n"
+        "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n");
     return 2;
 }
 
@@ -49,6 +52,7 @@ int seg3d_main(int argc, char **argv)
     if(strcmp(cmd, "predict") == 0) return seg3d_predict(argc, argv);
     if(strcmp(cmd, "test") == 0) return seg3d_test(argc, argv);
     if(strcmp(cmd, "metrics") == 0) return seg3d_metrics(argc, argv);
+    if(strcmp(cmd, "sdf") == 0) return seg3d_sdf(argc, argv);
     fprintf(stderr, "seg3d: unknown command '%s'\n", cmd);
     return usage();
 }
