@@ -1,0 +1,219 @@
+/* CUDA twin of batchnorm3d.c: pre-BN bias, batch-norm with PyTorch semantics, bias, activation and the SGD update of [conv3d]/[deconv3d]. */
+#include "cuda3d.h"
+extern "C" {
+#include "activations.h"
+#include "batchnorm3d.h"
+}
+
+#define C3_THREADS 256
+
+/* Per-process double scratch for the channel reductions (atomics in double keep them as exact as the CPU's). */
+static double *scratch_gpu = 0;
+static size_t scratch_n = 0;
+static double *scratch(size_t n)
+{
+    if(n > scratch_n){
+        if(scratch_gpu) cudaFree(scratch_gpu);
+        check_error(cudaMalloc((void **)&scratch_gpu, n * sizeof(double)));
+        scratch_n = n;
+    }
+    check_error(cudaMemset(scratch_gpu, 0, n * sizeof(double)));
+    return scratch_gpu;
+}
+
+/* acc[k] += sum over batch and space of (a - shift[k]) (squared when sq), and acc[c + k] += sum a*b when b */
+__global__ void chan_sum_kernel(const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc)
+{
+    __shared__ double s1[C3_THREADS], s2[C3_THREADS];
+    int k = blockIdx.y;
+    size_t n = (size_t)batch * sp, j;
+    double t1 = 0, t2 = 0;
+    float m = shift ? shift[k] : 0.f;
+    for(j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (size_t)gridDim.x * blockDim.x){
+        size_t idx = ((j / sp) * c + k) * sp + j % sp;
+        double v = (double)a[idx] - m;
+        t1 += sq ? v * v : v;
+        if(b) t2 += (double)a[idx] * b[idx];
+    }
+    s1[threadIdx.x] = t1; s2[threadIdx.x] = t2;
+    __syncthreads();
+    for(int s = blockDim.x / 2; s > 0; s >>= 1){
+        if(threadIdx.x < s){ s1[threadIdx.x] += s1[threadIdx.x + s]; s2[threadIdx.x] += s2[threadIdx.x + s]; }
+        __syncthreads();
+    }
+    if(threadIdx.x == 0){
+        atomicAdd(acc + k, s1[0]);
+        if(b) atomicAdd(acc + c + k, s2[0]);
+    }
+}
+
+static void chan_sum(const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc)
+{
+    size_t n = (size_t)batch * sp;
+    int bx = (int)((n + C3_THREADS - 1) / C3_THREADS);
+    if(bx > 128) bx = 128;
+    dim3 grid(bx, c);
+    chan_sum_kernel<<<grid, C3_THREADS>>>(a, b, shift, sq, batch, c, sp, acc);
+    check_error(cudaPeekAtLastError());
+}
+
+__global__ void add_channel_kernel(float *y, const float *v, int c, size_t sp, size_t n)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i < n) y[i] += v[(i / sp) % c];
+}
+
+__global__ void mean_kernel(const double *acc, int c, double m, float *mean)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if(k < c) mean[k] = (float)(acc[k] / m);
+}
+
+__global__ void var_kernel(const double *acc, int c, double m, float *mean, float *var, float *rmean, float *rvar, float mom)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if(k >= c) return;
+    double v = acc[k] / m;
+    var[k] = (float)v;
+    /* PyTorch: the running variance takes the UNBIASED batch variance */
+    double unb = m > 1 ? v * m / (m - 1) : v;
+    rmean[k] = (1 - mom) * rmean[k] + mom * mean[k];
+    rvar[k] = (float)((1 - mom) * rvar[k] + mom * unb);
+}
+
+__global__ void normalize_kernel(float *y, float *xn, const float *mean, const float *var, const float *scales, const float *biases,
+                                 int c, size_t sp, size_t n)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    int k = (int)((i / sp) % c);
+    float t = (y[i] - mean[k]) * rsqrtf(var[k] + BN3D_EPS);
+    xn[i] = t;
+    y[i] = scales[k] * t + biases[k];
+}
+
+/* from the sums of dy and dy*xhat: the parameter updates and the coefficients of dz = g*(dy - a - xhat*b) */
+__global__ void bn_back_coef_kernel(const double *acc, int c, double m, int train, const float *scales, const float *var,
+                                    float *bias_updates, float *scale_updates, float *coef)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if(k >= c) return;
+    bias_updates[k] += (float)acc[k];
+    scale_updates[k] += (float)acc[c + k];
+    coef[k] = scales[k] * rsqrtf(var[k] + BN3D_EPS);
+    coef[c + k] = train ? (float)(acc[k] / m) : 0.f;
+    coef[2 * c + k] = train ? (float)(acc[c + k] / m) : 0.f;
+}
+
+__global__ void bn_back_kernel(float *d, const float *xn, const float *coef, int c, size_t sp, size_t n)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    int k = (int)((i / sp) % c);
+    d[i] = coef[k] * (d[i] - coef[c + k] - xn[i] * coef[2 * c + k]);
+}
+
+__global__ void acc_add_kernel(const double *acc, int c, float *out)
+{
+    int k = blockIdx.x * blockDim.x + threadIdx.x;
+    if(k < c) out[k] += (float)acc[k];
+}
+
+/* coefficient buffer for the backward (3*c floats), grown as needed */
+static float *coef_gpu = 0;
+static size_t coef_n = 0;
+static float *coefs(size_t n)
+{
+    if(n > coef_n){
+        if(coef_gpu) cudaFree(coef_gpu);
+        check_error(cudaMalloc((void **)&coef_gpu, n * sizeof(float)));
+        coef_n = n;
+    }
+    return coef_gpu;
+}
+
+extern "C" void c3_post_forward_gpu(layer l, network net)
+{
+    conv3d_state *st = c3_state(l);
+    int c = l.out_c;
+    size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
+    int cb = (c + 255) / 256;
+    if(l.batch_normalize){
+        if(st->pre_bias){
+            add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, st->pre_b_gpu, c, sp, n);
+            check_error(cudaPeekAtLastError());
+        }
+        const float *mu = l.rolling_mean_gpu, *var = l.rolling_variance_gpu;
+        if(net.train){
+            double m = (double)l.batch * sp;
+            double *acc = scratch(2 * (size_t)c);
+            chan_sum(l.output_gpu, 0, 0, 0, l.batch, c, sp, acc);
+            mean_kernel<<<cb, 256>>>(acc, c, m, l.mean_gpu);
+            check_error(cudaMemset(acc, 0, c * sizeof(double)));
+            chan_sum(l.output_gpu, 0, l.mean_gpu, 1, l.batch, c, sp, acc);
+            var_kernel<<<cb, 256>>>(acc, c, m, l.mean_gpu, l.variance_gpu, l.rolling_mean_gpu, l.rolling_variance_gpu, BN3D_MOMENTUM);
+            check_error(cudaPeekAtLastError());
+            mu = l.mean_gpu; var = l.variance_gpu;
+        }
+        normalize_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.x_norm_gpu, mu, var, l.scales_gpu, l.biases_gpu, c, sp, n);
+        check_error(cudaPeekAtLastError());
+    }else if(l.nbiases){
+        add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n);
+        check_error(cudaPeekAtLastError());
+    }
+    activate_array_gpu(l.output_gpu, (int)n, l.activation);
+}
+
+extern "C" void c3_post_backward_gpu(layer l, network net)
+{
+    conv3d_state *st = c3_state(l);
+    int c = l.out_c;
+    size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
+    int cb = (c + 255) / 256;
+    gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
+    if(!l.batch_normalize){
+        if(!l.nbiases) return;
+        double *acc = scratch(c);
+        chan_sum(l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
+        acc_add_kernel<<<cb, 256>>>(acc, c, l.bias_updates_gpu);
+        check_error(cudaPeekAtLastError());
+        return;
+    }
+    double m = (double)l.batch * sp;
+    double *acc = scratch(2 * (size_t)c);
+    float *coef = coefs(3 * (size_t)c);
+    chan_sum(l.delta_gpu, l.x_norm_gpu, 0, 0, l.batch, c, sp, acc);
+    bn_back_coef_kernel<<<cb, 256>>>(acc, c, m, net.train, l.scales_gpu, net.train ? l.variance_gpu : l.rolling_variance_gpu,
+                                     l.bias_updates_gpu, l.scale_updates_gpu, coef);
+    check_error(cudaPeekAtLastError());
+    bn_back_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, l.x_norm_gpu, coef, c, sp, n);
+    check_error(cudaPeekAtLastError());
+    if(st->pre_bias){
+        acc = scratch(c);
+        chan_sum(l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
+        acc_add_kernel<<<cb, 256>>>(acc, c, st->pre_b_updates_gpu);
+        check_error(cudaPeekAtLastError());
+    }
+}
+
+extern "C" void c3_update_gpu(layer l, update_args a)
+{
+    conv3d_state *st = c3_state(l);
+    float lr = a.learning_rate * l.learning_rate_scale;
+    int n = l.out_c;
+    if(l.nbiases){
+        axpy_gpu(n, lr / a.batch, l.bias_updates_gpu, 1, l.biases_gpu, 1);
+        scal_gpu(n, a.momentum, l.bias_updates_gpu, 1);
+    }
+    if(l.scales_gpu){
+        axpy_gpu(n, lr / a.batch, l.scale_updates_gpu, 1, l.scales_gpu, 1);
+        scal_gpu(n, a.momentum, l.scale_updates_gpu, 1);
+    }
+    if(st->pre_bias){
+        axpy_gpu(n, lr / a.batch, st->pre_b_updates_gpu, 1, st->pre_b_gpu, 1);
+        scal_gpu(n, a.momentum, st->pre_b_updates_gpu, 1);
+    }
+    axpy_gpu(l.nweights, -a.decay * a.batch, l.weights_gpu, 1, l.weight_updates_gpu, 1);
+    axpy_gpu(l.nweights, lr / a.batch, l.weight_updates_gpu, 1, l.weights_gpu, 1);
+    scal_gpu(l.nweights, a.momentum, l.weight_updates_gpu, 1);
+}

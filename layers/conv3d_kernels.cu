@@ -1,0 +1,100 @@
+/* CUDA twin of [conv3d]: cuDNN Nd convolution (exact FP32), with the descriptor/algorithm set-up shared by [deconv3d]. */
+#include "cuda3d.h"
+extern "C" {
+#include "conv3d_layer.h"
+}
+
+#ifdef CUDNN
+/* Workspace bound for the algorithm choice: the network shares one workspace of the largest layer's size. */
+#define C3_WORKSPACE_LIMIT ((size_t)1 << 30)
+
+/* Library code never exits: a failing cuDNN call is reported and the layer's output is left as is. */
+static int c3_ok(cudnnStatus_t s, const char *what)
+{
+    if(s == CUDNN_STATUS_SUCCESS) return 1;
+    fprintf(stderr, "darknet3d: %s: %s\n", what, cudnnGetErrorString(s));
+    return 0;
+}
+
+static void set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, int w)
+{
+    int dims[5] = {n, c, d, h, w};
+    int strides[5] = {c * d * h * w, d * h * w, h * w, w, 1};
+    c3_ok(cudnnSetTensorNdDescriptor(t, CUDNN_DATA_FLOAT, 5, dims, strides), "cudnnSetTensorNdDescriptor");
+}
+
+/* First algorithm that succeeded, fits the bound and runs plain FP32 FMA (no TF32 tensor ops, so results match the CPU). */
+#define PICK(perf, found, out) do { int i_, got_ = 0; \
+    for(i_ = 0; i_ < (found); ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
+        (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH && (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION){ (out) = (perf)[i_].algo; got_ = 1; break; } \
+    if(!got_) (out) = (perf)[0].algo; } while(0)
+
+extern "C" void c3_cudnn_setup(layer *l)
+{
+    conv3d_state *st = c3_state(*l);
+    const geom3d *g = &st->g;
+    int yc = st->transposed ? l->c : l->out_c;
+    if(!l->convDesc){
+        cudnnCreateTensorDescriptor(&l->srcTensorDesc);
+        cudnnCreateTensorDescriptor(&l->dstTensorDesc);
+        cudnnCreateFilterDescriptor(&l->weightDesc);
+        cudnnCreateConvolutionDescriptor(&l->convDesc);
+    }
+    /* x = the "image" (conv3d input / deconv3d output), y = the positions (conv3d output / deconv3d input) */
+    set_tensor(l->srcTensorDesc, l->batch, g->c, g->d, g->h, g->w);
+    set_tensor(l->dstTensorDesc, l->batch, yc, g->od, g->oh, g->ow);
+    int fd[5] = {yc, g->c, g->kd, g->kh, g->kw};
+    c3_ok(cudnnSetFilterNdDescriptor(l->weightDesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, fd), "cudnnSetFilterNdDescriptor");
+    int pad[3] = {g->pd, g->ph, g->pw}, str[3] = {g->sd, g->sh, g->sw}, dil[3] = {1, 1, 1};
+    c3_ok(cudnnSetConvolutionNdDescriptor(l->convDesc, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "cudnnSetConvolutionNdDescriptor");
+    c3_ok(cudnnSetConvolutionMathType(l->convDesc, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
+
+    int found = 0;
+    cudnnConvolutionFwdAlgoPerf_t fw[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    l->fw_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+    l->bd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+    l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
+    if(c3_ok(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
+                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw), "forward algorithm query") && found)
+        PICK(fw, found, l->fw_algo);
+    if(c3_ok(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
+                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd), "backward-data algorithm query") && found)
+        PICK(bd, found, l->bd_algo);
+    if(c3_ok(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
+                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf), "backward-filter algorithm query") && found)
+        PICK(bf, found, l->bf_algo);
+    size_t most = 0, s = 0;
+    if(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, l->fw_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
+    if(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, l->bd_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
+    if(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, l->bf_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
+    l->workspace_size = most;
+}
+
+extern "C" void forward_conv3d_layer_gpu(layer l, network net)
+{
+    float one = 1, zero = 0;
+    c3_ok(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
+                                  l.fw_algo, net.workspace, l.workspace_size, &zero, l.dstTensorDesc, l.output_gpu), "conv3d forward");
+    c3_post_forward_gpu(l, net);
+}
+
+extern "C" void backward_conv3d_layer_gpu(layer l, network net)
+{
+    float one = 1;
+    c3_post_backward_gpu(l, net);
+    c3_ok(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
+                                         l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu), "conv3d backward filter");
+    if(net.delta_gpu)
+        c3_ok(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
+                                           l.bd_algo, net.workspace, l.workspace_size, &one, l.srcTensorDesc, net.delta_gpu), "conv3d backward data");
+}
+#else
+/* GPU build without cuDNN: parse refuses GPU runs (c3_check_run), so these are never reached with gpu_index >= 0. */
+extern "C" void c3_cudnn_setup(layer *l) { (void)l; }
+extern "C" void forward_conv3d_layer_gpu(layer l, network net) { (void)l; (void)net; fprintf(stderr, "darknet3d: conv3d needs cuDNN on the GPU\n"); }
+extern "C" void backward_conv3d_layer_gpu(layer l, network net) { (void)l; (void)net; }
+#endif
+
+extern "C" void update_conv3d_layer_gpu(layer l, update_args a) { c3_update_gpu(l, a); }
