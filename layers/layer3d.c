@@ -12,7 +12,12 @@ int params_dims(size_params params, dims3d *in, char *err, size_t errlen)
     }
     in->c = params.c; in->d = d; in->h = params.h / d; in->w = params.w;
     if(in->c < 1 || in->h < 1 || in->w < 1){
-        snprintf(err, errlen, "empty input (%d x %d x %d x %d)", in->c, in->d, in->h, in->w);
+        /* name the layer that produced nothing: Darknet's [route] gives an empty output when its inputs differ in size */
+        int p = params.index - 1;
+        if(p >= 0 && params.net && params.net->layers[p].type == ROUTE)
+            snprintf(err, errlen, "empty input (%d x %d x %d x %d): the [route] at layer %d concatenates inputs of different depth/height/width",
+                     in->c, in->d, in->h, in->w, p);
+        else snprintf(err, errlen, "empty input (%d x %d x %d x %d)", in->c, in->d, in->h, in->w);
         return -1;
     }
     return 0;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include "darknet3d.h"
+#include "cfg_check.h"
 #include "r2s_layer.h"
 #include "dtransform_layer.h"
 #include "conv3d_layer.h"
@@ -68,9 +69,19 @@ size_t network_param_count(network *net)
 network *load_network_checked(char *cfg, char *weights, int clear)
 {
     char err[1024];
+    /* stock sections Darknet reads unchecked ([net], [route], [shortcut], [dropout]): see cfg_check.h */
+    if(cfg_precheck(cfg, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        return 0;
+    }
     network *net = parse_network_cfg_err(cfg, err, sizeof(err));
     if(!net){
         fprintf(stderr, "error: %s\n", err);
+        return 0;
+    }
+    if(cfg_postcheck(cfg, net, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        free_network(net);
         return 0;
     }
     if(weights && weights[0]){

@@ -64,10 +64,23 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
     {
         size_t nbytes = (size_t)nim->nvox * nim->nbyper;
         int ok = 0;
+        /* a corrupt header can claim any size: never allocate more than the file can hold (deflate expands at most ~1032x) */
+        struct stat st;
+        double room = stat(path, &st) == 0 ? (double)st.st_size * (nifti_is_gzfile(path) ? 1100.0 : 1.0) : 0;
+        if(nim->nvox < 1 || nim->nbyper < 1 || (double)nim->nvox * nim->nbyper > room){
+            snprintf(err, errlen, "%s: NIfTI header claims %lld voxels of %d bytes, more than the file holds (truncated or corrupt file)",
+                     path, (long long)nim->nvox, nim->nbyper);
+            nifti_image_free(nim); return -1;
+        }
         nim->data = malloc(nbytes ? nbytes : 1);
         znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
         if(nim->data && !znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0)
-            ok = nifti_read_buffer(zf, nim->data, (int64_t)nbytes, nim) == (int64_t)nbytes;
+        {
+            /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
+             * volume_read refuses them instead */
+            ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
+            if(ok && nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
+        }
         if(!znz_isnull(zf)) znzclose(zf);
         if(!ok){
             snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
@@ -199,10 +212,25 @@ int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, 
 {
     memset(v, 0, sizeof(*v));
     if(!path){ snprintf(err, errlen, "(null): no path"); return -1; }
-    if(ends_with(path, ".h5") || ends_with(path, ".hdf5")) return read_h5(path, h5_dataset, v, err, errlen);
-    if(ends_with(path, ".nii") || ends_with(path, ".nii.gz")) return read_nifti(path, v, err, errlen);
-    snprintf(err, errlen, "%s: unknown volume format (expected .nii, .nii.gz or .h5)", path);
-    return -1;
+    int rc;
+    if(ends_with(path, ".h5") || ends_with(path, ".hdf5")) rc = read_h5(path, h5_dataset, v, err, errlen);
+    else if(ends_with(path, ".nii") || ends_with(path, ".nii.gz")) rc = read_nifti(path, v, err, errlen);
+    else {
+        snprintf(err, errlen, "%s: unknown volume format (expected .nii, .nii.gz or .h5)", path);
+        return -1;
+    }
+    /* a NaN/Inf voxel would poison every loss and metric downstream: refuse it here, where the file is known */
+    size_t i, n = rc == 0 ? (size_t)v->nx * v->ny * v->nz : 0;
+    for(i = 0; i < n; ++i){
+        if(!isfinite(v->data[i])){
+            size_t x = i % v->nx, y = (i / v->nx) % v->ny, z = i / ((size_t)v->nx * v->ny);
+            snprintf(err, errlen, "%s: voxel (%zu, %zu, %zu) is %s; volumes must hold finite values", path, x, y, z,
+                     isnan(v->data[i]) ? "NaN" : "infinite");
+            volume_free(v);
+            return -1;
+        }
+    }
+    return rc;
 }
 
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)

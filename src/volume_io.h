@@ -24,7 +24,7 @@ typedef struct {
 } volume;
 
 /* Reads .nii, .nii.gz (any int/float datatype -> float32) or .h5 (dataset `h5_dataset`, NULL means "image").
-   A 4D file with one frame is accepted, more frames is an error. Returns 0, or -1 with err naming the file and the problem.
+   A 4D file with one frame is accepted, more frames is an error; so is a NaN or infinite voxel. Returns 0, or -1 with err naming the file and the problem.
    On error *v is left zeroed (nothing to free). */
 int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, size_t errlen);
 

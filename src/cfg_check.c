@@ -1,0 +1,296 @@
+/* Checks of the stock Darknet sections a darknet3d cfg uses ([net], [route], [shortcut], [dropout]) before and after Darknet parses them, so bad values give an error naming file:line and key instead of a crash. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cfg_check.h"
+
+typedef struct { char *key, *val; int line; } kv;
+typedef struct { char *type; int line; int n, cap; kv *opt; } sect;
+typedef struct { int n, cap; sect *s; int bad_line; char bad[128]; } cfgtext; /* bad_line: first line without '=' */
+
+static void cfgtext_free(cfgtext *t)
+{
+    int i, j;
+    for(i = 0; i < t->n; ++i){
+        for(j = 0; j < t->s[i].n; ++j){ free(t->s[i].opt[j].key); free(t->s[i].opt[j].val); }
+        free(t->s[i].opt);
+        free(t->s[i].type);
+    }
+    free(t->s);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Reads the file the way Darknet's read_cfg does (white space removed, '#'/';' comments, key=value at the
+ * first '='); lines Darknet would reject are skipped: parse_network_cfg_err reports them. */
+static int cfgtext_read(const char *path, cfgtext *t, char *err, size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    FILE *f = fopen(path, "r");
+    if(!f){ snprintf(err, errlen, "%s: cannot open config file", path); return -1; }
+    char *line = 0;
+    size_t cap = 0;
+    ssize_t got;
+    int nu = 0;
+    while((got = getline(&line, &cap, f)) >= 0){
+        ++nu;
+        size_t i, o = 0, len = (size_t)got;
+        for(i = 0; i < len; ++i){
+            char c = line[i];
+            if(c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
+            line[o++] = c;
+        }
+        line[o] = 0;
+        if(line[0] == '['){
+            if(t->n == t->cap){
+                t->cap = t->cap ? 2 * t->cap : 16;
+                t->s = realloc(t->s, t->cap * sizeof(sect));
+            }
+            sect *s = &t->s[t->n++];
+            memset(s, 0, sizeof(*s));
+            s->type = strdup(line);
+            s->line = nu;
+        } else if(line[0] && line[0] != '#' && line[0] != ';' && t->n > 0){
+            char *eq = strchr(line, '=');
+            if(!eq){
+                /* Darknet's read_option keeps such a line as a key without value: a typo then reads as a missing key */
+                if(!t->bad_line){ t->bad_line = nu; snprintf(t->bad, sizeof(t->bad), "%s", line); }
+                continue;
+            }
+            *eq = 0;
+            sect *s = &t->s[t->n - 1];
+            if(s->n == s->cap){
+                s->cap = s->cap ? 2 * s->cap : 8;
+                s->opt = realloc(s->opt, s->cap * sizeof(kv));
+            }
+            s->opt[s->n].key = strdup(line);
+            s->opt[s->n].val = strdup(eq + 1);
+            s->opt[s->n].line = nu;
+            s->n++;
+        }
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+/* first value of key, as Darknet's option_find returns it */
+static kv *opt(sect *s, const char *key)
+{
+    int i;
+    for(i = 0; i < s->n; ++i) if(strcmp(s->opt[i].key, key) == 0) return &s->opt[i];
+    return 0;
+}
+
+static int parse_long(const char *v, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if(end == v || *end || errno) return -1;
+    *out = x;
+    return 0;
+}
+
+static int parse_double(const char *v, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if(end == v || *end || errno || !isfinite(x)) return -1;
+    *out = x;
+    return 0;
+}
+
+/* prefix of every message: file:line: [section] (layer N): */
+static int where(char *err, size_t errlen, const char *cfg, sect *s, kv *o, int layer)
+{
+    if(layer >= 0) return snprintf(err, errlen, "%s:%d: %s (layer %d): ", cfg, o ? o->line : s->line, s->type, layer);
+    return snprintf(err, errlen, "%s:%d: %s: ", cfg, o ? o->line : s->line, s->type);
+}
+
+#define FAIL(o, ...) do { int n_ = where(err, errlen, cfg, s, (o), layer); \
+    if(n_ >= 0 && (size_t)n_ < errlen) snprintf(err + n_, errlen - n_, __VA_ARGS__); \
+    return -1; } while(0)
+
+static int check_int(const char *cfg, sect *s, int layer, const char *key, long lo, long hi, long def, long *out, char *err, size_t errlen)
+{
+    kv *o = opt(s, key);
+    long x = def;
+    if(o){
+        if(parse_long(o->val, &x)) FAIL(o, "key '%s': expected an integer, got '%s'", key, o->val);
+        if(x < lo || x > hi) FAIL(o, "key '%s': %ld is out of range [%ld, %ld]", key, x, lo, hi);
+    }
+    if(out) *out = x;
+    return 0;
+}
+
+static int check_float(const char *cfg, sect *s, int layer, const char *key, double lo, double hi, char *err, size_t errlen)
+{
+    kv *o = opt(s, key);
+    double x;
+    if(!o) return 0;
+    if(parse_double(o->val, &x)) FAIL(o, "key '%s': expected a finite number, got '%s'", key, o->val);
+    if(x < lo || x > hi) FAIL(o, "key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
+    return 0;
+}
+
+/* comma-separated list of numbers (integers when ints != 0); count in *n */
+static int check_list(const char *cfg, sect *s, int layer, kv *o, int ints, int *n, char *err, size_t errlen)
+{
+    const char *p = o->val;
+    int count = 0;
+    for(;;){
+        char *end;
+        errno = 0;
+        if(ints) (void)strtol(p, &end, 10); else (void)strtod(p, &end);
+        if(end == p || errno) FAIL(o, "key '%s': expected comma-separated %s, got '%s'", o->key, ints ? "integers" : "numbers", o->val);
+        ++count;
+        if(*end == 0) break;
+        if(*end != ',') FAIL(o, "key '%s': expected comma-separated %s, got '%s'", o->key, ints ? "integers" : "numbers", o->val);
+        p = end + 1;
+    }
+    *n = count;
+    return 0;
+}
+
+static int check_net(const char *cfg, sect *s, char *err, size_t errlen)
+{
+    const int layer = -1;
+    long batch, subdiv, h, w, c, d, ts;
+    if(check_int(cfg, s, layer, "batch", 1, 1 << 20, 1, &batch, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "subdivisions", 1, 1 << 20, 1, &subdiv, err, errlen)) return -1;
+    if(batch % subdiv) FAIL(opt(s, "subdivisions"), "key 'subdivisions': batch %ld is not a multiple of subdivisions %ld", batch, subdiv);
+    if(check_int(cfg, s, layer, "time_steps", 1, 1 << 20, 1, &ts, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "height", 0, 1 << 20, 0, &h, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "width", 0, 1 << 20, 0, &w, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "channels", 0, 1 << 20, 0, &c, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "depth", 1, 1 << 20, 1, &d, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "inputs", 1, INT_MAX, 1, 0, err, errlen)) return -1;
+    if((double)h * w * c * d * (batch / subdiv) * ts > (double)INT_MAX)
+        FAIL(opt(s, "height"), "input of batch x channels x depth x height x width = %ld x %ld x %ld x %ld x %ld is too large (more than %d values)",
+             batch / subdiv * ts, c, d, h, w, INT_MAX);
+    static const char *ints[] = {"max_batches", "burn_in", "step", "adam", "random", "notruth", "center", "max_crop", "min_crop", 0};
+    static const char *floats[] = {"learning_rate", "momentum", "decay", "power", "scale", "gamma", "B1", "B2", "eps", "clip",
+                                   "angle", "aspect", "saturation", "exposure", "hue", "max_ratio", "min_ratio", 0};
+    int i;
+    for(i = 0; ints[i]; ++i) if(check_int(cfg, s, layer, ints[i], 0, INT_MAX, 0, 0, err, errlen)) return -1;
+    for(i = 0; floats[i]; ++i) if(check_float(cfg, s, layer, floats[i], -1e30, 1e30, err, errlen)) return -1;
+    kv *p = opt(s, "policy");
+    if(p){
+        static const char *pol[] = {"constant", "step", "exp", "poly", "steps", "sig", "random", 0};
+        for(i = 0; pol[i] && strcmp(pol[i], p->val); ++i);
+        if(!pol[i]) FAIL(p, "key 'policy': '%s' is not one of constant step exp poly steps sig random", p->val);
+        if(strcmp(p->val, "steps") == 0){
+            kv *st = opt(s, "steps"), *sc = opt(s, "scales");
+            int nst, nsc;
+            if(!st || !sc) FAIL(p, "key 'policy': policy=steps needs the keys 'steps' and 'scales'");
+            if(check_list(cfg, s, layer, st, 1, &nst, err, errlen) || check_list(cfg, s, layer, sc, 0, &nsc, err, errlen)) return -1;
+            if(nst != nsc) FAIL(sc, "key 'scales': %d values for %d steps (one scale per step)", nsc, nst);
+        }
+    }
+    return 0;
+}
+
+/* layer indices of [route] layers= / [shortcut] from=: integers, negative = relative, each an earlier layer */
+static int check_indices(const char *cfg, sect *s, int layer, const char *key, int maxn, char *err, size_t errlen)
+{
+    kv *o = opt(s, key);
+    int n, i;
+    if(!o) FAIL(0, "missing required key '%s'", key);
+    if(check_list(cfg, s, layer, o, 1, &n, err, errlen)) return -1;
+    if(n > maxn) FAIL(o, "key '%s': %s takes %s, got '%s'", key, s->type, maxn == 1 ? "one layer" : "at most 64 layers", o->val);
+    const char *p = o->val;
+    for(i = 0; i < n; ++i){
+        char *end;
+        long x = strtol(p, &end, 10);
+        long a = x < 0 ? layer + x : x;
+        if(a < 0 || a >= layer)
+            FAIL(o, "key '%s': layer %ld resolves to %ld, which is not an earlier layer (this is layer %d)", key, x, a, layer);
+        p = end + 1;
+    }
+    return 0;
+}
+
+int cfg_precheck(const char *cfg, char *err, size_t errlen)
+{
+    cfgtext t;
+    if(cfgtext_read(cfg, &t, err, errlen)) return -1;
+    int i, rc = 0;
+    if(t.bad_line){
+        for(i = 0; i + 1 < t.n && t.s[i + 1].line < t.bad_line; ++i);
+        snprintf(err, errlen, "%s:%d: %s: expected 'key=value', got '%s'", cfg, t.bad_line, t.n ? t.s[i].type : "", t.bad);
+        rc = -1;
+    }
+    for(i = 0; i < t.n && !rc; ++i){
+        sect *s = &t.s[i];
+        int layer = i - 1;
+        if(i == 0){
+            if(strcmp(s->type, "[net]") == 0 || strcmp(s->type, "[network]") == 0) rc = check_net(cfg, s, err, errlen);
+            else break; /* the parser reports it */
+        } else if(strcmp(s->type, "[route]") == 0){
+            rc = check_indices(cfg, s, layer, "layers", 64, err, errlen);
+        } else if(strcmp(s->type, "[shortcut]") == 0 || strcmp(s->type, "[short]") == 0){
+            rc = check_indices(cfg, s, layer, "from", 1, err, errlen);
+            if(!rc) rc = check_float(cfg, s, layer, "alpha", -1e30, 1e30, err, errlen);
+            if(!rc) rc = check_float(cfg, s, layer, "beta", -1e30, 1e30, err, errlen);
+        } else if(strcmp(s->type, "[dropout]") == 0){
+            if(layer == 0){
+                where(err, errlen, cfg, s, 0, layer);
+                snprintf(err + strlen(err), errlen - strlen(err), "[dropout] cannot be the first layer (it works in place on the previous layer's output)");
+                rc = -1;
+            } else rc = check_float(cfg, s, layer, "probability", 0, 0.999999, err, errlen);
+        }
+    }
+    cfgtext_free(&t);
+    return rc;
+}
+
+static void shape(const layer *l, char *buf, size_t n)
+{
+    int d = l->out_d > 0 ? l->out_d : 1;
+    snprintf(buf, n, "%d x %d x %d x %d", l->out_c, d, l->out_h / d, l->out_w);
+}
+
+int cfg_postcheck(const char *cfg, const network *net, char *err, size_t errlen)
+{
+    cfgtext t;
+    if(cfgtext_read(cfg, &t, err, errlen)) return -1;
+    int i, j, rc = 0;
+    char a[64], b[64];
+    for(i = 0; i < net->n && i + 1 < t.n && !rc; ++i){
+        const layer *l = &net->layers[i];
+        sect *s = &t.s[i + 1];
+        int li = i;
+        if(l->type == SHORTCUT && i > 0){
+            const layer *from = &net->layers[l->index], *prev = &net->layers[i - 1];
+            int fd = from->out_d > 0 ? from->out_d : 1, pd = prev->out_d > 0 ? prev->out_d : 1;
+            if(from->out_c != prev->out_c || from->out_h != prev->out_h || from->out_w != prev->out_w || fd != pd){
+                shape(from, a, sizeof(a)); shape(prev, b, sizeof(b));
+                where(err, errlen, cfg, s, opt(s, "from"), li);
+                snprintf(err + strlen(err), errlen - strlen(err),
+                         "key 'from': layer %d outputs %s (c x d x h x w) but the previous layer %d outputs %s: a shortcut adds tensors of the same shape",
+                         l->index, a, i - 1, b);
+                rc = -1;
+            }
+        } else if(l->type == ROUTE && l->n > 0){
+            const layer *f = &net->layers[l->input_layers[0]];
+            for(j = 1; j < l->n && !rc; ++j){
+                const layer *g = &net->layers[l->input_layers[j]];
+                int fd = f->out_d > 0 ? f->out_d : 1, gd = g->out_d > 0 ? g->out_d : 1;
+                if(g->out_h != f->out_h || g->out_w != f->out_w || gd != fd){
+                    shape(f, a, sizeof(a)); shape(g, b, sizeof(b));
+                    where(err, errlen, cfg, s, opt(s, "layers"), li);
+                    snprintf(err + strlen(err), errlen - strlen(err),
+                             "key 'layers': layer %d outputs %s (c x d x h x w) but layer %d outputs %s: a route concatenates channels of inputs with the same depth, height and width",
+                             l->input_layers[0], a, l->input_layers[j], b);
+                    rc = -1;
+                }
+            }
+        }
+    }
+    cfgtext_free(&t);
+    return rc;
+}

@@ -1,0 +1,16 @@
+/* Checks of the stock Darknet sections a darknet3d cfg uses ([net], [route], [shortcut], [dropout]), which Darknet's parser reads without validation (it crashes, aborts or mixes tensors of different shapes on bad values). */
+#ifndef CFG_CHECK_H
+#define CFG_CHECK_H
+#include <stddef.h>
+#include "darknet.h"
+
+/* Before parse_network_cfg_err: reads the cfg text and checks what Darknet would not survive or would silently
+ * misread: [net] numbers (non-numeric, batch/subdivisions < 1, sizes, lr policy and its keys), [route] layers= and
+ * [shortcut] from= (integers naming an earlier layer), [dropout] not first. Sections and keys it does not know are
+ * left to the parser. Returns 0, or -1 with err = "file:line: [section] (layer N): key '...': ..." */
+int cfg_precheck(const char *cfg, char *err, size_t errlen);
+
+/* After parsing: a [shortcut] adds two tensors of the same shape, a [route] concatenates inputs of the same
+ * depth, height and width. Returns 0, or -1 with err naming file:line, the section and its key. */
+int cfg_postcheck(const char *cfg, const network *net, char *err, size_t errlen);
+#endif

@@ -1,0 +1,189 @@
+#!/bin/sh
+# Bad-input catalogue: every case must fail with an exit code in 1..127 (no signal), no sanitizer/abort report, and a message on stderr naming the file, line or section/key, and what was expected.
+# Cases: tests/errors/cfg/*.cfg (each ends with "# expect: <ERE>" matched against stderr after the file name) plus
+# data, volume, weights and command-line cases generated below from `seg3d synth` output and tests/errors/tiny.h5.
+DARKNET=${DARKNET:-./darknet}
+cd "$(dirname "$0")/.."
+T=tests/out/errors
+rm -rf "$T"; mkdir -p "$T"
+npass=0; nfail=0
+
+# check NAME REGEX CMD...: runs CMD, asserts the failure contract and that stderr matches REGEX (ERE)
+check() {
+  name=$1; pat=$2; shift 2
+  "$@" > "$T/stdout" 2> "$T/stderr"; rc=$?
+  why=""
+  if [ $rc -eq 0 ]; then why="exit status 0"
+  elif [ $rc -ge 128 ]; then why="killed by a signal (status $rc)"
+  elif grep -Eq 'AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:|Assertion .* failed|Segmentation fault|Aborted' "$T/stderr"; then why="sanitizer or abort report"
+  elif ! grep -Eq -- "$pat" "$T/stderr"; then why="stderr does not match /$pat/"
+  fi
+  if [ -z "$why" ]; then echo "PASS errors_$name"; npass=$((npass + 1))
+  else echo "FAIL errors_$name: $why"; sed 's/^/    stderr: /' "$T/stderr" | tail -4; nfail=$((nfail + 1)); fi
+}
+
+# ---- cfg catalogue: ./darknet seg3d params <cfg>
+for f in tests/errors/cfg/*.cfg; do
+  exp=$(sed -n 's/^# expect: //p' "$f")
+  # an expectation starting with ':' gives the exact line; otherwise any file:line: prefix is accepted
+  case "$exp" in :*) pre="";; *) pre=":[0-9]+: ";; esac
+  check "cfg_$(basename "$f" .cfg)" "$(printf '%s' "$f" | sed 's/[.[\*^$]/\\&/g')$pre$exp" "$DARKNET" seg3d params "$f"
+done
+check cfg_missing_file "tests/errors/cfg/nope\.cfg: cannot open" "$DARKNET" seg3d params tests/errors/cfg/nope.cfg
+
+# ---- a tiny valid data set and cfg to break one thing at a time
+"$DARKNET" seg3d synth "$T/syn" 2 -size 8 12 12 -seed 3 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
+"$DARKNET" seg3d synth "$T/big" 1 -size 8 16 16 -seed 4 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
+cat > "$T/tiny.cfg" <<'EOF'
+[net]
+batch=2
+width=8
+height=8
+depth=4
+channels=1
+max_batches=1
+
+[conv3d]
+filters=1
+size=1
+activation=linear
+
+[conv3d]
+filters=1
+size=1
+activation=linear
+
+[dbisl]
+seg=0
+sdf=1
+EOF
+SYN=$T/syn
+case0=$(head -1 "$SYN/labeled.txt" 2>/dev/null || ls "$SYN" | head -1)
+img=$(ls "$SYN"/*/image.nii.gz 2>/dev/null | head -1)
+[ -n "$img" ] || img=$(find "$SYN" -name '*image*' | head -1)
+[ -f "$img" ] || { echo "FAIL errors_setup: no synth image found under $SYN"; exit 1; }
+ddir=$(dirname "$img")
+
+# .data file variants (paths relative to the .data file's folder)
+mkdata() { # mkdata NAME BODY
+  printf '%s\n' "$2" > "$T/$1.data"
+}
+sed "s#^root *=.*#root = syn#; s#= *\([a-z]*\)\.txt#= syn/\1.txt#" "$SYN/synth.data" > "$T/good.data"
+check data_missing_file "$T/none\.data: cannot open" "$DARKNET" seg3d train "$T/none.data" "$T/tiny.cfg" -max_batches 1
+mkdata unknown_key "labeled = syn/labeled.txt
+image = syn/%s/image.nii.gz
+label = syn/%s/label.nii.gz
+lables = x"
+check data_unknown_key "unknown_key\.data:4: unknown key 'lables'" "$DARKNET" seg3d train "$T/unknown_key.data" "$T/tiny.cfg"
+mkdata missing_image "labeled = syn/labeled.txt
+label = syn/%s/label.nii.gz"
+check data_missing_required "missing_image\.data: missing required key 'image'" "$DARKNET" seg3d train "$T/missing_image.data" "$T/tiny.cfg"
+mkdata no_equals "labeled syn/labeled.txt"
+check data_no_equals "no_equals\.data:1: expected 'key = value'" "$DARKNET" seg3d train "$T/no_equals.data" "$T/tiny.cfg"
+mkdata bad_pattern "labeled = syn/labeled.txt
+image = syn/image.nii.gz
+label = syn/%s/label.nii.gz"
+check data_pattern_without_id "bad_pattern\.data:2: key 'image': pattern .* must contain exactly one %s" "$DARKNET" seg3d train "$T/bad_pattern.data" "$T/tiny.cfg"
+: > "$T/empty.txt"
+mkdata empty_list "labeled = empty.txt
+image = syn/%s/image.nii.gz
+label = syn/%s/label.nii.gz"
+check data_empty_list "empty_list\.data.*empty\.txt' holds no cases" "$DARKNET" seg3d train "$T/empty_list.data" "$T/tiny.cfg"
+mkdata missing_list "labeled = nolist.txt
+image = syn/%s/image.nii.gz
+label = syn/%s/label.nii.gz"
+check data_missing_list "missing_list\.data:1: key 'labeled': list '.*nolist\.txt': cannot open" "$DARKNET" seg3d train "$T/missing_list.data" "$T/tiny.cfg"
+
+# one-case data sets whose image or label is broken; training must name the file
+brk() { # brk NAME IMAGE LABEL H5: writes $T/NAME/d.data whose single case c reads IMAGE and LABEL (copied in)
+  mkdir -p "$T/$1"; cp "$2" "$T/$1/c_image$4"; cp "$3" "$T/$1/c_label$4"; echo c > "$T/$1/list.txt"
+  printf 'labeled = list.txt\nimage = %%s_image%s\nlabel = %%s_label%s\nbackup = backup\n' "$4" "$4" > "$T/$1/d.data"
+}
+lab="$ddir/label.nii.gz"
+bigimg=$(find "$T/big" -name 'image.nii.gz' | head -1)
+brk missing_image "$img" "$lab" .nii.gz; rm "$T/missing_image/c_image.nii.gz"
+check image_missing "missing_image/(\./)?c_image\.nii\.gz: cannot open" "$DARKNET" seg3d train "$T/missing_image/d.data" "$T/tiny.cfg" -max_batches 1
+brk size_mismatch "$bigimg" "$lab" .nii.gz
+check image_label_size_mismatch "size_mismatch/(\./)?c_label\.nii\.gz: label is 12 x 12 x 8 but the image .* is 16 x 16 x 8" "$DARKNET" seg3d train "$T/size_mismatch/d.data" "$T/tiny.cfg" -max_batches 1
+# NIfTI corruptions from an uncompressed copy of a synth image (348-byte header, data at vox_offset 352)
+gzip -dc "$img" > "$T/img.nii"
+nbytes=$(wc -c < "$T/img.nii")
+head -c 200 "$T/img.nii" > "$T/trunc_header.nii"
+check nifti_truncated_header "trunc_header\.nii: not a readable NIfTI header" "$DARKNET" seg3d metrics "$T/trunc_header.nii" "$T/img.nii"
+head -c $((nbytes - 100)) "$T/img.nii" > "$T/trunc_data.nii"
+check nifti_truncated_data "trunc_data\.nii: NIfTI data could not be read \(truncated or corrupt file\)" "$DARKNET" seg3d metrics "$T/trunc_data.nii" "$T/img.nii"
+head -c $((nbytes / 2)) "$img" > "$T/trunc.nii.gz"
+check nifti_gz_truncated "trunc\.nii\.gz: (NIfTI data could not be read|not a readable NIfTI header)" "$DARKNET" seg3d metrics "$T/trunc.nii.gz" "$T/img.nii"
+head -c 4000 /dev/urandom > "$T/noise.nii"
+check nifti_random_bytes "noise\.nii: not a readable NIfTI header" "$DARKNET" seg3d metrics "$T/noise.nii" "$T/img.nii"
+echo "this is not gzip" > "$T/text.nii.gz"
+check nifti_gz_not_gzip "text\.nii\.gz: not a readable NIfTI header" "$DARKNET" seg3d metrics "$T/text.nii.gz" "$T/img.nii"
+# 4D with two frames: dim[0] = 4 and dim[4] = 2 (int16 at offsets 40 and 48), the data appended twice
+{ head -c 40 "$T/img.nii"; printf '\004\000'; tail -c +43 "$T/img.nii" | head -c 6; printf '\002\000'; tail -c +51 "$T/img.nii"; tail -c +353 "$T/img.nii"; } > "$T/frames2.nii"
+check nifti_4d_two_frames "frames2\.nii: 2 frames \(dims 4\.\.7\); a single 3D volume is required" "$DARKNET" seg3d metrics "$T/frames2.nii" "$T/img.nii"
+# a NaN voxel (float32 0x7fc00000) as the first voxel of the image: datatype must be float32 (16) for this patch
+dt=$(od -A n -t d2 -j 70 -N 2 "$T/img.nii" | tr -d ' ')
+if [ "$dt" = "16" ]; then
+  { head -c 352 "$T/img.nii"; printf '\000\000\300\177'; tail -c +357 "$T/img.nii"; } > "$T/nan.nii"
+  brk nan_image "$T/nan.nii" "$lab" .nii; cp "$T/img.nii" /dev/null
+  gzip -dc "$lab" > "$T/nan_image/c_label.nii"
+  check nifti_nan_voxel "nan_image/(\./)?c_image\.nii: voxel \(0, 0, 0\) is NaN" "$DARKNET" seg3d train "$T/nan_image/d.data" "$T/tiny.cfg" -max_batches 1
+else echo "SKIP errors_nifti_nan_voxel: synth image datatype is $dt, not float32"; fi
+cp tests/errors/tiny.h5 "$T/tiny.h5"
+check h5_missing_dataset "tiny\.h5: no dataset 'image2'" sh -c "printf 'labeled = l.txt\nimage = %%s.h5\nlabel = %%s.h5\nh5_image = image2\n' > $T/h5.data; echo tiny > $T/l.txt; \"$DARKNET\" seg3d train $T/h5.data $T/tiny.cfg -max_batches 1"
+h5n=$(wc -c < tests/errors/tiny.h5)
+head -c $((h5n - 300)) tests/errors/tiny.h5 > "$T/trunc.h5"
+check h5_truncated "trunc\.h5: (not a readable HDF5 file|reading dataset 'image' failed)" "$DARKNET" seg3d metrics "$T/trunc.h5" "$T/img.nii"
+head -c 1024 /dev/urandom > "$T/noise.h5"
+check h5_random_bytes "noise\.h5: not a readable HDF5 file" "$DARKNET" seg3d metrics "$T/noise.h5" "$T/img.nii"
+echo x > "$T/vol.mha"
+check volume_unknown_format "vol\.mha: unknown volume format \(expected \.nii, \.nii\.gz or \.h5\)" "$DARKNET" seg3d metrics "$T/vol.mha" "$T/img.nii"
+
+# the loader always pads a volume smaller than the crop with zeros (src/loader.h) and has no "padding off" option
+echo "SKIP errors_crop_larger_than_volume_padding_off: the loader has no padding-off option (crops larger than a volume are zero-padded by design)"
+
+# ---- weights: a cfg with 4 floats of weights ([conv3d] filters=2 size=1 on 1 channel: 2 biases + 2 weights)
+cat > "$T/w.cfg" <<'EOF'
+[net]
+batch=1
+width=4
+height=4
+depth=2
+channels=1
+
+[conv3d]
+filters=2
+size=1
+EOF
+hdr() { printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'; } # major 0, minor 2, revision 0, seen (size_t)
+f4() { i=0; while [ $i -lt $1 ]; do printf '\000\000\200\077'; i=$((i + 1)); done; } # N floats of 1.0
+{ hdr; f4 4; } > "$T/w_ok.weights"
+gzip -dc "$img" > /dev/null
+vol4=$(find "$T/big" -name 'image.nii.gz' | head -1)
+# control: the right size loads and predicts
+if "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" > /dev/null 2> "$T/stderr"; then echo "PASS errors_weights_ok_control"; npass=$((npass + 1))
+else echo "FAIL errors_weights_ok_control: predict with weights of the right size failed"; tail -3 "$T/stderr"; nfail=$((nfail + 1)); fi
+{ hdr; f4 7; } > "$T/w_long.weights"
+check weights_other_cfg_longer "w_long\.weights: 12 bytes left after the last layer: the weights file was not written for this cfg" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_long.weights" "$vol4" "$T/p.nii.gz"
+{ hdr; f4 3; } > "$T/w_short.weights"
+check weights_truncated_mid_layer "w_short\.weights: weights file ends inside layer 0 \(conv3d\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_short.weights" "$vol4" "$T/p.nii.gz"
+hdr | head -c 10 > "$T/w_header.weights"
+check weights_truncated_header "w_header\.weights: truncated weights header" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_header.weights" "$vol4" "$T/p.nii.gz"
+check weights_missing "w_none\.weights: cannot open weights file" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_none.weights" "$vol4" "$T/p.nii.gz"
+
+# ---- command line
+check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
+check cli_unknown_command "seg3d: unknown command 'trian'" "$DARKNET" seg3d trian x y
+check cli_params_no_cfg "usage: \./darknet seg3d params <cfg>" "$DARKNET" seg3d params
+check cli_train_missing_args "usage: \./darknet seg3d train <data> <cfg>" "$DARKNET" seg3d train "$T/good.data"
+check cli_train_max_batches "-max_batches: expected a positive integer, got 'ten'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -max_batches ten
+check cli_train_seed "-seed: expected a non-negative integer, got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
+check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
+check cli_synth_bad_n "synth: <n> must be a positive integer, got 'many'" "$DARKNET" seg3d synth "$T/s2" many
+check cli_synth_bad_size "synth: -size needs three positive integers D H W" "$DARKNET" seg3d synth "$T/s2" 1 -size 8 0 8
+check cli_predict_missing_args "usage: .*predict" "$DARKNET" seg3d predict "$T/w.cfg"
+check cli_predict_bad_stride "stride" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -stride 1 0 x
+check cli_metrics_missing_file "nofile\.nii\.gz: cannot open" "$DARKNET" seg3d metrics "$T/nofile.nii.gz" "$T/img.nii"
+
+echo "errors: $npass passed, $nfail failed" >&2
+[ $nfail -eq 0 ]
