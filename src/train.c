@@ -40,13 +40,27 @@ int save_weights_atomic(network *net, const char *path)
 {
     char tmp[1100];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    /* Darknet's writer cannot report errors: write, then check size, flush and rename */
-    save_weights(net, tmp);
-    FILE *f = fopen(tmp, "rb+");
-    if(!f){ fprintf(stderr, "error: %s: could not be written\n", tmp); return -1; }
-    fflush(f);
-    fsync(fileno(f));
+    /* Darknet's writer cannot report errors (an unopenable file even exits with status 0, a full disk leaves a
+     * short file): check the file opens first, then that the size matches the network before renaming */
+    FILE *f = fopen(tmp, "wb");
+    if(!f){ fprintf(stderr, "error: cannot write weights %s: %s\n", tmp, strerror(errno)); return -1; }
     fclose(f);
+    save_weights(net, tmp);
+    f = fopen(tmp, "rb+");
+    if(!f){ fprintf(stderr, "error: %s: could not be written\n", tmp); return -1; }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    /* the size of a network's weights never changes: a later save shorter than the first one is a failed write */
+    static const network *first_net = 0;
+    static long first_size = 0;
+    long want = (net == first_net) ? first_size : -1;
+    if(fflush(f) != 0 || fsync(fileno(f)) != 0 || size < (long)(3 * sizeof(int) + sizeof(size_t)) || (want > 0 && size != want)){
+        fprintf(stderr, "error: %s: write failed (%ld bytes, expected %ld: disk full?); %s is left as it was\n", tmp, size, want, path);
+        fclose(f);
+        return -1;
+    }
+    fclose(f);
+    if(net != first_net){ first_net = net; first_size = size; }
     if(rename(tmp, path) != 0){ fprintf(stderr, "error: cannot rename %s to %s: %s\n", tmp, path, strerror(errno)); return -1; }
     return 0;
 }

@@ -58,7 +58,6 @@ seg=0
 sdf=1
 EOF
 SYN=$T/syn
-case0=$(head -1 "$SYN/labeled.txt" 2>/dev/null || ls "$SYN" | head -1)
 img=$(ls "$SYN"/*/image.nii.gz 2>/dev/null | head -1)
 [ -n "$img" ] || img=$(find "$SYN" -name '*image*' | head -1)
 [ -f "$img" ] || { echo "FAIL errors_setup: no synth image found under $SYN"; exit 1; }

@@ -1,0 +1,70 @@
+#!/bin/sh
+# Training never loses work: a non-finite loss stops with exit 3 and a message while the last checkpoint stays finite and loadable; an unwritable checkpoint is an error (non-zero exit), never a silent stop.
+DARKNET=${DARKNET:-./darknet}
+cd "$(dirname "$0")/.."
+T=tests/out/train_safety
+rm -rf "$T"; mkdir -p "$T"
+"$DARKNET" seg3d synth "$T/data" 2 -size 8 12 12 -seed 6 > /dev/null 2>&1 || { echo "FAIL safety_setup: seg3d synth failed"; exit 1; }
+cfg() { # cfg LR LAST_EVERY
+cat <<CFG
+[net]
+batch=2
+width=8
+height=8
+depth=4
+channels=1
+learning_rate=$1
+momentum=0.9
+max_batches=50
+last_every=$2
+
+[conv3d]
+filters=2
+size=3
+pad=1
+batch_normalize=1
+activation=relu
+
+[conv3d]
+filters=1
+size=1
+
+[route]
+layers=0
+
+[conv3d]
+filters=1
+size=1
+
+[dbisl]
+seg=1
+sdf=3
+CFG
+}
+# learning_rate=1e6 diverges (seeded, so deterministically): the loss overflows to NaN after a few iterations
+cfg 1000000 1 > "$T/nan.cfg"
+"$DARKNET" seg3d train "$T/data/synth.data" "$T/nan.cfg" -seed 1 > "$T/nan.out" 2> "$T/nan.err"; rc=$?
+W="$T/data/backup/nan_last.weights"
+it=$(sed -n 's/.*error: loss is .* at iteration \([0-9]*\): stopping.*/\1/p' "$T/nan.err")
+if [ $rc -eq 3 ] && [ -n "$it" ] && grep -q "the last good weights are $W" "$T/nan.err"; then echo "PASS safety_nan_loss_stops (iteration $it, exit 3)"
+else echo "FAIL safety_nan_loss_stops: rc=$rc"; tail -3 "$T/nan.err"; fi
+saved=$(( $(od -A n -t u8 -j 12 -N 8 "$W" | tr -d ' ') / 2 ))
+if [ "$saved" -eq $((it - 1)) ] && ! od -A n -t f4 -j 20 -v "$W" | grep -qiE 'nan|inf'; then echo "PASS safety_last_weights_finite (iteration $saved)"
+else echo "FAIL safety_last_weights_finite: checkpoint at $saved, NaN at $it"; fi
+if [ ! -f "$T/data/backup/nan_final.weights" ]; then echo "PASS safety_no_final_after_nan"; else echo "FAIL safety_no_final_after_nan"; fi
+# the kept weights load (max_batches = their iteration: loaded, nothing left to train)
+cfg 0.001 1 > "$T/ok.cfg"
+if "$DARKNET" seg3d train "$T/data/synth.data" "$T/ok.cfg" "$W" -max_batches $saved > /dev/null 2> "$T/ok.err"; then echo "PASS safety_last_weights_load"
+else echo "FAIL safety_last_weights_load"; tail -3 "$T/ok.err"; fi
+
+# a checkpoint that cannot be written (its .tmp path is a directory): error and non-zero exit (Darknet alone exits 0)
+mkdir -p "$T/data/backup/ok_last.weights.tmp"
+"$DARKNET" seg3d train "$T/data/synth.data" "$T/ok.cfg" -max_batches 3 > /dev/null 2> "$T/w.err"; rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "error: cannot write weights .*ok_last.weights.tmp" "$T/w.err"; then echo "PASS safety_unwritable_checkpoint"
+else echo "FAIL safety_unwritable_checkpoint: rc=$rc"; tail -3 "$T/w.err"; fi
+# a backup folder that cannot be created
+printf 'labeled = data/labeled.list\nimage = data/%%s/image.nii.gz\nlabel = data/%%s/label.nii.gz\nbackup = nan.cfg/sub\n' > "$T/bad_backup.data"
+
+"$DARKNET" seg3d train "$T/bad_backup.data" "$T/ok.cfg" -max_batches 1 > /dev/null 2> "$T/b.err"; rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "cannot create backup folder .*nan.cfg/sub" "$T/b.err"; then echo "PASS safety_backup_folder_error"
+else echo "FAIL safety_backup_folder_error: rc=$rc"; tail -3 "$T/b.err"; fi
