@@ -1,4 +1,5 @@
 /* vol2col / col2vol: the 3D im2col used by [conv3d] and [deconv3d] on the CPU, over a range of output positions so the column buffer stays bounded. */
+#include <string.h>
 #include "vol2col.h"
 
 /* One row of the column matrix = one (channel, kernel tap); walking positions in order
@@ -28,7 +29,17 @@ void vol2col_cpu(const float *im, const geom3d *g, size_t p0, size_t np, float *
                 const float *row = src + ((size_t)id * g->h + ih) * g->w;
                 int iw = ow * g->sw - g->pw + e;
                 size_t i;
-                for(i = 0; i < run; ++i, iw += g->sw) dst[i] = (iw >= 0 && iw < g->w) ? row[iw] : 0;
+                if(g->sw == 1){
+                    /* stride 1: zero edges around one contiguous copy (the common 3x3x3 case) */
+                    size_t lo = iw < 0 ? (size_t)(-iw) : 0, hi = iw + (long)run > g->w ? (size_t)(g->w - iw) : run;
+                    if(lo > run) lo = run;
+                    if(hi < lo) hi = lo;
+                    for(i = 0; i < lo; ++i) dst[i] = 0;
+                    memcpy(dst + lo, row + (iw + (long)lo), (hi - lo) * sizeof(float));
+                    for(i = hi; i < run; ++i) dst[i] = 0;
+                }else{
+                    for(i = 0; i < run; ++i, iw += g->sw) dst[i] = (iw >= 0 && iw < g->w) ? row[iw] : 0;
+                }
             }
             dst += run; p += run;
             ow = 0;
@@ -61,7 +72,14 @@ void col2vol_cpu(const float *col, const geom3d *g, size_t p0, size_t np, float 
                     float *row = dstim + ((size_t)id * g->h + ih) * g->w;
                     int iw = ow * g->sw - g->pw + e;
                     size_t i;
-                    for(i = 0; i < run; ++i, iw += g->sw) if(iw >= 0 && iw < g->w) row[iw] += src[i];
+                    if(g->sw == 1){
+                        size_t lo = iw < 0 ? (size_t)(-iw) : 0, hi = iw + (long)run > g->w ? (size_t)(g->w - iw) : run;
+                        if(lo > run) lo = run;
+                        if(hi < lo) hi = lo;
+                        for(i = lo; i < hi; ++i) row[iw + (long)i] += src[i];
+                    }else{
+                        for(i = 0; i < run; ++i, iw += g->sw) if(iw >= 0 && iw < g->w) row[iw] += src[i];
+                    }
                 }
                 src += run; p += run;
                 ow = 0;
