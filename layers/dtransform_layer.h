@@ -38,7 +38,9 @@
  * B (4 bytes), S_in and S_out (8), the reach iteration of each map (8, int32), a scratch that holds
  * the resized probability, then Rs, then dL/dRs (4), dL/dB (4) and dL/dS (4): 32 bytes per
  * transformed voxel, i.e. 4 bytes per input voxel at scale 0.5 (32 at scale 1), plus 8 floats
- * per volume; dtransform_state_bytes() returns the total. A voxel's value is fixed in the
+ * per volume, plus (CPU) a forward-only scratch of 12 bytes per voxel of ONE transformed volume
+ * (frontier lists: iteration i > 0 evaluates only neighbours of the voxels reached at i - 1, which is
+ * exact); dtransform_state_bytes() returns the total. A voxel's value is fixed in the
  * iteration that reaches it, so the backward recomputes its conv from its neighbours' reach
  * iterations (bnd at iteration i is 1 where reach < i,
  * else M). */
