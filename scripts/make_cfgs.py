@@ -133,5 +133,11 @@ if __name__ == "__main__":
     write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "4,8,8", 100,
           title="Small CPU-trainable DBiSL for the demo and tests: same layer types as dbisl-vnet.cfg, 4 base "
                 "filters, 32x32x16 crops."))
+    write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
+          title="LA-mini DBiSL (scripts/la_experiment): LA downsampled 2x, 48x48x32 crops, 8 base filters, batch 4 "
+                "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of DESIGN.md §4."))
+    write("la-mini-sup.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
+          title="LA-mini supervised baseline: la-mini-dbisl.cfg's V-Net, decoder Phi only, Dice + CE on the 16 "
+                "labeled cases."))
     write("sup-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "4,8,8", 0, dual=False, loss_extra=SUP_ONLY,
           title="Supervised counterpart of dbisl-tiny.cfg."))

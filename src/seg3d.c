@@ -5,6 +5,8 @@
 #include "darknet3d.h"
 #include "synth.h"
 #include "predict.h"
+#include "train.h"
+#include "resample.h"
 
 int seg3d_sdf(int argc, char **argv); /* src/sdf_cmd.c */
 
@@ -13,6 +15,9 @@ static int usage(void)
     fprintf(stderr,
         "usage: ./darknet seg3d <command> [args]\n"
         "  params <cfg>                    layer table and trainable parameter count\n"
+        "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
+        "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n"
+        "  resample <in> <out.nii.gz> <factor> [-label]  integer-factor block downsampling (labels: majority)\n"
         "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n"
         "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-lcc] [-decoder a|b|mean]\n"
         "                                  sliding-window segmentation of one volume\n"
@@ -48,6 +53,8 @@ int seg3d_main(int argc, char **argv)
     if(argc < 3) return usage();
     char *cmd = argv[2];
     if(strcmp(cmd, "params") == 0) return cmd_params(argc, argv);
+    if(strcmp(cmd, "train") == 0) return seg3d_train(argc, argv);
+    if(strcmp(cmd, "resample") == 0) return seg3d_resample(argc, argv);
     if(strcmp(cmd, "synth") == 0) return synth_main(argc, argv);
     if(strcmp(cmd, "predict") == 0) return seg3d_predict(argc, argv);
     if(strcmp(cmd, "test") == 0) return seg3d_test(argc, argv);

@@ -1,0 +1,56 @@
+/* `./darknet seg3d resample`: integer-factor block downsampling of a volume (images: block mean; labels: block majority), used to prepare reduced-resolution data sets such as LA-mini. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "volume_io.h"
+#include "resample.h"
+
+int volume_downsample(const volume *in, int f, int is_label, volume *out)
+{
+    if(f < 1 || !in || !in->data) return -1;
+    int nx = in->nx / f, ny = in->ny / f, nz = in->nz / f;
+    if(nx < 1) nx = 1;
+    if(ny < 1) ny = 1;
+    if(nz < 1) nz = 1;
+    if(volume_alloc(out, nx, ny, nz)) return -1;
+    out->dx = in->dx * f; out->dy = in->dy * f; out->dz = in->dz * f;
+    int x, y, z;
+    #pragma omp parallel for private(x, y)
+    for(z = 0; z < nz; ++z) for(y = 0; y < ny; ++y) for(x = 0; x < nx; ++x){
+        double s = 0;
+        int n = 0, a, b, c;
+        for(c = z * f; c < z * f + f && c < in->nz; ++c)
+            for(b = y * f; b < y * f + f && b < in->ny; ++b)
+                for(a = x * f; a < x * f + f && a < in->nx; ++a){
+                    float v = in->data[a + (size_t)in->nx * (b + (size_t)in->ny * c)];
+                    s += is_label ? (v != 0) : v;
+                    ++n;
+                }
+        float m = n ? (float)(s / n) : 0.f;
+        out->data[x + (size_t)nx * (y + (size_t)ny * z)] = is_label ? (m > 0.5f) : m;
+    }
+    return 0;
+}
+
+int seg3d_resample(int argc, char **argv)
+{
+    if(argc < 6){
+        fprintf(stderr, "usage: ./darknet seg3d resample <in.nii[.gz]|in.h5> <out.nii[.gz]> <factor> [-label]\n"
+                        "  block-averages by an integer factor (labels: majority of the block); spacing is multiplied by the factor\n");
+        return 2;
+    }
+    char *end;
+    long f = strtol(argv[5], &end, 10);
+    if(*end || f < 1 || f > 64){ fprintf(stderr, "error: factor: expected an integer 1..64, got '%s'\n", argv[5]); return 2; }
+    int is_label = argc > 6 && strcmp(argv[6], "-label") == 0;
+    char err[1024];
+    volume in = {0}, out = {0};
+    if(volume_read(argv[3], is_label ? "label" : NULL, &in, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    if(volume_downsample(&in, (int)f, is_label, &out)){ fprintf(stderr, "error: out of memory\n"); volume_free(&in); return 1; }
+    int rc = volume_write(argv[4], &out, NULL, is_label, err, sizeof(err));
+    if(rc) fprintf(stderr, "error: %s\n", err);
+    else printf("%s: %d x %d x %d -> %d x %d x %d (spacing %g %g %g)\n", argv[4], in.nx, in.ny, in.nz, out.nx, out.ny, out.nz, out.dx, out.dy, out.dz);
+    volume_free(&in);
+    volume_free(&out);
+    return rc ? 1 : 0;
+}
