@@ -10,6 +10,7 @@
 #include "upsample3d_layer.h"
 #include "maxpool3d_layer.h"
 #include "dualsplit_layer.h"
+#include "dbisl_layer.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -30,6 +31,7 @@ void darknet3d_init(void)
     UPSAMPLE3D = register_layer_type("upsample3d", parse_upsample3d_section, 0, 0);
     MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
     DUALSPLIT = register_layer_type("dualsplit", parse_dualsplit_section, 0, 0);
+    DBISL = register_layer_type("dbisl", parse_dbisl_section, 0, 0);
 }
 
 int darknet3d_gpu_available(int notice)
