@@ -1,10 +1,10 @@
 #!/bin/sh
 # Forward+backward time of conv3d/deconv3d (and maxpool3d/upsample3d) at the V-Net's shapes, batch 2, ours vs PyTorch in the same run: per-layer ratio and GFLOP/s.
-# Usage: sh bench/bench_layers.sh [build dir, default build/cpu] [timed repetitions, default 2]
+# Usage: sh bench/bench_layers.sh [build dir, default build/cpu] [timed repetitions after one warm-up, default 1: keeps the run under 2 minutes on 2 cores]
 set -e
 cd "$(dirname "$0")/.."
 B=${1:-build/cpu}
-REPS=${2:-2}
+REPS=${2:-1}
 THREADS=$(nproc)
 mkdir -p tests/out
 ${CC:-cc} -O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers bench/bench_layers.c -o tests/out/bench_layers "$B/libdarknet3d.a" \
