@@ -366,10 +366,18 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
     s->host_in = nhost ? p : 0;
     for(w = 0; w < s->ndec; ++w){
         s->ts[w] = dtransform_alloc(&s->tp, params.batch, D, H, W, 0);
-        if(!s->ts[w]){ snprintf(err, errlen, "cannot allocate the distance transform for %d x %d x %d", D, H, W); free(s); return -1; }
+        if(!s->ts[w]){
+            snprintf(err, errlen, "cannot allocate the distance transform for %d x %d x %d", D, H, W);
+            while(--w >= 0) dtransform_free(s->ts[w]);
+            free(s); return -1;
+        }
     }
     s->tl = dtransform_alloc(&s->lp, params.batch, D, H, W, 0);
-    if(!s->tl){ snprintf(err, errlen, "cannot allocate the label distance transform"); free(s); return -1; }
+    if(!s->tl){
+        snprintf(err, errlen, "cannot allocate the label distance transform");
+        for(w = 0; w < s->ndec; ++w) dtransform_free(s->ts[w]);
+        free(s); return -1;
+    }
 
     layer l = {0};
     l.type = DBISL;

@@ -83,6 +83,8 @@ network *load_network_checked(char *cfg, char *weights, int clear)
     }
     if(cfg_postcheck(cfg, net, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
+        free(net->workspace); /* Darknet's free_network leaves the conv workspace */
+        net->workspace = 0;
         free_network(net);
         return 0;
     }
