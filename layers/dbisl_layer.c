@@ -291,6 +291,16 @@ void backward_dbisl_layer_gpu(const layer l, network net)
 }
 #endif
 
+void free_dbisl_layer(layer l)
+{
+    dbisl_state *s = st(l);
+    if(!s) return;
+    int w;
+    for(w = 0; w < 2; ++w) if(s->ts[w]) dtransform_free(s->ts[w]);
+    if(s->tl) dtransform_free(s->tl);
+    free(s);
+}
+
 static int check_input(size_params params, int idx, const char *key, int D, int H, int W, char *err, size_t errlen)
 {
     layer in = params.net->layers[idx];

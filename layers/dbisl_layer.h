@@ -39,6 +39,8 @@ extern const char *dbisl_term_names[DBISL_NTERMS];
 
 int parse_dbisl_section(list *options, size_params params, layer *l, char *err, size_t errlen);
 void forward_dbisl_layer(const layer l, network net);
+/* registry free hook: the transform workspaces and the state block */
+void free_dbisl_layer(layer l);
 void backward_dbisl_layer(const layer l, network net);
 #ifdef GPU
 void forward_dbisl_layer_gpu(const layer l, network net);

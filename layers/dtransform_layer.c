@@ -514,3 +514,8 @@ int parse_dtransform_section(list *options, size_params params, layer *l, char *
     if(!l->plugin_state){ snprintf(err, errlen, "out of memory for the transform's workspace"); return -1; }
     return 0;
 }
+
+void free_dtransform_layer(layer l)
+{
+    if(l.plugin_state) dtransform_free((dtransform_state *)l.plugin_state);
+}

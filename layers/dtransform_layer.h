@@ -91,6 +91,8 @@ layer make_dtransform_layer(int batch, int c, int d, int h, int w, const dtransf
 void forward_dtransform_layer(const layer l, network net);
 void backward_dtransform_layer(const layer l, network net);
 int parse_dtransform_section(list *options, size_params params, layer *l, char *err, size_t errlen);
+/* registry free hook: releases the transform state held in plugin_state */
+void free_dtransform_layer(layer l);
 #ifdef GPU
 void forward_dtransform_layer_gpu(const layer l, network net);
 void backward_dtransform_layer_gpu(const layer l, network net);

@@ -32,6 +32,8 @@ void darknet3d_init(void)
     MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
     DUALSPLIT = register_layer_type("dualsplit", parse_dualsplit_section, 0, 0);
     DBISL = register_layer_type("dbisl", parse_dbisl_section, 0, 0);
+    set_layer_type_free(DBISL, free_dbisl_layer);
+    set_layer_type_free(DTRANSFORM, free_dtransform_layer);
 }
 
 int darknet3d_gpu_available(int notice)
@@ -83,8 +85,6 @@ network *load_network_checked(char *cfg, char *weights, int clear)
     }
     if(cfg_postcheck(cfg, net, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
-        free(net->workspace); /* Darknet's free_network leaves the conv workspace */
-        net->workspace = 0;
         free_network(net);
         return 0;
     }
