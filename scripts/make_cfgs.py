@@ -130,7 +130,7 @@ if __name__ == "__main__":
     write("vnet-sup.cfg", model(16, 112, 112, 80, 4, 0.01, 17000, "4,18,18", 0, dual=False, loss_extra=SUP_ONLY,
           title="Supervised baseline: the same V-Net with decoder Phi only, trained with Dice + CE on labeled "
                 "data (use a .data file without an unlabeled list). Paper Table 1, 'V-Net'."))
-    write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "4,8,8", 100,
+    write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 100,
           title="Small CPU-trainable DBiSL for the demo and tests: same layer types as dbisl-vnet.cfg, 4 base "
                 "filters, 32x32x16 crops."))
     write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
@@ -139,5 +139,5 @@ if __name__ == "__main__":
     write("la-mini-sup.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
           title="LA-mini supervised baseline: la-mini-dbisl.cfg's V-Net, decoder Phi only, Dice + CE on the 16 "
                 "labeled cases."))
-    write("sup-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "4,8,8", 0, dual=False, loss_extra=SUP_ONLY,
+    write("sup-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
           title="Supervised counterpart of dbisl-tiny.cfg."))
