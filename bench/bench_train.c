@@ -35,15 +35,18 @@ static double gpu_used_mib(void)
     return 0;
 }
 
-static void pick_device(int want_gpu)
+/* want_gpu: 1 = the GPU or nothing (a paper-size run on the CPU would take an hour): returns -1 without one */
+static int pick_device(int want_gpu)
 {
     darknet3d_init();
-    if(want_gpu && darknet3d_gpu_available(1)){
+    gpu_index = -1;
+    if(!want_gpu) return 0;
+    if(!darknet3d_gpu_available(1)){ printf("error=no_usable_gpu device=none\n"); return -1; }
 #ifdef GPU
-        gpu_index = 0;
-        cuda_set_device(0);
+    gpu_index = 0;
+    cuda_set_device(0);
 #endif
-    } else gpu_index = -1;
+    return 0;
 }
 
 static const char *kind(layer l)
@@ -114,7 +117,7 @@ static int cmd_train(int argc, char **argv)
     if(argc < 8){ fprintf(stderr, "usage: bench_train train <cfg> <data> <iters> <warmup> <dump.f32|-> <profile_iters> [-gpu]\n"); return 2; }
     char *cfg = argv[2], *datafile = argv[3], *dump = argv[6];
     int iters = atoi(argv[4]), warmup = atoi(argv[5]), piters = atoi(argv[7]);
-    pick_device(argc > 8 && !strcmp(argv[8], "-gpu"));
+    if(pick_device(argc > 8 && !strcmp(argv[8], "-gpu"))) return 3;
     char err[1024];
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
@@ -194,7 +197,7 @@ static int cmd_infer(int argc, char **argv)
     char *cfg = argv[2], *out = argv[3];
     int VD = atoi(argv[4]), VH = atoi(argv[5]), VW = atoi(argv[6]);
     int stride[3] = {atoi(argv[7]), atoi(argv[8]), atoi(argv[9])};
-    pick_device(argc > 10 && !strcmp(argv[10], "-gpu"));
+    if(pick_device(argc > 10 && !strcmp(argv[10], "-gpu"))) return 3;
     volume img = {0}, lab = {0};
     if(volume_alloc(&img, VW, VH, VD) || volume_alloc(&lab, VW, VH, VD)){ fprintf(stderr, "error: out of memory\n"); return 1; }
     synth_case(&img, &lab, 7);
