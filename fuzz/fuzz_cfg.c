@@ -55,11 +55,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fwrite(data, 1, size, f);
     fclose(f);
     network *net = load_network_checked(path, 0, 0);
-    if(net){
-        /* Darknet's free_network does not free the conv workspace (stock leak; see fuzz/lsan.supp notes) */
-        free(net->workspace);
-        net->workspace = 0;
-        free_network(net);
-    }
+    if(net) free_network(net);
     return 0;
 }

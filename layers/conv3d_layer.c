@@ -164,6 +164,26 @@ int resize_conv3d_layer(layer *l, int d, int h, int w)
     return 0;
 }
 
+/* The free hook of [conv3d] and [deconv3d] (set_layer_type_free): what lies behind plugin_state and outside
+ * free_layer's stock list, i.e. the GPU copies of the pre-BN bias and the cuDNN descriptors; then the state itself. */
+void free_conv3d_layer(layer l)
+{
+    conv3d_state *st = c3_state(l);
+#ifdef GPU
+    if(st && st->pre_b_gpu) cuda_free(st->pre_b_gpu);
+    if(st && st->pre_b_updates_gpu) cuda_free(st->pre_b_updates_gpu);
+#endif
+#ifdef CUDNN
+    if(l.convDesc){
+        cudnnDestroyTensorDescriptor(l.srcTensorDesc);
+        cudnnDestroyTensorDescriptor(l.dstTensorDesc);
+        cudnnDestroyFilterDescriptor(l.weightDesc);
+        cudnnDestroyConvolutionDescriptor(l.convDesc);
+    }
+#endif
+    free(st);
+}
+
 /* Checks shared by [conv3d] and [deconv3d] parsing. */
 int c3_check_run(size_params params, char *err, size_t errlen)
 {

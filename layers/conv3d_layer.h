@@ -37,6 +37,9 @@ void update_conv3d_layer(layer l, update_args a);
 int resize_conv3d_layer(layer *l, int d, int h, int w);
 /* Run-level checks shared with [deconv3d]: no adam, cuDNN present for GPU runs. */
 int c3_check_run(size_params params, char *err, size_t errlen);
+/* Free hook of [conv3d] and [deconv3d] (registered in darknet3d_init): frees plugin_state and the GPU/cuDNN
+ * objects behind it; free_layer frees the stock buffers afterwards. */
+void free_conv3d_layer(layer l);
 int parse_conv3d_section(list *options, size_params params, layer *l, char *err, size_t errlen);
 void save_conv3d_weights(layer l, FILE *fp);
 int load_conv3d_weights(layer l, FILE *fp);

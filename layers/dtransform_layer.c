@@ -511,7 +511,13 @@ int parse_dtransform_section(list *options, size_params params, layer *l, char *
     if(params_dims(params, &in, err, errlen)) return -1;
     if(dtransform_parse_params(options, &p, err, errlen)) return -1;
     *l = make_dtransform_layer(params.batch, in.c, in.d, in.h, in.w, &p);
-    if(!l->plugin_state){ snprintf(err, errlen, "out of memory for the transform's workspace"); return -1; }
+    if(!l->plugin_state){
+        free_layer(*l);   /* output and delta were allocated before the state */
+        layer empty = {0};
+        *l = empty;
+        snprintf(err, errlen, "out of memory for the transform's workspace");
+        return -1;
+    }
     return 0;
 }
 

@@ -37,6 +37,14 @@ static int cfgtext_read(const char *path, cfgtext *t, char *err, size_t errlen)
     while((got = getline(&line, &cap, f)) >= 0){
         ++nu;
         size_t i, o = 0, len = (size_t)got;
+        if(memchr(line, 0, len)){
+            /* a NUL byte: not a text cfg, and Darknet's fgetl reads before the start of a line whose strlen is 0 */
+            snprintf(err, errlen, "%s:%d: a NUL byte (binary data, not a text cfg)", path, nu);
+            free(line);
+            fclose(f);
+            cfgtext_free(t);
+            return -1;
+        }
         for(i = 0; i < len; ++i){
             char c = line[i];
             if(c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;

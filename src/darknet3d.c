@@ -34,6 +34,8 @@ void darknet3d_init(void)
     DBISL = register_layer_type("dbisl", parse_dbisl_section, 0, 0);
     set_layer_type_free(DBISL, free_dbisl_layer);
     set_layer_type_free(DTRANSFORM, free_dtransform_layer);
+    set_layer_type_free(CONV3D, free_conv3d_layer);
+    set_layer_type_free(DECONV3D, free_conv3d_layer);
 }
 
 int darknet3d_gpu_available(int notice)

@@ -331,6 +331,8 @@ static void test_layer_cfg(void)
     l.forward(l, net);
     CHECK(l.output[2 + 6 * (2 + 5 * 2)] < 0);
     CHECK(l.output[n / 2] == 0); /* the full channel gives 0 */
+    free_layer(l);
+    free_list_contents(o); free_list(o); free_list_contents(o2); free_list(o2); free_list_contents(o3); free_list(o3);
     free(x);
 }
 

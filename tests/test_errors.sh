@@ -58,6 +58,8 @@ seg=0
 sdf=1
 EOF
 SYN=$T/syn
+# a NUL byte at the start of a line (Darknet's fgetl would read before that line's buffer)
+check cfg_nul_byte "nul\.cfg:6: a NUL byte" sh -c "{ head -c 39 $T/tiny.cfg; printf '\\000'; tail -c +40 $T/tiny.cfg; } > $T/nul.cfg; \"$DARKNET\" seg3d params $T/nul.cfg"
 img=$(ls "$SYN"/*/image.nii.gz 2>/dev/null | head -1)
 [ -n "$img" ] || img=$(find "$SYN" -name '*image*' | head -1)
 [ -f "$img" ] || { echo "FAIL errors_setup: no synth image found under $SYN"; exit 1; }

@@ -73,6 +73,8 @@ static void test_layer_and_cfg(void)
     list *o3 = make_list();
     option_insert(o3, "k", "abc");
     CHECK(parse_r2s_section(o3, p, &l, err, sizeof(err)) != 0 && strstr(err, "'k'"));
+    free_layer(l);
+    free_list_contents(o); free_list(o); free_list_contents(o2); free_list(o2); free_list_contents(o3); free_list(o3);
     free(x); free(nd);
 }
 
