@@ -11,6 +11,10 @@
 /* Column chunks are capped at this many floats: a full 16-channel 3x3x3 column matrix of one
  * 112x112x80 volume would be 1.7 GB. */
 #define C3_COL_CAP ((size_t)16 << 20)
+/* ...but aimed at this many: the small-M GEMMs (M = out channels) stream their column panel from
+ * memory, and OpenBLAS sgemm M=16, K=432 runs 2-3x faster on cache-sized N than on N = 38836. */
+#define C3_COL_TARGET ((size_t)256 << 10)
+#define C3_CHUNK_MIN ((size_t)512)
 
 void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float *var_biased)
 {
@@ -52,7 +56,10 @@ void c3_alloc_buffers(layer *l)
 #endif
     }
     size_t rows = geom3d_rows(&st->g), pos = geom3d_positions(&st->g);
-    st->chunk = C3_COL_CAP / (rows ? rows : 1);
+    size_t r1 = rows ? rows : 1;
+    st->chunk = C3_COL_TARGET / r1;
+    if(st->chunk < C3_CHUNK_MIN) st->chunk = C3_CHUNK_MIN;
+    if(st->chunk > C3_COL_CAP / r1) st->chunk = C3_COL_CAP / r1;
     if(st->chunk < 1) st->chunk = 1;
     if(st->chunk > pos) st->chunk = pos;
     l->workspace_size = geom3d_is_identity(&st->g) ? 0 : rows * st->chunk * sizeof(float);
