@@ -39,6 +39,17 @@ void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float 
     }
 }
 
+/* positions per column chunk of a rows-row column matrix over pos positions */
+static size_t chunk_for(size_t rows, size_t pos)
+{
+    size_t r1 = rows ? rows : 1, ch = C3_COL_TARGET / r1;
+    if(ch < C3_CHUNK_MIN) ch = C3_CHUNK_MIN;
+    if(ch > C3_COL_CAP / r1) ch = C3_COL_CAP / r1;
+    if(ch < 1) ch = 1;
+    if(ch > pos) ch = pos;
+    return ch;
+}
+
 void c3_alloc_buffers(layer *l)
 {
     conv3d_state *st = c3_state(*l);
@@ -56,13 +67,25 @@ void c3_alloc_buffers(layer *l)
 #endif
     }
     size_t rows = geom3d_rows(&st->g), pos = geom3d_positions(&st->g);
-    size_t r1 = rows ? rows : 1;
-    st->chunk = C3_COL_TARGET / r1;
-    if(st->chunk < C3_CHUNK_MIN) st->chunk = C3_CHUNK_MIN;
-    if(st->chunk > C3_COL_CAP / r1) st->chunk = C3_COL_CAP / r1;
-    if(st->chunk < 1) st->chunk = 1;
-    if(st->chunk > pos) st->chunk = pos;
-    l->workspace_size = geom3d_is_identity(&st->g) ? 0 : rows * st->chunk * sizeof(float);
+    st->chunk = chunk_for(rows, pos);
+    geom3d t;
+    st->chunk_dx = (!st->transposed && !geom3d_is_identity(&st->g) && geom3d_flipped(&st->g, l->out_c, &t)) ?
+                   chunk_for(geom3d_rows(&t), geom3d_positions(&t)) : 0;
+    l->workspace_size = c3_cpu_workspace_floats(*l) * sizeof(float);
+}
+
+size_t c3_cpu_workspace_floats(layer l)
+{
+    conv3d_state *st = c3_state(l);
+    if(geom3d_is_identity(&st->g)) return 0;
+    size_t n = geom3d_rows(&st->g) * st->chunk;
+    geom3d t;
+    if(st->chunk_dx && geom3d_flipped(&st->g, l.out_c, &t)){
+        size_t m = geom3d_rows(&t) * st->chunk_dx;
+        if(m > n) n = m;
+        n += (size_t)l.nweights;
+    }
+    return n;
 }
 
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,

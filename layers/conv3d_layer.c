@@ -106,6 +106,19 @@ void forward_conv3d_layer(layer l, network net)
     c3_post_forward(l, net);
 }
 
+/* wt[c][o][t] = w[o][c][k3-1-t]: the kernel of the flipped correlation (geom3d_flipped). Reversing the flat tap
+ * index reverses every axis, since (kd-1-a, kh-1-b, kw-1-e) is tap k3-1-t. */
+static void flip_weights(const float *w, int oc, int c, int k3, float *wt)
+{
+    int o, i, t;
+    for(o = 0; o < oc; ++o)
+        for(i = 0; i < c; ++i){
+            const float *src = w + ((size_t)o * c + i) * k3;
+            float *dst = wt + ((size_t)i * oc + o) * k3;
+            for(t = 0; t < k3; ++t) dst[t] = src[k3 - 1 - t];
+        }
+}
+
 void backward_conv3d_layer(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
@@ -113,8 +126,15 @@ void backward_conv3d_layer(layer l, network net)
     const int K = (int)geom3d_rows(g), OC = l.out_c;
     const size_t P = geom3d_positions(g);
     const int ident = geom3d_is_identity(g);
+    geom3d gt;
+    /* stride 1: dX is a forward correlation of dY (one GEMM per chunk straight into dX, no col2vol scatter) */
+    const int flip = net.delta && st->chunk_dx && geom3d_flipped(g, OC, &gt);
+    const size_t Pin = flip ? geom3d_positions(&gt) : 0;
+    const int Kt = flip ? (int)geom3d_rows(&gt) : 0;
+    float *wt = flip ? net.workspace + (c3_cpu_workspace_floats(l) - l.nweights) : 0;
     int b;
     c3_post_backward(l, net);
+    if(flip) flip_weights(l.weights, OC, l.c, g->kd * g->kh * g->kw, wt);
     for(b = 0; b < l.batch; ++b){
         const float *x = net.input + (size_t)b * l.inputs;
         const float *dy = l.delta + (size_t)b * l.outputs;
@@ -127,7 +147,7 @@ void backward_conv3d_layer(layer l, network net)
             if(!ident){ vol2col_cpu(x, g, p0, np, net.workspace); B = net.workspace; ldb = (int)np; }
             /* dW += dY * col^T */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, (int)np, 1.f, dy + p0, (int)P, B, ldb, 1.f, l.weight_updates, K);
-            if(!dx) continue;
+            if(!dx || flip) continue;
             /* dcol = W^T * dY, folded back into the input volume (the column buffer is reused) */
             if(ident){
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)np, OC, 1.f, l.weights, K, dy + p0, (int)P, 1.f, dx + p0, (int)P);
@@ -135,6 +155,13 @@ void backward_conv3d_layer(layer l, network net)
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)np, OC, 1.f, l.weights, K, dy + p0, (int)P, 0.f, net.workspace, (int)np);
                 col2vol_cpu(net.workspace, g, p0, np, dx);
             }
+        }
+        if(!flip) continue;
+        /* dX += Wt * col(dY), over chunks of input voxels */
+        for(p0 = 0; p0 < Pin; p0 += st->chunk_dx){
+            size_t np = Pin - p0 < st->chunk_dx ? Pin - p0 : st->chunk_dx;
+            vol2col_cpu(dy, &gt, p0, np, net.workspace);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l.c, (int)np, Kt, 1.f, wt, Kt, net.workspace, (int)np, 1.f, dx + p0, (int)Pin);
         }
     }
 }

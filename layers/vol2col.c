@@ -2,6 +2,17 @@
 #include <string.h>
 #include "vol2col.h"
 
+/* [lo, hi): the entries of a stride-1 run of `run` taps starting at image column iw that fall inside [0, w).
+ * A run may start left of the image (padding) or, when a chunk starts mid-row and the padding is >= 2, right of it. */
+static inline void clip_run(long iw, long w, size_t run, size_t *lo, size_t *hi)
+{
+    long l = iw < 0 ? -iw : 0, h = w - iw;
+    if(h > (long)run) h = (long)run;
+    if(l > (long)run) l = (long)run;
+    if(h < l) h = l;
+    *lo = (size_t)l; *hi = (size_t)h;
+}
+
 /* One row of the column matrix = one (channel, kernel tap); walking positions in order
  * keeps the reads of a row nearly contiguous in w. */
 void vol2col_cpu(const float *im, const geom3d *g, size_t p0, size_t np, float *col)
@@ -31,9 +42,8 @@ void vol2col_cpu(const float *im, const geom3d *g, size_t p0, size_t np, float *
                 size_t i;
                 if(g->sw == 1){
                     /* stride 1: zero edges around one contiguous copy (the common 3x3x3 case) */
-                    size_t lo = iw < 0 ? (size_t)(-iw) : 0, hi = iw + (long)run > g->w ? (size_t)(g->w - iw) : run;
-                    if(lo > run) lo = run;
-                    if(hi < lo) hi = lo;
+                    size_t lo, hi;
+                    clip_run(iw, g->w, run, &lo, &hi);
                     for(i = 0; i < lo; ++i) dst[i] = 0;
                     memcpy(dst + lo, row + (iw + (long)lo), (hi - lo) * sizeof(float));
                     for(i = hi; i < run; ++i) dst[i] = 0;
@@ -73,9 +83,8 @@ void col2vol_cpu(const float *col, const geom3d *g, size_t p0, size_t np, float 
                     int iw = ow * g->sw - g->pw + e;
                     size_t i;
                     if(g->sw == 1){
-                        size_t lo = iw < 0 ? (size_t)(-iw) : 0, hi = iw + (long)run > g->w ? (size_t)(g->w - iw) : run;
-                        if(lo > run) lo = run;
-                        if(hi < lo) hi = lo;
+                        size_t lo, hi;
+                        clip_run(iw, g->w, run, &lo, &hi);
                         for(i = lo; i < hi; ++i) row[iw + (long)i] += src[i];
                     }else{
                         for(i = 0; i < run; ++i, iw += g->sw) if(iw >= 0 && iw < g->w) row[iw] += src[i];

@@ -23,6 +23,20 @@ static inline int geom3d_is_identity(const geom3d *g)
            g->pd == 0 && g->ph == 0 && g->pw == 0;
 }
 
+/* For a stride-1 correlation g with c_out output channels, the data gradient dX = adjoint(dY) is itself a
+ * stride-1 correlation of dY (image: c_out x od x oh x ow) with the spatially flipped, channel-transposed
+ * kernel and padding k-1-p, whose positions are g's image voxels. Fills *t and returns 1 when that holds
+ * (all strides 1, 0 <= p <= k-1 on every axis), else 0. */
+static inline int geom3d_flipped(const geom3d *g, int c_out, geom3d *t)
+{
+    if(g->sd != 1 || g->sh != 1 || g->sw != 1) return 0;
+    if(g->pd > g->kd - 1 || g->ph > g->kh - 1 || g->pw > g->kw - 1) return 0;
+    geom3d r = {c_out, g->od, g->oh, g->ow, g->d, g->h, g->w, g->kd, g->kh, g->kw, 1, 1, 1,
+                g->kd - 1 - g->pd, g->kh - 1 - g->ph, g->kw - 1 - g->pw};
+    *t = r;
+    return 1;
+}
+
 /* Overwrites col (rows x np, row-major, leading dimension np) with the image values seen by
  * positions [p0, p0+np); out-of-volume taps read as 0. */
 void vol2col_cpu(const float *im, const geom3d *g, size_t p0, size_t np, float *col);

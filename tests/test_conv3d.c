@@ -38,8 +38,7 @@ static conv3d_options opts(int filters, int kd, int kh, int kw, int sd, int sh, 
 
 static size_t cpu_ws_floats(layer l)
 {
-    conv3d_state *st = c3_state(l);
-    return geom3d_rows(&st->g) * st->chunk + 1;
+    return c3_cpu_workspace_floats(l) + 1;
 }
 
 static rig make_rig(int batch, dims3d in, conv3d_options o)
@@ -191,6 +190,11 @@ static void test_fd_bn_nobias_pad0(void)
 {
     fd_case(fd_in(), opts(3, 2, 3, 1, 2, 1, 1, 0, 0, 0, 1, 0, LINEAR), 1);
 }
+/* stride 1: conv3d's data gradient is the flipped forward correlation (pads 2 = k-1, 0 and 1) */
+static void test_fd_bn_stride1_flip(void)
+{
+    fd_case(fd_in(), opts(4, 3, 2, 3, 1, 1, 1, 2, 0, 1, 1, 1, LOGISTIC), 1);
+}
 static void test_fd_pointwise(void)
 {
     fd_case(fd_in(), opts(2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, TANH), 1);
@@ -298,19 +302,19 @@ static void test_pytorch_fixtures(void)
 }
 
 /* Column chunks smaller than the volume (odd, and 1) give the same results as one chunk. */
-static void test_chunking(void)
+static void chunk_case(conv3d_options o)
 {
     dims3d in = fd_in();
-    conv3d_options o = C3_TRANSPOSED ? opts(4, 3, 2, 3, 2, 1, 2, 1, 0, 1, 1, 1, LEAKY) : opts(4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 1, LEAKY);
     int chunks[3] = {0, 7, 1}, t;
     rig r = make_rig(2, in, o);
     conv3d_state *st = c3_state(r.l);
-    size_t no = (size_t)r.l.batch * r.l.outputs, full = st->chunk;
+    size_t no = (size_t)r.l.batch * r.l.outputs, full = st->chunk, full_dx = st->chunk_dx;
     float *g = malloc(no * sizeof(float)), *ref = malloc((no + r.nin + r.l.nweights) * sizeof(float));
     fill_rand(g, no, -1, 1);
     fill_rand(r.x, r.nin, -1, 1);
     for(t = 0; t < 3; ++t){
         st->chunk = chunks[t] ? (size_t)chunks[t] : full;
+        if(full_dx) st->chunk_dx = chunks[t] ? (size_t)chunks[t] : full_dx;
         rig_grad(&r, 1, g);
         if(t == 0){
             memcpy(ref, r.l.output, no * sizeof(float));
@@ -324,6 +328,13 @@ static void test_chunking(void)
     }
     free(g); free(ref);
     free_rig(&r);
+}
+
+static void test_chunking(void)
+{
+    chunk_case(C3_TRANSPOSED ? opts(4, 3, 2, 3, 2, 1, 2, 1, 0, 1, 1, 1, LEAKY) : opts(4, 3, 3, 2, 2, 1, 1, 1, 1, 0, 1, 1, LEAKY));
+    /* stride 1: the flipped data-gradient path has its own chunks */
+    chunk_case(opts(4, 3, 2, 3, 1, 1, 1, 1, 0, 2, 1, 1, LEAKY));
 }
 
 /* Darknet SGD: params += lr/batch * updates; updates *= momentum; weights also decay. */
@@ -579,6 +590,7 @@ int main(void)
     RUN(test_fd_bn_stride2_train);
     RUN(test_fd_bn_stride2_inference);
     RUN(test_fd_bn_nobias_pad0);
+    RUN(test_fd_bn_stride1_flip);
     RUN(test_fd_pointwise);
     RUN(test_pytorch_fixtures);
     RUN(test_chunking);
