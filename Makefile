@@ -129,23 +129,23 @@ distclean: clean
 	rm -rf darknet-src .apt-state
 
 # Fuzzing (libFuzzer, clang): `make fuzz-build` builds fuzz/fuzz_*.c against an ASan+UBSan+coverage build of
-# Darknet and darknet3d in build/fuzz; `make fuzz FUZZ_SECONDS=N` runs each target N seconds (fuzz/run.sh).
+# Darknet and darknet3d in build/fuzz (or FUZZ_B=...); `make fuzz FUZZ_SECONDS=N` runs each target N seconds (fuzz/run.sh).
 FUZZ_B := build/fuzz
 FUZZ_SECONDS ?= 30
-# pointer-overflow is off: Darknet's parse_route/parse_net_options compute strchr(..)+1 on NULL (never dereferenced)
-FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_B)/%,$(wildcard fuzz/fuzz_*.c))
 .PHONY: fuzz-build fuzz asan
 fuzz-build: $(STAMP)
 	$(MAKE) BUILDDIR=$(FUZZ_B) CC=clang GPU=0 CUDNN=0 SAN=0 OPT="$(FUZZ_FLAGS)" $(FUZZ_B)/libdarknet3d.a
 	$(MAKE) GPU=0 CUDNN=0 $(FUZZ_TARGETS)
 $(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_B)/libdarknet3d.a
-	clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=undefined $(DEFS) $(INCS) $< -o $@ $(FUZZ_B)/libdarknet3d.a $(filter-out -fopenmp,$(LDLIBS)) -fopenmp
+	clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(DEFS) $(INCS) $< -o $@ $(FUZZ_B)/libdarknet3d.a $(filter-out -fopenmp,$(LDLIBS)) -fopenmp
 fuzz: fuzz-build
-	sh fuzz/run.sh $(FUZZ_SECONDS)
+	FUZZ_B=$(FUZZ_B) sh fuzz/run.sh $(FUZZ_SECONDS)
 
-# The whole test suite under ASan+UBSan (build/cpu-san); Darknet's known leaks are listed in tests/lsan.supp.
+# The whole test suite under ASan+UBSan (build/cpu-san, or SAN_B=...); Darknet's known leaks are listed in tests/lsan.supp.
+SAN_B ?= build/cpu-san
 asan: $(STAMP)
-	$(MAKE) SAN=1 GPU=0 CUDNN=0 tests-build
+	$(MAKE) SAN=1 GPU=0 CUDNN=0 BUILDDIR=$(SAN_B) tests-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
-	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run_tests.sh build/cpu-san
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run_tests.sh $(SAN_B)

@@ -1,10 +1,10 @@
 #!/bin/sh
 # Runs every libFuzzer target in build/fuzz for a bounded time (default 30 s each, at most 60) from a copy of its committed seed corpus; fails on any crash, leak, sanitizer report or timeout and shows the report of the crashing input.
-# usage: sh fuzz/run.sh [SECONDS]   (make fuzz-build first; `make fuzz FUZZ_SECONDS=N` does both)
+# usage: [FUZZ_B=build/fuzz] sh fuzz/run.sh [SECONDS]   (make fuzz-build first; `make fuzz FUZZ_SECONDS=N` does both)
 S=${1:-30}
 [ "$S" -gt 60 ] && S=60
 cd "$(dirname "$0")/.."
-B=build/fuzz
+B=${FUZZ_B:-build/fuzz}
 W=$(mktemp -d)
 rc=0
 for t in "$B"/fuzz_*; do
