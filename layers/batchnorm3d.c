@@ -152,6 +152,35 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
     return 0;
 }
 
+/* Spans are walked in blocks this long, so the activation (or its gradient) runs on data still in L1. */
+#define C3_BLOCK 2048
+
+/* x = act(x), Darknet's formulas; the common activations get their own loops so they vectorise */
+static void act_span(float *x, size_t n, ACTIVATION a)
+{
+    size_t i;
+    switch(a){
+    case LINEAR: return;
+    case RELU: for(i = 0; i < n; ++i) x[i] = relu_activate(x[i]); return;
+    case LEAKY: for(i = 0; i < n; ++i) x[i] = leaky_activate(x[i]); return;
+    case LOGISTIC: for(i = 0; i < n; ++i) x[i] = logistic_activate(x[i]); return;
+    default: for(i = 0; i < n; ++i) x[i] = activate(x[i], a); return;
+    }
+}
+
+/* d *= act'(y), with y the activated output (Darknet's gradient_array) */
+static void grad_span(const float *y, size_t n, ACTIVATION a, float *d)
+{
+    size_t i;
+    switch(a){
+    case LINEAR: return;
+    case RELU: for(i = 0; i < n; ++i) d[i] *= relu_gradient(y[i]); return;
+    case LEAKY: for(i = 0; i < n; ++i) d[i] *= leaky_gradient(y[i]); return;
+    case LOGISTIC: for(i = 0; i < n; ++i) d[i] *= logistic_gradient(y[i]); return;
+    default: for(i = 0; i < n; ++i) d[i] *= gradient(y[i], a); return;
+    }
+}
+
 /* y[b][c][:] += v[c] */
 static void add_channel(float *y, const float *v, int batch, int c, size_t sp)
 {
@@ -165,11 +194,14 @@ static void add_channel(float *y, const float *v, int batch, int c, size_t sp)
     }
 }
 
+/* The activation runs inside these channel-parallel loops (Darknet's activate_array/gradient_array are one thread). */
 void c3_post_forward(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
-    int c = l.out_c, b;
-    size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
+    int c = l.out_c;
+    size_t sp = l.outputs / c;
+    const ACTIVATION act = l.activation;
+    long bc;
     if(l.batch_normalize){
         if(st->pre_bias) add_channel(l.output, st->pre_b, l.batch, c, sp);
         if(net.train){
@@ -185,43 +217,64 @@ void c3_post_forward(layer l, network net)
         }
         const float *mu = net.train ? l.mean : l.rolling_mean;
         const float *var = net.train ? l.variance : l.rolling_variance;
-        long bc;
         #pragma omp parallel for schedule(static)
         for(bc = 0; bc < (long)l.batch * c; ++bc){
             int k = (int)(bc % c);
             float m0 = mu[k], is = 1.f / sqrtf(var[k] + BN3D_EPS), ga = l.scales[k], be = l.biases[k];
             float *y = l.output + bc * sp, *xn = l.x_norm + bc * sp;
-            size_t i;
-            for(i = 0; i < sp; ++i){
-                float t = (y[i] - m0) * is;
-                xn[i] = t;
-                y[i] = ga * t + be;
+            size_t i0, i;
+            for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
+                size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
+                for(i = i0; i < e; ++i){
+                    float t = (y[i] - m0) * is;
+                    xn[i] = t;
+                    y[i] = ga * t + be;
+                }
+                act_span(y + i0, e - i0, act);
             }
         }
-    }else if(l.nbiases){
-        add_channel(l.output, l.biases, l.batch, c, sp);
+    }else{
+        #pragma omp parallel for schedule(static)
+        for(bc = 0; bc < (long)l.batch * c; ++bc){
+            float be = l.nbiases ? l.biases[bc % c] : 0.f;
+            float *y = l.output + bc * sp;
+            size_t i0, i;
+            for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
+                size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
+                if(l.nbiases) for(i = i0; i < e; ++i) y[i] += be;
+                act_span(y + i0, e - i0, act);
+            }
+        }
     }
-    (void)b;
-    activate_array(l.output, (int)n, l.activation);
 }
 
 void c3_post_backward(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
     int c = l.out_c;
-    size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
-    gradient_array(l.output, (int)n, l.activation, l.delta);
+    size_t sp = l.outputs / c;
+    const ACTIVATION act = l.activation;
     int k;
     if(!l.batch_normalize){
-        if(!l.nbiases) return;
+        if(!l.nbiases){
+            long bc;
+            #pragma omp parallel for schedule(static)
+            for(bc = 0; bc < (long)l.batch * c; ++bc) grad_span(l.output + bc * sp, sp, act, l.delta + bc * sp);
+            return;
+        }
         #pragma omp parallel for schedule(static)
         for(k = 0; k < c; ++k){
             double s = 0;
             int b;
-            size_t i;
+            size_t i0, i;
             for(b = 0; b < l.batch; ++b){
-                const float *d = l.delta + ((size_t)b * c + k) * sp;
-                for(i = 0; i < sp; ++i) s += d[i];
+                float *d = l.delta + ((size_t)b * c + k) * sp;
+                const float *y = l.output + ((size_t)b * c + k) * sp;
+                for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
+                    size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
+                    grad_span(y + i0, e - i0, act, d + i0);
+                    for(i = i0; i < e; ++i) s += d[i];
+                }
             }
             l.bias_updates[k] += (float)s;
         }
@@ -232,10 +285,15 @@ void c3_post_backward(layer l, network net)
     for(k = 0; k < c; ++k){
         double sdy = 0, sdyx = 0, sdz = 0;
         int b;
-        size_t i;
+        size_t i0, i;
         for(b = 0; b < l.batch; ++b){
-            const float *d = l.delta + ((size_t)b * c + k) * sp, *xn = l.x_norm + ((size_t)b * c + k) * sp;
-            for(i = 0; i < sp; ++i){ sdy += d[i]; sdyx += (double)d[i] * xn[i]; }
+            float *d = l.delta + ((size_t)b * c + k) * sp;
+            const float *xn = l.x_norm + ((size_t)b * c + k) * sp, *y = l.output + ((size_t)b * c + k) * sp;
+            for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
+                size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
+                grad_span(y + i0, e - i0, act, d + i0);
+                for(i = i0; i < e; ++i){ sdy += d[i]; sdyx += (double)d[i] * xn[i]; }
+            }
         }
         l.bias_updates[k] += (float)sdy;
         l.scale_updates[k] += (float)sdyx;
