@@ -1,5 +1,6 @@
 /* Batch-norm, bias and activation inside [conv3d]/[deconv3d] with PyTorch semantics, plus the parameter handling (alloc, SGD update, save/load) both layers share. */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "batchnorm3d.h"
@@ -155,13 +156,23 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
 /* Spans are walked in blocks this long, so the activation (or its gradient) runs on data still in L1. */
 #define C3_BLOCK 2048
 
-/* x = act(x), Darknet's formulas; the common activations get their own loops so they vectorise */
+/* 1.f where c holds, else 0.f, without a branch: x * one_if(x > 0) is Darknet's relu x*(x>0) bit for bit (NaN stays
+ * NaN), but GCC only vectorises it this way (with trapping math it keeps the comparison as a branch). */
+static inline float one_if(int c)
+{
+    uint32_t u = 0x3f800000u & (uint32_t)-c;
+    float r;
+    memcpy(&r, &u, sizeof(r));
+    return r;
+}
+
+/* x = act(x), Darknet's formulas; the common activations get their own loops (relu vectorised) */
 static void act_span(float *x, size_t n, ACTIVATION a)
 {
     size_t i;
     switch(a){
     case LINEAR: return;
-    case RELU: for(i = 0; i < n; ++i) x[i] = relu_activate(x[i]); return;
+    case RELU: for(i = 0; i < n; ++i) x[i] *= one_if(x[i] > 0); return;
     case LEAKY: for(i = 0; i < n; ++i) x[i] = leaky_activate(x[i]); return;
     case LOGISTIC: for(i = 0; i < n; ++i) x[i] = logistic_activate(x[i]); return;
     default: for(i = 0; i < n; ++i) x[i] = activate(x[i], a); return;
@@ -174,7 +185,7 @@ static void grad_span(const float *y, size_t n, ACTIVATION a, float *d)
     size_t i;
     switch(a){
     case LINEAR: return;
-    case RELU: for(i = 0; i < n; ++i) d[i] *= relu_gradient(y[i]); return;
+    case RELU: for(i = 0; i < n; ++i) d[i] *= one_if(y[i] > 0); return;
     case LEAKY: for(i = 0; i < n; ++i) d[i] *= leaky_gradient(y[i]); return;
     case LOGISTIC: for(i = 0; i < n; ++i) d[i] *= logistic_gradient(y[i]); return;
     default: for(i = 0; i < n; ++i) d[i] *= gradient(y[i], a); return;
