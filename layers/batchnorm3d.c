@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include "batchnorm3d.h"
 #include "activations.h"
 #include "blas.h"
@@ -16,6 +17,8 @@
  * memory, and OpenBLAS sgemm M=16, K=432 runs 2-3x faster on cache-sized N than on N = 38836. */
 #define C3_COL_TARGET ((size_t)256 << 10)
 #define C3_CHUNK_MIN ((size_t)512)
+/* bound on the per-thread workspace slots */
+#define C3_MAX_THREADS 16
 
 void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float *var_biased)
 {
@@ -69,13 +72,18 @@ void c3_alloc_buffers(layer *l)
     }
     size_t rows = geom3d_rows(&st->g), pos = geom3d_positions(&st->g);
     st->chunk = chunk_for(rows, pos);
+    /* conv3d runs its chunks on OpenMP threads, one slot each (deconv3d keeps OpenBLAS's threading) */
+    st->nthreads = st->transposed || geom3d_is_identity(&st->g) ? 1 : omp_get_max_threads();
+    if(st->nthreads > C3_MAX_THREADS) st->nthreads = C3_MAX_THREADS;
+    /* ...when there are enough chunks to share (the deep layers have few and large ones: OpenBLAS's threads) */
+    if((size_t)l->batch * ((pos + st->chunk - 1) / st->chunk) < 2 * (size_t)st->nthreads) st->nthreads = 1;
     geom3d t;
     st->chunk_dx = (!st->transposed && !geom3d_is_identity(&st->g) && geom3d_flipped(&st->g, l->out_c, &t)) ?
                    chunk_for(geom3d_rows(&t), geom3d_positions(&t)) : 0;
     l->workspace_size = c3_cpu_workspace_floats(*l) * sizeof(float);
 }
 
-size_t c3_cpu_workspace_floats(layer l)
+size_t c3_cpu_slot_floats(layer l)
 {
     conv3d_state *st = c3_state(l);
     if(geom3d_is_identity(&st->g)) return 0;
@@ -84,9 +92,16 @@ size_t c3_cpu_workspace_floats(layer l)
     if(st->chunk_dx && geom3d_flipped(&st->g, l.out_c, &t)){
         size_t m = geom3d_rows(&t) * st->chunk_dx;
         if(m > n) n = m;
-        n += (size_t)l.nweights;
     }
+    if(st->nthreads > 1) n += (size_t)l.nweights;
     return n;
+}
+
+size_t c3_cpu_workspace_floats(layer l)
+{
+    conv3d_state *st = c3_state(l);
+    if(geom3d_is_identity(&st->g)) return 0;
+    return (size_t)(st->nthreads > 1 ? st->nthreads : 1) * c3_cpu_slot_floats(l) + (st->chunk_dx ? (size_t)l.nweights : 0);
 }
 
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,

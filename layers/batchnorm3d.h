@@ -23,6 +23,7 @@ typedef struct {
     int pre_bias;       /* batch_normalize && bias */
     size_t chunk;       /* positions per CPU column chunk (bounds the workspace) */
     size_t chunk_dx;    /* conv3d with geom3d_flipped: image voxels per chunk of the data-gradient columns; else 0 */
+    int nthreads;       /* threads the CPU workspace has room for (conv3d: one column chunk and one dW each) */
     float *pre_b, *pre_b_updates;
 #ifdef GPU
     float *pre_b_gpu, *pre_b_updates_gpu;
@@ -39,9 +40,11 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
             int batch_normalize, int bias, ACTIVATION act, float weight_std);
 /* (Re)allocates output, delta, x_norm (CPU and GPU) for the current shapes and sets the CPU workspace size. */
 void c3_alloc_buffers(layer *l);
-/* Floats of net.workspace the CPU path uses with the current chunk sizes: the column chunk (of the larger of the
- * forward/weight-gradient and the flipped data-gradient columns), then, with chunk_dx, the flipped weights. */
+/* Floats of net.workspace the CPU path uses with the current chunk sizes: nthreads slots of c3_cpu_slot_floats
+ * (a column chunk, the larger of the forward/weight-gradient and the flipped data-gradient columns, then with
+ * nthreads > 1 a private weight gradient), then, with chunk_dx, the flipped weights. */
 size_t c3_cpu_workspace_floats(layer l);
+size_t c3_cpu_slot_floats(layer l);
 
 /* After the linear part has OVERWRITTEN l.output with the raw convolution: adds the pre-BN bias,
  * batch-normalises (batch statistics and rolling update when net.train, rolling statistics

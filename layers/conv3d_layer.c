@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cblas.h>
+#include <omp.h>
 #include "conv3d_layer.h"
 #include "cfg_options.h"
 #include "option_list.h"
@@ -83,6 +84,19 @@ layer make_conv3d_layer(int batch, dims3d in, conv3d_options o)
     return l;
 }
 
+/* Threads for a layer's chunk loops: 1 keeps the serial loops (OpenBLAS threads inside each GEMM); more runs
+ * whole chunks (vol2col + a one-thread GEMM) on OpenMP threads, which costs one thread wake-up per layer
+ * instead of several per chunk and keeps each small GEMM's panels in its own core's cache. */
+static int chunk_threads(const conv3d_state *st)
+{
+    int t = omp_get_max_threads();
+    return st->nthreads < t ? st->nthreads : t;
+}
+
+/* OpenBLAS must not start its own threads inside ours: one thread while a parallel chunk loop runs. */
+static int blas_threads_push(void) { int n = openblas_get_num_threads(); openblas_set_num_threads(1); return n; }
+static void blas_threads_pop(int n) { openblas_set_num_threads(n); }
+
 void forward_conv3d_layer(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
@@ -90,6 +104,25 @@ void forward_conv3d_layer(layer l, network net)
     const int K = (int)geom3d_rows(g), OC = l.out_c;
     const size_t P = geom3d_positions(g);
     const int ident = geom3d_is_identity(g);
+    const int T = chunk_threads(st);
+    if(T > 1){
+        const long nck = (long)((P + st->chunk - 1) / st->chunk), ntask = (long)l.batch * nck;
+        const size_t slot = c3_cpu_slot_floats(l);
+        int saved = blas_threads_push();
+        long task;
+        #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+        for(task = 0; task < ntask; ++task){
+            int b = (int)(task / nck);
+            size_t p0 = (size_t)(task % nck) * st->chunk, np = P - p0 < st->chunk ? P - p0 : st->chunk;
+            float *col = net.workspace + (size_t)omp_get_thread_num() * slot;
+            vol2col_cpu(net.input + (size_t)b * l.inputs, g, p0, np, col);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, (int)np, K, 1.f, l.weights, K, col, (int)np, 0.f,
+                        l.output + (size_t)b * l.outputs + p0, (int)P);
+        }
+        blas_threads_pop(saved);
+        c3_post_forward(l, net);
+        return;
+    }
     int b;
     for(b = 0; b < l.batch; ++b){
         const float *x = net.input + (size_t)b * l.inputs;
@@ -119,6 +152,72 @@ static void flip_weights(const float *w, int oc, int c, int k3, float *wt)
         }
 }
 
+/* The threaded backward: dW over (sample, chunk) tasks into per-thread sums (thread 0 straight into
+ * weight_updates), then dX over chunks of input voxels (disjoint writes) or, without the flipped form,
+ * the serial col2vol loop. */
+static void backward_threaded(layer l, network net, int T, const geom3d *gt, float *wt)
+{
+    conv3d_state *st = c3_state(l);
+    const geom3d *g = &st->g;
+    const int K = (int)geom3d_rows(g), OC = l.out_c;
+    const size_t P = geom3d_positions(g), slot = c3_cpu_slot_floats(l), colf = slot - (size_t)l.nweights;
+    const long nck = (long)((P + st->chunk - 1) / st->chunk), ntask = (long)l.batch * nck;
+    int saved = blas_threads_push();
+    int t;
+    for(t = 1; t < T; ++t) memset(net.workspace + (size_t)t * slot + colf, 0, (size_t)l.nweights * sizeof(float));
+    #pragma omp parallel num_threads(T)
+    {
+        int me = omp_get_thread_num();
+        float *col = net.workspace + (size_t)me * slot;
+        float *dw = me ? col + colf : l.weight_updates;
+        long task;
+        #pragma omp for schedule(dynamic, 1)
+        for(task = 0; task < ntask; ++task){
+            int b = (int)(task / nck);
+            size_t p0 = (size_t)(task % nck) * st->chunk, np = P - p0 < st->chunk ? P - p0 : st->chunk;
+            vol2col_cpu(net.input + (size_t)b * l.inputs, g, p0, np, col);
+            /* dW += dY * col^T */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, K, (int)np, 1.f, l.delta + (size_t)b * l.outputs + p0, (int)P,
+                        col, (int)np, 1.f, dw, K);
+        }
+        /* the implicit barrier above: every private sum is complete */
+        long i;
+        #pragma omp for schedule(static)
+        for(i = 0; i < l.nweights; ++i){
+            float s = 0;
+            int u;
+            for(u = 1; u < T; ++u) s += net.workspace[(size_t)u * slot + colf + i];
+            l.weight_updates[i] += s;
+        }
+        if(net.delta && gt){
+            const size_t Pin = geom3d_positions(gt);
+            const int Kt = (int)geom3d_rows(gt);
+            const long nckx = (long)((Pin + st->chunk_dx - 1) / st->chunk_dx), ntx = (long)l.batch * nckx;
+            #pragma omp for schedule(dynamic, 1)
+            for(task = 0; task < ntx; ++task){
+                int b = (int)(task / nckx);
+                size_t p0 = (size_t)(task % nckx) * st->chunk_dx, np = Pin - p0 < st->chunk_dx ? Pin - p0 : st->chunk_dx;
+                vol2col_cpu(l.delta + (size_t)b * l.outputs, gt, p0, np, col);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, l.c, (int)np, Kt, 1.f, wt, Kt, col, (int)np, 1.f,
+                            net.delta + (size_t)b * l.inputs + p0, (int)Pin);
+            }
+        }
+    }
+    blas_threads_pop(saved);
+    if(!net.delta || gt) return;
+    int b;
+    for(b = 0; b < l.batch; ++b){
+        const float *dy = l.delta + (size_t)b * l.outputs;
+        float *dx = net.delta + (size_t)b * l.inputs;
+        size_t p0;
+        for(p0 = 0; p0 < P; p0 += st->chunk){
+            size_t np = P - p0 < st->chunk ? P - p0 : st->chunk;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)np, OC, 1.f, l.weights, K, dy + p0, (int)P, 0.f, net.workspace, (int)np);
+            col2vol_cpu(net.workspace, g, p0, np, dx);
+        }
+    }
+}
+
 void backward_conv3d_layer(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
@@ -132,9 +231,14 @@ void backward_conv3d_layer(layer l, network net)
     const size_t Pin = flip ? geom3d_positions(&gt) : 0;
     const int Kt = flip ? (int)geom3d_rows(&gt) : 0;
     float *wt = flip ? net.workspace + (c3_cpu_workspace_floats(l) - l.nweights) : 0;
+    const int T = chunk_threads(st);
     int b;
     c3_post_backward(l, net);
     if(flip) flip_weights(l.weights, OC, l.c, g->kd * g->kh * g->kw, wt);
+    if(T > 1){
+        backward_threaded(l, net, T, flip ? &gt : 0, wt);
+        return;
+    }
     for(b = 0; b < l.batch; ++b){
         const float *x = net.input + (size_t)b * l.inputs;
         const float *dy = l.delta + (size_t)b * l.outputs;

@@ -1,5 +1,6 @@
 /* Tests of [conv3d] (and, compiled with C3_TRANSPOSED=1 from test_deconv3d.c, of [deconv3d]): finite differences, PyTorch fixtures, weights round trip, cfg errors, chunking, SGD update and GPU vs CPU. */
 #include <unistd.h>
+#include <omp.h>
 #include "testlib.h"
 #include "darknet.h"
 #include "darknet3d.h"
@@ -301,20 +302,27 @@ static void test_pytorch_fixtures(void)
     }
 }
 
-/* Column chunks smaller than the volume (odd, and 1) give the same results as one chunk. */
+/* Column chunks smaller than the volume (odd, and 1) give the same results as one chunk, also when conv3d
+ * runs its chunks on 2 or 3 OpenMP threads (per-thread workspace slots and weight-gradient sums). */
 static void chunk_case(conv3d_options o)
 {
     dims3d in = fd_in();
-    int chunks[3] = {0, 7, 1}, t;
+    int chunks[5] = {0, 7, 1, 7, 1}, threads[5] = {1, 1, 1, 2, 3}, t, omp0 = omp_get_max_threads();
     rig r = make_rig(2, in, o);
     conv3d_state *st = c3_state(r.l);
     size_t no = (size_t)r.l.batch * r.l.outputs, full = st->chunk, full_dx = st->chunk_dx;
     float *g = malloc(no * sizeof(float)), *ref = malloc((no + r.nin + r.l.nweights) * sizeof(float));
     fill_rand(g, no, -1, 1);
     fill_rand(r.x, r.nin, -1, 1);
-    for(t = 0; t < 3; ++t){
+    for(t = 0; t < 5; ++t){
+        if(threads[t] > 1 && (C3_TRANSPOSED || geom3d_is_identity(&st->g))) break;   /* conv3d's threaded path only */
         st->chunk = chunks[t] ? (size_t)chunks[t] : full;
         if(full_dx) st->chunk_dx = chunks[t] ? (size_t)chunks[t] : full_dx;
+        st->nthreads = threads[t];
+        omp_set_num_threads(threads[t] > 1 ? threads[t] : omp0);
+        free(r.ws);
+        r.ws = calloc(cpu_ws_floats(r.l), sizeof(float));
+        r.net.workspace = r.ws;
         rig_grad(&r, 1, g);
         if(t == 0){
             memcpy(ref, r.l.output, no * sizeof(float));
@@ -322,10 +330,11 @@ static void chunk_case(conv3d_options o)
             memcpy(ref + no + r.nin, r.l.weight_updates, r.l.nweights * sizeof(float));
             continue;
         }
-        CHECK_MSG(max_rel_err(r.l.output, ref, no, 1e-6) < 1e-5, "chunk %d output", chunks[t]);
-        CHECK_MSG(max_rel_err(r.dx, ref + no, r.nin, 1e-6) < 1e-5, "chunk %d input grad", chunks[t]);
-        CHECK_MSG(max_rel_err(r.l.weight_updates, ref + no + r.nin, r.l.nweights, 1e-6) < 1e-5, "chunk %d weight grad", chunks[t]);
+        CHECK_MSG(max_rel_err(r.l.output, ref, no, 1e-6) < 1e-5, "chunk %d threads %d output", chunks[t], threads[t]);
+        CHECK_MSG(max_rel_err(r.dx, ref + no, r.nin, 1e-6) < 1e-5, "chunk %d threads %d input grad", chunks[t], threads[t]);
+        CHECK_MSG(max_rel_err(r.l.weight_updates, ref + no + r.nin, r.l.nweights, 1e-6) < 1e-5, "chunk %d threads %d weight grad", chunks[t], threads[t]);
     }
+    omp_set_num_threads(omp0);
     free(g); free(ref);
     free_rig(&r);
 }
