@@ -63,8 +63,10 @@ static float mse_term(const float *a, const float *b, const int *sel, int batch,
     double N = (double)n * V;
     for(i = 0; i < batch; ++i){
         if(!sel[i]) continue;
-        size_t o = (size_t)i * V, j;
-        for(j = 0; j < V; ++j){
+        size_t o = (size_t)i * V;
+        long j;
+        #pragma omp parallel for reduction(+:sum) schedule(static) if(V > 32768)
+        for(j = 0; j < (long)V; ++j){
             float d = a[o + j] - b[o + j];
             sum += (double)d * d;
             float g = (float)(scale * 2.0 * d / N);
@@ -86,11 +88,12 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
     const double eps = 1e-5;
     double I = 0, S = 0, ce = 0;
     double N = (double)n * V;
-    size_t j;
+    long j;
     for(i = 0; i < batch; ++i){
         if(!sel[i]) continue;
         size_t o = (size_t)i * V;
-        for(j = 0; j < V; ++j){
+        #pragma omp parallel for reduction(+:I, S, ce) schedule(static) if(V > 32768)
+        for(j = 0; j < (long)V; ++j){
             float u = mult * x[o + j], p = sigm(u), g = G[o + j];
             I += (double)p * g;
             S += (double)p * p + (double)g * g;
@@ -104,7 +107,8 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
         for(i = 0; i < batch; ++i){
             if(!sel[i]) continue;
             size_t o = (size_t)i * V;
-            for(j = 0; j < V; ++j){
+            #pragma omp parallel for schedule(static) if(V > 32768)
+            for(j = 0; j < (long)V; ++j){
                 float u = mult * x[o + j], p = sigm(u), g = G[o + j];
                 double dd_dp = -(2.0 * g * (S + eps) - (2 * I + eps) * 2.0 * p) / den;
                 double dl_du = dice_w * dd_dp * p * (1 - p) + ce_w * (p - g) / N;
@@ -140,6 +144,7 @@ static void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
     float *R = s->tmp;
 
     for(w = 0; w < s->ndec; ++w){
+        #pragma omp parallel for schedule(static) if(n > 32768)
         for(j = 0; j < n; ++j){
             s->Y[w][j] = sigm(in_seg[w][j]);
             s->Rh[w][j] = tanhf(in_sdf[w][j]);
@@ -215,6 +220,7 @@ static void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
     }
     /* chain rule to the raw head outputs */
     for(w = 0; w < s->ndec; ++w){
+        #pragma omp parallel for schedule(static) if(n > 32768)
         for(j = 0; j < n; ++j){
             s->gz[w][j] += s->gY[w][j] * s->Y[w][j] * (1 - s->Y[w][j]);
             s->gR[w][j] *= 1 - s->Rh[w][j] * s->Rh[w][j];

@@ -320,7 +320,10 @@ static void test_layer_cfg(void)
     /* the layer: 2 channels handled independently */
     dtransform_default_params(&p);
     p.scale = 1;
+    int gi = gpu_index;
+    gpu_index = -1; /* the CPU forward is tested here (a GPU-present build would put the state on the device) */
     layer l = make_dtransform_layer(1, 2, 4, 5, 6, &p);
+    gpu_index = gi;
     int n = 2 * 4 * 5 * 6, i;
     float *x = calloc(n, sizeof(float));
     for(i = 0; i < n / 2; ++i) x[i] = 0.1f;

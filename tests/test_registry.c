@@ -193,6 +193,7 @@ int main(void)
 {
     darknet3d_init();
     darknet3d_gpu_available(0);
+    gpu_index = -1; /* the registry is tested on the CPU path (the test layer has no GPU functions) */
     TESTLIN = register_layer_type("testlin", parse_testlin, save_testlin, load_testlin);
     if(system("mkdir -p tests/out")) return 1;
     RUN(test_register_and_parse);
