@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dbisl_layer.h"
+#include "dbisl_internal.h"
 #include "dtransform_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
@@ -14,25 +15,6 @@ const char *dbisl_term_names[DBISL_NTERMS] = {
 };
 
 enum { RAMP_SIGMOID, RAMP_LINEAR, RAMP_NONE };
-
-typedef struct {
-    int ndec;
-    int seg[2], sdf[2];
-    float w[DBISL_NTERMS];
-    float lambda, beta;
-    int rampup, ramp_shape;
-    float k, k_seg, dice_w, ce_w;
-    int pse_labeled, pseudo_hard;
-    dtransform_params tp, lp;        /* transform of predictions / of labels */
-    size_t V;                        /* voxels per sample */
-    int batch;
-    /* buffers, batch*V floats each */
-    float *Y[2], *Rh[2], *S[2], *dS[2], *gY[2], *gz[2], *gR[2];
-    float *lab, *ybar, *msk, *tmp;
-    dtransform_state *ts[2], *tl;
-    float term[DBISL_NTERMS];
-    float *host_in;                  /* GPU path: staging for inputs */
-} dbisl_state;
 
 static dbisl_state *st(layer l) { return (dbisl_state *)l.plugin_state; }
 
@@ -120,7 +102,7 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
 }
 
 /* Computes every term and the gradients (into s->gz, s->gR) from host copies of the inputs. */
-static void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
+void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
 {
     dbisl_state *s = st(l);
     int B = l.batch, i, w;
@@ -261,42 +243,6 @@ void backward_dbisl_layer(const layer l, network net)
     }
 }
 
-#ifdef GPU
-/* The loss runs on the host: inputs are pulled once per iteration, gradients pushed once. */
-void forward_dbisl_layer_gpu(const layer l, network net)
-{
-    if(!net.train) return;
-    dbisl_state *s = st(l);
-    size_t n = (size_t)l.batch * s->V;
-    float *seg[2], *sdf[2];
-    int w;
-    for(w = 0; w < s->ndec; ++w){
-        seg[w] = s->host_in + (2 * w) * n;
-        sdf[w] = s->host_in + (2 * w + 1) * n;
-        cuda_pull_array(net.layers[s->seg[w]].output_gpu, seg[w], n);
-        cuda_pull_array(net.layers[s->sdf[w]].output_gpu, sdf[w], n);
-    }
-    dbisl_compute(l, net, seg, sdf);
-    /* Darknet pulls the last layer's output after the forward: keep the term values there too */
-    if(l.output_gpu) cuda_push_array(l.output_gpu, l.output, DBISL_NTERMS);
-}
-
-void backward_dbisl_layer_gpu(const layer l, network net)
-{
-    if(!net.train) return;
-    dbisl_state *s = st(l);
-    size_t n = (size_t)l.batch * s->V;
-    int w;
-    float a = -(float)l.batch;
-    for(w = 0; w < s->ndec; ++w){
-        cuda_push_array(l.delta_gpu, s->gz[w], n);
-        axpy_gpu((int)n, a, l.delta_gpu, 1, net.layers[s->seg[w]].delta_gpu, 1);
-        cuda_push_array(l.delta_gpu, s->gR[w], n);
-        axpy_gpu((int)n, a, l.delta_gpu, 1, net.layers[s->sdf[w]].delta_gpu, 1);
-    }
-}
-#endif
-
 void free_dbisl_layer(layer l)
 {
     dbisl_state *s = st(l);
@@ -304,6 +250,9 @@ void free_dbisl_layer(layer l)
     int w;
     for(w = 0; w < 2; ++w) if(s->ts[w]) dtransform_free(s->ts[w]);
     if(s->tl) dtransform_free(s->tl);
+#ifdef GPU
+    dbisl_free_gpu(s);
+#endif
     free(s);
 }
 
@@ -362,15 +311,11 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
 
     size_t V = (size_t)D * H * W, n = (size_t)params.batch * V;
     size_t nbuf = 7 * 2 + 4;
-#ifdef GPU
-    size_t nhost = 4 * n;
-#else
-    size_t nhost = 0;
-#endif
-    dbisl_state *s = calloc(1, sizeof(dbisl_state) + (nbuf * n + nhost) * sizeof(float));
+    dbisl_state *s = calloc(1, sizeof(dbisl_state) + nbuf * n * sizeof(float));
     if(!s){ snprintf(err, errlen, "out of memory for %zu voxels", n); return -1; }
     *s = cfg;
     s->V = V;
+    s->D = D; s->H = H; s->W = W;
     s->batch = params.batch;
     float *p = (float *)(s + 1);
     int w;
@@ -379,7 +324,6 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
         s->gY[w] = p; p += n; s->gz[w] = p; p += n; s->gR[w] = p; p += n;
     }
     s->lab = p; p += n; s->ybar = p; p += n; s->msk = p; p += n; s->tmp = p; p += n;
-    s->host_in = nhost ? p : 0;
     for(w = 0; w < s->ndec; ++w){
         s->ts[w] = dtransform_alloc(&s->tp, params.batch, D, H, W, 0);
         if(!s->ts[w]){
@@ -394,6 +338,14 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
         for(w = 0; w < s->ndec; ++w) dtransform_free(s->ts[w]);
         free(s); return -1;
     }
+#ifdef GPU
+    /* the device path keeps its own buffers and transform states; the host ones serve the CPU path */
+    if(gpu_index >= 0 && dbisl_alloc_gpu(s)){
+        snprintf(err, errlen, "cannot allocate the device buffers and transforms for %d x %d x %d", D, H, W);
+        free_dbisl_layer((layer){.plugin_state = s});
+        return -1;
+    }
+#endif
 
     layer l = {0};
     l.type = DBISL;
@@ -416,7 +368,7 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
     l.backward_gpu = backward_dbisl_layer_gpu;
     if(gpu_index >= 0){
         l.output_gpu = cuda_make_array(l.output, (size_t)DBISL_NTERMS * l.batch);
-        l.delta_gpu = cuda_make_array(0, n); /* staging for the pushed gradients */
+        l.delta_gpu = cuda_make_array(l.delta, (size_t)DBISL_NTERMS * l.batch);
     }
 #endif
     fprintf(stderr, "dbisl      %d decoder%s: seg", nseg, nseg > 1 ? "s" : "");

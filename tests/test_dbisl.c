@@ -1,4 +1,4 @@
-/* Tests of the [dbisl] loss layer: values and gradients vs PyTorch autograd fixtures, finite differences through the s2r terms, cfg errors. */
+/* Tests of the [dbisl] loss layer: values and gradients vs PyTorch autograd fixtures, finite differences through the s2r terms, cfg errors, GPU path vs CPU path. */
 #include "testlib.h"
 #include "darknet.h"
 #include "darknet3d.h"
@@ -174,14 +174,108 @@ static void test_beta_ramp(void)
     free_network(net);
 }
 
+/* The device path (forward_gpu/backward_gpu) against the CPU path on the same network: cost, term
+ * values (host and output_gpu) and the four input gradients, for a mixed labeled/unlabeled batch with
+ * every term on, each binarisation of the s2r, both resolutions, one decoder and an all-unlabeled batch. */
+static void test_gpu_vs_cpu(void)
+{
+#ifndef GPU
+    SKIP("CPU build");
+#else
+    if(!darknet3d_gpu_available(0)) SKIP("no usable CUDA device");
+    gpu_index = 0;
+    static const struct { const char *extra; int ndec, unlabeled; } cases[] = {
+        {"binarize=ste\nscale=1\n", 2, 0},
+        {"binarize=softmin\nscale=1\n", 2, 0},
+        {"binarize=ste\n", 2, 0},                                    /* scale 0.5: resized transform */
+        {"binarize=softmin\n", 2, 0},
+        {"binarize=sigmoid\ntau=4\npse_labeled=0\npseudo_hard=1\nscale=1\n", 2, 0},
+        {"binarize=ste\nscale=1\nw_sup_reg=0\nw_sup_s2r=0\n", 2, 0},  /* no label transform */
+        {"binarize=softmin\nscale=1\n", 2, 1},                       /* no labeled sample */
+        {"binarize=ste\nscale=1\n", 1, 0},                            /* one decoder */
+    };
+    size_t c;
+    for(c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c){
+        char err[1024], extra[512];
+        snprintf(extra, sizeof(extra), "k=-3\nk_seg=-2\nlambda=0.5\nbeta=0.6\n%s", cases[c].extra);
+        network *net;
+        int nin = 2 * cases[c].ndec, t, i, j;
+        if(cases[c].ndec == 2) net = make_net(extra, err);
+        else {
+            FILE *f = fopen("tests/out/dbisl_gpu1.cfg", "w");
+            fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n[r2s]\n[r2s]\n[dbisl]\nseg=0\nsdf=1\n%s", B, D, H, W, extra);
+            fclose(f);
+            net = parse_network_cfg_err("tests/out/dbisl_gpu1.cfg", err, sizeof(err));
+        }
+        CHECK_MSG(net != 0, "case %zu: %s", c, err);
+        if(!net) continue;
+        layer l = net->layers[nin];
+        CHECK(l.output_gpu != 0);
+        static float in[4][B * V], truth[B * (V + 1)], dcpu[4][B * V], dgpu[4][B * V];
+        unsigned s = 11 + (unsigned)c;
+        for(t = 0; t < nin; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; in[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
+        /* make the two decoders agree on part of the volume so the confidence mask is not tiny */
+        if(nin == 4) for(j = 0; j < B * V; j += 2){ in[2][j] = in[0][j] + .1f; in[3][j] = in[1][j] - .1f; }
+        for(i = 0; i < B; ++i){
+            for(j = 0; j < V; ++j){ int z = j / (H * W), y = (j / W) % H, x = j % W; truth[i * (V + 1) + j] = abs(z - 2) + abs(y - 2) + abs(x - 3) <= 1 + i; }
+            truth[i * (V + 1) + V] = !cases[c].unlabeled && i != 1;
+        }
+        for(t = 0; t < nin; ++t){
+            memcpy(net->layers[t].output, in[t], B * V * sizeof(float));
+            cuda_push_array(net->layers[t].output_gpu, in[t], B * V);
+            fill_gpu(B * V, 0, net->layers[t].delta_gpu, 1);
+            memset(net->layers[t].delta, 0, B * V * sizeof(float));
+        }
+        memcpy(net->truth, truth, sizeof(truth));
+        cuda_push_array(net->truth_gpu, truth, B * (V + 1));
+        net->train = 1;
+        network n = *net;
+        /* device path first, with the host results poisoned: it must produce them itself */
+        for(t = 0; t < DBISL_NTERMS; ++t) l.output[t] = NAN;
+        l.cost[0] = NAN;
+        l.forward_gpu(l, n);
+        l.backward_gpu(l, n);
+        float cg = l.cost[0], tg[DBISL_NTERMS], to[DBISL_NTERMS * B];
+        for(t = 0; t < DBISL_NTERMS; ++t) tg[t] = l.output[t];
+        cuda_pull_array(l.output_gpu, to, DBISL_NTERMS * B);
+        for(t = 0; t < nin; ++t) cuda_pull_array(net->layers[t].delta_gpu, dgpu[t], B * V);
+        /* then the CPU path on the host copies */
+        l.forward(l, n);
+        l.backward(l, n);
+        float cc = l.cost[0];
+        for(t = 0; t < nin; ++t) memcpy(dcpu[t], net->layers[t].delta, B * V * sizeof(float));
+        CHECK_MSG(fabs(cg - cc) <= 1e-4 * fabs(cc) + 1e-7, "case %zu: cost gpu %.8g cpu %.8g", c, cg, cc);
+        int nz = 0;
+        for(t = 0; t < DBISL_NTERMS; ++t){
+            float tc = l.output[t];
+            nz += tc != 0;
+            CHECK_MSG(fabs(tg[t] - tc) <= 1e-4 * fabs(tc) + 1e-7, "case %zu: term %s gpu %.8g cpu %.8g", c, dbisl_term_names[t], tg[t], tc);
+            CHECK_MSG(to[t] == tg[t], "case %zu: output_gpu[%d] %.8g vs l.output %.8g", c, t, to[t], tg[t]);
+        }
+        CHECK_MSG(nz >= (cases[c].ndec == 2 ? 5 : 3), "case %zu: only %d terms nonzero", c, nz);
+        for(t = 0; t < nin; ++t){
+            double e = max_rel_err(dgpu[t], dcpu[t], B * V, 1e-6);
+            CHECK_MSG(e <= 1e-3, "case %zu: input %d gradient rel err %g", c, t, e);
+        }
+        printf("  case %zu: cost %.6g, %d terms nonzero\n", c, cc, nz);
+        free_network(net);
+    }
+#endif
+}
+
 int main(void)
 {
     darknet3d_init();
     darknet3d_gpu_available(0);
     if(system("mkdir -p tests/out")) return 1;
+    /* these call the CPU functions directly: keep them on the CPU path in a GPU build too */
+    int gi = gpu_index;
+    gpu_index = -1;
     RUN(test_vs_pytorch);
     RUN(test_finite_differences_all_terms);
     RUN(test_one_decoder_and_errors);
     RUN(test_beta_ramp);
+    gpu_index = gi;
+    RUN(test_gpu_vs_cpu);
     TEST_MAIN_END();
 }

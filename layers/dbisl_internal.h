@@ -1,0 +1,48 @@
+/* State of a [dbisl] layer shared by its CPU file (dbisl_layer.c) and its CUDA twin (dbisl_kernels.cu); not a public API. */
+#ifndef DBISL_INTERNAL_H
+#define DBISL_INTERNAL_H
+#include "dbisl_layer.h"
+#include "dtransform_layer.h"
+
+/* Device sums of one forward, in double (dbisl_kernels.cu): per decoder w at w * DBISL_ACC_DEC + ...
+ * (Dice intersection, Dice squares, CE of sup_seg; the same of sup_r2s; the squared errors of
+ * sup_reg, sup_s2r, con_s2r, con_r2s), then the cross-decoder ones at DBISL_ACC_X + ...
+ * (con_seg, con_reg, mask count, masked CE of decoder 0, of decoder 1). */
+enum { DBISL_ACC_DEC = 10, DBISL_ACC_X = 2 * DBISL_ACC_DEC, DBISL_NACC = DBISL_ACC_X + 5 };
+
+typedef struct {
+    int ndec;
+    int seg[2], sdf[2];
+    float w[DBISL_NTERMS];
+    float lambda, beta;
+    int rampup, ramp_shape;
+    float k, k_seg, dice_w, ce_w;
+    int pse_labeled, pseudo_hard;
+    dtransform_params tp, lp;        /* transform of predictions / of labels */
+    size_t V;                        /* voxels per sample */
+    int D, H, W;
+    int batch;
+    /* host buffers (CPU path), batch*V floats each */
+    float *Y[2], *Rh[2], *S[2], *dS[2], *gY[2], *gz[2], *gR[2];
+    float *lab, *ybar, *msk, *tmp;
+    dtransform_state *ts[2], *tl;
+    float term[DBISL_NTERMS];
+    /* device copies (GPU path, allocated only when gpu_index >= 0 at parse; dev says so):
+     * batch*V floats each for decoders w < ndec; R_gpu the labels' distance map; acc_gpu DBISL_NACC
+     * doubles; res_gpu DBISL_NTERMS + 1 floats (term values, then the cost) */
+    int dev;
+    float *Y_gpu[2], *Rh_gpu[2], *S_gpu[2], *dS_gpu[2], *gY_gpu[2], *gz_gpu[2], *gR_gpu[2];
+    float *lab_gpu, *R_gpu, *res_gpu, *wt_gpu; /* wt_gpu: the term weights w[] */
+    double *acc_gpu;
+    dtransform_state *ts_gpu[2], *tl_gpu;
+} dbisl_state;
+
+/* CPU computation of every term and gradient from host copies of the inputs (dbisl_layer.c). */
+void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf);
+#ifdef GPU
+/* Device buffers and device transform states of s (dbisl_kernels.cu): 0, or -1 (partial allocations
+ * stay recorded in s, so dbisl_free_gpu releases them). */
+int dbisl_alloc_gpu(dbisl_state *s);
+void dbisl_free_gpu(dbisl_state *s);
+#endif
+#endif
