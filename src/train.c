@@ -208,7 +208,7 @@ int seg3d_train(int argc, char **argv)
             if(li >= 0){
                 int t;
 #ifdef GPU
-                /* the term values live on the host already (the loss runs there) */
+                /* the term values are copied to the host by the loss layer every iteration */
 #endif
                 for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[li].output[t] / nsub;
             }
