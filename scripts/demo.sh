@@ -6,9 +6,10 @@ OUT=${DEMO_DIR:-out/demo}
 ITERS=${DEMO_ITERS:-300}
 rm -rf "$OUT"
 mkdir -p "$OUT"
-echo "== synthetic phantoms: 4 labeled, 14 unlabeled, 6 validation cases in $OUT/synth"
+echo "== synthetic phantoms in $OUT/synth"
 ./darknet seg3d synth "$OUT/synth" 24 -seed 7
+echo "   $(wc -l < "$OUT/synth/labeled.list") labeled, $(wc -l < "$OUT/synth/unlabeled.list") unlabeled, $(wc -l < "$OUT/synth/valid.list") validation cases"
 echo "== training cfg/dbisl-tiny.cfg for $ITERS iterations (log: $OUT/train.log, chart: $OUT/synth/backup/dbisl-tiny_chart.png)"
-./darknet seg3d train "$OUT/synth/synth.data" cfg/dbisl-tiny.cfg -max_batches "$ITERS" -seed 1 2>"$OUT/train.err" | tee "$OUT/train.log" | awk 'NR % 25 == 0 || /valid/'
+./darknet seg3d train "$OUT/synth/synth.data" cfg/dbisl-tiny.cfg -max_batches "$ITERS" -seed 1 2>"$OUT/train.err" | tee "$OUT/train.log" | awk 'NR % 25 == 0 || /valid/ { print; fflush() }'
 echo "== evaluating on the validation phantoms"
 ./darknet seg3d test "$OUT/synth/synth.data" cfg/dbisl-tiny.cfg "$OUT/synth/backup/dbisl-tiny_final.weights" -csv "$OUT/test.csv" -save_dir "$OUT/pred" 2>/dev/null
