@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include "volume_io.h"
 #include "resample.h"
 
@@ -32,21 +33,39 @@ int volume_downsample(const volume *in, int f, int is_label, volume *out)
     return 0;
 }
 
+void volume_zscore(volume *v)
+{
+    size_t n = (size_t)v->nx * v->ny * v->nz, j;
+    double s = 0, ss = 0;
+    for(j = 0; j < n; ++j){ s += v->data[j]; ss += (double)v->data[j] * v->data[j]; }
+    double mean = s / n, var = ss / n - mean * mean;
+    float inv = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.f;
+    for(j = 0; j < n; ++j) v->data[j] = (float)((v->data[j] - mean) * inv);
+}
+
 int seg3d_resample(int argc, char **argv)
 {
     if(argc < 6){
-        fprintf(stderr, "usage: ./darknet seg3d resample <in.nii[.gz]|in.h5> <out.nii[.gz]> <factor> [-label]\n"
-                        "  block-averages by an integer factor (labels: majority of the block); spacing is multiplied by the factor\n");
+        fprintf(stderr, "usage: ./darknet seg3d resample <in.nii[.gz]|in.h5> <out.nii[.gz]> <factor> [-label] [-zscore]\n"
+                        "  block-averages by an integer factor (labels: majority of the block); spacing is multiplied by the factor;\n"
+                        "  -zscore then normalises the image to mean 0, standard deviation 1 over the volume\n");
         return 2;
     }
     char *end;
     long f = strtol(argv[5], &end, 10);
     if(*end || f < 1 || f > 64){ fprintf(stderr, "error: factor: expected an integer 1..64, got '%s'\n", argv[5]); return 2; }
-    int is_label = argc > 6 && strcmp(argv[6], "-label") == 0;
+    int is_label = 0, zscore = 0, i;
+    for(i = 6; i < argc; ++i){
+        if(strcmp(argv[i], "-label") == 0) is_label = 1;
+        else if(strcmp(argv[i], "-zscore") == 0) zscore = 1;
+        else { fprintf(stderr, "error: unknown option '%s'\n", argv[i]); return 2; }
+    }
+    if(is_label && zscore){ fprintf(stderr, "error: -zscore applies to images, not to -label volumes\n"); return 2; }
     char err[1024];
     volume in = {0}, out = {0};
     if(volume_read(argv[3], is_label ? "label" : NULL, &in, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     if(volume_downsample(&in, (int)f, is_label, &out)){ fprintf(stderr, "error: out of memory\n"); volume_free(&in); return 1; }
+    if(zscore) volume_zscore(&out);
     int rc = volume_write(argv[4], &out, NULL, is_label, err, sizeof(err));
     if(rc) fprintf(stderr, "error: %s\n", err);
     else printf("%s: %d x %d x %d -> %d x %d x %d (spacing %g %g %g)\n", argv[4], in.nx, in.ny, in.nz, out.nx, out.ny, out.nz, out.dx, out.dy, out.dz);
