@@ -1,10 +1,14 @@
-/* Times forward+backward of [conv3d]/[deconv3d] (and [maxpool3d]/[upsample3d] when present) at the V-Net's real shapes, batch 2; bench_layers.sh runs PyTorch on the same shapes and prints the ratios. */
+/* Times forward+backward of [conv3d]/[deconv3d] (and [maxpool3d]/[upsample3d] when present) at the V-Net's real shapes, batch 2, on the CPU or (-gpu) the GPU; bench_layers.sh runs PyTorch on the same shapes and prints the ratios. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
 #include "darknet.h"
 #include "darknet3d.h"
+#include "cuda.h"
+#ifdef GPU
+#include "cuda_runtime.h"
+#endif
 #include "conv3d_layer.h"
 #include "deconv3d_layer.h"
 #if __has_include("maxpool3d_layer.h")
@@ -17,10 +21,49 @@
 #endif
 
 static double now(void) { return omp_get_wtime(); }
+static int use_gpu = 0;
+
+#ifdef GPU
+/* The same on the device: forward_gpu + backward_gpu, synchronised around the timed region. */
+static void time_layer_gpu(const char *name, layer l, double gflop, int reps)
+{
+    size_t nin = (size_t)l.batch * l.inputs, nout = (size_t)l.batch * l.outputs, i;
+    float *x = malloc(nin * sizeof(float)), *d = malloc(nout * sizeof(float));
+    for(i = 0; i < nin; ++i) x[i] = (float)rand() / RAND_MAX - 0.5f;
+    for(i = 0; i < nout; ++i) d[i] = ((i * 2654435761u) >> 16 & 1023) / 1024.f - 0.5f;
+    network net = {0};
+    float *d_gpu = cuda_make_array(d, nout); /* restored on the device: a host push would be timed too */
+    net.input_gpu = cuda_make_array(x, nin);
+    net.delta_gpu = cuda_make_array(0, nin);
+    net.workspace = l.workspace_size ? cuda_make_array(0, l.workspace_size / sizeof(float) + 1) : 0;
+    net.train = 1; net.batch = l.batch; net.gpu_index = gpu_index;
+    double best = 1e30;
+    int r;
+    for(r = 0; r <= reps; ++r){
+        cuda_push_array(l.delta_gpu, d, nout);
+        cudaDeviceSynchronize();
+        double t = now();
+        l.forward_gpu(l, net);
+        copy_gpu((int)nout, d_gpu, 1, l.delta_gpu, 1);
+        l.backward_gpu(l, net);
+        cudaDeviceSynchronize();
+        t = now() - t;
+        if(r > 0 && t < best) best = t;
+    }
+    printf("%s %.3f %.4f\n", name, best * 1e3, gflop);
+    fflush(stdout);
+    cuda_free(d_gpu); cuda_free(net.input_gpu); cuda_free(net.delta_gpu); if(net.workspace) cuda_free(net.workspace);
+    free(x); free(d);
+    free_layer(l);
+}
+#endif
 
 /* Runs reps timed forward+backward passes after one warm-up; prints "name ms gflop" (gflop 0 when not a conv). */
 static void time_layer(const char *name, layer l, double gflop, int reps)
 {
+#ifdef GPU
+    if(use_gpu){ time_layer_gpu(name, l, gflop, reps); return; }
+#endif
     size_t nin = (size_t)l.batch * l.inputs, nout = (size_t)l.batch * l.outputs;
     float *x = malloc(nin * sizeof(float)), *dx = calloc(nin, sizeof(float)), *ws = 0;
     size_t i;
@@ -57,7 +100,10 @@ int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 2, B = 2;
     darknet3d_init();
-    darknet3d_gpu_available(0);
+    int have = darknet3d_gpu_available(0);
+    use_gpu = argc > 2 && !strcmp(argv[2], "-gpu");
+    if(use_gpu && !have){ fprintf(stderr, "bench_layers: -gpu but no usable GPU\n"); return 3; }
+    if(!use_gpu) gpu_index = -1;
     /* (name, in c/d/h/w, filters, k, s, p) of the V-Net's convolutions, one per stage */
     struct { const char *name; int c, d, h, w, f, k, s, p, up; } L[] = {
         {"conv3d_16-16_k3_80x112x112", 16, 80, 112, 112, 16, 3, 1, 1, 0},

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# PyTorch side of bench/bench_layers.sh: forward+backward of the same V-Net layers (Conv3d/ConvTranspose3d + BatchNorm3d + ReLU, MaxPool3d, trilinear interpolate), batch 2, best of N, "name ms" per line.
+# PyTorch side of bench/bench_layers.sh (argv: reps threads [cpu|cuda]): forward+backward of the same V-Net layers (Conv3d/ConvTranspose3d + BatchNorm3d + ReLU, MaxPool3d, trilinear interpolate), batch 2, best of N, "name ms" per line.
 import sys
 import time
 import torch
@@ -8,7 +8,13 @@ import torch.nn.functional as F
 
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
+dev = sys.argv[3] if len(sys.argv) > 3 else "cpu"
 torch.set_num_threads(threads)
+
+
+def sync():
+    if dev == "cuda":
+        torch.cuda.synchronize()
 B = 2
 LAYERS = [
     ("conv3d_16-16_k3_80x112x112", 16, (80, 112, 112), 16, 3, 1, 1, False),
@@ -27,9 +33,11 @@ def bench(name, fn, x):
     best = 1e30
     for r in range(reps + 1):
         xi = x.detach().requires_grad_(True)
+        sync()
         t = time.time()
         y = fn(xi)
         y.backward(torch.ones_like(y) * 0.5)
+        sync()
         t = time.time() - t
         if r > 0:
             best = min(best, t)
@@ -42,9 +50,9 @@ for name, c, dhw, f, k, s, p, up in LAYERS:
         mod = conv
     else:
         mod = nn.Sequential(conv, nn.BatchNorm3d(f, momentum=0.01), nn.ReLU())
-    mod.train()
-    bench(name, mod, torch.randn(B, c, *dhw))
+    mod.train().to(dev)
+    bench(name, mod, torch.randn(B, c, *dhw, device=dev))
     del mod
-bench("maxpool3d_16_k2s2_80x112x112", lambda x: F.max_pool3d(x, 2, 2), torch.randn(B, 16, 80, 112, 112))
+bench("maxpool3d_16_k2s2_80x112x112", lambda x: F.max_pool3d(x, 2, 2), torch.randn(B, 16, 80, 112, 112, device=dev))
 bench("upsample3d_32_x2_40x56x56", lambda x: F.interpolate(x, scale_factor=2, mode="trilinear", align_corners=True),
-      torch.randn(B, 32, 40, 56, 56))
+      torch.randn(B, 32, 40, 56, 56, device=dev))
