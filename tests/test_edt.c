@@ -74,19 +74,6 @@ static void test_edt_sq_and_errors(void)
 }
 
 /* fixture files written by scripts/fixtures_metrics.py: edt_<k>_shape.f32 (D,H,W,sd,sh,sw), _mask.u8, _dist.f32 */
-static long read_u8(const char *path, unsigned char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if(!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc(n ? n : 1);
-    if(fread(*out, 1, n, f) != (size_t)n){ fclose(f); free(*out); *out = 0; return -1; }
-    fclose(f);
-    return n;
-}
-
 static void test_edt_scipy_fixtures(void)
 {
     int k, found = 0;

@@ -2,19 +2,6 @@
 #include "testlib.h"
 #include "metrics.h"
 
-static long read_u8(const char *path, unsigned char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if(!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = malloc(n ? n : 1);
-    if(fread(*out, 1, n, f) != (size_t)n){ fclose(f); free(*out); *out = 0; return -1; }
-    fclose(f);
-    return n;
-}
-
 static int cmp_float(const void *a, const void *b){ float x = *(const float *)a, y = *(const float *)b; return (x > y) - (x < y); }
 
 static void test_percentile_linear(void)

@@ -46,4 +46,18 @@ static inline long read_fixture(const char *path, float **out)
     fclose(f);
     return n;
 }
+
+/* Reads a whole file of bytes (uint8 mask fixtures); returns count or -1. */
+static inline long read_u8(const char *path, unsigned char **out)
+{
+    FILE *f = fopen(path, "rb");
+    if(!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *out = malloc(n ? n : 1);
+    if(fread(*out, 1, n, f) != (size_t)n){ fclose(f); free(*out); *out = 0; return -1; }
+    fclose(f);
+    return n;
+}
 #endif
