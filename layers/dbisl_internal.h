@@ -17,7 +17,7 @@ typedef struct {
     float lambda, beta;
     int rampup, ramp_shape;
     float k, k_seg, dice_w, ce_w;
-    int pse_labeled, pseudo_hard;
+    int pse_labeled, pseudo_hard, pse_mask; /* pse_mask 0: every voxel of the selected samples */
     dtransform_params tp, lp;        /* transform of predictions / of labels */
     size_t V;                        /* voxels per sample */
     int D, H, W;

@@ -18,7 +18,7 @@ struct dbisl_args {
     int on[DBISL_NTERMS];
     float scale[DBISL_NTERMS];       /* lambda * w (beta(t) * w for pse): the gradient scale of each term */
     float k, k_seg, dice_w, ce_w;
-    int pseudo_hard;
+    int pseudo_hard, use_mask;
     double Nlab, Nall;               /* voxels of the labeled samples, of all samples */
     const float *z[2], *s[2];        /* raw head outputs (logits, tanh pre-activations) */
     const float *Y[2], *Rh[2], *S[2], *R, *lab;
@@ -35,7 +35,7 @@ __device__ __forceinline__ int pse_mask(const dbisl_args &a, size_t j, int sel, 
     int p = y0 > .5f, q = y1 > .5f, c = a.Rh[0][j] < 0, d = a.Rh[1][j] < 0;
     float yb = .5f * (y0 + y1);
     *ybar = a.pseudo_hard ? (float)(yb > .5f) : yb;
-    return sel && p == q && q == c && c == d;
+    return sel && (!a.use_mask || (p == q && q == c && c == d));
 }
 
 /* d(scale * Lseg)/dx at one voxel (seg_term's gradient loop), I and S the batch-wise Dice sums */
@@ -355,6 +355,7 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
     for(i = 0; i < DBISL_NTERMS; ++i) a.scale[i] = (i == DBISL_PSE ? beta : lam) * s->w[i];
     a.k = s->k; a.k_seg = s->k_seg; a.dice_w = s->dice_w; a.ce_w = s->ce_w;
     a.pseudo_hard = s->pseudo_hard;
+    a.use_mask = s->pse_mask;
     a.Nlab = (double)nlab * V;
     a.Nall = (double)B * V;
     for(w = 0; w < 2; ++w){

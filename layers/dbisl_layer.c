@@ -178,7 +178,7 @@ void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
             for(i = 0; i < B; ++i){
                 for(j = i * V; j < (i + 1) * V; ++j){
                     int a = s->Y[0][j] > .5f, b = s->Y[1][j] > .5f, c = s->Rh[0][j] < 0, d = s->Rh[1][j] < 0;
-                    float m = (pse_sel[i] && a == b && b == c && c == d) ? 1.f : 0.f;
+                    float m = (pse_sel[i] && (!s->pse_mask || (a == b && b == c && c == d))) ? 1.f : 0.f;
                     float yb = .5f * (s->Y[0][j] + s->Y[1][j]);
                     s->ybar[j] = s->pseudo_hard ? (yb > .5f) : yb;
                     s->msk[j] = m;
@@ -300,6 +300,7 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
     if(cfg_float(options, "ce_weight", 0.5f, 0, 0.f, 1e6f, &cfg.ce_w, err, errlen)) return -1;
     if(cfg_choice(options, "pse_labeled", "1", yesno, &cfg.pse_labeled, err, errlen)) return -1;
     if(cfg_choice(options, "pseudo_hard", "0", yesno, &cfg.pseudo_hard, err, errlen)) return -1;
+    if(cfg_choice(options, "pse_mask", "1", yesno, &cfg.pse_mask, err, errlen)) return -1;
     int label_exact = 0;
     if(cfg_choice(options, "label_exact", "0", yesno, &label_exact, err, errlen)) return -1;
     if(dtransform_parse_params(options, &cfg.tp, err, errlen)) return -1;

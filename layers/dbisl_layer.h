@@ -24,6 +24,7 @@
  *   con_r2s  A  MSE(T_r2s(R^_w), Y_w)             T_r2s with k
  *   pse      A (or unlabeled only)  CE(Y_w, Ybar) averaged over the confidence mask M
  *            Ybar = (Y_Phi + Y_Psi)/2 (no gradient), M = [Y_Phi>.5]==[Y_Psi>.5]==[R^_Phi<0]==[R^_Psi<0]
+ *            (pse_mask=0: M = every voxel; pseudo_hard=1: Ybar thresholded at .5)
  *   L_all = lambda * (sup + con) + beta(t) * pse,  beta(t) = beta * exp(-5 (1 - t/rampup)^2) for t < rampup.
  * Sums over w in {Phi, Psi}; MSE/CE are means over the voxels of the samples they apply to, Dice is
  * batch-wise over those samples (1 - (2 sum PG + eps)/(sum P^2 + sum G^2 + eps), eps = 1e-5).

@@ -174,6 +174,40 @@ static void test_beta_ramp(void)
     free_network(net);
 }
 
+/* pse_mask=0: the pseudo-supervision CE is averaged over every voxel of the selected samples (no confidence mask) */
+static void test_pse_mask_off(void)
+{
+    char err[1024];
+    network *net = make_net("k=-3\nbeta=0.7\nrampup=0\nscale=1\npse_mask=0\nw_sup_seg=0\nw_sup_reg=0\nw_sup_s2r=0\nw_sup_r2s=0\n"
+                            "w_con_seg=0\nw_con_reg=0\nw_con_s2r=0\nw_con_r2s=0\n", err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    static float a[4][B * V], truth[B * (V + 1)];
+    int j, t;
+    unsigned s = 11;
+    for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; a[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
+    for(j = 0; j < B; ++j) truth[j * (V + 1) + V] = j == 0;
+    float *in[4] = {a[0], a[1], a[2], a[3]};
+    float cost = run(net, in, truth);
+    /* expected: 0.7 * sum over both seg heads of mean(softplus(z) - ybar z), ybar = mean of the two sigmoids */
+    double ce = 0, maxerr = 0;
+    for(j = 0; j < B * V; ++j){
+        float y0 = 1 / (1 + expf(-a[0][j])), y1 = 1 / (1 + expf(-a[2][j])), yb = .5f * (y0 + y1);
+        int w;
+        for(w = 0; w < 2; ++w){
+            float z = a[2 * w][j], y = w ? y1 : y0;
+            ce += log1p(exp(z)) - yb * z;
+            double g = 0.7 * (y - yb) / (B * V), got = -net->layers[2 * w].delta[j] / B;
+            if(fabs(got - g) > maxerr) maxerr = fabs(got - g);
+        }
+        CHECK(net->layers[1].delta[j] == 0 && net->layers[3].delta[j] == 0);
+    }
+    double want = 0.7 * ce / (B * V);
+    CHECK_MSG(fabs(cost - want) <= 1e-5 * fabs(want), "cost %.8g, expected %.8g", cost, want);
+    CHECK_MSG(maxerr <= 1e-7, "gradient max abs err %g", maxerr);
+    free_network(net);
+}
+
 /* The device path (forward_gpu/backward_gpu) against the CPU path on the same network: cost, term
  * values (host and output_gpu) and the four input gradients, for a mixed labeled/unlabeled batch with
  * every term on, each binarisation of the s2r, both resolutions, one decoder and an all-unlabeled batch. */
@@ -193,6 +227,7 @@ static void test_gpu_vs_cpu(void)
         {"binarize=ste\nscale=1\nw_sup_reg=0\nw_sup_s2r=0\n", 2, 0},  /* no label transform */
         {"binarize=softmin\nscale=1\n", 2, 1},                       /* no labeled sample */
         {"binarize=ste\nscale=1\n", 1, 0},                            /* one decoder */
+        {"binarize=softmin\nscale=1\npse_mask=0\n", 2, 0},            /* no confidence mask */
     };
     size_t c;
     for(c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c){
@@ -275,6 +310,7 @@ int main(void)
     RUN(test_finite_differences_all_terms);
     RUN(test_one_decoder_and_errors);
     RUN(test_beta_ramp);
+    RUN(test_pse_mask_off);
     gpu_index = gi;
     RUN(test_gpu_vs_cpu);
     TEST_MAIN_END();
