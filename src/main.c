@@ -21,7 +21,14 @@ int main(int argc, char **argv)
     darknet3d_init();
     int have_gpu = darknet3d_gpu_available(1);
     if(argc >= 2 && strcmp(argv[1], "seg3d") == 0){
-        return seg3d_main(argc, argv);
+        /* -nogpu anywhere: every seg3d command runs on the CPU (as Darknet's own commands do) */
+        int i, n = 0;
+        for(i = 0; i < argc; ++i){
+            if(strcmp(argv[i], "-nogpu") == 0) gpu_index = -1;
+            else argv[n++] = argv[i];
+        }
+        argv[n] = 0;
+        return seg3d_main(n, argv);
     }
     if(!have_gpu){
         /* Darknet's main would call cudaSetDevice and die: pass -nogpu instead */

@@ -13,7 +13,7 @@ int seg3d_sdf(int argc, char **argv); /* src/sdf_cmd.c */
 static int usage(void)
 {
     fprintf(stderr,
-        "usage: ./darknet seg3d <command> [args]\n"
+        "usage: ./darknet seg3d <command> [args] [-nogpu]   (-nogpu: run on the CPU in a GPU build)\n"
         "  params <cfg>                    layer table and trainable parameter count\n"
         "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
         "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n"
