@@ -1,4 +1,4 @@
-/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, finite differences, exact EDT agreement, cfg parsing and CPU vs GPU. */
+/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, finite differences, exact EDT agreement, the boundary-shift toy (the s2r gradient moves a boundary), cfg parsing and CPU vs GPU. */
 #include <limits.h>
 #include "testlib.h"
 #include "darknet3d.h"
@@ -402,6 +402,69 @@ static void test_edt_gpu_vs_cpu(void)
 #endif
 }
 
+/* The DESIGN §4 toy of the s2r gradient: logits made from an ellipsoid label shifted by a few voxels along w, then
+ * plain gradient descent on 0.5 * sum (T_s2r(sigmoid(z)) - R_label)^2. A gradient that reaches the boundary moves
+ * the mask back onto the label. softmin must do so; ste and sigmoid are printed for comparison (they do not:
+ * docs/dbisl.md). DT_TOY_SWEEP=1 in the environment runs every binarisation at lr 0.1, 1 and 10 on 32^3. */
+static void toy_shift(int n, int shift, int bin, float tau, float lr, int steps, double *loss0, double *loss1, double *dice0, double *dice1, double *cx)
+{
+    int V = n * n * n, i, x, y, z, t;
+    float *lab = calloc(V, sizeof(float)), *zz = calloc(V, sizeof(float)), *Rl = calloc(V, sizeof(float));
+    float *R = calloc(V, sizeof(float)), *g = calloc(V, sizeof(float)), *p = calloc(V, sizeof(float)), *dp = calloc(V, sizeof(float));
+    float c0 = 0.5f * (n - 1), rz = 0.25f * n, ry = 0.22f * n, rx = 0.28f * n;
+    for(z = 0; z < n; ++z) for(y = 0; y < n; ++y) for(x = 0; x < n; ++x){
+        float a = (z - c0) / rz, b = (y - c0) / ry, c = (x - c0) / rx, c2 = (x - c0 - shift) / rx;
+        lab[x + n * (y + n * z)] = a * a + b * b + c * c <= 1;
+        zz[x + n * (y + n * z)] = 3.f * (2.f * (a * a + b * b + c2 * c2 <= 1) - 1.f);
+    }
+    dtransform_params pl = P(1, bin == DT_BIN_SOFTMIN ? DT_BIN_SOFTMIN : DT_BIN_STE), pp = P(1, bin);
+    pp.tau = tau;
+    dtransform_state *sl = dtransform_alloc(&pl, 1, n, n, n, 0), *s = dtransform_alloc(&pp, 1, n, n, n, 0);
+    dtransform_forward(sl, lab, Rl);
+    for(t = 0; t <= steps; ++t){
+        for(i = 0; i < V; ++i) p[i] = 1.f / (1.f + expf(-zz[i]));
+        dtransform_forward(s, p, R);
+        double loss = 0;
+        for(i = 0; i < V; ++i){ g[i] = R[i] - Rl[i]; loss += 0.5 * g[i] * g[i]; }
+        long a = 0, b = 0, c = 0;
+        double sx = 0;
+        for(i = 0; i < V; ++i){ int q = zz[i] > 0, l = lab[i] > .5f; a += q & l; b += q; c += l; if(q) sx += i % n; }
+        double d = b + c ? 2.0 * a / (b + c) : 1;
+        if(t == 0){ *loss0 = loss; *dice0 = d; }
+        *loss1 = loss; *dice1 = d; *cx = b ? sx / b - c0 : 0;
+        if(t == steps || !isfinite(loss)) break;
+        memset(dp, 0, V * sizeof(float));
+        dtransform_backward(s, g, dp);
+        for(i = 0; i < V; ++i){ float gz = dp[i] * p[i] * (1 - p[i]); if(isfinite(gz)) zz[i] -= lr * gz; }
+    }
+    dtransform_free(sl); dtransform_free(s);
+    free(lab); free(zz); free(Rl); free(R); free(g); free(p); free(dp);
+}
+
+static void test_toy_boundary_shift(void)
+{
+    double l0 = 0, l1 = 0, d0 = 0, d1 = 0, cx = 0;
+    int sweep = getenv("DT_TOY_SWEEP") && getenv("DT_TOY_SWEEP")[0] == '1';
+    int n = sweep ? 32 : 24, shift = sweep ? 4 : 3, steps = sweep ? 200 : 150;
+    static const struct { const char *name; int bin; float tau; } modes[] = {
+        {"ste", DT_BIN_STE, 50}, {"sigmoid tau=50", DT_BIN_SIGMOID, 50}, {"sigmoid tau=200", DT_BIN_SIGMOID, 200}, {"softmin", DT_BIN_SOFTMIN, 50}};
+    static const float lrs[] = {0.1f, 1.f, 10.f};
+    size_t m, k;
+    printf("  toy: %d^3 ellipsoid, mask shifted by %d voxels along w, %d steps of gradient descent on the logits\n", n, shift, steps);
+    for(m = 0; m < 4; ++m) for(k = 0; k < 3; ++k){
+        /* by default: each formulation at its best rate of the sweep (ste 0.1, softmin 10: its gradient is scaled by exp(-S/h)) */
+        if(!sweep && !((k == 0 && modes[m].bin == DT_BIN_STE) || (k == 2 && modes[m].bin == DT_BIN_SOFTMIN))) continue;
+        toy_shift(n, shift, modes[m].bin, modes[m].tau, lrs[k], steps, &l0, &l1, &d0, &d1, &cx);
+        printf("  %-16s lr %-4g loss %9.3f -> %9.3f  dice %.3f -> %.3f  mask centre offset %+.2f voxels (start %+d)\n",
+               modes[m].name, lrs[k], l0, l1, d0, d1, cx, shift);
+        if(modes[m].bin == DT_BIN_SOFTMIN && k == 2){
+            CHECK_MSG(l1 < 0.5 * l0, "softmin: loss %.3f -> %.3f, expected to halve", l0, l1);
+            CHECK_MSG(d1 > d0 + 0.08, "softmin: dice %.3f -> %.3f, expected the mask to move back onto the label", d0, d1);
+            CHECK_MSG(fabs(cx) < shift - 1, "softmin: mask centre still %.2f voxels off (started %d)", cx, shift);
+        }
+    }
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -413,6 +476,7 @@ int main(void)
     RUN(test_fd_sigmoid);
     RUN(test_vs_exact_edt);
     RUN(test_early_stop_bit_exact);
+    RUN(test_toy_boundary_shift);
     RUN(test_layer_cfg);
     RUN(test_cpu_vs_gpu);
     RUN(test_edt_gpu_vs_cpu);
