@@ -141,6 +141,9 @@ static int cmd_train(int argc, char **argv)
         double t1 = now();
         get_next_batch(b->d, net->batch, 0, net->input, net->truth);
         loss = train_network_datum(net);
+#ifdef GPU
+        if(gpu_index >= 0) cudaDeviceSynchronize(); /* kernels still queued belong to this iteration's time */
+#endif
         double t = now() - t0;
         if(gpu_index >= 0){ double m = gpu_used_mib() - mem0; if(m > mem) mem = m; }
         if(it >= warmup){ tsum += t; tload += t1 - t0; if(t < tmin) tmin = t; }

@@ -22,7 +22,7 @@ import dtransform_reference as dtr  # noqa: E402
 
 # the [dbisl] section of bench cfgs (scripts/make_cfgs.py dbisl_section defaults; every w_* term weight = 1)
 LAMBDA, K, K_SEG, DICE_W, CE_W = 0.5, -1500.0, -50.0, 0.5, 0.5
-S2R = dict(k=3, h=0.35, scale=0.5, binarize="ste")
+S2R = dict(k=3, h=0.35, scale=0.5, binarize="softmin")
 
 
 def cbr(cin, cout, k=3, s=1, p=1):

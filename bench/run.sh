@@ -126,7 +126,7 @@ MATCH=no; [ "$P_OURS" = "$P_TORCH" ] && MATCH=yes
 
 echo "== make bench: darknet3d vs PyTorch $TORCHV, same run, same machine =="
 echo "# machine: CPU $CPU, $T threads used (of $(nproc)); GPU: ${GPUNAME:-none}; load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# CPU config: 64x64x32 crops (W x H x D), batch 4 (2 labeled + 2 unlabeled), 16 filters, synthetic phantoms (seg3d synth 40x80x80), full DBiSL loss (s2r scale 0.5, k3, h 0.35, ste); $ITERS timed iterations after $WARM warm-up per side"
+echo "# CPU config: 64x64x32 crops (W x H x D), batch 4 (2 labeled + 2 unlabeled), 16 filters, synthetic phantoms (seg3d synth 40x80x80), full DBiSL loss (s2r scale 0.5, k3, h 0.35, softmin as the cfg default); $ITERS timed iterations after $WARM warm-up per side"
 echo "# model: params ours=$P_OURS torch=$P_TORCH match=$MATCH; forward GMAC/sample: 64x64x32 $FW, 112x112x80 $(kv "$MAC_GPU" fwd_gmac_per_sample); training $FLOP GFLOP/iter at 64x64x32"
 echo "# floor: OpenBLAS sgemm 64x32768x864 $GF GFLOP/s on $T threads -> conv floor $FLOOR s/iter at 64x64x32; per-layer profile of ours: $O/train-cpu-ours.txt"
 awk '/^profile kind=/{ printf "#   ours per iteration: %s\n", substr($0, 9) }' "$O/train-cpu-ours.txt"
