@@ -157,6 +157,10 @@ def device(name, threads):
             print("error=torch_without_cuda torch=%s" % torch.__version__)
             sys.exit(3)
         torch.backends.cudnn.benchmark = True
+        # TORCH_TF32=0: exact FP32 convolutions and matmuls; unset or 1: PyTorch's default (TF32 cuDNN convolutions)
+        if os.environ.get("TORCH_TF32", "1") == "0":
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
     return torch.device(name)
 
 

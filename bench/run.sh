@@ -100,7 +100,8 @@ GF=$(kv "$GEMM" gflops)
 # --- GPU configuration (paper): 112x112x80, batch 4 ---
 GPU_ROWS=""
 if [ -z "$GPUNAME" ]; then
-    GPU_ROWS="gpu train 112x112x80 b4 f16, s/iter | no GPU | ratio=n/a
+    GPU_ROWS="gpu train 112x112x80 b4 f16, FP32, s/iter | no GPU | ratio=n/a
+gpu train 112x112x80 b4 f16, TF32 convolutions, s/iter | no GPU | ratio=n/a
 gpu train peak memory, MiB | no GPU | ratio=n/a
 gpu sliding window 88x256x256 | no GPU | ratio=n/a"
 elif [ "$GPULIB" = 0 ]; then
@@ -108,12 +109,17 @@ elif [ "$GPULIB" = 0 ]; then
 else
     echo "bench: GPU training and inference ..." >&2
     "$B/darknet" seg3d synth "$O/synth-gpu" 5 -size 88 128 128 -seed 1 >>"$O/synth.log" 2>&1
-    GO=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" "$O/batches-gpu.f32" 0 -gpu 2>"$O/train-gpu-ours.log" | tail -1) || true
-    GT=$($PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch.log" | tail -1) || true
+    # two numeric regimes, each against PyTorch in the same one: exact FP32 (ours' default; torch with TF32 off)
+    # and TF32 tensor-core convolutions (DARKNET3D_TF32=1; torch's default for cuDNN convolutions)
+    GO=$(DARKNET3D_TF32=0 "$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" "$O/batches-gpu.f32" 0 -gpu 2>"$O/train-gpu-ours.log" | tail -1) || true
+    GT=$(TORCH_TF32=0 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch.log" | tail -1) || true
+    GO32=$(DARKNET3D_TF32=1 "$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu 2>"$O/train-gpu-ours-tf32.log" | tail -1) || true
+    GT32=$(TORCH_TF32=1 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-tf32.log" | tail -1) || true
     GIO=$("$O/bench_train" infer "$O/bench-gpu.cfg" "$O/vol-gpu.f32" 88 256 256 4 18 18 -gpu 2>"$O/infer-gpu-ours.log" | tail -1) || true
     GIT=$($PY bench/dbisl_torch.py infer 112 112 80 16 4 "$T" cuda "$O/vol-gpu.f32" 88 256 256 4 18 18 2>"$O/infer-gpu-torch.log" | tail -1) || true
-    GPU_ROWS="gpu train 112x112x80 (WxHxD) b4 (2L+2U) f16 synth, s/iter (mean of $GITERS after $GWARM) | ours=$(kv "$GO" s_per_iter) $(kv "$GO" error) torch=$(kv "$GT" s_per_iter) $(kv "$GT" error) | ratio=$(ratio "$(kv "$GO" s_per_iter)" "$(kv "$GT" s_per_iter)")
-gpu train peak memory, MiB (ours: cudaMemGetInfo growth; torch: max_memory_allocated) | ours=$(kv "$GO" peak_mib) torch=$(kv "$GT" peak_mib) | ratio=$(ratio "$(kv "$GO" peak_mib)" "$(kv "$GT" peak_mib)")
+    GPU_ROWS="gpu train 112x112x80 (WxHxD) b4 (2L+2U) f16 synth, FP32 both, s/iter (synchronised, mean of $GITERS after $GWARM) | ours=$(kv "$GO" s_per_iter) $(kv "$GO" error) torch=$(kv "$GT" s_per_iter) $(kv "$GT" error) | ratio=$(ratio "$(kv "$GO" s_per_iter)" "$(kv "$GT" s_per_iter)")
+gpu train 112x112x80 b4 f16 synth, TF32 convolutions both, s/iter | ours=$(kv "$GO32" s_per_iter) $(kv "$GO32" error) torch=$(kv "$GT32" s_per_iter) $(kv "$GT32" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$(kv "$GT32" s_per_iter)")
+gpu train peak memory, MiB (ours: cudaMemGetInfo growth; torch: max_memory_allocated, its cache and context not counted) | ours=$(kv "$GO" peak_mib) torch=$(kv "$GT" peak_mib) | ratio=$(ratio "$(kv "$GO" peak_mib)" "$(kv "$GT" peak_mib)")
 gpu sliding window 88x256x256 (DxHxW) window 112x112x80 stride 4,18,18 (DTC), $(kv "$GIO" windows) windows, s | ours=$(kv "$GIO" seconds) $(kv "$GIO" error) torch=$(kv "$GIT" seconds) $(kv "$GIT" error) | ratio=$(ratio "$(kv "$GIO" seconds)" "$(kv "$GIT" seconds)")"
 fi
 
