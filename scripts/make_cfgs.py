@@ -67,7 +67,8 @@ def decoder(c, f, x, mode, tag):
 
 NET_HELP = """# [net] keys read by darknet3d besides Darknet's own: depth (input depth D; height/width are H/W),
 # save_every / last_every (checkpoint periods, iterations), valid_every (0 = off), infer_stride = D,H,W
-# (sliding-window stride at inference/validation: z,y,x)."""
+# (sliding-window stride at inference/validation: z,y,x), normalize = none | zscore (each image z-scored per
+# volume when read, in training, validation, seg3d predict and test)."""
 
 
 def net_section(c, w, h, d, batch, lr, max_batches, infer_stride, extra=None):
@@ -109,10 +110,10 @@ def dbisl_section(c, seg, sdf, ramp, extra=None):
     c.add("dbisl", **keys)
 
 
-def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title=""):
+def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title="", net_extra=None):
     c = Cfg()
     c.lines.append("# " + title)
-    net_section(c, w, h, d, batch, lr, max_batches, infer_stride)
+    net_section(c, w, h, d, batch, lr, max_batches, infer_stride, net_extra)
     x = encoder(c, f)
     segA, sdfA, _ = decoder(c, f, x, "deconv", "Phi")
     if dual:
@@ -123,6 +124,10 @@ def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, los
         dbisl_section(c, [segA], [sdfA], ramp, loss_extra)
     return "\n".join(c.lines)
 
+
+# LA volumes differ in intensity statistics (the shared copy: mean 0.05-1.5, std 0.3-1.5 per case): every LA cfg
+# z-scores each image when it is read
+LA_NET = {"normalize": "zscore"}
 
 SUP_ONLY = {"w_sup_reg": 0, "w_sup_s2r": 0, "w_sup_r2s": 0, "w_con_seg": 0, "w_con_reg": 0,
             "w_con_s2r": 0, "w_con_r2s": 0, "w_pse": 0}
@@ -139,18 +144,18 @@ if __name__ == "__main__":
     write("dbisl-vnet.cfg", model(16, 112, 112, 80, 4, 0.01, 17000, "4,18,18", 6000,
           title="DBiSL (paper §3): V-Net encoder, decoder Phi (transposed conv) and Psi (trilinear), each with a "
                 "segmentation and a distance head; LA setting 112x112x80 crops, batch 4 (2 labeled + 2 unlabeled), "
-                "SGD 0.01 poly, 17000 iterations.", loss_extra=DBISL_DEFAULTS))
+                "SGD 0.01 poly, 17000 iterations.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))
     write("vnet-sup.cfg", model(16, 112, 112, 80, 4, 0.01, 17000, "4,18,18", 0, dual=False, loss_extra=SUP_ONLY,
           title="Supervised baseline: the same V-Net with decoder Phi only, trained with Dice + CE on labeled "
-                "data (use a .data file without an unlabeled list). Paper Table 1, 'V-Net'."))
+                "data (use a .data file without an unlabeled list). Paper Table 1, 'V-Net'.", net_extra=LA_NET))
     write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 100,
           title="Small CPU-trainable DBiSL for the demo and tests: same layer types as dbisl-vnet.cfg, 4 base "
                 "filters, 32x32x16 crops."))
     write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
           title="LA-mini DBiSL (scripts/la_experiment): LA downsampled 2x, 48x48x32 crops, 8 base filters, batch 4 "
-                "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of DESIGN.md §4.", loss_extra=DBISL_DEFAULTS))
+                "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of DESIGN.md §4.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))
     write("la-mini-sup.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
           title="LA-mini supervised baseline: la-mini-dbisl.cfg's V-Net, decoder Phi only, Dice + CE on the 16 "
-                "labeled cases."))
+                "labeled cases.", net_extra=LA_NET))
     write("sup-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
           title="Supervised counterpart of dbisl-tiny.cfg."))

@@ -62,6 +62,7 @@ typedef struct dataset {
     case_list split[SPLIT_N];
     pthread_mutex_t lock;      /* guards loading into the cache: the loader thread and an evaluator may both read */
     size_t cache_bytes;        /* bytes of cached image + label data */
+    int zscore;                /* 1: images are z-scored per volume when read ([net] normalize=zscore) */
 } dataset;
 
 /* Parses a .data file and its lists (no volumes are read). NULL with err = "file:line: ..." on error. */

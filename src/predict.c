@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "volume_io.h"
 #include "dataset.h"
+#include "cfg_options.h"
 
 int sw_starts(int size, int patch, int stride, int *starts)
 {
@@ -345,7 +346,10 @@ int seg3d_predict(int argc, char **argv)
     }
     char err[1024];
     volume v = {0}, lab = {0}, pv = {0};
+    int zscore;
+    if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     if(volume_read(in, is_h5(in) ? "image" : NULL, &v, err, sizeof(err)) != 0){ fprintf(stderr, "error: %s\n", err); return 1; }
+    if(zscore) volume_zscore(&v);
     network *net = load_network_checked(cfg, weights, 0);
     if(!net){ volume_free(&v); return 1; }
     int rc = 1;
@@ -456,6 +460,8 @@ int seg3d_test(int argc, char **argv)
         fprintf(stderr, "error: %s: no '%s' list (or it is empty)\n", datafile, dataset_split_names[split]);
         dataset_free(ds); return 1;
     }
+    int zscore;
+    if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); dataset_free(ds); return 1; }
     network *net = load_network_checked(cfg, weights, 0);
     if(!net){ dataset_free(ds); return 1; }
     int rc = 1, nc = cl->n;
@@ -480,6 +486,7 @@ int seg3d_test(int argc, char **argv)
         int ok = 0;
         if(volume_read(c->image_path, ds->h5_image, &img, err, sizeof(err)) != 0 ||
            volume_read(c->label_path, ds->h5_label, &ref, err, sizeof(err)) != 0) goto case_done;
+        if(zscore) volume_zscore(&img);
         if(volume_alloc(&pv, img.nx, img.ny, img.nz) != 0){ snprintf(err, sizeof(err), "out of memory"); goto case_done; }
         if(network_predict_volume(net, img.data, img.nx, img.ny, img.nz, stride, decoder, pv.data, err, sizeof(err)) != 0) goto case_done;
         if(threshold_label(pv.data, img.nx, img.ny, img.nz, lcc, &lab, err, sizeof(err)) < 0) goto case_done;

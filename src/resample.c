@@ -33,16 +33,6 @@ int volume_downsample(const volume *in, int f, int is_label, volume *out)
     return 0;
 }
 
-void volume_zscore(volume *v)
-{
-    size_t n = (size_t)v->nx * v->ny * v->nz, j;
-    double s = 0, ss = 0;
-    for(j = 0; j < n; ++j){ s += v->data[j]; ss += (double)v->data[j] * v->data[j]; }
-    double mean = s / n, var = ss / n - mean * mean;
-    float inv = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.f;
-    for(j = 0; j < n; ++j) v->data[j] = (float)((v->data[j] - mean) * inv);
-}
-
 int seg3d_resample(int argc, char **argv)
 {
     if(argc < 6){

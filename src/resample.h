@@ -5,7 +5,5 @@
 /* out (allocated here) = in downsampled by f along every axis: block mean, or block majority (> half) of
  * non-zero voxels for labels; partial blocks at the far edges are dropped. 0 or -1. */
 int volume_downsample(const volume *in, int f, int is_label, volume *out);
-/* In place: mean 0, standard deviation 1 over the whole volume (a constant volume becomes 0). */
-void volume_zscore(volume *v);
 int seg3d_resample(int argc, char **argv);
 #endif

@@ -146,15 +146,17 @@ int seg3d_train(int argc, char **argv)
 #endif
 
     char err[1024];
-    int save_every, last_every, valid_every;
+    int save_every, last_every, valid_every, zscore;
     if(cfg_net_int(cfgfile, "save_every", 1000, 1, 100000000, &save_every, err, sizeof(err)) ||
        cfg_net_int(cfgfile, "last_every", 100, 1, 100000000, &last_every, err, sizeof(err)) ||
-       cfg_net_int(cfgfile, "valid_every", 0, 0, 100000000, &valid_every, err, sizeof(err))){
+       cfg_net_int(cfgfile, "valid_every", 0, 0, 100000000, &valid_every, err, sizeof(err)) ||
+       cfg_net_normalize(cfgfile, &zscore, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
+    ds->zscore = zscore;
 
     srand((unsigned)seed); /* weight initialisation and dropout masks use rand() */
     network *net = load_network_checked(cfgfile, weights, clear);

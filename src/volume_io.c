@@ -303,3 +303,13 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
     }
     return 0;
 }
+
+void volume_zscore(volume *v)
+{
+    size_t n = (size_t)v->nx * v->ny * v->nz, j;
+    double s = 0, ss = 0;
+    for(j = 0; j < n; ++j){ s += v->data[j]; ss += (double)v->data[j] * v->data[j]; }
+    double mean = s / n, var = ss / n - mean * mean;
+    float inv = var > 1e-12 ? (float)(1.0 / sqrt(var)) : 1.f;
+    for(j = 0; j < n; ++j) v->data[j] = (float)((v->data[j] - mean) * inv);
+}

@@ -36,4 +36,6 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
 int volume_alloc(volume *v, int nx, int ny, int nz);  /* zeroed data, spacing 1, geom NULL; 0 or -1 (bad size / out of memory) */
 void volume_free(volume *v);                          /* frees data and geom, zeroes *v; safe on a zeroed volume */
 
+/* In place: mean 0, standard deviation 1 over the whole volume (a constant volume becomes 0). */
+void volume_zscore(volume *v);
 #endif

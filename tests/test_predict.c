@@ -1,4 +1,4 @@
-/* Tests of sliding-window inference (src/predict.c): window placement, coverage and overlap averaging vs a brute-force reference, output selection, largest component, and the predict/metrics commands' geometry round trip. */
+/* Tests of sliding-window inference (src/predict.c): window placement, coverage and overlap averaging vs a brute-force reference, output selection, largest component, and the predict/metrics commands' geometry round trip, [net] normalize=zscore. */
 #include <stdint.h>
 #include <sys/stat.h>
 #include "testlib.h"
@@ -295,6 +295,42 @@ static void test_predict_command_geometry(void)
     CHECK(seg3d_metrics(5, bad) == 1);
 }
 
+/* [net] normalize=zscore: predict z-scores the image per volume before the network (an elementwise net shows it:
+ * prob = sigmoid(-(x - mean) / std)); a bad value is an error naming the key */
+static void test_predict_normalize(void)
+{
+    mkout();
+    int64_t dims[8] = { 3, 7, 6, 5, 1, 1, 1, 1 };
+    nifti_image *nim = nifti_make_new_nim(dims, DT_FLOAT32, 1);
+    long n = 7*6*5, i;
+    double s = 0, ss = 0;
+    for(i = 0; i < n; ++i){ float x = 40.f + 9.f * (float)((i*11) % 13); ((float *)nim->data)[i] = x; s += x; ss += (double)x * x; }
+    double mean = s / n, sd = sqrt(ss / n - mean * mean);
+    nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
+    CHECK(nifti_set_filenames(nim, OUT "/zin.nii.gz", 0, 1) == 0);
+    nifti_image_write(nim);
+    write_text(OUT "/z.cfg", "[net]\nbatch=1\nchannels=1\ndepth=4\nheight=5\nwidth=6\nnormalize=zscore\n\n[r2s]\nk=-1\n");
+    char *argv[] = { "darknet", "seg3d", "predict", OUT "/z.cfg", "", OUT "/zin.nii.gz", OUT "/zout.nii.gz", "-prob", OUT "/zprob.nii.gz", 0 };
+    CHECK(seg3d_predict(9, argv) == 0);
+    nifti_image *hp = nifti_image_read(OUT "/zprob.nii.gz", 1);
+    CHECK(hp != NULL);
+    if(hp){
+        double e = 0;
+        for(i = 0; i < n; ++i){
+            float z = (float)((((float *)nim->data)[i] - mean) / sd), p = ((float *)hp->data)[i];
+            if(fabs(p - sig(-z)) > e) e = fabs(p - sig(-z));
+        }
+        CHECK_MSG(e < 1e-5, "prob differs from sigmoid(-zscore(x)) by %g", e);
+        nifti_image_free(hp);
+    }
+    nifti_image_free(nim);
+    write_text(OUT "/zbad.cfg", "[net]\nbatch=1\nchannels=1\ndepth=4\nheight=5\nwidth=6\nnormalize=minmax\n\n[r2s]\nk=-1\n");
+    char *bad[] = { "darknet", "seg3d", "predict", OUT "/zbad.cfg", "", OUT "/zin.nii.gz", OUT "/zout2.nii.gz", 0 };
+    CHECK(seg3d_predict(7, bad) == 1);
+    struct stat st;
+    CHECK(stat(OUT "/zout2.nii.gz", &st) != 0);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -304,6 +340,7 @@ int main(void)
     RUN(test_largest_component);
     RUN(test_cfg_infer_stride);
     RUN(test_network_predict_volume);
+    RUN(test_predict_normalize);
     RUN(test_dbisl_heads);
     RUN(test_predict_command_geometry);
     TEST_MAIN_END();
