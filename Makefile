@@ -1,6 +1,7 @@
 # Builds Darknet (pinned source in darknet-src/, patched at set-up) and darknet3d together into ./darknet, plus a static library for the tests.
 #   make            GPU build when nvcc and cuDNN are present, CPU build otherwise
 #   make GPU=0      force the CPU build
+#   make ONEDNN=0   [conv3d]'s CPU convolution on vol2col + OpenBLAS instead of oneDNN (on when /usr/include/dnnl.h exists)
 #   make test       build and run every test under tests/
 #   make demo       the README's main job
 
@@ -8,6 +9,8 @@ CUDA_HOME ?= /usr/local/cuda
 HAVE_CUDA := $(shell test -x $(CUDA_HOME)/bin/nvcc && test -f $(CUDA_HOME)/include/cudnn.h && echo 1 || echo 0)
 GPU ?= $(HAVE_CUDA)
 CUDNN ?= $(GPU)
+HAVE_ONEDNN := $(shell test -f /usr/include/dnnl.h && echo 1 || echo 0)
+ONEDNN ?= $(HAVE_ONEDNN)
 SAN ?= 0
 
 ifeq ($(GPU),1)
@@ -39,6 +42,10 @@ endif
 ifeq ($(CUDNN),1)
 DEFS += -DCUDNN
 LDLIBS += -lcudnn
+endif
+ifeq ($(ONEDNN),1)
+DEFS += -DONEDNN
+LDLIBS += -ldnnl
 endif
 ifeq ($(SAN),1)
 CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -105,6 +112,13 @@ $(B)/ex/%.o: darknet-src/examples/%.c $(STAMP)
 $(B)/%.o: %.c $(OUR_HDR) $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wextra -Wno-unused-parameter -Wno-sign-compare -c $< -o $@
+# the files that ONEDNN changes are rebuilt when it changes in the same BUILDDIR
+ONEDNN_STAMP := $(B)/.onednn-$(ONEDNN)
+$(ONEDNN_STAMP):
+	@mkdir -p $(dir $@)
+	rm -f $(B)/.onednn-*
+	touch $@
+$(B)/layers/conv3d_layer.o $(B)/layers/conv3d_onednn.o: $(ONEDNN_STAMP)
 $(B)/%.cu.o: %.cu $(OUR_HDR) $(STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ARCH) $(DEFS) $(INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@

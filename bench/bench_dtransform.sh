@@ -9,6 +9,7 @@ mkdir -p tests/out
 CF="-O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers"
 LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread"
 [ -f "$B/libdarknet3d.a" ] || { echo "build $B first (make BUILDDIR=$B $B/libdarknet3d.a)"; exit 1; }
+if nm "$B/libdarknet3d.a" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; fi
 CUDALIBS="-L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++ -lcudnn"
 # a CPU library links without CUDA; a GPU one needs -DGPU (layer layout) and the CUDA libraries
 gcc $CF bench/bench_dtransform.c -o $B/bench_dtransform $B/libdarknet3d.a $LIBS 2>/dev/null ||

@@ -11,6 +11,7 @@ THREADS=$(nproc)
 mkdir -p tests/out
 ${CC:-cc} -O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers bench/bench_layers.c -o tests/out/bench_layers "$B/libdarknet3d.a" \
   -lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread -fopenmp \
+  $(nm "$B/libdarknet3d.a" 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl) \
   $(ar t "$B/libdarknet3d.a" | grep -q '\.cu\.o$' && echo "-L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lcudnn -lstdc++")
 if [ "$DEV" = gpu ]; then
   echo "bench_layers: forward+backward, batch 2, best of $REPS, GPU $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"

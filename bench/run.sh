@@ -21,6 +21,8 @@ export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$T OPENBLAS_NUM_THREADS=$T MKL_NU
 LIB="$B/libdarknet3d.a"
 [ -f "$LIB" ] || { echo "bench: $LIB not found (run make first)"; exit 1; }
 LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread -fopenmp"
+# a library built with ONEDNN (the Makefile's default when libdnnl-dev is installed) needs oneDNN
+if nm "$LIB" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; fi
 GPULIB=0
 if ar t "$LIB" | grep -q '\.cu\.o$'; then
     GPULIB=1

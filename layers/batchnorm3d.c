@@ -145,8 +145,9 @@ size_t c3_cpu_slot_floats(layer l)
 size_t c3_cpu_workspace_floats(layer l)
 {
     conv3d_state *st = c3_state(l);
-    if(geom3d_is_identity(&st->g)) return 0;
-    return (size_t)(st->nthreads > 1 ? st->nthreads : 1) * c3_cpu_slot_floats(l) + (st->chunk_dx ? (size_t)l.nweights : 0);
+    size_t n = geom3d_is_identity(&st->g) ? 0 :
+               (size_t)(st->nthreads > 1 ? st->nthreads : 1) * c3_cpu_slot_floats(l) + (st->chunk_dx ? (size_t)l.nweights : 0);
+    return n > st->onednn_floats ? n : st->onednn_floats;
 }
 
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,

@@ -25,6 +25,8 @@ typedef struct {
     size_t chunk_dx;    /* conv3d with geom3d_flipped: image voxels per chunk of the data-gradient columns; else 0 */
     int nthreads;       /* threads the CPU workspace has room for (conv3d: one column chunk and one dW each) */
     float *pre_b, *pre_b_updates;
+    void *onednn;       /* conv3d with ONEDNN: the cached oneDNN primitives (conv3d_onednn.c), NULL = vol2col path */
+    size_t onednn_floats; /* floats of net.workspace those primitives use (0 without them) */
 #ifdef GPU
     float *pre_b_gpu, *pre_b_updates_gpu;
 #endif
@@ -42,7 +44,8 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
 void c3_alloc_buffers(layer *l);
 /* Floats of net.workspace the CPU path uses with the current chunk sizes: nthreads slots of c3_cpu_slot_floats
  * (a column chunk, the larger of the forward/weight-gradient and the flipped data-gradient columns, then with
- * nthreads > 1 a private weight gradient), then, with chunk_dx, the flipped weights. */
+ * nthreads > 1 a private weight gradient), then, with chunk_dx, the flipped weights (at the end); at least
+ * st->onednn_floats (the oneDNN path's blocked copies). */
 size_t c3_cpu_workspace_floats(layer l);
 size_t c3_cpu_slot_floats(layer l);
 

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include "conv3d_layer.h"
+#include "conv3d_onednn.h"
 #include "cfg_options.h"
 #include "option_list.h"
 #include "darknet3d.h"
@@ -71,6 +72,9 @@ layer make_conv3d_layer(int batch, dims3d in, conv3d_options o)
     l.forward = forward_conv3d_layer;
     l.backward = backward_conv3d_layer;
     l.update = update_conv3d_layer;
+#ifdef ONEDNN
+    conv3d_onednn_setup(&l);
+#endif
 #ifdef GPU
     l.forward_gpu = forward_conv3d_layer_gpu;
     l.backward_gpu = backward_conv3d_layer_gpu;
@@ -105,6 +109,9 @@ void forward_conv3d_layer(layer l, network net)
     const size_t P = geom3d_positions(g);
     const int ident = geom3d_is_identity(g);
     const int T = chunk_threads(st);
+#ifdef ONEDNN
+    if(conv3d_onednn_forward(l, net) == 0){ c3_post_forward(l, net); return; }
+#endif
     if(T > 1){
         const long nck = (long)((P + st->chunk - 1) / st->chunk), ntask = (long)l.batch * nck;
         const size_t slot = c3_cpu_slot_floats(l);
@@ -234,6 +241,9 @@ void backward_conv3d_layer(layer l, network net)
     const int T = chunk_threads(st);
     int b;
     c3_post_backward(l, net);
+#ifdef ONEDNN
+    if(conv3d_onednn_backward(l, net) == 0) return;
+#endif
     if(flip) flip_weights(l.weights, OC, l.c, g->kd * g->kh * g->kw, wt);
     if(T > 1){
         backward_threaded(l, net, T, flip ? &gt : 0, wt);
@@ -289,6 +299,9 @@ int resize_conv3d_layer(layer *l, int d, int h, int w)
     l->d = d; l->h = d * h; l->w = w;
     l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
     c3_alloc_buffers(l);
+#ifdef ONEDNN
+    conv3d_onednn_setup(l);
+#endif
 #ifdef GPU
     if(gpu_index >= 0) c3_cudnn_setup(l);
 #endif
@@ -296,10 +309,13 @@ int resize_conv3d_layer(layer *l, int d, int h, int w)
 }
 
 /* The free hook of [conv3d] and [deconv3d] (set_layer_type_free): what lies behind plugin_state and outside
- * free_layer's stock list, i.e. the GPU copies of the pre-BN bias and the cuDNN descriptors; then the state itself. */
+ * free_layer's stock list, i.e. the oneDNN primitives, the GPU copies of the pre-BN bias and the cuDNN descriptors; then the state itself. */
 void free_conv3d_layer(layer l)
 {
     conv3d_state *st = c3_state(l);
+#ifdef ONEDNN
+    conv3d_onednn_free(l);
+#endif
 #ifdef GPU
     if(st && st->pre_b_gpu) cuda_free(st->pre_b_gpu);
     if(st && st->pre_b_updates_gpu) cuda_free(st->pre_b_updates_gpu);

@@ -26,7 +26,9 @@ dims3d conv3d_out_dims(dims3d in, const conv3d_options *o);
  *   backward turns l.delta in place into the delta of the raw convolution, ACCUMULATES weight_updates,
  *            bias_updates, scale_updates (and the pre-BN bias updates), and ADDS into net.delta when non-NULL.
  *   update   Darknet SGD (momentum, decay on weights). Adam is not supported (parse rejects it).
- * CPU: vol2col + cblas_sgemm over bounded column chunks in net.workspace (l.workspace_size bytes).
+ * CPU: with ONEDNN (the Makefile's default when libdnnl-dev is installed) oneDNN's convolution primitives, cached per
+ *      layer (conv3d_onednn.c), their blocked copies in net.workspace; else, or when oneDNN cannot make them,
+ *      vol2col + cblas_sgemm over bounded column chunks in net.workspace (l.workspace_size bytes).
  * GPU: cuDNN Nd convolution (cuDNN is required for GPU use: parse refuses a GPU run without it),
  *      exact FP32 (no TF32) so results match the CPU; algorithms are chosen once per shape. */
 layer make_conv3d_layer(int batch, dims3d in, conv3d_options o);
@@ -37,7 +39,7 @@ void update_conv3d_layer(layer l, update_args a);
 int resize_conv3d_layer(layer *l, int d, int h, int w);
 /* Run-level checks shared with [deconv3d]: no adam, cuDNN present for GPU runs. */
 int c3_check_run(size_params params, char *err, size_t errlen);
-/* Free hook of [conv3d] and [deconv3d] (registered in darknet3d_init): frees plugin_state and the GPU/cuDNN
+/* Free hook of [conv3d] and [deconv3d] (registered in darknet3d_init): frees plugin_state and the oneDNN/GPU/cuDNN
  * objects behind it; free_layer frees the stock buffers afterwards. */
 void free_conv3d_layer(layer l);
 int parse_conv3d_section(list *options, size_params params, layer *l, char *err, size_t errlen);

@@ -1,0 +1,334 @@
+/* Runs the CPU convolution of [conv3d] (forward, backward-data, backward-weights) through oneDNN primitives cached per layer, in oneDNN's blocked layouts with the reorders from and to our buffers. */
+#ifdef ONEDNN
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dnnl.h>
+#include "conv3d_onednn.h"
+#include "batchnorm3d.h"
+
+/* One engine and one stream for the process (oneDNN's CPU engine runs on OpenMP and so follows OMP_NUM_THREADS). */
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static int engine_state;    /* 0: not tried, 1: ready, -1: failed */
+static int noted;
+
+static void note(const char *what, dnnl_status_t s, const layer *l)
+{
+    if(noted) return;
+    noted = 1;
+    fprintf(stderr, "conv3d: oneDNN %s failed (status %d) at %d -> %d channels; this layer uses the vol2col + sgemm path\n",
+            what, (int)s, l->c, l->out_c);
+}
+
+static int engine_ready(const layer *l)
+{
+    if(engine_state == 0){
+        dnnl_status_t s = dnnl_engine_create(&engine, dnnl_cpu, 0);
+        if(s == dnnl_success){
+            s = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+            if(s != dnnl_success){ dnnl_engine_destroy(engine); engine = 0; }
+        }
+        engine_state = s == dnnl_success ? 1 : -1;
+        if(s != dnnl_success) note("engine creation", s, l);
+    }
+    return engine_state == 1;
+}
+
+/* One tensor argument of a primitive. user: our buffer in the plain layout. prim: the primitive's own layout, a
+ * copy at off floats into the (64-byte aligned) workspace, NULL when the layouts are equal. reorder: user -> prim
+ * for inputs, prim -> user for outputs (accumulating when the port was made with sum). shared: prim is filled by
+ * another port (same layout, same offset), so this one runs no reorder. */
+typedef struct {
+    dnnl_memory_t user, prim;
+    dnnl_primitive_t reorder;
+    size_t off;
+    int shared;
+} port;
+
+typedef struct {
+    int batch;
+    dnnl_primitive_t fwd, bwd_w, bwd_d;
+    port fx, fw, fy;        /* forward: src, weights, dst */
+    port wx, wdy, wdw;      /* backward-weights: src, diff_dst, diff_weights (always a copy, summed into weight_updates) */
+    port ddy, dw, ddx;      /* backward-data: diff_dst, weights, diff_src (always a copy, summed into net.delta) */
+    size_t fwd_floats, bwd_floats;
+} c3dnn;
+
+static void port_free(port *p)
+{
+    if(p->reorder) dnnl_primitive_destroy(p->reorder);
+    if(p->prim) dnnl_memory_destroy(p->prim);
+    if(p->user) dnnl_memory_destroy(p->user);
+    memset(p, 0, sizeof(*p));
+}
+
+static void dnn_free(c3dnn *d)
+{
+    if(!d) return;
+    if(d->fwd) dnnl_primitive_destroy(d->fwd);
+    if(d->bwd_w) dnnl_primitive_destroy(d->bwd_w);
+    if(d->bwd_d) dnnl_primitive_destroy(d->bwd_d);
+    port *ps[9] = {&d->fx, &d->fw, &d->fy, &d->wx, &d->wdy, &d->wdw, &d->ddy, &d->dw, &d->ddx};
+    int i;
+    for(i = 0; i < 9; ++i) port_free(ps[i]);
+    free(d);
+}
+
+/* floats of a layout, rounded up to 64 bytes so every copy starts aligned */
+static size_t md_floats(const dnnl_memory_desc_t *md)
+{
+    size_t n = (dnnl_memory_desc_get_size(md) + sizeof(float) - 1) / sizeof(float);
+    return (n + 15) & ~(size_t)15;
+}
+
+/* in: the reorder goes user -> prim, else prim -> user; sum: it adds into the user buffer; copy: a prim copy
+ * even when the layouts are equal. *cursor: the next free float of the workspace region. */
+static dnnl_status_t port_init(port *p, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *want,
+                               int in, int sum, int copy, size_t *cursor)
+{
+    dnnl_status_t s = dnnl_memory_create(&p->user, user_md, engine, DNNL_MEMORY_NONE);
+    if(s != dnnl_success) return s;
+    if(!copy && dnnl_memory_desc_equal(user_md, want)) return dnnl_success;
+    if((s = dnnl_memory_create(&p->prim, want, engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
+    p->off = *cursor;
+    *cursor += md_floats(want);
+    dnnl_primitive_attr_t attr = 0;
+    dnnl_post_ops_t po = 0;
+    if(sum){
+        if((s = dnnl_primitive_attr_create(&attr)) != dnnl_success) return s;
+        if((s = dnnl_post_ops_create(&po)) == dnnl_success && (s = dnnl_post_ops_append_sum(po, 1.f)) == dnnl_success)
+            s = dnnl_primitive_attr_set_post_ops(attr, po);
+        if(po) dnnl_post_ops_destroy(po);
+        if(s != dnnl_success){ dnnl_primitive_attr_destroy(attr); return s; }
+    }
+    dnnl_primitive_desc_t pd;
+    s = in ? dnnl_reorder_primitive_desc_create(&pd, user_md, engine, want, engine, attr)
+           : dnnl_reorder_primitive_desc_create(&pd, want, engine, user_md, engine, attr);
+    if(attr) dnnl_primitive_attr_destroy(attr);
+    if(s != dnnl_success) return s;
+    s = dnnl_primitive_create(&p->reorder, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return s;
+}
+
+/* p shares the copy that q (an input port made earlier in the same region) fills, when they want one layout */
+static dnnl_status_t port_share(port *p, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *want, const port *q,
+                                size_t *cursor)
+{
+    const dnnl_memory_desc_t *qmd;
+    if(q->prim && dnnl_memory_get_memory_desc(q->prim, &qmd) == dnnl_success && dnnl_memory_desc_equal(qmd, want)){
+        dnnl_status_t s = dnnl_memory_create(&p->user, user_md, engine, DNNL_MEMORY_NONE);
+        if(s != dnnl_success) return s;
+        if((s = dnnl_memory_create(&p->prim, want, engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
+        p->off = q->off;
+        p->shared = 1;
+        return dnnl_success;
+    }
+    return port_init(p, user_md, want, 1, 0, 0, cursor);
+}
+
+static dnnl_status_t make_prim(dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, const_dnnl_op_desc_t desc,
+                               const_dnnl_primitive_desc_t hint)
+{
+    dnnl_status_t s = dnnl_primitive_desc_create(pd, desc, NULL, engine, hint);
+    if(s != dnnl_success){ *pd = 0; return s; }
+    return dnnl_primitive_create(prim, *pd);
+}
+
+#define TRY(w, x) do { *what = (w); if((s = (x)) != dnnl_success) goto done; } while(0)
+
+static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
+{
+    const geom3d *g = &c3_state(*l)->g;
+    const int n[3] = {g->d, g->h, g->w}, o[3] = {g->od, g->oh, g->ow}, k[3] = {g->kd, g->kh, g->kw};
+    const int st[3] = {g->sd, g->sh, g->sw}, pad[3] = {g->pd, g->ph, g->pw};
+    dnnl_dims_t xs = {l->batch, g->c, g->d, g->h, g->w}, ys = {l->batch, l->out_c, g->od, g->oh, g->ow};
+    dnnl_dims_t wsz = {l->out_c, g->c, g->kd, g->kh, g->kw}, strides, pl, pr;
+    int i;
+    for(i = 0; i < 3; ++i){
+        /* PyTorch's floor: the right padding is only what the last output position reads */
+        int r = (o[i] - 1) * st[i] + k[i] - n[i] - pad[i];
+        strides[i] = st[i]; pl[i] = pad[i]; pr[i] = r > 0 ? r : 0;
+    }
+    dnnl_memory_desc_t ux, uy, uw, ax, ay, aw;
+    dnnl_convolution_desc_t fd, bd, wd;
+    dnnl_primitive_desc_t fpd = 0, bpd = 0, wpd = 0;
+    dnnl_status_t s;
+    d->batch = l->batch;
+    TRY("memory descriptors", dnnl_memory_desc_init_by_tag(&ux, 5, xs, dnnl_f32, dnnl_ncdhw));
+    TRY("memory descriptors", dnnl_memory_desc_init_by_tag(&uy, 5, ys, dnnl_f32, dnnl_ncdhw));
+    TRY("memory descriptors", dnnl_memory_desc_init_by_tag(&uw, 5, wsz, dnnl_f32, dnnl_oidhw));
+    TRY("memory descriptors", dnnl_memory_desc_init_by_tag(&ax, 5, xs, dnnl_f32, dnnl_format_tag_any));
+    TRY("memory descriptors", dnnl_memory_desc_init_by_tag(&ay, 5, ys, dnnl_f32, dnnl_format_tag_any));
+    TRY("memory descriptors", dnnl_memory_desc_init_by_tag(&aw, 5, wsz, dnnl_f32, dnnl_format_tag_any));
+    TRY("forward descriptor",
+        dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &ax, &aw, NULL, &ay, strides, pl, pr));
+    TRY("forward primitive", make_prim(&fpd, &d->fwd, &fd, NULL));
+    TRY("backward-data descriptor",
+        dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &ax, &aw, &ay, strides, pl, pr));
+    TRY("backward-data primitive", make_prim(&bpd, &d->bwd_d, &bd, fpd));
+    TRY("backward-weights descriptor",
+        dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &ax, &aw, NULL, &ay, strides, pl, pr));
+    TRY("backward-weights primitive", make_prim(&wpd, &d->bwd_w, &wd, fpd));
+
+    size_t cur = 0;
+    *what = "reorder";
+    TRY("reorder", port_init(&d->fx, &ux, dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
+    TRY("reorder", port_init(&d->fw, &uw, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
+    TRY("reorder", port_init(&d->fy, &uy, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, 0, 0, &cur));
+    d->fwd_floats = cur;
+    cur = 0;
+    TRY("reorder", port_init(&d->wx, &ux, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
+    TRY("reorder", port_init(&d->wdy, &uy, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
+    TRY("reorder", port_init(&d->wdw, &uw, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), 0, 1, 1, &cur));
+    TRY("reorder", port_share(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), &d->wdy, &cur));
+    TRY("reorder", port_init(&d->dw, &uw, dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
+    TRY("reorder", port_init(&d->ddx, &ux, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_src_md, 0), 0, 1, 1, &cur));
+    d->bwd_floats = cur;
+done:
+    if(fpd) dnnl_primitive_desc_destroy(fpd);
+    if(bpd) dnnl_primitive_desc_destroy(bpd);
+    if(wpd) dnnl_primitive_desc_destroy(wpd);
+    return s;
+}
+
+/* workspace floats: the larger of the two regions, plus the slack for aligning net.workspace to 64 bytes */
+static size_t need_floats(const c3dnn *d)
+{
+    return (d->fwd_floats > d->bwd_floats ? d->fwd_floats : d->bwd_floats) + 16;
+}
+
+static c3dnn *create(const layer *l)
+{
+    const char *what = "setup";
+    c3dnn *d = calloc(1, sizeof(c3dnn));
+    dnnl_status_t s = d ? build(d, l, &what) : dnnl_out_of_memory;
+    if(s == dnnl_success) return d;
+    note(what, s, l);
+    dnn_free(d);
+    return 0;
+}
+
+void conv3d_onednn_free(layer l)
+{
+    conv3d_state *st = c3_state(l);
+    if(!st || !st->onednn) return;
+    dnn_free((c3dnn *)st->onednn);
+    st->onednn = 0;
+}
+
+void conv3d_onednn_setup(layer *l)
+{
+    conv3d_state *st = c3_state(*l);
+    if(!st) return;
+    conv3d_onednn_free(*l);
+    st->onednn_floats = 0;
+#ifdef GPU
+    if(gpu_index >= 0) return;
+#endif
+    if(st->transposed || !engine_ready(l)) return;
+    c3dnn *d = create(l);
+    if(d){
+        st->onednn = d;
+        st->onednn_floats = need_floats(d);
+    }
+    l->workspace_size = c3_cpu_workspace_floats(*l) * sizeof(float);
+}
+
+/* The layer's primitives when they fit this call: same batch (else they are remade for it, e.g. after
+ * set_batch_network) and a workspace that holds their copies. */
+static c3dnn *ready(layer l)
+{
+    conv3d_state *st = c3_state(l);
+    c3dnn *d = st ? (c3dnn *)st->onednn : 0;
+    if(!d) return 0;
+    if(d->batch != l.batch){
+        c3dnn *e = create(&l);
+        if(!e) return 0;
+        dnn_free(d);
+        st->onednn = d = e;
+    }
+    return need_floats(d) * sizeof(float) <= l.workspace_size ? d : 0;
+}
+
+/* A failure while executing: note it, drop the primitives, and the caller takes the vol2col path from now on. */
+static int failed(layer l, const char *what, dnnl_status_t s)
+{
+    note(what, s, &l);
+    conv3d_onednn_free(l);
+    return -1;
+}
+
+static float *aligned(float *ws)
+{
+    return (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+}
+
+static dnnl_status_t reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to)
+{
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return dnnl_primitive_execute(r, stream, 2, a);
+}
+
+/* Points the port at its buffers; for an input port, fills the copy. Returns the memory the primitive takes. */
+static dnnl_status_t bind(port *p, const float *user, float *ws, int in, dnnl_memory_t *m)
+{
+    dnnl_status_t s = dnnl_memory_set_data_handle(p->user, (void *)user);
+    *m = p->user;
+    if(s != dnnl_success || !p->prim) return s;
+    if((s = dnnl_memory_set_data_handle(p->prim, ws + p->off)) != dnnl_success) return s;
+    *m = p->prim;
+    return in && !p->shared ? reorder(p->reorder, p->user, p->prim) : dnnl_success;
+}
+
+int conv3d_onednn_forward(layer l, network net)
+{
+    c3dnn *d = ready(l);
+    if(!d) return -1;
+    float *ws = aligned(net.workspace);
+    dnnl_memory_t x, w, y;
+    dnnl_status_t s;
+    if((s = bind(&d->fx, net.input, ws, 1, &x)) != dnnl_success ||
+       (s = bind(&d->fw, l.weights, ws, 1, &w)) != dnnl_success ||
+       (s = bind(&d->fy, l.output, ws, 0, &y)) != dnnl_success) return failed(l, "forward", s);
+    dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}};
+    if((s = dnnl_primitive_execute(d->fwd, stream, 3, a)) != dnnl_success) return failed(l, "forward", s);
+    if(d->fy.prim && (s = reorder(d->fy.reorder, d->fy.prim, d->fy.user)) != dnnl_success) return failed(l, "forward", s);
+    if((s = dnnl_stream_wait(stream)) != dnnl_success) return failed(l, "forward", s);
+    return 0;
+}
+
+int conv3d_onednn_backward(layer l, network net)
+{
+    c3dnn *d = ready(l);
+    if(!d) return -1;
+    float *ws = aligned(net.workspace);
+    dnnl_memory_t x, dy, dw, dy2, w, dx;
+    dnnl_status_t s;
+    /* both gradients into their copies first: a failure up to here leaves weight_updates and net.delta untouched */
+    if((s = bind(&d->wx, net.input, ws, 1, &x)) != dnnl_success ||
+       (s = bind(&d->wdy, l.delta, ws, 1, &dy)) != dnnl_success ||
+       (s = bind(&d->wdw, l.weight_updates, ws, 0, &dw)) != dnnl_success) return failed(l, "backward-weights", s);
+    dnnl_exec_arg_t wa[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+    if((s = dnnl_primitive_execute(d->bwd_w, stream, 3, wa)) != dnnl_success) return failed(l, "backward-weights", s);
+    if(net.delta){
+        if((s = bind(&d->ddy, l.delta, ws, 1, &dy2)) != dnnl_success ||
+           (s = bind(&d->dw, l.weights, ws, 1, &w)) != dnnl_success ||
+           (s = bind(&d->ddx, net.delta, ws, 0, &dx)) != dnnl_success) return failed(l, "backward-data", s);
+        dnnl_exec_arg_t da[3] = {{DNNL_ARG_DIFF_DST, dy2}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dx}};
+        if((s = dnnl_primitive_execute(d->bwd_d, stream, 3, da)) != dnnl_success) return failed(l, "backward-data", s);
+    }
+    if((s = dnnl_stream_wait(stream)) != dnnl_success) return failed(l, "backward", s);
+    /* the reorders with a sum post-op: weight_updates += dW, net.delta += dX */
+    if((s = reorder(d->wdw.reorder, d->wdw.prim, d->wdw.user)) == dnnl_success && net.delta)
+        s = reorder(d->ddx.reorder, d->ddx.prim, d->ddx.user);
+    if(s == dnnl_success) s = dnnl_stream_wait(stream);
+    if(s != dnnl_success){
+        /* cannot be undone: the gradients of this call may be partial */
+        failed(l, "gradient accumulation", s);
+    }
+    return 0;
+}
+#endif
