@@ -118,7 +118,7 @@ $(ONEDNN_STAMP):
 	@mkdir -p $(dir $@)
 	rm -f $(B)/.onednn-*
 	touch $@
-$(B)/layers/conv3d_layer.o $(B)/layers/conv3d_onednn.o: $(ONEDNN_STAMP)
+$(B)/layers/conv3d_layer.o $(B)/layers/deconv3d_layer.o $(B)/layers/conv3d_onednn.o: $(ONEDNN_STAMP)
 $(B)/%.cu.o: %.cu $(OUR_HDR) $(STAMP)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ARCH) $(DEFS) $(INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@

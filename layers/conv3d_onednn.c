@@ -1,4 +1,4 @@
-/* Runs the CPU convolution of [conv3d] (forward, backward-data, backward-weights) through oneDNN primitives cached per layer, in oneDNN's blocked layouts with the reorders from and to our buffers. */
+/* Runs the CPU convolutions of [conv3d] and [deconv3d] (forward, backward-data, backward-weights) through oneDNN primitives cached per layer, in oneDNN's blocked layouts with the reorders from and to our buffers. */
 #ifdef ONEDNN
 #include <stdint.h>
 #include <stdio.h>
@@ -141,11 +141,15 @@ static dnnl_status_t make_prim(dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim
 
 static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
 {
-    const geom3d *g = &c3_state(*l)->g;
+    const conv3d_state *cs = c3_state(*l);
+    const geom3d *g = &cs->g;
+    /* the correlation g: image (g->c channels) -> positions (pc channels); [deconv3d] is its adjoint, with the
+     * same weights [positions][image][k] (PyTorch's ConvTranspose3d layout) */
+    const int tr = cs->transposed, pc = tr ? l->c : l->out_c;
     const int n[3] = {g->d, g->h, g->w}, o[3] = {g->od, g->oh, g->ow}, k[3] = {g->kd, g->kh, g->kw};
     const int st[3] = {g->sd, g->sh, g->sw}, pad[3] = {g->pd, g->ph, g->pw};
-    dnnl_dims_t xs = {l->batch, g->c, g->d, g->h, g->w}, ys = {l->batch, l->out_c, g->od, g->oh, g->ow};
-    dnnl_dims_t wsz = {l->out_c, g->c, g->kd, g->kh, g->kw}, strides, pl, pr;
+    dnnl_dims_t xs = {l->batch, g->c, g->d, g->h, g->w}, ys = {l->batch, pc, g->od, g->oh, g->ow};
+    dnnl_dims_t wsz = {pc, g->c, g->kd, g->kh, g->kw}, strides, pl, pr;
     int i;
     for(i = 0; i < 3; ++i){
         /* PyTorch's floor: the right padding is only what the last output position reads */
@@ -177,13 +181,15 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
     *what = "reorder";
     TRY("reorder", port_init(&d->fx, &ux, dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->fw, &uw, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
-    TRY("reorder", port_init(&d->fy, &uy, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, 0, 0, &cur));
+    /* [deconv3d] adds the forward correlation into net.delta */
+    TRY("reorder", port_init(&d->fy, &uy, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, tr, tr, &cur));
     d->fwd_floats = cur;
     cur = 0;
     TRY("reorder", port_init(&d->wx, &ux, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->wdy, &uy, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->wdw, &uw, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), 0, 1, 1, &cur));
-    TRY("reorder", port_share(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), &d->wdy, &cur));
+    if(tr) TRY("reorder", port_init(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
+    else TRY("reorder", port_share(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), &d->wdy, &cur));
     TRY("reorder", port_init(&d->dw, &uw, dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->ddx, &ux, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_src_md, 0), 0, 1, 1, &cur));
     d->bwd_floats = cur;
@@ -228,7 +234,7 @@ void conv3d_onednn_setup(layer *l)
 #ifdef GPU
     if(gpu_index >= 0) return;
 #endif
-    if(st->transposed || !engine_ready(l)) return;
+    if(!engine_ready(l)) return;
     c3dnn *d = create(l);
     if(d){
         st->onednn = d;
@@ -283,20 +289,64 @@ static dnnl_status_t bind(port *p, const float *user, float *ws, int in, dnnl_me
     return in && !p->shared ? reorder(p->reorder, p->user, p->prim) : dnnl_success;
 }
 
+/* dst = (or +=, for a port made with sum) the correlation of src with w */
+static dnnl_status_t run_fwd(c3dnn *d, float *ws, const float *src, const float *w, float *dst)
+{
+    dnnl_memory_t x, m, y;
+    dnnl_status_t s;
+    if((s = bind(&d->fx, src, ws, 1, &x)) != dnnl_success || (s = bind(&d->fw, w, ws, 1, &m)) != dnnl_success ||
+       (s = bind(&d->fy, dst, ws, 0, &y)) != dnnl_success) return s;
+    dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, m}, {DNNL_ARG_DST, y}};
+    if((s = dnnl_primitive_execute(d->fwd, stream, 3, a)) != dnnl_success) return s;
+    if(d->fy.prim && (s = reorder(d->fy.reorder, d->fy.prim, d->fy.user)) != dnnl_success) return s;
+    return dnnl_stream_wait(stream);
+}
+
+/* the weight gradient of the correlation (src -> diff_dst) into its copy; finished by sum_dw */
+static dnnl_status_t run_bwd_w(c3dnn *d, float *ws, const float *src, const float *dy, float *dw)
+{
+    dnnl_memory_t x, g, m;
+    dnnl_status_t s;
+    if((s = bind(&d->wx, src, ws, 1, &x)) != dnnl_success || (s = bind(&d->wdy, dy, ws, 1, &g)) != dnnl_success ||
+       (s = bind(&d->wdw, dw, ws, 0, &m)) != dnnl_success) return s;
+    dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_WEIGHTS, m}};
+    if((s = dnnl_primitive_execute(d->bwd_w, stream, 3, a)) != dnnl_success) return s;
+    return dnnl_stream_wait(stream);
+}
+
+/* the adjoint of the correlation (diff_dst -> diff_src) into its copy; finished by sum_dx */
+static dnnl_status_t run_bwd_d(c3dnn *d, float *ws, const float *dy, const float *w, float *dx)
+{
+    dnnl_memory_t g, m, x;
+    dnnl_status_t s;
+    if((s = bind(&d->ddy, dy, ws, 1, &g)) != dnnl_success || (s = bind(&d->dw, w, ws, 1, &m)) != dnnl_success ||
+       (s = bind(&d->ddx, dx, ws, 0, &x)) != dnnl_success) return s;
+    dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WEIGHTS, m}, {DNNL_ARG_DIFF_SRC, x}};
+    if((s = dnnl_primitive_execute(d->bwd_d, stream, 3, a)) != dnnl_success) return s;
+    return dnnl_stream_wait(stream);
+}
+
+/* the reorders with a sum post-op: user += copy */
+static dnnl_status_t sum_out(port *p)
+{
+    dnnl_status_t s = reorder(p->reorder, p->prim, p->user);
+    return s == dnnl_success ? dnnl_stream_wait(stream) : s;
+}
+
 int conv3d_onednn_forward(layer l, network net)
 {
     c3dnn *d = ready(l);
     if(!d) return -1;
     float *ws = aligned(net.workspace);
-    dnnl_memory_t x, w, y;
     dnnl_status_t s;
-    if((s = bind(&d->fx, net.input, ws, 1, &x)) != dnnl_success ||
-       (s = bind(&d->fw, l.weights, ws, 1, &w)) != dnnl_success ||
-       (s = bind(&d->fy, l.output, ws, 0, &y)) != dnnl_success) return failed(l, "forward", s);
-    dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, y}};
-    if((s = dnnl_primitive_execute(d->fwd, stream, 3, a)) != dnnl_success) return failed(l, "forward", s);
-    if(d->fy.prim && (s = reorder(d->fy.reorder, d->fy.prim, d->fy.user)) != dnnl_success) return failed(l, "forward", s);
-    if((s = dnnl_stream_wait(stream)) != dnnl_success) return failed(l, "forward", s);
+    if(!c3_state(l)->transposed){
+        if((s = run_fwd(d, ws, net.input, l.weights, l.output)) != dnnl_success) return failed(l, "forward", s);
+        return 0;
+    }
+    /* [deconv3d]: the output is the adjoint of the correlation of the input */
+    if((s = run_bwd_d(d, ws, net.input, l.weights, l.output)) != dnnl_success) return failed(l, "forward", s);
+    memset(l.output, 0, (size_t)l.batch * l.outputs * sizeof(float));
+    if((s = sum_out(&d->ddx)) != dnnl_success) return failed(l, "forward", s);
     return 0;
 }
 
@@ -305,30 +355,18 @@ int conv3d_onednn_backward(layer l, network net)
     c3dnn *d = ready(l);
     if(!d) return -1;
     float *ws = aligned(net.workspace);
-    dnnl_memory_t x, dy, dw, dy2, w, dx;
     dnnl_status_t s;
-    /* both gradients into their copies first: a failure up to here leaves weight_updates and net.delta untouched */
-    if((s = bind(&d->wx, net.input, ws, 1, &x)) != dnnl_success ||
-       (s = bind(&d->wdy, l.delta, ws, 1, &dy)) != dnnl_success ||
-       (s = bind(&d->wdw, l.weight_updates, ws, 0, &dw)) != dnnl_success) return failed(l, "backward-weights", s);
-    dnnl_exec_arg_t wa[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
-    if((s = dnnl_primitive_execute(d->bwd_w, stream, 3, wa)) != dnnl_success) return failed(l, "backward-weights", s);
-    if(net.delta){
-        if((s = bind(&d->ddy, l.delta, ws, 1, &dy2)) != dnnl_success ||
-           (s = bind(&d->dw, l.weights, ws, 1, &w)) != dnnl_success ||
-           (s = bind(&d->ddx, net.delta, ws, 0, &dx)) != dnnl_success) return failed(l, "backward-data", s);
-        dnnl_exec_arg_t da[3] = {{DNNL_ARG_DIFF_DST, dy2}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dx}};
-        if((s = dnnl_primitive_execute(d->bwd_d, stream, 3, da)) != dnnl_success) return failed(l, "backward-data", s);
-    }
-    if((s = dnnl_stream_wait(stream)) != dnnl_success) return failed(l, "backward", s);
-    /* the reorders with a sum post-op: weight_updates += dW, net.delta += dX */
-    if((s = reorder(d->wdw.reorder, d->wdw.prim, d->wdw.user)) == dnnl_success && net.delta)
-        s = reorder(d->ddx.reorder, d->ddx.prim, d->ddx.user);
-    if(s == dnnl_success) s = dnnl_stream_wait(stream);
-    if(s != dnnl_success){
-        /* cannot be undone: the gradients of this call may be partial */
-        failed(l, "gradient accumulation", s);
-    }
+    const int tr = c3_state(l)->transposed;
+    /* the weight gradient into its copy first: a failure up to there leaves weight_updates and net.delta untouched.
+     * [conv3d]: image = net.input, positions = l.delta; [deconv3d]: the other way round. */
+    if((s = run_bwd_w(d, ws, tr ? l.delta : net.input, tr ? net.input : l.delta, l.weight_updates)) != dnnl_success)
+        return failed(l, "backward-weights", s);
+    if(net.delta && !tr && (s = run_bwd_d(d, ws, l.delta, l.weights, net.delta)) != dnnl_success)
+        return failed(l, "backward-data", s);
+    if((s = sum_out(&d->wdw)) == dnnl_success && net.delta)
+        s = tr ? run_fwd(d, ws, l.delta, l.weights, net.delta) : sum_out(&d->ddx);
+    /* cannot be undone: the gradients of this call may be partial */
+    if(s != dnnl_success) failed(l, "gradient accumulation", s);
     return 0;
 }
 #endif

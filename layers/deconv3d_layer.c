@@ -4,6 +4,7 @@
 #include <string.h>
 #include <cblas.h>
 #include "deconv3d_layer.h"
+#include "conv3d_onednn.h"
 #include "darknet3d.h"
 
 dims3d deconv3d_out_dims(dims3d in, const conv3d_options *o)
@@ -41,6 +42,9 @@ layer make_deconv3d_layer(int batch, dims3d in, conv3d_options o)
     l.forward = forward_deconv3d_layer;
     l.backward = backward_deconv3d_layer;
     l.update = update_deconv3d_layer;
+#ifdef ONEDNN
+    conv3d_onednn_setup(&l);
+#endif
 #ifdef GPU
     l.forward_gpu = forward_deconv3d_layer_gpu;
     l.backward_gpu = backward_deconv3d_layer_gpu;
@@ -62,6 +66,9 @@ void forward_deconv3d_layer(layer l, network net)
     const size_t P = geom3d_positions(g);
     const int ident = geom3d_is_identity(g);
     int b;
+#ifdef ONEDNN
+    if(conv3d_onednn_forward(l, net) == 0){ c3_post_forward(l, net); return; }
+#endif
     for(b = 0; b < l.batch; ++b){
         const float *x = net.input + (size_t)b * l.inputs;
         float *y = l.output + (size_t)b * l.outputs;
@@ -90,6 +97,9 @@ void backward_deconv3d_layer(layer l, network net)
     const int ident = geom3d_is_identity(g);
     int b;
     c3_post_backward(l, net);
+#ifdef ONEDNN
+    if(conv3d_onednn_backward(l, net) == 0) return;
+#endif
     for(b = 0; b < l.batch; ++b){
         const float *x = net.input + (size_t)b * l.inputs;
         const float *dy = l.delta + (size_t)b * l.outputs;
@@ -126,6 +136,9 @@ int resize_deconv3d_layer(layer *l, int d, int h, int w)
     l->d = d; l->h = d * h; l->w = w;
     l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
     c3_alloc_buffers(l);
+#ifdef ONEDNN
+    conv3d_onednn_setup(l);
+#endif
 #ifdef GPU
     if(gpu_index >= 0) c3_cudnn_setup(l);
 #endif

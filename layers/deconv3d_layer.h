@@ -9,7 +9,8 @@
  * treatment and weights-file order as [conv3d] (see batchnorm3d.h).
  * Contract: as [conv3d]: forward OVERWRITES l.output; backward rewrites l.delta in place,
  * ACCUMULATES the parameter updates and ADDS into net.delta when non-NULL.
- * CPU: forward = gemm + col2vol, backward = vol2col + two gemms (no col2vol).
+ * CPU: with ONEDNN oneDNN's convolution primitives with the roles swapped (conv3d_onednn.c); else, or when oneDNN cannot
+ *      make them, forward = gemm + col2vol, backward = vol2col + two gemms (no col2vol).
  * GPU: cuDNN backward-data as forward, cuDNN forward as backward-data. */
 dims3d deconv3d_out_dims(dims3d in, const conv3d_options *o);
 layer make_deconv3d_layer(int batch, dims3d in, conv3d_options o);
