@@ -289,15 +289,23 @@ static dnnl_status_t bind(port *p, const float *user, float *ws, int in, dnnl_me
     return in && !p->shared ? reorder(p->reorder, p->user, p->prim) : dnnl_success;
 }
 
+/* binds two input ports and one output port (their oneDNN argument kinds k0, k1, k2) and runs primitive prim */
+static dnnl_status_t run3(dnnl_primitive_t prim, float *ws, port *p0, int k0, const float *b0, port *p1, int k1, const float *b1,
+                          port *p2, int k2, float *b2)
+{
+    dnnl_memory_t m0, m1, m2;
+    dnnl_status_t s;
+    if((s = bind(p0, b0, ws, 1, &m0)) != dnnl_success || (s = bind(p1, b1, ws, 1, &m1)) != dnnl_success ||
+       (s = bind(p2, b2, ws, 0, &m2)) != dnnl_success) return s;
+    dnnl_exec_arg_t a[3] = {{k0, m0}, {k1, m1}, {k2, m2}};
+    return dnnl_primitive_execute(prim, stream, 3, a);
+}
+
 /* dst = (or +=, for a port made with sum) the correlation of src with w */
 static dnnl_status_t run_fwd(c3dnn *d, float *ws, const float *src, const float *w, float *dst)
 {
-    dnnl_memory_t x, m, y;
-    dnnl_status_t s;
-    if((s = bind(&d->fx, src, ws, 1, &x)) != dnnl_success || (s = bind(&d->fw, w, ws, 1, &m)) != dnnl_success ||
-       (s = bind(&d->fy, dst, ws, 0, &y)) != dnnl_success) return s;
-    dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, m}, {DNNL_ARG_DST, y}};
-    if((s = dnnl_primitive_execute(d->fwd, stream, 3, a)) != dnnl_success) return s;
+    dnnl_status_t s = run3(d->fwd, ws, &d->fx, DNNL_ARG_SRC, src, &d->fw, DNNL_ARG_WEIGHTS, w, &d->fy, DNNL_ARG_DST, dst);
+    if(s != dnnl_success) return s;
     if(d->fy.prim && (s = reorder(d->fy.reorder, d->fy.prim, d->fy.user)) != dnnl_success) return s;
     return dnnl_stream_wait(stream);
 }
@@ -305,25 +313,15 @@ static dnnl_status_t run_fwd(c3dnn *d, float *ws, const float *src, const float 
 /* the weight gradient of the correlation (src -> diff_dst) into its copy; finished by sum_dw */
 static dnnl_status_t run_bwd_w(c3dnn *d, float *ws, const float *src, const float *dy, float *dw)
 {
-    dnnl_memory_t x, g, m;
-    dnnl_status_t s;
-    if((s = bind(&d->wx, src, ws, 1, &x)) != dnnl_success || (s = bind(&d->wdy, dy, ws, 1, &g)) != dnnl_success ||
-       (s = bind(&d->wdw, dw, ws, 0, &m)) != dnnl_success) return s;
-    dnnl_exec_arg_t a[3] = {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_DIFF_WEIGHTS, m}};
-    if((s = dnnl_primitive_execute(d->bwd_w, stream, 3, a)) != dnnl_success) return s;
-    return dnnl_stream_wait(stream);
+    dnnl_status_t s = run3(d->bwd_w, ws, &d->wx, DNNL_ARG_SRC, src, &d->wdy, DNNL_ARG_DIFF_DST, dy, &d->wdw, DNNL_ARG_DIFF_WEIGHTS, dw);
+    return s != dnnl_success ? s : dnnl_stream_wait(stream);
 }
 
 /* the adjoint of the correlation (diff_dst -> diff_src) into its copy; finished by sum_dx */
 static dnnl_status_t run_bwd_d(c3dnn *d, float *ws, const float *dy, const float *w, float *dx)
 {
-    dnnl_memory_t g, m, x;
-    dnnl_status_t s;
-    if((s = bind(&d->ddy, dy, ws, 1, &g)) != dnnl_success || (s = bind(&d->dw, w, ws, 1, &m)) != dnnl_success ||
-       (s = bind(&d->ddx, dx, ws, 0, &x)) != dnnl_success) return s;
-    dnnl_exec_arg_t a[3] = {{DNNL_ARG_DIFF_DST, g}, {DNNL_ARG_WEIGHTS, m}, {DNNL_ARG_DIFF_SRC, x}};
-    if((s = dnnl_primitive_execute(d->bwd_d, stream, 3, a)) != dnnl_success) return s;
-    return dnnl_stream_wait(stream);
+    dnnl_status_t s = run3(d->bwd_d, ws, &d->ddy, DNNL_ARG_DIFF_DST, dy, &d->dw, DNNL_ARG_WEIGHTS, w, &d->ddx, DNNL_ARG_DIFF_SRC, dx);
+    return s != dnnl_success ? s : dnnl_stream_wait(stream);
 }
 
 /* the reorders with a sum post-op: user += copy */
