@@ -115,12 +115,11 @@ int seg3d_train(int argc, char **argv)
 {
     if(argc < 5){ usage(); return 2; }
     char *datafile = argv[3], *cfgfile = argv[4], *weights = 0;
-    int i, clear = 0, nogpu = 0, max_batches = -1, dont_show = 0;
+    int i, clear = 0, max_batches = -1, dont_show = 0;
     unsigned long seed = 1;
     char *gpus = 0;
     for(i = 5; i < argc; ++i){
         if(strcmp(argv[i], "-clear") == 0) clear = 1;
-        else if(strcmp(argv[i], "-nogpu") == 0) nogpu = 1;
         else if(strcmp(argv[i], "-dont_show") == 0) dont_show = 1;
         else if(strcmp(argv[i], "-gpus") == 0 && i + 1 < argc) gpus = argv[++i];
         else if(strcmp(argv[i], "-seed") == 0 && i + 1 < argc){
@@ -136,8 +135,8 @@ int seg3d_train(int argc, char **argv)
         else { fprintf(stderr, "error: unknown argument '%s'\n", argv[i]); usage(); return 2; }
     }
     (void)dont_show;
-    if(nogpu) gpu_index = -1;
-    else if(gpu_index >= 0 && gpus){
+    /* -nogpu was taken off the command line by main() (src/main.c), which set gpu_index = -1 */
+    if(gpu_index >= 0 && gpus){
         gpu_index = atoi(gpus);
         if(strchr(gpus, ',')) fprintf(stderr, "note: -gpus %s: darknet3d trains on one GPU; using GPU %d\n", gpus, gpu_index);
     }
