@@ -151,7 +151,7 @@ size_t c3_cpu_workspace_floats(layer l)
 }
 
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,
-            int batch_normalize, int bias, ACTIVATION act, float weight_std)
+            int batch_normalize, int bias, ACTIVATION act, int fan_in)
 {
     int oc = out.c;
     int pre = batch_normalize && bias;
@@ -173,12 +173,20 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
     l->weights = layer3d_alloc(l->nweights);
     l->weight_updates = layer3d_alloc(l->nweights);
     if(!l->weights || !l->weight_updates) return -1;
+    /* PyTorch's default initialisation of Conv3d/ConvTranspose3d (kaiming_uniform with a = sqrt(5)), which the
+     * public V-Net code keeps: weights and conv biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); BN gamma 1, beta 0.
+     * With BN after a convolution, the weight scale sets the effective learning rate (it goes as lr / |w|^2): the
+     * He-normal init used before (std sqrt(2 / fan_in), 2.45x larger) trained 6x slower, measured on LA-mini:
+     * valid_16 Dice 0.59 against 0.84 for PyTorch at the same protocol (docs/dbisl.md). */
+    float bound = 1.f / sqrtf((float)(fan_in > 0 ? fan_in : 1));
     int i;
-    for(i = 0; i < l->nweights; ++i) l->weights[i] = weight_std * rand_normal();
+    for(i = 0; i < l->nweights; ++i) l->weights[i] = rand_uniform(-bound, bound);
     if(l->nbiases){
         l->biases = layer3d_alloc(oc);
         l->bias_updates = layer3d_alloc(oc);
+        if(!batch_normalize) for(i = 0; i < oc; ++i) l->biases[i] = rand_uniform(-bound, bound);
     }
+    if(pre) for(i = 0; i < oc; ++i) st->pre_b[i] = rand_uniform(-bound, bound);
     if(batch_normalize){
         l->scales = layer3d_alloc(oc);
         l->scale_updates = layer3d_alloc(oc);

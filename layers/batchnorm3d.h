@@ -39,7 +39,7 @@ static inline conv3d_state *c3_state(layer l) { return (conv3d_state *)l.plugin_
  * the geometry-dependent buffers; sets shapes, nweights/nbiases/extra, the CPU workspace size and
  * the update functions. Returns -1 when memory is short. */
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,
-            int batch_normalize, int bias, ACTIVATION act, float weight_std);
+            int batch_normalize, int bias, ACTIVATION act, int fan_in);
 /* (Re)allocates output, delta, x_norm (CPU and GPU) for the current shapes and sets the CPU workspace size. */
 void c3_alloc_buffers(layer *l);
 /* Floats of net.workspace the CPU path uses with the current chunk sizes: nthreads slots of c3_cpu_slot_floats

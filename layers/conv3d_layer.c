@@ -63,8 +63,8 @@ layer make_conv3d_layer(int batch, dims3d in, conv3d_options o)
     l.type = CONV3D;
     dims3d out = conv3d_out_dims(in, &o);
     geom3d g = conv_geom(in, out, o.k, o.s, o.p);
-    float std = sqrtf(2.f / (in.c * o.k[0] * o.k[1] * o.k[2]));
-    if(c3_init(&l, batch, in, out, g, 0, o.batch_normalize, o.bias, o.activation, std)){
+    int fan_in = in.c * o.k[0] * o.k[1] * o.k[2];
+    if(c3_init(&l, batch, in, out, g, 0, o.batch_normalize, o.bias, o.activation, fan_in)){
         free_layer(l);
         layer empty = {0};
         return empty;

@@ -33,8 +33,8 @@ layer make_deconv3d_layer(int batch, dims3d in, conv3d_options o)
     dims3d out = deconv3d_out_dims(in, &o);
     geom3d g = deconv_geom(in, out, o.k, o.s, o.p);
     /* PyTorch's fan-in of a ConvTranspose3d weight is out_c * k^3 */
-    float std = sqrtf(2.f / (o.filters * o.k[0] * o.k[1] * o.k[2]));
-    if(c3_init(&l, batch, in, out, g, 1, o.batch_normalize, o.bias, o.activation, std)){
+    int fan_in = o.filters * o.k[0] * o.k[1] * o.k[2];
+    if(c3_init(&l, batch, in, out, g, 1, o.batch_normalize, o.bias, o.activation, fan_in)){
         free_layer(l);
         layer empty = {0};
         return empty;
