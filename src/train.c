@@ -59,7 +59,16 @@ int save_weights_atomic(network *net, const char *path)
         fclose(f);
         return -1;
     }
+    /* a diverging run can overflow its weights while the loss still looks finite (saturated sigmoids): such a file
+     * is never made the checkpoint */
+    float buf[4096];
+    size_t got, k;
+    int bad = 0;
+    fseek(f, (long)(3 * sizeof(int) + sizeof(size_t)), SEEK_SET);
+    while(!bad && (got = fread(buf, sizeof(float), 4096, f)) > 0)
+        for(k = 0; k < got; ++k) if(!isfinite(buf[k])){ bad = 1; break; }
     fclose(f);
+    if(bad){ remove(tmp); return 3; }
     if(net != first_net){ first_net = net; first_size = size; }
     if(rename(tmp, path) != 0){ fprintf(stderr, "error: cannot rename %s to %s: %s\n", tmp, path, strerror(errno)); return -1; }
     return 0;
@@ -192,7 +201,7 @@ int seg3d_train(int argc, char **argv)
         if(li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) chart_set_name(ch, t + 1, dbisl_term_names[t]);
     }
     float avg_loss = -1;
-    int rc = 0;
+    int rc = 0, bad_weights = 0;
     double start = now();
     size_t start_batch = get_current_batch(net);
     while(get_current_batch(net) < (size_t)net->max_batches){
@@ -248,29 +257,39 @@ int seg3d_train(int argc, char **argv)
         }
         if(iter % save_every == 0){
             snprintf(path, sizeof(path), "%s/%s_%d.weights", ds->backup, base, iter);
-            if(save_weights_atomic(net, path)){ rc = 1; break; }
+            if((rc = save_weights_atomic(net, path))){ bad_weights = rc == 3; break; }
         }
         if(iter % last_every == 0){
             snprintf(path, sizeof(path), "%s/%s_last.weights", ds->backup, base);
-            if(save_weights_atomic(net, path)){ rc = 1; break; }
+            if((rc = save_weights_atomic(net, path))){ bad_weights = rc == 3; break; }
             if(ch){
                 char cerr[256];
                 if(chart_write_png(ch, chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
             }
         }
     }
+    if(bad_weights)
+        fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
+                (int)get_current_batch(net), ds->backup, base);
+    if(rc < 0) rc = 1;
     loader_stop(L);
     if(rc == 0){
         snprintf(path, sizeof(path), "%s/%s_final.weights", ds->backup, base);
-        if(save_weights_atomic(net, path)) rc = 1;
-        snprintf(path, sizeof(path), "%s/%s_last.weights", ds->backup, base);
-        if(save_weights_atomic(net, path)) rc = 1;
+        if((rc = save_weights_atomic(net, path)) == 0){
+            snprintf(path, sizeof(path), "%s/%s_last.weights", ds->backup, base);
+            rc = save_weights_atomic(net, path);
+        }
+        if(rc == 3)
+            fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
+                    (int)get_current_batch(net), ds->backup, base);
+        if(rc < 0) rc = 1;
         if(ch){
             char cerr[256];
             if(chart_write_png(ch, chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
         }
-        fprintf(stderr, "done: %d iterations in %.1f s; weights in %s/%s_final.weights\n",
-                (int)get_current_batch(net), now() - start, ds->backup, base);
+        if(rc == 0)
+            fprintf(stderr, "done: %d iterations in %.1f s; weights in %s/%s_final.weights\n",
+                    (int)get_current_batch(net), now() - start, ds->backup, base);
     }
     chart_free(ch);
     loader_free(L);

@@ -5,9 +5,10 @@
 
 /* ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]
  * [net] keys read here (Darknet ignores them): save_every (1000), last_every (100), valid_every (0 = off),
- * infer_stride (validation windows). Returns the exit code: 0, 1 error, 2 usage, 3 non-finite loss. */
+ * infer_stride (validation windows). Returns the exit code: 0, 1 error, 2 usage, 3 non-finite loss or weights. */
 int seg3d_train(int argc, char **argv);
 
-/* Writes weights to <path>.tmp, flushes and renames it over <path>: a crash never leaves a half-written file. */
+/* Writes weights to <path>.tmp, flushes and renames it over <path>: a crash never leaves a half-written file.
+ * Returns 0; -1 on a write error (reported); 3 when a weight is not finite (nothing written, <path> unchanged). */
 int save_weights_atomic(network *net, const char *path);
 #endif

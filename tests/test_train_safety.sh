@@ -1,5 +1,5 @@
 #!/bin/sh
-# Training never loses work: a non-finite loss stops with exit 3 and a message while the last checkpoint stays finite and loadable; an unwritable checkpoint is an error (non-zero exit), never a silent stop.
+# Training never loses work: a non-finite loss or weights stop training with exit 3 and a message while the last checkpoint stays finite and loadable; an unwritable checkpoint is an error (non-zero exit), never a silent stop.
 DARKNET=${DARKNET:-./darknet}
 cd "$(dirname "$0")/.."
 T=tests/out/train_safety
@@ -41,11 +41,11 @@ seg=1
 sdf=3
 CFG
 }
-# learning_rate=1e6 diverges (seeded, so deterministically): the loss overflows to NaN after a few iterations
+# learning_rate=1e6 diverges (seeded, so deterministically): the weights or the loss overflow after a few iterations
 cfg 1000000 1 > "$T/nan.cfg"
 "$DARKNET" seg3d train "$T/data/synth.data" "$T/nan.cfg" -seed 1 > "$T/nan.out" 2> "$T/nan.err"; rc=$?
 W="$T/data/backup/nan_last.weights"
-it=$(sed -n 's/.*error: loss is .* at iteration \([0-9]*\): stopping.*/\1/p' "$T/nan.err")
+it=$(sed -n -e "s/.*error: loss is .* at iteration \([0-9]*\): stopping.*/\1/p" -e "s/.*error: weights are not finite at iteration \([0-9]*\): stopping.*/\1/p" "$T/nan.err")
 if [ $rc -eq 3 ] && [ -n "$it" ] && grep -q "the last good weights are $W" "$T/nan.err"; then echo "PASS safety_nan_loss_stops (iteration $it, exit 3)"
 else echo "FAIL safety_nan_loss_stops: rc=$rc"; tail -3 "$T/nan.err"; fi
 saved=$(( $(od -A n -t u8 -j 12 -N 8 "$W" | tr -d ' ') / 2 ))
