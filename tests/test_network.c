@@ -107,7 +107,7 @@ static void test_init_matches_pytorch(void)
         CHECK_MSG(mx <= bound * (1 + 1e-6) && (l.nweights < 100 || mx > 0.9 * bound), "layer %d: max |w| %g, bound %g", i, mx, bound);
         if(l.batch_normalize) for(j = 0; j < l.out_c; ++j){ CHECK(l.scales[j] == 1.f); CHECK(l.biases[j] == 0.f); }
     }
-    CHECK(nconv >= 20);
+    CHECK(nconv == 31);
     double sd = sqrt(s2 / n);
     CHECK_MSG(fabs(sd - 1 / sqrt(3.0)) < 0.01, "std of w * sqrt(fan_in) = %g, want %g", sd, 1 / sqrt(3.0));
     free_network(net);
