@@ -74,6 +74,12 @@ int save_weights_atomic(network *net, const char *path)
     return 0;
 }
 
+static void report_bad_weights(network *net, const char *backup, const char *base)
+{
+    fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
+            (int)get_current_batch(net), backup, base);
+}
+
 static int find_dbisl(network *net)
 {
     int i;
@@ -268,9 +274,7 @@ int seg3d_train(int argc, char **argv)
             }
         }
     }
-    if(bad_weights)
-        fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
-                (int)get_current_batch(net), ds->backup, base);
+    if(bad_weights) report_bad_weights(net, ds->backup, base);
     if(rc < 0) rc = 1;
     loader_stop(L);
     if(rc == 0){
@@ -279,9 +283,7 @@ int seg3d_train(int argc, char **argv)
             snprintf(path, sizeof(path), "%s/%s_last.weights", ds->backup, base);
             rc = save_weights_atomic(net, path);
         }
-        if(rc == 3)
-            fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
-                    (int)get_current_batch(net), ds->backup, base);
+        if(rc == 3) report_bad_weights(net, ds->backup, base);
         if(rc < 0) rc = 1;
         if(ch){
             char cerr[256];
