@@ -96,7 +96,7 @@ DEFAULTS_HELP = """# Defaults measured on LA-mini (docs/dbisl.md; valid_16 Dice,
 #   background. With every term on (the paper's L_all: set both to 1) DBiSL scored 0.405 +- 0.288 at 750
 #   iterations (one seed 0.073); S2R only scored 0.730 +- 0.022.
 #   lambda=1 (the paper: 0.5): 0.751 against 0.730 at 750 iterations; at 3000 iterations S2R only with lambda 1
-#   scored 0.858 against 0.870 for supervised training, the closest of any setting.
+#   scored 0.863 against 0.870 for supervised training (3 seeds), the closest of any setting.
 #   Supervised training still wins at this scale (0.806 at 750 iterations); the gap closes with training length."""
 
 
