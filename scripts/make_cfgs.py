@@ -93,7 +93,7 @@ LOSS_HELP = """# [dbisl]: the DBiSL objective (layers/dbisl_layer.h). seg/sdf: t
 DBISL_DEFAULTS = {"w_sup_r2s": 0, "w_con_r2s": 0, "lambda": 1}
 DEFAULTS_HELP = """# Defaults measured on LA-mini (docs/dbisl.md; valid_16 Dice, H200, 2-3 seeds):
 #   w_sup_r2s=0, w_con_r2s=0: the r2s terms saturate the tanh distance heads and then pull the segmentation to
-#   background. With every term on (the paper's L_all: set both to 1) DBiSL scored 0.405 +- 0.288 at 750
+#   background. With every term on (the paper's L_all: both 1 and lambda=0.5) DBiSL scored 0.405 +- 0.288 at 750
 #   iterations (one seed 0.073); S2R only scored 0.730 +- 0.022.
 #   lambda=1 (the paper: 0.5): 0.751 against 0.730 at 750 iterations; at 3000 iterations S2R only with lambda 1
 #   scored 0.863 against 0.870 for supervised training (3 seeds), the closest of any setting.
