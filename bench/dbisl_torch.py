@@ -97,6 +97,14 @@ class DualVNet(nn.Module):
         return [d(*feats) for d in self.dec]
 
 
+def conv_bn_pairs(net):
+    """(conv, its BatchNorm3d or None) in module order, which for Encoder/Decoder is the cfg's layer order: the order of
+    the [conv3d]/[deconv3d] records in a Darknet .weights file"""
+    mods = list(net.modules())
+    return [(m, mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm3d) else None)
+            for i, m in enumerate(mods) if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d))]
+
+
 def nparams(m):
     return sum(p.numel() for p in m.parameters() if p.requires_grad)
 

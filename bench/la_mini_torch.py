@@ -110,11 +110,7 @@ def load_darknet(net, path):
     layout, then the conv bias before BN; the header is 3 int32 + a 64-bit `seen`"""
     raw = np.fromfile(path, dtype=np.float32)
     pos = 5
-    mods = list(net.modules())
-    for i, m in enumerate(mods):
-        if not isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
-            continue
-        bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm3d) else None
+    for m, bn in dt.conv_bn_pairs(net):
         oc = m.out_channels
 
         def take(n):

@@ -46,23 +46,12 @@ class Net(nn.Module):
         return self.dec(*self.enc(x))
 
 
-def convs(net):
-    """(conv, bn or None) in cfg order: the module order of Encoder/Decoder is the cfg's layer order"""
-    mods = list(net.modules())
-    out = []
-    for i, m in enumerate(mods):
-        if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)):
-            bn = mods[i + 1] if i + 1 < len(mods) and isinstance(mods[i + 1], nn.BatchNorm3d) else None
-            out.append((m, bn))
-    return out
-
-
 def save_weights(net, path, seen):
     """Darknet .weights: int32 major, minor, revision, uint64 seen, then per [conv3d]/[deconv3d] (layers/
     batchnorm3d.c c3_save): biases (BN beta; the conv bias without BN), BN gamma, running mean, running variance,
     weights, then the conv bias before BN"""
     parts = []
-    for m, bn in convs(net):
+    for m, bn in dt.conv_bn_pairs(net):
         if bn is not None:
             parts += [bn.bias, bn.weight, bn.running_mean, bn.running_var, m.weight, m.bias]
         else:
@@ -96,7 +85,7 @@ def main():
     rng = np.random.default_rng(7)
     net = Net().double()
     with torch.no_grad():
-        for m, bn in convs(net):
+        for m, bn in dt.conv_bn_pairs(net):
             m.bias.uniform_(-0.1, 0.1)
             if bn is not None:
                 bn.weight.uniform_(0.8, 1.2)
@@ -107,7 +96,7 @@ def main():
                 bn.eps = 1e-5
     save_weights(net, os.path.join(OUT, "init.weights"), 0)
     # Darknet decays the convolution weights only (not biases, BN gamma/beta, or the conv bias before BN)
-    wts = [m.weight for m, _ in convs(net)]
+    wts = [m.weight for m, _ in dt.conv_bn_pairs(net)]
     ids = {id(p) for p in wts}
     rest = [p for p in net.parameters() if id(p) not in ids]
     opt = torch.optim.SGD([{"params": wts, "weight_decay": DECAY}, {"params": rest, "weight_decay": 0}],
