@@ -74,7 +74,6 @@ LIB_OBJS += $(addprefix $(B)/dn/,$(addsuffix .o,$(DN_CU))) $(patsubst %.cu,$(B)/
 endif
 EX_OBJS := $(addprefix $(B)/ex/,$(addsuffix .o,$(DN_EX)))
 LIB := $(B)/libdarknet3d.a
-STAMP := darknet-src/.darknet3d-stamp
 
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
@@ -82,9 +81,16 @@ TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 .PHONY: all setup test demo bench clean distclean lib tests-build
 all: darknet
 
-setup: $(STAMP)
-$(STAMP): scripts/setup.sh patches/darknet3d.patch
+# Set-up runs before any rule is looked at: make first remakes this included file (running scripts/setup.sh),
+# then restarts, so the pattern rules below see darknet-src/ on a fresh clone. `clean`/`distclean` skip it.
+SETUP_MK := darknet-src/.darknet3d-setup.mk
+ifneq ($(filter-out clean distclean,$(or $(MAKECMDGOALS),all)),)
+include $(SETUP_MK)
+endif
+$(SETUP_MK): scripts/setup.sh patches/darknet3d.patch
 	sh scripts/setup.sh
+	echo '# written after scripts/setup.sh succeeded; its mtime marks the set-up' > $@
+setup: $(SETUP_MK)
 
 darknet: $(B)/darknet
 	ln -sf $(B)/darknet darknet
@@ -97,19 +103,19 @@ $(LIB): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
-$(B)/dn/%.o: darknet-src/src/%.c $(STAMP)
+$(B)/dn/%.o: darknet-src/src/%.c $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(DN_CFLAGS) -c $< -o $@
-$(B)/dn/%.o: darknet-src/src/%.cu $(STAMP)
+$(B)/dn/%.o: darknet-src/src/%.cu $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ARCH) -w $(DEFS) $(INCS) --compiler-options "-fPIC -O3" -c $< -o $@
-$(B)/ex/darknet.o: darknet-src/examples/darknet.c $(STAMP)
+$(B)/ex/darknet.o: darknet-src/examples/darknet.c $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(DN_CFLAGS) -Dmain=darknet_main -c $< -o $@
-$(B)/ex/%.o: darknet-src/examples/%.c $(STAMP)
+$(B)/ex/%.o: darknet-src/examples/%.c $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(DN_CFLAGS) -c $< -o $@
-$(B)/%.o: %.c $(OUR_HDR) $(STAMP)
+$(B)/%.o: %.c $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wextra -Wno-unused-parameter -Wno-sign-compare -c $< -o $@
 # the files that ONEDNN changes are rebuilt when it changes in the same BUILDDIR
@@ -119,7 +125,7 @@ $(ONEDNN_STAMP):
 	rm -f $(B)/.onednn-*
 	touch $@
 $(B)/layers/conv3d_layer.o $(B)/layers/deconv3d_layer.o $(B)/layers/conv3d_onednn.o: $(ONEDNN_STAMP)
-$(B)/%.cu.o: %.cu $(OUR_HDR) $(STAMP)
+$(B)/%.cu.o: %.cu $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ARCH) $(DEFS) $(INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@
 
@@ -149,7 +155,7 @@ FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_B)/%,$(wildcard fuzz/fuzz_*.c))
 .PHONY: fuzz-build fuzz asan
-fuzz-build: $(STAMP)
+fuzz-build: $(SETUP_MK)
 	$(MAKE) BUILDDIR=$(FUZZ_B) CC=clang GPU=0 CUDNN=0 SAN=0 OPT="$(FUZZ_FLAGS)" $(FUZZ_B)/libdarknet3d.a
 	$(MAKE) GPU=0 CUDNN=0 $(FUZZ_TARGETS)
 $(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_B)/libdarknet3d.a
@@ -159,7 +165,7 @@ fuzz: fuzz-build
 
 # The whole test suite under ASan+UBSan (build/cpu-san, or SAN_B=...); Darknet's known leaks are listed in tests/lsan.supp.
 SAN_B ?= build/cpu-san
-asan: $(STAMP)
+asan: $(SETUP_MK)
 	$(MAKE) SAN=1 GPU=0 CUDNN=0 BUILDDIR=$(SAN_B) tests-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 sh tests/run_tests.sh $(SAN_B)

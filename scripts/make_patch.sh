@@ -6,7 +6,7 @@ T=$(mktemp -d)
 mkdir "$T/a" "$T/b"
 tar -xJf .apt-state/src/darknet_0.0.0+git20180914.61c9d02e.orig.tar.xz -C "$T/a" --strip-components=1
 cp -r darknet-src/. "$T/b/"
-rm -f "$T/b/.darknet3d-stamp"
+rm -f "$T/b/.darknet3d-stamp" "$T/b/.darknet3d-setup.mk"
 rm -rf "$T/b/obj"
 (cd "$T" && diff -ruN a b || true) > patches/darknet3d.patch
 rm -rf "$T"
