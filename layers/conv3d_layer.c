@@ -10,7 +10,7 @@
 #include "option_list.h"
 #include "darknet3d.h"
 
-static int read_axes(list *options, const char *key, int def, int required, int lo, int out[3], char *err, size_t errlen)
+static int read_axes(list *options, const char *sec, const char *key, int def, int required, int out[3], char *err, size_t errlen)
 {
     static const char *ax[3] = {"_d", "_h", "_w"};
     char name[32];
@@ -19,23 +19,23 @@ static int read_axes(list *options, const char *key, int def, int required, int 
         snprintf(name, sizeof(name), "%s%s", key, ax[i]);
         if(!option_find(options, name)) have_all = 0;
     }
-    if(cfg_int(options, key, def, required && !have_all, lo, 4096, &cubic, err, errlen)) return -1;
+    if(cfg_int(options, sec, key, def, required && !have_all, &cubic, err, errlen)) return -1;
     for(i = 0; i < 3; ++i){
         snprintf(name, sizeof(name), "%s%s", key, ax[i]);
-        if(cfg_int(options, name, cubic, 0, lo, 4096, &out[i], err, errlen)) return -1;
+        if(cfg_int(options, sec, name, cubic, 0, &out[i], err, errlen)) return -1;
     }
     return 0;
 }
 
-int conv3d_read_options(list *options, conv3d_options *o, char *err, size_t errlen)
+int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
-    if(cfg_int(options, "filters", 0, 1, 1, 1 << 16, &o->filters, err, errlen)) return -1;
-    if(read_axes(options, "size", 1, 1, 1, o->k, err, errlen)) return -1;
-    if(read_axes(options, "stride", 1, 0, 1, o->s, err, errlen)) return -1;
-    if(read_axes(options, "pad", 0, 0, 0, o->p, err, errlen)) return -1;
-    if(cfg_int(options, "batch_normalize", 0, 0, 0, 1, &o->batch_normalize, err, errlen)) return -1;
-    if(cfg_int(options, "bias", 1, 0, 0, 1, &o->bias, err, errlen)) return -1;
+    if(cfg_int(options, sec, "filters", 0, 1, &o->filters, err, errlen)) return -1;
+    if(read_axes(options, sec, "size", 1, 1, o->k, err, errlen)) return -1;
+    if(read_axes(options, sec, "stride", 1, 0, o->s, err, errlen)) return -1;
+    if(read_axes(options, sec, "pad", 0, 0, o->p, err, errlen)) return -1;
+    if(cfg_int(options, sec, "batch_normalize", 0, 0, &o->batch_normalize, err, errlen)) return -1;
+    if(cfg_int(options, sec, "bias", 1, 0, &o->bias, err, errlen)) return -1;
     if(cfg_activation(options, "activation", "linear", &o->activation, err, errlen)) return -1;
     return 0;
 }
@@ -352,7 +352,7 @@ int parse_conv3d_section(list *options, size_params params, layer *l, char *err,
     dims3d in;
     conv3d_options o;
     if(params_dims(params, &in, err, errlen)) return -1;
-    if(conv3d_read_options(options, &o, err, errlen)) return -1;
+    if(conv3d_read_options(options, "[conv3d]", &o, err, errlen)) return -1;
     if(c3_check_run(params, err, errlen)) return -1;
     dims3d out = conv3d_out_dims(in, &o);
     if(out.d < 1 || out.h < 1 || out.w < 1){

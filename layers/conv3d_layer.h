@@ -16,7 +16,7 @@ typedef struct {
     int batch_normalize, bias;
     ACTIVATION activation;
 } conv3d_options;
-int conv3d_read_options(list *options, conv3d_options *o, char *err, size_t errlen);
+int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen);
 
 /* Output size, exactly PyTorch's: floor((n + 2p - k)/s) + 1; dims with c < 1 or any size < 1 mean "empty". */
 dims3d conv3d_out_dims(dims3d in, const conv3d_options *o);

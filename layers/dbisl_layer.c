@@ -286,24 +286,23 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
     cfg.ndec = nseg;
     for(i = 0; i < nseg; ++i){ cfg.seg[i] = seg[i]; cfg.sdf[i] = sdf[i]; }
     static const char *wkeys[DBISL_NTERMS] = {"w_sup_seg", "w_sup_reg", "w_sup_s2r", "w_sup_r2s", "w_con_seg", "w_con_reg", "w_con_s2r", "w_con_r2s", "w_pse"};
-    for(i = 0; i < DBISL_NTERMS; ++i) if(cfg_float(options, wkeys[i], 1.f, 0, 0.f, 1e6f, &cfg.w[i], err, errlen)) return -1;
+    for(i = 0; i < DBISL_NTERMS; ++i) if(cfg_float(options, "[dbisl]", wkeys[i], 1.f, 0, &cfg.w[i], err, errlen)) return -1;
     static const char *ramps[] = {"sigmoid", "linear", "none", 0};
-    static const char *yesno[] = {"0", "1", 0};
-    if(cfg_float(options, "lambda", 0.5f, 0, 0.f, 1e6f, &cfg.lambda, err, errlen)) return -1;
-    if(cfg_float(options, "beta", 1.f, 0, 0.f, 1e6f, &cfg.beta, err, errlen)) return -1;
-    if(cfg_int(options, "rampup", 0, 0, 0, 100000000, &cfg.rampup, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "lambda", 0.5f, 0, &cfg.lambda, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "beta", 1.f, 0, &cfg.beta, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "rampup", 0, 0, &cfg.rampup, err, errlen)) return -1;
     if(cfg_choice(options, "ramp", "sigmoid", ramps, &cfg.ramp_shape, err, errlen)) return -1;
-    if(cfg_float(options, "k", -1500.f, 0, -1e6f, 1e6f, &cfg.k, err, errlen)) return -1;
-    if(cfg_float(options, "k_seg", cfg.k, 0, -1e6f, 1e6f, &cfg.k_seg, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "k", -1500.f, 0, &cfg.k, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "k_seg", cfg.k, 0, &cfg.k_seg, err, errlen)) return -1;
     if(cfg.k >= 0 || cfg.k_seg >= 0){ snprintf(err, errlen, "key '%s': must be negative (R is negative inside)", cfg.k >= 0 ? "k" : "k_seg"); return -1; }
-    if(cfg_float(options, "dice_weight", 0.5f, 0, 0.f, 1e6f, &cfg.dice_w, err, errlen)) return -1;
-    if(cfg_float(options, "ce_weight", 0.5f, 0, 0.f, 1e6f, &cfg.ce_w, err, errlen)) return -1;
-    if(cfg_choice(options, "pse_labeled", "1", yesno, &cfg.pse_labeled, err, errlen)) return -1;
-    if(cfg_choice(options, "pseudo_hard", "0", yesno, &cfg.pseudo_hard, err, errlen)) return -1;
-    if(cfg_choice(options, "pse_mask", "1", yesno, &cfg.pse_mask, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "dice_weight", 0.5f, 0, &cfg.dice_w, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "ce_weight", 0.5f, 0, &cfg.ce_w, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "pse_labeled", 1, 0, &cfg.pse_labeled, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "pseudo_hard", 0, 0, &cfg.pseudo_hard, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "pse_mask", 1, 0, &cfg.pse_mask, err, errlen)) return -1;
     int label_exact = 0;
-    if(cfg_choice(options, "label_exact", "0", yesno, &label_exact, err, errlen)) return -1;
-    if(dtransform_parse_params(options, &cfg.tp, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "label_exact", 0, 0, &label_exact, err, errlen)) return -1;
+    if(dtransform_parse_params(options, "[dbisl]", &cfg.tp, err, errlen)) return -1;
     cfg.lp = cfg.tp;
     cfg.lp.exact = label_exact;
     if(nseg == 1){

@@ -150,7 +150,7 @@ int parse_deconv3d_section(list *options, size_params params, layer *l, char *er
     dims3d in;
     conv3d_options o;
     if(params_dims(params, &in, err, errlen)) return -1;
-    if(conv3d_read_options(options, &o, err, errlen)) return -1;
+    if(conv3d_read_options(options, "[deconv3d]", &o, err, errlen)) return -1;
     if(c3_check_run(params, err, errlen)) return -1;
     dims3d out = deconv3d_out_dims(in, &o);
     if(out.d < 1 || out.h < 1 || out.w < 1){

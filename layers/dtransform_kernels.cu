@@ -8,7 +8,9 @@ extern "C" {
 }
 #include <limits.h>
 
-#define MAXK 343
+/* the kernel's weights and distances in constant memory: 2 x 15^3 floats = 27 KB of the 64 KB */
+#define MAXK (DT_KERNEL_MAX * DT_KERNEL_MAX * DT_KERNEL_MAX)
+static_assert(2 * MAXK * sizeof(float) <= 65536, "DT_KERNEL_MAX too large for constant memory");
 __constant__ float cK[MAXK], cKd[MAXK];
 
 static int grid(size_t n) { return (int)((n + BLOCK - 1) / BLOCK); }

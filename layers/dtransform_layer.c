@@ -98,7 +98,7 @@ static int small_size(int n, float scale)
 dtransform_state *dtransform_alloc(const dtransform_params *p, int batch, int D, int H, int W, int gpu)
 {
     if(!p || batch < 1 || D < 1 || H < 1 || W < 1) return 0;
-    if(p->kernel < 3 || p->kernel % 2 == 0 || !(p->h > 0) || !(p->scale > 0 && p->scale <= 1)) return 0;
+    if(p->kernel < 3 || p->kernel > DT_KERNEL_MAX || p->kernel % 2 == 0 || !(p->h > 0) || !(p->scale > 0 && p->scale <= 1)) return 0;
     if(p->binarize < 0 || p->binarize > DT_BIN_SOFTMIN) return 0;
     dtransform_state *s = calloc(1, sizeof(*s));
     if(!s) return 0;
@@ -208,23 +208,32 @@ static inline float conv_kornia(const dtransform_state *s, const float *B, const
     return acc;
 }
 
+/* softmin term of neighbour o (voxel u): -(Kd + S_u)/h where reached before it, -Kd/h + log M_u where M_u > 0, else -inf */
+static inline float softmin_term(const dtransform_state *s, const float *B, const float *S, const int *reach, int inv, int it, size_t u, int o)
+{
+    float ih = 1.f / s->p.h, mv = mval(B, u, inv);
+    return reach[u] < it ? -(s->Kd[o] + S[u]) * ih : (mv > 0 ? -s->Kd[o] * ih + logf(mv) : -INFINITY);
+}
+
 /* softmin: log of sum_u K * E_u, E_u = exp(-S_u/h) where reached before it, M_u where M_u > 0 (hard), else nothing.
+ * Two passes over the neighbourhood (max, then the shifted sum), so no buffer depends on the kernel size.
  * Returns -INFINITY when no term exists. */
 static inline float logconv_softmin(const dtransform_state *s, const float *B, const float *S, const int *reach, int inv, int it, int z, int y, int x)
 {
     int r = s->r, a, b, c, o;
-    float ih = 1.f / s->p.h, m = -INFINITY, t[343];
+    float m = -INFINITY;
     o = 0;
     for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
-        size_t u = nb(z, y, x, a, b, c, s->d, s->h, s->w);
-        float mv = mval(B, u, inv);
-        float tv = reach[u] < it ? -(s->Kd[o] + S[u]) * ih : (mv > 0 ? -s->Kd[o] * ih + logf(mv) : -INFINITY);
-        t[o] = tv;
+        float tv = softmin_term(s, B, S, reach, inv, it, nb(z, y, x, a, b, c, s->d, s->h, s->w), o);
         if(tv > m) m = tv;
     }
     if(m == -INFINITY) return m;
     double acc = 0;
-    for(o = 0; o < s->nk; ++o) if(t[o] > -INFINITY) acc += exp((double)(t[o] - m));
+    o = 0;
+    for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
+        float tv = softmin_term(s, B, S, reach, inv, it, nb(z, y, x, a, b, c, s->d, s->h, s->w), o);
+        if(tv > -INFINITY) acc += exp((double)(tv - m));
+    }
     return m + (float)log(acc);
 }
 
@@ -459,18 +468,18 @@ void dtransform_backward(dtransform_state *s, const float *dR, float *dprob)
 
 /* ---- cfg and the layer ---- */
 
-int dtransform_parse_params(list *options, dtransform_params *p, char *err, size_t errlen)
+int dtransform_parse_params(list *options, const char *sec, dtransform_params *p, char *err, size_t errlen)
 {
     static const char *bins[] = {"ste", "sigmoid", "softmin", 0};
     dtransform_default_params(p);
-    if(cfg_int(options, "kernel", 3, 0, 3, 15, &p->kernel, err, errlen)) return -1;
+    if(cfg_int(options, sec, "kernel", 3, 0, &p->kernel, err, errlen)) return -1;
     if(p->kernel % 2 == 0){ snprintf(err, errlen, "key 'kernel': must be odd, got %d", p->kernel); return -1; }
-    if(cfg_float(options, "h", 0.35f, 0, 1e-3f, 100.f, &p->h, err, errlen)) return -1;
-    if(cfg_float(options, "scale", 0.5f, 0, 1e-3f, 1.f, &p->scale, err, errlen)) return -1;
+    if(cfg_float(options, sec, "h", 0.35f, 0, &p->h, err, errlen)) return -1;
+    if(cfg_float(options, sec, "scale", 0.5f, 0, &p->scale, err, errlen)) return -1;
     if(cfg_choice(options, "binarize", "ste", bins, &p->binarize, err, errlen)) return -1;
-    if(cfg_float(options, "tau", 50.f, 0, 1e-3f, 1e6f, &p->tau, err, errlen)) return -1;
-    if(cfg_int(options, "exact", 0, 0, 0, 1, &p->exact, err, errlen)) return -1;
-    if(cfg_int(options, "early_stop", 1, 0, 0, 1, &p->early_stop, err, errlen)) return -1;
+    if(cfg_float(options, sec, "tau", 50.f, 0, &p->tau, err, errlen)) return -1;
+    if(cfg_int(options, sec, "exact", 0, 0, &p->exact, err, errlen)) return -1;
+    if(cfg_int(options, sec, "early_stop", 1, 0, &p->early_stop, err, errlen)) return -1;
     return 0;
 }
 
@@ -509,7 +518,7 @@ int parse_dtransform_section(list *options, size_params params, layer *l, char *
     dims3d in;
     dtransform_params p;
     if(params_dims(params, &in, err, errlen)) return -1;
-    if(dtransform_parse_params(options, &p, err, errlen)) return -1;
+    if(dtransform_parse_params(options, "[dtransform]", &p, err, errlen)) return -1;
     *l = make_dtransform_layer(params.batch, in.c, in.d, in.h, in.w, &p);
     if(!l->plugin_state){
         free_layer(*l);   /* output and delta were allocated before the state */

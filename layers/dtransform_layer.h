@@ -47,8 +47,12 @@
 
 enum { DT_BIN_STE = 0, DT_BIN_SIGMOID = 1, DT_BIN_SOFTMIN = 2 };
 
+/* The largest kernel the [dtransform] key, the `seg3d sdf -kernel` flag and the GPU's constant-memory copy of the
+ * kernel accept (DT_KERNEL_MAX^3 weights); every one of them reads this limit. */
+#define DT_KERNEL_MAX 15
+
 typedef struct {
-    int kernel;      /* odd, >= 3 (default 3) */
+    int kernel;      /* odd, in [3, DT_KERNEL_MAX] (default 3) */
     float h;         /* kernel temperature (default 0.35) */
     float scale;     /* resize factor in (0, 1] before the transform (default 0.5) */
     int binarize;    /* DT_BIN_STE (default), DT_BIN_SIGMOID, DT_BIN_SOFTMIN */
@@ -83,7 +87,7 @@ void dtransform_backward_gpu(dtransform_state *s, const float *dR_gpu, float *dp
 
 /* Reads kernel, h, scale, binarize (ste|sigmoid|softmin), tau, exact, early_stop with the strict
  * cfg readers (defaults above); 0, or -1 with err naming the key. [dbisl] reuses it. */
-int dtransform_parse_params(list *options, dtransform_params *p, char *err, size_t errlen);
+int dtransform_parse_params(list *options, const char *sec, dtransform_params *p, char *err, size_t errlen);
 
 /* The layer: input N x C x D x H x W, output the same shape, channels independent. Weightless.
  * forward overwrites l.output; backward ADDS into net.delta (when not NULL). */

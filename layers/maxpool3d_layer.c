@@ -94,15 +94,15 @@ void backward_maxpool3d_layer(const layer l, network net)
 
 /* Reads key and key_d/_h/_w: the per-axis keys default to the common one, which defaults to def;
  * with required, def must lie outside [lo, hi] and marks an axis left unset. */
-static int axis_keys(list *options, const char *key, int def, int required, int lo, int hi, int v[3], char *err, size_t errlen)
+static int axis_keys(list *options, const char *key, int def, int required, int v[3], char *err, size_t errlen)
 {
     static const char *suffix[3] = {"_d", "_h", "_w"};
     int common, a;
-    if(cfg_int(options, key, def, 0, lo, hi, &common, err, errlen)) return -1;
+    if(cfg_int(options, "[maxpool3d]", key, def, 0, &common, err, errlen)) return -1;
     for(a = 0; a < 3; ++a){
         char name[32];
         snprintf(name, sizeof(name), "%s%s", key, suffix[a]);
-        if(cfg_int(options, name, common, 0, lo, hi, &v[a], err, errlen)) return -1;
+        if(cfg_int(options, "[maxpool3d]", name, common, 0, &v[a], err, errlen)) return -1;
         if(required && v[a] == def){
             snprintf(err, errlen, "missing required key '%s' (or all of %s_d, %s_h, %s_w)", key, key, key, key);
             return -1;
@@ -118,16 +118,16 @@ int parse_maxpool3d_section(list *options, size_params params, layer *l, char *e
     int k[3], s[3], p[3], n[3], a;
     if(params_dims(params, &in, err, errlen)) return -1;
     n[0] = in.d; n[1] = in.h; n[2] = in.w;
-    if(axis_keys(options, "size", 0, 1, 1, 64, k, err, errlen)) return -1;
+    if(axis_keys(options, "size", 0, 1, k, err, errlen)) return -1;
     /* stride defaults to the window, axis by axis */
     int sc;
-    if(cfg_int(options, "stride", 0, 0, 1, 64, &sc, err, errlen)) return -1;
+    if(cfg_int(options, "[maxpool3d]", "stride", 0, 0, &sc, err, errlen)) return -1;
     for(a = 0; a < 3; ++a){
         char name[32];
         snprintf(name, sizeof(name), "stride_%s", axis[a]);
-        if(cfg_int(options, name, sc ? sc : k[a], 0, 1, 64, &s[a], err, errlen)) return -1;
+        if(cfg_int(options, "[maxpool3d]", name, sc ? sc : k[a], 0, &s[a], err, errlen)) return -1;
     }
-    if(axis_keys(options, "pad", 0, 0, 0, 32, p, err, errlen)) return -1;
+    if(axis_keys(options, "pad", 0, 0, p, err, errlen)) return -1;
     for(a = 0; a < 3; ++a){
         if(2 * p[a] > k[a]){
             snprintf(err, errlen, "key 'pad': padding %d on axis %s is more than half the window %d (PyTorch's rule)", p[a], axis[a], k[a]);

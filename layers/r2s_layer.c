@@ -56,7 +56,7 @@ int parse_r2s_section(list *options, size_params params, layer *l, char *err, si
     dims3d in;
     float k;
     if(params_dims(params, &in, err, errlen)) return -1;
-    if(cfg_float(options, "k", -1500.f, 0, -1e6f, 1e6f, &k, err, errlen)) return -1;
+    if(cfg_float(options, "[r2s]", "k", -1500.f, 0, &k, err, errlen)) return -1;
     if(k == 0){ snprintf(err, errlen, "key 'k': must not be 0"); return -1; }
     *l = make_r2s_layer(params.batch, in.c, in.d, in.h, in.w, k);
     return 0;

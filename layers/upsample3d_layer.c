@@ -144,11 +144,11 @@ int parse_upsample3d_section(list *options, size_params params, layer *l, char *
     dims3d in;
     int s, sd, sh, sw, ac;
     if(params_dims(params, &in, err, errlen)) return -1;
-    if(cfg_int(options, "stride", 2, 0, 1, 64, &s, err, errlen)) return -1;
-    if(cfg_int(options, "stride_d", s, 0, 1, 64, &sd, err, errlen)) return -1;
-    if(cfg_int(options, "stride_h", s, 0, 1, 64, &sh, err, errlen)) return -1;
-    if(cfg_int(options, "stride_w", s, 0, 1, 64, &sw, err, errlen)) return -1;
-    if(cfg_int(options, "align_corners", 1, 0, 0, 1, &ac, err, errlen)) return -1;
+    if(cfg_int(options, "[upsample3d]", "stride", 2, 0, &s, err, errlen)) return -1;
+    if(cfg_int(options, "[upsample3d]", "stride_d", s, 0, &sd, err, errlen)) return -1;
+    if(cfg_int(options, "[upsample3d]", "stride_h", s, 0, &sh, err, errlen)) return -1;
+    if(cfg_int(options, "[upsample3d]", "stride_w", s, 0, &sw, err, errlen)) return -1;
+    if(cfg_int(options, "[upsample3d]", "align_corners", 1, 0, &ac, err, errlen)) return -1;
     double outputs = (double)params.batch * in.c * in.d * sd * in.h * sh * in.w * sw;
     if(outputs > INT_MAX){
         snprintf(err, errlen, "key 'stride': output of %.0f values is too large for one layer", outputs);

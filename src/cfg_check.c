@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cfg_check.h"
+#include "cfg_keys.h"
 
 typedef struct { char *key, *val; int line; } kv;
 typedef struct { char *type; int line; int n, cap; kv *opt; } sect;
@@ -123,22 +124,26 @@ static int where(char *err, size_t errlen, const char *cfg, sect *s, kv *o, int 
     if(n_ >= 0 && (size_t)n_ < errlen) snprintf(err + n_, errlen - n_, __VA_ARGS__); \
     return -1; } while(0)
 
-static int check_int(const char *cfg, sect *s, int layer, const char *key, long lo, long hi, long def, long *out, char *err, size_t errlen)
+static int check_int(const char *cfg, sect *s, int layer, const char *key, long def, long *out, char *err, size_t errlen)
 {
     kv *o = opt(s, key);
     long x = def;
+    const cfg_key *k = cfg_key_find(s->type, key);
+    double lo = k ? k->lo : 0, hi = k ? k->hi : 0;
     if(o){
         if(parse_long(o->val, &x)) FAIL(o, "key '%s': expected an integer, got '%s'", key, o->val);
-        if(x < lo || x > hi) FAIL(o, "key '%s': %ld is out of range [%ld, %ld]", key, x, lo, hi);
+        if(x < lo || x > hi) FAIL(o, "key '%s': %ld is out of range [%.0f, %.0f]", key, x, lo, hi);
     }
     if(out) *out = x;
     return 0;
 }
 
-static int check_float(const char *cfg, sect *s, int layer, const char *key, double lo, double hi, char *err, size_t errlen)
+static int check_float(const char *cfg, sect *s, int layer, const char *key, char *err, size_t errlen)
 {
     kv *o = opt(s, key);
     double x;
+    const cfg_key *k = cfg_key_find(s->type, key);
+    double lo = k ? k->lo : 0, hi = k ? k->hi : 0;
     if(!o) return 0;
     if(parse_double(o->val, &x)) FAIL(o, "key '%s': expected a finite number, got '%s'", key, o->val);
     if(x < lo || x > hi) FAIL(o, "key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
@@ -168,24 +173,19 @@ static int check_net(const char *cfg, sect *s, char *err, size_t errlen)
 {
     const int layer = -1;
     long batch, subdiv, h, w, c, d, ts;
-    if(check_int(cfg, s, layer, "batch", 1, 1 << 20, 1, &batch, err, errlen)) return -1;
-    if(check_int(cfg, s, layer, "subdivisions", 1, 1 << 20, 1, &subdiv, err, errlen)) return -1;
+    ts = 1;
+    if(check_int(cfg, s, layer, "batch", 1, &batch, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "subdivisions", 1, &subdiv, err, errlen)) return -1;
     if(batch % subdiv) FAIL(opt(s, "subdivisions"), "key 'subdivisions': batch %ld is not a multiple of subdivisions %ld", batch, subdiv);
-    if(check_int(cfg, s, layer, "time_steps", 1, 1 << 20, 1, &ts, err, errlen)) return -1;
-    if(check_int(cfg, s, layer, "height", 0, 1 << 20, 0, &h, err, errlen)) return -1;
-    if(check_int(cfg, s, layer, "width", 0, 1 << 20, 0, &w, err, errlen)) return -1;
-    if(check_int(cfg, s, layer, "channels", 0, 1 << 20, 0, &c, err, errlen)) return -1;
-    if(check_int(cfg, s, layer, "depth", 1, 1 << 20, 1, &d, err, errlen)) return -1;
-    if(check_int(cfg, s, layer, "inputs", 1, INT_MAX, 1, 0, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "height", 0, &h, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "width", 0, &w, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "channels", 0, &c, err, errlen)) return -1;
+    if(check_int(cfg, s, layer, "depth", 1, &d, err, errlen)) return -1;
+
     if((double)h * w * c * d * (batch / subdiv) * ts > (double)INT_MAX)
         FAIL(opt(s, "height"), "input of batch x channels x depth x height x width = %ld x %ld x %ld x %ld x %ld is too large (more than %d values)",
              batch / subdiv * ts, c, d, h, w, INT_MAX);
-    static const char *ints[] = {"max_batches", "burn_in", "step", "adam", "random", "notruth", "center", "max_crop", "min_crop", 0};
-    static const char *floats[] = {"learning_rate", "momentum", "decay", "power", "scale", "gamma", "B1", "B2", "eps", "clip",
-                                   "angle", "aspect", "saturation", "exposure", "hue", "max_ratio", "min_ratio", 0};
     int i;
-    for(i = 0; ints[i]; ++i) if(check_int(cfg, s, layer, ints[i], 0, INT_MAX, 0, 0, err, errlen)) return -1;
-    for(i = 0; floats[i]; ++i) if(check_float(cfg, s, layer, floats[i], -1e30, 1e30, err, errlen)) return -1;
     kv *p = opt(s, "policy");
     if(p){
         static const char *pol[] = {"constant", "step", "exp", "poly", "steps", "sig", "random", 0};
@@ -222,6 +222,38 @@ static int check_indices(const char *cfg, sect *s, int layer, const char *key, i
     return 0;
 }
 
+/* a section the table describes: [net], the stock sections and ours (a section registered elsewhere is left to the parser) */
+static int described(const char *type)
+{
+    int i;
+    for(i = 0; i < cfg_nkeys; ++i) if(!strcmp(cfg_keys[i].where, type)) return 1;
+    return 0;
+}
+
+/* every key of a described section has a row in src/cfg_keys.def; numeric values of the stock sections and the
+ * generic layer keys lie in its range (our sections' readers check theirs with the same rows) */
+static int check_keys(const char *cfg, sect *s, int layer, char *err, size_t errlen)
+{
+    static const char *stock[] = {"[net]", "[network]", "[route]", "[shortcut]", "[short]", "[dropout]", 0};
+    const char *type = strcmp(s->type, "[network]") == 0 ? "[net]" : (strcmp(s->type, "[short]") == 0 ? "[shortcut]" : s->type);
+    int j, is_stock = 0;
+    if(!described(type)) return 0;
+    for(j = 0; stock[j]; ++j) if(!strcmp(stock[j], s->type)) is_stock = 1;
+    for(j = 0; j < s->n; ++j){
+        kv *o = &s->opt[j];
+        const cfg_key *k = cfg_key_find(type, o->key);
+        if(!k) FAIL(o, "unknown key '%s' (the keys a section accepts are listed by ./darknet seg3d keys)", o->key);
+        if(!is_stock && strcmp(k->where, "*")) continue;
+        char *save = s->type;
+        s->type = (char *)type;
+        int rc = k->kind == K_INT ? check_int(cfg, s, layer, o->key, 0, 0, err, errlen)
+               : (k->kind == K_FLOAT ? check_float(cfg, s, layer, o->key, err, errlen) : 0);
+        s->type = save;
+        if(rc) return -1;
+    }
+    return 0;
+}
+
 int cfg_precheck(const char *cfg, char *err, size_t errlen)
 {
     cfgtext t;
@@ -235,6 +267,9 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
     for(i = 0; i < t.n && !rc; ++i){
         sect *s = &t.s[i];
         int layer = i - 1;
+        if(i == 0 && strcmp(s->type, "[net]") && strcmp(s->type, "[network]")) break; /* the parser reports it */
+        rc = check_keys(cfg, s, layer, err, errlen);
+        if(rc) break;
         if(i == 0){
             if(strcmp(s->type, "[net]") == 0 || strcmp(s->type, "[network]") == 0) rc = check_net(cfg, s, err, errlen);
             else break; /* the parser reports it */
@@ -242,14 +277,13 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
             rc = check_indices(cfg, s, layer, "layers", 64, err, errlen);
         } else if(strcmp(s->type, "[shortcut]") == 0 || strcmp(s->type, "[short]") == 0){
             rc = check_indices(cfg, s, layer, "from", 1, err, errlen);
-            if(!rc) rc = check_float(cfg, s, layer, "alpha", -1e30, 1e30, err, errlen);
-            if(!rc) rc = check_float(cfg, s, layer, "beta", -1e30, 1e30, err, errlen);
+
         } else if(strcmp(s->type, "[dropout]") == 0){
             if(layer == 0){
                 where(err, errlen, cfg, s, 0, layer);
                 snprintf(err + strlen(err), errlen - strlen(err), "[dropout] cannot be the first layer (it works in place on the previous layer's output)");
                 rc = -1;
-            } else rc = check_float(cfg, s, layer, "probability", 0, 0.999999, err, errlen);
+            }
         }
     }
     cfgtext_free(&t);

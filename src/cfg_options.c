@@ -6,14 +6,29 @@
 #include <string.h>
 #include "cfg_options.h"
 #include "option_list.h"
+#include "cfg_keys.h"
 
 static char *find(list *options, const char *key)
 {
     return option_find(options, (char *)key); /* marks the key used */
 }
 
-int cfg_int(list *options, const char *key, int def, int required, int lo, int hi, int *out, char *err, size_t errlen)
+/* the range of key in section from the table; -1 with err when the table lacks it */
+static int range(const char *section, const char *key, int kind, double *lo, double *hi, char *err, size_t errlen)
 {
+    const cfg_key *k = cfg_key_find(section, key);
+    if(!k || k->kind != kind){
+        snprintf(err, errlen, "key '%s': %s has no %s row for it in src/cfg_keys.def", key, section, kind == K_INT ? "integer" : "number");
+        return -1;
+    }
+    *lo = k->lo; *hi = k->hi;
+    return 0;
+}
+
+int cfg_int(list *options, const char *section, const char *key, int def, int required, int *out, char *err, size_t errlen)
+{
+    double lo, hi;
+    if(range(section, key, K_INT, &lo, &hi, err, errlen)) return -1;
     char *v = find(options, key);
     if(!v){
         if(required){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
@@ -29,15 +44,17 @@ int cfg_int(list *options, const char *key, int def, int required, int lo, int h
         return -1;
     }
     if(x < lo || x > hi){
-        snprintf(err, errlen, "key '%s': %ld is out of range [%d, %d]", key, x, lo, hi);
+        snprintf(err, errlen, "key '%s': %ld is out of range [%.0f, %.0f]", key, x, lo, hi);
         return -1;
     }
     *out = (int)x;
     return 0;
 }
 
-int cfg_float(list *options, const char *key, float def, int required, float lo, float hi, float *out, char *err, size_t errlen)
+int cfg_float(list *options, const char *section, const char *key, float def, int required, float *out, char *err, size_t errlen)
 {
+    double lo, hi;
+    if(range(section, key, K_FLOAT, &lo, &hi, err, errlen)) return -1;
     char *v = find(options, key);
     if(!v){
         if(required){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
@@ -139,10 +156,12 @@ int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, in
     return found;
 }
 
-int cfg_net_int(const char *cfg, const char *key, int def, int lo, int hi, int *out, char *err, size_t errlen)
+int cfg_net_int(const char *cfg, const char *key, int def, int *out, char *err, size_t errlen)
 {
     char v[256];
     int line = 0;
+    double lo, hi;
+    if(range("[net]", key, K_INT, &lo, &hi, err, errlen)) return -1;
     int r = cfg_net_value(cfg, key, v, sizeof(v), &line, err, errlen);
     if(r < 0) return -1;
     if(r == 0){ *out = def; return 0; }
@@ -150,7 +169,7 @@ int cfg_net_int(const char *cfg, const char *key, int def, int lo, int hi, int *
     errno = 0;
     long x = strtol(v, &end, 10);
     if(end == v || *end || errno || x < lo || x > hi){
-        snprintf(err, errlen, "%s:%d: [net]: key '%s': expected an integer in [%d, %d], got '%s'", cfg, line, key, lo, hi, v);
+        snprintf(err, errlen, "%s:%d: [net]: key '%s': expected an integer in [%.0f, %.0f], got '%s'", cfg, line, key, lo, hi, v);
         return -1;
     }
     *out = (int)x;

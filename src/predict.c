@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "cfg_keys.h"
 #include "darknet3d.h"
 #include "predict.h"
 #include "metrics.h"
@@ -259,8 +260,9 @@ int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen)
         if((size_t)(e - s) != strlen("infer_stride") || strncmp(s, "infer_stride", e - s) != 0) continue;
         int a, b, c;
         char extra;
-        if(sscanf(eq + 1, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < 1 || b < 1 || c < 1){
-            snprintf(err, errlen, "%s:%d: [net]: key 'infer_stride': expected three integers >= 1 'D,H,W' (z,y,x)", cfg, lineno);
+        const cfg_key *k = cfg_key_find("[net]", "infer_stride");
+        if(sscanf(eq + 1, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi){
+            snprintf(err, errlen, "%s:%d: [net]: key 'infer_stride': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f]", cfg, lineno, k->lo, k->hi);
             fclose(f);
             return -1;
         }
@@ -273,17 +275,12 @@ int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- command line */
 
-static int parse_stride_flag(int argc, char **argv, int i, int stride[3])
+static int parse_stride_flag(const char *cmd, int argc, char **argv, int i, int stride[3])
 {
-    if(i + 3 >= argc) return -1;
-    int k;
-    for(k = 0; k < 3; ++k){
-        char *e;
-        long v = strtol(argv[i + 1 + k], &e, 10);
-        if(*e || v < 1 || v > 100000) return -1;
-        stride[k] = (int)v;
-    }
-    return 0;
+    char err[256];
+    if(arg_int3(cmd, "-stride", argc, argv, i, stride, err, sizeof(err)) == 0) return 0;
+    fprintf(stderr, "error: %s\n", err);
+    return -1;
 }
 
 /* -stride flag, else [net] infer_stride, else half the window (printed) */
@@ -335,7 +332,7 @@ int seg3d_predict(int argc, char **argv)
     int stride[3], have_stride = 0, lcc = 0, decoder = -1, i;
     for(i = 7; i < argc; ++i){
         if(strcmp(argv[i], "-stride") == 0){
-            if(parse_stride_flag(argc, argv, i, stride)){ fprintf(stderr, "-stride needs three integers >= 1 (D H W)\n"); return 2; }
+            if(parse_stride_flag("seg3d predict", argc, argv, i, stride)) return 2;
             have_stride = 1; i += 3;
         } else if(strcmp(argv[i], "-prob") == 0 && i + 1 < argc) probpath = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) lcc = 1;
@@ -437,7 +434,7 @@ int seg3d_test(int argc, char **argv)
     int stride[3], have_stride = 0, lcc = 0, decoder = -1, split = -1, i;
     for(i = 6; i < argc; ++i){
         if(strcmp(argv[i], "-stride") == 0){
-            if(parse_stride_flag(argc, argv, i, stride)){ fprintf(stderr, "-stride needs three integers >= 1 (D H W)\n"); return 2; }
+            if(parse_stride_flag("seg3d test", argc, argv, i, stride)) return 2;
             have_stride = 1; i += 3;
         } else if(strcmp(argv[i], "-csv") == 0 && i + 1 < argc) csvpath = argv[++i];
         else if(strcmp(argv[i], "-save_dir") == 0 && i + 1 < argc) save_dir = argv[++i];

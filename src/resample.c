@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include "cfg_keys.h"
 #include "volume_io.h"
 #include "resample.h"
 
@@ -41,9 +42,9 @@ int seg3d_resample(int argc, char **argv)
                         "  -zscore then normalises the image to mean 0, standard deviation 1 over the volume\n");
         return 2;
     }
-    char *end;
-    long f = strtol(argv[5], &end, 10);
-    if(*end || f < 1 || f > 64){ fprintf(stderr, "error: factor: expected an integer 1..64, got '%s'\n", argv[5]); return 2; }
+    char err[1024];
+    long long f;
+    if(arg_long("seg3d resample", "<factor>", argv[5], &f, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
     int is_label = 0, zscore = 0, i;
     for(i = 6; i < argc; ++i){
         if(strcmp(argv[i], "-label") == 0) is_label = 1;
@@ -51,7 +52,6 @@ int seg3d_resample(int argc, char **argv)
         else { fprintf(stderr, "error: unknown option '%s'\n", argv[i]); return 2; }
     }
     if(is_label && zscore){ fprintf(stderr, "error: -zscore applies to images, not to -label volumes\n"); return 2; }
-    char err[1024];
     volume in = {0}, out = {0};
     if(volume_read(argv[3], is_label ? "label" : NULL, &in, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     if(volume_downsample(&in, (int)f, is_label, &out)){ fprintf(stderr, "error: out of memory\n"); volume_free(&in); return 1; }

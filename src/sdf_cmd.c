@@ -6,6 +6,7 @@
 #include "darknet3d.h"
 #include "dtransform_layer.h"
 #include "volume_io.h"
+#include "cfg_keys.h"
 
 static double now_s(void)
 {
@@ -33,18 +34,18 @@ int seg3d_sdf(int argc, char **argv)
     dtransform_default_params(&p);
     p.scale = 1;
     int i;
+    char err[1024];
     for(i = 5; i < argc; ++i){
-        char *end = 0;
+        long long kernel;
         if(strcmp(argv[i], "-exact") == 0) p.exact = 1;
         else if(strcmp(argv[i], "-scale") == 0 && i + 1 < argc){
-            p.scale = strtof(argv[++i], &end);
-            if(*end || !(p.scale > 0 && p.scale <= 1)){ fprintf(stderr, "sdf: -scale must be in (0, 1], got '%s'\n", argv[i]); return 2; }
+            if(arg_float("seg3d sdf", "-scale", argv[++i], &p.scale, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
         } else if(strcmp(argv[i], "-kernel") == 0 && i + 1 < argc){
-            p.kernel = (int)strtol(argv[++i], &end, 10);
-            if(*end || p.kernel < 3 || p.kernel % 2 == 0 || p.kernel > 15){ fprintf(stderr, "sdf: -kernel must be odd in [3, 15], got '%s'\n", argv[i]); return 2; }
+            if(arg_long("seg3d sdf", "-kernel", argv[++i], &kernel, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
+            if(kernel % 2 == 0){ fprintf(stderr, "error: seg3d sdf -kernel: must be odd, got %lld\n", kernel); return 2; }
+            p.kernel = (int)kernel;
         } else if(strcmp(argv[i], "-h") == 0 && i + 1 < argc){
-            p.h = strtof(argv[++i], &end);
-            if(*end || !(p.h > 0)){ fprintf(stderr, "sdf: -h must be > 0, got '%s'\n", argv[i]); return 2; }
+            if(arg_float("seg3d sdf", "-h", argv[++i], &p.h, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
         } else if(strcmp(argv[i], "-binarize") == 0 && i + 1 < argc){
             ++i;
             if(strcmp(argv[i], "ste") == 0) p.binarize = DT_BIN_STE;
@@ -55,7 +56,6 @@ int seg3d_sdf(int argc, char **argv)
             return sdf_usage();
         }
     }
-    char err[1024];
     volume v;
     if(volume_read(in, "label", &v, err, sizeof(err))){ fprintf(stderr, "sdf: %s\n", err); return 1; }
     int D = v.nz, H = v.ny, W = v.nx;

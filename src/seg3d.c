@@ -7,6 +7,7 @@
 #include "predict.h"
 #include "train.h"
 #include "resample.h"
+#include "cfg_keys.h"
 
 int seg3d_sdf(int argc, char **argv); /* src/sdf_cmd.c */
 
@@ -24,7 +25,8 @@ static int usage(void)
         "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
         "                                  predicts and scores every case of the valid (or test) list\n"
         "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n"
-        "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n");
+        "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n"
+        "  keys                            every cfg key and numeric flag value with its accepted range\n");
     return 2;
 }
 
@@ -60,6 +62,7 @@ int seg3d_main(int argc, char **argv)
     if(strcmp(cmd, "test") == 0) return seg3d_test(argc, argv);
     if(strcmp(cmd, "metrics") == 0) return seg3d_metrics(argc, argv);
     if(strcmp(cmd, "sdf") == 0) return seg3d_sdf(argc, argv);
+    if(strcmp(cmd, "keys") == 0){ cfg_keys_print(); return 0; }
     fprintf(stderr, "seg3d: unknown command '%s'\n", cmd);
     return usage();
 }

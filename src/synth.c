@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "cfg_keys.h"
 #include "synth.h"
 
 static uint64_t sm64(uint64_t *s)
@@ -191,40 +192,30 @@ done:
     return rc;
 }
 
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if(errno || end == s || *end || v < lo || v > hi) return -1;
-    *out = v;
-    return 0;
-}
-
 int synth_main(int argc, char **argv)
 {
     const char *use = "usage: ./darknet seg3d synth <outdir> <n> [-size D H W] [-seed S]\n"
                       "  writes n phantom cases (default 32 x 48 x 48, depth x height x width), lists and <outdir>/synth.data\n";
     if(argc < 5){ fputs(use, stderr); return 2; }
     const char *outdir = argv[3];
-    long n, d = 32, h = 48, w = 48, seed = 1;
-    if(parse_int(argv[4], 1, 100000, &n)){ fprintf(stderr, "synth: <n> must be a positive integer, got '%s'\n%s", argv[4], use); return 2; }
-    int i;
+    long long n, seed = 1;
+    int size[3] = {32, 48, 48}, i;
+    char err[1024];
+    if(arg_long("seg3d synth", "<n>", argv[4], &n, err, sizeof(err))){ fprintf(stderr, "error: %s\n%s", err, use); return 2; }
     for(i = 5; i < argc; ++i){
         if(!strcmp(argv[i], "-size")){
-            if(i + 3 >= argc || parse_int(argv[i + 1], 1, 4096, &d) || parse_int(argv[i + 2], 1, 4096, &h) || parse_int(argv[i + 3], 1, 4096, &w)){
-                fprintf(stderr, "synth: -size needs three positive integers D H W\n%s", use); return 2;
-            }
+            if(arg_int3("seg3d synth", "-size", argc, argv, i, size, err, sizeof(err))){ fprintf(stderr, "error: %s\n%s", err, use); return 2; }
             i += 3;
         } else if(!strcmp(argv[i], "-seed")){
-            if(i + 1 >= argc || parse_int(argv[i + 1], 0, 0x7fffffffL, &seed)){ fprintf(stderr, "synth: -seed needs a non-negative integer\n%s", use); return 2; }
+            if(i + 1 >= argc || arg_long("seg3d synth", "-seed", argv[i + 1], &seed, err, sizeof(err))){
+                fprintf(stderr, "error: %s\n%s", i + 1 >= argc ? "seg3d synth -seed: needs a value" : err, use); return 2;
+            }
             i += 1;
         } else { fprintf(stderr, "synth: unknown option '%s'\n%s", argv[i], use); return 2; }
     }
-    char err[1024];
-    if(synth_write_dataset(outdir, (int)n, (int)d, (int)h, (int)w, (uint64_t)seed, err, sizeof(err))){
+    if(synth_write_dataset(outdir, (int)n, size[0], size[1], size[2], (uint64_t)seed, err, sizeof(err))){
         fprintf(stderr, "synth: %s\n", err); return 1;
     }
-    printf("wrote %ld cases of %ld x %ld x %ld to %s; data file %s/synth.data\n", n, d, h, w, outdir, outdir);
+    printf("wrote %lld cases of %d x %d x %d to %s; data file %s/synth.data\n", n, size[0], size[1], size[2], outdir, outdir);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "darknet3d.h"
 #include "cfg_options.h"
+#include "cfg_keys.h"
 #include "dataset.h"
 #include "loader.h"
 #include "dbisl_layer.h"
@@ -132,19 +133,16 @@ int seg3d_train(int argc, char **argv)
     char *datafile = argv[3], *cfgfile = argv[4], *weights = 0;
     int i, clear = 0, max_batches = -1, dont_show = 0;
     unsigned long seed = 1;
-    char *gpus = 0;
+    char *gpus = 0, aerr[256];
     for(i = 5; i < argc; ++i){
         if(strcmp(argv[i], "-clear") == 0) clear = 1;
         else if(strcmp(argv[i], "-dont_show") == 0) dont_show = 1;
         else if(strcmp(argv[i], "-gpus") == 0 && i + 1 < argc) gpus = argv[++i];
-        else if(strcmp(argv[i], "-seed") == 0 && i + 1 < argc){
-            char *e; seed = strtoul(argv[++i], &e, 10);
-            if(*e){ fprintf(stderr, "error: -seed: expected a non-negative integer, got '%s'\n", argv[i]); return 2; }
-        }
-        else if(strcmp(argv[i], "-max_batches") == 0 && i + 1 < argc){
-            char *e; long v = strtol(argv[++i], &e, 10);
-            if(*e || v < 1 || v > 100000000){ fprintf(stderr, "error: -max_batches: expected a positive integer, got '%s'\n", argv[i]); return 2; }
-            max_batches = (int)v;
+        else if((strcmp(argv[i], "-seed") == 0 || strcmp(argv[i], "-max_batches") == 0) && i + 1 < argc){
+            long long v;
+            if(arg_long("seg3d train", argv[i], argv[i + 1], &v, aerr, sizeof(aerr))){ fprintf(stderr, "error: %s\n", aerr); return 2; }
+            if(argv[i][1] == 's') seed = (unsigned long)v; else max_batches = (int)v;
+            ++i;
         }
         else if(argv[i][0] != '-' && !weights && i == 5) weights = argv[i];
         else { fprintf(stderr, "error: unknown argument '%s'\n", argv[i]); usage(); return 2; }
@@ -161,9 +159,9 @@ int seg3d_train(int argc, char **argv)
 
     char err[1024];
     int save_every, last_every, valid_every, zscore;
-    if(cfg_net_int(cfgfile, "save_every", 1000, 1, 100000000, &save_every, err, sizeof(err)) ||
-       cfg_net_int(cfgfile, "last_every", 100, 1, 100000000, &last_every, err, sizeof(err)) ||
-       cfg_net_int(cfgfile, "valid_every", 0, 0, 100000000, &valid_every, err, sizeof(err)) ||
+    if(cfg_net_int(cfgfile, "save_every", 1000, &save_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "last_every", 100, &last_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "valid_every", 0, &valid_every, err, sizeof(err)) ||
        cfg_net_normalize(cfgfile, &zscore, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
         return 1;

@@ -138,7 +138,7 @@ static void test_one_decoder_and_errors(void)
         {"seg=0\nsdf=1,0\n", "'sdf'"},
         {"seg=0\nsdf=5\n", "not an earlier layer"},
         {"seg=0\n", "missing required key 'sdf'"},
-        {"seg=0\nsdf=1\nk=5\n", "must be negative"},
+        {"seg=0\nsdf=1\nk=5\n", "out of range"},
         {"seg=0\nsdf=1\nw_pse=-1\n", "out of range"},
         {"seg=0\nsdf=1\nramp=cosine\n", "'ramp'"},
         {"seg=0\nsdf=1\nbinarize=hard\n", "binarize"},

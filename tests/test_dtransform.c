@@ -309,14 +309,14 @@ static void test_layer_cfg(void)
     option_insert(o, "binarize", "sigmoid");
     option_insert(o, "tau", "200");
     option_insert(o, "scale", "1");
-    CHECK(dtransform_parse_params(o, &p, err, sizeof(err)) == 0);
+    CHECK(dtransform_parse_params(o, "[dtransform]", &p, err, sizeof(err)) == 0);
     CHECK(p.binarize == DT_BIN_SIGMOID && p.tau == 200 && p.scale == 1 && p.kernel == 3 && p.early_stop == 1);
     list *o2 = make_list();
     option_insert(o2, "kernel", "4");
-    CHECK(dtransform_parse_params(o2, &p, err, sizeof(err)) != 0 && strstr(err, "kernel"));
+    CHECK(dtransform_parse_params(o2, "[dtransform]", &p, err, sizeof(err)) != 0 && strstr(err, "kernel"));
     list *o3 = make_list();
     option_insert(o3, "binarize", "hard");
-    CHECK(dtransform_parse_params(o3, &p, err, sizeof(err)) != 0 && strstr(err, "binarize"));
+    CHECK(dtransform_parse_params(o3, "[dtransform]", &p, err, sizeof(err)) != 0 && strstr(err, "binarize"));
     /* the layer: 2 channels handled independently */
     dtransform_default_params(&p);
     p.scale = 1;

@@ -179,11 +179,11 @@ check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
 check cli_unknown_command "seg3d: unknown command 'trian'" "$DARKNET" seg3d trian x y
 check cli_params_no_cfg "usage: \./darknet seg3d params <cfg>" "$DARKNET" seg3d params
 check cli_train_missing_args "usage: \./darknet seg3d train <data> <cfg>" "$DARKNET" seg3d train "$T/good.data"
-check cli_train_max_batches "-max_batches: expected a positive integer, got 'ten'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -max_batches ten
-check cli_train_seed "-seed: expected a non-negative integer, got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
+check cli_train_max_batches "seg3d train -max_batches: expected an integer in \[1, 100000000\], got 'ten'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -max_batches ten
+check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
-check cli_synth_bad_n "synth: <n> must be a positive integer, got 'many'" "$DARKNET" seg3d synth "$T/s2" many
-check cli_synth_bad_size "synth: -size needs three positive integers D H W" "$DARKNET" seg3d synth "$T/s2" 1 -size 8 0 8
+check cli_synth_bad_n "seg3d synth <n>: expected an integer in \[1, 1000\], got 'many'" "$DARKNET" seg3d synth "$T/s2" many
+check cli_synth_bad_size "seg3d synth -size: expected three integers D H W, each in \[1, 256\]" "$DARKNET" seg3d synth "$T/s2" 1 -size 8 0 8
 check cli_predict_missing_args "usage: .*predict" "$DARKNET" seg3d predict "$T/w.cfg"
 check cli_predict_bad_stride "stride" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -stride 1 0 x
 check cli_metrics_missing_file "nofile\.nii\.gz: cannot open" "$DARKNET" seg3d metrics "$T/nofile.nii.gz" "$T/img.nii"

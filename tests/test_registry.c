@@ -4,6 +4,7 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "cfg_options.h"
+#include "option_list.h"
 #include "layer3d.h"
 
 /* A tiny registered layer with weights: y = scale[c] * x + bias[c] */
@@ -23,7 +24,13 @@ static int parse_testlin(list *options, size_params params, layer *l, char *err,
     dims3d in;
     int scale_init;
     if(params_dims(params, &in, err, errlen)) return -1;
-    if(cfg_int(options, "init", 1, 1, -100, 100, &scale_init, err, errlen)) return -1;
+    /* a test section has no row in src/cfg_keys.def: its one key is read directly */
+    char *init = option_find(options, "init"), *end;
+    if(!init){ snprintf(err, errlen, "missing required key 'init'"); return -1; }
+    long v = strtol(init, &end, 10);
+    if(end == init || *end){ snprintf(err, errlen, "key 'init': expected an integer, got '%s'", init); return -1; }
+    if(v < -100 || v > 100){ snprintf(err, errlen, "key 'init': %ld is out of range [-100, 100]", v); return -1; }
+    scale_init = (int)v;
     layer t = {0};
     layer3d_set_shapes(&t, params.batch, in, in);
     t.nweights = in.c; t.nbiases = in.c;

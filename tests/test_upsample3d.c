@@ -200,7 +200,7 @@ static void test_cfg(void)
     expect_error("[upsample3d]\nstride_w=\n", "stride_w");
     expect_error("[upsample3d]\nscale=2\n", "'scale'");
     /* an output too large for Darknet's int sizes is refused before anything is allocated */
-    network *big = parse_text("[net]\nbatch=1\nheight=40\nwidth=40\ndepth=40\nchannels=1\n\n[upsample3d]\nstride=64\n", err);
+    network *big = parse_text("[net]\nbatch=1\nheight=1024\nwidth=1024\ndepth=1024\nchannels=1\n\n[upsample3d]\nstride=16\n", err);
     CHECK(big == 0);
     CHECK_MSG(strstr(err, "key 'stride'") && strstr(err, "too large"), "%s", err);
     if(big) free_network(big);

@@ -1,0 +1,30 @@
+/* The table of every accepted cfg key and numeric command-line value with its range (src/cfg_keys.def), and the readers of command-line values that use it. */
+#ifndef CFG_KEYS_H
+#define CFG_KEYS_H
+#include <stddef.h>
+
+enum { K_INT, K_FLOAT, K_INT3, K_TEXT };
+
+typedef struct {
+    const char *where;  /* "[section]", "*" (every layer section) or "seg3d <command>" */
+    const char *key;    /* cfg key, "-flag" or "<positional>" */
+    int kind;           /* K_INT, K_FLOAT, K_INT3, K_TEXT */
+    double lo, mid, hi; /* inclusive range and a typical value (unused for K_TEXT) */
+} cfg_key;
+
+extern const cfg_key cfg_keys[];
+extern const int cfg_nkeys;
+
+/* The row of key in section where (section rows first, then the "*" rows for layer sections), or NULL. */
+const cfg_key *cfg_key_find(const char *where, const char *key);
+
+/* Command-line values of `cmd` ("seg3d sdf") read against the table: 0, or -1 with err naming the flag,
+ * what was given and the accepted range. */
+int arg_long(const char *cmd, const char *flag, const char *v, long long *out, char *err, size_t errlen);
+int arg_float(const char *cmd, const char *flag, const char *v, float *out, char *err, size_t errlen);
+/* three integers at argv[i+1..i+3] */
+int arg_int3(const char *cmd, const char *flag, int argc, char **argv, int i, int out[3], char *err, size_t errlen);
+
+/* Prints the table (`./darknet seg3d keys`). */
+void cfg_keys_print(void);
+#endif
