@@ -127,6 +127,23 @@ static void usage(void)
     fprintf(stderr, "usage: ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n");
 }
 
+/* 1 when a line of the cfg, white space removed, is `name` */
+static int cfg_has_section(const char *cfg, const char *name)
+{
+    FILE *f = fopen(cfg, "r");
+    if(!f) return 1; /* the parser reports the missing file */
+    char line[4096];
+    int found = 0;
+    while(!found && fgets(line, sizeof(line), f)){
+        char *o = line, *i;
+        for(i = line; *i; ++i) if(*i != ' ' && *i != '\t' && *i != '\r' && *i != '\n') *o++ = *i;
+        *o = 0;
+        found = strcmp(line, name) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
 int seg3d_train(int argc, char **argv)
 {
     if(argc < 5){ usage(); return 2; }
@@ -166,6 +183,13 @@ int seg3d_train(int argc, char **argv)
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
+    /* the loader's truth rows (label crop + labeled flag, src/loader.h) are read by [dbisl] only: checked on the
+     * text, before a full-size network is allocated */
+    if(!cfg_has_section(cfgfile, "[dbisl]")){
+        fprintf(stderr, "error: %s has no [dbisl] section, so seg3d train has no loss to compute: add one on its heads "
+                        "(as cfg/vnet-sup.cfg does for the V-Net), or use this cfg with trained weights in seg3d predict/test\n", cfgfile);
+        return 1;
+    }
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
     ds->zscore = zscore;
@@ -176,7 +200,6 @@ int seg3d_train(int argc, char **argv)
     if(max_batches > 0) net->max_batches = max_batches;
     if(net->max_batches < 1){ fprintf(stderr, "error: %s: [net] max_batches must be >= 1 (or pass -max_batches)\n", cfgfile); free_network(net); dataset_free(ds); return 1; }
     int li = find_dbisl(net);
-    if(li < 0) fprintf(stderr, "note: %s has no [dbisl] layer; training the network's own cost\n", cfgfile);
 
     loader_params lp = loader_params_from_net(net);
     lp.seed = seed;

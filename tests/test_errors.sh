@@ -179,6 +179,7 @@ check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
 check cli_unknown_command "seg3d: unknown command 'trian'" "$DARKNET" seg3d trian x y
 check cli_params_no_cfg "usage: \./darknet seg3d params <cfg>" "$DARKNET" seg3d params
 check cli_train_missing_args "usage: \./darknet seg3d train <data> <cfg>" "$DARKNET" seg3d train "$T/good.data"
+check train_no_loss "cfg/vnet\.cfg has no \[dbisl\] section" "$DARKNET" seg3d train "$T/good.data" cfg/vnet.cfg -max_batches 1
 check cli_train_max_batches "seg3d train -max_batches: expected an integer in \[1, 100000000\], got 'ten'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -max_batches ten
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
