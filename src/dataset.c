@@ -7,6 +7,7 @@
 #include <string.h>
 #include "dataset.h"
 #include "volume_io.h"
+#include "msd.h"
 
 const char *dataset_split_names[SPLIT_N] = {"labeled", "unlabeled", "valid", "test"};
 
@@ -92,6 +93,7 @@ void dataset_free(dataset *ds)
     for(s = 0; s < SPLIT_N; ++s) free_list(&ds->split[s]);
     free(ds->data_path); free(ds->root); free(ds->backup);
     free(ds->image_pattern); free(ds->label_pattern); free(ds->h5_image); free(ds->h5_label);
+    if(ds->msd){ msd_free(ds->msd); free(ds->msd); }
     pthread_mutex_destroy(&ds->lock);
     free(ds);
 }
@@ -124,6 +126,19 @@ static int read_list(dataset *ds, case_list *l, const char *where, char *err, si
         l->n++;
         char rel[4096];
         c->name = xstrdup(s);
+        if(ds->msd){
+            const msd_part *part = &ds->msd->tr;
+            int at = msd_find(part, s);
+            if(at < 0){ part = &ds->msd->ts; at = msd_find(part, s); }
+            if(at < 0){
+                snprintf(err, errlen, "%s:%d: case '%s' is in neither imagesTr nor imagesTs of %s", l->list_path, lineno, s, ds->msd->dir);
+                fclose(f); return -1;
+            }
+            c->image_path = xstrdup(part->image[at]);
+            c->label_path = xstrdup(part->label[at]);
+            if(!c->name || !c->image_path || !c->label_path){ snprintf(err, errlen, "%s: out of memory", l->list_path); fclose(f); return -1; }
+            continue;
+        }
         if(dataset_expand_pattern(ds->image_pattern, s, rel, sizeof(rel))){
             snprintf(err, errlen, "%s:%d: case path too long", l->list_path, lineno); fclose(f); return -1;
         }
@@ -139,9 +154,30 @@ static int read_list(dataset *ds, case_list *l, const char *where, char *err, si
     return 0;
 }
 
-enum { K_LABELED, K_UNLABELED, K_VALID, K_TEST, K_ROOT, K_IMAGE, K_LABEL, K_BACKUP, K_H5_IMAGE, K_H5_LABEL, K_LPB, K_N };
+enum { K_LABELED, K_UNLABELED, K_VALID, K_TEST, K_ROOT, K_IMAGE, K_LABEL, K_BACKUP, K_H5_IMAGE, K_H5_LABEL, K_LPB, K_MSD, K_N };
 static const char *keys[K_N] = {"labeled", "unlabeled", "valid", "test", "root", "image", "label", "backup",
-                                "h5_image", "h5_label", "labeled_per_batch"};
+                                "h5_image", "h5_label", "labeled_per_batch", "msd"};
+
+/* A split given as a part of an MSD / nnU-Net folder: every case of imagesTr or imagesTs. */
+static int msd_split(dataset *ds, case_list *l, const char *part_name, const char *where, char *err, size_t errlen)
+{
+    const msd_part *part = !strcmp(part_name, "imagesTr") ? &ds->msd->tr : &ds->msd->ts;
+    int i;
+    size_t n = strlen(ds->msd->dir) + strlen(part_name) + 2;
+    l->list_path = malloc(n);
+    l->cases = calloc(part->n > 0 ? part->n : 1, sizeof(dataset_case));
+    if(!l->list_path || !l->cases){ snprintf(err, errlen, "%s: out of memory", where); return -1; }
+    snprintf(l->list_path, n, "%s/%s", ds->msd->dir, part_name);
+    if(part->n == 0){ snprintf(err, errlen, "%s: %s holds no cases", where, l->list_path); return -1; }
+    for(i = 0; i < part->n; ++i){
+        dataset_case *c = &l->cases[l->n++];
+        c->name = xstrdup(part->id[i]);
+        c->image_path = xstrdup(part->image[i]);
+        c->label_path = xstrdup(part->label[i]);
+        if(!c->name || !c->image_path || !c->label_path){ snprintf(err, errlen, "%s: out of memory", where); return -1; }
+    }
+    return 0;
+}
 
 dataset *dataset_load(const char *data_path, char *err, size_t errlen)
 {
@@ -165,7 +201,7 @@ dataset *dataset_load(const char *data_path, char *err, size_t errlen)
         for(k = 0; k < K_N; ++k) if(!strcmp(key, keys[k])) break;
         if(k == K_N){
             snprintf(err, errlen, "%s:%d: unknown key '%s' (known: labeled unlabeled valid test root image label backup "
-                     "h5_image h5_label labeled_per_batch)", data_path, lineno, key);
+                     "h5_image h5_label labeled_per_batch msd)", data_path, lineno, key);
             bad = 1; break;
         }
         if(val[k]){ snprintf(err, errlen, "%s:%d: key '%s' given twice (first on line %d)", data_path, lineno, key, keyline[k]); bad = 1; break; }
@@ -176,7 +212,18 @@ dataset *dataset_load(const char *data_path, char *err, size_t errlen)
     fclose(f);
     if(bad) goto fail;
     static const int required[] = {K_LABELED, K_IMAGE, K_LABEL};
+    static const int not_with_msd[] = {K_ROOT, K_IMAGE, K_LABEL, K_H5_IMAGE, K_H5_LABEL};
     int r;
+    if(val[K_MSD]){
+        for(r = 0; r < 5; ++r) if(val[not_with_msd[r]]){
+            snprintf(err, errlen, "%s:%d: key '%s' does not go with 'msd' (line %d): the folder's layout names the files",
+                     data_path, keyline[not_with_msd[r]], keys[not_with_msd[r]], keyline[K_MSD]);
+            goto fail;
+        }
+        val[K_IMAGE] = xstrdup("imagesTr/%s_0000.nii.gz");   /* informative: cases carry their own paths */
+        val[K_LABEL] = xstrdup("labelsTr/%s.nii.gz");
+        if(!val[K_LABELED]){ val[K_LABELED] = xstrdup("imagesTr"); keyline[K_LABELED] = keyline[K_MSD]; }
+    }
     for(r = 0; r < 3; ++r) if(!val[required[r]]){
         snprintf(err, errlen, "%s: missing required key '%s'", data_path, keys[required[r]]); goto fail;
     }
@@ -209,11 +256,24 @@ dataset *dataset_load(const char *data_path, char *err, size_t errlen)
         }
         ds->labeled_per_batch = (int)n;
     }
+    if(val[K_MSD]){
+        char *mdir = join(dir, val[K_MSD]);
+        ds->msd = calloc(1, sizeof(msd_set));
+        if(!mdir || !ds->msd){ free(mdir); snprintf(err, errlen, "%s: out of memory", data_path); goto fail; }
+        char merr[1536];
+        int mrc = msd_read(mdir, ds->msd, merr, sizeof(merr));
+        free(mdir);
+        if(mrc){ snprintf(err, errlen, "%s:%d: key 'msd': %s", data_path, keyline[K_MSD], merr); goto fail; }
+    }
     int s;
     for(s = 0; s < SPLIT_N; ++s){
         if(!val[s]) continue;   /* K_LABELED..K_TEST == SPLIT_LABELED..SPLIT_TEST */
         char where[4200];
         snprintf(where, sizeof(where), "%s:%d: key '%s'", data_path, keyline[s], keys[s]);
+        if(ds->msd && (!strcmp(val[s], "imagesTr") || !strcmp(val[s], "imagesTs"))){
+            if(msd_split(ds, &ds->split[s], val[s], where, err, errlen)) goto fail;
+            continue;
+        }
         ds->split[s].list_path = join(dir, val[s]);
         if(read_list(ds, &ds->split[s], where, err, errlen)) goto fail;
     }

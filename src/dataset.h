@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "msd.h"
 
 /* ---------------------------------------------------------------------------------------------
  * The .data file (Darknet style `key = value`, one per line; `#` or `;` starts a comment line).
@@ -21,6 +22,10 @@
  *   h5_label  = <name>     optional, default "label": dataset read from .h5 labels
  *   labeled_per_batch = <n> optional: labeled samples in each batch of the cfg (default: half, rounded up;
  *                          all of it when there is no unlabeled list)
+ *   msd       = <dir>      optional: a Medical Segmentation Decathlon / nnU-Net raw folder (src/msd.h). The cases'
+ *                          files come from its layout, so root, image, label, h5_image and h5_label are errors with it.
+ *                          labeled defaults to imagesTr; a split's value may be imagesTr or imagesTs (every case of
+ *                          that folder; imagesTs labels are labelsTs/<id>) or a list of ids of either folder.
  *
  * Relative paths (lists, root, backup) are relative to the folder of the .data file, so a .data
  * file works from any working directory. A list holds one case id per line (blank lines and lines
@@ -63,6 +68,7 @@ typedef struct dataset {
     pthread_mutex_t lock;      /* guards loading into the cache: the loader thread and an evaluator may both read */
     size_t cache_bytes;        /* bytes of cached image + label data */
     int zscore;                /* 1: images are z-scored per volume when read ([net] normalize=zscore) */
+    msd_set *msd;              /* the msd folder's cases; NULL without the msd key */
 } dataset;
 
 /* Parses a .data file and its lists (no volumes are read). NULL with err = "file:line: ..." on error. */

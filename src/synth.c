@@ -192,17 +192,60 @@ done:
     return rc;
 }
 
+int synth_write_msd(const char *outdir, int n, int d, int h, int w, uint64_t seed, char *err, size_t errlen)
+{
+    if(n < 2 || d < 1 || h < 1 || w < 1){ snprintf(err, errlen, "synth -msd: need n >= 2 (training and test cases) and a positive size"); return -1; }
+    static const char *task = "Dataset900_Synth";
+    static const char *sub[4] = {"imagesTr", "labelsTr", "imagesTs", "labelsTs"};
+    char path[4200];
+    int ntest = n / 5 > 0 ? n / 5 : 1, ntr = n - ntest, i, rc = -1;
+    for(i = 0; i < 4; ++i){
+        snprintf(path, sizeof(path), "%s/%s/%s", outdir, task, sub[i]);
+        if(mkdirs(path)){ snprintf(err, errlen, "%s: cannot create: %s", path, strerror(errno)); return -1; }
+    }
+    volume img = {0}, lab = {0};
+    if(volume_alloc(&img, w, h, d) || volume_alloc(&lab, w, h, d)){ snprintf(err, errlen, "synth: out of memory"); goto done; }
+    for(i = 0; i < n; ++i){
+        int ts = i >= ntr;
+        memset(img.data, 0, sizeof(float) * (size_t)w * h * d);
+        memset(lab.data, 0, sizeof(float) * (size_t)w * h * d);
+        synth_case(&img, &lab, seed * 1000003ull + (uint64_t)i);
+        snprintf(path, sizeof(path), "%s/%s/%s/synth_%03d_0000.nii.gz", outdir, task, sub[2 * ts], i);
+        if(volume_write(path, &img, NULL, 0, err, errlen)) goto done;
+        snprintf(path, sizeof(path), "%s/%s/%s/synth_%03d.nii.gz", outdir, task, sub[2 * ts + 1], i);
+        if(volume_write(path, &lab, NULL, 1, err, errlen)) goto done;
+    }
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\n  \"name\": \"Synth\",\n  \"description\": \"synthetic phantoms: ./darknet seg3d synth <outdir> %d -size %d %d %d -seed %llu -msd\",\n"
+             "  \"channel_names\": {\"0\": \"MRI\"},\n  \"labels\": {\"background\": 0, \"phantom\": 1},\n"
+             "  \"numTraining\": %d,\n  \"file_ending\": \".nii.gz\"\n}\n",
+             n, d, h, w, (unsigned long long)seed, ntr);
+    snprintf(path, sizeof(path), "%s/%s/dataset.json", outdir, task);
+    if(write_text(path, text, err, errlen)) goto done;
+    snprintf(text, sizeof(text), "msd = %s\ntest = imagesTs\n", task);
+    snprintf(path, sizeof(path), "%s/msd.data", outdir);
+    if(write_text(path, text, err, errlen)) goto done;
+    rc = 0;
+done:
+    volume_free(&img);
+    volume_free(&lab);
+    return rc;
+}
+
 int synth_main(int argc, char **argv)
 {
-    const char *use = "usage: ./darknet seg3d synth <outdir> <n> [-size D H W] [-seed S]\n"
-                      "  writes n phantom cases (default 32 x 48 x 48, depth x height x width), lists and <outdir>/synth.data\n";
+    const char *use = "usage: ./darknet seg3d synth <outdir> <n> [-size D H W] [-seed S] [-msd]\n"
+                      "  writes n phantom cases (default 32 x 48 x 48, depth x height x width), lists and <outdir>/synth.data;\n"
+                      "  -msd: in the nnU-Net raw / Decathlon layout instead (<outdir>/Dataset900_Synth, n >= 2) with <outdir>/msd.data\n";
     if(argc < 5){ fputs(use, stderr); return 2; }
     const char *outdir = argv[3];
     long long n, seed = 1;
-    int size[3] = {32, 48, 48}, i;
+    int size[3] = {32, 48, 48}, i, msd = 0;
     char err[1024];
     if(arg_long("seg3d synth", "<n>", argv[4], &n, err, sizeof(err))){ fprintf(stderr, "error: %s\n%s", err, use); return 2; }
     for(i = 5; i < argc; ++i){
+        if(!strcmp(argv[i], "-msd")){ msd = 1; continue; }
         if(!strcmp(argv[i], "-size")){
             if(arg_int3("seg3d synth", "-size", argc, argv, i, size, err, sizeof(err))){ fprintf(stderr, "error: %s\n%s", err, use); return 2; }
             i += 3;
@@ -212,6 +255,12 @@ int synth_main(int argc, char **argv)
             }
             i += 1;
         } else { fprintf(stderr, "synth: unknown option '%s'\n%s", argv[i], use); return 2; }
+    }
+    if(msd){
+        if(n < 2){ fprintf(stderr, "synth: -msd needs n >= 2 (training and test cases)\n%s", use); return 2; }
+        if(synth_write_msd(outdir, (int)n, size[0], size[1], size[2], (uint64_t)seed, err, sizeof(err))){ fprintf(stderr, "synth: %s\n", err); return 1; }
+        printf("wrote %lld cases of %d x %d x %d to %s/Dataset900_Synth; data file %s/msd.data\n", n, size[0], size[1], size[2], outdir, outdir);
+        return 0;
     }
     if(synth_write_dataset(outdir, (int)n, size[0], size[1], size[2], (uint64_t)seed, err, sizeof(err))){
         fprintf(stderr, "synth: %s\n", err); return 1;

@@ -17,6 +17,10 @@ void synth_case(volume *img, volume *lab, uint64_t seed);
  * (20% labeled, 20% valid, at least one each, the rest unlabeled) and <outdir>/synth.data.
  * Creates outdir. 0 or -1 with err. */
 int synth_write_dataset(const char *outdir, int n, int d, int h, int w, uint64_t seed, char *err, size_t errlen);
+/* The same phantoms in the nnU-Net raw layout (dataset.json, imagesTr/<id>_0000.nii.gz, labelsTr, and n/5 (at least 1)
+ * cases in imagesTs with labels in labelsTs) under <outdir>/Dataset900_Synth, and <outdir>/msd.data of two lines:
+ * msd = Dataset900_Synth, test = imagesTs. Needs n >= 2. Returns 0 or -1 with err. */
+int synth_write_msd(const char *outdir, int n, int d, int h, int w, uint64_t seed, char *err, size_t errlen);
 
 /* ./darknet seg3d synth <outdir> <n> [-size D H W] [-seed S]; returns the exit code */
 int synth_main(int argc, char **argv);
