@@ -524,7 +524,8 @@ int parse_dtransform_section(list *options, size_params params, layer *l, char *
         free_layer(*l);   /* output and delta were allocated before the state */
         layer empty = {0};
         *l = empty;
-        snprintf(err, errlen, "out of memory for the transform's workspace");
+        snprintf(err, errlen, "cannot allocate the transform's workspace for %d x %d x %d x %d (c x d x h x w, batch %d, kernel %d, scale %g) in %s memory",
+                 in.c, in.d, in.h, in.w, params.batch, p.kernel, p.scale, gpu_index >= 0 ? "GPU" : "host");
         return -1;
     }
     return 0;
