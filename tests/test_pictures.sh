@@ -83,4 +83,19 @@ then ok pictures_predict_several_same_as_one; else bad pictures_predict_several_
 $D seg3d predict "$T/id.cfg" "$T/id.weights" "$@" "$T/many" -ref "$T/s/$c/label.nii.gz" > /dev/null 2> "$T/rerr"
 rc=$?
 [ $rc -eq 2 ] && grep -q "\-ref names the reference of a single input" "$T/rerr" && ok pictures_predict_ref_needs_one_input || bad pictures_predict_ref_needs_one_input "rc=$rc: $(cat "$T/rerr")"
+# ---- training chart: 960 x 540, with the validation Dice curve when validation runs, and only then
+VALID=0,140,60
+sed 's/^\[net\]$/[net]\nvalid_every=5/' cfg/dbisl-tiny.cfg > "$T/v.cfg"
+cp cfg/dbisl-tiny.cfg "$T/nv.cfg"
+if grep -q '^valid_every=5' "$T/v.cfg" && ! grep -q '^valid_every' "$T/nv.cfg"; then
+  $D seg3d train "$T/s/synth.data" "$T/v.cfg" -max_batches 10 -seed 1 > "$T/vlog" 2>&1
+  $D seg3d train "$T/s/synth.data" "$T/nv.cfg" -max_batches 10 -seed 1 > /dev/null 2>&1
+  set -- $($PY tests/png_colours.py "$T/s/backup/v_chart.png" $VALID)
+  v1="$1 $2 $3"
+  set -- $($PY tests/png_colours.py "$T/s/backup/nv_chart.png" $VALID)
+  v2="$1 $2 $3"
+  nvl=$(grep -c '^valid ' "$T/vlog")
+  if [ "$nvl" -eq 2 ] && [ "${v1% *}" = "960 540" ] && [ "${v1##* }" -gt 100 ] && [ "$v2" = "960 540 0" ]; then ok pictures_train_chart_valid_curve
+  else bad pictures_train_chart_valid_curve "$nvl validations; with validation: '$v1', without: '$v2' (width height pixels of the Dice colour)"; fi
+else bad pictures_train_chart_valid_curve "cfg/dbisl-tiny.cfg: cannot set valid_every"; fi
 rm -rf "$T"
