@@ -160,6 +160,11 @@ int overlay_png(const char *path, const volume *img, const volume *ref, const vo
         snprintf(lab, sizeof(lab), "%s %c=%d", vw->name, vw->axis, vw->at);
         cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
         cairo_set_font_size(cr, 11);
+        cairo_text_extents_t te;
+        cairo_text_extents(cr, lab, &te);
+        cairo_set_source_rgba(cr, 0, 0, 0, 0.6);
+        cairo_rectangle(cr, vw->x0, vw->y0, te.x_advance + 8, 18);
+        cairo_fill(cr);
         cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
         cairo_move_to(cr, vw->x0 + 4, vw->y0 + 13);
         cairo_show_text(cr, lab);

@@ -415,7 +415,7 @@ int seg3d_predict(int argc, char **argv)
         for(i = 0; i < 3; ++i) if(dirs[i] && !is_dir(dirs[i]) && mkdir(dirs[i], 0777) != 0){
             fprintf(stderr, "error: %s: cannot create the folder\n", dirs[i]); free(ids); free(pos); return 1;
         }
-    } else input_id(pos[0], 0, ids[0], sizeof(ids[0]));
+    } else input_id(pos[0], 1, ids[0], sizeof(ids[0]));   /* the picture's title: folder and file name */
     network *net = load_network_checked(cfg, weights, 0);
     if(!net){ free(ids); free(pos); return 1; }
     int rc = 1;
