@@ -30,10 +30,13 @@ NVCC := $(CUDA_HOME)/bin/nvcc
 ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
 
 OPT ?= -O3
-INCS := -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -I/usr/include/nifti -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu
+# cairo draws the PNGs (per-case pictures, training chart)
+CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null || echo -I/usr/include/cairo)
+CAIRO_LIBS := $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
+INCS := -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -I/usr/include/nifti -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu $(CAIRO_CFLAGS)
 DEFS := -DcudaThreadSynchronize=cudaDeviceSynchronize
 CFLAGS_COMMON := $(OPT) -g -fPIC -fopenmp -Wall -Wno-unused-result -Wno-unknown-pragmas -Wno-unused-variable -Wno-unused-but-set-variable
-LDLIBS := -lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread -fopenmp
+LDLIBS := -lopenblas -lnifti2 -lznz -lhdf5_serial $(CAIRO_LIBS) -lz -lm -pthread -fopenmp
 ifeq ($(GPU),1)
 DEFS += -DGPU
 INCS += -I$(CUDA_HOME)/include

@@ -6,7 +6,7 @@ ROOT=$(pwd)
 
 DARKNET_VERSION="0.0.0+git20180914.61c9d02e-2"
 ORIG_SHA256="ec536ae11853846aab96183d8ec18730a46cce71f7d935768d235029329f9e93"
-PKGS="build-essential dpkg-dev debian-archive-keyring libopenblas-dev libdnnl-dev libnifti2-dev libhdf5-dev libpng-dev zlib1g-dev pkg-config python3 python3-numpy python3-scipy python3-torch clang libclang-rt-14-dev"
+PKGS="build-essential dpkg-dev debian-archive-keyring libopenblas-dev libdnnl-dev libnifti2-dev libhdf5-dev libpng-dev libcairo2-dev fonts-dejavu-core zlib1g-dev pkg-config python3 python3-numpy python3-scipy python3-torch clang libclang-rt-14-dev"
 
 # 1. Debian packages
 missing=""

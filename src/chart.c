@@ -1,6 +1,6 @@
-/* Training chart: loss terms (and validation Dice) per iteration, plotted into an RGB image and written as PNG with libpng, plus a CSV of the same numbers. */
+/* Training chart: loss terms (and validation Dice) per iteration, drawn with cairo into a PNG, plus a CSV of the same numbers. */
 #include <math.h>
-#include <png.h>
+#include <cairo.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 #define CW 960
 #define CH 540
 #define ML 60   /* margins */
-#define MR 50
+#define MR 50   /* room for the Dice axis */
 #define MT 20
 #define MB 40
 
@@ -21,7 +21,6 @@ struct chart {
     float *v;
     int nv, *vit;
     double *vd;
-    unsigned char *img;
 };
 
 chart *chart_create(int nseries, int max_points)
@@ -36,15 +35,14 @@ chart *chart_create(int nseries, int max_points)
     c->v = malloc((size_t)nseries * max_points * sizeof(float));
     c->vit = malloc((size_t)max_points * sizeof(int));
     c->vd = malloc((size_t)max_points * sizeof(double));
-    c->img = malloc(CW * CH * 3);
-    if(!c->names || !c->n || !c->it || !c->v || !c->vit || !c->vd || !c->img){ chart_free(c); return NULL; }
+    if(!c->names || !c->n || !c->it || !c->v || !c->vit || !c->vd){ chart_free(c); return NULL; }
     return c;
 }
 
 void chart_free(chart *c)
 {
     if(!c) return;
-    free(c->names); free(c->n); free(c->it); free(c->v); free(c->vit); free(c->vd); free(c->img);
+    free(c->names); free(c->n); free(c->it); free(c->v); free(c->vit); free(c->vd);
     free(c);
 }
 
@@ -65,59 +63,31 @@ void chart_add_valid(chart *c, int iter, double dice)
 }
 
 static const unsigned char palette[][3] = {
-    {0, 0, 0}, {230, 25, 75}, {60, 180, 75}, {0, 130, 200}, {245, 130, 48}, {145, 30, 180},
-    {70, 200, 200}, {240, 50, 230}, {128, 128, 0}, {170, 110, 40}, {0, 0, 128}, {128, 128, 128}
+    {0, 0, 0}, {230, 25, 75}, {0, 130, 200}, {245, 130, 48}, {145, 30, 180}, {70, 200, 200},
+    {240, 50, 230}, {128, 128, 0}, {170, 110, 40}, {0, 0, 128}, {128, 128, 128}, {128, 0, 0}
 };
+static const unsigned char valid_rgb[3] = { CHART_VALID_RGB };
 
-static void px(chart *c, int x, int y, const unsigned char *rgb)
+static void rgb(cairo_t *cr, const unsigned char *c){ cairo_set_source_rgb(cr, c[0] / 255., c[1] / 255., c[2] / 255.); }
+
+/* a round step (1, 2 or 5 times a power of ten) that divides span into about n parts */
+static double nice_step(double span, int n)
 {
-    if(x < 0 || y < 0 || x >= CW || y >= CH) return;
-    memcpy(c->img + 3 * (y * CW + x), rgb, 3);
+    double raw = span / n, p = pow(10, floor(log10(raw))), f = raw / p;
+    return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
-static void line(chart *c, int x0, int y0, int x1, int y1, const unsigned char *rgb, int thick)
+static void text_at(cairo_t *cr, double x, double y, const char *s, double align)
 {
-    int dx = abs(x1 - x0), dy = -abs(y1 - y0), sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1, e = dx + dy;
-    for(;;){
-        int a, b;
-        for(a = 0; a < thick; ++a) for(b = 0; b < thick; ++b) px(c, x0 + a, y0 + b, rgb);
-        if(x0 == x1 && y0 == y1) break;
-        int e2 = 2 * e;
-        if(e2 >= dy){ e += dy; x0 += sx; }
-        if(e2 <= dx){ e += dx; y0 += sy; }
-    }
-}
-
-/* 3x5 glyphs, rows top to bottom, 3 bits each (MSB left) */
-static int glyph(char ch)
-{
-    static const char *keys = "0123456789abcdefghijklmnopqrstuvwxyz_.=-+";
-    /* generated from 3x5 ASCII art: row-major, 15 bits, MSB = top-left */
-    static const unsigned short g[] = {
-        0x7B6F, 0x2C97, 0x73E7, 0x72CF, 0x5BC9, 0x79CF, 0x79EF, 0x7292, 0x7BEF, 0x7BCF,
-        0x2BED, 0x6BAE, 0x3923, 0x6B6E, 0x79A7, 0x79A4, 0x396B, 0x5BED, 0x7497, 0x126A,
-        0x5BAD, 0x4927, 0x5FED, 0x6B6D, 0x2B6A, 0x6BA4, 0x2B73, 0x6BAD, 0x388E, 0x7492,
-        0x5B6F, 0x5B6A, 0x5BFD, 0x5AAD, 0x5A92, 0x72A7, 0x0007, 0x0002, 0x0E38, 0x01C0,
-        0x05D0
-    };
-    const char *p = strchr(keys, ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
-    return (p && ch) ? g[p - keys] : 0;
-}
-
-static void text(chart *c, int x, int y, const char *s, const unsigned char *rgb)
-{
-    const int S = 2; /* pixel scale */
-    for(; *s; ++s, x += 4 * S){
-        int g = glyph(*s), r, k, a, b;
-        for(r = 0; r < 5; ++r) for(k = 0; k < 3; ++k)
-            if(g & (1 << (14 - (r * 3 + k)))) for(a = 0; a < S; ++a) for(b = 0; b < S; ++b) px(c, x + k * S + a, y + r * S + b, rgb);
-    }
+    cairo_text_extents_t e;
+    cairo_text_extents(cr, s, &e);
+    cairo_move_to(cr, x - align * e.x_advance, y);
+    cairo_show_text(cr, s);
 }
 
 int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
 {
     int s, i;
-    memset(c->img, 255, CW * CH * 3);
     int maxit = 1;
     float vmax = 0;
     for(s = 0; s < c->ns; ++s) for(i = 0; i < c->n[s]; ++i){
@@ -125,62 +95,130 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
         if(c->it[s * c->maxp + i] > maxit) maxit = c->it[s * c->maxp + i];
         if(isfinite(v) && v > vmax) vmax = v;
     }
+    for(i = 0; i < c->nv; ++i) if(c->vit[i] > maxit) maxit = c->vit[i];
     if(vmax <= 0) vmax = 1;
-    const unsigned char grey[3] = {200, 200, 200}, black[3] = {0, 0, 0};
-    int pw = CW - ML - MR, ph = CH - MT - MB;
-    for(i = 0; i <= 4; ++i){
-        int y = MT + ph - i * ph / 4;
-        line(c, ML, y, ML + pw, y, grey, 1);
-        char lab[32];
-        snprintf(lab, sizeof(lab), "%.3g", vmax * i / 4);
-        text(c, 4, y - 5, lab, black);
-        snprintf(lab, sizeof(lab), "%.2f", i / 4.0);
-        text(c, ML + pw + 6, y - 5, lab, palette[0]);
-    }
-    line(c, ML, MT, ML, MT + ph, black, 1);
-    line(c, ML, MT + ph, ML + pw, MT + ph, black, 1);
+    double ystep = nice_step(vmax, 5), ytop = ceil(vmax / ystep - 1e-9) * ystep;
+    double xstep = nice_step(maxit, 8);
+    if(xstep < 1) xstep = 1;
+    const double pw = CW - ML - MR, ph = CH - MT - MB;
+#define XP(it) (ML + (double)(it) / maxit * pw)
+#define YP(v) (MT + ph - (double)(v) / ytop * ph)
+#define YD(d) (MT + ph - (double)(d) * ph)
+
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, CW, CH);
+    cairo_t *cr = cairo_create(surf);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
     char lab[64];
-    snprintf(lab, sizeof(lab), "iteration 0-%d", maxit);
-    text(c, ML + pw / 2 - 60, CH - 22, lab, black);
+    /* grid and tick labels: losses on the left, validation Dice 0..1 on the right */
+    cairo_set_line_width(cr, 1);
+    double t;
+    for(t = 0; t <= ytop + 1e-9 * ytop; t += ystep){
+        double y = floor(YP(t)) + 0.5;
+        cairo_set_source_rgb(cr, 0.86, 0.86, 0.86);
+        cairo_move_to(cr, ML, y); cairo_line_to(cr, ML + pw, y); cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        snprintf(lab, sizeof(lab), "%g", t);
+        text_at(cr, ML - 6, y + 4, lab, 1);
+    }
+    for(t = 0; t <= maxit; t += xstep){
+        double x = floor(XP(t)) + 0.5;
+        cairo_set_source_rgb(cr, 0.92, 0.92, 0.92);
+        cairo_move_to(cr, x, MT); cairo_line_to(cr, x, MT + ph); cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        snprintf(lab, sizeof(lab), "%g", t);
+        text_at(cr, x, MT + ph + 16, lab, 0.5);
+    }
+    if(c->nv){
+        rgb(cr, valid_rgb);
+        for(i = 0; i <= 4; ++i){
+            snprintf(lab, sizeof(lab), "%.2f", i / 4.0);
+            text_at(cr, ML + pw + 6, YD(i / 4.0) + 4, lab, 0);
+        }
+    }
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    cairo_move_to(cr, ML + 0.5, MT); cairo_line_to(cr, ML + 0.5, MT + ph + 0.5); cairo_line_to(cr, ML + pw, MT + ph + 0.5);
+    cairo_stroke(cr);
+    text_at(cr, ML + pw / 2, CH - 8, "iteration", 0.5);
+    cairo_save(cr);
+    cairo_translate(cr, 14, MT + ph / 2);
+    cairo_rotate(cr, -M_PI / 2);
+    text_at(cr, 0, 0, "loss", 0.5);
+    cairo_restore(cr);
+
+    /* loss curves, series 0 thickest and on top; a non-finite value breaks the line */
+    cairo_save(cr);
+    cairo_rectangle(cr, ML, MT - 2, pw + 2, ph + 4);
+    cairo_clip(cr);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for(s = c->ns - 1; s >= 0; --s){
-        const unsigned char *col = palette[s % 12];
-        int px0 = -1, py0 = -1;
+        int pen = 0;
+        rgb(cr, palette[s % 12]);
+        cairo_set_line_width(cr, s == 0 ? 2 : 1.2);
         for(i = 0; i < c->n[s]; ++i){
             float v = c->v[s * c->maxp + i];
-            if(!isfinite(v)) continue;
-            int x = ML + (int)((double)c->it[s * c->maxp + i] / maxit * pw);
-            int y = MT + ph - (int)(v / vmax * ph);
-            if(px0 >= 0) line(c, px0, py0, x, y, col, s == 0 ? 2 : 1);
-            px0 = x; py0 = y;
+            if(!isfinite(v)){ pen = 0; continue; }
+            double x = XP(c->it[s * c->maxp + i]), y = YP(v);
+            if(pen) cairo_line_to(cr, x, y); else cairo_move_to(cr, x, y);
+            pen = 1;
         }
-        text(c, ML + 10 + (s % 5) * 170, MT + 6 + (s / 5) * 14, c->names[s], col);
+        cairo_stroke(cr);
     }
-    const unsigned char vcol[3] = {0, 90, 0};
-    for(i = 0; i < c->nv; ++i){
-        if(!isfinite(c->vd[i])) continue;
-        int x = ML + (int)((double)c->vit[i] / maxit * pw), y = MT + ph - (int)(c->vd[i] * ph), a, b;
-        for(a = -3; a <= 3; ++a) for(b = -3; b <= 3; ++b) px(c, x + a, y + b, vcol);
+    /* validation Dice: a thick line with round markers, on the right axis */
+    if(c->nv){
+        int pen = 0;
+        rgb(cr, valid_rgb);
+        cairo_set_line_width(cr, 3);
+        for(i = 0; i < c->nv; ++i){
+            if(!isfinite(c->vd[i])){ pen = 0; continue; }
+            if(pen) cairo_line_to(cr, XP(c->vit[i]), YD(c->vd[i])); else cairo_move_to(cr, XP(c->vit[i]), YD(c->vd[i]));
+            pen = 1;
+        }
+        cairo_stroke(cr);
+        for(i = 0; i < c->nv; ++i){
+            if(!isfinite(c->vd[i])) continue;
+            cairo_arc(cr, XP(c->vit[i]), YD(c->vd[i]), 4, 0, 2 * M_PI);
+            cairo_fill(cr);
+        }
     }
-    if(c->nv) text(c, ML + pw - 200, MT + ph - 20, "valid dice right axis", vcol);
+    cairo_restore(cr);
 
-    FILE *f = fopen(path, "wb");
-    if(!f){ snprintf(err, errlen, "%s: cannot write", path); return -1; }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if(!png || !info || setjmp(png_jmpbuf(png))){
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        snprintf(err, errlen, "%s: libpng failed", path);
-        return -1;
+    /* legend, top right */
+    {
+        int rows = c->ns + (c->nv ? 1 : 0), r = 0;
+        double lw = 230, x0 = ML + pw - lw - 8, y0 = MT + 8;
+        cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+        cairo_rectangle(cr, x0, y0, lw, 8 + 16 * rows);
+        cairo_fill_preserve(cr);
+        cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
+        cairo_set_line_width(cr, 1);
+        cairo_stroke(cr);
+        for(s = 0; s < c->ns; ++s, ++r){
+            rgb(cr, palette[s % 12]);
+            cairo_set_line_width(cr, s == 0 ? 2 : 1.2);
+            cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
+            cairo_set_source_rgb(cr, 0, 0, 0);
+            text_at(cr, x0 + 36, y0 + 16 + 16 * r, c->names[s], 0);
+        }
+        if(c->nv){
+            rgb(cr, valid_rgb);
+            cairo_set_line_width(cr, 3);
+            cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
+            text_at(cr, x0 + 36, y0 + 16 + 16 * r, "validation Dice (right axis)", 0);
+        }
     }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, CW, CH, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for(i = 0; i < CH; ++i) png_write_row(png, c->img + 3 * i * CW);
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    fclose(f);
+    cairo_destroy(cr);
+    cairo_status_t st = cairo_surface_status(surf);
+    if(st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(surf, path);
+    cairo_surface_destroy(surf);
+    if(st != CAIRO_STATUS_SUCCESS){ snprintf(err, errlen, "%s: cannot write the PNG (cairo: %s)", path, cairo_status_to_string(st)); return -1; }
+#undef XP
+#undef YP
+#undef YD
 
+    FILE *f;
     char cpath[1100];
     snprintf(cpath, sizeof(cpath), "%s.csv", path);
     f = fopen(cpath, "w");

@@ -1,4 +1,4 @@
-/* Training chart: loss terms (and validation Dice) per iteration, plotted into an RGB image and written as PNG with libpng, plus a CSV of the same numbers. */
+/* Training chart: loss terms (and validation Dice) per iteration, drawn with cairo into a PNG, plus a CSV of the same numbers. */
 #ifndef CHART_H
 #define CHART_H
 #include <stddef.h>
@@ -9,8 +9,9 @@ chart *chart_create(int nseries, int max_points);
 void chart_set_name(chart *c, int series, const char *name);
 void chart_add(chart *c, int series, int iter, float value);
 void chart_add_valid(chart *c, int iter, double dice);
-/* Writes <path> (PNG, 960x540: losses on the left axis, validation Dice 0..1 as dots on the right axis)
- * and <path>.csv. 0 or -1 with err. */
+/* Writes <path> (PNG, 960x540: losses on the left axis; when validation points were added, the validation Dice
+ * curve, 0..1 on the right axis, in CHART_VALID_RGB) and <path>.csv. 0 or -1 with err. */
+#define CHART_VALID_RGB 0x00, 0x8C, 0x3C
 int chart_write_png(chart *c, const char *path, char *err, size_t errlen);
 void chart_free(chart *c);
 #endif

@@ -12,6 +12,8 @@
 #include "volume_io.h"
 #include "dataset.h"
 #include "cfg_options.h"
+#include "overlay.h"
+#include "progress.h"
 
 int sw_starts(int size, int patch, int stride, int *starts)
 {
@@ -189,26 +191,36 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
     return 0;
 }
 
-typedef struct { network *net; int decoder; } net_ctx;
+typedef struct { network *net; int decoder; progress *pg; long done, total; } net_ctx;
 
 static int net_window_fn(void *ctx, float *in, int n, int slots, float *prob, char *err, size_t errlen)
 {
     net_ctx *c = ctx;
-    (void)n; (void)slots;
+    (void)slots;
     network_predict(c->net, in);   /* train = 0 inside: dropout off, batch norm on rolling statistics */
-    return network_foreground_prob(c->net, c->decoder, prob, err, errlen);
+    int r = network_foreground_prob(c->net, c->decoder, prob, err, errlen);
+    c->done += n;
+    progress_update(c->pg, c->done, c->total);
+    return r;
 }
 
 int network_predict_volume(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
                            int decoder, float *prob, char *err, size_t errlen)
+{
+    return network_predict_volume_progress(net, vol, nx, ny, nz, stride, decoder, NULL, prob, err, errlen);
+}
+
+int network_predict_volume_progress(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
+                                    int decoder, progress *pg, float *prob, char *err, size_t errlen)
 {
     if(net->c != 1 || net->inputs != net->d*net->h*net->w){
         snprintf(err, errlen, "network input is %d x %d x %d x %d (c x d x h x w): one channel expected",
                  net->c, net->d, net->h, net->w);
         return -1;
     }
-    int patch[3] = { net->d, net->h, net->w };
-    net_ctx c = { net, decoder };
+    int patch[3] = { net->d, net->h, net->w }, dim[3] = { nz, ny, nx }, a;
+    net_ctx c = { net, decoder, pg, 0, 1 };
+    for(a = 0; a < 3; ++a) c.total *= sw_starts(dim[a] > patch[a] ? dim[a] : patch[a], patch[a], stride[a], 0);
     return sliding_window(vol, nz, ny, nx, patch, stride, net->batch, net_window_fn, &c, prob, 0, err, errlen);
 }
 
@@ -323,52 +335,141 @@ static long threshold_label(const float *prob, int nx, int ny, int nz, int lcc, 
 
 static int is_h5(const char *p){ size_t n = strlen(p); return n > 3 && strcmp(p + n - 3, ".h5") == 0; }
 
+/* case id of an input file: its name without .nii.gz/.nii/.h5; "<folder>_<name>" when `full` */
+static void input_id(const char *path, int full, char *id, size_t n)
+{
+    const char *base = strrchr(path, '/'), *dir = base;
+    base = base ? base + 1 : path;
+    char stem[512];
+    snprintf(stem, sizeof(stem), "%s", base);
+    size_t l = strlen(stem);
+    const char *ext[] = { ".nii.gz", ".nii", ".h5" };
+    int k;
+    for(k = 0; k < 3; ++k){
+        size_t e = strlen(ext[k]);
+        if(l > e && strcmp(stem + l - e, ext[k]) == 0){ stem[l - e] = 0; break; }
+    }
+    if(full && dir){
+        const char *d0 = dir;
+        while(d0 > path && d0[-1] != '/') --d0;
+        snprintf(id, n, "%.*s_%s", (int)(dir - d0), d0, stem);
+    } else snprintf(id, n, "%s", stem);
+}
+
+static int is_dir(const char *p){ struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
+/* masks of two volumes and the metrics */
+static int volume_metrics(const volume *pred, const volume *ref, seg_metrics *m, char *err, size_t errlen);
+
 int seg3d_predict(int argc, char **argv)
 {
     const char *use = "usage: ./darknet seg3d predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> "
-                      "[-stride D H W] [-prob out_prob.nii[.gz]] [-lcc] [-decoder a|b|mean]\n";
+                      "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean]\n"
+                      "       ./darknet seg3d predict <cfg> <weights> <in1> [<in2> ...] <outdir> [...]   several inputs: "
+                      "<outdir>/<id>_pred.nii.gz; -prob DIR and -png DIR then name folders\n";
     if(argc < 7){ fputs(use, stderr); return 2; }
-    char *cfg = argv[3], *weights = argv[4], *in = argv[5], *out = argv[6], *probpath = 0;
-    int stride[3], have_stride = 0, lcc = 0, decoder = -1, i;
-    for(i = 7; i < argc; ++i){
+    char *cfg = argv[3], *weights = argv[4], *probpath = 0, *pngpath = 0, *refpath = 0;
+    int stride[3], have_stride = 0, lcc = 0, decoder = -1, i, npos = 0;
+    char **pos = malloc(sizeof(char *) * argc);
+    if(!pos){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    for(i = 5; i < argc; ++i){
         if(strcmp(argv[i], "-stride") == 0){
-            if(parse_stride_flag("seg3d predict", argc, argv, i, stride)) return 2;
+            if(parse_stride_flag("seg3d predict", argc, argv, i, stride)){ free(pos); return 2; }
             have_stride = 1; i += 3;
         } else if(strcmp(argv[i], "-prob") == 0 && i + 1 < argc) probpath = argv[++i];
+        else if(strcmp(argv[i], "-png") == 0 && i + 1 < argc) pngpath = argv[++i];
+        else if(strcmp(argv[i], "-ref") == 0 && i + 1 < argc) refpath = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) lcc = 1;
         else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             decoder = parse_decoder(argv[++i]);
-            if(decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
-        } else { fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], use); return 2; }
+            if(decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); free(pos); return 2; }
+        } else if(argv[i][0] == '-' && argv[i][1]){ fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], use); free(pos); return 2; }
+        else pos[npos++] = argv[i];
     }
+    if(npos < 2){ fprintf(stderr, "need an input and an output\n%s", use); free(pos); return 2; }
+    int nin = npos - 1;
+    char *out = pos[npos - 1];
+    /* several inputs, or an existing folder as output: one file per case in that folder */
+    int folder = nin > 1 || is_dir(out);
+    if(folder && refpath){ fprintf(stderr, "-ref names the reference of a single input; give one input and an output file\n"); free(pos); return 2; }
     char err[1024];
-    volume v = {0}, lab = {0}, pv = {0};
     int zscore;
-    if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
-    if(volume_read(in, is_h5(in) ? "image" : NULL, &v, err, sizeof(err)) != 0){ fprintf(stderr, "error: %s\n", err); return 1; }
-    if(zscore) volume_zscore(&v);
+    if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); free(pos); return 1; }
+    char (*ids)[256] = calloc(nin, sizeof(*ids));
+    if(!ids){ fprintf(stderr, "error: out of memory\n"); free(pos); return 1; }
+    if(folder){
+        int full, j, clash = 0;
+        for(full = 0; full <= 1; ++full){
+            for(i = 0; i < nin; ++i) input_id(pos[i], full, ids[i], sizeof(ids[i]));
+            for(clash = 0, i = 0; i < nin && !clash; ++i) for(j = i + 1; j < nin && !clash; ++j) if(!strcmp(ids[i], ids[j])) clash = 1;
+            if(!clash) break;
+        }
+        for(i = 0; i < nin && clash; ++i) for(j = i + 1; j < nin; ++j) if(!strcmp(ids[i], ids[j])){
+            fprintf(stderr, "error: inputs %s and %s would both be written as %s/%s_pred.nii.gz\n", pos[i], pos[j], out, ids[i]);
+            free(ids); free(pos); return 1;
+        }
+        const char *dirs[3] = { out, probpath, pngpath };
+        for(i = 0; i < 3; ++i) if(dirs[i] && !is_dir(dirs[i]) && mkdir(dirs[i], 0777) != 0){
+            fprintf(stderr, "error: %s: cannot create the folder\n", dirs[i]); free(ids); free(pos); return 1;
+        }
+    } else input_id(pos[0], 1, ids[0], sizeof(ids[0]));   /* the picture's title: folder and file name */
     network *net = load_network_checked(cfg, weights, 0);
-    if(!net){ volume_free(&v); return 1; }
+    if(!net){ free(ids); free(pos); return 1; }
     int rc = 1;
     if(resolve_stride(cfg, net, have_stride, stride) != 0) goto done;
-    if(volume_alloc(&pv, v.nx, v.ny, v.nz) != 0){ fprintf(stderr, "error: out of memory\n"); goto done; }
-    pv.dx = v.dx; pv.dy = v.dy; pv.dz = v.dz;
-    double w0 = what_time_is_it_now();
-    if(network_predict_volume(net, v.data, v.nx, v.ny, v.nz, stride, decoder, pv.data, err, sizeof(err)) != 0){
-        fprintf(stderr, "error: %s: %s\n", in, err); goto done;
+    progress pg;
+    progress_init(&pg, nin, fileno(stderr));
+    for(i = 0; i < nin; ++i){
+        const char *in = pos[i];
+        char opath[4096], ppath[4096], gpath[4096];
+        volume v = {0}, lab = {0}, pv = {0}, ref = {0};
+        int ok = 0, have_ref = 0;
+        seg_metrics m;
+        if(folder){
+            snprintf(opath, sizeof(opath), "%s/%s_pred.nii.gz", out, ids[i]);
+            if(probpath) snprintf(ppath, sizeof(ppath), "%s/%s_prob.nii.gz", probpath, ids[i]);
+            if(pngpath) snprintf(gpath, sizeof(gpath), "%s/%s.png", pngpath, ids[i]);
+        } else {
+            snprintf(opath, sizeof(opath), "%s", out);
+            if(probpath) snprintf(ppath, sizeof(ppath), "%s", probpath);
+            if(pngpath) snprintf(gpath, sizeof(gpath), "%s", pngpath);
+        }
+        progress_case(&pg, i, ids[i]);
+        if(volume_read(in, is_h5(in) ? "image" : NULL, &v, err, sizeof(err)) != 0) goto case_done;
+        if(refpath){
+            if(volume_read(refpath, is_h5(refpath) ? "label" : NULL, &ref, err, sizeof(err)) != 0) goto case_done;
+            have_ref = 1;
+        }
+        if(zscore) volume_zscore(&v);
+        if(volume_alloc(&pv, v.nx, v.ny, v.nz) != 0){ snprintf(err, sizeof(err), "out of memory"); goto case_done; }
+        pv.dx = v.dx; pv.dy = v.dy; pv.dz = v.dz;
+        double w0 = what_time_is_it_now();
+        if(network_predict_volume_progress(net, v.data, v.nx, v.ny, v.nz, stride, decoder, &pg, pv.data, err, sizeof(err)) != 0) goto case_done;
+        double secs = what_time_is_it_now() - w0;
+        long fg = threshold_label(pv.data, v.nx, v.ny, v.nz, lcc, &lab, err, sizeof(err));
+        if(fg < 0) goto case_done;
+        lab.dx = v.dx; lab.dy = v.dy; lab.dz = v.dz;
+        if(have_ref && volume_metrics(&lab, &ref, &m, err, sizeof(err)) != 0) goto case_done;
+        if(volume_write(opath, &lab, &v, 1, err, sizeof(err)) != 0) goto case_done;
+        if(probpath && volume_write(ppath, &pv, &v, 0, err, sizeof(err)) != 0) goto case_done;
+        if(pngpath && overlay_png(gpath, &v, have_ref ? &ref : NULL, &lab, ids[i], have_ref ? m.dice : NAN, err, sizeof(err)) != 0) goto case_done;
+        progress_clear(&pg);
+        printf("%s: %d x %d x %d voxels, window %d x %d x %d, stride %d %d %d (D H W), %.2f s; foreground %ld voxels -> %s",
+               in, v.nx, v.ny, v.nz, net->w, net->h, net->d, stride[0], stride[1], stride[2], secs, fg, opath);
+        if(pngpath) printf(", %s", gpath);
+        if(have_ref) printf("; dice=%.6f", m.dice);
+        printf("\n");
+        fflush(stdout);
+        ok = 1;
+case_done:
+        progress_clear(&pg);
+        volume_free(&v); volume_free(&lab); volume_free(&pv); volume_free(&ref);
+        if(!ok){ fprintf(stderr, "error: %s: %s\n", in, err); goto done; }
     }
-    double secs = what_time_is_it_now() - w0;
-    long fg = threshold_label(pv.data, v.nx, v.ny, v.nz, lcc, &lab, err, sizeof(err));
-    if(fg < 0){ fprintf(stderr, "error: %s\n", err); goto done; }
-    lab.dx = v.dx; lab.dy = v.dy; lab.dz = v.dz;
-    if(volume_write(out, &lab, &v, 1, err, sizeof(err)) != 0){ fprintf(stderr, "error: %s\n", err); goto done; }
-    if(probpath && volume_write(probpath, &pv, &v, 0, err, sizeof(err)) != 0){ fprintf(stderr, "error: %s\n", err); goto done; }
-    printf("%s: %d x %d x %d voxels, window %d x %d x %d, stride %d %d %d (D H W), %.2f s; foreground %ld voxels -> %s\n",
-           in, v.nx, v.ny, v.nz, net->w, net->h, net->d, stride[0], stride[1], stride[2], secs, fg, out);
     rc = 0;
 done:
-    volume_free(&v); volume_free(&lab); volume_free(&pv);
     free_network(net);
+    free(ids); free(pos);
     return rc;
 }
 
@@ -475,8 +576,12 @@ int seg3d_test(int argc, char **argv)
     printf("%d cases (%s list %s), window %d x %d x %d, stride %d %d %d (D H W)%s\n", nc, dataset_split_names[split],
            cl->list_path, net->w, net->h, net->d, stride[0], stride[1], stride[2], lcc ? ", largest component" : "");
     printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "case", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "seconds");
+    fflush(stdout);
+    progress pg;
+    progress_init(&pg, nc, fileno(stderr));
     for(i = 0; i < nc; ++i){
         dataset_case *c = &cl->cases[i];
+        progress_case(&pg, i, c->name);
         volume img = {0}, ref = {0}, pv = {0}, lab = {0};
         seg_metrics m;
         double t0 = what_time_is_it_now();
@@ -485,7 +590,7 @@ int seg3d_test(int argc, char **argv)
            volume_read(c->label_path, ds->h5_label, &ref, err, sizeof(err)) != 0) goto case_done;
         if(zscore) volume_zscore(&img);
         if(volume_alloc(&pv, img.nx, img.ny, img.nz) != 0){ snprintf(err, sizeof(err), "out of memory"); goto case_done; }
-        if(network_predict_volume(net, img.data, img.nx, img.ny, img.nz, stride, decoder, pv.data, err, sizeof(err)) != 0) goto case_done;
+        if(network_predict_volume_progress(net, img.data, img.nx, img.ny, img.nz, stride, decoder, &pg, pv.data, err, sizeof(err)) != 0) goto case_done;
         if(threshold_label(pv.data, img.nx, img.ny, img.nz, lcc, &lab, err, sizeof(err)) < 0) goto case_done;
         lab.dx = img.dx; lab.dy = img.dy; lab.dz = img.dz;
         if(volume_metrics(&lab, &ref, &m, err, sizeof(err)) != 0) goto case_done;
@@ -493,12 +598,15 @@ int seg3d_test(int argc, char **argv)
             char path[4096];
             snprintf(path, sizeof(path), "%s/%s_pred.nii.gz", save_dir, c->name);
             if(volume_write(path, &lab, &img, 1, err, sizeof(err)) != 0) goto case_done;
+            snprintf(path, sizeof(path), "%s/%s.png", save_dir, c->name);
+            if(overlay_png(path, &img, &ref, &lab, c->name, m.dice, err, sizeof(err)) != 0) goto case_done;
         }
         ok = 1;
 case_done:
         {
             double secs = what_time_is_it_now() - t0;
             volume_free(&img); volume_free(&ref); volume_free(&pv); volume_free(&lab);
+            progress_clear(&pg);
             if(!ok){ fprintf(stderr, "error: case %s: %s\n", c->name, err); goto done; }
             double *r = res + 7*i;
             r[0] = m.dice; r[1] = m.jaccard; r[2] = m.hd95; r[3] = m.asd; r[4] = m.hd95_mm; r[5] = m.asd_mm; r[6] = secs;

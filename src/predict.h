@@ -3,6 +3,7 @@
 #define PREDICT_H
 #include <stddef.h>
 #include "darknet.h"
+#include "progress.h"
 
 /* Window starts along one axis of (padded) length size >= patch, as DTC/UA-MT test_single_case:
  *   steps = ceil((size - patch) / stride) + 1,  start_i = min(stride*i, size - patch).
@@ -36,6 +37,9 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
  * stride along (d, h, w) = (z, y, x). prob is overwritten. Returns 0 or -1 with err. */
 int network_predict_volume(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
                            int decoder, float *prob, char *err, size_t errlen);
+/* The same, reporting finished windows to pg (NULL: none). */
+int network_predict_volume_progress(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
+                                    int decoder, progress *pg, float *prob, char *err, size_t errlen);
 
 /* Keeps only the largest 26-connected component of a binary mask (in place); ties keep the component met
  * first in memory order. Returns the size kept (0 for an empty mask), -1 out of memory. */

@@ -20,10 +20,10 @@ static int usage(void)
         "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n"
         "  resample <in> <out.nii.gz> <factor> [-label]  integer-factor block downsampling (labels: majority)\n"
         "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n"
-        "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-lcc] [-decoder a|b|mean]\n"
-        "                                  sliding-window segmentation of one volume\n"
+        "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-png p.png] [-ref label] [-lcc] [-decoder a|b|mean]\n"
+        "                                  sliding-window segmentation of one volume; several: <in1> <in2> ... <outdir>\n"
         "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
-        "                                  predicts and scores every case of the valid (or test) list\n"
+        "                                  predicts and scores every case of the valid (or test) list (-save_dir: NIfTI + PNG per case)\n"
         "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n"
         "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n"
         "  keys                            every cfg key and numeric flag value with its accepted range\n");
