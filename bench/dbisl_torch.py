@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch reference side of `make bench`: the DBiSL dual-decoder V-Net (MCNet3d_v1-style, DESIGN.md §3) with the
-full DBiSL loss (DESIGN.md §4, the terms of layers/dbisl_layer.h; s2r from scripts/dtransform_reference.py), timed
+"""PyTorch reference side of `make bench`: the DBiSL dual-decoder V-Net (MCNet3d_v1-style, docs/design.md §3) with the
+full DBiSL loss (docs/design.md §4, the terms of layers/dbisl_layer.h; s2r from scripts/dtransform_reference.py), timed
 for training, sliding-window inference, and a per-layer MAC count.
 Usage (all print one `key=value ...` result line; run with Debian's /usr/bin/python3):
   dbisl_torch.py params  W H D F

@@ -1,4 +1,4 @@
-/* [dbisl]: the DBiSL composite loss (paper §3.3-3.5, DESIGN.md §4) as a multi-input Darknet loss layer over the heads of one or two decoders. */
+/* [dbisl]: the DBiSL composite loss (paper §3.3-3.5, docs/design.md §4) as a multi-input Darknet loss layer over the heads of one or two decoders. */
 #ifndef DBISL_LAYER_H
 #define DBISL_LAYER_H
 #include "darknet.h"

@@ -4,7 +4,7 @@
 #include <stddef.h>
 #include "darknet.h"
 
-/* The algorithm (per sample and channel; DESIGN.md §4):
+/* The algorithm (per sample and channel; docs/design.md §4):
  *  1. resize: when scale < 1 the probability map P (D x H x W) is resized to
  *     d x h x w = max(1, floor(D*scale)) x ... by trilinear interpolation with
  *     align_corners = false (PyTorch's F.interpolate(size=...) rule: src = (dst+0.5)*in/out - 0.5,

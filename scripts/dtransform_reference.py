@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# PyTorch autograd reference of the [dtransform] (s2r) transform, written from DESIGN.md §4 and layers/dtransform_layer.h: fixtures for tests/test_dtransform.c and the benchmark reference.
+# PyTorch autograd reference of the [dtransform] (s2r) transform, written from docs/design.md §4 and layers/dtransform_layer.h: fixtures for tests/test_dtransform.c and the benchmark reference.
 # Usage: /usr/bin/python3 scripts/dtransform_reference.py fixtures            (writes tests/fixtures/dtransform/)
 #        /usr/bin/python3 scripts/dtransform_reference.py bench N C D H W SCALE REPS [binarize]
 import math
@@ -48,7 +48,7 @@ def dt(M, k=3, h=0.35, early_stop=True, mode="kornia"):
             conv = F.conv3d(F.pad(bnd, (r,) * 6, mode="replicate"), K.view(1, 1, k, k, k))
             newly = (conv > 0) & (conv < 1) & ~reached
             safe = torch.where(newly, conv, torch.ones_like(conv))
-            cdt = -h * torch.log(safe)              # log only where newly reached (DESIGN: no NaN gradients)
+            cdt = -h * torch.log(safe)              # log only where newly reached (docs/design.md §4: no NaN gradients)
             S = torch.where(newly, i * r + cdt, S)
             bnd = torch.where(newly, torch.ones_like(bnd), bnd)
         else:  # softmin: log-domain soft chamfer, reached voxels keep exp(-S/h)

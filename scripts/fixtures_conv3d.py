@@ -97,7 +97,7 @@ def run(case):
 
 
 def vnet_params(n_filters=16, n_classes=2):
-    """The single-decoder V-Net of DESIGN.md section 3 (BN, transposed-conv upsampling), as in the public code."""
+    """The single-decoder V-Net of docs/design.md §3 (BN, transposed-conv upsampling), as in the public code."""
     def block(n, cin, cout):
         layers = []
         for i in range(n):

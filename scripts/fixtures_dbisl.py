@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes tests/fixtures/dbisl/: the DBiSL loss (DESIGN.md §4) and its gradients w.r.t. the four head inputs,
+"""Writes tests/fixtures/dbisl/: the DBiSL loss (docs/design.md §4) and its gradients w.r.t. the four head inputs,
 computed with PyTorch autograd, for each term alone and for all terms together (terms without the s2r transform;
 the s2r terms are checked by finite differences in tests/test_dbisl.c). Run: /usr/bin/python3 scripts/fixtures_dbisl.py"""
 import os

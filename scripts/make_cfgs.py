@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the V-Net family of cfg files (cfg/dbisl-vnet.cfg, cfg/vnet-sup.cfg, cfg/dbisl-tiny.cfg, cfg/sup-tiny.cfg,
-cfg/la-mini-*.cfg) from one description of the architecture (DESIGN.md §3), so that the single- and dual-decoder
+cfg/la-mini-*.cfg) from one description of the architecture (docs/design.md §3), so that the single- and dual-decoder
 variants stay identical where they should. The cfg files are the product: users edit them directly; this script
 only saves retyping 100 sections. Run: python3 scripts/make_cfgs.py"""
 import os
@@ -81,7 +81,7 @@ def net_section(c, w, h, d, batch, lr, max_batches, infer_stride, extra=None):
 
 
 LOSS_HELP = """# [dbisl]: the DBiSL objective (layers/dbisl_layer.h). seg/sdf: the heads of decoder Phi (transposed conv)
-# and Psi (trilinear). Every term has a weight (0 = off); see DESIGN.md §4 and docs for the choices:
+# and Psi (trilinear). Every term has a weight (0 = off); see docs/design.md §4 and docs for the choices:
 #   k = -1500: T_r2s inside the MSE consistency term (DTC's value).
 #   k_seg: T_r2s inside the Dice+CE supervision term. With k = -1500 that CE is linear in the logit and reaches
 #   hundreds per voxel (it dominated the loss in the measured PyTorch reference), so it uses a soft k.
@@ -165,7 +165,7 @@ if __name__ == "__main__":
                 "valid Dice 0.738 with these defaults, 0.523 with every term on.", loss_extra=DBISL_DEFAULTS))
     write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
           title="LA-mini DBiSL (scripts/la_experiment): LA downsampled 2x, 48x48x32 crops, 8 base filters, batch 4 "
-                "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of DESIGN.md §4.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))
+                "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of docs/design.md §4.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))
     write("la-mini-sup.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
           title="LA-mini supervised baseline: la-mini-dbisl.cfg's V-Net, decoder Phi only, Dice + CE on the 16 "
                 "labeled cases.", net_extra=LA_NET))

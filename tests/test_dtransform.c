@@ -52,11 +52,11 @@ static void test_single_voxel_values(void)
     CHECK_NEAR(AT(2, 3, 3), 1, 1e-5);
     CHECK_NEAR(AT(3, 4, 4), sqrtf(2), 1e-5);
     CHECK_NEAR(AT(4, 4, 4), sqrtf(3), 1e-5);
-    /* second shell along an axis: 1 + (-h log(K_face + 4 K_edge + 4 K_corner)) = 1.650 (DESIGN: 1.65) */
+    /* second shell along an axis: 1 + (-h log(K_face + 4 K_edge + 4 K_corner)) = 1.650 (docs/design.md §4: 1.65) */
     double h = 0.35, kf = exp(-1 / h), ke = exp(-sqrt(2) / h), kc = exp(-sqrt(3) / h);
     CHECK_NEAR(AT(3, 3, 5), 1 - h * log(kf + 4 * ke + 4 * kc), 1e-5);
     CHECK_NEAR(AT(3, 3, 5), 1.650, 2e-3);
-    /* diagonal: 1.73, 2.73 (DESIGN) */
+    /* diagonal: 1.73, 2.73 (docs/design.md §4) */
     CHECK_NEAR(AT(5, 5, 5), 2.732, 2e-3);
     /* R: negative inside (the voxel), 1 at the farthest corner */
     CHECK_NEAR(R[3 + 7 * (3 + 7 * 3)], -1.f, 1e-6); /* the map of 1-B reaches only the voxel itself: minmax gives 1 there */
@@ -402,7 +402,7 @@ static void test_edt_gpu_vs_cpu(void)
 #endif
 }
 
-/* The DESIGN §4 toy of the s2r gradient: logits made from an ellipsoid label shifted by a few voxels along w, then
+/* The docs/design.md §4 toy of the s2r gradient: logits made from an ellipsoid label shifted by a few voxels along w, then
  * plain gradient descent on 0.5 * sum (T_s2r(sigmoid(z)) - R_label)^2. A gradient that reaches the boundary moves
  * the mask back onto the label. softmin must do so; ste and sigmoid are printed for comparison (they do not:
  * docs/dbisl.md). DT_TOY_SWEEP=1 in the environment runs every binarisation at lr 0.1, 1 and 10 on 32^3. */
