@@ -98,5 +98,13 @@ if [ -n "$got" ] && [ -n "$logged" ] && [ "$seen" = "$((at * 4))" ] && awk "BEGI
   echo "PASS train_exact_best_reloads (seg3d test: $got, logged $logged, seen $seen)"
 else echo "FAIL train_exact_best_reloads: seg3d test mean_dice=$got, logged $logged, seen $seen for iteration $at"; tail -2 "$T/vt.err"; fail=1; fi
 
+# -benchmark_layers: one table row per layer, and the timing does not change the result; -dont_show is accepted
+fresh; run k1 -seed 7 -max_batches 2; cp "$BK/t_final.weights" "$T/k.weights" 2>/dev/null
+fresh; run k2 -seed 7 -max_batches 2 -benchmark_layers -dont_show; rc=$?
+nl=$("$DARKNET" seg3d params "$T/t.cfg" 2>/dev/null | grep -cE '^ +[0-9]+ ')
+rows=$(sed -n '/^benchmark_layers: iteration 2 /,/^total forward/p' "$T/k2.out" | grep -cE '^ *[0-9]+ +[a-z0-9]+ +[0-9.]+ +[0-9.]+$')
+if [ $rc -eq 0 ] && [ "$rows" -gt 0 ] && [ "$rows" = "$nl" ] && cmp -s "$T/k.weights" "$BK/t_final.weights"; then echo "PASS train_exact_benchmark_layers ($rows layers)"
+else echo "FAIL train_exact_benchmark_layers: rc=$rc, $rows rows for $nl layers"; fail=1; fi
+
 [ $fail -eq 0 ] && rm -rf "$T"
 exit $fail
