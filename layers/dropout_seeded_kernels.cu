@@ -18,8 +18,8 @@ extern "C" void forward_dropout_seeded_gpu(layer l, network net)
     static int init[16] = {0};
     if(!net.train) return;
     size_t n = (size_t)l.inputs * l.batch;
-    int dev = cuda_get_device();
-    if(dev < 0 || dev >= 16) dev = 0;
+    int dev = 0;
+    if(cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16) dev = 0;
     if(!init[dev]){
         if(curandCreateGenerator(&gen[dev], CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS){
             fprintf(stderr, "darknet3d: dropout: cannot create a cuRAND generator\n");
