@@ -177,7 +177,7 @@ int loader_restore(loader *L, const unsigned char *state, size_t bytes, char *er
     for(s = 0; s < 2; ++s){   /* check everything before changing anything */
         int32_t v[3];
         memcpy(v, p, sizeof(v)); p += sizeof(v);
-        if(v[0] != L->st[s].n || v[1] < 0 || v[1] > v[0] || v[2] < -1){
+        if(v[0] != L->st[s].n || v[1] < 0 || v[1] > v[0] || v[2] < -1 || v[2] > (1 << 30)){
             snprintf(err, errlen, "%s: the saved loader position does not fit the %s list (%d cases now)", dp, dataset_split_names[s], L->st[s].n);
             return -1;
         }

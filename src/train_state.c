@@ -1,5 +1,6 @@
 /* The `<weights>.state` file of exact resume: momentum buffers, rand() state, loader position and training progress, written atomically and checked against its weights file. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +348,14 @@ int train_state_load(const char *state_path, const char *weights_path, network *
     if(want < 0 || (uint64_t)want != nopt){
         snprintf(err, errlen, "%s: momentum for %llu parameters, this network has %lld (another cfg?)", state_path, (unsigned long long)nopt, want);
         goto done;
+    }
+    {
+        uint64_t k;
+        for(k = 0; k < nopt; ++k){
+            float v;
+            memcpy(&v, opt + k * sizeof(float), sizeof(v));
+            if(!isfinite(v)){ snprintf(err, errlen, "%s: damaged (a momentum value is not finite)", state_path); goto done; }
+        }
     }
     if(rbytes != TRAIN_RAND_BYTES || rand_active < 0 || !rand_ok){
         snprintf(err, errlen, "%s: rand()'s state cannot be restored on this C library", state_path);

@@ -82,6 +82,24 @@ run e3 "$BK/t_last.weights" -seed 7 -max_batches 10; rc=$?
 if [ $rc -eq 0 ] && grep -q "resuming approximately at iteration 8: .*another" "$T/e3.err"; then echo "PASS train_exact_mismatched_state_refused"
 else echo "FAIL train_exact_mismatched_state_refused: rc=$rc $(grep -iE 'resum|error' "$T/e3.err" | head -2)"; fail=1; fi
 
+# a state whose checksum is right but whose loader part is not (a case index out of range) is refused whole
+fresh; run g1 -seed 7 -max_batches 4
+python3 - "$BK/t_last.weights.state" <<'PY'
+import sys, struct
+p = sys.argv[1]; d = bytearray(open(p, 'rb').read())
+# layout (src/train_state.c): 68-byte header, 128 rand bytes, u64 loader bytes, loader state: u64 rng, then the
+# labeled stream's n, pos, epoch and order: its first case index is at 196 + 8 + 8 + 12
+d[224:228] = struct.pack('<i', 1 << 20)
+h = 0xcbf29ce484222325
+for b in d[:-8]:
+    h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+d[-8:] = struct.pack('<Q', h)
+open(p, 'wb').write(d)
+PY
+run g2 "$BK/t_last.weights" -seed 7 -max_batches 5; rc=$?
+if [ $rc -eq 0 ] && grep -q "resuming approximately at iteration 4: .*bad case index" "$T/g2.err"; then echo "PASS train_exact_damaged_state_refused"
+else echo "FAIL train_exact_damaged_state_refused: rc=$rc $(grep -iE 'resum|error' "$T/g2.err" | head -2)"; fail=1; fi
+
 # -valid_every: _best.weights is written when the mean Dice improves; seg3d test on it gives the logged Dice
 fresh; run v -seed 7 -valid_every 5
 best_line=$(grep '^best: mean_dice=' "$T/v.err" | tail -1)
