@@ -50,7 +50,7 @@ fresh
 pid=$!
 i=0
 while [ $i -lt 1200 ]; do
-  last=$(grep -E '^[0-9]+:' "$T/c1.out" | tail -1 | cut -d: -f1)
+  last=$(grep -E '^[0-9]+:' "$T/c1.out" 2>/dev/null | tail -1 | cut -d: -f1)
   [ -n "$last" ] && [ "$last" -ge "$kill_at" ] && break
   kill -0 $pid 2>/dev/null || break
   sleep 0.05; i=$((i + 1))
