@@ -21,8 +21,35 @@ static double *scratch(size_t n)
     return scratch_gpu;
 }
 
-/* acc[k] += sum over batch and space of (a - shift[k]) (squared when sq), and acc[c + k] += sum a*b when b */
-__global__ void chan_sum_kernel(const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc)
+extern "C" int darknet3d_deterministic;
+
+/* Deterministic mode: each block's sums go to part[row * nblocks + block] instead of an atomicAdd, and
+ * chan_sum_finish_kernel adds them in block order, so the sum is the same from run to run. */
+static double *part_gpu = 0;
+static size_t part_n = 0;
+static double *partials(size_t n)
+{
+    if(n > part_n){
+        if(part_gpu) cudaFree(part_gpu);
+        check_error(cudaMalloc((void **)&part_gpu, n * sizeof(double)));
+        part_n = n;
+    }
+    return part_gpu;
+}
+
+__global__ void chan_sum_finish_kernel(const double *part, int nblocks, int rows, double *acc)
+{
+    int r = blockIdx.x * blockDim.x + threadIdx.x;
+    if(r >= rows) return;
+    double t = 0;
+    for(int i = 0; i < nblocks; ++i) t += part[(size_t)r * nblocks + i];
+    acc[r] += t;
+}
+
+/* acc[k] += sum over batch and space of (a - shift[k]) (squared when sq), and acc[c + k] += sum a*b when b;
+ * with part, the block sums are stored there (rows k and c + k) for chan_sum_finish_kernel instead */
+__global__ void chan_sum_kernel(const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc,
+                                double *part)
 {
     __shared__ double s1[C3_THREADS], s2[C3_THREADS];
     int k = blockIdx.y;
@@ -42,8 +69,13 @@ __global__ void chan_sum_kernel(const float *a, const float *b, const float *shi
         __syncthreads();
     }
     if(threadIdx.x == 0){
-        atomicAdd(acc + k, s1[0]);
-        if(b) atomicAdd(acc + c + k, s2[0]);
+        if(part){
+            part[(size_t)k * gridDim.x + blockIdx.x] = s1[0];
+            if(b) part[((size_t)c + k) * gridDim.x + blockIdx.x] = s2[0];
+        } else {
+            atomicAdd(acc + k, s1[0]);
+            if(b) atomicAdd(acc + c + k, s2[0]);
+        }
     }
 }
 
@@ -53,8 +85,14 @@ static void chan_sum(const float *a, const float *b, const float *shift, int sq,
     int bx = (int)((n + C3_THREADS - 1) / C3_THREADS);
     if(bx > 128) bx = 128;
     dim3 grid(bx, c);
-    chan_sum_kernel<<<grid, C3_THREADS>>>(a, b, shift, sq, batch, c, sp, acc);
+    int rows = b ? 2 * c : c;
+    double *part = darknet3d_deterministic ? partials((size_t)rows * bx) : 0;
+    chan_sum_kernel<<<grid, C3_THREADS>>>(a, b, shift, sq, batch, c, sp, acc, part);
     check_error(cudaPeekAtLastError());
+    if(part){
+        chan_sum_finish_kernel<<<(rows + 255) / 256, 256>>>(part, bx, rows, acc);
+        check_error(cudaPeekAtLastError());
+    }
 }
 
 __global__ void add_channel_kernel(float *y, const float *v, int c, size_t sp, size_t n)

@@ -33,11 +33,18 @@ static int c3_tf32(void)
     return v;
 }
 
-/* First algorithm that succeeded and fits the bound; without TF32 only plain FP32 FMA math (results match the CPU). */
-#define PICK(perf, found, out) do { int i_, got_ = 0; \
+extern "C" int darknet3d_deterministic;
+
+/* First algorithm that succeeded and fits the bound; without TF32 only plain FP32 FMA math (results match the CPU);
+ * with darknet3d_deterministic only algorithms cuDNN reports as deterministic (bit-identical from run to run).
+ * When no algorithm passes, the fastest one is used and, in deterministic mode, the layer says so. */
+#define PICK(perf, found, out, what) do { int i_, got_ = 0; \
     for(i_ = 0; i_ < (found); ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
-        (c3_tf32() || ((perf)[i_].mathType != CUDNN_TENSOR_OP_MATH && (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION))){ (out) = (perf)[i_].algo; got_ = 1; break; } \
-    if(!got_) (out) = (perf)[0].algo; } while(0)
+        (c3_tf32() || ((perf)[i_].mathType != CUDNN_TENSOR_OP_MATH && (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) && \
+        (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)){ (out) = (perf)[i_].algo; got_ = 1; break; } \
+    if(!got_){ (out) = (perf)[0].algo; \
+        if(darknet3d_deterministic) fprintf(stderr, "note: conv3d: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", what); } \
+    } while(0)
 
 extern "C" void c3_cudnn_setup(layer *l)
 {
@@ -68,13 +75,13 @@ extern "C" void c3_cudnn_setup(layer *l)
     l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
     if(c3_ok(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
                                                      CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw), "forward algorithm query") && found)
-        PICK(fw, found, l->fw_algo);
+        PICK(fw, found, l->fw_algo, "forward");
     if(c3_ok(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
                                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd), "backward-data algorithm query") && found)
-        PICK(bd, found, l->bd_algo);
+        PICK(bd, found, l->bd_algo, "backward-data");
     if(c3_ok(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
                                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf), "backward-filter algorithm query") && found)
-        PICK(bf, found, l->bf_algo);
+        PICK(bf, found, l->bf_algo, "backward-filter");
     size_t most = 0, s = 0;
     if(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, l->fw_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     if(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, l->bd_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;

@@ -178,7 +178,8 @@ static void backward_threaded(layer l, network net, int T, const geom3d *gt, flo
         float *col = net.workspace + (size_t)me * slot;
         float *dw = me ? col + colf : l.weight_updates;
         long task;
-        #pragma omp for schedule(dynamic, 1)
+        /* static: each thread's private sum always holds the same tasks, so the result repeats at a given thread count */
+        #pragma omp for schedule(static)
         for(task = 0; task < ntask; ++task){
             int b = (int)(task / nck);
             size_t p0 = (size_t)(task % nck) * st->chunk, np = P - p0 < st->chunk ? P - p0 : st->chunk;

@@ -72,7 +72,7 @@ __global__ void dbisl_prep_kernel(dbisl_args a, float *Y0, float *Y1, float *R0,
  * shared-memory reduction per block, then one double atomicAdd per block and sum into acc.
  * Launched with blockDim.x == BLOCK (a multiple of 32) and a grid-stride loop: every thread reaches
  * the reduction (no early return), as the full-mask shuffles require. */
-__global__ void dbisl_sums_kernel(dbisl_args a, double *acc)
+__global__ void dbisl_sums_kernel(dbisl_args a, double *acc, double *part)
 {
     double L[DBISL_NACC];
     #pragma unroll
@@ -125,9 +125,25 @@ __global__ void dbisl_sums_kernel(dbisl_args a, double *acc)
     if(threadIdx.x < DBISL_NACC){
         double t = 0;
         for(int q = 0; q < (int)(blockDim.x >> 5); ++q) t += sh[threadIdx.x][q];
-        if(t != 0) atomicAdd(acc + threadIdx.x, t);
+        if(part) part[(size_t)threadIdx.x * gridDim.x + blockIdx.x] = t;
+        else if(t != 0) atomicAdd(acc + threadIdx.x, t);
     }
 }
+
+/* Deterministic mode: the block sums dbisl_sums_kernel left in part, added in block order (no atomics), so the
+ * loss and its gradients are the same from run to run. */
+__global__ void dbisl_sums_finish_kernel(const double *part, int nblocks, double *acc)
+{
+    int q = blockIdx.x * blockDim.x + threadIdx.x;
+    if(q >= DBISL_NACC) return;
+    double t = 0;
+    for(int i = 0; i < nblocks; ++i) t += part[(size_t)q * nblocks + i];
+    acc[q] += t;
+}
+
+extern "C" int darknet3d_deterministic;
+#define DBISL_MAX_SUM_BLOCKS 1024
+static double *dbisl_part_gpu = 0;   /* DBISL_NACC x DBISL_MAX_SUM_BLOCKS block sums, per process */
 
 /* Second pass, per voxel: every term's gradient. Overwrites gz (direct logit gradient: sup_seg, pse),
  * gY (gradient w.r.t. Y: con_r2s, con_seg; the s2r backward adds to it next), dS (gradient w.r.t. the
@@ -373,8 +389,16 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
     if(need_s2r) for(w = 0; w < s->ndec; ++w) dtransform_forward_gpu(s->ts_gpu[w], s->Y_gpu[w], s->S_gpu[w]);
     check_error(cudaMemset(s->acc_gpu, 0, DBISL_NACC * sizeof(double)));
     unsigned nb = nblocks(n);
-    dbisl_sums_kernel<<<nb < 1024 ? nb : 1024, BLOCK>>>(a, s->acc_gpu);
+    unsigned nsb = nb < DBISL_MAX_SUM_BLOCKS ? nb : DBISL_MAX_SUM_BLOCKS;
+    if(darknet3d_deterministic && !dbisl_part_gpu)
+        check_error(cudaMalloc((void **)&dbisl_part_gpu, (size_t)DBISL_NACC * DBISL_MAX_SUM_BLOCKS * sizeof(double)));
+    double *part = darknet3d_deterministic ? dbisl_part_gpu : 0;
+    dbisl_sums_kernel<<<nsb, BLOCK>>>(a, s->acc_gpu, part);
     check_error(cudaPeekAtLastError());
+    if(part){
+        dbisl_sums_finish_kernel<<<1, 64>>>(part, (int)nsb, s->acc_gpu);
+        check_error(cudaPeekAtLastError());
+    }
     dbisl_grad_kernel<<<nb, BLOCK>>>(a, s->acc_gpu, s->gz_gpu[0], s->gz_gpu[w1], s->gY_gpu[0], s->gY_gpu[w1],
                                      s->dS_gpu[0], s->dS_gpu[w1], s->gR_gpu[0], s->gR_gpu[w1]);
     check_error(cudaPeekAtLastError());

@@ -32,6 +32,10 @@ float dbisl_beta(layer l, int t)
 }
 
 static inline float sigm(float x) { return x >= 0 ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x)); }
+/* The loss sums run over fixed blocks of this many voxels, each summed in order, then the block sums in block order:
+ * the result does not depend on the thread count or on scheduling (a volume up to one block is one serial sum). */
+#define DBISL_SUM_BLOCK 32768
+
 /* log(1 + exp(x)) without overflow */
 static inline float softplus(float x) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
 
@@ -43,19 +47,30 @@ static float mse_term(const float *a, const float *b, const int *sel, int batch,
     if(!n) return 0;
     double sum = 0;
     double N = (double)n * V;
+    const long nb = (long)((V + DBISL_SUM_BLOCK - 1) / DBISL_SUM_BLOCK);
+    double *part = malloc((nb > 0 ? nb : 1) * sizeof(double));
+    if(!part) return NAN;
     for(i = 0; i < batch; ++i){
         if(!sel[i]) continue;
         size_t o = (size_t)i * V;
-        long j;
-        #pragma omp parallel for reduction(+:sum) schedule(static) if(V > 32768)
-        for(j = 0; j < (long)V; ++j){
-            float d = a[o + j] - b[o + j];
-            sum += (double)d * d;
-            float g = (float)(scale * 2.0 * d / N);
-            if(ga) ga[o + j] += g;
-            if(gb) gb[o + j] -= g;
+        long blk;
+        #pragma omp parallel for schedule(static) if(nb > 1)
+        for(blk = 0; blk < nb; ++blk){
+            size_t j, j1 = (size_t)(blk + 1) * DBISL_SUM_BLOCK < V ? (size_t)(blk + 1) * DBISL_SUM_BLOCK : V;
+            double s = nb == 1 ? sum : 0;   /* one block: the plain serial sum over every selected sample */
+            for(j = (size_t)blk * DBISL_SUM_BLOCK; j < j1; ++j){
+                float d = a[o + j] - b[o + j];
+                s += (double)d * d;
+                float g = (float)(scale * 2.0 * d / N);
+                if(ga) ga[o + j] += g;
+                if(gb) gb[o + j] -= g;
+            }
+            part[blk] = s;
         }
+        if(nb == 1) sum = part[0];
+        else for(blk = 0; blk < nb; ++blk) sum += part[blk];
     }
+    free(part);
     return (float)(sum / N);
 }
 
@@ -71,17 +86,29 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
     double I = 0, S = 0, ce = 0;
     double N = (double)n * V;
     long j;
+    const long nb = (long)((V + DBISL_SUM_BLOCK - 1) / DBISL_SUM_BLOCK);
+    double *part = malloc(3 * (nb > 0 ? nb : 1) * sizeof(double));
+    if(!part) return NAN;
     for(i = 0; i < batch; ++i){
         if(!sel[i]) continue;
         size_t o = (size_t)i * V;
-        #pragma omp parallel for reduction(+:I, S, ce) schedule(static) if(V > 32768)
-        for(j = 0; j < (long)V; ++j){
-            float u = mult * x[o + j], p = sigm(u), g = G[o + j];
-            I += (double)p * g;
-            S += (double)p * p + (double)g * g;
-            ce += softplus(u) - g * u;
+        long blk;
+        #pragma omp parallel for schedule(static) if(nb > 1)
+        for(blk = 0; blk < nb; ++blk){
+            size_t jj, j1 = (size_t)(blk + 1) * DBISL_SUM_BLOCK < V ? (size_t)(blk + 1) * DBISL_SUM_BLOCK : V;
+            double bI = nb == 1 ? I : 0, bS = nb == 1 ? S : 0, bce = nb == 1 ? ce : 0;   /* as in mse_term */
+            for(jj = (size_t)blk * DBISL_SUM_BLOCK; jj < j1; ++jj){
+                float u = mult * x[o + jj], p = sigm(u), g = G[o + jj];
+                bI += (double)p * g;
+                bS += (double)p * p + (double)g * g;
+                bce += softplus(u) - g * u;
+            }
+            part[3 * blk] = bI; part[3 * blk + 1] = bS; part[3 * blk + 2] = bce;
         }
+        if(nb == 1){ I = part[0]; S = part[1]; ce = part[2]; }
+        else for(blk = 0; blk < nb; ++blk){ I += part[3 * blk]; S += part[3 * blk + 1]; ce += part[3 * blk + 2]; }
     }
+    free(part);
     double dice = 1.0 - (2 * I + eps) / (S + eps);
     double val = dice_w * dice + ce_w * ce / N;
     if(gx){

@@ -17,6 +17,7 @@
 
 LAYER_TYPE CONV3D = BLANK, DECONV3D = BLANK, UPSAMPLE3D = BLANK, MAXPOOL3D = BLANK, R2S = BLANK,
            DTRANSFORM = BLANK, DUALSPLIT = BLANK, DBISL = BLANK;
+int darknet3d_deterministic = 0;
 
 /* Each darknet3d layer type: its section name and parse/save/load functions (save/load NULL when weightless). */
 void darknet3d_init(void)

@@ -16,6 +16,9 @@ int seg3d_main(int argc, char **argv);
 /* LAYER_TYPE values given by the registry (valid after darknet3d_init) */
 extern LAYER_TYPE CONV3D, DECONV3D, UPSAMPLE3D, MAXPOOL3D, R2S, DTRANSFORM, DUALSPLIT, DBISL;
 
+/* 1: GPU runs choose deterministic cuDNN algorithms (seg3d train -deterministic or [net] deterministic=1). 0 by default. */
+extern int darknet3d_deterministic;
+
 /* Trainable parameters of one layer / a whole network (BN scales and biases counted, rolling statistics not) */
 size_t layer_param_count(layer l);
 size_t network_param_count(network *net);

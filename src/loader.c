@@ -130,6 +130,9 @@ loader_batch loader_alloc_batch(const loader *L)
     b.d.w = L->p.w;
     b.d.h = L->p.h;
     b.info = calloc(L->rows, sizeof(*b.info));
+    b.state_bytes = loader_state_bytes(L);
+    b.state = calloc(1, b.state_bytes);
+    if(!b.state){ free(b.info); b.info = NULL; }
     return b;
 }
 
@@ -138,7 +141,60 @@ void loader_free_batch(loader_batch *b)
     if(b->d.X.vals) free_matrix(b->d.X);
     if(b->d.y.vals) free_matrix(b->d.y);
     free(b->info);
+    free(b->state);
     memset(b, 0, sizeof(*b));
+}
+
+/* state layout: uint64 rng, then per stream: int32 n, pos, epoch, perm[n] */
+size_t loader_state_bytes(const loader *L)
+{
+    return sizeof(uint64_t) + (size_t)(3 + L->st[0].n + 3 + L->st[1].n) * sizeof(int32_t);
+}
+
+static void state_write(const loader *L, unsigned char *buf)
+{
+    unsigned char *p = buf;
+    memcpy(p, &L->rng, sizeof(uint64_t)); p += sizeof(uint64_t);
+    int s, i;
+    for(s = 0; s < 2; ++s){
+        const stream *st = &L->st[s];
+        int32_t v[3] = { st->n, st->pos, st->epoch };
+        memcpy(p, v, sizeof(v)); p += sizeof(v);
+        for(i = 0; i < st->n; ++i){ int32_t x = st->perm[i]; memcpy(p, &x, sizeof(x)); p += sizeof(x); }
+    }
+}
+
+int loader_restore(loader *L, const unsigned char *state, size_t bytes, char *err, size_t errlen)
+{
+    const char *dp = L->ds->data_path ? L->ds->data_path : "(data set)";
+    if(L->started || L->primed){ snprintf(err, errlen, "%s: loader_restore after loading started", dp); return -1; }
+    if(bytes != loader_state_bytes(L)){
+        snprintf(err, errlen, "%s: the saved loader position is %zu bytes, this data set needs %zu (the lists changed?)", dp, bytes, loader_state_bytes(L));
+        return -1;
+    }
+    const unsigned char *p = state + sizeof(uint64_t);
+    int s, i;
+    for(s = 0; s < 2; ++s){   /* check everything before changing anything */
+        int32_t v[3];
+        memcpy(v, p, sizeof(v)); p += sizeof(v);
+        if(v[0] != L->st[s].n || v[1] < 0 || v[1] > v[0] || v[2] < -1 || v[2] > (1 << 30)){
+            snprintf(err, errlen, "%s: the saved loader position does not fit the %s list (%d cases now)", dp, dataset_split_names[s], L->st[s].n);
+            return -1;
+        }
+        for(i = 0; i < v[0]; ++i){
+            int32_t x; memcpy(&x, p, sizeof(x)); p += sizeof(x);
+            if(x < 0 || x >= v[0]){ snprintf(err, errlen, "%s: the saved loader position has a bad case index", dp); return -1; }
+        }
+    }
+    p = state;
+    memcpy(&L->rng, p, sizeof(uint64_t)); p += sizeof(uint64_t);
+    for(s = 0; s < 2; ++s){
+        int32_t v[3];
+        memcpy(v, p, sizeof(v)); p += sizeof(v);
+        L->st[s].pos = v[1]; L->st[s].epoch = v[2];
+        for(i = 0; i < v[0]; ++i){ int32_t x; memcpy(&x, p, sizeof(x)); p += sizeof(x); L->st[s].perm[i] = x; }
+    }
+    return 0;
 }
 
 int loader_epoch(const loader *L, int split) { return (split == 0 || split == 1) ? (L->st[split].epoch < 0 ? 0 : L->st[split].epoch) : -1; }
@@ -218,6 +274,7 @@ int loader_fill(loader *L, loader_batch *b, char *err, size_t errlen)
         loader_extract(c->image, split == SPLIT_LABELED ? c->label : NULL, c->nx, c->ny, c->nz, W, H, D, s, x, y);
         y[vox] = split == SPLIT_LABELED ? 1.f : 0.f;
     }
+    if(b->state) state_write(L, b->state);
     return 0;
 }
 

@@ -61,6 +61,8 @@ typedef struct {
     data d;                 /* Darknet data: d.X rows x (D*H*W), d.y rows x (D*H*W + 1) */
     loader_sample_info *info;
     int rows;
+    unsigned char *state;   /* the sequence's position right after this batch (loader_restore continues from it) */
+    size_t state_bytes;
 } loader_batch;
 
 typedef struct loader loader;
@@ -86,6 +88,13 @@ int loader_next(loader *L, loader_batch **out, char *err, size_t errlen);
  * loader_next returns (it restarts the thread), so stopping does not change the sequence. After a
  * read error loader_next keeps returning -1 with the same message. */
 void loader_stop(loader *L);
+
+/* Bytes of a loader position (loader_batch.state): the generator, then each stream's epoch, position and order. */
+size_t loader_state_bytes(const loader *L);
+/* Makes the next batch the one that followed the batch whose state is given (same data set lists and
+ * parameters): a resumed run draws the same samples as one never stopped. Only before the first loader_next
+ * or loader_fill. 0, or -1 with err when the state does not fit this loader. */
+int loader_restore(loader *L, const unsigned char *state, size_t bytes, char *err, size_t errlen);
 
 /* Epochs completed by the labeled / unlabeled stream (a stream's epoch ends when each case has been drawn once). */
 int loader_epoch(const loader *L, int split);

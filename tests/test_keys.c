@@ -205,6 +205,8 @@ static void run_cmd_row(const cfg_key *k, double v)
     const char *c = k->where + 6, *f = k->key, *D = OUT "data/", *W = OUT "data/backup/w_final.weights";
     if(!strcmp(c, "train") && !strcmp(f, "-seed"))
         snprintf(cmd, sizeof(cmd), "%s seg3d train %ssynth.data " OUT "base.cfg -clear -seed %s -max_batches 2", darknet_bin, D, val);
+    else if(!strcmp(c, "train") && !strcmp(f, "-valid_every"))
+        snprintf(cmd, sizeof(cmd), "%s seg3d train %ssynth.data " OUT "base.cfg -clear -valid_every %s -max_batches 2", darknet_bin, D, val);
     else if(!strcmp(c, "train") && !strcmp(f, "-max_batches"))
         /* the largest count is started and stopped after its first iterations: the pipe closes */
         snprintf(cmd, sizeof(cmd), "%s seg3d train %ssynth.data " OUT "base.cfg -clear -max_batches %s | head -c 2000 > /dev/null; true", darknet_bin, D, val);

@@ -1,0 +1,36 @@
+/* CUDA forward of [dropout] with masks reproducible from rand(): one Philox generator per device, re-seeded on every call. */
+#include <stdlib.h>
+#include "cuda3d.h"
+extern "C" {
+#include "dropout_seeded.h"
+}
+
+/* Darknet's mask rule: a voxel is dropped when its uniform draw is below the probability, else scaled */
+__global__ void dropout_seeded_kernel(float *x, size_t n, const float *r, float prob, float scale)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i < n) x[i] = (r[i] < prob) ? 0 : x[i] * scale;
+}
+
+extern "C" void forward_dropout_seeded_gpu(layer l, network net)
+{
+    static curandGenerator_t gen[16];
+    static int init[16] = {0};
+    if(!net.train) return;
+    size_t n = (size_t)l.inputs * l.batch;
+    int dev = 0;
+    if(cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16) dev = 0;
+    if(!init[dev]){
+        if(curandCreateGenerator(&gen[dev], CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS){
+            fprintf(stderr, "darknet3d: dropout: cannot create a cuRAND generator\n");
+            return;
+        }
+        init[dev] = 1;
+    }
+    unsigned long long seed = ((unsigned long long)(unsigned)rand() << 31) ^ (unsigned)rand();
+    curandSetPseudoRandomGeneratorSeed(gen[dev], seed);
+    curandSetGeneratorOffset(gen[dev], 0);
+    curandGenerateUniform(gen[dev], l.rand_gpu, n);
+    dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
+    check_error(cudaPeekAtLastError());
+}
