@@ -114,10 +114,12 @@ static float profiled_step(network *netp, double *tf, double *tb, double *tu)
 
 static int cmd_train(int argc, char **argv)
 {
-    if(argc < 8){ fprintf(stderr, "usage: bench_train train <cfg> <data> <iters> <warmup> <dump.f32|-> <profile_iters> [-gpu]\n"); return 2; }
+    if(argc < 8){ fprintf(stderr, "usage: bench_train train <cfg> <data> <iters> <warmup> <dump.f32|-> <profile_iters> [-gpu [fp32|tf32]]\n"); return 2; }
     char *cfg = argv[2], *datafile = argv[3], *dump = argv[6];
     int iters = atoi(argv[4]), warmup = atoi(argv[5]), piters = atoi(argv[7]);
     if(pick_device(argc > 8 && !strcmp(argv[8], "-gpu"))) return 3;
+    /* the GPU's convolution numerics, as [net] precision / -precision set them for seg3d */
+    darknet3d_precision = argc > 9 && !strcmp(argv[9], "tf32") ? DARKNET3D_TF32 : DARKNET3D_FP32;
     char err[1024];
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }

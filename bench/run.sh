@@ -112,10 +112,10 @@ else
     echo "bench: GPU training and inference ..." >&2
     "$B/darknet" seg3d synth "$O/synth-gpu" 5 -size 88 128 128 -seed 1 >>"$O/synth.log" 2>&1
     # two numeric regimes, each against PyTorch in the same one: exact FP32 (ours' default; torch with TF32 off)
-    # and TF32 tensor-core convolutions (DARKNET3D_TF32=1; torch's default for cuDNN convolutions)
-    GO=$(DARKNET3D_TF32=0 "$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" "$O/batches-gpu.f32" 0 -gpu 2>"$O/train-gpu-ours.log" | tail -1) || true
+    # and TF32 tensor-core convolutions (precision=tf32, our GPU default; torch's default for cuDNN convolutions)
+    GO=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" "$O/batches-gpu.f32" 0 -gpu fp32 2>"$O/train-gpu-ours.log" | tail -1) || true
     GT=$(TORCH_TF32=0 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch.log" | tail -1) || true
-    GO32=$(DARKNET3D_TF32=1 "$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu 2>"$O/train-gpu-ours-tf32.log" | tail -1) || true
+    GO32=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu tf32 2>"$O/train-gpu-ours-tf32.log" | tail -1) || true
     GT32=$(TORCH_TF32=1 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-tf32.log" | tail -1) || true
     GIO=$("$O/bench_train" infer "$O/bench-gpu.cfg" "$O/vol-gpu.f32" 88 256 256 4 18 18 -gpu 2>"$O/infer-gpu-ours.log" | tail -1) || true
     GIT=$($PY bench/dbisl_torch.py infer 112 112 80 16 4 "$T" cuda "$O/vol-gpu.f32" 88 256 256 4 18 18 2>"$O/infer-gpu-torch.log" | tail -1) || true

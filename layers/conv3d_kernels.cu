@@ -23,15 +23,11 @@ static void set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, in
     c3_ok(cudnnSetTensorNdDescriptor(t, CUDNN_DATA_FLOAT, 5, dims, strides), "cudnnSetTensorNdDescriptor");
 }
 
-/* TF32 tensor-core convolutions (Ampere and later) are opt-in: DARKNET3D_TF32=1 in the environment. They are
- * several times faster than FP32 FMA but round the inputs to 10-bit mantissas, so GPU results then differ from
- * the CPU's beyond the tests' 1e-4 (PyTorch enables TF32 for cuDNN convolutions by default). */
-static int c3_tf32(void)
-{
-    static int v = -1;
-    if(v < 0){ const char *e = getenv("DARKNET3D_TF32"); v = e && e[0] == '1'; }
-    return v;
-}
+/* TF32 tensor-core convolutions (Ampere and later) when darknet3d_precision says so ([net] precision / -precision).
+ * They are several times faster than FP32 FMA but round the inputs to 10-bit mantissas, so GPU results then differ
+ * from the CPU's beyond the tests' 1e-4 (PyTorch enables TF32 for cuDNN convolutions by default). */
+extern "C" int darknet3d_precision;
+static int c3_tf32(void) { return darknet3d_precision == 1; }
 
 extern "C" int darknet3d_deterministic;
 

@@ -1,6 +1,8 @@
 /* darknet3d start-up: registers our layer types with Darknet's cfg parser, detects the GPU, counts parameters and loads networks without exiting. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include "cfg_options.h"
 #include "darknet3d.h"
 #include "cfg_check.h"
 #include "r2s_layer.h"
@@ -18,6 +20,27 @@
 LAYER_TYPE CONV3D = BLANK, DECONV3D = BLANK, UPSAMPLE3D = BLANK, MAXPOOL3D = BLANK, R2S = BLANK,
            DTRANSFORM = BLANK, DUALSPLIT = BLANK, DBISL = BLANK;
 int darknet3d_deterministic = 0;
+int darknet3d_precision = DARKNET3D_FP32;
+
+int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_t namelen, char *err, size_t errlen)
+{
+    static const char *names[] = {"fp32", "tf32"};
+    char v[256];
+    int line = 0, r = 0, p, gpu = gpu_index >= 0;
+    if(flag) snprintf(v, sizeof(v), "%s", flag);
+    else if((r = cfg_net_value(cfg, "precision", v, sizeof(v), &line, err, errlen)) < 0) return -1;
+    if(!flag && r == 0) snprintf(v, sizeof(v), "%s", gpu ? "tf32" : "fp32");
+    for(p = 0; p < 2 && strcmp(v, names[p]); ++p);
+    if(p == 2){
+        if(flag) snprintf(err, errlen, "-precision: expected fp32 or tf32, got '%s'", v);
+        else snprintf(err, errlen, "%s:%d: [net]: key 'precision': expected fp32 or tf32, got '%s'", cfg, line, v);
+        return -1;
+    }
+    darknet3d_precision = gpu ? p : DARKNET3D_FP32;
+    if(gpu) snprintf(name, namelen, "%s", names[p]);
+    else snprintf(name, namelen, "fp32 (CPU%s)", p ? "; precision=tf32 applies to GPU convolutions only" : "");
+    return 0;
+}
 
 /* Each darknet3d layer type: its section name and parse/save/load functions (save/load NULL when weightless). */
 void darknet3d_init(void)

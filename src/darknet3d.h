@@ -19,6 +19,15 @@ extern LAYER_TYPE CONV3D, DECONV3D, UPSAMPLE3D, MAXPOOL3D, R2S, DTRANSFORM, DUAL
 /* 1: GPU runs choose deterministic cuDNN algorithms (seg3d train -deterministic or [net] deterministic=1). 0 by default. */
 extern int darknet3d_deterministic;
 
+/* Numerics of the GPU's convolutions: DARKNET3D_FP32 (exact FP32 FMA, results match the CPU) or DARKNET3D_TF32
+ * (tensor cores with 10-bit mantissa inputs, PyTorch's default for cuDNN convolutions). The library's default is
+ * FP32; the seg3d commands set it from [net] precision or -precision (GPU default tf32). The CPU always computes FP32. */
+enum { DARKNET3D_FP32 = 0, DARKNET3D_TF32 = 1 };
+extern int darknet3d_precision;
+/* Reads [net] precision of cfg, overridden by flag when not NULL (the -precision value), sets darknet3d_precision,
+ * and writes its name into name ("fp32 (CPU)" on the CPU). 0, or -1 with err naming the file, line and key. */
+int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_t namelen, char *err, size_t errlen);
+
 /* Trainable parameters of one layer / a whole network (BN scales and biases counted, rolling statistics not) */
 size_t layer_param_count(layer l);
 size_t network_param_count(network *net);

@@ -364,11 +364,11 @@ static int volume_metrics(const volume *pred, const volume *ref, seg_metrics *m,
 int seg3d_predict(int argc, char **argv)
 {
     const char *use = "usage: ./darknet seg3d predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> "
-                      "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean]\n"
+                      "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32]\n"
                       "       ./darknet seg3d predict <cfg> <weights> <in1> [<in2> ...] <outdir> [...]   several inputs: "
                       "<outdir>/<id>_pred.nii.gz; -prob DIR and -png DIR then name folders\n";
     if(argc < 7){ fputs(use, stderr); return 2; }
-    char *cfg = argv[3], *weights = argv[4], *probpath = 0, *pngpath = 0, *refpath = 0;
+    char *cfg = argv[3], *weights = argv[4], *probpath = 0, *pngpath = 0, *refpath = 0, *precision_flag = 0;
     int stride[3], have_stride = 0, lcc = 0, decoder = -1, i, npos = 0;
     char **pos = malloc(sizeof(char *) * argc);
     if(!pos){ fprintf(stderr, "error: out of memory\n"); return 1; }
@@ -380,6 +380,7 @@ int seg3d_predict(int argc, char **argv)
         else if(strcmp(argv[i], "-png") == 0 && i + 1 < argc) pngpath = argv[++i];
         else if(strcmp(argv[i], "-ref") == 0 && i + 1 < argc) refpath = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) lcc = 1;
+        else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) precision_flag = argv[++i];
         else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             decoder = parse_decoder(argv[++i]);
             if(decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); free(pos); return 2; }
@@ -413,6 +414,9 @@ int seg3d_predict(int argc, char **argv)
             fprintf(stderr, "error: %s: cannot create the folder\n", dirs[i]); free(ids); free(pos); return 1;
         }
     } else input_id(pos[0], 1, ids[0], sizeof(ids[0]));   /* the picture's title: folder and file name */
+    char precision[96], perr[1024];
+    if(darknet3d_set_precision(cfg, precision_flag, precision, sizeof(precision), perr, sizeof(perr))){ fprintf(stderr, "error: %s\n", perr); free(ids); free(pos); return 1; }
+    fprintf(stderr, "precision %s\n", precision);
     network *net = load_network_checked(cfg, weights, 0);
     if(!net){ free(ids); free(pos); return 1; }
     int rc = 1;
@@ -529,9 +533,9 @@ static void mean_std(const double *x, int n, double *mean, double *sd, int *used
 int seg3d_test(int argc, char **argv)
 {
     const char *use = "usage: ./darknet seg3d test <data> <cfg> <weights> [-split valid|test|labeled|unlabeled] "
-                      "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n";
+                      "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32]\n";
     if(argc < 6){ fputs(use, stderr); return 2; }
-    char *datafile = argv[3], *cfg = argv[4], *weights = argv[5], *csvpath = 0, *save_dir = 0;
+    char *datafile = argv[3], *cfg = argv[4], *weights = argv[5], *csvpath = 0, *save_dir = 0, *precision_flag = 0;
     int stride[3], have_stride = 0, lcc = 0, decoder = -1, split = -1, i;
     for(i = 6; i < argc; ++i){
         if(strcmp(argv[i], "-stride") == 0){
@@ -540,6 +544,7 @@ int seg3d_test(int argc, char **argv)
         } else if(strcmp(argv[i], "-csv") == 0 && i + 1 < argc) csvpath = argv[++i];
         else if(strcmp(argv[i], "-save_dir") == 0 && i + 1 < argc) save_dir = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) lcc = 1;
+        else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) precision_flag = argv[++i];
         else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             decoder = parse_decoder(argv[++i]);
             if(decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
@@ -560,6 +565,9 @@ int seg3d_test(int argc, char **argv)
     }
     int zscore;
     if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); dataset_free(ds); return 1; }
+    char precision[96];
+    if(darknet3d_set_precision(cfg, precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); dataset_free(ds); return 1; }
+    fprintf(stderr, "precision %s\n", precision);
     network *net = load_network_checked(cfg, weights, 0);
     if(!net){ dataset_free(ds); return 1; }
     int rc = 1, nc = cl->n;

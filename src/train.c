@@ -215,7 +215,7 @@ static int checkpoint(network *net, const char *path, const loader_batch *b, con
 static void usage(void)
 {
     fprintf(stderr, "usage: ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N]\n"
-                    "       [-valid_every N] [-benchmark_layers] [-deterministic] [-dont_show]\n");
+                    "       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32] [-dont_show]\n");
 }
 
 /* 1 when a line of the cfg, white space removed, is `name` */
@@ -241,12 +241,13 @@ int seg3d_train(int argc, char **argv)
     char *datafile = argv[3], *cfgfile = argv[4], *weights = 0;
     int i, clear = 0, max_batches = -1, dont_show = 0, valid_flag = -1, benchmark_layers = 0, deterministic_flag = 0;
     unsigned long seed = 1;
-    char *gpus = 0, aerr[256];
+    char *gpus = 0, aerr[256], *precision_flag = 0, precision[96];
     for(i = 5; i < argc; ++i){
         if(strcmp(argv[i], "-clear") == 0) clear = 1;
         else if(strcmp(argv[i], "-dont_show") == 0) dont_show = 1;   /* accepted for Darknet users: there is no window */
         else if(strcmp(argv[i], "-benchmark_layers") == 0) benchmark_layers = 1;
         else if(strcmp(argv[i], "-deterministic") == 0) deterministic_flag = 1;
+        else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) precision_flag = argv[++i];
         else if(strcmp(argv[i], "-valid_every") == 0 && i + 1 < argc){
             long long v;
             if(arg_long("seg3d train", "-valid_every", argv[++i], &v, aerr, sizeof(aerr))){ fprintf(stderr, "error: %s\n", aerr); return 2; }
@@ -292,6 +293,7 @@ int seg3d_train(int argc, char **argv)
     if(valid_flag >= 0) valid_every = valid_flag;
     if(deterministic_flag) deterministic = 1;
     darknet3d_deterministic = deterministic;
+    if(darknet3d_set_precision(cfgfile, precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
     ds->zscore = zscore;
@@ -325,9 +327,9 @@ int seg3d_train(int argc, char **argv)
     if(mkdir_p(ds->backup)){ fprintf(stderr, "error: cannot create backup folder %s: %s\n", ds->backup, strerror(errno)); loader_free(L); free_network(net); dataset_free(ds); return 1; }
     char path[1200], chart_path[1200];
     snprintf(chart_path, sizeof(chart_path), "%s/%s_chart.png", ds->backup, base);
-    fprintf(stderr, "training %s on %s: batch %d (%d labeled), %d x %d x %d crops, max_batches %d, %s, seed %lu\n",
+    fprintf(stderr, "training %s on %s: batch %d (%d labeled), %d x %d x %d crops, max_batches %d, %s, precision %s, seed %lu\n",
             cfgfile, datafile, net->batch, loader_labeled_per_batch(L), net->d, net->h, net->w, net->max_batches,
-            gpu_index >= 0 ? (deterministic ? "GPU (deterministic)" : "GPU") : "CPU", seed);
+            gpu_index >= 0 ? (deterministic ? "GPU (deterministic)" : "GPU") : "CPU", precision, seed);
 
     int nseries = li >= 0 ? DBISL_NTERMS + 1 : 1;
     train_progress pr;
