@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line.
+# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP la_scripts: no darknet binary at $D"; exit 0; fi
 D=$(cd "$(dirname "$D")" && pwd)/$(basename "$D")
@@ -24,3 +24,44 @@ if [ $rc -eq 0 ] && grep -q '^pseudo_hard=1$' "$c" && grep -q '^learning_rate=0.
   echo "PASS la_ablation_edits_and_table"; else echo "FAIL la_ablation_edits_and_table (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
 out=$(sh scripts/la_experiment "$T/nowhere" "$T/x" 2>&1); rc=$?
 if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -q "labeled_16.list"; then echo "PASS la_experiment_bad_folder"; else echo "FAIL la_experiment_bad_folder (rc=$rc)"; fi
+
+# LA_SCHEDULE: max_batches in every run, the [dbisl] ramp scaled with it (la-mini-dbisl.cfg: 375 of 750 -> 750 of 1500)
+printf 'd dbisl\ns sup\n' > "$T/v2.txt"
+out=$(LA_SCHEDULE=1500 LA_ITERS=1 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/sched" "$T/v2.txt" 1 2>&1); rc=$?
+c="$T/sched/runs/d-seed1/d.cfg"
+if [ $rc -eq 0 ] && grep -q '^max_batches=1500$' "$c" && grep -q '^rampup=750$' "$c" && grep -q '^max_batches=1500$' "$T/sched/runs/s-seed1/s.cfg" \
+   && [ "$(diff cfg/la-mini-dbisl.cfg "$c" | grep -c '^>')" -eq 2 ] && grep -q 'max_batches 1,' "$T/sched/runs/d-seed1/train.err" \
+   && grep -q 'schedule: 1500 iterations' "$T/sched/ablation.md" && grep -q '^valid raw 0\.[0-9]* ' "$T/sched/runs/s-seed1/metrics.txt"; then
+  echo "PASS la_ablation_schedule"; else echo "FAIL la_ablation_schedule (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
+bad=0
+for e in LA_PROTOCOL=half LA_SCHEDULE=0 LA_SCHEDULE=6k LA_ITERS=-1 LA_CROP=80,112,100 LA_CROP=80,112 LA_STRIDE=4,0,18 LA_LCC=2; do
+  out=$(env "$e" sh scripts/la_ablation "$T/la" "$T/bad" "$T/v2.txt" 1 2>&1) && { bad=1; echo "  $e was accepted"; }
+  printf '%s\n' "$out" | grep -q "^error: ${e%%=*}=" || { bad=1; echo "  $e: $out" | head -2; }
+done
+[ ! -d "$T/bad/runs" ] || bad=1
+if [ $bad -eq 0 ]; then echo "PASS la_ablation_bad_settings"; else echo "FAIL la_ablation_bad_settings"; fi
+
+# LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
+# 112x112x80 crops and stride 4,18,18 cost about 20 s per training step and 2 minutes per case on one CPU core,
+# so the smoke test shrinks the crop and the stride (LA_CROP, LA_STRIDE); everything else is the protocol's.
+L=/work/shared/data/LA
+if [ ! -f "$L/labeled_16.list" ]; then
+  echo "SKIP la_experiment_full: $L (the real LA data) is absent"
+else
+  mkdir -p "$T/real"
+  head -2 "$L/labeled_16.list" > "$T/real/labeled_16.list"; head -1 "$L/unlabeled_48.list" > "$T/real/unlabeled_48.list"
+  head -1 "$L/valid_16.list" > "$T/real/valid_16.list"
+  for c in $(cat "$T/real/"*.list); do ln -s "$L/$c" "$T/real/$c"; done
+  out=$(LA_PROTOCOL=full LA_CROP=16,32,32 LA_STRIDE=16,32,32 LA_EVAL_UNLABELED=0 sh scripts/la_experiment "$T/real" "$T/full" 1 2>&1); rc=$?
+  last=$(printf '%s\n' "$out" | tail -1)
+  R="$T/full/runs"
+  v=$(head -1 "$T/real/valid_16.list")
+  # mm = voxels x 0.625 (LA's spacing): hd95_mm / hd95 of the raw valid line
+  ratio=$(awk '$1 == "valid" && $2 == "raw" && $5 > 0 { printf "%.3f", $7 / $5 }' "$R/dbisl-seed1/metrics.txt" 2>/dev/null)
+  if [ $rc -eq 0 ] && printf '%s\n' "$last" | grep -Eq '^sup_b2_dice=0\.[0-9]{4} sup_b4_dice=0\.[0-9]{4} dbisl_dice=0\.[0-9]{4}$' \
+     && grep -q 'batch 2 (2 labeled), 16 x 32 x 32 crops' "$R/sup_b2-seed1/train.err" && grep -q 'batch 4 (4 labeled)' "$R/sup_b4-seed1/train.err" \
+     && grep -q 'batch 4 (2 labeled)' "$R/dbisl-seed1/train.err" && [ "$(diff cfg/dbisl-vnet.cfg "$R/dbisl-seed1/dbisl.cfg" | grep -c '^>')" -eq 4 ] \
+     && [ "$(diff cfg/vnet-sup.cfg "$R/sup_b4-seed1/sup_b4.cfg" | grep -c '^>')" -eq 4 ] && [ "$(grep -c 'valid_16 | largest component' "$T/full/metrics.md")" -eq 3 ] \
+     && [ "$(cat "$R"/*/metrics.txt | wc -l)" -eq 6 ] && [ "$ratio" = 0.625 ] && [ -L "$T/full/data-full/$v" ] && [ -f "$R/dbisl-seed1/valid_lcc.csv" ]; then
+    echo "PASS la_experiment_full ($last)"; else echo "FAIL la_experiment_full (rc=$rc, last line '$last', mm/vox $ratio)"; printf '%s\n' "$out" | tail -5; fi
+fi
