@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
+# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, scripts/la_curve and its plot, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP la_scripts: no darknet binary at $D"; exit 0; fi
 D=$(cd "$(dirname "$D")" && pwd)/$(basename "$D")
@@ -40,6 +40,42 @@ for e in LA_PROTOCOL=half LA_SCHEDULE=0 LA_SCHEDULE=6k LA_ITERS=-1 LA_CROP=80,11
 done
 [ ! -d "$T/bad/runs" ] || bad=1
 if [ $bad -eq 0 ]; then echo "PASS la_ablation_bad_settings"; else echo "FAIL la_ablation_bad_settings"; fi
+
+# scripts/la_curve: the variants it writes, then two tiny schedules end to end (runs, curve.csv, curve.png)
+v=$(sh scripts/la_curve --variants)
+if [ "$(printf '%s\n' "$v" | wc -l)" -eq 20 ] && printf '%s\n' "$v" | grep -q '^dbisl_12000 dbisl net.max_batches=12000 rampup=6000$' \
+   && printf '%s\n' "$v" | grep -q '^sup_750 sup net.max_batches=750$' && printf '%s\n' "$v" | grep -q '^lall_3000 dbisl .*rampup=1500 lambda=0.5 w_sup_r2s=1 w_con_r2s=1$' \
+   && [ "$(printf '%s\n' "$v" | grep '^noreg_6000 ' | grep -o 'w_[a-z_0-9]*=0' | wc -l)" -eq 6 ] \
+   && ! LA_CURVE_ITERS="750 x" sh scripts/la_curve --variants > /dev/null 2>&1 && ! LA_CURVE_VARIANTS="sup mt" sh scripts/la_curve --variants > /dev/null 2>&1; then
+  echo "PASS la_curve_variants"; else echo "FAIL la_curve_variants"; fi
+PY=/usr/bin/python3
+out=$(LA_ITERS= LA_CURVE_ITERS="1 2" LA_CURVE_VARIANTS="sup noreg" LA_EVAL_UNLABELED=0 sh scripts/la_curve "$T/la" "$T/curve" 1 2>&1); rc=$?
+csv="$T/curve/curve.csv"
+if [ $rc -eq 0 ] && [ "$(wc -l < "$csv")" -eq 5 ] && grep -q '^noreg,2,1,ok,' "$csv" && grep -q '^sup,1,1,ok,' "$csv" \
+   && [ "$(awk -F, 'NR == 1 { for(i = 1; i <= NF; ++i) c[$i] = i } $1 == "sup" && $2 == 2 { print $c["valid_dice"] }' "$csv")" = "$(awk '$1 == "valid" && $2 == "raw" { print $3 }' "$T/curve/runs/sup_2-seed1/metrics.txt")" ] \
+   && grep -q '^rampup=1$' "$T/curve/runs/noreg_2-seed1/noreg_2.cfg" && [ -s "$T/curve/curve.png" ]; then
+  echo "PASS la_curve_runs"; else echo "FAIL la_curve_runs (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
+# the plot on a synthetic CSV: 3 variants (black, red, blue), valid and unlabeled panels; the variant colours must
+# cover more than their legend swatch (22 x 10 pixels): the mean markers and the seed dots
+{ echo "variant,iterations,seed,status,train_seconds,valid_dice,valid_hd95,valid_asd,unlabeled_dice,unlabeled_hd95,unlabeled_asd"
+  for it in 750 1500 3000; do for s in 1 2 3; do
+    echo "sup,$it,$s,ok,1,0.$((70 + s + it / 300)),9,3,0.$((60 + s + it / 300)),9,3"
+    echo "dbisl,$it,$s,ok,1,0.$((60 + 2 * s + it / 200)),9,3,0.$((50 + s + it / 200)),9,3"
+    [ $it = 750 ] && echo "lall,$it,$s,ok,1,0.$((10 + 20 * s)),9,3,nan,nan,nan"
+  done; done; } > "$T/syn.csv"
+awk -F, 'NR == 1 { print; next } $1 != "lall" { OFS = ","; $9 = "nan"; print }' "$T/syn.csv" > "$T/syn_valid.csv"
+$PY scripts/la_curve_plot.py plot "$T/syn.csv" "$T/syn.png" > /dev/null 2>&1; rc1=$?
+$PY scripts/la_curve_plot.py plot "$T/syn_valid.csv" "$T/syn_valid.png" --title "valid only" > /dev/null 2>&1; rc2=$?
+head -1 "$T/syn.csv" > "$T/empty.csv"
+e1=$($PY scripts/la_curve_plot.py plot "$T/empty.csv" "$T/empty.png" 2>&1); rc3=$?
+e2=$($PY scripts/la_curve_plot.py collect "$T/nowhere" "$T/n.csv" 2>&1); rc4=$?
+p1=$($PY tests/png_colours.py "$T/syn.png" 0,0,0 214,39,40 31,119,180 44,160,44 2>/dev/null)
+p2=$($PY tests/png_colours.py "$T/syn_valid.png" 0,0,0 214,39,40 31,119,180 2>/dev/null)
+set -- ${p1:-x x x x x x} ${p2:-x x x x x}
+if [ $rc1 -eq 0 ] && [ "$1 $2" = "1370 500" ] && [ "$3" -gt 400 ] 2>/dev/null && [ "$4" -gt 400 ] && [ "$5" -gt 220 ] && [ "$6" -eq 0 ] \
+   && [ $rc2 -eq 0 ] && [ "$7 $8" = "760 500" ] && [ "$9" -gt 300 ] 2>/dev/null && [ "${10}" -gt 300 ] && [ "${11}" -eq 0 ] \
+   && [ $rc3 -eq 1 ] && printf '%s' "$e1" | grep -q "no runs" && [ ! -e "$T/empty.png" ] && [ $rc4 -eq 1 ] && printf '%s' "$e2" | grep -q "no runs/ folder"; then
+  echo "PASS la_curve_plot"; else echo "FAIL la_curve_plot (rc $rc1 $rc2 $rc3 $rc4, pixels: $*)"; fi
 
 # LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
 # 112x112x80 crops and stride 4,18,18 cost about 20 s per training step and 2 minutes per case on one CPU core,
