@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, scripts/la_curve and its plot, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
+# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, scripts/la_curve and its plot, scripts/la_slot, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP la_scripts: no darknet binary at $D"; exit 0; fi
 D=$(cd "$(dirname "$D")" && pwd)/$(basename "$D")
@@ -76,6 +76,25 @@ if [ $rc1 -eq 0 ] && [ "$1 $2" = "1370 500" ] && [ "$3" -gt 400 ] 2>/dev/null &&
    && [ $rc2 -eq 0 ] && [ "$7 $8" = "760 500" ] && [ "$9" -gt 300 ] 2>/dev/null && [ "${10}" -gt 300 ] && [ "${11}" -eq 0 ] \
    && [ $rc3 -eq 1 ] && printf '%s' "$e1" | grep -q "no runs" && [ ! -e "$T/empty.png" ] && [ $rc4 -eq 1 ] && printf '%s' "$e2" | grep -q "no runs/ folder"; then
   echo "PASS la_curve_plot"; else echo "FAIL la_curve_plot (rc $rc1 $rc2 $rc3 $rc4, pixels: $*)"; fi
+
+# scripts/la_slot: packs under a size limit (the phantom cases are 2.1 MB each: 2 per 5 MiB pack), unpacked packs
+# rebuild the folder, a case larger than a pack is refused; collect: one results archive and the weights in parts
+S="$T/slot"; rm -rf "$S"
+o1=$(sh scripts/la_slot pack "$T/la" "$S/p" 5 2>&1); r1=$?
+mkdir -p "$S/one"; cp "$S/p/la-1.tar" "$S/one/"
+o2=$(sh scripts/la_slot unpack "$S/one" "$S/d1" 2>&1); r2=$?
+o3=$(sh scripts/la_slot unpack "$S/p" "$S/d" 2>&1); r3=$?
+o4=$(sh scripts/la_slot pack "$T/la" "$S/q" 1 2>&1); r4=$?
+o5=$(sh scripts/la_slot collect "$T/exp" "$S/back" sup-seed1 dbisl-seed1 2>&1); r5=$?
+o6=$(sh scripts/la_slot collect "$T/exp" "$S/back2" nosuch-seed1 2>&1); r6=$?
+if [ $r1 -eq 0 ] && [ "$(printf '%s\n' "$o1" | tail -1 | cut -d' ' -f1)" = packs=3 ] && [ "$(cat "$S/p/la-1.cases" | tr '\n' ' ')" = "case_000 case_001 " ] \
+   && [ "$(cat "$S/p/la-2.cases" | tr '\n' ' ')" = "case_004 case_005 " ] && [ $r2 -eq 0 ] && [ "$(printf '%s\n' "$o2" | tail -1)" = "cases=2 missing=4" ] \
+   && [ $r3 -eq 0 ] && [ "$(printf '%s\n' "$o3" | tail -1)" = "cases=6 missing=0" ] && cmp -s "$S/d/case_003/image.nii.gz" "$T/la/case_003/image.nii.gz" \
+   && cmp -s "$S/d/valid_16.list" "$T/la/valid_16.list" && [ $r4 -eq 1 ] && printf '%s' "$o4" | grep -q "larger than a pack of 1 MiB" \
+   && [ $r5 -eq 0 ] && tar tzf "$S/back/results.tar.gz" | grep -q '^./runs/dbisl-seed1/metrics.txt$' && tar tzf "$S/back/results.tar.gz" | grep -q '^./metrics.md$' \
+   && ! tar tzf "$S/back/results.tar.gz" | grep -q 'weights\|nii' && cat "$S/back/dbisl-seed1.weights.part-"* | cmp -s - "$T/exp/runs/dbisl-seed1/backup/dbisl_final.weights" \
+   && cat "$S/back/sup-seed1.weights.part-"* | cmp -s - "$T/exp/runs/sup-seed1/backup/sup_final.weights" && [ $r6 -eq 1 ] && [ ! -e "$S/back2" ]; then
+  echo "PASS la_slot"; else echo "FAIL la_slot (rc $r1 $r2 $r3 $r4 $r5 $r6)"; printf '%s\n' "$o1" "$o2" "$o3" "$o5" "$o6" | tail -6; fi
 
 # LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
 # 112x112x80 crops and stride 4,18,18 cost about 20 s per training step and 2 minutes per case on one CPU core,
