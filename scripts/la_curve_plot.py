@@ -162,12 +162,17 @@ class Cairo:
         self.lib.cairo_arc(self.cr, x, y, r, 0, 2 * math.pi)
         self.lib.cairo_fill(self.cr)
 
-    def text(self, x, y, s, size=13, rgb=(0, 0, 0), anchor="left", rotate=False):
+    def text(self, x, y, s, size=13, rgb=(0, 0, 0), anchor="left", rotate=False, max_width=None):
+        """Draws s at (x, y); a text wider than max_width is drawn smaller until it fits."""
         b = s.encode("utf-8")
-        self.lib.cairo_set_font_size(self.cr, size)
         ext = (ctypes.c_double * 6)()
-        self.lib.cairo_text_extents(self.cr, b, ctypes.byref(ext))
-        w = ext[4]
+        while True:
+            self.lib.cairo_set_font_size(self.cr, size)
+            self.lib.cairo_text_extents(self.cr, b, ctypes.byref(ext))
+            w = ext[4]
+            if max_width is None or w <= max_width or size <= 6:
+                break
+            size *= 0.95
         dx = {"left": 0, "center": -w / 2, "right": -w}[anchor]
         self.colour(rgb)
         self.lib.cairo_save(self.cr)
@@ -224,7 +229,7 @@ def plot(csv_path, png_path, title=None):
     x0, x1 = (lx[0] - 0.3, lx[-1] + 0.3) if len(lx) > 1 else (lx[0] - 1, lx[0] + 1)
     seeds_of = {v: sorted({r["seed"] for r in rows if r["variant"] == v}) for v in variants}
     c.text(W / 2, 24, title or "Dice at the final checkpoint against training iterations (mean over seeds; band: min-max "
-           "over seeds; dots: seeds)", 14, anchor="center")
+           "over seeds; dots: seeds)", 14, anchor="center", max_width=W - 20)
     for p, (col, lab) in enumerate(panels):
         ox = p * (ML + PW + MR) + ML
 

@@ -95,10 +95,17 @@ if [ $r1 -eq 0 ] && [ "$(printf '%s\n' "$o1" | tail -1 | cut -d' ' -f1)" = packs
    && ! tar tzf "$S/back/results.tar.gz" | grep -q 'weights\|nii' && cat "$S/back/dbisl-seed1.weights.part-"* | cmp -s - "$T/exp/runs/dbisl-seed1/backup/dbisl_final.weights" \
    && cat "$S/back/sup-seed1.weights.part-"* | cmp -s - "$T/exp/runs/sup-seed1/backup/sup_final.weights" && [ $r6 -eq 1 ] && [ ! -e "$S/back2" ]; then
   echo "PASS la_slot"; else echo "FAIL la_slot (rc $r1 $r2 $r3 $r4 $r5 $r6)"; printf '%s\n' "$o1" "$o2" "$o3" "$o5" "$o6" | tail -6; fi
+# LA_TABLES_ONLY=1: the tables again from the brought-back results alone (no LA folder, no weights, nothing trained)
+U="$S/unpacked"; mkdir -p "$U"; tar -C "$U" -xzf "$S/back/results.tar.gz" 2>/dev/null
+out=$(LA_TABLES_ONLY=1 sh scripts/la_ablation "$T/nowhere" "$U" "$U/experiment.variants" 1 2>&1); rc=$?
+want=$(awk '{ printf "| sup | %.3f +- 0.000 |", $3 }' "$T/exp/runs/sup-seed1/result.txt")
+if [ $rc -eq 0 ] && grep -qF "$want" "$U/ablation.md" && [ "$(grep -c '^| \(sup\|dbisl\) | \(valid_16\|unlabeled_48\) | none |' "$U/metrics.md")" -eq 4 ] \
+   && [ ! -e "$U/data" ] && [ ! -e "$U/runs/sup-seed1/backup/sup_final.weights" ] && ! LA_TABLES_ONLY=2 sh scripts/la_ablation "$T/la" "$U" "$U/experiment.variants" > /dev/null 2>&1; then
+  echo "PASS la_ablation_tables_only"; else echo "FAIL la_ablation_tables_only (rc=$rc, want '$want')"; printf '%s\n' "$out" | tail -4; fi
 
 # LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
-# 112x112x80 crops and stride 4,18,18 cost about 20 s per training step and 2 minutes per case on one CPU core,
-# so the smoke test shrinks the crop and the stride (LA_CROP, LA_STRIDE); everything else is the protocol's.
+# 112x112x80 crops take 12 GiB and over a minute of CPU for one DBiSL step (docs/full-resolution.md), so the smoke
+# test shrinks the crop and the stride (LA_CROP, LA_STRIDE); everything else is the protocol's.
 L=/work/shared/data/LA
 if [ ! -f "$L/labeled_16.list" ]; then
   echo "SKIP la_experiment_full: $L (the real LA data) is absent"
