@@ -105,7 +105,8 @@ if [ $rc -eq 0 ] && grep -qF "$want" "$U/ablation.md" && [ "$(grep -c '^| \(sup\
 
 # LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
 # 112x112x80 crops take 12 GiB and over a minute of CPU for one DBiSL step (docs/full-resolution.md), so the smoke
-# test shrinks the crop and the stride (LA_CROP, LA_STRIDE); everything else is the protocol's.
+# test shrinks the crop and the stride (LA_CROP, LA_STRIDE) and stops after 2 steps of the 6000-iteration schedule
+# (LA_SCHEDULE=6000: the ramp scaled to 2118); everything else is the protocol's.
 L=/work/shared/data/LA
 if [ ! -f "$L/labeled_16.list" ]; then
   echo "SKIP la_experiment_full: $L (the real LA data) is absent"
@@ -114,7 +115,7 @@ else
   head -2 "$L/labeled_16.list" > "$T/real/labeled_16.list"; head -1 "$L/unlabeled_48.list" > "$T/real/unlabeled_48.list"
   head -1 "$L/valid_16.list" > "$T/real/valid_16.list"
   for c in $(cat "$T/real/"*.list); do ln -s "$L/$c" "$T/real/$c"; done
-  out=$(LA_PROTOCOL=full LA_CROP=16,32,32 LA_STRIDE=16,32,32 LA_EVAL_UNLABELED=0 sh scripts/la_experiment "$T/real" "$T/full" 1 2>&1); rc=$?
+  out=$(LA_PROTOCOL=full LA_SCHEDULE=6000 LA_CROP=16,32,32 LA_STRIDE=16,32,32 LA_EVAL_UNLABELED=0 sh scripts/la_experiment "$T/real" "$T/full" 1 2>&1); rc=$?
   last=$(printf '%s\n' "$out" | tail -1)
   R="$T/full/runs"
   v=$(head -1 "$T/real/valid_16.list")
@@ -122,8 +123,9 @@ else
   ratio=$(awk '$1 == "valid" && $2 == "raw" && $5 > 0 { printf "%.3f", $7 / $5 }' "$R/dbisl-seed1/metrics.txt" 2>/dev/null)
   if [ $rc -eq 0 ] && printf '%s\n' "$last" | grep -Eq '^sup_b2_dice=0\.[0-9]{4} sup_b4_dice=0\.[0-9]{4} dbisl_dice=0\.[0-9]{4}$' \
      && grep -q 'batch 2 (2 labeled), 16 x 32 x 32 crops' "$R/sup_b2-seed1/train.err" && grep -q 'batch 4 (4 labeled)' "$R/sup_b4-seed1/train.err" \
-     && grep -q 'batch 4 (2 labeled)' "$R/dbisl-seed1/train.err" && [ "$(diff cfg/dbisl-vnet.cfg "$R/dbisl-seed1/dbisl.cfg" | grep -c '^>')" -eq 4 ] \
-     && [ "$(diff cfg/vnet-sup.cfg "$R/sup_b4-seed1/sup_b4.cfg" | grep -c '^>')" -eq 4 ] && [ "$(grep -c 'valid_16 | largest component' "$T/full/metrics.md")" -eq 3 ] \
+     && grep -q 'batch 4 (2 labeled)' "$R/dbisl-seed1/train.err" && [ "$(diff cfg/dbisl-vnet.cfg "$R/dbisl-seed1/dbisl.cfg" | grep -c '^>')" -eq 6 ] \
+     && grep -q '^max_batches=6000$' "$R/dbisl-seed1/dbisl.cfg" && grep -q '^rampup=2118$' "$R/dbisl-seed1/dbisl.cfg" \
+     && [ "$(diff cfg/vnet-sup.cfg "$R/sup_b4-seed1/sup_b4.cfg" | grep -c '^>')" -eq 5 ] && [ "$(grep -c 'valid_16 | largest component' "$T/full/metrics.md")" -eq 3 ] \
      && [ "$(cat "$R"/*/metrics.txt | wc -l)" -eq 6 ] && [ "$ratio" = 0.625 ] && [ -L "$T/full/data-full/$v" ] && [ -f "$R/dbisl-seed1/valid_lcc.csv" ]; then
     echo "PASS la_experiment_full ($last)"; else echo "FAIL la_experiment_full (rc=$rc, last line '$last', mm/vox $ratio)"; printf '%s\n' "$out" | tail -5; fi
 fi
