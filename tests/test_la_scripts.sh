@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line.
+# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, scripts/la_curve and its plot, scripts/la_slot, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP la_scripts: no darknet binary at $D"; exit 0; fi
 D=$(cd "$(dirname "$D")" && pwd)/$(basename "$D")
@@ -24,3 +24,108 @@ if [ $rc -eq 0 ] && grep -q '^pseudo_hard=1$' "$c" && grep -q '^learning_rate=0.
   echo "PASS la_ablation_edits_and_table"; else echo "FAIL la_ablation_edits_and_table (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
 out=$(sh scripts/la_experiment "$T/nowhere" "$T/x" 2>&1); rc=$?
 if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -q "labeled_16.list"; then echo "PASS la_experiment_bad_folder"; else echo "FAIL la_experiment_bad_folder (rc=$rc)"; fi
+
+# LA_SCHEDULE: max_batches in every run, the [dbisl] ramp scaled with it (la-mini-dbisl.cfg: 375 of 750 -> 750 of 1500)
+printf 'd dbisl\ns sup\n' > "$T/v2.txt"
+out=$(LA_SCHEDULE=1500 LA_ITERS=1 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/sched" "$T/v2.txt" 1 2>&1); rc=$?
+c="$T/sched/runs/d-seed1/d.cfg"
+if [ $rc -eq 0 ] && grep -q '^max_batches=1500$' "$c" && grep -q '^rampup=750$' "$c" && grep -q '^max_batches=1500$' "$T/sched/runs/s-seed1/s.cfg" \
+   && [ "$(diff cfg/la-mini-dbisl.cfg "$c" | grep -c '^>')" -eq 2 ] && grep -q 'max_batches 1,' "$T/sched/runs/d-seed1/train.err" \
+   && grep -q 'schedule: 1500 iterations' "$T/sched/ablation.md" && grep -q '^valid raw 0\.[0-9]* ' "$T/sched/runs/s-seed1/metrics.txt"; then
+  echo "PASS la_ablation_schedule"; else echo "FAIL la_ablation_schedule (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
+bad=0
+for e in LA_PROTOCOL=half LA_SCHEDULE=0 LA_SCHEDULE=6k LA_ITERS=-1 LA_CROP=80,112,100 LA_CROP=80,112 LA_STRIDE=4,0,18 LA_LCC=2; do
+  out=$(env "$e" sh scripts/la_ablation "$T/la" "$T/bad" "$T/v2.txt" 1 2>&1) && { bad=1; echo "  $e was accepted"; }
+  printf '%s\n' "$out" | grep -q "^error: ${e%%=*}=" || { bad=1; echo "  $e: $out" | head -2; }
+done
+[ ! -d "$T/bad/runs" ] || bad=1
+if [ $bad -eq 0 ]; then echo "PASS la_ablation_bad_settings"; else echo "FAIL la_ablation_bad_settings"; fi
+
+# scripts/la_curve: the variants it writes, then two tiny schedules end to end (runs, curve.csv, curve.png)
+v=$(sh scripts/la_curve --variants)
+if [ "$(printf '%s\n' "$v" | wc -l)" -eq 20 ] && printf '%s\n' "$v" | grep -q '^dbisl_12000 dbisl net.max_batches=12000 rampup=6000$' \
+   && printf '%s\n' "$v" | grep -q '^sup_750 sup net.max_batches=750$' && printf '%s\n' "$v" | grep -q '^lall_3000 dbisl .*rampup=1500 lambda=0.5 w_sup_r2s=1 w_con_r2s=1$' \
+   && [ "$(printf '%s\n' "$v" | grep '^noreg_6000 ' | grep -o 'w_[a-z_0-9]*=0' | wc -l)" -eq 6 ] \
+   && ! LA_CURVE_ITERS="750 x" sh scripts/la_curve --variants > /dev/null 2>&1 && ! LA_CURVE_VARIANTS="sup mt" sh scripts/la_curve --variants > /dev/null 2>&1; then
+  echo "PASS la_curve_variants"; else echo "FAIL la_curve_variants"; fi
+PY=/usr/bin/python3
+out=$(LA_ITERS= LA_CURVE_ITERS="1 2" LA_CURVE_VARIANTS="sup noreg" LA_EVAL_UNLABELED=0 sh scripts/la_curve "$T/la" "$T/curve" 1 2>&1); rc=$?
+csv="$T/curve/curve.csv"
+if [ $rc -eq 0 ] && [ "$(wc -l < "$csv")" -eq 5 ] && grep -q '^noreg,2,1,ok,' "$csv" && grep -q '^sup,1,1,ok,' "$csv" \
+   && [ "$(awk -F, 'NR == 1 { for(i = 1; i <= NF; ++i) c[$i] = i } $1 == "sup" && $2 == 2 { print $c["valid_dice"] }' "$csv")" = "$(awk '$1 == "valid" && $2 == "raw" { print $3 }' "$T/curve/runs/sup_2-seed1/metrics.txt")" ] \
+   && grep -q '^rampup=1$' "$T/curve/runs/noreg_2-seed1/noreg_2.cfg" && [ -s "$T/curve/curve.png" ]; then
+  echo "PASS la_curve_runs"; else echo "FAIL la_curve_runs (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
+# the plot on a synthetic CSV: 3 variants (black, red, blue), valid and unlabeled panels; the variant colours must
+# cover more than their legend swatch (22 x 10 pixels): the mean markers and the seed dots
+{ echo "variant,iterations,seed,status,train_seconds,valid_dice,valid_hd95,valid_asd,unlabeled_dice,unlabeled_hd95,unlabeled_asd"
+  for it in 750 1500 3000; do for s in 1 2 3; do
+    echo "sup,$it,$s,ok,1,0.$((70 + s + it / 300)),9,3,0.$((60 + s + it / 300)),9,3"
+    echo "dbisl,$it,$s,ok,1,0.$((60 + 2 * s + it / 200)),9,3,0.$((50 + s + it / 200)),9,3"
+    [ $it = 750 ] && echo "lall,$it,$s,ok,1,0.$((10 + 20 * s)),9,3,nan,nan,nan"
+  done; done; } > "$T/syn.csv"
+awk -F, 'NR == 1 { print; next } $1 != "lall" { OFS = ","; $9 = "nan"; print }' "$T/syn.csv" > "$T/syn_valid.csv"
+$PY scripts/la_curve_plot.py plot "$T/syn.csv" "$T/syn.png" > /dev/null 2>&1; rc1=$?
+$PY scripts/la_curve_plot.py plot "$T/syn_valid.csv" "$T/syn_valid.png" --title "valid only" > /dev/null 2>&1; rc2=$?
+head -1 "$T/syn.csv" > "$T/empty.csv"
+e1=$($PY scripts/la_curve_plot.py plot "$T/empty.csv" "$T/empty.png" 2>&1); rc3=$?
+e2=$($PY scripts/la_curve_plot.py collect "$T/nowhere" "$T/n.csv" 2>&1); rc4=$?
+p1=$($PY tests/png_colours.py "$T/syn.png" 0,0,0 214,39,40 31,119,180 44,160,44 2>/dev/null)
+p2=$($PY tests/png_colours.py "$T/syn_valid.png" 0,0,0 214,39,40 31,119,180 2>/dev/null)
+set -- ${p1:-x x x x x x} ${p2:-x x x x x}
+if [ $rc1 -eq 0 ] && [ "$1 $2" = "1370 500" ] && [ "$3" -gt 400 ] 2>/dev/null && [ "$4" -gt 400 ] && [ "$5" -gt 220 ] && [ "$6" -eq 0 ] \
+   && [ $rc2 -eq 0 ] && [ "$7 $8" = "760 500" ] && [ "$9" -gt 300 ] 2>/dev/null && [ "${10}" -gt 300 ] && [ "${11}" -eq 0 ] \
+   && [ $rc3 -eq 1 ] && printf '%s' "$e1" | grep -q "no runs" && [ ! -e "$T/empty.png" ] && [ $rc4 -eq 1 ] && printf '%s' "$e2" | grep -q "no runs/ folder"; then
+  echo "PASS la_curve_plot"; else echo "FAIL la_curve_plot (rc $rc1 $rc2 $rc3 $rc4, pixels: $*)"; fi
+
+# scripts/la_slot: packs under a size limit (the phantom cases are 2.1 MB each: 2 per 5 MiB pack), unpacked packs
+# rebuild the folder, a case larger than a pack is refused; collect: one results archive and the weights in parts
+S="$T/slot"; rm -rf "$S"
+o1=$(sh scripts/la_slot pack "$T/la" "$S/p" 5 2>&1); r1=$?
+mkdir -p "$S/one"; cp "$S/p/la-1.tar" "$S/one/"
+o2=$(sh scripts/la_slot unpack "$S/one" "$S/d1" 2>&1); r2=$?
+o3=$(sh scripts/la_slot unpack "$S/p" "$S/d" 2>&1); r3=$?
+o4=$(sh scripts/la_slot pack "$T/la" "$S/q" 1 2>&1); r4=$?
+o5=$(sh scripts/la_slot collect "$T/exp" "$S/back" sup-seed1 dbisl-seed1 2>&1); r5=$?
+o6=$(sh scripts/la_slot collect "$T/exp" "$S/back2" nosuch-seed1 2>&1); r6=$?
+if [ $r1 -eq 0 ] && [ "$(printf '%s\n' "$o1" | tail -1 | cut -d' ' -f1)" = packs=3 ] && [ "$(cat "$S/p/la-1.cases" | tr '\n' ' ')" = "case_000 case_001 " ] \
+   && [ "$(cat "$S/p/la-2.cases" | tr '\n' ' ')" = "case_004 case_005 " ] && [ $r2 -eq 0 ] && [ "$(printf '%s\n' "$o2" | tail -1)" = "cases=2 missing=4" ] \
+   && [ $r3 -eq 0 ] && [ "$(printf '%s\n' "$o3" | tail -1)" = "cases=6 missing=0" ] && cmp -s "$S/d/case_003/image.nii.gz" "$T/la/case_003/image.nii.gz" \
+   && cmp -s "$S/d/valid_16.list" "$T/la/valid_16.list" && [ $r4 -eq 1 ] && printf '%s' "$o4" | grep -q "larger than a pack of 1 MiB" \
+   && [ $r5 -eq 0 ] && tar tzf "$S/back/results.tar.gz" | grep -q '^./runs/dbisl-seed1/metrics.txt$' && tar tzf "$S/back/results.tar.gz" | grep -q '^./metrics.md$' \
+   && ! tar tzf "$S/back/results.tar.gz" | grep -q 'weights\|nii' && cat "$S/back/dbisl-seed1.weights.part-"* | cmp -s - "$T/exp/runs/dbisl-seed1/backup/dbisl_final.weights" \
+   && cat "$S/back/sup-seed1.weights.part-"* | cmp -s - "$T/exp/runs/sup-seed1/backup/sup_final.weights" && [ $r6 -eq 1 ] && [ ! -e "$S/back2" ]; then
+  echo "PASS la_slot"; else echo "FAIL la_slot (rc $r1 $r2 $r3 $r4 $r5 $r6)"; printf '%s\n' "$o1" "$o2" "$o3" "$o5" "$o6" | tail -6; fi
+# LA_TABLES_ONLY=1: the tables again from the brought-back results alone (no LA folder, no weights, nothing trained)
+U="$S/unpacked"; mkdir -p "$U"; tar -C "$U" -xzf "$S/back/results.tar.gz" 2>/dev/null
+out=$(LA_TABLES_ONLY=1 sh scripts/la_ablation "$T/nowhere" "$U" "$U/experiment.variants" 1 2>&1); rc=$?
+want=$(awk '{ printf "| sup | %.3f +- 0.000 |", $3 }' "$T/exp/runs/sup-seed1/result.txt")
+if [ $rc -eq 0 ] && grep -qF "$want" "$U/ablation.md" && [ "$(grep -c '^| \(sup\|dbisl\) | \(valid_16\|unlabeled_48\) | none |' "$U/metrics.md")" -eq 4 ] \
+   && [ ! -e "$U/data" ] && [ ! -e "$U/runs/sup-seed1/backup/sup_final.weights" ] && ! LA_TABLES_ONLY=2 sh scripts/la_ablation "$T/la" "$U" "$U/experiment.variants" > /dev/null 2>&1; then
+  echo "PASS la_ablation_tables_only"; else echo "FAIL la_ablation_tables_only (rc=$rc, want '$want')"; printf '%s\n' "$out" | tail -4; fi
+
+# LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
+# 112x112x80 crops take 12 GiB and over a minute of CPU for one DBiSL step (docs/full-resolution.md), so the smoke
+# test shrinks the crop and the stride (LA_CROP, LA_STRIDE) and stops after 2 steps of the 6000-iteration schedule
+# (LA_SCHEDULE=6000: the ramp scaled to 2118); everything else is the protocol's.
+L=/work/shared/data/LA
+if [ ! -f "$L/labeled_16.list" ]; then
+  echo "SKIP la_experiment_full: $L (the real LA data) is absent"
+else
+  mkdir -p "$T/real"
+  head -2 "$L/labeled_16.list" > "$T/real/labeled_16.list"; head -1 "$L/unlabeled_48.list" > "$T/real/unlabeled_48.list"
+  head -1 "$L/valid_16.list" > "$T/real/valid_16.list"
+  for c in $(cat "$T/real/"*.list); do ln -s "$L/$c" "$T/real/$c"; done
+  out=$(LA_PROTOCOL=full LA_SCHEDULE=6000 LA_CROP=16,32,32 LA_STRIDE=16,32,32 LA_EVAL_UNLABELED=0 sh scripts/la_experiment "$T/real" "$T/full" 1 2>&1); rc=$?
+  last=$(printf '%s\n' "$out" | tail -1)
+  R="$T/full/runs"
+  v=$(head -1 "$T/real/valid_16.list")
+  # mm = voxels x 0.625 (LA's spacing): hd95_mm / hd95 of the raw valid line
+  ratio=$(awk '$1 == "valid" && $2 == "raw" && $5 > 0 { printf "%.3f", $7 / $5 }' "$R/dbisl-seed1/metrics.txt" 2>/dev/null)
+  if [ $rc -eq 0 ] && printf '%s\n' "$last" | grep -Eq '^sup_b2_dice=0\.[0-9]{4} sup_b4_dice=0\.[0-9]{4} dbisl_dice=0\.[0-9]{4}$' \
+     && grep -q 'batch 2 (2 labeled), 16 x 32 x 32 crops' "$R/sup_b2-seed1/train.err" && grep -q 'batch 4 (4 labeled)' "$R/sup_b4-seed1/train.err" \
+     && grep -q 'batch 4 (2 labeled)' "$R/dbisl-seed1/train.err" && [ "$(diff cfg/dbisl-vnet.cfg "$R/dbisl-seed1/dbisl.cfg" | grep -c '^>')" -eq 6 ] \
+     && grep -q '^max_batches=6000$' "$R/dbisl-seed1/dbisl.cfg" && grep -q '^rampup=2118$' "$R/dbisl-seed1/dbisl.cfg" \
+     && [ "$(diff cfg/vnet-sup.cfg "$R/sup_b4-seed1/sup_b4.cfg" | grep -c '^>')" -eq 5 ] && [ "$(grep -c 'valid_16 | largest component' "$T/full/metrics.md")" -eq 3 ] \
+     && [ "$(cat "$R"/*/metrics.txt | wc -l)" -eq 6 ] && [ "$ratio" = 0.625 ] && [ -L "$T/full/data-full/$v" ] && [ -f "$R/dbisl-seed1/valid_lcc.csv" ]; then
+    echo "PASS la_experiment_full ($last)"; else echo "FAIL la_experiment_full (rc=$rc, last line '$last', mm/vox $ratio)"; printf '%s\n' "$out" | tail -5; fi
+fi
