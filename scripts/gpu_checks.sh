@@ -1,0 +1,77 @@
+#!/bin/sh
+# The GPU checks that CPU-only work leaves owed, as one script for one device slot (at most 10 minutes): the test suite on the GPU, the key table's edge values on the GPU, deterministic mode, exact resume, and the speed of fp32 vs tf32 and of -deterministic.
+# usage: sh scripts/gpu_checks.sh [outdir]     (default $OUT or out/gpu_checks); writes summary.txt there, one line per check
+#   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
+set -u
+cd "$(dirname "$0")/.."
+O=${1:-${OUT:-out/gpu_checks}}
+mkdir -p "$O"
+S="$O/summary.txt"
+: > "$S"
+IT=${GPU_CHECK_ITERS:-20}
+say() { echo "$*" | tee -a "$S"; }
+say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1); $(nproc) cores; $(date -u)"
+
+# 0. the GPU build (the CUDA toolkit and cuDNN must be there)
+if ! timeout 300 make -j"$(nproc)" GPU=1 > "$O/build.log" 2>&1; then say "build: FAILED (see build.log)"; exit 1; fi
+say "build: ok"
+D=build/gpu/darknet
+
+# 1. the C tests with the GPU build (the layer tests compare each CUDA kernel with the CPU reference; test_keys runs
+#    the key table's edge values through ./darknet, on the GPU); the shell tests exercise the CPU side and stay in CI
+make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
+: > "$O/tests.log"
+for t in build/gpu/tests/test_*; do
+  echo "== $t" >> "$O/tests.log"
+  timeout 300 "$t" >> "$O/tests.log" 2>> "$O/tests.err" || echo "FAIL $(basename "$t"): exit $?" >> "$O/tests.log"
+done
+say "C tests on the GPU: $(grep -c '^PASS' "$O/tests.log") passed, $(grep -c '^FAIL' "$O/tests.log") failed, $(grep -c '^SKIP' "$O/tests.log") skipped"
+grep '^FAIL' "$O/tests.log" | head -20 >> "$S"
+
+# 2. a tiny data set and the demo model
+$D seg3d synth "$O/data" 6 -size 16 32 32 -seed 5 > /dev/null 2>&1
+# the softmin transform at the largest kernel on the GPU (it was refused before the kernel limit had one home)
+sed -e 's/^max_batches=.*/max_batches=4/; s/^kernel=3$/kernel=15/' cfg/dbisl-tiny.cfg > "$O/dt15.cfg"
+timeout 60 $D seg3d train "$O/data/synth.data" "$O/dt15.cfg" -clear > "$O/dt15.out" 2> "$O/dt15.err"
+say "softmin kernel 15 on the GPU: exit $? ($(grep -c '^[0-9]*:' "$O/dt15.out") iterations)"
+
+# 3. deterministic mode: two runs at the same seed, byte-identical weights (a constant learning rate, so a run
+#    stopped with -max_batches and resumed follows the same schedule as one left alone)
+sed -e 's/^policy=.*/policy=constant/' cfg/dbisl-tiny.cfg > "$O/tiny.cfg"
+run() { # name, extra flags...: dbisl-tiny on the tiny set, weights into $O/<name>
+  n=$1; shift
+  mkdir -p "$O/$n"
+  A=$(cd "$O/data" && pwd)
+  printf 'labeled = %s/labeled.list\nunlabeled = %s/unlabeled.list\nvalid = %s/valid.list\nroot = %s\nimage = %%s/image.nii.gz\nlabel = %%s/label.nii.gz\nbackup = %s\n' \
+    "$A" "$A" "$A" "$A" "$(cd "$O/$n" && pwd)" > "$O/$n/d.data"
+  timeout 120 $D seg3d train "$O/$n/d.data" "$O/tiny.cfg" -clear -seed 5 "$@" > "$O/$n/out" 2> "$O/$n/err"
+}
+run det1 -deterministic -max_batches "$IT"
+run det2 -deterministic -max_batches "$IT"
+if cmp -s "$O/det1/tiny_final.weights" "$O/det2/tiny_final.weights"; then say "deterministic: two runs identical"
+else say "deterministic: runs DIFFER"; fi
+run nondet1 -max_batches "$IT"
+run nondet2 -max_batches "$IT"
+if cmp -s "$O/nondet1/tiny_final.weights" "$O/nondet2/tiny_final.weights"; then say "default mode: two runs identical"
+else say "default mode: two runs differ (expected without -deterministic)"; fi
+
+# 4. exact resume on the GPU in deterministic mode: stop at IT/2, resume to IT
+run part -deterministic -max_batches $((IT / 2))
+cp "$O/part/tiny_last.weights" "$O/part/w.weights"; cp "$O/part/tiny_last.weights.state" "$O/part/w.weights.state" 2>/dev/null
+timeout 120 $D seg3d train "$O/part/d.data" "$O/tiny.cfg" "$O/part/w.weights" -seed 5 -deterministic -max_batches "$IT" > "$O/part/out2" 2> "$O/part/err2"
+if cmp -s "$O/part/tiny_final.weights" "$O/det1/tiny_final.weights"; then say "resume (deterministic): identical to the uninterrupted run"
+else say "resume (deterministic): DIFFERS from the uninterrupted run ($(grep -o 'resuming [a-z]*' "$O/part/err2" | head -1))"; fi
+
+if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
+# 5. speed at the paper's configuration: fp32 vs tf32, and the cost of -deterministic (seconds per iteration after warm-up)
+$D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
+sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
+speed() { # label, flags...
+  l=$1; shift
+  timeout 150 $D seg3d train "$O/big/synth.data" "$O/vnet.cfg" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err"
+  # mean of the per-iteration seconds (5th field) after the first 5 iterations
+  awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
+}
+f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32); det=$(speed det -precision tf32 -deterministic)
+say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det"
+say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
