@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
 #include "activations.h"
 #include "blas.h"
 #include "utils.h"

@@ -1,6 +1,6 @@
 /* Batch-norm, bias and activation inside [conv3d]/[deconv3d] with PyTorch semantics, plus the parameter handling (alloc, SGD update, save/load) both layers share. */
-#ifndef BATCHNORM3D_H
-#define BATCHNORM3D_H
+#ifndef CONV3D_COMMON_H
+#define CONV3D_COMMON_H
 #include <stdio.h>
 #include "darknet.h"
 #include "layer3d.h"

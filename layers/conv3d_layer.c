@@ -8,7 +8,7 @@
 #include "conv3d_onednn.h"
 #include "cfg_options.h"
 #include "option_list.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 
 static int read_axes(list *options, const char *sec, const char *key, int def, int required, int out[3], char *err, size_t errlen)
 {

@@ -3,7 +3,7 @@
 #define CONV3D_LAYER_H
 #include "darknet.h"
 #include "layer3d.h"
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
 
 /* Keys shared by [conv3d] and [deconv3d]:
  *   filters (required), size or size_d/size_h/size_w, stride or stride_d/h/w (default 1),

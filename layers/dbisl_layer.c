@@ -7,7 +7,7 @@
 #include "dtransform_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 #include "cuda.h"
 
 const char *dbisl_term_names[DBISL_NTERMS] = {

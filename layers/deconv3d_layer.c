@@ -5,7 +5,7 @@
 #include <cblas.h>
 #include "deconv3d_layer.h"
 #include "conv3d_onednn.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 
 dims3d deconv3d_out_dims(dims3d in, const conv3d_options *o)
 {

@@ -8,7 +8,7 @@
 #include "dtransform_internal.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 #include "edt.h"
 
 void dtransform_default_params(dtransform_params *p)

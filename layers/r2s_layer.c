@@ -4,7 +4,7 @@
 #include "r2s_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 
 void r2s_forward_cpu(int n, float k, const float *x, float *y)
 {

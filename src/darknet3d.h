@@ -2,6 +2,7 @@
 #ifndef DARKNET3D_H
 #define DARKNET3D_H
 #include "darknet.h"
+#include "layers3d.h"   /* the LAYER_TYPE ids of our layers, darknet3d_deterministic */
 
 /* Registers every darknet3d layer type with Darknet's cfg parser. Call once before parsing a cfg. */
 void darknet3d_init(void);
@@ -12,12 +13,6 @@ int darknet3d_gpu_available(int notice);
 
 /* ./darknet seg3d <command> ... ; returns the process exit code */
 int seg3d_main(int argc, char **argv);
-
-/* LAYER_TYPE values given by the registry (valid after darknet3d_init) */
-extern LAYER_TYPE CONV3D, DECONV3D, UPSAMPLE3D, MAXPOOL3D, R2S, DTRANSFORM, DUALSPLIT, DBISL;
-
-/* 1: GPU runs choose deterministic cuDNN algorithms (seg3d train -deterministic or [net] deterministic=1). 0 by default. */
-extern int darknet3d_deterministic;
 
 /* Trainable parameters of one layer / a whole network (BN scales and biases counted, rolling statistics not) */
 size_t layer_param_count(layer l);

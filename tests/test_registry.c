@@ -24,7 +24,7 @@ static int parse_testlin(list *options, size_params params, layer *l, char *err,
     dims3d in;
     int scale_init;
     if(params_dims(params, &in, err, errlen)) return -1;
-    /* a test section has no row in src/cfg_keys.def: its one key is read directly */
+    /* a test section has no row in core/cfg_keys.def: its one key is read directly */
     char *init = option_find(options, "init"), *end;
     if(!init){ snprintf(err, errlen, "missing required key 'init'"); return -1; }
     long v = strtol(init, &end, 10);
