@@ -33,7 +33,7 @@ OPT ?= -O3
 # cairo draws the PNGs (per-case pictures, training chart)
 CAIRO_CFLAGS := $(shell pkg-config --cflags cairo 2>/dev/null || echo -I/usr/include/cairo)
 CAIRO_LIBS := $(shell pkg-config --libs cairo 2>/dev/null || echo -lcairo)
-INCS := -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -I/usr/include/nifti -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu $(CAIRO_CFLAGS)
+INCS := -Idarknet-src/include -Idarknet-src/src -I/usr/include/nifti -I/usr/include/hdf5/serial -I/usr/include/x86_64-linux-gnu $(CAIRO_CFLAGS)
 DEFS := -DcudaThreadSynchronize=cudaDeviceSynchronize
 CFLAGS_COMMON := $(OPT) -g -fPIC -fopenmp -Wall -Wno-unused-result -Wno-unknown-pragmas -Wno-unused-variable -Wno-unused-but-set-variable
 LDLIBS := -lopenblas -lnifti2 -lznz -lhdf5_serial $(CAIRO_LIBS) -lz -lm -pthread -fopenmp
@@ -55,6 +55,15 @@ CFLAGS_COMMON += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanit
 LDLIBS += -fsanitize=address,undefined
 endif
 CFLAGS := $(CFLAGS_COMMON) $(DEFS) $(INCS)
+# Our folders, lowest first: core/ (shared helpers) <- layers/ <- src/ (data, evaluation, commands). A file is compiled
+# with the include paths of its own folder and those below it, so an upward #include fails to compile
+# (tests/test_layering.sh checks the same rule on the sources). Tests, benchmarks and fuzz targets see all three.
+LEVEL_INCS_core := -Icore
+LEVEL_INCS_layers := -Ilayers -Icore
+LEVEL_INCS_src := -Isrc -Ilayers -Icore
+ALL_INCS := $(LEVEL_INCS_src)
+# the include paths of the folder of the stem $* (core/edt -> core)
+OUR_INCS = $(LEVEL_INCS_$(firstword $(subst /, ,$*)))
 # Darknet's own code is compiled with its warnings silenced: it is not ours to fix
 DN_CFLAGS := $(CFLAGS) -w
 
@@ -67,9 +76,9 @@ DN_CU := convolutional_kernels deconvolutional_kernels activation_kernels im2col
   crop_layer_kernels dropout_layer_kernels maxpool_layer_kernels avgpool_layer_kernels
 DN_EX := captcha lsd super art tag cifar go rnn segmenter regressor classifier coco yolo detector nightmare instance-segmenter darknet
 
-OUR_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard layers/*.c)
-OUR_CU := $(wildcard layers/*.cu) $(wildcard src/*.cu)
-OUR_HDR := $(wildcard src/*.h) $(wildcard layers/*.h) $(wildcard src/*.def)
+OUR_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard layers/*.c) $(wildcard core/*.c)
+OUR_CU := $(wildcard layers/*.cu) $(wildcard src/*.cu) $(wildcard core/*.cu)
+OUR_HDR := $(wildcard src/*.h) $(wildcard layers/*.h) $(wildcard core/*.h) $(wildcard core/*.def)
 
 LIB_OBJS := $(addprefix $(B)/dn/,$(addsuffix .o,$(DN_OBJ))) $(patsubst %.c,$(B)/%.o,$(OUR_SRC))
 ifeq ($(GPU),1)
@@ -120,7 +129,7 @@ $(B)/ex/%.o: darknet-src/examples/%.c $(SETUP_MK)
 	$(CC) $(DN_CFLAGS) -c $< -o $@
 $(B)/%.o: %.c $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wextra -Wno-unused-parameter -Wno-sign-compare -c $< -o $@
+	$(CC) $(CFLAGS) $(OUR_INCS) -Wextra -Wno-unused-parameter -Wno-sign-compare -c $< -o $@
 # the files that ONEDNN changes are rebuilt when it changes in the same BUILDDIR
 ONEDNN_STAMP := $(B)/.onednn-$(ONEDNN)
 $(ONEDNN_STAMP):
@@ -130,11 +139,11 @@ $(ONEDNN_STAMP):
 $(B)/layers/conv3d_layer.o $(B)/layers/deconv3d_layer.o $(B)/layers/conv3d_onednn.o: $(ONEDNN_STAMP)
 $(B)/%.cu.o: %.cu $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
-	$(NVCC) $(ARCH) $(DEFS) $(INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@
+	$(NVCC) $(ARCH) $(DEFS) $(INCS) $(OUR_INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@
 
 $(B)/tests/%: tests/%.c tests/testlib.h $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< -o $@ $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) $(ALL_INCS) -Itests $< -o $@ $(LIB) $(LDLIBS)
 
 tests-build: darknet $(TEST_BINS)
 test: tests-build
@@ -162,7 +171,7 @@ fuzz-build: $(SETUP_MK)
 	$(MAKE) BUILDDIR=$(FUZZ_B) CC=clang GPU=0 CUDNN=0 SAN=0 OPT="$(FUZZ_FLAGS)" $(FUZZ_B)/libdarknet3d.a
 	$(MAKE) GPU=0 CUDNN=0 $(FUZZ_TARGETS)
 $(FUZZ_B)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_B)/libdarknet3d.a
-	clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(DEFS) $(INCS) $< -o $@ $(FUZZ_B)/libdarknet3d.a $(filter-out -fopenmp,$(LDLIBS)) -fopenmp
+	clang -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(DEFS) $(INCS) $(ALL_INCS) $< -o $@ $(FUZZ_B)/libdarknet3d.a $(filter-out -fopenmp,$(LDLIBS)) -fopenmp
 fuzz: fuzz-build
 	FUZZ_B=$(FUZZ_B) sh fuzz/run.sh $(FUZZ_SECONDS)
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 B=${1:-build/cpu}
 T=${2:-2}
 mkdir -p tests/out
-CF="-O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers"
+CF="-O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore"
 LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread"
 [ -f "$B/libdarknet3d.a" ] || { echo "build $B first (make BUILDDIR=$B $B/libdarknet3d.a)"; exit 1; }
 if nm "$B/libdarknet3d.a" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; fi

@@ -6,7 +6,7 @@ B=${1:-build/cpu}
 LABEL=${2:-../shared/data/LA/06SR5RBREL16DQ6M8LWS/label.nii.gz}
 if [ ! -f "$LABEL" ]; then echo "bench_infer: $LABEL not found: skipped"; exit 0; fi
 mkdir -p tests/out
-${CC:-cc} -O3 -fopenmp -Idarknet-src/include -Isrc bench/bench_infer.c -o tests/out/bench_infer "$B/libdarknet3d.a" \
+${CC:-cc} -O3 -fopenmp -Idarknet-src/include -Isrc -Ilayers -Icore bench/bench_infer.c -o tests/out/bench_infer "$B/libdarknet3d.a" \
   -lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread -fopenmp \
   $(nm "$B/libdarknet3d.a" 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl) \
   $(ar t "$B/libdarknet3d.a" | grep -q '\.cu\.o$' && echo "-L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lcudnn -lstdc++")

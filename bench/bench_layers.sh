@@ -9,7 +9,7 @@ REPS=${2:-1}
 DEV=${3:-cpu}
 THREADS=$(nproc)
 mkdir -p tests/out
-${CC:-cc} -O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers bench/bench_layers.c -o tests/out/bench_layers "$B/libdarknet3d.a" \
+${CC:-cc} -O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore bench/bench_layers.c -o tests/out/bench_layers "$B/libdarknet3d.a" \
   -lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread -fopenmp \
   $(nm "$B/libdarknet3d.a" 2>/dev/null | grep -q ' U dnnl_' && echo -ldnnl) \
   $(ar t "$B/libdarknet3d.a" | grep -q '\.cu\.o$' && echo "-L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lcudnn -lstdc++")

@@ -1,6 +1,6 @@
 /* Loader benchmark: time to read the 80 LA cases into the cache, cache memory, and batches/s at crop 112x112x80, batch 4 (2 labeled + 2 unlabeled).
  * Build: make BUILDDIR=build/cpu GPU=0 build/cpu/libdarknet3d.a &&
- *        cc -O3 -fopenmp -Idarknet-src/include -Isrc bench/bench_loader.c build/cpu/libdarknet3d.a -o build/cpu/bench_loader \
+ *        cc -O3 -fopenmp -Idarknet-src/include -Isrc -Ilayers -Icore bench/bench_loader.c build/cpu/libdarknet3d.a -o build/cpu/bench_loader \
  *           -lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread
  * Run:   ./build/cpu/bench_loader [LA folder, default ../shared/data/LA] */
 #include <stdio.h>

@@ -32,7 +32,7 @@ if ar t "$LIB" | grep -q '\.cu\.o$'; then
     # Darknet's layer struct has cuDNN fields: the driver must be compiled with the library's CUDNN setting
     if nm "$LIB" 2>/dev/null | grep -q ' U cudnn'; then GFLAGS="$GFLAGS -DCUDNN"; LIBS="$LIBS -lcudnn"; fi
 fi
-CFL="-O3 -g -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers ${GFLAGS:-}"
+CFL="-O3 -g -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore ${GFLAGS:-}"
 cc $CFL bench/bench_train.c -o "$O/bench_train" "$LIB" $LIBS
 cc $CFL bench/bench_dtransform_c.c -o "$O/bench_dtransform_c" "$LIB" $LIBS
 

@@ -6,39 +6,7 @@
 #include <omp.h>
 #include "conv3d_layer.h"
 #include "conv3d_onednn.h"
-#include "cfg_options.h"
-#include "option_list.h"
-#include "darknet3d.h"
-
-static int read_axes(list *options, const char *sec, const char *key, int def, int required, int out[3], char *err, size_t errlen)
-{
-    static const char *ax[3] = {"_d", "_h", "_w"};
-    char name[32];
-    int i, cubic, have_all = 1;
-    for(i = 0; i < 3; ++i){
-        snprintf(name, sizeof(name), "%s%s", key, ax[i]);
-        if(!option_find(options, name)) have_all = 0;
-    }
-    if(cfg_int(options, sec, key, def, required && !have_all, &cubic, err, errlen)) return -1;
-    for(i = 0; i < 3; ++i){
-        snprintf(name, sizeof(name), "%s%s", key, ax[i]);
-        if(cfg_int(options, sec, name, cubic, 0, &out[i], err, errlen)) return -1;
-    }
-    return 0;
-}
-
-int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen)
-{
-    memset(o, 0, sizeof(*o));
-    if(cfg_int(options, sec, "filters", 0, 1, &o->filters, err, errlen)) return -1;
-    if(read_axes(options, sec, "size", 1, 1, o->k, err, errlen)) return -1;
-    if(read_axes(options, sec, "stride", 1, 0, o->s, err, errlen)) return -1;
-    if(read_axes(options, sec, "pad", 0, 0, o->p, err, errlen)) return -1;
-    if(cfg_int(options, sec, "batch_normalize", 0, 0, &o->batch_normalize, err, errlen)) return -1;
-    if(cfg_int(options, sec, "bias", 1, 0, &o->bias, err, errlen)) return -1;
-    if(cfg_activation(options, "activation", "linear", &o->activation, err, errlen)) return -1;
-    return 0;
-}
+#include "layers3d.h"
 
 dims3d conv3d_out_dims(dims3d in, const conv3d_options *o)
 {
@@ -51,42 +19,14 @@ dims3d conv3d_out_dims(dims3d in, const conv3d_options *o)
     return out;
 }
 
-static geom3d conv_geom(dims3d in, dims3d out, const int k[3], const int s[3], const int p[3])
-{
-    geom3d g = {in.c, in.d, in.h, in.w, out.d, out.h, out.w, k[0], k[1], k[2], s[0], s[1], s[2], p[0], p[1], p[2]};
-    return g;
-}
-
-layer make_conv3d_layer(int batch, dims3d in, conv3d_options o)
-{
-    layer l = {0};
-    l.type = CONV3D;
-    dims3d out = conv3d_out_dims(in, &o);
-    geom3d g = conv_geom(in, out, o.k, o.s, o.p);
-    int fan_in = in.c * o.k[0] * o.k[1] * o.k[2];
-    if(c3_init(&l, batch, in, out, g, 0, o.batch_normalize, o.bias, o.activation, fan_in)){
-        free_layer(l);
-        layer empty = {0};
-        return empty;
-    }
-    l.forward = forward_conv3d_layer;
-    l.backward = backward_conv3d_layer;
-    l.update = update_conv3d_layer;
-#ifdef ONEDNN
-    conv3d_onednn_setup(&l);
-#endif
+static const c3_kind conv_kind = {
+    "conv3d", &CONV3D, 0, conv3d_out_dims, forward_conv3d_layer, backward_conv3d_layer, update_conv3d_layer,
 #ifdef GPU
-    l.forward_gpu = forward_conv3d_layer_gpu;
-    l.backward_gpu = backward_conv3d_layer_gpu;
-    l.update_gpu = update_conv3d_layer_gpu;
-    if(gpu_index >= 0) c3_cudnn_setup(&l);
+    forward_conv3d_layer_gpu, backward_conv3d_layer_gpu, update_conv3d_layer_gpu,
 #endif
-    double gflop = 2.0 * l.nweights * dims_volume(out) / 1e9;
-    fprintf(stderr, "conv3d   %4d %dx%dx%d/%dx%dx%d p%dx%dx%d%s %4d x%4d x%4d x%4d -> %4d x%4d x%4d x%4d %6.3f BFLOPs\n",
-            o.filters, o.k[0], o.k[1], o.k[2], o.s[0], o.s[1], o.s[2], o.p[0], o.p[1], o.p[2], o.batch_normalize ? " bn" : "",
-            in.c, in.d, in.h, in.w, out.c, out.d, out.h, out.w, gflop);
-    return l;
-}
+};
+
+layer make_conv3d_layer(int batch, dims3d in, conv3d_options o) { return c3_make_layer(batch, in, o, &conv_kind); }
 
 /* Threads for a layer's chunk loops: 1 keeps the serial loops (OpenBLAS threads inside each GEMM); more runs
  * whole chunks (vol2col + a one-thread GEMM) on OpenMP threads, which costs one thread wake-up per layer
@@ -285,29 +225,7 @@ void update_conv3d_layer(layer l, update_args a) { c3_update(l, a); }
 void save_conv3d_weights(layer l, FILE *fp) { c3_save(l, fp); }
 int load_conv3d_weights(layer l, FILE *fp) { return c3_load(l, fp); }
 
-int resize_conv3d_layer(layer *l, int d, int h, int w)
-{
-    conv3d_state *st = c3_state(*l);
-    conv3d_options o = {0};
-    o.filters = l->out_c;
-    o.k[0] = st->g.kd; o.k[1] = st->g.kh; o.k[2] = st->g.kw;
-    o.s[0] = st->g.sd; o.s[1] = st->g.sh; o.s[2] = st->g.sw;
-    o.p[0] = st->g.pd; o.p[1] = st->g.ph; o.p[2] = st->g.pw;
-    dims3d in = {l->c, d, h, w};
-    dims3d out = conv3d_out_dims(in, &o);
-    if(out.d < 1 || out.h < 1 || out.w < 1) return -1;
-    st->g = conv_geom(in, out, o.k, o.s, o.p);
-    l->d = d; l->h = d * h; l->w = w;
-    l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
-    c3_alloc_buffers(l);
-#ifdef ONEDNN
-    conv3d_onednn_setup(l);
-#endif
-#ifdef GPU
-    if(gpu_index >= 0) c3_cudnn_setup(l);
-#endif
-    return 0;
-}
+int resize_conv3d_layer(layer *l, int d, int h, int w) { return c3_resize_layer(l, d, h, w, &conv_kind); }
 
 /* The free hook of [conv3d] and [deconv3d] (set_layer_type_free): what lies behind plugin_state and outside
  * free_layer's stock list, i.e. the oneDNN primitives, the GPU copies of the pre-BN bias and the cuDNN descriptors; then the state itself. */
@@ -332,36 +250,7 @@ void free_conv3d_layer(layer l)
     free(st);
 }
 
-/* Checks shared by [conv3d] and [deconv3d] parsing. */
-int c3_check_run(size_params params, char *err, size_t errlen)
-{
-    if(params.net && params.net->adam){
-        snprintf(err, errlen, "adam=1 is not supported by this layer (Darknet SGD with momentum only)");
-        return -1;
-    }
-#if defined(GPU) && !defined(CUDNN)
-    if(gpu_index >= 0){
-        snprintf(err, errlen, "this GPU build has no cuDNN, which the 3D convolutions need: rebuild with CUDNN=1 or run with -nogpu");
-        return -1;
-    }
-#endif
-    return 0;
-}
-
 int parse_conv3d_section(list *options, size_params params, layer *l, char *err, size_t errlen)
 {
-    dims3d in;
-    conv3d_options o;
-    if(params_dims(params, &in, err, errlen)) return -1;
-    if(conv3d_read_options(options, "[conv3d]", &o, err, errlen)) return -1;
-    if(c3_check_run(params, err, errlen)) return -1;
-    dims3d out = conv3d_out_dims(in, &o);
-    if(out.d < 1 || out.h < 1 || out.w < 1){
-        snprintf(err, errlen, "key 'size': kernel %dx%dx%d does not fit the padded input %dx%dx%d (pad %d,%d,%d): empty output",
-                 o.k[0], o.k[1], o.k[2], in.d, in.h, in.w, o.p[0], o.p[1], o.p[2]);
-        return -1;
-    }
-    *l = make_conv3d_layer(params.batch, in, o);
-    if(!l->weights){ snprintf(err, errlen, "out of memory"); return -1; }
-    return 0;
+    return c3_parse_section(options, params, l, &conv_kind, err, errlen);
 }

@@ -3,20 +3,7 @@
 #define CONV3D_LAYER_H
 #include "darknet.h"
 #include "layer3d.h"
-#include "batchnorm3d.h"
-
-/* Keys shared by [conv3d] and [deconv3d]:
- *   filters (required), size or size_d/size_h/size_w, stride or stride_d/h/w (default 1),
- *   pad or pad_d/h/w (default 0; integer padding like PyTorch's padding=), batch_normalize (0/1, default 0),
- *   bias (0/1, default 1), activation (Darknet name, default linear).
- * Per-axis keys default to the cubic key; size is required unless all of size_d/h/w are given. */
-typedef struct {
-    int filters;
-    int k[3], s[3], p[3];       /* d, h, w */
-    int batch_normalize, bias;
-    ACTIVATION activation;
-} conv3d_options;
-int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen);
+#include "conv3d_common.h"
 
 /* Output size, exactly PyTorch's: floor((n + 2p - k)/s) + 1; dims with c < 1 or any size < 1 mean "empty". */
 dims3d conv3d_out_dims(dims3d in, const conv3d_options *o);
@@ -37,9 +24,7 @@ void backward_conv3d_layer(layer l, network net);
 void update_conv3d_layer(layer l, update_args a);
 /* New input size (d, h = true height, w); returns -1 (layer untouched) when the output would be empty. */
 int resize_conv3d_layer(layer *l, int d, int h, int w);
-/* Run-level checks shared with [deconv3d]: no adam, cuDNN present for GPU runs. */
-int c3_check_run(size_params params, char *err, size_t errlen);
-/* Free hook of [conv3d] and [deconv3d] (registered in darknet3d_init): frees plugin_state and the oneDNN/GPU/cuDNN
+/* Free hook of [conv3d] and [deconv3d] (registered in layers/layers3d.c): frees plugin_state and the oneDNN/GPU/cuDNN
  * objects behind it; free_layer frees the stock buffers afterwards. */
 void free_conv3d_layer(layer l);
 int parse_conv3d_section(list *options, size_params params, layer *l, char *err, size_t errlen);
@@ -50,8 +35,5 @@ int load_conv3d_weights(layer l, FILE *fp);
 void forward_conv3d_layer_gpu(layer l, network net);
 void backward_conv3d_layer_gpu(layer l, network net);
 void update_conv3d_layer_gpu(layer l, update_args a);
-/* (Re)creates the cuDNN descriptors for the layer's geometry (image = x, positions = y; shared with
- * [deconv3d]) and picks algorithms within a bounded workspace; sets l->workspace_size. */
-void c3_cudnn_setup(layer *l);
 #endif
 #endif

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <dnnl.h>
 #include "conv3d_onednn.h"
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
 
 /* One engine and one stream for the process (oneDNN's CPU engine runs on OpenMP and so follows OMP_NUM_THREADS). */
 static dnnl_engine_t engine;

@@ -1,5 +1,6 @@
 /* CUDA twin of the [dbisl] loss: every term, its sums (in double) and its gradients on the device; only the term values and the cost come back to the host. */
 #include "cuda3d.h"
+#include "numerics3d.h"
 extern "C" {
 #include "dbisl_layer.h"
 #include "dbisl_internal.h"
@@ -24,8 +25,6 @@ struct dbisl_args {
     const float *Y[2], *Rh[2], *S[2], *R, *lab;
 };
 
-__device__ __forceinline__ float dsigm(float x) { return x >= 0 ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x)); }
-__device__ __forceinline__ float dsoftplus(float x) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
 __device__ __forceinline__ int bit(unsigned long long m, size_t i) { return (int)((m >> i) & 1ull); }
 
 /* pseudo label and unanimous confidence mask of voxel j (recomputed where needed instead of stored) */
@@ -43,7 +42,7 @@ __device__ __forceinline__ float seg_grad(float x, float mult, float g, double I
                                           float dice_w, float ce_w, float scale)
 {
     const double eps = 1e-5;
-    float u = mult * x, p = dsigm(u);
+    float u = mult * x, p = sigmoid3d(u);
     double den = (S + eps) * (S + eps);
     double dd_dp = -(2.0 * g * (S + eps) - (2 * I + eps) * 2.0 * p) / den;
     double dl_du = dice_w * dd_dp * p * (1 - p) + ce_w * (p - g) / N;
@@ -58,10 +57,10 @@ __global__ void dbisl_prep_kernel(dbisl_args a, float *Y0, float *Y1, float *R0,
     size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if(j >= a.n) return;
     size_t i = j / a.V, v = j - i * a.V;
-    Y0[j] = dsigm(a.z[0][j]);
+    Y0[j] = sigmoid3d(a.z[0][j]);
     R0[j] = tanhf(a.s[0][j]);
     if(a.ndec > 1){
-        Y1[j] = dsigm(a.z[1][j]);
+        Y1[j] = sigmoid3d(a.z[1][j]);
         R1[j] = tanhf(a.s[1][j]);
     }
     lab[j] = (truth && bit(a.labm, i)) ? (float)(truth[i * truths + v] > 0.5f) : 0.f;
@@ -85,21 +84,21 @@ __global__ void dbisl_sums_kernel(dbisl_args a, double *acc, double *part)
             const int o = w * DBISL_ACC_DEC;
             float Yv = a.Y[w][j], Rv = a.Rh[w][j];
             if(a.on[DBISL_SUP_SEG] && lab){
-                float u = a.z[w][j], p = dsigm(u), g = a.lab[j];
+                float u = a.z[w][j], p = sigmoid3d(u), g = a.lab[j];
                 L[o + 0] += (double)p * g;
                 L[o + 1] += (double)p * p + (double)g * g;
-                L[o + 2] += dsoftplus(u) - g * u;
+                L[o + 2] += softplus3d(u) - g * u;
             }
             if(a.on[DBISL_SUP_R2S] && lab){
-                float u = a.k_seg * Rv, p = dsigm(u), g = a.lab[j];
+                float u = a.k_seg * Rv, p = sigmoid3d(u), g = a.lab[j];
                 L[o + 3] += (double)p * g;
                 L[o + 4] += (double)p * p + (double)g * g;
-                L[o + 5] += dsoftplus(u) - g * u;
+                L[o + 5] += softplus3d(u) - g * u;
             }
             if(a.on[DBISL_SUP_REG] && lab){ float d = Rv - a.R[j]; L[o + 6] += (double)d * d; }
             if(a.on[DBISL_SUP_S2R] && lab){ float d = a.S[w][j] - a.R[j]; L[o + 7] += (double)d * d; }
             if(a.on[DBISL_CON_S2R]){ float d = a.S[w][j] - Rv; L[o + 8] += (double)d * d; }
-            if(a.on[DBISL_CON_R2S]){ float d = dsigm(a.k * Rv) - Yv; L[o + 9] += (double)d * d; }
+            if(a.on[DBISL_CON_R2S]){ float d = sigmoid3d(a.k * Rv) - Yv; L[o + 9] += (double)d * d; }
         }
         if(a.on[DBISL_CON_SEG]){ float d = a.Y[0][j] - a.Y[1][j]; L[DBISL_ACC_X + 0] += (double)d * d; }
         if(a.on[DBISL_CON_REG]){ float d = a.Rh[0][j] - a.Rh[1][j]; L[DBISL_ACC_X + 1] += (double)d * d; }
@@ -108,8 +107,8 @@ __global__ void dbisl_sums_kernel(dbisl_args a, double *acc, double *part)
             if(pse_mask(a, j, bit(a.psem, i), &yb)){
                 L[DBISL_ACC_X + 2] += 1;
                 float z0 = a.z[0][j], z1 = a.z[1][j];
-                L[DBISL_ACC_X + 3] += dsoftplus(z0) - yb * z0;
-                L[DBISL_ACC_X + 4] += dsoftplus(z1) - yb * z1;
+                L[DBISL_ACC_X + 3] += softplus3d(z0) - yb * z0;
+                L[DBISL_ACC_X + 4] += softplus3d(z1) - yb * z1;
             }
         }
     }
@@ -179,7 +178,7 @@ __global__ void dbisl_grad_kernel(dbisl_args a, const double *acc, float *gz0, f
             gR[w] -= g;
         }
         if(a.on[DBISL_CON_R2S]){
-            float P = dsigm(a.k * Rv), d = P - Yv;
+            float P = sigmoid3d(a.k * Rv), d = P - Yv;
             float g = (float)(a.scale[DBISL_CON_R2S] * 2.0 * d / a.Nall);
             gY[w] -= g;
             gR[w] += g * P * (1 - P) * a.k;

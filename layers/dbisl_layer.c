@@ -3,11 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dbisl_layer.h"
+#include "numerics3d.h"
 #include "dbisl_internal.h"
 #include "dtransform_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 #include "cuda.h"
 
 const char *dbisl_term_names[DBISL_NTERMS] = {
@@ -31,13 +32,10 @@ float dbisl_beta(layer l, int t)
     return s->beta * expf(-5.f * (1.f - x) * (1.f - x));
 }
 
-static inline float sigm(float x) { return x >= 0 ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x)); }
 /* The loss sums run over fixed blocks of this many voxels, each summed in order, then the block sums in block order:
  * the result does not depend on the thread count or on scheduling (a volume up to one block is one serial sum). */
 #define DBISL_SUM_BLOCK 32768
 
-/* log(1 + exp(x)) without overflow */
-static inline float softplus(float x) { return x > 0 ? x + log1pf(expf(-x)) : log1pf(expf(x)); }
 
 /* MSE over the selected samples: returns mean (a-b)^2; adds scale * dMSE/da into ga and dMSE/db into gb (either may be NULL). */
 static float mse_term(const float *a, const float *b, const int *sel, int batch, size_t V, float scale, float *ga, float *gb)
@@ -98,10 +96,10 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
             size_t jj, j1 = (size_t)(blk + 1) * DBISL_SUM_BLOCK < V ? (size_t)(blk + 1) * DBISL_SUM_BLOCK : V;
             double bI = nb == 1 ? I : 0, bS = nb == 1 ? S : 0, bce = nb == 1 ? ce : 0;   /* as in mse_term */
             for(jj = (size_t)blk * DBISL_SUM_BLOCK; jj < j1; ++jj){
-                float u = mult * x[o + jj], p = sigm(u), g = G[o + jj];
+                float u = mult * x[o + jj], p = sigmoid3d(u), g = G[o + jj];
                 bI += (double)p * g;
                 bS += (double)p * p + (double)g * g;
-                bce += softplus(u) - g * u;
+                bce += softplus3d(u) - g * u;
             }
             part[3 * blk] = bI; part[3 * blk + 1] = bS; part[3 * blk + 2] = bce;
         }
@@ -118,7 +116,7 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
             size_t o = (size_t)i * V;
             #pragma omp parallel for schedule(static) if(V > 32768)
             for(j = 0; j < (long)V; ++j){
-                float u = mult * x[o + j], p = sigm(u), g = G[o + j];
+                float u = mult * x[o + j], p = sigmoid3d(u), g = G[o + j];
                 double dd_dp = -(2.0 * g * (S + eps) - (2 * I + eps) * 2.0 * p) / den;
                 double dl_du = dice_w * dd_dp * p * (1 - p) + ce_w * (p - g) / N;
                 gx[o + j] += (float)(scale * dl_du * mult);
@@ -155,7 +153,7 @@ void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
     for(w = 0; w < s->ndec; ++w){
         #pragma omp parallel for schedule(static) if(n > 32768)
         for(j = 0; j < n; ++j){
-            s->Y[w][j] = sigm(in_seg[w][j]);
+            s->Y[w][j] = sigmoid3d(in_seg[w][j]);
             s->Rh[w][j] = tanhf(in_sdf[w][j]);
         }
         memset(s->gz[w], 0, n * sizeof(float));
@@ -186,7 +184,7 @@ void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
         if(s->w[DBISL_CON_R2S] != 0){
             /* MSE(sigmoid(k R^), Y): gradient into R^ through the r2s, into Y directly */
             float *P = s->ybar; /* scratch */
-            for(j = 0; j < n; ++j) P[j] = sigm(s->k * Rh[j]);
+            for(j = 0; j < n; ++j) P[j] = sigmoid3d(s->k * Rh[j]);
             float *gP = s->msk; /* scratch */
             memset(gP, 0, n * sizeof(float));
             s->term[DBISL_CON_R2S] += mse_term(P, Y, all_sel, B, V, lam * s->w[DBISL_CON_R2S], gP, s->gY[w]);
@@ -219,7 +217,7 @@ void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
                     for(j = 0; j < n; ++j){
                         if(!s->msk[j]) continue;
                         float z = in_seg[w][j];
-                        ce += softplus(z) - s->ybar[j] * z;
+                        ce += softplus3d(z) - s->ybar[j] * z;
                         s->gz[w][j] += (float)(sc * (s->Y[w][j] - s->ybar[j]) / cnt);
                     }
                     s->term[DBISL_PSE] += (float)(ce / cnt);

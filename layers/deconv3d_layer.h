@@ -6,7 +6,7 @@
 
 /* Keys: those of [conv3d] (conv3d_read_options). Output size out = (in - 1)*s - 2p + k per axis
  * (no output_padding). Weights [in_c][out_c][kd][kh][kw] as ConvTranspose3d; the same BN/bias
- * treatment and weights-file order as [conv3d] (see batchnorm3d.h).
+ * treatment and weights-file order as [conv3d] (see conv3d_common.h).
  * Contract: as [conv3d]: forward OVERWRITES l.output; backward rewrites l.delta in place,
  * ACCUMULATES the parameter updates and ADDS into net.delta when non-NULL.
  * CPU: with ONEDNN oneDNN's convolution primitives with the roles swapped (conv3d_onednn.c); else, or when oneDNN cannot

@@ -1,5 +1,6 @@
 /* CUDA twin of the [dtransform] (s2r) transform: same iteration, same O(voxels) backward, checked against the CPU by tests/test_dtransform.c. */
 #include "cuda3d.h"
+#include "numerics3d.h"
 #include <math_constants.h>
 extern "C" {
 #include "dtransform_layer.h"
@@ -68,8 +69,7 @@ __global__ void binarize_kernel(size_t n, const float *ps, float *B, int sigmoid
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if(i >= n) return;
     if(sigmoid){
-        float z = tau * (ps[i] - 0.5f);
-        B[i] = z >= 0 ? 1.f / (1.f + expf(-z)) : expf(z) / (1.f + expf(z));
+        B[i] = sigmoid3d(tau * (ps[i] - 0.5f));
     } else B[i] = ps[i] > 0.5f ? 1.f : 0.f;
 }
 

@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dtransform_layer.h"
+#include "numerics3d.h"
 #include "dtransform_internal.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 #include "edt.h"
 
 void dtransform_default_params(dtransform_params *p)
@@ -313,8 +314,7 @@ static void binarize_forward(const dtransform_state *s, const float *ps, float *
     if(s->p.binarize == DT_BIN_SIGMOID && !s->p.exact){
         float tau = s->p.tau;
         for(i = 0; i < n; ++i){
-            float z = tau * (ps[i] - 0.5f);
-            B[i] = z >= 0 ? 1.f / (1.f + expf(-z)) : expf(z) / (1.f + expf(z));
+            B[i] = sigmoid3d(tau * (ps[i] - 0.5f));
         }
     } else {
         for(i = 0; i < n; ++i) B[i] = ps[i] > 0.5f ? 1.f : 0.f;

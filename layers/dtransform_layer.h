@@ -3,6 +3,7 @@
 #define DTRANSFORM_LAYER_H
 #include <stddef.h>
 #include "darknet.h"
+#include "cfg_keys.h"   /* DT_KERNEL_MAX */
 
 /* The algorithm (per sample and channel; docs/design.md §4):
  *  1. resize: when scale < 1 the probability map P (D x H x W) is resized to
@@ -47,9 +48,6 @@
 
 enum { DT_BIN_STE = 0, DT_BIN_SIGMOID = 1, DT_BIN_SOFTMIN = 2 };
 
-/* The largest kernel the [dtransform] key, the `seg3d sdf -kernel` flag and the GPU's constant-memory copy of the
- * kernel accept (DT_KERNEL_MAX^3 weights); every one of them reads this limit. */
-#define DT_KERNEL_MAX 15
 
 typedef struct {
     int kernel;      /* odd, in [3, DT_KERNEL_MAX] (default 3) */

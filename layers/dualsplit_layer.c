@@ -4,7 +4,7 @@
 #include "route_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 
 layer make_dualsplit_layer(network *net, int batch, int source)
 {

@@ -4,7 +4,7 @@
 #include "maxpool3d_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 #include "cuda.h"
 
 int maxpool3d_out_size(int n, int k, int s, int p)

@@ -1,5 +1,6 @@
 /* CUDA twin of the [r2s] layer: Y = sigmoid(k*x) and its backward. */
 #include "cuda3d.h"
+#include "numerics3d.h"
 extern "C" {
 #include "r2s_layer.h"
 }
@@ -8,8 +9,7 @@ __global__ void r2s_forward_kernel(int n, float k, const float *x, float *y)
 {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if(i >= n) return;
-    float z = k * x[i];
-    y[i] = z >= 0 ? 1.f / (1.f + expf(-z)) : expf(z) / (1.f + expf(z));
+    y[i] = sigmoid3d(k * x[i]);
 }
 
 __global__ void r2s_backward_kernel(int n, float k, const float *y, const float *dy, float *dx)

@@ -2,18 +2,17 @@
 #include <math.h>
 #include <stdlib.h>
 #include "r2s_layer.h"
+#include "numerics3d.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 
 void r2s_forward_cpu(int n, float k, const float *x, float *y)
 {
     int i;
     #pragma omp parallel for if(n > 65536)
     for(i = 0; i < n; ++i){
-        float z = k * x[i];
-        /* stable for |k*x| large: never evaluates exp of a large positive number */
-        y[i] = z >= 0 ? 1.f / (1.f + expf(-z)) : expf(z) / (1.f + expf(z));
+        y[i] = sigmoid3d(k * x[i]);
     }
 }
 

@@ -4,7 +4,7 @@
 #include "upsample3d_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
-#include "darknet3d.h"
+#include "layers3d.h"
 
 /* Interpolation taps of one output index along one axis, computed exactly as PyTorch does
  * (area_pixel_compute_scale / area_pixel_compute_source_index, in float). */

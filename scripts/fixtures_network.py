@@ -48,7 +48,7 @@ class Net(nn.Module):
 
 def save_weights(net, path, seen):
     """Darknet .weights: int32 major, minor, revision, uint64 seen, then per [conv3d]/[deconv3d] (layers/
-    batchnorm3d.c c3_save): biases (BN beta; the conv bias without BN), BN gamma, running mean, running variance,
+    layers/conv3d_common.c c3_save): biases (BN beta; the conv bias without BN), BN gamma, running mean, running variance,
     weights, then the conv bias before BN"""
     parts = []
     for m, bn in dt.conv_bn_pairs(net):

@@ -230,7 +230,7 @@ static int described(const char *type)
     return 0;
 }
 
-/* every key of a described section has a row in src/cfg_keys.def; numeric values of the stock sections and the
+/* every key of a described section has a row in core/cfg_keys.def; numeric values of the stock sections and the
  * generic layer keys lie in its range (our sections' readers check theirs with the same rows) */
 static int check_keys(const char *cfg, sect *s, int layer, char *err, size_t errlen)
 {

@@ -5,22 +5,9 @@
 #include "cfg_options.h"
 #include "darknet3d.h"
 #include "cfg_check.h"
-#include "r2s_layer.h"
-#include "dtransform_layer.h"
-#include "conv3d_layer.h"
-#include "deconv3d_layer.h"
-#include "upsample3d_layer.h"
-#include "maxpool3d_layer.h"
-#include "dualsplit_layer.h"
-#include "dbisl_layer.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
-
-LAYER_TYPE CONV3D = BLANK, DECONV3D = BLANK, UPSAMPLE3D = BLANK, MAXPOOL3D = BLANK, R2S = BLANK,
-           DTRANSFORM = BLANK, DUALSPLIT = BLANK, DBISL = BLANK;
-int darknet3d_deterministic = 0;
-int darknet3d_precision = DARKNET3D_FP32;
 
 int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_t namelen, char *err, size_t errlen)
 {
@@ -42,24 +29,10 @@ int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_
     return 0;
 }
 
-/* Each darknet3d layer type: its section name and parse/save/load functions (save/load NULL when weightless). */
+/* The layer types themselves are the table in layers/layers3d.c. */
 void darknet3d_init(void)
 {
-    static int done = 0;
-    if(done) return;
-    done = 1;
-    R2S = register_layer_type("r2s", parse_r2s_section, 0, 0);
-    DTRANSFORM = register_layer_type("dtransform", parse_dtransform_section, 0, 0);
-    CONV3D = register_layer_type("conv3d", parse_conv3d_section, save_conv3d_weights, load_conv3d_weights);
-    DECONV3D = register_layer_type("deconv3d", parse_deconv3d_section, save_deconv3d_weights, load_deconv3d_weights);
-    UPSAMPLE3D = register_layer_type("upsample3d", parse_upsample3d_section, 0, 0);
-    MAXPOOL3D = register_layer_type("maxpool3d", parse_maxpool3d_section, 0, 0);
-    DUALSPLIT = register_layer_type("dualsplit", parse_dualsplit_section, 0, 0);
-    DBISL = register_layer_type("dbisl", parse_dbisl_section, 0, 0);
-    set_layer_type_free(DBISL, free_dbisl_layer);
-    set_layer_type_free(DTRANSFORM, free_dtransform_layer);
-    set_layer_type_free(CONV3D, free_conv3d_layer);
-    set_layer_type_free(DECONV3D, free_conv3d_layer);
+    layers3d_register();
 }
 
 int darknet3d_gpu_available(int notice)

@@ -8,6 +8,7 @@
 #include "cfg_keys.h"
 #include "darknet3d.h"
 #include "predict.h"
+#include "numerics3d.h"
 #include "metrics.h"
 #include "volume_io.h"
 #include "dataset.h"
@@ -112,8 +113,6 @@ oom:
     return -1;
 }
 
-static inline float sigm(float x){ return 1.f / (1.f + expf(-x)); }
-
 /* host copy of a layer's output (pulled from the GPU when in use) */
 static float *layer_host_output(network *net, int i)
 {
@@ -156,7 +155,7 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
             }
             const float *o = layer_host_output(net, si);
             for(i = 0; i < vox*batch; ++i){
-                float p = sigm(o[i]);
+                float p = sigmoid3d(o[i]);
                 prob[i] = k == lo ? p : prob[i] + p;
             }
         }
@@ -181,11 +180,11 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
         const float *ob = o + b*l.outputs;
         float *pb = prob + b*vox;
         if(ch == 2){
-            for(i = 0; i < vox; ++i) pb[i] = sigm(ob[vox + i] - ob[i]);   /* softmax, channel 1 */
+            for(i = 0; i < vox; ++i) pb[i] = sigmoid3d(ob[vox + i] - ob[i]);   /* softmax, channel 1 */
         } else {
             int is_prob = (R2S != BLANK && l.type == R2S) || l.type == LOGXENT ||
                           (has_activation(l.type) && l.activation == LOGISTIC);
-            for(i = 0; i < vox; ++i) pb[i] = is_prob ? ob[i] : sigm(ob[i]);
+            for(i = 0; i < vox; ++i) pb[i] = is_prob ? ob[i] : sigmoid3d(ob[i]);
         }
     }
     return 0;

@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <omp.h>
 #include "darknet3d.h"
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
 #include "train_state.h"
 
 #define STATE_MAGIC "DN3DSTAT"

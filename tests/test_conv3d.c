@@ -6,7 +6,7 @@
 #include "darknet3d.h"
 #include "conv3d_layer.h"
 #include "deconv3d_layer.h"
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
 #ifdef GPU
 #include "cuda.h"
 #endif

@@ -373,7 +373,7 @@ static void test_cpu_vs_gpu(void)
 #endif
 }
 
-/* GPU exact EDT against the CPU one (src/edt.c), odd shapes, size-1 dims, anisotropic spacing, empty mask. */
+/* GPU exact EDT against the CPU one (core/edt.c), odd shapes, size-1 dims, anisotropic spacing, empty mask. */
 static void test_edt_gpu_vs_cpu(void)
 {
 #ifdef GPU

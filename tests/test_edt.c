@@ -1,4 +1,4 @@
-/* Tests of the exact 3D EDT (src/edt.c) against brute force and against scipy.ndimage.distance_transform_edt fixtures. */
+/* Tests of the exact 3D EDT (core/edt.c) against brute force and against scipy.ndimage.distance_transform_edt fixtures. */
 #include "testlib.h"
 #include "edt.h"
 

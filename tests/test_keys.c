@@ -1,4 +1,4 @@
-/* Every numeric row of src/cfg_keys.def at lo, mid and hi: cfg keys of layer sections in-process (parse, forward, backward, update), [net] keys and command-line values through ./darknet, plus degenerate volumes; a row without a harness here fails. */
+/* Every numeric row of core/cfg_keys.def at lo, mid and hi: cfg keys of layer sections in-process (parse, forward, backward, update), [net] keys and command-line values through ./darknet, plus degenerate volumes; a row without a harness here fails. */
 #include <sys/stat.h>
 #include <unistd.h>
 #include "testlib.h"

@@ -1,4 +1,4 @@
-/* Tests of the layer-type registry patch: registered sections parse, unknown sections/keys fail cleanly, weights round-trip bit-exact, depth propagates. */
+/* Tests of the layer-type registry patch and of darknet3d's table of layer types: registered sections parse, unknown sections/keys fail cleanly, weights round-trip bit-exact, depth propagates. */
 #include <unistd.h>
 #include "testlib.h"
 #include "darknet.h"
@@ -24,7 +24,7 @@ static int parse_testlin(list *options, size_params params, layer *l, char *err,
     dims3d in;
     int scale_init;
     if(params_dims(params, &in, err, errlen)) return -1;
-    /* a test section has no row in src/cfg_keys.def: its one key is read directly */
+    /* a test section has no row in core/cfg_keys.def: its one key is read directly */
     char *init = option_find(options, "init"), *end;
     if(!init){ snprintf(err, errlen, "missing required key 'init'"); return -1; }
     long v = strtol(init, &end, 10);
@@ -196,6 +196,24 @@ static void test_depth_propagation(void)
     free_network(net);
 }
 
+/* darknet3d's own table (layers/layers3d.c): every row registered under its name, with distinct ids and its free hook */
+static void test_layer_table(void)
+{
+    int i, j;
+    CHECK(layers3d_ntypes == 8);
+    CHECK(layers3d_register() == 0);   /* a second call does nothing and succeeds */
+    for(i = 0; i < layers3d_ntypes; ++i){
+        const layer3d_type *t = &layers3d_types[i];
+        CHECK_MSG(*t->id != BLANK, "[%s] has no id", t->name);
+        CHECK_MSG(!strcmp(get_layer_string(*t->id), t->name), "[%s] is named '%s'", t->name, get_layer_string(*t->id));
+        CHECK_MSG(registered_layer_free(*t->id) == t->free, "[%s]: wrong free hook", t->name);
+        CHECK_MSG(t->parse != 0 && (t->save == 0) == (t->load == 0), "[%s]: parse missing or save/load unpaired", t->name);
+        for(j = 0; j < i; ++j) CHECK_MSG(*t->id != *layers3d_types[j].id, "[%s] and [%s] share an id", t->name, layers3d_types[j].name);
+    }
+    CHECK(CONV3D != BLANK && DECONV3D != BLANK && UPSAMPLE3D != BLANK && MAXPOOL3D != BLANK && R2S != BLANK &&
+          DTRANSFORM != BLANK && DUALSPLIT != BLANK && DBISL != BLANK);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -203,6 +221,7 @@ int main(void)
     gpu_index = -1; /* the registry is tested on the CPU path (the test layer has no GPU functions) */
     TESTLIN = register_layer_type("testlin", parse_testlin, save_testlin, load_testlin);
     if(system("mkdir -p tests/out")) return 1;
+    RUN(test_layer_table);
     RUN(test_register_and_parse);
     RUN(test_unknown_section);
     RUN(test_unknown_missing_duplicate_bad_keys);

@@ -1,10 +1,13 @@
-/* Batch-norm, bias and activation inside [conv3d]/[deconv3d] with PyTorch semantics, plus the parameter handling (alloc, SGD update, save/load) both layers share. */
+/* What [conv3d] and [deconv3d] share: options, construction, resizing and parsing, parameters (initialisation, SGD update, save/load), workspace sizing, and the batch-norm, bias and activation after the convolution with PyTorch semantics. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
+#include "conv3d_onednn.h"
+#include "cfg_options.h"
+#include "option_list.h"
 #include "activations.h"
 #include "blas.h"
 #include "utils.h"
@@ -175,9 +178,9 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
     if(!l->weights || !l->weight_updates) return -1;
     /* PyTorch's default initialisation of Conv3d/ConvTranspose3d (kaiming_uniform with a = sqrt(5)), which the
      * public V-Net code keeps: weights and conv biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); BN gamma 1, beta 0.
-     * With BN after a convolution, the weight scale sets the effective learning rate (it goes as lr / |w|^2): the
-     * He-normal init used before (std sqrt(2 / fan_in), 2.45x larger) gave an effective rate about 6x smaller.
-     * Measured on LA-mini: valid_16 Dice 0.59 with it, against 0.80 for PyTorch at the same protocol (docs/dbisl.md). */
+     * With BN after a convolution, the weight scale sets the effective learning rate (it goes as lr / |w|^2): He-normal
+     * (std sqrt(2 / fan_in), 2.45x larger) gives an effective rate about 6x smaller, and on LA-mini valid_16 Dice 0.59
+     * against 0.80 for PyTorch at the same protocol (docs/dbisl.md). */
     float bound = 1.f / sqrtf((float)(fan_in > 0 ? fan_in : 1));
     int i;
     for(i = 0; i < l->nweights; ++i) l->weights[i] = rand_uniform(-bound, bound);
@@ -219,6 +222,143 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
     }
 #endif
     c3_alloc_buffers(l);
+    return 0;
+}
+
+static int read_axes(list *options, const char *sec, const char *key, int def, int required, int out[3], char *err, size_t errlen)
+{
+    static const char *ax[3] = {"_d", "_h", "_w"};
+    char name[32];
+    int i, cubic, have_all = 1;
+    for(i = 0; i < 3; ++i){
+        snprintf(name, sizeof(name), "%s%s", key, ax[i]);
+        if(!option_find(options, name)) have_all = 0;
+    }
+    if(cfg_int(options, sec, key, def, required && !have_all, &cubic, err, errlen)) return -1;
+    for(i = 0; i < 3; ++i){
+        snprintf(name, sizeof(name), "%s%s", key, ax[i]);
+        if(cfg_int(options, sec, name, cubic, 0, &out[i], err, errlen)) return -1;
+    }
+    return 0;
+}
+
+int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen)
+{
+    memset(o, 0, sizeof(*o));
+    if(cfg_int(options, sec, "filters", 0, 1, &o->filters, err, errlen)) return -1;
+    if(read_axes(options, sec, "size", 1, 1, o->k, err, errlen)) return -1;
+    if(read_axes(options, sec, "stride", 1, 0, o->s, err, errlen)) return -1;
+    if(read_axes(options, sec, "pad", 0, 0, o->p, err, errlen)) return -1;
+    if(cfg_int(options, sec, "batch_normalize", 0, 0, &o->batch_normalize, err, errlen)) return -1;
+    if(cfg_int(options, sec, "bias", 1, 0, &o->bias, err, errlen)) return -1;
+    if(cfg_activation(options, "activation", "linear", &o->activation, err, errlen)) return -1;
+    return 0;
+}
+
+
+/* Checks shared by [conv3d] and [deconv3d] parsing. */
+int c3_check_run(size_params params, char *err, size_t errlen)
+{
+    if(params.net && params.net->adam){
+        snprintf(err, errlen, "adam=1 is not supported by this layer (Darknet SGD with momentum only)");
+        return -1;
+    }
+#if defined(GPU) && !defined(CUDNN)
+    if(gpu_index >= 0){
+        snprintf(err, errlen, "this GPU build has no cuDNN, which the 3D convolutions need: rebuild with CUDNN=1 or run with -nogpu");
+        return -1;
+    }
+#endif
+    return 0;
+}
+
+geom3d c3_geom(dims3d in, dims3d out, const conv3d_options *o, int transposed)
+{
+    dims3d im = transposed ? out : in, pos = transposed ? in : out;
+    geom3d g = {im.c, im.d, im.h, im.w, pos.d, pos.h, pos.w, o->k[0], o->k[1], o->k[2], o->s[0], o->s[1], o->s[2],
+                o->p[0], o->p[1], o->p[2]};
+    return g;
+}
+
+/* The oneDNN primitives (CPU) and cuDNN descriptors (GPU) for the layer's current geometry */
+static void c3_setup_backends(layer *l)
+{
+#ifdef ONEDNN
+    conv3d_onednn_setup(l);
+#endif
+#ifdef GPU
+    if(gpu_index >= 0) c3_cudnn_setup(l);
+#endif
+}
+
+layer c3_make_layer(int batch, dims3d in, conv3d_options o, const c3_kind *k)
+{
+    layer l = {0};
+    l.type = *k->type;
+    dims3d out = k->out_dims(in, &o);
+    geom3d g = c3_geom(in, out, &o, k->transposed);
+    /* PyTorch's fan-in: the channels of the convolution's image times the taps (ConvTranspose3d: out_c * k^3) */
+    int fan_in = g.c * o.k[0] * o.k[1] * o.k[2];
+    if(c3_init(&l, batch, in, out, g, k->transposed, o.batch_normalize, o.bias, o.activation, fan_in)){
+        free_layer(l);
+        layer empty = {0};
+        return empty;
+    }
+    l.forward = k->forward;
+    l.backward = k->backward;
+    l.update = k->update;
+#ifdef GPU
+    l.forward_gpu = k->forward_gpu;
+    l.backward_gpu = k->backward_gpu;
+    l.update_gpu = k->update_gpu;
+#endif
+    c3_setup_backends(&l);
+    double gflop = 2.0 * l.nweights * geom3d_positions(&g) / 1e9;
+    fprintf(stderr, "%-8s %4d %dx%dx%d/%dx%dx%d p%dx%dx%d%s %4d x%4d x%4d x%4d -> %4d x%4d x%4d x%4d %6.3f BFLOPs\n",
+            k->name, o.filters, o.k[0], o.k[1], o.k[2], o.s[0], o.s[1], o.s[2], o.p[0], o.p[1], o.p[2],
+            o.batch_normalize ? " bn" : "", in.c, in.d, in.h, in.w, out.c, out.d, out.h, out.w, gflop);
+    return l;
+}
+
+int c3_resize_layer(layer *l, int d, int h, int w, const c3_kind *k)
+{
+    conv3d_state *st = c3_state(*l);
+    conv3d_options o = {0};
+    o.filters = l->out_c;
+    o.k[0] = st->g.kd; o.k[1] = st->g.kh; o.k[2] = st->g.kw;
+    o.s[0] = st->g.sd; o.s[1] = st->g.sh; o.s[2] = st->g.sw;
+    o.p[0] = st->g.pd; o.p[1] = st->g.ph; o.p[2] = st->g.pw;
+    dims3d in = {l->c, d, h, w};
+    dims3d out = k->out_dims(in, &o);
+    if(out.d < 1 || out.h < 1 || out.w < 1) return -1;
+    st->g = c3_geom(in, out, &o, k->transposed);
+    l->d = d; l->h = d * h; l->w = w;
+    l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
+    c3_alloc_buffers(l);
+    c3_setup_backends(l);
+    return 0;
+}
+
+int c3_parse_section(list *options, size_params params, layer *l, const c3_kind *k, char *err, size_t errlen)
+{
+    dims3d in;
+    conv3d_options o;
+    char sec[32];
+    snprintf(sec, sizeof(sec), "[%s]", k->name);
+    if(params_dims(params, &in, err, errlen)) return -1;
+    if(conv3d_read_options(options, sec, &o, err, errlen)) return -1;
+    if(c3_check_run(params, err, errlen)) return -1;
+    dims3d out = k->out_dims(in, &o);
+    if(out.d < 1 || out.h < 1 || out.w < 1){
+        if(k->transposed)
+            snprintf(err, errlen, "key 'pad': output (in-1)*stride - 2*pad + size is empty for input %dx%dx%d", in.d, in.h, in.w);
+        else
+            snprintf(err, errlen, "key 'size': kernel %dx%dx%d does not fit the padded input %dx%dx%d (pad %d,%d,%d): empty output",
+                     o.k[0], o.k[1], o.k[2], in.d, in.h, in.w, o.p[0], o.p[1], o.p[2]);
+        return -1;
+    }
+    *l = c3_make_layer(params.batch, in, o, k);
+    if(!l->weights){ snprintf(err, errlen, "out of memory"); return -1; }
     return 0;
 }
 

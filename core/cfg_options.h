@@ -5,7 +5,7 @@
 #include "darknet.h"
 
 /* Each returns 0 on success; on error writes a message naming the key into err and returns -1.
- * A missing key gives def unless required != 0. Values must lie in the range that src/cfg_keys.def gives the
+ * A missing key gives def unless required != 0. Values must lie in the range that core/cfg_keys.def gives the
  * key in `section` ("[conv3d]"); a key missing from that table is an error. */
 int cfg_int(list *options, const char *section, const char *key, int def, int required, int *out, char *err, size_t errlen);
 int cfg_float(list *options, const char *section, const char *key, float def, int required, float *out, char *err, size_t errlen);
@@ -21,7 +21,7 @@ int cfg_layers(list *options, const char *key, int index, int *out, int maxn, in
  * not know there, so darknet3d keeps its run-time settings such as save_every in [net]).
  * Returns 1 found (value in out, its line in *line), 0 absent, -1 with err (unreadable file). */
 int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, int *line, char *err, size_t errlen);
-/* cfg_net_value + integer check against the [net] row of src/cfg_keys.def; def when absent. 0 or -1 with err naming file:line and key. */
+/* cfg_net_value + integer check against the [net] row of core/cfg_keys.def; def when absent. 0 or -1 with err naming file:line and key. */
 int cfg_net_int(const char *cfg, const char *key, int def, int *out, char *err, size_t errlen);
 /* [net] normalize = none (default) | zscore: *zscore = 1 when images are z-scored per volume as they are read
  * (training crops, validation, seg3d predict and test). 0, or -1 with err naming file:line and key. */

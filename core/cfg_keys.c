@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cfg_keys.h"
-#include "dtransform_layer.h"
 
 const cfg_key cfg_keys[] = {
 #define KEY(where, key, kind, lo, mid, hi) {where, key, kind, lo, mid, hi},
@@ -26,7 +25,7 @@ const cfg_key *cfg_key_find(const char *where, const char *key)
 static const cfg_key *row(const char *cmd, const char *flag, char *err, size_t errlen)
 {
     const cfg_key *k = cfg_key_find(cmd, flag);
-    if(!k) snprintf(err, errlen, "%s %s: not in the table of accepted values (src/cfg_keys.def)", cmd, flag);
+    if(!k) snprintf(err, errlen, "%s %s: not in the table of accepted values (core/cfg_keys.def)", cmd, flag);
     return k;
 }
 

@@ -1,4 +1,4 @@
-/* CUDA exact 3D Euclidean distance transform (the GPU twin of src/edt.c): one thread per line, three separable passes. */
+/* CUDA exact 3D Euclidean distance transform (the GPU twin of core/edt.c): one thread per line, three separable passes. */
 #include "cuda3d.h"
 #include <math_constants.h>
 extern "C" {

@@ -1,6 +1,6 @@
-/* Batch-norm, bias and activation inside [conv3d]/[deconv3d] with PyTorch semantics, plus the parameter handling (alloc, SGD update, save/load) both layers share. */
-#ifndef BATCHNORM3D_H
-#define BATCHNORM3D_H
+/* What [conv3d] and [deconv3d] share: their options, state, construction, resizing and parsing, weight initialisation, workspace sizing, batch-norm/bias/activation with PyTorch semantics, SGD update and save/load. */
+#ifndef CONV3D_COMMON_H
+#define CONV3D_COMMON_H
 #include <stdio.h>
 #include "darknet.h"
 #include "layer3d.h"
@@ -8,6 +8,19 @@
 
 #define BN3D_EPS 1e-5f
 #define BN3D_MOMENTUM 0.01f   /* rolling = (1 - m) * rolling + m * batch statistic (Darknet's .99/.01) */
+
+/* Keys shared by [conv3d] and [deconv3d]:
+ *   filters (required), size or size_d/size_h/size_w, stride or stride_d/h/w (default 1),
+ *   pad or pad_d/h/w (default 0; integer padding like PyTorch's padding=), batch_normalize (0/1, default 0),
+ *   bias (0/1, default 1), activation (Darknet name, default linear).
+ * Per-axis keys default to the cubic key; size is required unless all of size_d/h/w are given. */
+typedef struct {
+    int filters;
+    int k[3], s[3], p[3];       /* d, h, w */
+    int batch_normalize, bias;
+    ACTIVATION activation;
+} conv3d_options;
+int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen);
 
 /* Private state of a conv3d/deconv3d layer, in l.plugin_state (one block: free_layer frees it).
  * Parameters of such a layer (PyTorch Conv3d/ConvTranspose3d [+ BatchNorm3d]):
@@ -35,9 +48,36 @@ typedef struct {
 
 static inline conv3d_state *c3_state(layer l) { return (conv3d_state *)l.plugin_state; }
 
-/* Allocates parameters (He-normal weights, gamma = 1, rolling var = 1, the rest 0), state, and
- * the geometry-dependent buffers; sets shapes, nweights/nbiases/extra, the CPU workspace size and
- * the update functions. Returns -1 when memory is short. */
+/* What differs between [conv3d] (transposed = 0) and [deconv3d] (transposed = 1); each layer file holds one. */
+typedef struct {
+    const char *name;           /* section name without brackets */
+    const LAYER_TYPE *type;
+    int transposed;             /* 1: the convolution's image is the layer's OUTPUT (the adjoint of a convolution) */
+    dims3d (*out_dims)(dims3d in, const conv3d_options *o);
+    void (*forward)(layer l, network net);
+    void (*backward)(layer l, network net);
+    void (*update)(layer l, update_args a);
+#ifdef GPU
+    void (*forward_gpu)(layer l, network net);
+    void (*backward_gpu)(layer l, network net);
+    void (*update_gpu)(layer l, update_args a);
+#endif
+} c3_kind;
+
+/* The convolution seen by vol2col and cuDNN: image = input, positions = output; transposed: the other way round. */
+geom3d c3_geom(dims3d in, dims3d out, const conv3d_options *o, int transposed);
+/* make_/resize_/parse_ of both layers: a layer of kind k (an empty layer when memory is short), a new input size
+ * (d, h = true height, w; -1 and the layer untouched when the output would be empty), the cfg section. */
+layer c3_make_layer(int batch, dims3d in, conv3d_options o, const c3_kind *k);
+int c3_resize_layer(layer *l, int d, int h, int w, const c3_kind *k);
+int c3_parse_section(list *options, size_params params, layer *l, const c3_kind *k, char *err, size_t errlen);
+/* Run-level checks of both: no adam, cuDNN present for GPU runs. */
+int c3_check_run(size_params params, char *err, size_t errlen);
+
+/* Allocates parameters, state and the geometry-dependent buffers; sets shapes, nweights/nbiases/extra and the CPU
+ * workspace size. Initialisation is PyTorch's default for Conv3d/ConvTranspose3d (kaiming_uniform with a = sqrt(5)):
+ * weights, the conv bias and the pre-BN bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)); BN gamma 1, beta 0, rolling mean 0,
+ * rolling variance 1. fan_in: conv3d in_c*k^3, deconv3d out_c*k^3 (PyTorch's). Returns -1 when memory is short. */
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,
             int batch_normalize, int bias, ACTIVATION act, int fan_in);
 /* (Re)allocates output, delta, x_norm (CPU and GPU) for the current shapes and sets the CPU workspace size. */
@@ -65,6 +105,9 @@ int c3_load(layer l, FILE *fp);
 void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float *var_biased);
 
 #ifdef GPU
+/* (Re)creates the cuDNN descriptors for the layer's geometry (image = x, positions = y) and picks algorithms within
+ * a bounded workspace; sets l->workspace_size. */
+void c3_cudnn_setup(layer *l);
 void c3_post_forward_gpu(layer l, network net);
 void c3_post_backward_gpu(layer l, network net);
 void c3_update_gpu(layer l, update_args a);

@@ -2,7 +2,7 @@
 #include "cuda3d.h"
 extern "C" {
 #include "activations.h"
-#include "batchnorm3d.h"
+#include "conv3d_common.h"
 }
 
 #define C3_THREADS 256

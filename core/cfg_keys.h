@@ -1,9 +1,13 @@
-/* The table of every accepted cfg key and numeric command-line value with its range (src/cfg_keys.def), and the readers of command-line values that use it. */
+/* The table of every accepted cfg key and numeric command-line value with its range (core/cfg_keys.def), and the readers of command-line values that use it. */
 #ifndef CFG_KEYS_H
 #define CFG_KEYS_H
 #include <stddef.h>
 
 enum { K_INT, K_FLOAT, K_INT3, K_TEXT };
+
+/* The largest kernel the [dtransform] key, the `seg3d sdf -kernel` flag and the GPU's constant-memory copy of the
+ * kernel accept (DT_KERNEL_MAX^3 weights); every one of them reads this limit. */
+#define DT_KERNEL_MAX 15
 
 typedef struct {
     const char *where;  /* "[section]", "*" (every layer section) or "seg3d <command>" */

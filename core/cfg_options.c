@@ -18,7 +18,7 @@ static int range(const char *section, const char *key, int kind, double *lo, dou
 {
     const cfg_key *k = cfg_key_find(section, key);
     if(!k || k->kind != kind){
-        snprintf(err, errlen, "key '%s': %s has no %s row for it in src/cfg_keys.def", key, section, kind == K_INT ? "integer" : "number");
+        snprintf(err, errlen, "key '%s': %s has no %s row for it in core/cfg_keys.def", key, section, kind == K_INT ? "integer" : "number");
         return -1;
     }
     *lo = k->lo; *hi = k->hi;

@@ -1,8 +1,8 @@
-/* GPU twin of the exact 3D Euclidean distance transform of src/edt.h (device pointers). */
+/* GPU twin of the exact 3D Euclidean distance transform of core/edt.h (device pointers). */
 #ifndef EDT_GPU_H
 #define EDT_GPU_H
 #ifdef GPU
-/* Same contract as edt3d (src/edt.h) with mask_gpu/out_gpu on the device: out = distance (spacing-weighted)
+/* Same contract as edt3d (core/edt.h) with mask_gpu/out_gpu on the device: out = distance (spacing-weighted)
    to the nearest voxel with mask != 0, 0 on those; returns the number of non-zero voxels, and fills out with
    INFINITY when there are none; -1 on bad arguments or out of device memory. Same algorithm (binary scan along w,
    parabola lower envelope along h then d, double inside the envelope, float between passes) so results match
