@@ -1,4 +1,4 @@
-/* CUDA twin of batchnorm3d.c: pre-BN bias, batch-norm with PyTorch semantics, bias, activation and the SGD update of [conv3d]/[deconv3d]. */
+/* CUDA twin of conv3d_common.c: pre-BN bias, batch-norm with PyTorch semantics, bias, activation and the SGD update of [conv3d]/[deconv3d]. */
 #include "cuda3d.h"
 extern "C" {
 #include "activations.h"
