@@ -25,55 +25,47 @@ static int range(const char *section, const char *key, int kind, double *lo, dou
     return 0;
 }
 
-int cfg_int(list *options, const char *section, const char *key, int def, int required, int *out, char *err, size_t errlen)
+/* The value of key as a number of the table's kind, checked against its range: 1 found (in *x), 0 absent, -1 with err. */
+static int read_number(list *options, const char *section, const char *key, int kind, int required, double *x, char *err, size_t errlen)
 {
     double lo, hi;
-    if(range(section, key, K_INT, &lo, &hi, err, errlen)) return -1;
+    if(range(section, key, kind, &lo, &hi, err, errlen)) return -1;
     char *v = find(options, key);
     if(!v){
         if(required){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
-        *out = def;
         return 0;
     }
     char *end = 0;
     errno = 0;
-    long x = strtol(v, &end, 10);
+    *x = kind == K_INT ? (double)strtol(v, &end, 10) : strtod(v, &end);
     while(end && (*end == ' ' || *end == '\t')) ++end;
-    if(end == v || *end != '\0' || errno){
-        snprintf(err, errlen, "key '%s': expected an integer, got '%s'", key, v);
+    if(end == v || *end != '\0' || errno || !isfinite(*x)){
+        snprintf(err, errlen, "key '%s': expected %s, got '%s'", key, kind == K_INT ? "an integer" : "a finite number", v);
         return -1;
     }
-    if(x < lo || x > hi){
-        snprintf(err, errlen, "key '%s': %ld is out of range [%.0f, %.0f]", key, x, lo, hi);
+    if(*x < lo || *x > hi){
+        if(kind == K_INT) snprintf(err, errlen, "key '%s': %.0f is out of range [%.0f, %.0f]", key, *x, lo, hi);
+        else snprintf(err, errlen, "key '%s': %g is out of range [%g, %g]", key, *x, lo, hi);
         return -1;
     }
-    *out = (int)x;
+    return 1;
+}
+
+int cfg_int(list *options, const char *section, const char *key, int def, int required, int *out, char *err, size_t errlen)
+{
+    double x = def;
+    int r = read_number(options, section, key, K_INT, required, &x, err, errlen);
+    if(r < 0) return -1;
+    *out = r ? (int)x : def;
     return 0;
 }
 
 int cfg_float(list *options, const char *section, const char *key, float def, int required, float *out, char *err, size_t errlen)
 {
-    double lo, hi;
-    if(range(section, key, K_FLOAT, &lo, &hi, err, errlen)) return -1;
-    char *v = find(options, key);
-    if(!v){
-        if(required){ snprintf(err, errlen, "missing required key '%s'", key); return -1; }
-        *out = def;
-        return 0;
-    }
-    char *end = 0;
-    errno = 0;
-    double x = strtod(v, &end);
-    while(end && (*end == ' ' || *end == '\t')) ++end;
-    if(end == v || *end != '\0' || errno || !isfinite(x)){
-        snprintf(err, errlen, "key '%s': expected a finite number, got '%s'", key, v);
-        return -1;
-    }
-    if(x < lo || x > hi){
-        snprintf(err, errlen, "key '%s': %g is out of range [%g, %g]", key, x, lo, hi);
-        return -1;
-    }
-    *out = (float)x;
+    double x = def;
+    int r = read_number(options, section, key, K_FLOAT, required, &x, err, errlen);
+    if(r < 0) return -1;
+    *out = r ? (float)x : def;
     return 0;
 }
 
