@@ -208,6 +208,9 @@ static void test_bad_input(void)
     snprintf(cmd, sizeof(cmd), "DARKNET=%s SSL_LABELED=4 sh scripts/ssl_experiment pancreas " OUT "Pancreas " OUT "x", darknet_bin);
     rc = run(cmd, last, sizeof(last), OUT "bad.log");
     CHECK_MSG(rc == 1 && strstr(last, "some must stay unlabeled"), "all labeled: exit %d, '%s'", rc, last);
+    snprintf(cmd, sizeof(cmd), "DARKNET=%s SSL_CROP=32,32 sh scripts/ssl_experiment pancreas " OUT "Pancreas " OUT "x", darknet_bin);
+    rc = run(cmd, last, sizeof(last), OUT "bad.log");
+    CHECK_MSG(rc == 2 && strstr(last, "SSL_CROP=32,32: three positive integers"), "bad crop: exit %d, '%s'", rc, last);
     CHECK(write_text(OUT "Pancreas/test2.list", "image0009\n") == 0);
     snprintf(cmd, sizeof(cmd), "mkdir -p " OUT "P2 && cp -r " OUT "Pancreas/Pancreas_h5 " OUT "Pancreas/train.list " OUT "P2/ && "
              "cp " OUT "Pancreas/test2.list " OUT "P2/test.list && DARKNET=%s SSL_LABELED=2 sh scripts/ssl_experiment pancreas " OUT "P2 " OUT "x", darknet_bin);
