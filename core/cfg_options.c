@@ -167,16 +167,3 @@ int cfg_net_int(const char *cfg, const char *key, int def, int *out, char *err, 
     *out = (int)x;
     return 0;
 }
-
-int cfg_net_normalize(const char *cfg, int *zscore, char *err, size_t errlen)
-{
-    char v[256];
-    int line = 0;
-    int r = cfg_net_value(cfg, "normalize", v, sizeof(v), &line, err, errlen);
-    *zscore = 0;
-    if(r < 0) return -1;
-    if(r == 0 || strcmp(v, "none") == 0) return 0;
-    if(strcmp(v, "zscore") == 0){ *zscore = 1; return 0; }
-    snprintf(err, errlen, "%s:%d: [net]: key 'normalize': expected none or zscore, got '%s'", cfg, line, v);
-    return -1;
-}

@@ -23,6 +23,3 @@ int cfg_layers(list *options, const char *key, int index, int *out, int maxn, in
 int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, int *line, char *err, size_t errlen);
 /* cfg_net_value + integer check against the [net] row of core/cfg_keys.def; def when absent. 0 or -1 with err naming file:line and key. */
 int cfg_net_int(const char *cfg, const char *key, int def, int *out, char *err, size_t errlen);
-/* [net] normalize = none (default) | zscore: *zscore = 1 when images are z-scored per volume as they are read
- * (training crops, validation, seg3d predict and test). 0, or -1 with err naming file:line and key. */
-int cfg_net_normalize(const char *cfg, int *zscore, char *err, size_t errlen);

@@ -171,3 +171,35 @@ if __name__ == "__main__":
                 "labeled cases.", net_extra=LA_NET))
     write("sup-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 0, dual=False, loss_extra=SUP_ONLY,
           title="Supervised counterpart of dbisl-tiny.cfg."))
+
+
+# --- The paper's other two benchmarks (README "Pancreas-CT and BraTS2019", scripts/ssl_experiment): 96x96x96 crops,
+# 16 base filters, batch 4 (2 labeled + 2 unlabeled), sliding-window stride 16 ---
+BENCH_NET_HELP = NET_HELP.replace(
+    "normalize = none | zscore (each image z-scored per\n# volume when read, in training, validation, seg3d predict and test).",
+    "normalize = none | zscore | ctwindow (each image z-scored per\n# volume when read, in training, validation, seg3d predict and test; ctwindow first clips it to\n"
+    "# window_lo..window_hi, in HU for CT).")
+# Pancreas-CT: the soft-tissue window of the public Pancreas preprocessing (-125..275 HU). Images already
+# normalised (the MC-Net/CoraNet .h5 files) lie inside the window, and ctwindow then equals zscore.
+PANCREAS_NET = {"normalize": "ctwindow", "window_lo": -125, "window_hi": 275}
+# BraTS2019 (SSL4MIS .h5 files): FLAIR, already z-scored over the brain; z-scored again per volume when read.
+BRATS_NET = {"normalize": "zscore"}
+
+
+def write_benchmark_cfgs():
+    for name, iters, ramp, net, what in (
+            ("pancreas", 15000, 5000, PANCREAS_NET, "Pancreas-CT (82 CT scans, MC-Net/CoraNet .h5 layout, 62 train + 20 test; "
+             "12 labeled = 20%), 15000 iterations as the MC-Net family"),
+            ("brats", 30000, 10000, BRATS_NET, "BraTS2019 (SSL4MIS .h5 layout and train/val/test split files, FLAIR, whole "
+             "tumour; 25 labeled = 10% of 250), 30000 iterations as SSL4MIS")):
+        for dual in (True, False):
+            text = model(16, 96, 96, 96, 4, 0.01, iters, "16,16,16", ramp if dual else 0, dual=dual,
+                         loss_extra=DBISL_DEFAULTS if dual else SUP_ONLY, net_extra=net,
+                         title=("DBiSL" if dual else "Supervised V-Net baseline (decoder Phi only)") + " on " + what +
+                               ": 96x96x96 crops, 16 base filters, batch 4" + (" (2 labeled + 2 unlabeled)" if dual else "") +
+                               ", SGD 0.01 poly, sliding-window stride 16. Protocol: scripts/ssl_experiment " + name + ".")
+            write("%s-%s.cfg" % (name, "dbisl" if dual else "sup"), text.replace(NET_HELP, BENCH_NET_HELP))
+
+
+if __name__ == "__main__":
+    write_benchmark_cfgs()

@@ -295,7 +295,7 @@ int dataset_case_load(dataset *ds, dataset_case *c, int with_label, char *err, s
     if(c->image && (!with_label || c->label)) goto done;
     if(!c->image){
         if(volume_read(c->image_path, ds->h5_image, &img, err, errlen)){ rc = -1; goto done; }
-        if(ds->zscore) volume_zscore(&img);
+        intensity_apply(&ds->norm, &img);
     }
     if(with_label && !c->label){
         if(volume_read(c->label_path, ds->h5_label, &lab, err, errlen)){ rc = -1; goto done; }

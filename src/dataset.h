@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "msd.h"
+#include "intensity.h"
 
 /* ---------------------------------------------------------------------------------------------
  * The .data file (Darknet style `key = value`, one per line; `#` or `;` starts a comment line).
@@ -67,7 +68,7 @@ typedef struct dataset {
     case_list split[SPLIT_N];
     pthread_mutex_t lock;      /* guards loading into the cache: the loader thread and an evaluator may both read */
     size_t cache_bytes;        /* bytes of cached image + label data */
-    int zscore;                /* 1: images are z-scored per volume when read ([net] normalize=zscore) */
+    intensity_norm norm;       /* how images are scaled when read ([net] normalize; zeroed: none) */
     msd_set *msd;              /* the msd folder's cases; NULL without the msd key */
 } dataset;
 

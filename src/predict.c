@@ -12,6 +12,7 @@
 #include "metrics.h"
 #include "volume_io.h"
 #include "dataset.h"
+#include "intensity.h"
 #include "cfg_options.h"
 #include "overlay.h"
 #include "progress.h"
@@ -393,8 +394,8 @@ int seg3d_predict(int argc, char **argv)
     int folder = nin > 1 || is_dir(out);
     if(folder && refpath){ fprintf(stderr, "-ref names the reference of a single input; give one input and an output file\n"); free(pos); return 2; }
     char err[1024];
-    int zscore;
-    if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); free(pos); return 1; }
+    intensity_norm norm;
+    if(intensity_read(cfg, &norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); free(pos); return 1; }
     char (*ids)[256] = calloc(nin, sizeof(*ids));
     if(!ids){ fprintf(stderr, "error: out of memory\n"); free(pos); return 1; }
     if(folder){
@@ -443,7 +444,7 @@ int seg3d_predict(int argc, char **argv)
             if(volume_read(refpath, is_h5(refpath) ? "label" : NULL, &ref, err, sizeof(err)) != 0) goto case_done;
             have_ref = 1;
         }
-        if(zscore) volume_zscore(&v);
+        intensity_apply(&norm, &v);
         if(volume_alloc(&pv, v.nx, v.ny, v.nz) != 0){ snprintf(err, sizeof(err), "out of memory"); goto case_done; }
         pv.dx = v.dx; pv.dy = v.dy; pv.dz = v.dz;
         double w0 = what_time_is_it_now();
@@ -562,8 +563,8 @@ int seg3d_test(int argc, char **argv)
         fprintf(stderr, "error: %s: no '%s' list (or it is empty)\n", datafile, dataset_split_names[split]);
         dataset_free(ds); return 1;
     }
-    int zscore;
-    if(cfg_net_normalize(cfg, &zscore, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); dataset_free(ds); return 1; }
+    intensity_norm norm;
+    if(intensity_read(cfg, &norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); dataset_free(ds); return 1; }
     char precision[96];
     if(darknet3d_set_precision(cfg, precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); dataset_free(ds); return 1; }
     fprintf(stderr, "precision %s\n", precision);
@@ -595,7 +596,7 @@ int seg3d_test(int argc, char **argv)
         int ok = 0;
         if(volume_read(c->image_path, ds->h5_image, &img, err, sizeof(err)) != 0 ||
            volume_read(c->label_path, ds->h5_label, &ref, err, sizeof(err)) != 0) goto case_done;
-        if(zscore) volume_zscore(&img);
+        intensity_apply(&norm, &img);
         if(volume_alloc(&pv, img.nx, img.ny, img.nz) != 0){ snprintf(err, sizeof(err), "out of memory"); goto case_done; }
         if(network_predict_volume_progress(net, img.data, img.nx, img.ny, img.nz, stride, decoder, &pg, pv.data, err, sizeof(err)) != 0) goto case_done;
         if(threshold_label(pv.data, img.nx, img.ny, img.nz, lcc, &lab, err, sizeof(err)) < 0) goto case_done;

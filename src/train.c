@@ -274,12 +274,13 @@ int seg3d_train(int argc, char **argv)
 #endif
 
     char err[1024];
-    int save_every, last_every, valid_every, zscore, deterministic;
+    int save_every, last_every, valid_every, deterministic;
+    intensity_norm norm;
     if(cfg_net_int(cfgfile, "save_every", 1000, &save_every, err, sizeof(err)) ||
        cfg_net_int(cfgfile, "last_every", 100, &last_every, err, sizeof(err)) ||
        cfg_net_int(cfgfile, "valid_every", 0, &valid_every, err, sizeof(err)) ||
        cfg_net_int(cfgfile, "deterministic", 0, &deterministic, err, sizeof(err)) ||
-       cfg_net_normalize(cfgfile, &zscore, err, sizeof(err))){
+       intensity_read(cfgfile, &norm, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
         return 1;
     }
@@ -296,7 +297,7 @@ int seg3d_train(int argc, char **argv)
     if(darknet3d_set_precision(cfgfile, precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
-    ds->zscore = zscore;
+    ds->norm = norm;
 
     /* weight initialisation and dropout masks use rand(): seeded on a state that checkpoints save */
     int rand_saveable = train_rand_seed((unsigned)seed);

@@ -71,7 +71,9 @@ mkdata() { # mkdata NAME BODY
 }
 sed "s#^root *=.*#root = syn#; s#= *\([a-z]*\)\.txt#= syn/\1.txt#" "$SYN/synth.data" > "$T/good.data"
 sed 's/^\[net\]$/[net]\nnormalize=minmax/' "$T/tiny.cfg" > "$T/norm.cfg"
-check net_normalize_bad_value "norm\.cfg:2: \[net\]: key 'normalize': expected none or zscore, got 'minmax'" "$DARKNET" seg3d train "$T/good.data" "$T/norm.cfg" -max_batches 1
+check net_normalize_bad_value "norm\.cfg:2: \[net\]: key 'normalize': expected none, zscore or ctwindow, got 'minmax'" "$DARKNET" seg3d train "$T/good.data" "$T/norm.cfg" -max_batches 1
+sed 's/^\[net\]$/[net]\nnormalize=ctwindow\nwindow_lo=300/' "$T/tiny.cfg" > "$T/window.cfg"
+check net_window_empty "window\.cfg:3: \[net\]: key 'window_lo': the window needs window_lo < window_hi, got 300 and 275" "$DARKNET" seg3d train "$T/good.data" "$T/window.cfg" -max_batches 1
 check data_missing_file "$T/none\.data: cannot open" "$DARKNET" seg3d train "$T/none.data" "$T/tiny.cfg" -max_batches 1
 mkdata unknown_key "labeled = syn/labeled.txt
 image = syn/%s/image.nii.gz

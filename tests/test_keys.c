@@ -183,6 +183,11 @@ static void write_net_cfg(const char *path, const char *key, const char *val)
     const char *batch = key && !strcmp(key, "subdivisions") ? "batch=" : 0;
     char bline[64] = "";
     if(batch) snprintf(bline, sizeof(bline), "batch=%s\n", val);
+    /* a window end needs normalize=ctwindow and the other end one unit beyond it */
+    if(key && (!strcmp(key, "window_lo") || !strcmp(key, "window_hi"))){
+        int lo = !strcmp(key, "window_lo");
+        snprintf(bline, sizeof(bline), "normalize=ctwindow\nwindow_%s=%.9g\n", lo ? "hi" : "lo", atof(val) + (lo ? 1 : -1));
+    }
     snprintf(cfg, sizeof(cfg), "[net]\n%s%s%s%s%s%s\n%s", base, pol, bline, key ? key : "", key ? "=" : "", key ? val : "", NET_LAYERS);
     write_text(path, cfg);
 }
