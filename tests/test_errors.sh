@@ -69,7 +69,7 @@ ddir=$(dirname "$img")
 mkdata() { # mkdata NAME BODY
   printf '%s\n' "$2" > "$T/$1.data"
 }
-sed "s#^root *=.*#root = syn#; s#= *\([a-z]*\)\.txt#= syn/\1.txt#" "$SYN/synth.data" > "$T/good.data"
+sed "s#^root *=.*#root = syn#; s#= *\([a-z]*\)\.\(txt\|list\)\$#= syn/\1.\2#" "$SYN/synth.data" > "$T/good.data"
 sed 's/^\[net\]$/[net]\nnormalize=minmax/' "$T/tiny.cfg" > "$T/norm.cfg"
 check net_normalize_bad_value "norm\.cfg:2: \[net\]: key 'normalize': expected none, zscore or ctwindow, got 'minmax'" "$DARKNET" seg3d train "$T/good.data" "$T/norm.cfg" -max_batches 1
 sed 's/^\[net\]$/[net]\nnormalize=ctwindow\nwindow_lo=300/' "$T/tiny.cfg" > "$T/window.cfg"
