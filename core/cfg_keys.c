@@ -16,6 +16,9 @@ const int cfg_nkeys = (int)(sizeof(cfg_keys) / sizeof(cfg_keys[0]));
 const cfg_key *cfg_key_find(const char *where, const char *key)
 {
     int i;
+    /* Darknet's other names of two sections */
+    if(!strcmp(where, "[network]")) where = "[net]";
+    if(!strcmp(where, "[short]")) where = "[shortcut]";
     for(i = 0; i < cfg_nkeys; ++i) if(!strcmp(cfg_keys[i].where, where) && !strcmp(cfg_keys[i].key, key)) return &cfg_keys[i];
     if(where[0] == '[' && strcmp(where, "[net]") && strcmp(where, "[network]"))
         for(i = 0; i < cfg_nkeys; ++i) if(!strcmp(cfg_keys[i].where, "*") && !strcmp(cfg_keys[i].key, key)) return &cfg_keys[i];

@@ -241,17 +241,25 @@ static int check_keys(const char *cfg, sect *s, int layer, char *err, size_t err
     for(j = 0; stock[j]; ++j) if(!strcmp(stock[j], s->type)) is_stock = 1;
     for(j = 0; j < s->n; ++j){
         kv *o = &s->opt[j];
-        const cfg_key *k = cfg_key_find(type, o->key);
+        const cfg_key *k = cfg_key_find(s->type, o->key);
         if(!k) FAIL(o, "unknown key '%s' (the keys a section accepts are listed by ./darknet seg3d keys)", o->key);
         if(!is_stock && strcmp(k->where, "*")) continue;
-        char *save = s->type;
-        s->type = (char *)type;
-        int rc = k->kind == K_INT ? check_int(cfg, s, layer, o->key, 0, 0, err, errlen)
-               : (k->kind == K_FLOAT ? check_float(cfg, s, layer, o->key, err, errlen) : 0);
-        s->type = save;
-        if(rc) return -1;
+        if(k->kind == K_INT && check_int(cfg, s, layer, o->key, 0, 0, err, errlen)) return -1;
+        if(k->kind == K_FLOAT && check_float(cfg, s, layer, o->key, err, errlen)) return -1;
     }
     return 0;
+}
+
+/* 1 when the cfg has a section of this type ("[dbisl]"), 0 when not, -1 when it cannot be read */
+int cfg_has_section(const char *cfg, const char *type)
+{
+    cfgtext t;
+    char err[256];
+    int i, found = 0;
+    if(cfgtext_read(cfg, &t, err, sizeof(err))) return -1;
+    for(i = 0; i < t.n && !found; ++i) found = strcmp(t.s[i].type, type) == 0;
+    cfgtext_free(&t);
+    return found;
 }
 
 int cfg_precheck(const char *cfg, char *err, size_t errlen)

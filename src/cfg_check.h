@@ -13,4 +13,6 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen);
 /* After parsing: a [shortcut] adds two tensors of the same shape, a [route] concatenates inputs of the same
  * depth, height and width. Returns 0, or -1 with err naming file:line, the section and its key. */
 int cfg_postcheck(const char *cfg, const network *net, char *err, size_t errlen);
+/* 1 when the cfg text has a section of this type ("[dbisl]"); 0 when not; -1 when it cannot be read (the parser then reports it). */
+int cfg_has_section(const char *cfg, const char *type);
 #endif

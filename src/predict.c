@@ -256,33 +256,17 @@ long largest_component(unsigned char *mask, int D, int H, int W)
 
 int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen)
 {
-    FILE *f = fopen(cfg, "r");
-    if(!f){ snprintf(err, errlen, "%s: cannot open", cfg); return -1; }
-    char line[4096];
-    int lineno = 0, sections = 0, found = 0;
-    while(fgets(line, sizeof(line), f)){
-        ++lineno;
-        char *s = line, *e;
-        while(isspace((unsigned char)*s)) ++s;
-        if(*s == '['){ if(++sections > 1) break; continue; }
-        if(sections != 1 || *s == '#' || *s == ';' || !*s) continue;
-        char *eq = strchr(s, '=');
-        if(!eq) continue;
-        for(e = eq; e > s && isspace((unsigned char)e[-1]); --e);
-        if((size_t)(e - s) != strlen("infer_stride") || strncmp(s, "infer_stride", e - s) != 0) continue;
-        int a, b, c;
-        char extra;
-        const cfg_key *k = cfg_key_find("[net]", "infer_stride");
-        if(sscanf(eq + 1, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi){
-            snprintf(err, errlen, "%s:%d: [net]: key 'infer_stride': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f]", cfg, lineno, k->lo, k->hi);
-            fclose(f);
-            return -1;
-        }
-        stride[0] = a; stride[1] = b; stride[2] = c;
-        found = 1;
+    char v[256], extra;
+    int line = 0, a, b, c;
+    int r = cfg_net_value(cfg, "infer_stride", v, sizeof(v), &line, err, errlen);
+    if(r <= 0) return r;
+    const cfg_key *k = cfg_key_find("[net]", "infer_stride");
+    if(sscanf(v, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi){
+        snprintf(err, errlen, "%s:%d: [net]: key 'infer_stride': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f]", cfg, line, k->lo, k->hi);
+        return -1;
     }
-    fclose(f);
-    return found;
+    stride[0] = a; stride[1] = b; stride[2] = c;
+    return 1;
 }
 
 /* ---------------------------------------------------------------- command line */

@@ -11,6 +11,7 @@
 #include "darknet3d.h"
 #include "cfg_options.h"
 #include "cfg_keys.h"
+#include "cfg_check.h"
 #include "dataset.h"
 #include "loader.h"
 #include "dbisl_layer.h"
@@ -218,23 +219,6 @@ static void usage(void)
                     "       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32] [-dont_show]\n");
 }
 
-/* 1 when a line of the cfg, white space removed, is `name` */
-static int cfg_has_section(const char *cfg, const char *name)
-{
-    FILE *f = fopen(cfg, "r");
-    if(!f) return 1; /* the parser reports the missing file */
-    char line[4096];
-    int found = 0;
-    while(!found && fgets(line, sizeof(line), f)){
-        char *o = line, *i;
-        for(i = line; *i; ++i) if(*i != ' ' && *i != '\t' && *i != '\r' && *i != '\n') *o++ = *i;
-        *o = 0;
-        found = strcmp(line, name) == 0;
-    }
-    fclose(f);
-    return found;
-}
-
 int seg3d_train(int argc, char **argv)
 {
     if(argc < 5){ usage(); return 2; }
@@ -286,7 +270,7 @@ int seg3d_train(int argc, char **argv)
     }
     /* the loader's truth rows (label crop + labeled flag, src/loader.h) are read by [dbisl] only: checked on the
      * text, before a full-size network is allocated */
-    if(!cfg_has_section(cfgfile, "[dbisl]")){
+    if(cfg_has_section(cfgfile, "[dbisl]") == 0){
         fprintf(stderr, "error: %s has no [dbisl] section, so seg3d train has no loss to compute: add one on its heads "
                         "(as cfg/vnet-sup.cfg does for the V-Net), or use this cfg with trained weights in seg3d predict/test\n", cfgfile);
         return 1;
