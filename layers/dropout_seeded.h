@@ -1,7 +1,24 @@
-/* Reproducible GPU forward for Darknet's stock [dropout]: the mask's generator is re-seeded from rand() on every call (seg3d train -deterministic). */
+/* Reproducible [dropout] masks for Darknet's stock layer, on the CPU and the GPU: every call draws its seed from rand(), the stream that checkpoints save. */
 #ifndef DROPOUT_SEEDED_H
 #define DROPOUT_SEEDED_H
+#include <stdint.h>
 #include "darknet.h"
+
+/* The seed of one call: two rand() draws, combined as the GPU twin combines them. */
+uint64_t dropout_seed_from_rand(void);
+
+/* The uniform draw of element i under seed: the top 24 bits of a keyed 32-bit hash of i (two rounds of a mixing
+ * bijection, keyed by the seed's two halves; the upper 32 bits of i shift the second key), as a float in [0, 1)
+ * (a multiple of 2^-24). Counter-based: independent of the thread count and of the order of the draws. */
+float dropout_uniform(uint64_t seed, size_t i);
+
+/* CPU forward of stock [dropout] (seg3d installs it on every [dropout] layer, layers/fast_paths.h): with net.train,
+ * draws one seed from rand(), writes each element's draw into l.rand, and applies Darknet's rule in place on
+ * net.input (a voxel is dropped when its draw is below l.probability, else scaled by l.scale). OpenMP over elements;
+ * the masks depend on the rand() stream only, so a run resumed from a checkpoint sees the same masks. */
+void forward_dropout_seeded(layer l, network net);
+/* CPU backward: Darknet's rule on net.delta from the draws in l.rand (the same rule as stock backward_dropout_layer). */
+void backward_dropout_seeded(layer l, network net);
 
 #ifdef GPU
 /* Stock [dropout]'s forward_gpu draws its mask from a cuRAND generator seeded with the time. This one draws a

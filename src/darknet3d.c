@@ -5,6 +5,7 @@
 #include "cfg_options.h"
 #include "darknet3d.h"
 #include "cfg_check.h"
+#include "fast_paths.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -87,6 +88,7 @@ network *load_network_checked(char *cfg, char *weights, int clear)
         free_network(net);
         return 0;
     }
+    darknet3d_install_fast_paths(net);   /* CPU [dropout] and equal-shape [shortcut]: layers/fast_paths.h */
     if(weights && weights[0]){
         if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
             fprintf(stderr, "\nerror: %s\n", err);

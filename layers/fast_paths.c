@@ -1,0 +1,23 @@
+/* Replaces the CPU forward/backward of stock [dropout] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed. */
+#include "fast_paths.h"
+#include "dropout_seeded.h"
+#include "shortcut_fast.h"
+
+int darknet3d_install_fast_paths(network *net)
+{
+    int i, n = 0;
+    if(!net) return 0;
+    for(i = 0; i < net->n; ++i){
+        layer *l = &net->layers[i];
+        if(l->type == DROPOUT && l->rand){
+            l->forward = forward_dropout_seeded;
+            l->backward = backward_dropout_seeded;
+            ++n;
+        } else if(shortcut_fast_applies(net, i)){
+            l->forward = forward_shortcut_fast;
+            l->backward = backward_shortcut_fast;
+            ++n;
+        }
+    }
+    return n;
+}

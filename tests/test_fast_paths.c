@@ -1,0 +1,253 @@
+/* Tests of the CPU fast paths on stock layers: [dropout] masks from a counter-based generator seeded from rand(), and the fused equal-shape [shortcut]. */
+#include <omp.h>
+#include <stdint.h>
+#include "testlib.h"
+#include "darknet.h"
+#include "darknet3d.h"
+#include "dropout_seeded.h"
+#include "shortcut_fast.h"
+#include "fast_paths.h"
+#include "shortcut_layer.h"
+
+/* a [dropout] layer struct as make_dropout_layer builds it, without the parser */
+static layer dropout_struct(int batch, int inputs, float p)
+{
+    layer l = {0};
+    l.type = DROPOUT;
+    l.batch = batch;
+    l.inputs = l.outputs = inputs;
+    l.probability = p;
+    l.scale = 1.f / (1.f - p);
+    l.rand = calloc((size_t)batch * inputs, sizeof(float));
+    return l;
+}
+
+static void fill(float *x, size_t n, double f)
+{
+    size_t i;
+    for(i = 0; i < n; ++i) x[i] = (float)sin(f * (i + 1)) + 0.25f;
+}
+
+/* the rule per element, the draws equal dropout_uniform, and rand() advances by exactly two draws per call */
+static void test_dropout_rule_and_stream(void)
+{
+    const int B = 3, N = 4096 * 5 + 123;   /* several blocks and a partial one */
+    size_t n = (size_t)B * N, i;
+    layer l = dropout_struct(B, N, 0.3f);
+    network net = {0};
+    float *x0 = malloc(n * sizeof(float)), *x = malloc(n * sizeof(float)), *d = malloc(n * sizeof(float));
+    fill(x0, n, 0.37);
+    memcpy(x, x0, n * sizeof(float));
+    net.input = x;
+    net.train = 1;
+    srand(11);
+    uint64_t seed = dropout_seed_from_rand();
+    int after = rand();
+    srand(11);
+    forward_dropout_seeded(l, net);
+    CHECK_MSG(rand() == after, "one forward call must consume exactly the two rand() draws of its seed");
+    size_t bad = 0, dropped = 0;
+    for(i = 0; i < n; ++i){
+        float r = l.rand[i];
+        if(r != dropout_uniform(seed, i) || !(r >= 0 && r < 1)) ++bad;
+        float want = r < l.probability ? 0 : x0[i] * l.scale;
+        if(x[i] != want) ++bad;
+        dropped += r < l.probability;
+    }
+    CHECK_MSG(bad == 0, "%zu elements break the rule", bad);
+    CHECK(dropped > 0 && dropped < n);
+    /* backward: the same mask on the delta */
+    fill(d, n, 0.11);
+    float *d0 = malloc(n * sizeof(float));
+    memcpy(d0, d, n * sizeof(float));
+    net.delta = d;
+    backward_dropout_seeded(l, net);
+    for(i = 0, bad = 0; i < n; ++i) if(d[i] != (l.rand[i] < l.probability ? 0 : d0[i] * l.scale)) ++bad;
+    CHECK_MSG(bad == 0, "%zu deltas break the rule", bad);
+    /* not training: nothing changes and rand() is not drawn */
+    memcpy(x, x0, n * sizeof(float));
+    net.train = 0;
+    srand(5);
+    int r5 = rand();
+    srand(5);
+    forward_dropout_seeded(l, net);
+    CHECK(rand() == r5);
+    CHECK(memcmp(x, x0, n * sizeof(float)) == 0);
+    /* no delta: nothing to do, no crash */
+    net.delta = 0;
+    backward_dropout_seeded(l, net);
+    free(x0); free(x); free(d); free(d0); free(l.rand);
+}
+
+/* the same seed gives the same masks at any thread count; the next call gives another mask */
+static void test_dropout_deterministic(void)
+{
+    const int B = 2, N = 70000;
+    size_t n = (size_t)B * N;
+    layer l = dropout_struct(B, N, 0.5f);
+    network net = {0};
+    net.train = 1;
+    float *x = malloc(n * sizeof(float)), *r1 = malloc(n * sizeof(float)), *r2 = malloc(n * sizeof(float));
+    int threads[3] = {1, 2, 3}, t, saved = omp_get_max_threads();
+    for(t = 0; t < 3; ++t){
+        omp_set_num_threads(threads[t]);
+        fill(x, n, 0.01);
+        net.input = x;
+        srand(42);
+        forward_dropout_seeded(l, net);
+        if(t == 0) memcpy(r1, l.rand, n * sizeof(float));
+        else CHECK_MSG(memcmp(r1, l.rand, n * sizeof(float)) == 0, "masks differ at %d threads", threads[t]);
+    }
+    omp_set_num_threads(saved);
+    forward_dropout_seeded(l, net);           /* the next call of the same stream */
+    memcpy(r2, l.rand, n * sizeof(float));
+    size_t i, same = 0;
+    for(i = 0; i < n; ++i) same += (r1[i] < 0.5f) == (r2[i] < 0.5f);
+    /* independent masks agree on half the voxels: 5 sigma */
+    CHECK_NEAR((double)same / n, 0.5, 5 * 0.5 / sqrt((double)n));
+    free(x); free(r1); free(r2); free(l.rand);
+}
+
+/* the draws are uniform and neighbours are independent: rate, mean, pairs, and a chi-square over 64 bins */
+static void test_dropout_statistics(void)
+{
+    const size_t n = 1 << 21;
+    const double p = 0.3;
+    uint64_t seeds[3] = {1, 0x123456789abcdefULL, ((uint64_t)2147483647 << 31) ^ 2147483647u};
+    int s;
+    for(s = 0; s < 3; ++s){
+        size_t i, drop = 0, both = 0, bins[64] = {0};
+        double mean = 0;
+        int prev = 0;
+        for(i = 0; i < n; ++i){
+            float r = dropout_uniform(seeds[s], i);
+            int dr = r < p;
+            drop += dr;
+            if(i) both += dr && prev;
+            prev = dr;
+            mean += r;
+            bins[(int)(r * 64)]++;
+        }
+        double sd = sqrt(p * (1 - p) / n);
+        CHECK_NEAR((double)drop / n, p, 5 * sd);
+        CHECK_NEAR(mean / n, 0.5, 5 * sqrt(1.0 / 12 / n));
+        CHECK_NEAR((double)both / (n - 1), p * p, 5 * sqrt(p * p * (1 - p * p) / n));
+        double chi = 0, e = (double)n / 64;
+        for(i = 0; i < 64; ++i) chi += (bins[i] - e) * (bins[i] - e) / e;
+        CHECK_MSG(chi < 120, "chi-square %.1f over 64 bins (63 degrees of freedom; 120 is far in the tail)", chi);
+    }
+    /* elements 2^32 apart have their own draws (the upper bits of the index key the hash) */
+    size_t same = 0, i;
+    for(i = 0; i < 100000; ++i) same += (dropout_uniform(7, i) < 0.5f) == (dropout_uniform(7, i + ((size_t)1 << 32)) < 0.5f);
+    CHECK_NEAR(same / 100000.0, 0.5, 5 * 0.5 / sqrt(100000.0));
+}
+
+static network *parse_text(const char *path, const char *text, char *err)
+{
+    FILE *f = fopen(path, "w");
+    if(!f) return 0;
+    fputs(text, f);
+    fclose(f);
+    return parse_network_cfg_err((char *)path, err, 1024);
+}
+
+/* layers: 0 r2s, 1 r2s, 2 shortcut from 0 (equal shapes), 3 shortcut from 2 = the previous layer, leaky, alpha 0.5,
+ * beta 2 (the two delta adds land in one buffer), 4 conv3d to 3 channels, 5 shortcut from 0 (2 channels into 3:
+ * Darknet's partial add, left to Darknet) */
+static const char *SC_CFG =
+    "[net]\nbatch=2\nheight=4\nwidth=5\ndepth=3\nchannels=2\n\n"
+    "[r2s]\nk=1\n\n"
+    "[r2s]\nk=2\n\n"
+    "[shortcut]\nfrom=0\nactivation=linear\n\n"
+    "[shortcut]\nfrom=-1\nactivation=leaky\nalpha=0.5\nbeta=2\n\n"
+    "[conv3d]\nfilters=3\nsize=1\nstride=1\npad=0\nactivation=linear\n\n"
+    "[shortcut]\nfrom=0\nactivation=linear\n";
+
+/* forward + backward of the whole net; copies every layer's output and delta into out (n floats per layer) */
+static void run_net(network *net, float *out, size_t per)
+{
+    int i;
+    fill(net->input, (size_t)net->batch * net->inputs, 0.3);
+    net->delta = 0;
+    net->train = 1;
+    forward_network(net);
+    layer *last = &net->layers[net->n - 1];
+    fill(last->delta, (size_t)last->batch * last->outputs, 0.7);
+    backward_network(net);
+    for(i = 0; i < net->n; ++i){
+        layer l = net->layers[i];
+        size_t m = (size_t)l.batch * l.outputs;
+        memcpy(out + 2 * i * per, l.output, m * sizeof(float));
+        memcpy(out + (2 * i + 1) * per, l.delta, m * sizeof(float));
+    }
+}
+
+/* the fused shortcut gives Darknet's results bit for bit; it is installed only on equal shapes */
+static void test_shortcut_identical(void)
+{
+    char err[1024] = {0};
+    if(system("mkdir -p tests/out")) return;
+    network *net = parse_text("tests/out/fast_paths_sc.cfg", SC_CFG, err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    net->gpu_index = -1;
+    CHECK(net->n == 6);
+    CHECK(shortcut_fast_applies(net, 2) && shortcut_fast_applies(net, 3));
+    CHECK(!shortcut_fast_applies(net, 5));                     /* channels differ */
+    CHECK(!shortcut_fast_applies(net, 0) && !shortcut_fast_applies(net, 4) && !shortcut_fast_applies(net, 9));
+    size_t per = 0;
+    int i;
+    for(i = 0; i < net->n; ++i) if((size_t)net->layers[i].batch * net->layers[i].outputs > per) per = (size_t)net->layers[i].batch * net->layers[i].outputs;
+    float *a = calloc(2 * net->n * per, sizeof(float)), *b = calloc(2 * net->n * per, sizeof(float));
+    CHECK(net->layers[2].forward == forward_shortcut_layer);
+    run_net(net, a, per);
+    CHECK(darknet3d_install_fast_paths(net) == 2);
+    CHECK(net->layers[2].forward == forward_shortcut_fast && net->layers[3].backward == backward_shortcut_fast);
+    CHECK(net->layers[5].forward == forward_shortcut_layer);
+    run_net(net, b, per);
+    for(i = 0; i < net->n; ++i){
+        layer l = net->layers[i];
+        size_t m = (size_t)l.batch * l.outputs;
+        CHECK_MSG(memcmp(a + 2 * i * per, b + 2 * i * per, m * sizeof(float)) == 0, "layer %d output differs", i);
+        CHECK_MSG(memcmp(a + (2 * i + 1) * per, b + (2 * i + 1) * per, m * sizeof(float)) == 0, "layer %d delta differs", i);
+    }
+    /* the deltas are not trivially equal: the leaky shortcut's scale shows in layer 2's delta */
+    double s = 0;
+    for(i = 0; i < net->batch * net->layers[2].outputs; ++i) s += fabs(b[5 * per + i]);
+    CHECK(s > 0);
+    free(a); free(b);
+    free_network(net);
+}
+
+/* load_network_checked installs both paths (seg3d train, predict, test and the bench load networks through it) */
+static void test_installed_on_load(void)
+{
+    const char *cfg =
+        "[net]\nbatch=2\nheight=4\nwidth=4\ndepth=2\nchannels=1\n\n"
+        "[r2s]\nk=1\n\n"
+        "[r2s]\nk=2\n\n"
+        "[dropout]\nprobability=0.25\n\n"
+        "[shortcut]\nfrom=0\nactivation=linear\n";
+    FILE *f = fopen("tests/out/fast_paths_load.cfg", "w");
+    if(!f){ CHECK(f != 0); return; }
+    fputs(cfg, f);
+    fclose(f);
+    network *net = load_network_checked("tests/out/fast_paths_load.cfg", 0, 0);
+    CHECK(net != 0);
+    if(!net) return;
+    CHECK(net->layers[2].type == DROPOUT && net->layers[2].forward == forward_dropout_seeded && net->layers[2].backward == backward_dropout_seeded);
+    CHECK(net->layers[3].type == SHORTCUT && net->layers[3].forward == forward_shortcut_fast);
+    free_network(net);
+}
+
+int main(void)
+{
+    darknet3d_init();
+    if(system("mkdir -p tests/out")) return 1;
+    RUN(test_dropout_rule_and_stream);
+    RUN(test_dropout_deterministic);
+    RUN(test_dropout_statistics);
+    RUN(test_shortcut_identical);
+    RUN(test_installed_on_load);
+    TEST_MAIN_END();
+}
