@@ -41,6 +41,95 @@ static int chunk_threads(const conv3d_state *st)
 static int blas_threads_push(void) { int n = openblas_get_num_threads(); openblas_set_num_threads(1); return n; }
 static void blas_threads_pop(int n) { openblas_set_num_threads(n); }
 
+/* Thin pointwise convolutions (1x1x1, stride 1, no padding, at most C3_THIN_OC filters: the V-Net's seg and sdf
+ * heads) run as direct loops over blocks of C3_PW_BLOCK voxels: a GEMM with M <= 4 or oneDNN's reorders of the
+ * full-resolution input cost several times the memory traffic of the convolution itself. Every sum runs in a fixed
+ * order (channels in order; the weight gradient per block, then over blocks in order), so the results do not depend
+ * on the thread count. */
+#define C3_THIN_OC 4
+#define C3_PW_BLOCK 4096
+
+static int pointwise_thin(layer l, const conv3d_state *st)
+{
+    return geom3d_is_identity(&st->g) && l.out_c <= C3_THIN_OC && l.c >= 1;
+}
+
+/* y[o][p] = sum_c w[o][c] x[c][p] over every sample */
+static void pointwise_forward(layer l, network net)
+{
+    const int C = l.c, OC = l.out_c;
+    const size_t P = (size_t)l.out_w * l.out_h;
+    const long nbk = (long)((P + C3_PW_BLOCK - 1) / C3_PW_BLOCK), ntask = (long)l.batch * nbk;
+    long task;
+    #pragma omp parallel for schedule(static)
+    for(task = 0; task < ntask; ++task){
+        int b = (int)(task / nbk), o, c;
+        size_t p0 = (size_t)(task % nbk) * C3_PW_BLOCK, np = P - p0 < C3_PW_BLOCK ? P - p0 : C3_PW_BLOCK, j;
+        const float *x = net.input + (size_t)b * l.inputs + p0;
+        for(o = 0; o < OC; ++o){
+            float *y = l.output + (size_t)b * l.outputs + (size_t)o * P + p0;
+            const float *w = l.weights + (size_t)o * C;
+            for(j = 0; j < np; ++j) y[j] = w[0] * x[j];
+            for(c = 1; c < C; ++c){
+                const float *xc = x + (size_t)c * P, wc = w[c];
+                for(j = 0; j < np; ++j) y[j] += wc * xc[j];
+            }
+        }
+    }
+}
+
+/* sum_j a[j] b[j] in 16 interleaved partial sums (a fixed order that vectorises) */
+static float dot16(const float *a, const float *b, size_t n)
+{
+    float acc[16] = {0}, s = 0;
+    size_t j = 0;
+    int t;
+    for(; j + 16 <= n; j += 16) for(t = 0; t < 16; ++t) acc[t] += a[j + t] * b[j + t];
+    for(; j < n; ++j) s += a[j] * b[j];
+    for(t = 0; t < 16; ++t) s += acc[t];
+    return s;
+}
+
+/* dW[o][c] += sum_{b,p} dy[o][p] x[c][p]; dX[c][p] += sum_o w[o][c] dy[o][p]. -1 when short of memory (nothing changed). */
+static int pointwise_backward(layer l, network net)
+{
+    const int C = l.c, OC = l.out_c, NW = C * OC;
+    const size_t P = (size_t)l.out_w * l.out_h;
+    const long nbk = (long)((P + C3_PW_BLOCK - 1) / C3_PW_BLOCK), ntask = (long)l.batch * nbk;
+    float *part = malloc((size_t)ntask * NW * sizeof(float));
+    if(!part) return -1;
+    long task;
+    #pragma omp parallel for schedule(static)
+    for(task = 0; task < ntask; ++task){
+        int b = (int)(task / nbk), o, c;
+        size_t p0 = (size_t)(task % nbk) * C3_PW_BLOCK, np = P - p0 < C3_PW_BLOCK ? P - p0 : C3_PW_BLOCK, j;
+        const float *x = net.input + (size_t)b * l.inputs + p0;
+        const float *dy = l.delta + (size_t)b * l.outputs + p0;
+        float *pt = part + (size_t)task * NW;
+        for(o = 0; o < OC; ++o)
+            for(c = 0; c < C; ++c) pt[o * C + c] = dot16(dy + (size_t)o * P, x + (size_t)c * P, np);
+        if(!net.delta) continue;
+        float *dx = net.delta + (size_t)b * l.inputs + p0;
+        for(c = 0; c < C; ++c){
+            float *dxc = dx + (size_t)c * P;
+            for(o = 0; o < OC; ++o){
+                const float *dyo = dy + (size_t)o * P, w = l.weights[(size_t)o * C + c];
+                for(j = 0; j < np; ++j) dxc[j] += w * dyo[j];
+            }
+        }
+    }
+    long k;
+    #pragma omp parallel for schedule(static)
+    for(k = 0; k < NW; ++k){
+        float s = 0;
+        long t;
+        for(t = 0; t < ntask; ++t) s += part[(size_t)t * NW + k];
+        l.weight_updates[k] += s;
+    }
+    free(part);
+    return 0;
+}
+
 void forward_conv3d_layer(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
@@ -49,6 +138,7 @@ void forward_conv3d_layer(layer l, network net)
     const size_t P = geom3d_positions(g);
     const int ident = geom3d_is_identity(g);
     const int T = chunk_threads(st);
+    if(pointwise_thin(l, st)){ pointwise_forward(l, net); c3_post_forward(l, net); return; }
 #ifdef ONEDNN
     if(conv3d_onednn_forward(l, net) == 0){ c3_post_forward(l, net); return; }
 #endif
@@ -182,6 +272,7 @@ void backward_conv3d_layer(layer l, network net)
     const int T = chunk_threads(st);
     int b;
     c3_post_backward(l, net);
+    if(pointwise_thin(l, st) && pointwise_backward(l, net) == 0) return;
 #ifdef ONEDNN
     if(conv3d_onednn_backward(l, net) == 0) return;
 #endif

@@ -1,4 +1,4 @@
-/* Tests of the CPU fast paths on stock layers: [dropout] masks from a counter-based generator seeded from rand(), and the fused equal-shape [shortcut]. */
+/* Tests of the CPU fast paths: [dropout] masks from a counter-based generator seeded from rand(), the fused equal-shape [shortcut], and [conv3d]'s direct loops for thin 1x1x1 layers (the heads). */
 #include <omp.h>
 #include <stdint.h>
 #include "testlib.h"
@@ -240,6 +240,78 @@ static void test_installed_on_load(void)
     free_network(net);
 }
 
+/* [conv3d] 1x1x1 with 3 filters on 5 channels (the thin pointwise path of layers/conv3d_layer.c): forward and backward
+ * against a double-precision reference, over two blocks of voxels (one partial), identical at 1, 2 and 3 threads */
+static void test_conv3d_thin_pointwise(void)
+{
+    const char *cfg =
+        "[net]\nbatch=2\nheight=40\nwidth=51\ndepth=3\nchannels=1\n\n"
+        "[conv3d]\nfilters=5\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n\n"
+        "[conv3d]\nfilters=3\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n";
+    FILE *f = fopen("tests/out/fast_paths_pw.cfg", "w");
+    if(!f){ CHECK(f != 0); return; }
+    fputs(cfg, f);
+    fclose(f);
+    network *net = load_network_checked("tests/out/fast_paths_pw.cfg", 0, 0);
+    CHECK(net != 0);
+    if(!net) return;
+    layer l0 = net->layers[0], l = net->layers[1];
+    const int C = 5, OC = 3, B = 2;
+    const size_t P = 3 * 40 * 51;   /* blocks of 4096 and 2024 voxels: a partial block with a tail of 8 */
+    CHECK(l.c == C && l.out_c == OC && (size_t)l.out_w * l.out_h == P);
+    size_t i, nx = (size_t)B * C * P, ny = (size_t)B * OC * P;
+    int k, o, c, b, t;
+    fill(l0.output, nx, 0.013);
+    for(k = 0; k < OC; ++k) l.biases[k] = 0.1f * (k + 1);
+    float *dx = malloc(nx * sizeof(float)), *y1 = malloc(ny * sizeof(float)), *dx1 = malloc(nx * sizeof(float));
+    float dw1[15];
+    network nn = *net;
+    nn.train = 1;
+    nn.index = 1;
+    nn.input = l0.output;
+    int threads[3] = {1, 2, 3}, saved = omp_get_max_threads();
+    for(t = 0; t < 3; ++t){
+        omp_set_num_threads(threads[t]);
+        l.forward(l, nn);
+        fill(l.delta, ny, 0.029);
+        for(i = 0; i < nx; ++i) dx[i] = 0.5f;
+        memset(l.weight_updates, 0, (size_t)l.nweights * sizeof(float));
+        nn.delta = dx;
+        l.backward(l, nn);
+        if(t == 0){
+            memcpy(y1, l.output, ny * sizeof(float));
+            memcpy(dx1, dx, nx * sizeof(float));
+            memcpy(dw1, l.weight_updates, sizeof(dw1));
+            continue;
+        }
+        CHECK_MSG(memcmp(y1, l.output, ny * sizeof(float)) == 0, "forward differs at %d threads", threads[t]);
+        CHECK_MSG(memcmp(dx1, dx, nx * sizeof(float)) == 0, "dX differs at %d threads", threads[t]);
+        CHECK_MSG(memcmp(dw1, l.weight_updates, sizeof(dw1)) == 0, "dW differs at %d threads", threads[t]);
+    }
+    omp_set_num_threads(saved);
+    double ey = 0, ex = 0, ew = 0, dwr[15] = {0};
+    fill(l.delta, ny, 0.029);   /* the backward left l.delta as it was (linear, no BN) */
+    for(b = 0; b < B; ++b) for(i = 0; i < P; ++i){
+        const float *x = l0.output + (size_t)b * C * P + i;
+        const float *dy = l.delta + (size_t)b * OC * P + i;
+        for(o = 0; o < OC; ++o){
+            double y = l.biases[o];
+            for(c = 0; c < C; ++c) y += (double)l.weights[o * C + c] * x[c * P];
+            ey = fmax(ey, fabs(y - y1[(size_t)b * OC * P + o * P + i]));
+            for(c = 0; c < C; ++c) dwr[o * C + c] += (double)dy[o * P] * x[c * P];
+        }
+        for(c = 0; c < C; ++c){
+            double d = 0.5;
+            for(o = 0; o < OC; ++o) d += (double)l.weights[o * C + c] * dy[o * P];
+            ex = fmax(ex, fabs(d - dx1[(size_t)b * C * P + c * P + i]));
+        }
+    }
+    for(k = 0; k < OC * C; ++k) ew = fmax(ew, fabs(dwr[k] - dw1[k]) / (1 + fabs(dwr[k])));
+    CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "errors: forward %g, dX %g, dW %g", ey, ex, ew);
+    free(dx); free(y1); free(dx1);
+    free_network(net);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -249,5 +321,6 @@ int main(void)
     RUN(test_dropout_statistics);
     RUN(test_shortcut_identical);
     RUN(test_installed_on_load);
+    RUN(test_conv3d_thin_pointwise);
     TEST_MAIN_END();
 }
