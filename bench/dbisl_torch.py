@@ -6,6 +6,9 @@ Usage (all print one `key=value ...` result line; run with Debian's /usr/bin/pyt
   dbisl_torch.py params  W H D F
   dbisl_torch.py macs    W H D F                           forward MACs per sample, per layer kind
   dbisl_torch.py train   W H D F B NLAB ITERS WARMUP THREADS DEVICE BATCHES.f32 NBATCHES
+                         TORCH_AMP=bf16|fp16: the network under torch.autocast in that type (fp16 with a GradScaler),
+                         channels_last_3d weights and inputs, cudnn.benchmark; the loss in fp32 on the outputs
+  dbisl_torch.py batches W H D B NLAB N OUT.f32             N random batches in the layout `train` reads (tests)
   dbisl_torch.py infer   W H D F B THREADS DEVICE VOL.f32 VD VH VW SD SH SW
   dbisl_torch.py s2r     N D H W SCALE REPS THREADS PROB.f32  writes the input (blob probabilities), times fwd+bwd"""
 import math
@@ -174,6 +177,7 @@ def device(name, threads):
 
 def cmd_train(W, H, D, f, B, nlab, iters, warmup, threads, devname, path, nbatch):
     dev = device(devname, threads)
+    used0 = device_used_mib(dev)                # after the CUDA context exists, before the model: as ours
     torch.manual_seed(0)
     net = DualVNet(f).to(dev).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
@@ -188,23 +192,81 @@ def cmd_train(W, H, D, f, B, nlab, iters, warmup, threads, devname, path, nbatch
         y = chunk[B * V:].view(B, V + 1)
         batches.append((x.to(dev), y[:, :V].reshape(B, 1, D, H, W).contiguous().to(dev), (y[:, V] > .5).to(dev)))
     beta = math.exp(-5.0)                       # beta(0) of the sigmoid ramp; the value does not change the cost
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
+    amp = os.environ.get("TORCH_AMP", "")
+    if amp not in ("", "bf16", "fp16"):
+        print("error=bad_TORCH_AMP_%s" % amp)
+        sys.exit(2)
+    if amp:
+        # the mixed-precision recipe: channels_last_3d, autocast around the network, GradScaler for fp16
+        net = net.to(memory_format=torch.channels_last_3d)
+        batches = [(x.contiguous(memory_format=torch.channels_last_3d), y, m) for x, y, m in batches]
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+    scaler = grad_scaler(dev, amp == "fp16")
+    peak = 0.0
     times = []
     for it in range(warmup + iters):
         x, label, lab = batches[it % nbatch]
         sync(dev)
         t = time.perf_counter()
         opt.zero_grad(set_to_none=True)
-        loss = dbisl_loss(net(x), label, lab, beta)
-        loss.backward()
-        opt.step()
+        if amp:
+            with torch.autocast(device_type=dev.type, dtype=dtype):
+                outs = net(x)
+            outs = [(a.float(), b.float()) for a, b in outs]
+        else:
+            outs = net(x)
+        loss = dbisl_loss(outs, label, lab, beta)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
         sync(dev)
         if it >= warmup:
             times.append(time.perf_counter() - t)
-    peak = torch.cuda.max_memory_allocated() / 2 ** 20 if dev.type == "cuda" else 0
-    print("s_per_iter=%.4f min=%.4f loss=%.4f params=%d peak_mib=%.0f iters=%d threads=%d"
-          % (sum(times) / len(times), min(times), float(loss), nparams(net), peak, iters, torch.get_num_threads()))
+        peak = max(peak, device_used_mib(dev) - used0)
+    if amp:
+        assert net.enc.b1[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+    alloc = torch.cuda.max_memory_allocated() / 2 ** 20 if dev.type == "cuda" else 0
+    print("s_per_iter=%.4f min=%.4f loss=%.4f params=%d peak_mib=%.0f alloc_mib=%.0f iters=%d threads=%d amp=%s "
+          "torch=%s" % (sum(times) / len(times), min(times), float(loss.detach()), nparams(net), peak, alloc, iters,
+                        torch.get_num_threads(), amp or "none", torch.__version__))
+
+
+def device_used_mib(dev):
+    """device memory in use, whole device (cudaMemGetInfo: total - free), after a synchronize; 0 on the CPU. The bench
+    reads ours the same way (bench/bench_train.c), both as the growth over the value before the model was built"""
+    if dev.type != "cuda":
+        return 0.0
+    torch.cuda.synchronize()
+    free, total = torch.cuda.mem_get_info()
+    return (total - free) / 2 ** 20
+
+
+def grad_scaler(dev, enabled):
+    """fp16's loss scaling (None when off): torch.amp.GradScaler where it exists (torch >= 2.3), else torch.cuda.amp's,
+    which only scales on CUDA"""
+    if not enabled:
+        return None
+    if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler(dev.type)
+    return torch.cuda.amp.GradScaler(enabled=dev.type == "cuda")
+
+
+def cmd_batches(W, H, D, B, nlab, n, path):
+    """random batches in the layout bench_train dumps: per batch B images (D*H*W) then B truth rows (label + labeled flag)"""
+    import numpy as np
+    g = np.random.default_rng(1)
+    V = D * H * W
+    out = []
+    for _ in range(n):
+        out.append(g.standard_normal(B * V).astype("float32"))
+        y = (g.random((B, V + 1)) > 0.7).astype("float32")
+        y[:, V] = [1.0 if i < nlab else 0.0 for i in range(B)]
+        out.append(y.ravel())
+    np.concatenate(out).tofile(path)
 
 
 def starts(size, patch, stride):
@@ -289,6 +351,8 @@ if __name__ == "__main__":
         cmd_s2r(int(a[2]), int(a[3]), int(a[4]), int(a[5]), float(a[6]), int(a[7]), int(a[8]), a[9])
     elif len(a) >= 14 and a[1] == "train":
         cmd_train(*[int(v) for v in a[2:11]], a[11], a[12], int(a[13]))
+    elif len(a) >= 9 and a[1] == "batches":
+        cmd_batches(*[int(v) for v in a[2:8]], a[8])
     elif len(a) >= 16 and a[1] == "infer":
         cmd_infer(*[int(v) for v in a[2:8]], a[8], a[9], *[int(v) for v in a[10:16]])
     else:

@@ -75,3 +75,9 @@ speed() { # label, flags...
 f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32); det=$(speed det -precision tf32 -deterministic)
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det"
 say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
+
+# 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
+#    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
+timeout 420 env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
+say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
+grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"
