@@ -4,7 +4,7 @@
 #include "volume_io.h"
 #include "infer.h"
 #include "cmd_common.h"
-#include "predict.h"
+#include "commands.h"
 
 /* both volumes; 0, or 1 with the error printed */
 static int metrics_read(const char *pred, const char *ref, volume *p, volume *r)

@@ -10,7 +10,7 @@
 #include "progress.h"
 #include "infer.h"
 #include "cmd_common.h"
-#include "predict.h"
+#include "commands.h"
 
 static const char *predict_use =
     "usage: ./darknet seg3d predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> "

@@ -11,7 +11,7 @@
 #include "progress.h"
 #include "infer.h"
 #include "cmd_common.h"
-#include "predict.h"
+#include "commands.h"
 
 #define NCOLS 7   /* dice, jaccard, hd95, asd, hd95_mm, asd_mm, seconds */
 

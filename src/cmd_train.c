@@ -17,6 +17,7 @@
 #include "train_state.h"
 #include "dropout_seeded.h"
 #include "cmd_common.h"
+#include "commands.h"
 #include "train.h"
 
 /* What the command line asks for. */

@@ -1,4 +1,4 @@
-/* The pieces of a seg3d training run that src/cmd_train.c puts together: safe weight checkpoints, validation and the per-layer benchmark; and the `seg3d train` entry point. */
+/* The pieces of a seg3d training run that src/cmd_train.c puts together: safe weight checkpoints, validation and the per-layer benchmark. */
 #ifndef TRAIN_H
 #define TRAIN_H
 #include "darknet.h"
@@ -6,17 +6,9 @@
 #include "loader.h"
 #include "train_state.h"
 
-/* ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N]
- *                       [-valid_every N] [-benchmark_layers] [-deterministic] [-dont_show]
- * [net] keys read here (Darknet ignores them): save_every (1000), last_every (100), valid_every (0 = off; the flag
- * overrides it), deterministic (0), infer_stride (validation windows). Each checkpoint <x>.weights gets <x>.weights.state
- * (train_state.h); a weights argument with its state resumes exactly. Returns the exit code: 0, 1 error, 2 usage,
- * 3 non-finite loss or weights. (src/cmd_train.c) */
-int seg3d_train(int argc, char **argv);
-
 /* Writes weights to <path>.tmp, flushes and renames it over <path>: a crash never leaves a half-written file.
  * *size is the byte size of this network's weights files written before (-1: none yet); the first good write
- * sets it, and a later write of another size  is a failed write (a network's weights never change size).
+ * sets it, and a later write of another size is a failed write (a network's weights never change size).
  * Returns 0; -1 on a write error (reported); 3 when a weight is not finite (nothing written, <path> unchanged). */
 int save_weights_atomic(network *net, const char *path, long *size);
 
