@@ -213,6 +213,21 @@ static int file_hash(const char *path, uint64_t *hash, uint64_t *size, char *err
     return 0;
 }
 
+/* n bytes to <path>.tmp, flushed, then renamed over path; 0, or -1 with err (path left as it was) */
+static int write_atomic(const char *path, const unsigned char *p, size_t n, char *err, size_t errlen)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if(!f){ snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    size_t put_n = fwrite(p, 1, n, f);
+    int ok = put_n == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); %s is left as it was", tmp, path); remove(tmp); return -1; }
+    if(rename(tmp, path)){ snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno)); return -1; }
+    return 0;
+}
+
 int train_state_save(const char *state_path, const char *weights_path, network *net, const loader_batch *b,
                      const train_progress *p, char *err, size_t errlen)
 {
@@ -268,18 +283,9 @@ int train_state_save(const char *state_path, const char *weights_path, network *
     uint64_t h = w.oom ? 0 : fnv1a(FNV0, w.p, w.n);
     PUT(&w, h);
     if(w.oom){ free(w.p); snprintf(err, errlen, "%s: out of memory", state_path); return -1; }
-
-    char tmp[1200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", state_path);
-    FILE *f = fopen(tmp, "wb");
-    if(!f){ snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno)); free(w.p); return -1; }
-    size_t put_n = fwrite(w.p, 1, w.n, f);
-    int ok = put_n == w.n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
+    int rc = write_atomic(state_path, w.p, w.n, err, errlen);
     free(w.p);
-    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); %s is left as it was", tmp, state_path); remove(tmp); return -1; }
-    if(rename(tmp, state_path)){ snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, state_path, strerror(errno)); return -1; }
-    return 0;
+    return rc;
 }
 
 /* The fields of a state file; the arrays point into its bytes. */
