@@ -1,4 +1,4 @@
-/* Tests of sliding-window inference (src/predict.c): window placement, coverage and overlap averaging vs a brute-force reference, output selection, largest component, and the predict/metrics commands' geometry round trip, [net] normalize=zscore. */
+/* Tests of sliding-window inference (src/infer.c): window placement, coverage and overlap averaging vs a brute-force reference, output selection, largest component, and the predict/metrics commands' geometry round trip, [net] normalize=zscore. */
 #include <stdint.h>
 #include <sys/stat.h>
 #include "testlib.h"
