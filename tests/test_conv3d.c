@@ -123,12 +123,7 @@ static float *fix(const char *c, const char *t, size_t want)
     char path[256];
     float *x = 0;
     snprintf(path, sizeof(path), "tests/fixtures/conv3d/%s_%s.bin", c, t);
-    long n = read_fixture(path, &x);
-    if(n != (long)want){
-        printf("  fixture %s: %ld floats, expected %zu\n", path, n, want);
-        free(x);
-        return 0;
-    }
+    if(fixture_f32(path, (long)want, &x) != (long)want) return 0;
     return x;
 }
 

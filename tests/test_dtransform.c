@@ -101,11 +101,13 @@ static void run_fixture(const char *name, int N, int C, int D, int H, int W, dtr
     char path[256];
     float *prob, *g, *Rr, *dr;
     long n = (long)N * C * D * H * W;
-    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_prob.bin", name);
-    if(read_fixture(path, &prob) != n){ CHECK_MSG(0, "missing %s", path); return; }
-    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_g.bin", name); read_fixture(path, &g);
-    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_R.bin", name); read_fixture(path, &Rr);
-    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_dprob.bin", name); read_fixture(path, &dr);
+    const long shape[5] = {N, C, D, H, W};
+    int ok = 1;
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_prob.bin", name); ok &= fixture_f32_shape(path, 5, shape, &prob) == n;
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_g.bin", name); ok &= fixture_f32_shape(path, 5, shape, &g) == n;
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_R.bin", name); ok &= fixture_f32_shape(path, 5, shape, &Rr) == n;
+    snprintf(path, sizeof(path), "tests/fixtures/dtransform/%s_dprob.bin", name); ok &= fixture_f32_shape(path, 5, shape, &dr) == n;
+    if(!ok){ CHECK_MSG(0, "%s: fixtures unreadable", name); free(prob); free(g); free(Rr); free(dr); return; }
     float *R = calloc(n, sizeof(float)), *dx = calloc(n, sizeof(float));
     dtransform_state *s = dtransform_alloc(&p, N * C, D, H, W, 0);
     dtransform_forward(s, prob, R);

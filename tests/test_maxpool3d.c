@@ -50,13 +50,13 @@ static void test_pytorch_fixtures(void)
     for(k = 0; k < sizeof(CASES) / sizeof(CASES[0]); ++k){
         char path[256];
         snprintf(path, sizeof(path), "tests/fixtures/small_layers/%s.bin", CASES[k].name);
-        float *f = 0;
-        long n = read_fixture(path, &f);
-        CHECK_MSG(n > 0, "cannot read %s", path);
-        if(n <= 0) continue;
         const int *q = CASES[k].p;
         layer l = make_maxpool3d_layer(CASES[k].n, CASES[k].c, CASES[k].d, CASES[k].h, CASES[k].w,
                                        P(q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8]));
+        float *f = 0;
+        long n = fixture_f32(path, 2L * l.batch * (l.inputs + l.outputs), &f);
+        CHECK_MSG(n > 0, "cannot read %s", path);
+        if(n <= 0){ free_layer(l); continue; }
         long ni = (long)l.batch * l.inputs, no = (long)l.batch * l.outputs;
         CHECK_MSG(n == 2 * ni + 2 * no, "%s: %ld floats, expected %ld", CASES[k].name, n, 2 * ni + 2 * no);
         if(n == 2 * ni + 2 * no){
