@@ -45,7 +45,7 @@ static float run(network *net, float **in, float *truth)
 static void test_vs_pytorch(void)
 {
     float *inp = 0;
-    long ni = read_fixture("tests/fixtures/dbisl/inputs.f32", &inp);
+    long ni = fixture_f32("tests/fixtures/dbisl/inputs.f32", 4 * B * V + B * (V + 1), &inp);
     CHECK(ni == 4 * B * V + B * (V + 1));
     if(ni < 0) return;
     float *in[4] = {inp, inp + B * V, inp + 2 * B * V, inp + 3 * B * V};
@@ -68,7 +68,7 @@ static void test_vs_pytorch(void)
         char path[256];
         snprintf(path, sizeof(path), "tests/fixtures/dbisl/%s.f32", name);
         float *ref = 0;
-        long nr = read_fixture(path, &ref);
+        long nr = fixture_f32(path, 1 + 4 * B * V, &ref);
         CHECK(nr == 1 + 4 * B * V);
         CHECK_MSG(fabs(cost - ref[0]) <= 1e-5 * fabs(ref[0]) + 1e-6, "%s: cost %.8g vs torch %.8g", name, cost, ref[0]);
         for(t = 0; t < 4; ++t){
