@@ -556,20 +556,21 @@ void c3_update(layer l, update_args a)
     scal_cpu(l.nweights, a.momentum, l.weight_updates, 1);
 }
 
-void c3_save(layer l, FILE *fp)
+int c3_save(layer l, FILE *fp)
 {
     conv3d_state *st = c3_state(l);
 #ifdef GPU
     if(gpu_index >= 0) c3_pull(l);
 #endif
-    if(l.nbiases) fwrite(l.biases, sizeof(float), l.nbiases, fp);
+    if(l.nbiases && write_floats(l.biases, l.nbiases, fp)) return -1;
     if(l.batch_normalize){
-        fwrite(l.scales, sizeof(float), l.out_c, fp);
-        fwrite(l.rolling_mean, sizeof(float), l.out_c, fp);
-        fwrite(l.rolling_variance, sizeof(float), l.out_c, fp);
+        if(write_floats(l.scales, l.out_c, fp)) return -1;
+        if(write_floats(l.rolling_mean, l.out_c, fp)) return -1;
+        if(write_floats(l.rolling_variance, l.out_c, fp)) return -1;
     }
-    fwrite(l.weights, sizeof(float), l.nweights, fp);
-    if(st->pre_bias) fwrite(st->pre_b, sizeof(float), l.out_c, fp);
+    if(write_floats(l.weights, l.nweights, fp)) return -1;
+    if(st->pre_bias && write_floats(st->pre_b, l.out_c, fp)) return -1;
+    return 0;
 }
 
 int c3_load(layer l, FILE *fp)

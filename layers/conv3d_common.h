@@ -98,7 +98,8 @@ void c3_post_forward(layer l, network net);
 void c3_post_backward(layer l, network net);
 /* Darknet SGD (update_convolutional_layer): lr/batch steps, momentum on the update buffers, decay on weights only. */
 void c3_update(layer l, update_args a);
-void c3_save(layer l, FILE *fp);
+/* Write/read the parameters in the weights-file order above: 0, or -1 on a failed write / short read. */
+int c3_save(layer l, FILE *fp);
 int c3_load(layer l, FILE *fp);
 
 /* Plain BN pieces (exposed for tests): statistics per channel of x [batch][c][sp], double accumulation */

@@ -55,6 +55,11 @@ int read_floats(float *x, size_t n, FILE *fp)
     return fread(x, sizeof(float), n, fp) == n ? 0 : -1;
 }
 
+int write_floats(const float *x, size_t n, FILE *fp)
+{
+    return fwrite(x, sizeof(float), n, fp) == n ? 0 : -1;
+}
+
 #ifdef GPU
 void layer3d_push(float *x_gpu, float *x, size_t n) { if(x_gpu && x && n) cuda_push_array(x_gpu, x, n); }
 void layer3d_pull(float *x_gpu, float *x, size_t n) { if(x_gpu && x && n) cuda_pull_array(x_gpu, x, n); }

@@ -26,6 +26,8 @@ float *layer3d_alloc(size_t n);
 
 /* Reads exactly n floats; -1 on a short read (truncated weights file). */
 int read_floats(float *x, size_t n, FILE *fp);
+/* Writes exactly n floats; -1 when the write fails (full disk, I/O error). */
+int write_floats(const float *x, size_t n, FILE *fp);
 
 #ifdef GPU
 /* Push/pull n floats if both pointers exist. */
