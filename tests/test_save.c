@@ -6,6 +6,7 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "conv3d_common.h"
+#include "chart.h"
 
 /* 2 x 16 x 3x3x3 conv weights = 864 floats, plus a 64-filter layer: 110 KB, more than one stdio buffer */
 static const char *CFG = "[net]\nbatch=1\nchannels=2\ndepth=4\nheight=4\nwidth=4\n"
@@ -119,6 +120,25 @@ static void test_stock_save_exits(void)
     free_network(net);
 }
 
+/* the training chart's PNG and CSV writes report the path */
+static void test_chart_full_device(void)
+{
+    char err[1024] = {0};
+    if(access("/dev/full", W_OK) != 0) SKIP("/dev/full is not writable on this machine");
+    chart *c = chart_create(1, 4);
+    CHECK(c != 0);
+    if(!c) return;
+    chart_set_name(c, 0, "loss");
+    chart_add(c, 0, 1, 0.5f);
+    chart_add(c, 0, 2, 0.25f);
+    CHECK(chart_write_png(c, "/dev/full", err, sizeof(err)) != 0);
+    CHECK_MSG(strstr(err, "/dev/full"), "%s", err);
+    err[0] = 0;
+    CHECK_MSG(chart_write_png(c, "tests/out/save_chart.png", err, sizeof(err)) == 0, "%s", err);
+    CHECK(file_size("tests/out/save_chart.png.csv") > 0);
+    chart_free(c);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -129,5 +149,6 @@ int main(void)
     RUN(test_layer_save_status);
     RUN(test_save_unopenable);
     RUN(test_stock_save_exits);
+    RUN(test_chart_full_device);
     TEST_MAIN_END();
 }
