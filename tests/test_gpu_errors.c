@@ -102,8 +102,9 @@ int main(void)
 {
     darknet3d_init();
     if(system("mkdir -p tests/out")) return 1;
-    RUN(test_recoverable_alloc);
+    /* first: the forked child must be the first to create a CUDA context */
     RUN(test_fatal_aborts);
+    RUN(test_recoverable_alloc);
     RUN(test_cfg_out_of_gpu_memory);
     TEST_MAIN_END();
 }
