@@ -1,4 +1,6 @@
 /* Checks that a weights save reports every failed write (full device, unopenable path) with the path and a non-zero status. */
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -7,6 +9,7 @@
 #include "darknet3d.h"
 #include "conv3d_common.h"
 #include "chart.h"
+#include "volume_io.h"
 
 /* 2 x 16 x 3x3x3 conv weights = 864 floats, plus a 64-filter layer: 110 KB, more than one stdio buffer */
 static const char *CFG = "[net]\nbatch=1\nchannels=2\ndepth=4\nheight=4\nwidth=4\n"
@@ -139,6 +142,54 @@ static void test_chart_full_device(void)
     chart_free(c);
 }
 
+/* A file-size limit stands in for a full disk: in a child limited to 4 KiB per file, volume_write of a 256 KiB volume
+ * must fail with the path named, for .nii and for .nii.gz (whose cut-short stream is only found by reading it back). */
+static int write_limited(const char *path, int as_uint8, const char *log)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if(pid == 0){
+        char err[1024] = {0};
+        struct rlimit r = {4096, 4096};
+        signal(SIGXFSZ, SIG_IGN);
+        if(setrlimit(RLIMIT_FSIZE, &r) != 0) _exit(3);
+        volume v;
+        if(volume_alloc(&v, 64, 64, 16)) _exit(4);
+        size_t i;
+        unsigned s = 12345;
+        for(i = 0; i < (size_t)64 * 64 * 16; ++i){ s = s * 1103515245u + 12345u; v.data[i] = (float)(s >> 16) / 65536.f * 200.f; }
+        int rc = volume_write(path, &v, NULL, as_uint8, err, sizeof(err));
+        FILE *f = fopen(log, "w");
+        if(f){ fputs(err, f); fclose(f); }
+        volume_free(&v);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if(pid <= 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+static void test_volume_write_disk_full(void)
+{
+    const char *paths[2] = {"tests/out/save_full.nii", "tests/out/save_full.nii.gz"};
+    int k;
+    for(k = 0; k < 2; ++k){
+        char log[64], msg[1024] = {0};
+        snprintf(log, sizeof(log), "tests/out/save_full_%d.txt", k);
+        int rc = write_limited(paths[k], k, log);
+        CHECK_MSG(rc == 1, "%s: child status %d", paths[k], rc);
+        FILE *f = fopen(log, "r");
+        if(f){ if(!fgets(msg, sizeof(msg), f)) msg[0] = 0; fclose(f); }
+        CHECK_MSG(strstr(msg, paths[k]) && strstr(msg, "writing failed"), "%s: '%s'", paths[k], msg);
+    }
+    /* without the limit the same writes succeed */
+    volume v;
+    char err[1024] = {0};
+    CHECK(volume_alloc(&v, 64, 64, 16) == 0);
+    CHECK_MSG(volume_write(paths[1], &v, NULL, 1, err, sizeof(err)) == 0, "%s", err);
+    volume_free(&v);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -151,5 +202,6 @@ int main(void)
     RUN(test_save_unopenable);
     RUN(test_stock_save_exits);
     RUN(test_chart_full_device);
+    RUN(test_volume_write_disk_full);
     TEST_MAIN_END();
 }
