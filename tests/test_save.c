@@ -10,6 +10,7 @@
 #include "conv3d_common.h"
 #include "chart.h"
 #include "volume_io.h"
+#include "overlay.h"
 
 /* 2 x 16 x 3x3x3 conv weights = 864 floats, plus a 64-filter layer: 110 KB, more than one stdio buffer */
 static const char *CFG = "[net]\nbatch=1\nchannels=2\ndepth=4\nheight=4\nwidth=4\n"
@@ -142,6 +143,23 @@ static void test_chart_full_device(void)
     chart_free(c);
 }
 
+/* the per-case picture's PNG write reports the path */
+static void test_overlay_full_device(void)
+{
+    char err[1024] = {0};
+    if(access("/dev/full", W_OK) != 0) SKIP("/dev/full is not writable on this machine");
+    volume img, pred;
+    CHECK(volume_alloc(&img, 8, 8, 8) == 0 && volume_alloc(&pred, 8, 8, 8) == 0);
+    size_t i;
+    for(i = 0; i < 512; ++i){ img.data[i] = (float)(i % 7); pred.data[i] = i % 64 < 20; }
+    CHECK(overlay_png("/dev/full", &img, NULL, &pred, "case", NAN, err, sizeof(err)) != 0);
+    CHECK_MSG(strstr(err, "/dev/full"), "%s", err);
+    err[0] = 0;
+    CHECK_MSG(overlay_png("tests/out/save_overlay.png", &img, NULL, &pred, "case", NAN, err, sizeof(err)) == 0, "%s", err);
+    volume_free(&img);
+    volume_free(&pred);
+}
+
 /* A file-size limit stands in for a full disk: in a child limited to 4 KiB per file, volume_write of a 256 KiB volume
  * must fail with the path named, for .nii and for .nii.gz (whose cut-short stream is only found by reading it back). */
 static int write_limited(const char *path, int as_uint8, const char *log)
@@ -202,6 +220,7 @@ int main(void)
     RUN(test_save_unopenable);
     RUN(test_stock_save_exits);
     RUN(test_chart_full_device);
+    RUN(test_overlay_full_device);
     RUN(test_volume_write_disk_full);
     TEST_MAIN_END();
 }
