@@ -20,7 +20,8 @@ int save_weights_atomic(network *net, const char *path, long *expect)
     FILE *f = fopen(tmp, "wb");
     if(!f){ fprintf(stderr, "error: cannot write weights %s: %s\n", tmp, strerror(errno)); return -1; }
     fclose(f);
-    save_weights(net, tmp);
+    char serr[1400];
+    if(save_weights_upto_err(net, tmp, net->n, serr, sizeof(serr))){ fprintf(stderr, "error: %s; %s is left as it was\n", serr, path); remove(tmp); return -1; }
     f = fopen(tmp, "rb+");
     if(!f){ fprintf(stderr, "error: %s: could not be written\n", tmp); return -1; }
     fseek(f, 0, SEEK_END);
