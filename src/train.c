@@ -15,8 +15,8 @@ int save_weights_atomic(network *net, const char *path, long *expect)
 {
     char tmp[1100];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    /* Darknet's writer cannot report errors (an unopenable file even exits with status 0, a full disk leaves a
-     * short file): check the file opens first, then that the size matches the network before renaming */
+    /* written to <path>.tmp, every write checked (save_weights_upto_err), the size compared with the network's,
+     * and the weights read back for non-finite values before the rename makes it the checkpoint */
     FILE *f = fopen(tmp, "wb");
     if(!f){ fprintf(stderr, "error: cannot write weights %s: %s\n", tmp, strerror(errno)); return -1; }
     fclose(f);
