@@ -120,7 +120,7 @@ R2S = {"input": "preact", "k": -1500}
 
 def dbisl_section(c, seg, sdf, s2r, r2s, ramp, extra=None):
     keys = dict(seg=",".join(map(str, seg)), sdf=",".join(map(str, sdf)))
-    if s2r:
+    if s2r and s2r[0] is not None:
         keys.update(s2r=",".join(map(str, s2r)), r2s=",".join(map(str, r2s)))
     keys.update({
         "lambda": 0.5, "beta": 1.0, "rampup": ramp, "ramp": "sigmoid", "k_seg": -50,
@@ -134,15 +134,18 @@ def dbisl_section(c, seg, sdf, s2r, r2s, ramp, extra=None):
     c.add("dbisl", **keys)
 
 
-def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title="", net_extra=None):
+def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title="", net_extra=None,
+          transforms=None):
+    """transforms: put the [dtransform]/[r2s] sections on the heads (default: with two decoders)."""
+    transforms = dual if transforms is None else transforms
     c = Cfg()
     c.lines.append("# " + title)
     net_section(c, w, h, d, batch, lr, max_batches, infer_stride, net_extra)
     x = encoder(c, f)
-    segA, sdfA, s2rA, r2sA, _ = decoder(c, f, x, "deconv", "Phi", dual)
+    segA, sdfA, s2rA, r2sA, _ = decoder(c, f, x, "deconv", "Phi", transforms)
     if dual:
         c.add("dualsplit", "second decoder: branch again from the encoder output (after dropout)", layers=x[4])
-        segB, sdfB, s2rB, r2sB, _ = decoder(c, f, x, "trilinear", "Psi", dual)
+        segB, sdfB, s2rB, r2sB, _ = decoder(c, f, x, "trilinear", "Psi", transforms)
         dbisl_section(c, [segA, segB], [sdfA, sdfB], [s2rA, s2rB], [r2sA, r2sB], ramp, loss_extra)
     else:
         dbisl_section(c, [segA], [sdfA], None, None, ramp, loss_extra)
