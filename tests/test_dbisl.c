@@ -3,6 +3,7 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "dbisl_layer.h"
+#include "layers3d.h"
 
 #define B 3
 #define D 4
@@ -258,6 +259,37 @@ static void test_beta_ramp(void)
     free_network(net);
 }
 
+/* The [dtransform] sections [dbisl] reads run in training only (inference reads the heads); [r2s] runs always. */
+static void test_transforms_train_only(void)
+{
+    char err[1024];
+    FILE *f = fopen("tests/out/dbisl_train_only.cfg", "w");
+    fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n"
+               "[conv3d]\nfilters=1\nsize=1\nactivation=linear\n[dtransform]\ninput=logits\nscale=1\n[route]\nlayers=0\n"
+               "[conv3d]\nfilters=1\nsize=1\nactivation=linear\n[r2s]\ninput=preact\nk=-2\n"
+               "[dbisl]\nseg=0\nsdf=3\ns2r=1\nr2s=4\n", B, D, H, W);
+    fclose(f);
+    network *net = parse_network_cfg_err("tests/out/dbisl_train_only.cfg", err, sizeof(err));
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    int i, j, s2r = 1, r2s = 4, n = B * V;
+    CHECK(net->layers[s2r].type == DTRANSFORM && net->layers[r2s].type == R2S);
+    /* heads = the input itself, which has both signs: a mask with an inside and an outside */
+    for(i = 0; i < 2; ++i){ net->layers[3 * i].weights[0] = 1; net->layers[3 * i].biases[0] = 0; }
+    for(i = 0; i < n; ++i){ int x = i % W, y = (i / W) % H; net->input[i] = (x >= 2 && x <= 4 && y >= 1 && y <= 3) ? 1.f : -1.f; }
+    for(j = 0; j < 2; ++j){
+        net->train = j;
+        memset(net->layers[s2r].output, 0, n * sizeof(float));
+        memset(net->layers[r2s].output, 0, n * sizeof(float));
+        forward_network(net);
+        int nz_s = 0, nz_r = 0;
+        for(i = 0; i < n; ++i){ nz_s += net->layers[s2r].output[i] != 0; nz_r += net->layers[r2s].output[i] != 0; }
+        CHECK_MSG(j ? nz_s > 0 : nz_s == 0, "train=%d: %d nonzero [dtransform] outputs", j, nz_s);
+        CHECK_MSG(nz_r == n, "train=%d: [r2s] gave %d nonzero outputs of %d", j, nz_r, n);
+    }
+    free_network(net);
+}
+
 /* pse_mask=0: the pseudo-supervision CE is averaged over every voxel of the selected samples (no confidence mask) */
 static void test_pse_mask_off(void)
 {
@@ -385,6 +417,7 @@ int main(void)
     RUN(test_one_decoder_and_errors);
     RUN(test_beta_ramp);
     RUN(test_pse_mask_off);
+    RUN(test_transforms_train_only);
     gpu_index = gi;
     RUN(test_gpu_vs_cpu);
     TEST_MAIN_END();
