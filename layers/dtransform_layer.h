@@ -84,7 +84,7 @@ void dtransform_backward_gpu(dtransform_state *s, const float *dR_gpu, float *dp
 #endif
 
 /* Reads kernel, h, scale, binarize (ste|sigmoid|softmin), tau, exact, early_stop with the strict
- * cfg readers (defaults above); 0, or -1 with err naming the key. [dbisl] reuses it. */
+ * cfg readers (defaults above); 0, or -1 with err naming the key. */
 int dtransform_parse_params(list *options, const char *sec, dtransform_params *p, char *err, size_t errlen);
 
 /* The layer: input N x C x D x H x W, output the same shape, channels independent. Weightless.
