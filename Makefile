@@ -141,7 +141,7 @@ $(B)/%.cu.o: %.cu $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ARCH) $(DEFS) $(INCS) $(OUR_INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@
 
-$(B)/tests/%: tests/%.c tests/testlib.h $(LIB)
+$(B)/tests/%: tests/%.c tests/testlib.h tests/fixture.h $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ALL_INCS) -Itests $< -o $@ $(LIB) $(LDLIBS)
 

@@ -25,6 +25,19 @@ const cfg_key *cfg_key_find(const char *where, const char *key)
     return 0;
 }
 
+const char *cfg_key_moved(const char *where, const char *key)
+{
+    static const char *dt[] = {"kernel", "h", "scale", "binarize", "tau", "exact", "early_stop", 0};
+    int i;
+    if(strcmp(where, "[dbisl]")) return 0;
+    for(i = 0; dt[i]; ++i) if(!strcmp(key, dt[i]))
+        return "the s2r transform's settings are keys of its [dtransform] sections: move it there "
+               "(a [dtransform] with input=logits after each seg head, named in s2r=)";
+    if(!strcmp(key, "k"))
+        return "T_r2s's k is a key of its [r2s] sections: move it there (an [r2s] with input=preact after each sdf head, named in r2s=)";
+    return 0;
+}
+
 static const cfg_key *row(const char *cmd, const char *flag, char *err, size_t errlen)
 {
     const cfg_key *k = cfg_key_find(cmd, flag);

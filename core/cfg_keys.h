@@ -22,6 +22,10 @@ extern const int cfg_nkeys;
 /* The row of key in section where (section rows first, then the "*" rows for layer sections), or NULL. */
 const cfg_key *cfg_key_find(const char *where, const char *key);
 
+/* For a key a section no longer accepts because it moved to another section: where it went, as a sentence;
+ * NULL for any other key. */
+const char *cfg_key_moved(const char *where, const char *key);
+
 /* Command-line values of `cmd` ("seg3d sdf") read against the table: 0, or -1 with err naming the flag,
  * what was given and the accepted range. */
 int arg_long(const char *cmd, const char *flag, const char *v, long long *out, char *err, size_t errlen);

@@ -75,29 +75,30 @@ extern "C" int edt3d_sq_gpu(const unsigned char *mask_gpu, int D, int H, int W, 
     if(!(spacing[0] > 0) || !(spacing[1] > 0) || !(spacing[2] > 0)) return -1;
     long n = (long)D * H * W;
     unsigned long long *cnt_gpu = 0, cnt = 0;
-    if(cudaMalloc((void **)&cnt_gpu, sizeof(*cnt_gpu)) != cudaSuccess) return -1;
-    cudaMemset(cnt_gpu, 0, sizeof(*cnt_gpu));
+    if(cuda3d_malloc((void **)&cnt_gpu, sizeof(*cnt_gpu))) return -1;
+    CUDA3D_CHECK(cudaMemset(cnt_gpu, 0, sizeof(*cnt_gpu)));
     edt_pass_w<<<grid((long)D * H), BLOCK>>>(mask_gpu, D * H, W, spacing[2], out_gpu, cnt_gpu);
-    cudaMemcpy(&cnt, cnt_gpu, sizeof(cnt), cudaMemcpyDeviceToHost);
-    cudaFree(cnt_gpu);
+    CUDA3D_CHECK_LAUNCH();
+    CUDA3D_CHECK(cudaMemcpy(&cnt, cnt_gpu, sizeof(cnt), cudaMemcpyDeviceToHost));
+    cuda3d_free((void **)&cnt_gpu);
     if(cnt == 0){
         edt_fill<<<grid(n), BLOCK>>>(out_gpu, n, INFINITY);
+        CUDA3D_CHECK_LAUNCH();
         return 0;
     }
     int m = H > D ? H : D;
     long lines = (long)D * W > (long)H * W ? (long)D * W : (long)H * W;
     float *f = 0; int *v = 0; double *z = 0;
-    if(cudaMalloc((void **)&f, sizeof(float) * lines * m) != cudaSuccess ||
-       cudaMalloc((void **)&v, sizeof(int) * lines * m) != cudaSuccess ||
-       cudaMalloc((void **)&z, sizeof(double) * lines * (m + 1)) != cudaSuccess){
-        cudaGetLastError();
-        cudaFree(f); cudaFree(v); cudaFree(z);
+    /* the envelope buffers live for one call: a failed allocation is recoverable (core/cuda3d.h) */
+    if(cuda3d_malloc((void **)&f, sizeof(float) * lines * m) || cuda3d_malloc((void **)&v, sizeof(int) * lines * m) ||
+       cuda3d_malloc((void **)&z, sizeof(double) * lines * (m + 1))){
+        cuda3d_free((void **)&f); cuda3d_free((void **)&v); cuda3d_free((void **)&z);
         return -1;
     }
     if(H > 1) edt_pass_env<<<grid((long)D * W), BLOCK>>>(out_gpu, (long)D * W, W, (long)H * W, H, W, spacing[1], f, v, z);
     if(D > 1) edt_pass_env<<<grid((long)H * W), BLOCK>>>(out_gpu, (long)H * W, H * W, 0, D, (long)H * W, spacing[0], f, v, z);
-    check_error(cudaPeekAtLastError());
-    cudaFree(f); cudaFree(v); cudaFree(z);
+    CUDA3D_CHECK_LAUNCH();
+    cuda3d_free((void **)&f); cuda3d_free((void **)&v); cuda3d_free((void **)&z);
     return cnt > 0x7fffffffULL ? 0x7fffffff : (int)cnt;
 }
 
@@ -107,7 +108,7 @@ extern "C" int edt3d_gpu(const unsigned char *mask_gpu, int D, int H, int W, con
     if(r > 0){
         long n = (long)D * H * W;
         edt_sqrt<<<grid(n), BLOCK>>>(out_gpu, n);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }
     return r;
 }

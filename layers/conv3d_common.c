@@ -11,7 +11,7 @@
 #include "activations.h"
 #include "blas.h"
 #include "utils.h"
-#include "cuda.h"
+#include "cuda3d.h"
 
 /* Column chunks are capped at this many floats: a full 16-channel 3x3x3 column matrix of one
  * 112x112x80 volume would be 1.7 GB. */
@@ -102,19 +102,20 @@ static size_t chunk_for(size_t rows, size_t pos)
     return ch;
 }
 
-void c3_alloc_buffers(layer *l)
+int c3_alloc_buffers(layer *l)
 {
     conv3d_state *st = c3_state(*l);
     dims3d in = in_dims(*l), out = out_dims(*l);
-    layer3d_set_shapes(l, l->batch, in, out);
+    int rc = layer3d_set_shapes(l, l->batch, in, out);
     size_t n = (size_t)l->batch * l->outputs;
     if(l->batch_normalize){
         free(l->x_norm);
         l->x_norm = layer3d_alloc(n);
+        if(!l->x_norm) rc = -1;
 #ifdef GPU
         if(gpu_index >= 0){
-            if(l->x_norm_gpu) cuda_free(l->x_norm_gpu);
-            l->x_norm_gpu = cuda_make_array(l->x_norm, n);
+            cuda3d_free((void **)&l->x_norm_gpu);
+            if(rc == 0 && cuda3d_make_array(&l->x_norm_gpu, l->x_norm, n)) rc = -1;
         }
 #endif
     }
@@ -129,6 +130,7 @@ void c3_alloc_buffers(layer *l)
     st->chunk_dx = (!st->transposed && !geom3d_is_identity(&st->g) && geom3d_flipped(&st->g, l->out_c, &t)) ?
                    chunk_for(geom3d_rows(&t), geom3d_positions(&t)) : 0;
     l->workspace_size = c3_cpu_workspace_floats(*l) * sizeof(float);
+    return rc;
 }
 
 size_t c3_cpu_slot_floats(layer l)
@@ -152,6 +154,47 @@ size_t c3_cpu_workspace_floats(layer l)
                (size_t)(st->nthreads > 1 ? st->nthreads : 1) * c3_cpu_slot_floats(l) + (st->chunk_dx ? (size_t)l.nweights : 0);
     return n > st->onednn_floats ? n : st->onednn_floats;
 }
+
+#ifdef GPU
+/* The device copies of the parameters and the reduction scratch; -1 (recorded for cuda3d_take_error) when short. */
+static int c3_init_gpu(layer *l)
+{
+    conv3d_state *st = c3_state(*l);
+    int oc = l->out_c;
+    if(cuda3d_make_array(&l->weights_gpu, l->weights, l->nweights)) return -1;
+    if(cuda3d_make_array(&l->weight_updates_gpu, l->weight_updates, l->nweights)) return -1;
+    if(l->nbiases){
+        if(cuda3d_make_array(&l->biases_gpu, l->biases, oc)) return -1;
+        if(cuda3d_make_array(&l->bias_updates_gpu, l->bias_updates, oc)) return -1;
+    }
+    if(l->batch_normalize){
+        if(cuda3d_make_array(&l->scales_gpu, l->scales, oc)) return -1;
+        if(cuda3d_make_array(&l->scale_updates_gpu, l->scale_updates, oc)) return -1;
+        if(cuda3d_make_array(&l->mean_gpu, l->mean, oc)) return -1;
+        if(cuda3d_make_array(&l->variance_gpu, l->variance, oc)) return -1;
+        if(cuda3d_make_array(&l->rolling_mean_gpu, l->rolling_mean, oc)) return -1;
+        if(cuda3d_make_array(&l->rolling_variance_gpu, l->rolling_variance, oc)) return -1;
+    }
+    if(st->pre_bias){
+        if(cuda3d_make_array(&st->pre_b_gpu, st->pre_b, oc)) return -1;
+        if(cuda3d_make_array(&st->pre_b_updates_gpu, st->pre_b_updates, oc)) return -1;
+    }
+    if(cuda3d_malloc((void **)&st->acc_gpu, 2 * (size_t)oc * sizeof(double))) return -1;
+    if(cuda3d_malloc((void **)&st->part_gpu, 2 * (size_t)oc * C3_SUM_BLOCKS * sizeof(double))) return -1;
+    if(cuda3d_malloc((void **)&st->coef_gpu, 3 * (size_t)oc * sizeof(float))) return -1;
+    return 0;
+}
+
+void c3_free_gpu(conv3d_state *st)
+{
+    if(!st) return;
+    cuda3d_free((void **)&st->pre_b_gpu);
+    cuda3d_free((void **)&st->pre_b_updates_gpu);
+    cuda3d_free((void **)&st->acc_gpu);
+    cuda3d_free((void **)&st->part_gpu);
+    cuda3d_free((void **)&st->coef_gpu);
+}
+#endif
 
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,
             int batch_normalize, int bias, ACTIVATION act, int fan_in)
@@ -200,29 +243,9 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
         for(i = 0; i < oc; ++i){ l->scales[i] = 1; l->rolling_variance[i] = 1; }
     }
 #ifdef GPU
-    if(gpu_index >= 0){
-        l->weights_gpu = cuda_make_array(l->weights, l->nweights);
-        l->weight_updates_gpu = cuda_make_array(l->weight_updates, l->nweights);
-        if(l->nbiases){
-            l->biases_gpu = cuda_make_array(l->biases, oc);
-            l->bias_updates_gpu = cuda_make_array(l->bias_updates, oc);
-        }
-        if(batch_normalize){
-            l->scales_gpu = cuda_make_array(l->scales, oc);
-            l->scale_updates_gpu = cuda_make_array(l->scale_updates, oc);
-            l->mean_gpu = cuda_make_array(l->mean, oc);
-            l->variance_gpu = cuda_make_array(l->variance, oc);
-            l->rolling_mean_gpu = cuda_make_array(l->rolling_mean, oc);
-            l->rolling_variance_gpu = cuda_make_array(l->rolling_variance, oc);
-        }
-        if(pre){
-            st->pre_b_gpu = cuda_make_array(st->pre_b, oc);
-            st->pre_b_updates_gpu = cuda_make_array(st->pre_b_updates, oc);
-        }
-    }
+    if(gpu_index >= 0 && c3_init_gpu(l)) return -1;
 #endif
-    c3_alloc_buffers(l);
-    return 0;
+    return c3_alloc_buffers(l);
 }
 
 static int read_axes(list *options, const char *sec, const char *key, int def, int required, int out[3], char *err, size_t errlen)
@@ -280,15 +303,16 @@ geom3d c3_geom(dims3d in, dims3d out, const conv3d_options *o, int transposed)
     return g;
 }
 
-/* The oneDNN primitives (CPU) and cuDNN descriptors (GPU) for the layer's current geometry */
-static void c3_setup_backends(layer *l)
+/* The oneDNN primitives (CPU) and cuDNN descriptors (GPU) for the layer's current geometry; -1 when cuDNN refuses */
+static int c3_setup_backends(layer *l)
 {
 #ifdef ONEDNN
     conv3d_onednn_setup(l);
 #endif
 #ifdef GPU
-    if(gpu_index >= 0) c3_cudnn_setup(l);
+    if(gpu_index >= 0 && c3_cudnn_setup(l)) return -1;
 #endif
+    return 0;
 }
 
 layer c3_make_layer(int batch, dims3d in, conv3d_options o, const c3_kind *k)
@@ -312,7 +336,11 @@ layer c3_make_layer(int batch, dims3d in, conv3d_options o, const c3_kind *k)
     l.backward_gpu = k->backward_gpu;
     l.update_gpu = k->update_gpu;
 #endif
-    c3_setup_backends(&l);
+    if(c3_setup_backends(&l)){
+        free_layer(l);
+        layer empty = {0};
+        return empty;
+    }
     double gflop = 2.0 * l.nweights * geom3d_positions(&g) / 1e9;
     fprintf(stderr, "%-8s %4d %dx%dx%d/%dx%dx%d p%dx%dx%d%s %4d x%4d x%4d x%4d -> %4d x%4d x%4d x%4d %6.3f BFLOPs\n",
             k->name, o.filters, o.k[0], o.k[1], o.k[2], o.s[0], o.s[1], o.s[2], o.p[0], o.p[1], o.p[2],
@@ -334,9 +362,8 @@ int c3_resize_layer(layer *l, int d, int h, int w, const c3_kind *k)
     st->g = c3_geom(in, out, &o, k->transposed);
     l->d = d; l->h = d * h; l->w = w;
     l->out_d = out.d; l->out_h = out.d * out.h; l->out_w = out.w;
-    c3_alloc_buffers(l);
-    c3_setup_backends(l);
-    return 0;
+    if(c3_alloc_buffers(l)) return -1;
+    return c3_setup_backends(l);
 }
 
 int c3_parse_section(list *options, size_params params, layer *l, const c3_kind *k, char *err, size_t errlen)
@@ -358,7 +385,7 @@ int c3_parse_section(list *options, size_params params, layer *l, const c3_kind 
         return -1;
     }
     *l = c3_make_layer(params.batch, in, o, k);
-    if(!l->weights){ snprintf(err, errlen, "out of memory"); return -1; }
+    if(!l->weights) return layer3d_alloc_error(err, errlen);
     return 0;
 }
 
@@ -556,20 +583,21 @@ void c3_update(layer l, update_args a)
     scal_cpu(l.nweights, a.momentum, l.weight_updates, 1);
 }
 
-void c3_save(layer l, FILE *fp)
+int c3_save(layer l, FILE *fp)
 {
     conv3d_state *st = c3_state(l);
 #ifdef GPU
     if(gpu_index >= 0) c3_pull(l);
 #endif
-    if(l.nbiases) fwrite(l.biases, sizeof(float), l.nbiases, fp);
+    if(l.nbiases && write_floats(l.biases, l.nbiases, fp)) return -1;
     if(l.batch_normalize){
-        fwrite(l.scales, sizeof(float), l.out_c, fp);
-        fwrite(l.rolling_mean, sizeof(float), l.out_c, fp);
-        fwrite(l.rolling_variance, sizeof(float), l.out_c, fp);
+        if(write_floats(l.scales, l.out_c, fp)) return -1;
+        if(write_floats(l.rolling_mean, l.out_c, fp)) return -1;
+        if(write_floats(l.rolling_variance, l.out_c, fp)) return -1;
     }
-    fwrite(l.weights, sizeof(float), l.nweights, fp);
-    if(st->pre_bias) fwrite(st->pre_b, sizeof(float), l.out_c, fp);
+    if(write_floats(l.weights, l.nweights, fp)) return -1;
+    if(st->pre_bias && write_floats(st->pre_b, l.out_c, fp)) return -1;
+    return 0;
 }
 
 int c3_load(layer l, FILE *fp)

@@ -42,11 +42,18 @@ typedef struct {
     size_t onednn_floats; /* floats of net.workspace those primitives use (0 without them) */
 #ifdef GPU
     float *pre_b_gpu, *pre_b_updates_gpu;
+    /* the batch-norm/bias reductions' scratch, owned here and freed with the layer (c3_free_gpu) */
+    double *acc_gpu;    /* 2*out_c channel sums */
+    double *part_gpu;   /* 2*out_c rows of C3_SUM_BLOCKS block sums (deterministic mode) */
+    float *coef_gpu;    /* 3*out_c backward coefficients */
 #endif
     float mem[];
 } conv3d_state;
 
 static inline conv3d_state *c3_state(layer l) { return (conv3d_state *)l.plugin_state; }
+
+/* most blocks one GPU channel reduction uses (its deterministic partial sums have this many per row) */
+#define C3_SUM_BLOCKS 128
 
 /* What differs between [conv3d] (transposed = 0) and [deconv3d] (transposed = 1); each layer file holds one. */
 typedef struct {
@@ -66,8 +73,9 @@ typedef struct {
 
 /* The convolution seen by vol2col and cuDNN: image = input, positions = output; transposed: the other way round. */
 geom3d c3_geom(dims3d in, dims3d out, const conv3d_options *o, int transposed);
-/* make_/resize_/parse_ of both layers: a layer of kind k (an empty layer when memory is short), a new input size
- * (d, h = true height, w; -1 and the layer untouched when the output would be empty), the cfg section. */
+/* make_/resize_/parse_ of both layers: a layer of kind k (an empty layer when memory, CPU or GPU, is short), a new
+ * input size (d, h = true height, w; -1 and the layer untouched when the output would be empty, -1 when memory is
+ * short), the cfg section. */
 layer c3_make_layer(int batch, dims3d in, conv3d_options o, const c3_kind *k);
 int c3_resize_layer(layer *l, int d, int h, int w, const c3_kind *k);
 int c3_parse_section(list *options, size_params params, layer *l, const c3_kind *k, char *err, size_t errlen);
@@ -80,8 +88,9 @@ int c3_check_run(size_params params, char *err, size_t errlen);
  * rolling variance 1. fan_in: conv3d in_c*k^3, deconv3d out_c*k^3 (PyTorch's). Returns -1 when memory is short. */
 int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed,
             int batch_normalize, int bias, ACTIVATION act, int fan_in);
-/* (Re)allocates output, delta, x_norm (CPU and GPU) for the current shapes and sets the CPU workspace size. */
-void c3_alloc_buffers(layer *l);
+/* (Re)allocates output, delta, x_norm (CPU and GPU) for the current shapes and sets the CPU workspace size;
+ * -1 when memory is short (a GPU failure recorded for cuda3d_take_error). */
+int c3_alloc_buffers(layer *l);
 /* Floats of net.workspace the CPU path uses with the current chunk sizes: nthreads slots of c3_cpu_slot_floats
  * (a column chunk, the larger of the forward/weight-gradient and the flipped data-gradient columns, then with
  * nthreads > 1 a private weight gradient), then, with chunk_dx, the flipped weights (at the end); at least
@@ -98,7 +107,8 @@ void c3_post_forward(layer l, network net);
 void c3_post_backward(layer l, network net);
 /* Darknet SGD (update_convolutional_layer): lr/batch steps, momentum on the update buffers, decay on weights only. */
 void c3_update(layer l, update_args a);
-void c3_save(layer l, FILE *fp);
+/* Write/read the parameters in the weights-file order above: 0, or -1 on a failed write / short read. */
+int c3_save(layer l, FILE *fp);
 int c3_load(layer l, FILE *fp);
 
 /* Plain BN pieces (exposed for tests): statistics per channel of x [batch][c][sp], double accumulation */
@@ -106,8 +116,10 @@ void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float 
 
 #ifdef GPU
 /* (Re)creates the cuDNN descriptors for the layer's geometry (image = x, positions = y) and picks algorithms within
- * a bounded workspace; sets l->workspace_size. */
-void c3_cudnn_setup(layer *l);
+ * a bounded workspace; sets l->workspace_size. -1 (recorded for cuda3d_take_error) when cuDNN refuses. */
+int c3_cudnn_setup(layer *l);
+/* frees the state's device buffers (the pre-BN bias and the reduction scratch); the free hook calls it */
+void c3_free_gpu(conv3d_state *st);
 void c3_post_forward_gpu(layer l, network net);
 void c3_post_backward_gpu(layer l, network net);
 void c3_update_gpu(layer l, update_args a);

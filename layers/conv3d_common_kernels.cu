@@ -7,34 +7,16 @@ extern "C" {
 
 #define C3_THREADS 256
 
-/* Per-process double scratch for the channel reductions (atomics in double keep them as exact as the CPU's). */
-static double *scratch_gpu = 0;
-static size_t scratch_n = 0;
-static double *scratch(size_t n)
-{
-    if(n > scratch_n){
-        if(scratch_gpu) cudaFree(scratch_gpu);
-        check_error(cudaMalloc((void **)&scratch_gpu, n * sizeof(double)));
-        scratch_n = n;
-    }
-    check_error(cudaMemset(scratch_gpu, 0, n * sizeof(double)));
-    return scratch_gpu;
-}
-
 extern "C" int darknet3d_deterministic;
 
-/* Deterministic mode: each block's sums go to part[row * nblocks + block] instead of an atomicAdd, and
- * chan_sum_finish_kernel adds them in block order, so the sum is the same from run to run. */
-static double *part_gpu = 0;
-static size_t part_n = 0;
-static double *partials(size_t n)
+/* The channel sums accumulate into the layer's st->acc_gpu (zeroed here); atomics in double keep them as exact as the
+ * CPU's. Deterministic mode: each block's sums go to st->part_gpu[row * nblocks + block] instead of an atomicAdd, and
+ * chan_sum_finish_kernel adds them in block order, so the sum is the same from run to run. The scratch is the
+ * layer's (conv3d_state), sized for its channels at make time, so a running network never allocates. */
+static double *zeroed_acc(const conv3d_state *st, int rows)
 {
-    if(n > part_n){
-        if(part_gpu) cudaFree(part_gpu);
-        check_error(cudaMalloc((void **)&part_gpu, n * sizeof(double)));
-        part_n = n;
-    }
-    return part_gpu;
+    CUDA3D_CHECK(cudaMemset(st->acc_gpu, 0, (size_t)rows * sizeof(double)));
+    return st->acc_gpu;
 }
 
 __global__ void chan_sum_finish_kernel(const double *part, int nblocks, int rows, double *acc)
@@ -79,19 +61,20 @@ __global__ void chan_sum_kernel(const float *a, const float *b, const float *shi
     }
 }
 
-static void chan_sum(const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc)
+static void chan_sum(const conv3d_state *st, const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp,
+                     double *acc)
 {
     size_t n = (size_t)batch * sp;
     int bx = (int)((n + C3_THREADS - 1) / C3_THREADS);
-    if(bx > 128) bx = 128;
+    if(bx > C3_SUM_BLOCKS) bx = C3_SUM_BLOCKS;
     dim3 grid(bx, c);
     int rows = b ? 2 * c : c;
-    double *part = darknet3d_deterministic ? partials((size_t)rows * bx) : 0;
+    double *part = darknet3d_deterministic ? st->part_gpu : 0;
     chan_sum_kernel<<<grid, C3_THREADS>>>(a, b, shift, sq, batch, c, sp, acc, part);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     if(part){
         chan_sum_finish_kernel<<<(rows + 255) / 256, 256>>>(part, bx, rows, acc);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }
 }
 
@@ -157,19 +140,6 @@ __global__ void acc_add_kernel(const double *acc, int c, float *out)
     if(k < c) out[k] += (float)acc[k];
 }
 
-/* coefficient buffer for the backward (3*c floats), grown as needed */
-static float *coef_gpu = 0;
-static size_t coef_n = 0;
-static float *coefs(size_t n)
-{
-    if(n > coef_n){
-        if(coef_gpu) cudaFree(coef_gpu);
-        check_error(cudaMalloc((void **)&coef_gpu, n * sizeof(float)));
-        coef_n = n;
-    }
-    return coef_gpu;
-}
-
 extern "C" void c3_post_forward_gpu(layer l, network net)
 {
     conv3d_state *st = c3_state(l);
@@ -179,25 +149,25 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
     if(l.batch_normalize){
         if(st->pre_bias){
             add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, st->pre_b_gpu, c, sp, n);
-            check_error(cudaPeekAtLastError());
+            CUDA3D_CHECK_LAUNCH();
         }
         const float *mu = l.rolling_mean_gpu, *var = l.rolling_variance_gpu;
         if(net.train){
             double m = (double)l.batch * sp;
-            double *acc = scratch(2 * (size_t)c);
-            chan_sum(l.output_gpu, 0, 0, 0, l.batch, c, sp, acc);
+            double *acc = zeroed_acc(st, 2 * c);
+            chan_sum(st, l.output_gpu, 0, 0, 0, l.batch, c, sp, acc);
             mean_kernel<<<cb, 256>>>(acc, c, m, l.mean_gpu);
-            check_error(cudaMemset(acc, 0, c * sizeof(double)));
-            chan_sum(l.output_gpu, 0, l.mean_gpu, 1, l.batch, c, sp, acc);
+            CUDA3D_CHECK(cudaMemset(acc, 0, c * sizeof(double)));
+            chan_sum(st, l.output_gpu, 0, l.mean_gpu, 1, l.batch, c, sp, acc);
             var_kernel<<<cb, 256>>>(acc, c, m, l.mean_gpu, l.variance_gpu, l.rolling_mean_gpu, l.rolling_variance_gpu, BN3D_MOMENTUM);
-            check_error(cudaPeekAtLastError());
+            CUDA3D_CHECK_LAUNCH();
             mu = l.mean_gpu; var = l.variance_gpu;
         }
         normalize_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.x_norm_gpu, mu, var, l.scales_gpu, l.biases_gpu, c, sp, n);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }else if(l.nbiases){
         add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }
     activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
@@ -211,26 +181,26 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
     if(!l.batch_normalize){
         if(!l.nbiases) return;
-        double *acc = scratch(c);
-        chan_sum(l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
+        double *acc = zeroed_acc(st, c);
+        chan_sum(st, l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
         acc_add_kernel<<<cb, 256>>>(acc, c, l.bias_updates_gpu);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
         return;
     }
     double m = (double)l.batch * sp;
-    double *acc = scratch(2 * (size_t)c);
-    float *coef = coefs(3 * (size_t)c);
-    chan_sum(l.delta_gpu, l.x_norm_gpu, 0, 0, l.batch, c, sp, acc);
+    double *acc = zeroed_acc(st, 2 * c);
+    float *coef = st->coef_gpu;
+    chan_sum(st, l.delta_gpu, l.x_norm_gpu, 0, 0, l.batch, c, sp, acc);
     bn_back_coef_kernel<<<cb, 256>>>(acc, c, m, net.train, l.scales_gpu, net.train ? l.variance_gpu : l.rolling_variance_gpu,
                                      l.bias_updates_gpu, l.scale_updates_gpu, coef);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     bn_back_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, l.x_norm_gpu, coef, c, sp, n);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     if(st->pre_bias){
-        acc = scratch(c);
-        chan_sum(l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
+        acc = zeroed_acc(st, c);
+        chan_sum(st, l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
         acc_add_kernel<<<cb, 256>>>(acc, c, st->pre_b_updates_gpu);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }
 }
 

@@ -8,19 +8,11 @@ extern "C" {
 /* Workspace bound for the algorithm choice: the network shares one workspace of the largest layer's size. */
 #define C3_WORKSPACE_LIMIT ((size_t)1 << 30)
 
-/* Library code never exits: a failing cuDNN call is reported and the layer's output is left as is. */
-static int c3_ok(cudnnStatus_t s, const char *what)
-{
-    if(s == CUDNN_STATUS_SUCCESS) return 1;
-    fprintf(stderr, "darknet3d: %s: %s\n", what, cudnnGetErrorString(s));
-    return 0;
-}
-
-static void set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, int w)
+static int set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, int w)
 {
     int dims[5] = {n, c, d, h, w};
     int strides[5] = {c * d * h * w, d * h * w, h * w, w, 1};
-    c3_ok(cudnnSetTensorNdDescriptor(t, CUDNN_DATA_FLOAT, 5, dims, strides), "cudnnSetTensorNdDescriptor");
+    return CUDNN3D_TRY(cudnnSetTensorNdDescriptor(t, CUDNN_DATA_FLOAT, 5, dims, strides));
 }
 
 /* TF32 tensor-core convolutions (Ampere and later) when darknet3d_precision says so ([net] precision / -precision).
@@ -42,26 +34,31 @@ extern "C" int darknet3d_deterministic;
         if(darknet3d_deterministic) fprintf(stderr, "note: conv3d: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", what); } \
     } while(0)
 
-extern "C" void c3_cudnn_setup(layer *l)
+/* The descriptors of the layer's geometry, made once and reset on a resize; -1 (recorded) when cuDNN refuses. */
+static int c3_descriptors(layer *l)
 {
     conv3d_state *st = c3_state(*l);
     const geom3d *g = &st->g;
     int yc = st->transposed ? l->c : l->out_c;
     if(!l->convDesc){
-        cudnnCreateTensorDescriptor(&l->srcTensorDesc);
-        cudnnCreateTensorDescriptor(&l->dstTensorDesc);
-        cudnnCreateFilterDescriptor(&l->weightDesc);
-        cudnnCreateConvolutionDescriptor(&l->convDesc);
+        if(CUDNN3D_TRY(cudnnCreateTensorDescriptor(&l->srcTensorDesc)) || CUDNN3D_TRY(cudnnCreateTensorDescriptor(&l->dstTensorDesc)) ||
+           CUDNN3D_TRY(cudnnCreateFilterDescriptor(&l->weightDesc)) || CUDNN3D_TRY(cudnnCreateConvolutionDescriptor(&l->convDesc)))
+            return -1;
     }
     /* x = the "image" (conv3d input / deconv3d output), y = the positions (conv3d output / deconv3d input) */
-    set_tensor(l->srcTensorDesc, l->batch, g->c, g->d, g->h, g->w);
-    set_tensor(l->dstTensorDesc, l->batch, yc, g->od, g->oh, g->ow);
+    if(set_tensor(l->srcTensorDesc, l->batch, g->c, g->d, g->h, g->w)) return -1;
+    if(set_tensor(l->dstTensorDesc, l->batch, yc, g->od, g->oh, g->ow)) return -1;
     int fd[5] = {yc, g->c, g->kd, g->kh, g->kw};
-    c3_ok(cudnnSetFilterNdDescriptor(l->weightDesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, fd), "cudnnSetFilterNdDescriptor");
+    if(CUDNN3D_TRY(cudnnSetFilterNdDescriptor(l->weightDesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, fd))) return -1;
     int pad[3] = {g->pd, g->ph, g->pw}, str[3] = {g->sd, g->sh, g->sw}, dil[3] = {1, 1, 1};
-    c3_ok(cudnnSetConvolutionNdDescriptor(l->convDesc, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT), "cudnnSetConvolutionNdDescriptor");
-    c3_ok(cudnnSetConvolutionMathType(l->convDesc, c3_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
+    if(CUDNN3D_TRY(cudnnSetConvolutionNdDescriptor(l->convDesc, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT))) return -1;
+    return CUDNN3D_TRY(cudnnSetConvolutionMathType(l->convDesc, c3_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+}
 
+/* A failed algorithm query leaves the default algorithm, which needs no workspace: not an error. */
+extern "C" int c3_cudnn_setup(layer *l)
+{
+    if(c3_descriptors(l)) return -1;
     int found = 0;
     cudnnConvolutionFwdAlgoPerf_t fw[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -69,27 +66,28 @@ extern "C" void c3_cudnn_setup(layer *l)
     l->fw_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     l->bd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
     l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
-    if(c3_ok(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
-                                                     CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw), "forward algorithm query") && found)
+    if(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
+                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw) == CUDNN_STATUS_SUCCESS && found)
         PICK(fw, found, l->fw_algo, "forward");
-    if(c3_ok(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
-                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd), "backward-data algorithm query") && found)
+    if(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
+                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd) == CUDNN_STATUS_SUCCESS && found)
         PICK(bd, found, l->bd_algo, "backward-data");
-    if(c3_ok(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
-                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf), "backward-filter algorithm query") && found)
+    if(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
+                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf) == CUDNN_STATUS_SUCCESS && found)
         PICK(bf, found, l->bf_algo, "backward-filter");
     size_t most = 0, s = 0;
     if(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, l->fw_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     if(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, l->bd_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     if(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, l->bf_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     l->workspace_size = most;
+    return 0;
 }
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)
 {
     float one = 1, zero = 0;
-    c3_ok(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
-                                  l.fw_algo, net.workspace, l.workspace_size, &zero, l.dstTensorDesc, l.output_gpu), "conv3d forward");
+    CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
+                                          l.fw_algo, net.workspace, l.workspace_size, &zero, l.dstTensorDesc, l.output_gpu));
     c3_post_forward_gpu(l, net);
 }
 
@@ -97,15 +95,15 @@ extern "C" void backward_conv3d_layer_gpu(layer l, network net)
 {
     float one = 1;
     c3_post_backward_gpu(l, net);
-    c3_ok(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
-                                         l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu), "conv3d backward filter");
+    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
+                                                 l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));
     if(net.delta_gpu)
-        c3_ok(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
-                                           l.bd_algo, net.workspace, l.workspace_size, &one, l.srcTensorDesc, net.delta_gpu), "conv3d backward data");
+        CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
+                                                   l.bd_algo, net.workspace, l.workspace_size, &one, l.srcTensorDesc, net.delta_gpu));
 }
 #else
 /* GPU build without cuDNN: parse refuses GPU runs (c3_check_run), so these are never reached with gpu_index >= 0. */
-extern "C" void c3_cudnn_setup(layer *l) { (void)l; }
+extern "C" int c3_cudnn_setup(layer *l) { (void)l; return 0; }
 extern "C" void forward_conv3d_layer_gpu(layer l, network net) { (void)l; (void)net; fprintf(stderr, "darknet3d: conv3d needs cuDNN on the GPU\n"); }
 extern "C" void backward_conv3d_layer_gpu(layer l, network net) { (void)l; (void)net; }
 #endif

@@ -313,13 +313,13 @@ void backward_conv3d_layer(layer l, network net)
 }
 
 void update_conv3d_layer(layer l, update_args a) { c3_update(l, a); }
-void save_conv3d_weights(layer l, FILE *fp) { c3_save(l, fp); }
+int save_conv3d_weights(layer l, FILE *fp) { return c3_save(l, fp); }
 int load_conv3d_weights(layer l, FILE *fp) { return c3_load(l, fp); }
 
 int resize_conv3d_layer(layer *l, int d, int h, int w) { return c3_resize_layer(l, d, h, w, &conv_kind); }
 
 /* The free hook of [conv3d] and [deconv3d] (set_layer_type_free): what lies behind plugin_state and outside
- * free_layer's stock list, i.e. the oneDNN primitives, the GPU copies of the pre-BN bias and the cuDNN descriptors; then the state itself. */
+ * free_layer's stock list, i.e. the oneDNN primitives, the state's device buffers (c3_free_gpu) and the cuDNN descriptors; then the state itself. */
 void free_conv3d_layer(layer l)
 {
     conv3d_state *st = c3_state(l);
@@ -327,8 +327,7 @@ void free_conv3d_layer(layer l)
     conv3d_onednn_free(l);
 #endif
 #ifdef GPU
-    if(st && st->pre_b_gpu) cuda_free(st->pre_b_gpu);
-    if(st && st->pre_b_updates_gpu) cuda_free(st->pre_b_updates_gpu);
+    c3_free_gpu(st);
 #endif
 #ifdef CUDNN
     if(l.convDesc){

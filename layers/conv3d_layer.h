@@ -28,7 +28,7 @@ int resize_conv3d_layer(layer *l, int d, int h, int w);
  * objects behind it; free_layer frees the stock buffers afterwards. */
 void free_conv3d_layer(layer l);
 int parse_conv3d_section(list *options, size_params params, layer *l, char *err, size_t errlen);
-void save_conv3d_weights(layer l, FILE *fp);
+int save_conv3d_weights(layer l, FILE *fp);
 int load_conv3d_weights(layer l, FILE *fp);
 
 #ifdef GPU

@@ -13,32 +13,38 @@ enum { DBISL_ACC_DEC = 10, DBISL_ACC_X = 2 * DBISL_ACC_DEC, DBISL_NACC = DBISL_A
 typedef struct {
     int ndec;
     int seg[2], sdf[2];
+    int s2r[2], r2s[2];              /* the [dtransform] / [r2s] layers the loss reads (-1: none named) */
     float w[DBISL_NTERMS];
     float lambda, beta;
     int rampup, ramp_shape;
-    float k, k_seg, dice_w, ce_w;
+    float k_seg, dice_w, ce_w;        /* k_seg: T_r2s's k inside sup_r2s (the CE needs the logit k_seg*R^) */
     int pse_labeled, pseudo_hard, pse_mask; /* pse_mask 0: every voxel of the selected samples */
-    dtransform_params tp, lp;        /* transform of predictions / of labels */
+    dtransform_params lp;            /* transform of the labels: the s2r sections' settings, exact = label_exact */
     size_t V;                        /* voxels per sample */
     int D, H, W;
     int batch;
-    /* host buffers (CPU path), batch*V floats each */
-    float *Y[2], *Rh[2], *S[2], *dS[2], *gY[2], *gz[2], *gR[2];
+    /* host buffers (CPU path), batch*V floats each; dS and gP: the gradients w.r.t. the [dtransform] and
+     * [r2s] outputs */
+    float *Y[2], *Rh[2], *dS[2], *gP[2], *gY[2], *gz[2], *gR[2];
     float *lab, *ybar, *msk, *tmp;
-    dtransform_state *ts[2], *tl;
+    dtransform_state *tl;            /* NULL without s2r sections */
     float term[DBISL_NTERMS];
     /* device copies (GPU path, allocated only when gpu_index >= 0 at parse; dev says so):
      * batch*V floats each for decoders w < ndec; R_gpu the labels' distance map; acc_gpu DBISL_NACC
      * doubles; res_gpu DBISL_NTERMS + 1 floats (term values, then the cost) */
     int dev;
-    float *Y_gpu[2], *Rh_gpu[2], *S_gpu[2], *dS_gpu[2], *gY_gpu[2], *gz_gpu[2], *gR_gpu[2];
+    float *Y_gpu[2], *Rh_gpu[2], *gP_gpu[2], *dS_gpu[2], *gY_gpu[2], *gz_gpu[2], *gR_gpu[2];
     float *lab_gpu, *R_gpu, *res_gpu, *wt_gpu; /* wt_gpu: the term weights w[] */
     double *acc_gpu;
-    dtransform_state *ts_gpu[2], *tl_gpu;
+    dtransform_state *tl_gpu;
 } dbisl_state;
 
+/* Host copies of what the loss reads, per decoder: the heads' outputs (logits z, pre-activations s) and the
+ * outputs of the [dtransform] (S = T_s2r(sigmoid(z))) and [r2s] (P = T_r2s(tanh(s))) sections, NULL without them. */
+typedef struct { float *seg[2], *sdf[2], *S[2], *P[2]; } dbisl_inputs;
+
 /* CPU computation of every term and gradient from host copies of the inputs (dbisl_layer.c). */
-void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf);
+void dbisl_compute(layer l, network net, const dbisl_inputs *in);
 #ifdef GPU
 /* Device buffers and device transform states of s (dbisl_kernels.cu): 0, or -1 (partial allocations
  * stay recorded in s, so dbisl_free_gpu releases them). */

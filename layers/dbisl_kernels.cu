@@ -18,11 +18,12 @@ struct dbisl_args {
     unsigned long long labm, psem;   /* bit i: sample i is labeled / enters the pseudo-supervision */
     int on[DBISL_NTERMS];
     float scale[DBISL_NTERMS];       /* lambda * w (beta(t) * w for pse): the gradient scale of each term */
-    float k, k_seg, dice_w, ce_w;
+    float k_seg, dice_w, ce_w;
     int pseudo_hard, use_mask;
     double Nlab, Nall;               /* voxels of the labeled samples, of all samples */
     const float *z[2], *s[2];        /* raw head outputs (logits, tanh pre-activations) */
-    const float *Y[2], *Rh[2], *S[2], *R, *lab;
+    const float *S[2], *P[2];        /* the [dtransform] and [r2s] outputs (NULL without those sections) */
+    const float *Y[2], *Rh[2], *R, *lab;
 };
 
 __device__ __forceinline__ int bit(unsigned long long m, size_t i) { return (int)((m >> i) & 1ull); }
@@ -98,7 +99,7 @@ __global__ void dbisl_sums_kernel(dbisl_args a, double *acc, double *part)
             if(a.on[DBISL_SUP_REG] && lab){ float d = Rv - a.R[j]; L[o + 6] += (double)d * d; }
             if(a.on[DBISL_SUP_S2R] && lab){ float d = a.S[w][j] - a.R[j]; L[o + 7] += (double)d * d; }
             if(a.on[DBISL_CON_S2R]){ float d = a.S[w][j] - Rv; L[o + 8] += (double)d * d; }
-            if(a.on[DBISL_CON_R2S]){ float d = sigmoid3d(a.k * Rv) - Yv; L[o + 9] += (double)d * d; }
+            if(a.on[DBISL_CON_R2S]){ float d = a.P[w][j] - Yv; L[o + 9] += (double)d * d; }
         }
         if(a.on[DBISL_CON_SEG]){ float d = a.Y[0][j] - a.Y[1][j]; L[DBISL_ACC_X + 0] += (double)d * d; }
         if(a.on[DBISL_CON_REG]){ float d = a.Rh[0][j] - a.Rh[1][j]; L[DBISL_ACC_X + 1] += (double)d * d; }
@@ -145,16 +146,16 @@ extern "C" int darknet3d_deterministic;
 static double *dbisl_part_gpu = 0;   /* DBISL_NACC x DBISL_MAX_SUM_BLOCKS block sums, per process */
 
 /* Second pass, per voxel: every term's gradient. Overwrites gz (direct logit gradient: sup_seg, pse),
- * gY (gradient w.r.t. Y: con_r2s, con_seg; the s2r backward adds to it next), dS (gradient w.r.t. the
- * s2r output) and gR (gradient w.r.t. the tanh pre-activation: complete, the chain through tanh applied). */
+ * gY (gradient w.r.t. Y: con_r2s, con_seg), dS and gP (gradients w.r.t. the [dtransform] and [r2s] outputs)
+ * and gR (gradient w.r.t. the tanh pre-activation: complete, the chain through tanh applied). */
 __global__ void dbisl_grad_kernel(dbisl_args a, const double *acc, float *gz0, float *gz1, float *gY0, float *gY1,
-                                  float *dS0, float *dS1, float *gR0, float *gR1)
+                                  float *dS0, float *dS1, float *gP0, float *gP1, float *gR0, float *gR1)
 {
     size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
     if(j >= a.n) return;
     size_t i = j / a.V;
     int lab = bit(a.labm, i);
-    float gz[2] = {0, 0}, gY[2] = {0, 0}, dS[2] = {0, 0}, gR[2] = {0, 0};
+    float gz[2] = {0, 0}, gY[2] = {0, 0}, dS[2] = {0, 0}, gP[2] = {0, 0}, gR[2] = {0, 0};
     #pragma unroll
     for(int w = 0; w < 2; ++w) if(w < a.ndec){
         const int o = w * DBISL_ACC_DEC;
@@ -178,10 +179,10 @@ __global__ void dbisl_grad_kernel(dbisl_args a, const double *acc, float *gz0, f
             gR[w] -= g;
         }
         if(a.on[DBISL_CON_R2S]){
-            float P = sigmoid3d(a.k * Rv), d = P - Yv;
+            float d = a.P[w][j] - Yv;
             float g = (float)(a.scale[DBISL_CON_R2S] * 2.0 * d / a.Nall);
+            gP[w] += g;
             gY[w] -= g;
-            gR[w] += g * P * (1 - P) * a.k;
         }
     }
     if(a.on[DBISL_CON_SEG]){
@@ -204,14 +205,14 @@ __global__ void dbisl_grad_kernel(dbisl_args a, const double *acc, float *gz0, f
         }
     }
     float r0 = a.Rh[0][j];
-    gz0[j] = gz[0]; gY0[j] = gY[0]; dS0[j] = dS[0]; gR0[j] = gR[0] * (1 - r0 * r0);
+    gz0[j] = gz[0]; gY0[j] = gY[0]; dS0[j] = dS[0]; gP0[j] = gP[0]; gR0[j] = gR[0] * (1 - r0 * r0);
     if(a.ndec > 1){
         float r1 = a.Rh[1][j];
-        gz1[j] = gz[1]; gY1[j] = gY[1]; dS1[j] = dS[1]; gR1[j] = gR[1] * (1 - r1 * r1);
+        gz1[j] = gz[1]; gY1[j] = gY[1]; dS1[j] = dS[1]; gP1[j] = gP[1]; gR1[j] = gR[1] * (1 - r1 * r1);
     }
 }
 
-/* gz += gY * dY/dz: the chain rule through the sigmoid, after the s2r backward added into gY */
+/* gz += gY * dY/dz: the chain rule through the sigmoid */
 __global__ void dbisl_chain_kernel(size_t n, const float *Y, const float *gY, float *gz)
 {
     size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -269,15 +270,14 @@ extern "C" int dbisl_alloc_gpu(dbisl_state *s)
     s->dev = 0;
     for(w = 0; w < s->ndec; ++w){
         if(!(s->Y_gpu[w] = cuda_make_array(0, n)) || !(s->Rh_gpu[w] = cuda_make_array(0, n)) ||
-           !(s->S_gpu[w] = cuda_make_array(0, n)) || !(s->dS_gpu[w] = cuda_make_array(0, n)) ||
+           !(s->gP_gpu[w] = cuda_make_array(0, n)) || !(s->dS_gpu[w] = cuda_make_array(0, n)) ||
            !(s->gY_gpu[w] = cuda_make_array(0, n)) || !(s->gz_gpu[w] = cuda_make_array(0, n)) ||
            !(s->gR_gpu[w] = cuda_make_array(0, n))) return -1;
-        if(!(s->ts_gpu[w] = dtransform_alloc(&s->tp, s->batch, s->D, s->H, s->W, 1))) return -1;
     }
     if(!(s->lab_gpu = cuda_make_array(0, n)) || !(s->R_gpu = cuda_make_array(0, n)) ||
        !(s->res_gpu = cuda_make_array(0, DBISL_NTERMS + 1)) || !(s->wt_gpu = cuda_make_array(s->w, DBISL_NTERMS))) return -1;
     if(cudaMalloc((void **)&s->acc_gpu, DBISL_NACC * sizeof(double)) != cudaSuccess){ s->acc_gpu = 0; return -1; }
-    if(!(s->tl_gpu = dtransform_alloc(&s->lp, s->batch, s->D, s->H, s->W, 1))) return -1;
+    if(s->s2r[0] >= 0 && !(s->tl_gpu = dtransform_alloc(&s->lp, s->batch, s->D, s->H, s->W, 1))) return -1;
     s->dev = 1;
     return 0;
 }
@@ -286,9 +286,8 @@ extern "C" void dbisl_free_gpu(dbisl_state *s)
 {
     int w;
     for(w = 0; w < 2; ++w){
-        float **b[7] = {&s->Y_gpu[w], &s->Rh_gpu[w], &s->S_gpu[w], &s->dS_gpu[w], &s->gY_gpu[w], &s->gz_gpu[w], &s->gR_gpu[w]};
+        float **b[7] = {&s->Y_gpu[w], &s->Rh_gpu[w], &s->gP_gpu[w], &s->dS_gpu[w], &s->gY_gpu[w], &s->gz_gpu[w], &s->gR_gpu[w]};
         for(int q = 0; q < 7; ++q) if(*b[q]){ cuda_free(*b[q]); *b[q] = 0; }
-        if(s->ts_gpu[w]){ dtransform_free(s->ts_gpu[w]); s->ts_gpu[w] = 0; }
     }
     float **c[4] = {&s->lab_gpu, &s->R_gpu, &s->res_gpu, &s->wt_gpu};
     for(int q = 0; q < 4; ++q) if(*c[q]){ cuda_free(*c[q]); *c[q] = 0; }
@@ -301,15 +300,20 @@ extern "C" void dbisl_free_gpu(dbisl_state *s)
 static void forward_on_host(const layer l, network net, dbisl_state *s)
 {
     size_t n = (size_t)l.batch * s->V;
-    float *buf = (float *)calloc(4 * n, sizeof(float)), *seg[2], *sdf[2];
+    float *buf = (float *)calloc(8 * n, sizeof(float));
     if(!buf){ fprintf(stderr, "[dbisl]: out of host memory\n"); return; }
+    dbisl_inputs in;
+    memset(&in, 0, sizeof(in));
     for(int w = 0; w < s->ndec; ++w){
-        seg[w] = buf + (2 * w) * n;
-        sdf[w] = buf + (2 * w + 1) * n;
-        cuda_pull_array(net.layers[s->seg[w]].output_gpu, seg[w], n);
-        cuda_pull_array(net.layers[s->sdf[w]].output_gpu, sdf[w], n);
+        int src[4] = {s->seg[w], s->sdf[w], s->s2r[w], s->r2s[w]};
+        float **dst[4] = {&in.seg[w], &in.sdf[w], &in.S[w], &in.P[w]};
+        for(int q = 0; q < 4; ++q){
+            if(src[q] < 0) continue;
+            *dst[q] = buf + (4 * w + q) * n;
+            cuda_pull_array(net.layers[src[q]].output_gpu, *dst[q], n);
+        }
     }
-    dbisl_compute(l, net, seg, sdf);
+    dbisl_compute(l, net, &in);
     if(l.output_gpu) cuda_push_array(l.output_gpu, l.output, DBISL_NTERMS);
     free(buf);
 }
@@ -319,75 +323,75 @@ static void backward_on_host(const layer l, network net, dbisl_state *s)
     size_t n = (size_t)l.batch * s->V;
     float a = -(float)l.batch;
     for(int w = 0; w < s->ndec; ++w){
-        layer *in[2] = {&net.layers[s->seg[w]], &net.layers[s->sdf[w]]};
-        float *g[2] = {s->gz[w], s->gR[w]};
-        for(int q = 0; q < 2; ++q){
-            if(!in[q]->delta_gpu) continue;
-            cuda_pull_array(in[q]->delta_gpu, in[q]->delta, n);
-            axpy_cpu((int)n, a, g[q], 1, in[q]->delta, 1);
-            cuda_push_array(in[q]->delta_gpu, in[q]->delta, n);
+        int idx[4] = {s->seg[w], s->sdf[w], s->s2r[w], s->r2s[w]};
+        float *g[4] = {s->gz[w], s->gR[w], s->dS[w], s->gP[w]};
+        for(int q = 0; q < 4; ++q){
+            if(idx[q] < 0) continue;
+            layer *in = &net.layers[idx[q]];
+            if(!in->delta_gpu) continue;
+            cuda_pull_array(in->delta_gpu, in->delta, n);
+            axpy_cpu((int)n, a, g[q], 1, in->delta, 1);
+            cuda_push_array(in->delta_gpu, in->delta, n);
         }
     }
 }
 
-extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
+/* The kernels' arguments for one forward: samples, the gates of each term (as the CPU path gates them), scales
+ * and the device pointers. Returns the number of labeled samples; *truth the device truth (NULL when none). */
+static int make_args(const layer l, network net, dbisl_state *s, float beta, dbisl_args *a, const float **truth)
 {
-    if(!net.train) return;
-    dbisl_state *s = (dbisl_state *)l.plugin_state;
-    if(!s->dev){ forward_on_host(l, net, s); return; }
     int B = l.batch, i, w, nlab = 0;
-    size_t V = s->V, n = (size_t)B * V;
-    dbisl_args a;
-    memset(&a, 0, sizeof(a));
-    a.V = V; a.n = n; a.ndec = s->ndec;
+    size_t V = s->V;
+    memset(a, 0, sizeof(*a));
+    a->V = V; a->n = (size_t)B * V; a->ndec = s->ndec;
     /* the labeled flags from the host copy of the truth (as the CPU path reads them) */
     for(i = 0; i < B; ++i){
         float flag = net.truth ? net.truth[(size_t)i * l.truths + V] : 0;
         int lab = flag > 0.5f;
         nlab += lab;
-        if(lab) a.labm |= 1ull << i;
-        if(s->pse_labeled || !lab) a.psem |= 1ull << i;
+        if(lab) a->labm |= 1ull << i;
+        if(s->pse_labeled || !lab) a->psem |= 1ull << i;
     }
-    const float *truth = (nlab && net.truth_gpu) ? net.truth_gpu : 0;
-    if(nlab && !truth){ /* labeled flags but no device truth: treat every sample as unlabeled */
-        nlab = 0; a.labm = 0;
-        a.psem = 0;
-        for(i = 0; i < B; ++i) a.psem |= 1ull << i;
+    *truth = (nlab && net.truth_gpu) ? net.truth_gpu : 0;
+    if(nlab && !*truth){ /* labeled flags but no device truth: treat every sample as unlabeled */
+        nlab = 0; a->labm = 0;
+        a->psem = 0;
+        for(i = 0; i < B; ++i) a->psem |= 1ull << i;
     }
-    float lam = s->lambda, beta = dbisl_beta(l, (int)get_current_batch(&net));
     int need_R = nlab && (s->w[DBISL_SUP_REG] != 0 || s->w[DBISL_SUP_S2R] != 0);
-    int need_s2r = s->w[DBISL_CON_S2R] != 0 || (nlab && s->w[DBISL_SUP_S2R] != 0);
     int two = s->ndec == 2;
-    a.on[DBISL_SUP_SEG] = nlab && s->w[DBISL_SUP_SEG] != 0;
-    a.on[DBISL_SUP_REG] = need_R && s->w[DBISL_SUP_REG] != 0;
-    a.on[DBISL_SUP_S2R] = need_R && s->w[DBISL_SUP_S2R] != 0;
-    a.on[DBISL_SUP_R2S] = nlab && s->w[DBISL_SUP_R2S] != 0;
-    a.on[DBISL_CON_S2R] = s->w[DBISL_CON_S2R] != 0;
-    a.on[DBISL_CON_R2S] = s->w[DBISL_CON_R2S] != 0;
-    a.on[DBISL_CON_SEG] = two && s->w[DBISL_CON_SEG] != 0;
-    a.on[DBISL_CON_REG] = two && s->w[DBISL_CON_REG] != 0;
-    a.on[DBISL_PSE] = two && s->w[DBISL_PSE] != 0;
-    for(i = 0; i < DBISL_NTERMS; ++i) a.scale[i] = (i == DBISL_PSE ? beta : lam) * s->w[i];
-    a.k = s->k; a.k_seg = s->k_seg; a.dice_w = s->dice_w; a.ce_w = s->ce_w;
-    a.pseudo_hard = s->pseudo_hard;
-    a.use_mask = s->pse_mask;
-    a.Nlab = (double)nlab * V;
-    a.Nall = (double)B * V;
+    a->on[DBISL_SUP_SEG] = nlab && s->w[DBISL_SUP_SEG] != 0;
+    a->on[DBISL_SUP_REG] = need_R && s->w[DBISL_SUP_REG] != 0;
+    a->on[DBISL_SUP_S2R] = need_R && s->w[DBISL_SUP_S2R] != 0;
+    a->on[DBISL_SUP_R2S] = nlab && s->w[DBISL_SUP_R2S] != 0;
+    a->on[DBISL_CON_S2R] = s->w[DBISL_CON_S2R] != 0;
+    a->on[DBISL_CON_R2S] = s->w[DBISL_CON_R2S] != 0;
+    a->on[DBISL_CON_SEG] = two && s->w[DBISL_CON_SEG] != 0;
+    a->on[DBISL_CON_REG] = two && s->w[DBISL_CON_REG] != 0;
+    a->on[DBISL_PSE] = two && s->w[DBISL_PSE] != 0;
+    for(i = 0; i < DBISL_NTERMS; ++i) a->scale[i] = (i == DBISL_PSE ? beta : s->lambda) * s->w[i];
+    a->k_seg = s->k_seg; a->dice_w = s->dice_w; a->ce_w = s->ce_w;
+    a->pseudo_hard = s->pseudo_hard;
+    a->use_mask = s->pse_mask;
+    a->Nlab = (double)nlab * V;
+    a->Nall = (double)B * V;
     for(w = 0; w < 2; ++w){
         int u = w < s->ndec ? w : 0; /* decoder 1's pointers alias decoder 0's with one decoder (never read) */
-        a.z[w] = net.layers[s->seg[u]].output_gpu;
-        a.s[w] = net.layers[s->sdf[u]].output_gpu;
-        a.Y[w] = s->Y_gpu[u]; a.Rh[w] = s->Rh_gpu[u]; a.S[w] = s->S_gpu[u];
+        a->z[w] = net.layers[s->seg[u]].output_gpu;
+        a->s[w] = net.layers[s->sdf[u]].output_gpu;
+        a->S[w] = s->s2r[u] >= 0 ? net.layers[s->s2r[u]].output_gpu : 0;
+        a->P[w] = s->r2s[u] >= 0 ? net.layers[s->r2s[u]].output_gpu : 0;
+        a->Y[w] = s->Y_gpu[u]; a->Rh[w] = s->Rh_gpu[u];
     }
-    a.R = s->R_gpu; a.lab = s->lab_gpu;
-    int w1 = s->ndec > 1;
+    a->R = s->R_gpu; a->lab = s->lab_gpu;
+    return nlab;
+}
 
-    dbisl_prep_kernel<<<nblocks(n), BLOCK>>>(a, s->Y_gpu[0], s->Y_gpu[w1], s->Rh_gpu[0], s->Rh_gpu[w1], s->lab_gpu, truth, (size_t)l.truths);
-    check_error(cudaPeekAtLastError());
-    if(need_R) dtransform_forward_gpu(s->tl_gpu, s->lab_gpu, s->R_gpu);
-    if(need_s2r) for(w = 0; w < s->ndec; ++w) dtransform_forward_gpu(s->ts_gpu[w], s->Y_gpu[w], s->S_gpu[w]);
+/* every sum into s->acc_gpu: atomics, or block sums added in block order in deterministic mode */
+static void run_sums(const dbisl_args &a, dbisl_state *s)
+{
     check_error(cudaMemset(s->acc_gpu, 0, DBISL_NACC * sizeof(double)));
-    unsigned nb = nblocks(n);
+    unsigned nb = nblocks(a.n);
     unsigned nsb = nb < DBISL_MAX_SUM_BLOCKS ? nb : DBISL_MAX_SUM_BLOCKS;
     if(darknet3d_deterministic && !dbisl_part_gpu)
         check_error(cudaMalloc((void **)&dbisl_part_gpu, (size_t)DBISL_NACC * DBISL_MAX_SUM_BLOCKS * sizeof(double)));
@@ -398,11 +402,28 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
         dbisl_sums_finish_kernel<<<1, 64>>>(part, (int)nsb, s->acc_gpu);
         check_error(cudaPeekAtLastError());
     }
+}
+
+extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
+{
+    if(!net.train) return;
+    dbisl_state *s = (dbisl_state *)l.plugin_state;
+    if(!s->dev){ forward_on_host(l, net, s); return; }
+    float lam = s->lambda, beta = dbisl_beta(l, (int)get_current_batch(&net));
+    dbisl_args a;
+    const float *truth;
+    make_args(l, net, s, beta, &a, &truth);
+    size_t n = a.n;
+    int w, w1 = s->ndec > 1;
+    unsigned nb = nblocks(n);
+    dbisl_prep_kernel<<<nb, BLOCK>>>(a, s->Y_gpu[0], s->Y_gpu[w1], s->Rh_gpu[0], s->Rh_gpu[w1], s->lab_gpu, truth, (size_t)l.truths);
+    check_error(cudaPeekAtLastError());
+    if(a.on[DBISL_SUP_REG] || a.on[DBISL_SUP_S2R]) dtransform_forward_gpu(s->tl_gpu, s->lab_gpu, s->R_gpu);
+    run_sums(a, s);
     dbisl_grad_kernel<<<nb, BLOCK>>>(a, s->acc_gpu, s->gz_gpu[0], s->gz_gpu[w1], s->gY_gpu[0], s->gY_gpu[w1],
-                                     s->dS_gpu[0], s->dS_gpu[w1], s->gR_gpu[0], s->gR_gpu[w1]);
+                                     s->dS_gpu[0], s->dS_gpu[w1], s->gP_gpu[0], s->gP_gpu[w1], s->gR_gpu[0], s->gR_gpu[w1]);
     check_error(cudaPeekAtLastError());
     for(w = 0; w < s->ndec; ++w){
-        if(need_s2r) dtransform_backward_gpu(s->ts_gpu[w], s->dS_gpu[w], s->gY_gpu[w]);
         dbisl_chain_kernel<<<nb, BLOCK>>>(n, s->Y_gpu[w], s->gY_gpu[w], s->gz_gpu[w]);
         check_error(cudaPeekAtLastError());
     }
@@ -411,7 +432,7 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
     /* the one device-to-host copy of the iteration (it also waits for the kernels above) */
     float res[DBISL_NTERMS + 1];
     cuda_pull_array(s->res_gpu, res, DBISL_NTERMS + 1);
-    for(i = 0; i < DBISL_NTERMS; ++i){ s->term[i] = res[i]; l.output[i] = res[i]; }
+    for(int i = 0; i < DBISL_NTERMS; ++i){ s->term[i] = res[i]; l.output[i] = res[i]; }
     l.cost[0] = res[DBISL_NTERMS];
 }
 
@@ -423,8 +444,11 @@ extern "C" void backward_dbisl_layer_gpu(const layer l, network net)
     size_t n = (size_t)l.batch * s->V;
     float a = -(float)l.batch; /* delta = -batch * gradient, as backward_dbisl_layer */
     for(int w = 0; w < s->ndec; ++w){
-        float *ds = net.layers[s->seg[w]].delta_gpu, *dr = net.layers[s->sdf[w]].delta_gpu;
-        if(ds) axpy_gpu((int)n, a, s->gz_gpu[w], 1, ds, 1);
-        if(dr) axpy_gpu((int)n, a, s->gR_gpu[w], 1, dr, 1);
+        int idx[4] = {s->seg[w], s->sdf[w], s->s2r[w], s->r2s[w]};
+        float *g[4] = {s->gz_gpu[w], s->gR_gpu[w], s->dS_gpu[w], s->gP_gpu[w]};
+        for(int q = 0; q < 4; ++q){
+            float *d = idx[q] >= 0 ? net.layers[idx[q]].delta_gpu : 0;
+            if(d) axpy_gpu((int)n, a, g[q], 1, d, 1);
+        }
     }
 }

@@ -8,8 +8,10 @@
 #include "dtransform_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
+#include "cfg_keys.h"
 #include "layers3d.h"
 #include "cuda.h"
+#include "option_list.h"
 
 const char *dbisl_term_names[DBISL_NTERMS] = {
     "sup_seg", "sup_reg", "sup_s2r", "sup_r2s", "con_seg", "con_reg", "con_s2r", "con_r2s", "pse"
@@ -126,104 +128,129 @@ static float seg_term(const float *x, float mult, const float *G, const int *sel
     return (float)val;
 }
 
-/* Computes every term and the gradients (into s->gz, s->gR) from host copies of the inputs. */
-void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
+/* The samples each group of terms applies to; returns the number of labeled samples. */
+static int select_samples(const dbisl_state *s, layer l, network net, int *lab_sel, int *all_sel, int *pse_sel)
 {
-    dbisl_state *s = st(l);
-    int B = l.batch, i, w;
-    size_t V = s->V, n = (size_t)B * V, j;
-    int lab_sel[64], all_sel[64], pse_sel[64];
-    int nlab = 0;
-    for(i = 0; i < B; ++i){
-        float flag = net.truth ? net.truth[(size_t)i * l.truths + V] : 0;
+    int i, nlab = 0;
+    for(i = 0; i < l.batch; ++i){
+        float flag = net.truth ? net.truth[(size_t)i * l.truths + s->V] : 0;
         lab_sel[i] = flag > 0.5f;
         nlab += lab_sel[i];
         all_sel[i] = 1;
         pse_sel[i] = s->pse_labeled ? 1 : !lab_sel[i];
     }
-    /* labels and their online signed distance R (per patch, no gradient) */
-    for(i = 0; i < B; ++i){
+    return nlab;
+}
+
+/* The labels (0/1; 0 for unlabeled samples) into s->lab and, when a term needs it, their signed distance
+ * R = T_s2r(label) into s->tmp (per patch, no gradient). Returns 1 when R was made. */
+static int make_labels(dbisl_state *s, layer l, network net, const int *lab_sel, int nlab)
+{
+    size_t V = s->V, j;
+    int i;
+    for(i = 0; i < l.batch; ++i){
         if(lab_sel[i]) for(j = 0; j < V; ++j) s->lab[i * V + j] = net.truth[(size_t)i * l.truths + j] > 0.5f;
         else memset(s->lab + i * V, 0, V * sizeof(float));
     }
     int need_R = nlab && (s->w[DBISL_SUP_REG] != 0 || s->w[DBISL_SUP_S2R] != 0);
     if(need_R) dtransform_forward(s->tl, s->lab, s->tmp);
-    float *R = s->tmp;
+    return need_R;
+}
 
+/* Y = sigmoid(z), R^ = tanh(s) per decoder; every gradient buffer zeroed */
+static void activate_heads(dbisl_state *s, const dbisl_inputs *in, size_t n)
+{
+    int w;
+    size_t j;
     for(w = 0; w < s->ndec; ++w){
         #pragma omp parallel for schedule(static) if(n > 32768)
         for(j = 0; j < n; ++j){
-            s->Y[w][j] = sigmoid3d(in_seg[w][j]);
-            s->Rh[w][j] = tanhf(in_sdf[w][j]);
+            s->Y[w][j] = sigmoid3d(in->seg[w][j]);
+            s->Rh[w][j] = tanhf(in->sdf[w][j]);
         }
         memset(s->gz[w], 0, n * sizeof(float));
         memset(s->gR[w], 0, n * sizeof(float));
         memset(s->gY[w], 0, n * sizeof(float));
         memset(s->dS[w], 0, n * sizeof(float));
+        memset(s->gP[w], 0, n * sizeof(float));
     }
-    float lam = s->lambda;
+}
+
+/* The terms of decoder w: supervised ones on the labeled samples, inter-task consistency on all.
+ * S = T_s2r(Y_w) and P = T_r2s(R^_w) are the outputs of the [dtransform] / [r2s] sections (NULL when absent:
+ * the terms that read them are then off, parse_dbisl_section made sure of it). */
+static void decoder_terms(dbisl_state *s, int w, const dbisl_inputs *in, const float *R, const int *lab_sel,
+                          const int *all_sel, int B)
+{
+    size_t V = s->V;
+    float lam = s->lambda, *Rh = s->Rh[w];
+    const float *S = in->S[w];
+    if(s->w[DBISL_SUP_SEG] != 0)
+        s->term[DBISL_SUP_SEG] += seg_term(in->seg[w], 1.f, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, lam * s->w[DBISL_SUP_SEG], s->gz[w]);
+    if(s->w[DBISL_SUP_REG] != 0 && R)
+        s->term[DBISL_SUP_REG] += mse_term(Rh, R, lab_sel, B, V, lam * s->w[DBISL_SUP_REG], s->gR[w], 0);
+    if(s->w[DBISL_SUP_S2R] != 0 && R)
+        s->term[DBISL_SUP_S2R] += mse_term(S, R, lab_sel, B, V, lam * s->w[DBISL_SUP_S2R], s->dS[w], 0);
+    if(s->w[DBISL_SUP_R2S] != 0)
+        s->term[DBISL_SUP_R2S] += seg_term(Rh, s->k_seg, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, lam * s->w[DBISL_SUP_R2S], s->gR[w]);
+    if(s->w[DBISL_CON_S2R] != 0)
+        s->term[DBISL_CON_S2R] += mse_term(S, Rh, all_sel, B, V, lam * s->w[DBISL_CON_S2R], s->dS[w], s->gR[w]);
+    if(s->w[DBISL_CON_R2S] != 0)   /* MSE(T_r2s(R^), Y): the gradient w.r.t. the [r2s] output, which carries it on */
+        s->term[DBISL_CON_R2S] += mse_term(in->P[w], s->Y[w], all_sel, B, V, lam * s->w[DBISL_CON_R2S], s->gP[w], s->gY[w]);
+}
+
+/* Pseudo-supervision: pseudo label and unanimous confidence mask (no gradient through either), then the
+ * masked CE of each decoder against them. */
+static void pse_term(dbisl_state *s, const dbisl_inputs *in, const int *pse_sel, int B, float beta)
+{
+    size_t V = s->V, n = (size_t)B * V, j;
+    double cnt = 0;
+    int i, w;
+    for(i = 0; i < B; ++i){
+        for(j = i * V; j < (i + 1) * V; ++j){
+            int a = s->Y[0][j] > .5f, b = s->Y[1][j] > .5f, c = s->Rh[0][j] < 0, d = s->Rh[1][j] < 0;
+            float m = (pse_sel[i] && (!s->pse_mask || (a == b && b == c && c == d))) ? 1.f : 0.f;
+            float yb = .5f * (s->Y[0][j] + s->Y[1][j]);
+            s->ybar[j] = s->pseudo_hard ? (yb > .5f) : yb;
+            s->msk[j] = m;
+            cnt += m;
+        }
+    }
+    if(cnt <= 0) return;
+    float sc = beta * s->w[DBISL_PSE];
+    for(w = 0; w < 2; ++w){
+        double ce = 0;
+        for(j = 0; j < n; ++j){
+            if(!s->msk[j]) continue;
+            float z = in->seg[w][j];
+            ce += softplus3d(z) - s->ybar[j] * z;
+            s->gz[w][j] += (float)(sc * (s->Y[w][j] - s->ybar[j]) / cnt);
+        }
+        s->term[DBISL_PSE] += (float)(ce / cnt);
+    }
+}
+
+/* Computes every term and the gradients w.r.t. the heads (s->gz, s->gR) and w.r.t. the [dtransform] and
+ * [r2s] outputs (s->dS, s->gP) from host copies of the inputs; l.output = the terms, l.cost = L_all. */
+void dbisl_compute(layer l, network net, const dbisl_inputs *in)
+{
+    dbisl_state *s = st(l);
+    int B = l.batch, i, w;
+    size_t n = (size_t)B * s->V, j;
+    int lab_sel[64], all_sel[64], pse_sel[64];
+    int nlab = select_samples(s, l, net, lab_sel, all_sel, pse_sel);
+    const float *R = make_labels(s, l, net, lab_sel, nlab) ? s->tmp : 0;
+    activate_heads(s, in, n);
     float beta = dbisl_beta(l, (int)get_current_batch(&net));
     memset(s->term, 0, sizeof(s->term));
-    int need_s2r = s->w[DBISL_CON_S2R] != 0 || (nlab && s->w[DBISL_SUP_S2R] != 0);
-
-    for(w = 0; w < s->ndec; ++w){
-        float *Y = s->Y[w], *Rh = s->Rh[w];
-        if(need_s2r) dtransform_forward(s->ts[w], Y, s->S[w]);
-        /* supervised, labeled samples */
-        if(s->w[DBISL_SUP_SEG] != 0)
-            s->term[DBISL_SUP_SEG] += seg_term(in_seg[w], 1.f, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, lam * s->w[DBISL_SUP_SEG], s->gz[w]);
-        if(s->w[DBISL_SUP_REG] != 0 && need_R)
-            s->term[DBISL_SUP_REG] += mse_term(Rh, R, lab_sel, B, V, lam * s->w[DBISL_SUP_REG], s->gR[w], 0);
-        if(s->w[DBISL_SUP_S2R] != 0 && need_R)
-            s->term[DBISL_SUP_S2R] += mse_term(s->S[w], R, lab_sel, B, V, lam * s->w[DBISL_SUP_S2R], s->dS[w], 0);
-        if(s->w[DBISL_SUP_R2S] != 0)
-            s->term[DBISL_SUP_R2S] += seg_term(Rh, s->k_seg, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, lam * s->w[DBISL_SUP_R2S], s->gR[w]);
-        /* inter-task consistency, all samples */
-        if(s->w[DBISL_CON_S2R] != 0)
-            s->term[DBISL_CON_S2R] += mse_term(s->S[w], Rh, all_sel, B, V, lam * s->w[DBISL_CON_S2R], s->dS[w], s->gR[w]);
-        if(s->w[DBISL_CON_R2S] != 0){
-            /* MSE(sigmoid(k R^), Y): gradient into R^ through the r2s, into Y directly */
-            float *P = s->ybar; /* scratch */
-            for(j = 0; j < n; ++j) P[j] = sigmoid3d(s->k * Rh[j]);
-            float *gP = s->msk; /* scratch */
-            memset(gP, 0, n * sizeof(float));
-            s->term[DBISL_CON_R2S] += mse_term(P, Y, all_sel, B, V, lam * s->w[DBISL_CON_R2S], gP, s->gY[w]);
-            for(j = 0; j < n; ++j) s->gR[w][j] += gP[j] * P[j] * (1 - P[j]) * s->k;
-        }
-        if(need_s2r) dtransform_backward(s->ts[w], s->dS[w], s->gY[w]);
-    }
+    for(w = 0; w < s->ndec; ++w) decoder_terms(s, w, in, R, lab_sel, all_sel, B);
     if(s->ndec == 2){
+        float lam = s->lambda;
         if(s->w[DBISL_CON_SEG] != 0)
-            s->term[DBISL_CON_SEG] = mse_term(s->Y[0], s->Y[1], all_sel, B, V, lam * s->w[DBISL_CON_SEG], s->gY[0], s->gY[1]);
+            s->term[DBISL_CON_SEG] = mse_term(s->Y[0], s->Y[1], all_sel, B, s->V, lam * s->w[DBISL_CON_SEG], s->gY[0], s->gY[1]);
         if(s->w[DBISL_CON_REG] != 0)
-            s->term[DBISL_CON_REG] = mse_term(s->Rh[0], s->Rh[1], all_sel, B, V, lam * s->w[DBISL_CON_REG], s->gR[0], s->gR[1]);
-        if(s->w[DBISL_PSE] != 0){
-            /* pseudo label and unanimous confidence mask (no gradient through either) */
-            double cnt = 0;
-            for(i = 0; i < B; ++i){
-                for(j = i * V; j < (i + 1) * V; ++j){
-                    int a = s->Y[0][j] > .5f, b = s->Y[1][j] > .5f, c = s->Rh[0][j] < 0, d = s->Rh[1][j] < 0;
-                    float m = (pse_sel[i] && (!s->pse_mask || (a == b && b == c && c == d))) ? 1.f : 0.f;
-                    float yb = .5f * (s->Y[0][j] + s->Y[1][j]);
-                    s->ybar[j] = s->pseudo_hard ? (yb > .5f) : yb;
-                    s->msk[j] = m;
-                    cnt += m;
-                }
-            }
-            if(cnt > 0){
-                float sc = beta * s->w[DBISL_PSE];
-                for(w = 0; w < 2; ++w){
-                    double ce = 0;
-                    for(j = 0; j < n; ++j){
-                        if(!s->msk[j]) continue;
-                        float z = in_seg[w][j];
-                        ce += softplus3d(z) - s->ybar[j] * z;
-                        s->gz[w][j] += (float)(sc * (s->Y[w][j] - s->ybar[j]) / cnt);
-                    }
-                    s->term[DBISL_PSE] += (float)(ce / cnt);
-                }
-            }
-        }
+            s->term[DBISL_CON_REG] = mse_term(s->Rh[0], s->Rh[1], all_sel, B, s->V, lam * s->w[DBISL_CON_REG], s->gR[0], s->gR[1]);
+        if(s->w[DBISL_PSE] != 0) pse_term(s, in, pse_sel, B, beta);
     }
     /* chain rule to the raw head outputs */
     for(w = 0; w < s->ndec; ++w){
@@ -235,7 +262,7 @@ void dbisl_compute(layer l, network net, float **in_seg, float **in_sdf)
     }
     double total = 0;
     for(i = 0; i < DBISL_NTERMS; ++i){
-        float wt = s->w[i] * (i == DBISL_PSE ? beta : lam);
+        float wt = s->w[i] * (i == DBISL_PSE ? beta : s->lambda);
         total += (double)wt * s->term[i];
         l.output[i] = s->term[i];
     }
@@ -246,13 +273,16 @@ void forward_dbisl_layer(const layer l, network net)
 {
     if(!net.train) return;
     dbisl_state *s = st(l);
-    float *seg[2], *sdf[2];
+    dbisl_inputs in;
+    memset(&in, 0, sizeof(in));
     int w;
     for(w = 0; w < s->ndec; ++w){
-        seg[w] = net.layers[s->seg[w]].output;
-        sdf[w] = net.layers[s->sdf[w]].output;
+        in.seg[w] = net.layers[s->seg[w]].output;
+        in.sdf[w] = net.layers[s->sdf[w]].output;
+        if(s->s2r[w] >= 0) in.S[w] = net.layers[s->s2r[w]].output;
+        if(s->r2s[w] >= 0) in.P[w] = net.layers[s->r2s[w]].output;
     }
-    dbisl_compute(l, net, seg, sdf);
+    dbisl_compute(l, net, &in);
 }
 
 void backward_dbisl_layer(const layer l, network net)
@@ -265,6 +295,8 @@ void backward_dbisl_layer(const layer l, network net)
     for(w = 0; w < s->ndec; ++w){
         axpy_cpu((int)n, a, s->gz[w], 1, net.layers[s->seg[w]].delta, 1);
         axpy_cpu((int)n, a, s->gR[w], 1, net.layers[s->sdf[w]].delta, 1);
+        if(s->s2r[w] >= 0) axpy_cpu((int)n, a, s->dS[w], 1, net.layers[s->s2r[w]].delta, 1);
+        if(s->r2s[w] >= 0) axpy_cpu((int)n, a, s->gP[w], 1, net.layers[s->r2s[w]].delta, 1);
     }
 }
 
@@ -272,8 +304,6 @@ void free_dbisl_layer(layer l)
 {
     dbisl_state *s = st(l);
     if(!s) return;
-    int w;
-    for(w = 0; w < 2; ++w) if(s->ts[w]) dtransform_free(s->ts[w]);
     if(s->tl) dtransform_free(s->tl);
 #ifdef GPU
     dbisl_free_gpu(s);
@@ -293,98 +323,163 @@ static int check_input(size_params params, int idx, const char *key, int D, int 
     return 0;
 }
 
-int parse_dbisl_section(list *options, size_params params, layer *out, char *err, size_t errlen)
+/* The section s2r=/r2s= names reads the head `head`: it directly follows the head, or follows a [route] of
+ * that head alone. */
+static int reads_head(network *net, int idx, int head)
+{
+    if(idx - 1 == head) return 1;
+    layer r = net->layers[idx - 1];
+    return idx - 1 > head && r.type == ROUTE && r.n == 1 && r.input_layers[0] == head;
+}
+
+/* s2r= / r2s= (optional): one [dtransform] input=logits per seg head, one [r2s] input=preact per sdf head,
+ * each reading its head. out[w] = -1 when the key is absent. */
+static int parse_transform_inputs(list *options, size_params params, const char *key, const int *heads, int nheads,
+                                  dbisl_state *cfg, char *err, size_t errlen)
+{
+    int is_s2r = key[0] == 's', *out = is_s2r ? cfg->s2r : cfg->r2s, n = 0, w;
+    const char *sec = is_s2r ? "[dtransform] with input=logits" : "[r2s] with input=preact";
+    out[0] = out[1] = -1;
+    if(!option_find(options, (char *)key)) return 0;
+    if(cfg_layers(options, key, params.index, out, 2, &n, err, errlen)) return -1;
+    if(n != nheads){ snprintf(err, errlen, "key '%s': %d layers given but 'seg' has %d (one per decoder)", key, n, nheads); return -1; }
+    for(w = 0; w < n; ++w){
+        layer t = params.net->layers[out[w]];
+        int ok = is_s2r ? (t.type == DTRANSFORM && dtransform_layer_takes_logits(t)) : (t.type == R2S && t.activation == TANH);
+        if(!ok){ snprintf(err, errlen, "key '%s': layer %d is not a %s section", key, out[w], sec); return -1; }
+        if(!reads_head(params.net, out[w], heads[w])){
+            snprintf(err, errlen, "key '%s': layer %d does not read head %d: put it directly after that head (or after a [route] of it)",
+                     key, out[w], heads[w]);
+            return -1;
+        }
+    }
+    if(is_s2r && n == 2 && memcmp(dtransform_layer_params(params.net->layers[out[0]]), dtransform_layer_params(params.net->layers[out[1]]),
+                                  sizeof(dtransform_params))){
+        snprintf(err, errlen, "key 's2r': layers %d and %d have different settings; the distance labels follow them, so give both the same", out[0], out[1]);
+        return -1;
+    }
+    return 0;
+}
+
+/* seg=, sdf=, s2r=, r2s= */
+static int parse_inputs(list *options, size_params params, dbisl_state *cfg, char *err, size_t errlen)
 {
     network *net = params.net;
-    int D = net->d, H = net->h, W = net->w;
-    int seg[2], sdf[2], nseg = 0, nsdf = 0, i;
-    if(cfg_layers(options, "seg", params.index, seg, 2, &nseg, err, errlen)) return -1;
-    if(cfg_layers(options, "sdf", params.index, sdf, 2, &nsdf, err, errlen)) return -1;
+    int nseg = 0, nsdf = 0, i;
+    if(cfg_layers(options, "seg", params.index, cfg->seg, 2, &nseg, err, errlen)) return -1;
+    if(cfg_layers(options, "sdf", params.index, cfg->sdf, 2, &nsdf, err, errlen)) return -1;
     if(nseg != nsdf){ snprintf(err, errlen, "key 'sdf': %d layers given but 'seg' has %d (one seg and one sdf head per decoder)", nsdf, nseg); return -1; }
     for(i = 0; i < nseg; ++i){
-        if(check_input(params, seg[i], "seg", D, H, W, err, errlen)) return -1;
-        if(check_input(params, sdf[i], "sdf", D, H, W, err, errlen)) return -1;
+        if(check_input(params, cfg->seg[i], "seg", net->d, net->h, net->w, err, errlen)) return -1;
+        if(check_input(params, cfg->sdf[i], "sdf", net->d, net->h, net->w, err, errlen)) return -1;
     }
-    if(params.batch > 64){ snprintf(err, errlen, "batch %d too large for [dbisl] (max 64)", params.batch); return -1; }
+    cfg->ndec = nseg;
+    if(parse_transform_inputs(options, params, "s2r", cfg->seg, nseg, cfg, err, errlen)) return -1;
+    return parse_transform_inputs(options, params, "r2s", cfg->sdf, nseg, cfg, err, errlen);
+}
 
-    dbisl_state cfg = {0};
-    cfg.ndec = nseg;
-    for(i = 0; i < nseg; ++i){ cfg.seg[i] = seg[i]; cfg.sdf[i] = sdf[i]; }
+/* The transforms' settings are keys of their own sections: a [dbisl] that still sets one is told where it went. */
+static int check_moved_keys(list *options, char *err, size_t errlen)
+{
+    node *n;
+    for(n = options->front; n; n = n->next){
+        const char *key = ((kvp *)n->val)->key, *moved = cfg_key_moved("[dbisl]", key);
+        if(moved){ snprintf(err, errlen, "key '%s': %s", key, moved); return -1; }
+    }
+    return 0;
+}
+
+/* the term weights, the schedule of beta and the loss settings */
+static int parse_terms(list *options, dbisl_state *cfg, int *label_exact, char *err, size_t errlen)
+{
     static const char *wkeys[DBISL_NTERMS] = {"w_sup_seg", "w_sup_reg", "w_sup_s2r", "w_sup_r2s", "w_con_seg", "w_con_reg", "w_con_s2r", "w_con_r2s", "w_pse"};
-    for(i = 0; i < DBISL_NTERMS; ++i) if(cfg_float(options, "[dbisl]", wkeys[i], 1.f, 0, &cfg.w[i], err, errlen)) return -1;
     static const char *ramps[] = {"sigmoid", "linear", "none", 0};
-    if(cfg_float(options, "[dbisl]", "lambda", 0.5f, 0, &cfg.lambda, err, errlen)) return -1;
-    if(cfg_float(options, "[dbisl]", "beta", 1.f, 0, &cfg.beta, err, errlen)) return -1;
-    if(cfg_int(options, "[dbisl]", "rampup", 0, 0, &cfg.rampup, err, errlen)) return -1;
-    if(cfg_choice(options, "ramp", "sigmoid", ramps, &cfg.ramp_shape, err, errlen)) return -1;
-    if(cfg_float(options, "[dbisl]", "k", -1500.f, 0, &cfg.k, err, errlen)) return -1;
-    if(cfg_float(options, "[dbisl]", "k_seg", cfg.k, 0, &cfg.k_seg, err, errlen)) return -1;
-    if(cfg.k >= 0 || cfg.k_seg >= 0){ snprintf(err, errlen, "key '%s': must be negative (R is negative inside)", cfg.k >= 0 ? "k" : "k_seg"); return -1; }
-    if(cfg_float(options, "[dbisl]", "dice_weight", 0.5f, 0, &cfg.dice_w, err, errlen)) return -1;
-    if(cfg_float(options, "[dbisl]", "ce_weight", 0.5f, 0, &cfg.ce_w, err, errlen)) return -1;
-    if(cfg_int(options, "[dbisl]", "pse_labeled", 1, 0, &cfg.pse_labeled, err, errlen)) return -1;
-    if(cfg_int(options, "[dbisl]", "pseudo_hard", 0, 0, &cfg.pseudo_hard, err, errlen)) return -1;
-    if(cfg_int(options, "[dbisl]", "pse_mask", 1, 0, &cfg.pse_mask, err, errlen)) return -1;
-    int label_exact = 0;
-    if(cfg_int(options, "[dbisl]", "label_exact", 0, 0, &label_exact, err, errlen)) return -1;
-    if(dtransform_parse_params(options, "[dbisl]", &cfg.tp, err, errlen)) return -1;
-    cfg.lp = cfg.tp;
-    cfg.lp.exact = label_exact;
-    if(nseg == 1){
-        cfg.w[DBISL_CON_SEG] = cfg.w[DBISL_CON_REG] = cfg.w[DBISL_PSE] = 0; /* need two decoders */
-    }
+    int i;
+    for(i = 0; i < DBISL_NTERMS; ++i) if(cfg_float(options, "[dbisl]", wkeys[i], 1.f, 0, &cfg->w[i], err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "lambda", 0.5f, 0, &cfg->lambda, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "beta", 1.f, 0, &cfg->beta, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "rampup", 0, 0, &cfg->rampup, err, errlen)) return -1;
+    if(cfg_choice(options, "ramp", "sigmoid", ramps, &cfg->ramp_shape, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "k_seg", cfg->k_seg, 0, &cfg->k_seg, err, errlen)) return -1;
+    if(cfg->k_seg >= 0){ snprintf(err, errlen, "key 'k_seg': must be negative (R is negative inside)"); return -1; }
+    if(cfg_float(options, "[dbisl]", "dice_weight", 0.5f, 0, &cfg->dice_w, err, errlen)) return -1;
+    if(cfg_float(options, "[dbisl]", "ce_weight", 0.5f, 0, &cfg->ce_w, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "pse_labeled", 1, 0, &cfg->pse_labeled, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "pseudo_hard", 0, 0, &cfg->pseudo_hard, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "pse_mask", 1, 0, &cfg->pse_mask, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "label_exact", 0, 0, label_exact, err, errlen)) return -1;
+    if(cfg->ndec == 1) cfg->w[DBISL_CON_SEG] = cfg->w[DBISL_CON_REG] = cfg->w[DBISL_PSE] = 0; /* need two decoders */
+    return 0;
+}
 
-    size_t V = (size_t)D * H * W, n = (size_t)params.batch * V;
+/* every term that is on has the sections it reads */
+static int check_needed_sections(const dbisl_state *cfg, char *err, size_t errlen)
+{
+    static const struct { int term; const char *key; } need[] = {
+        {DBISL_SUP_REG, "w_sup_reg"}, {DBISL_SUP_S2R, "w_sup_s2r"}, {DBISL_CON_S2R, "w_con_s2r"}, {DBISL_CON_R2S, "w_con_r2s"}};
+    size_t i;
+    for(i = 0; i < sizeof(need) / sizeof(need[0]); ++i){
+        int r2s = need[i].term == DBISL_CON_R2S;
+        if(cfg->w[need[i].term] == 0 || (r2s ? cfg->r2s[0] : cfg->s2r[0]) >= 0) continue;
+        snprintf(err, errlen, "key '%s': the term is on but no %s: add %s directly after each %s head and name them in %s= "
+                 "(or set %s=0)", need[i].key, r2s ? "r2s= is given" : "s2r= is given",
+                 r2s ? "an [r2s] section with input=preact" : "a [dtransform] section with input=logits",
+                 r2s ? "sdf" : "seg", r2s ? "r2s" : "s2r", need[i].key);
+        return -1;
+    }
+    return 0;
+}
+
+/* the state with its host buffers, the label transform and (GPU) the device buffers */
+static dbisl_state *alloc_state(const dbisl_state *cfg, size_params params, char *err, size_t errlen)
+{
+    network *net = params.net;
+    size_t V = (size_t)net->d * net->h * net->w, n = (size_t)params.batch * V;
     size_t nbuf = 7 * 2 + 4;
     dbisl_state *s = calloc(1, sizeof(dbisl_state) + nbuf * n * sizeof(float));
-    if(!s){ snprintf(err, errlen, "out of memory for %zu voxels", n); return -1; }
-    *s = cfg;
+    if(!s){ snprintf(err, errlen, "out of memory for %zu voxels", n); return 0; }
+    *s = *cfg;
     s->V = V;
-    s->D = D; s->H = H; s->W = W;
+    s->D = net->d; s->H = net->h; s->W = net->w;
     s->batch = params.batch;
     float *p = (float *)(s + 1);
     int w;
     for(w = 0; w < 2; ++w){
-        s->Y[w] = p; p += n; s->Rh[w] = p; p += n; s->S[w] = p; p += n; s->dS[w] = p; p += n;
+        s->Y[w] = p; p += n; s->Rh[w] = p; p += n; s->gP[w] = p; p += n; s->dS[w] = p; p += n;
         s->gY[w] = p; p += n; s->gz[w] = p; p += n; s->gR[w] = p; p += n;
     }
     s->lab = p; p += n; s->ybar = p; p += n; s->msk = p; p += n; s->tmp = p; p += n;
-    for(w = 0; w < s->ndec; ++w){
-        s->ts[w] = dtransform_alloc(&s->tp, params.batch, D, H, W, 0);
-        if(!s->ts[w]){
-            snprintf(err, errlen, "cannot allocate the distance transform for %d x %d x %d", D, H, W);
-            while(--w >= 0) dtransform_free(s->ts[w]);
-            free(s); return -1;
-        }
-    }
-    s->tl = dtransform_alloc(&s->lp, params.batch, D, H, W, 0);
-    if(!s->tl){
+    if(s->s2r[0] >= 0 && !(s->tl = dtransform_alloc(&s->lp, params.batch, s->D, s->H, s->W, 0))){
         snprintf(err, errlen, "cannot allocate the label distance transform");
-        for(w = 0; w < s->ndec; ++w) dtransform_free(s->ts[w]);
-        free(s); return -1;
+        free(s); return 0;
     }
 #ifdef GPU
-    /* the device path keeps its own buffers and transform states; the host ones serve the CPU path */
+    /* the device path keeps its own buffers and label transform; the host ones serve the CPU path */
     if(gpu_index >= 0 && dbisl_alloc_gpu(s)){
-        snprintf(err, errlen, "cannot allocate the device buffers and transforms for %d x %d x %d", D, H, W);
+        snprintf(err, errlen, "cannot allocate the device buffers and transforms for %d x %d x %d", s->D, s->H, s->W);
         free_dbisl_layer((layer){.plugin_state = s});
-        return -1;
+        return 0;
     }
 #endif
+    return s;
+}
 
+static layer make_dbisl_layer(size_params params, dbisl_state *s)
+{
     layer l = {0};
+    int w;
     l.type = DBISL;
     l.batch = params.batch;
     l.c = l.out_c = 1; l.d = l.out_d = 1; l.h = l.out_h = 1; l.w = l.out_w = DBISL_NTERMS;
     l.inputs = params.inputs;
     l.outputs = DBISL_NTERMS;
-    l.truths = (int)V + 1;
+    l.truths = (int)s->V + 1;
     l.output = layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
     l.delta = layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
     l.cost = calloc(1, sizeof(float));
-    l.n = nseg * 2;
+    l.n = s->ndec * 2;   /* input_layers: seg, sdf of each decoder (src/predict.c reads the seg heads there) */
     l.input_layers = calloc(4, sizeof(int));
-    for(w = 0; w < nseg; ++w){ l.input_layers[2 * w] = seg[w]; l.input_layers[2 * w + 1] = sdf[w]; }
+    for(w = 0; w < s->ndec; ++w){ l.input_layers[2 * w] = s->seg[w]; l.input_layers[2 * w + 1] = s->sdf[w]; }
     l.plugin_state = s;
     l.forward = forward_dbisl_layer;
     l.backward = backward_dbisl_layer;
@@ -396,11 +491,35 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
         l.delta_gpu = cuda_make_array(l.delta, (size_t)DBISL_NTERMS * l.batch);
     }
 #endif
-    fprintf(stderr, "dbisl      %d decoder%s: seg", nseg, nseg > 1 ? "s" : "");
-    for(w = 0; w < nseg; ++w) fprintf(stderr, " %d", seg[w]);
+    fprintf(stderr, "dbisl      %d decoder%s: seg", s->ndec, s->ndec > 1 ? "s" : "");
+    for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->seg[w]);
     fprintf(stderr, " sdf");
-    for(w = 0; w < nseg; ++w) fprintf(stderr, " %d", sdf[w]);
+    for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->sdf[w]);
+    if(s->s2r[0] >= 0){ fprintf(stderr, " s2r"); for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->s2r[w]); }
+    if(s->r2s[0] >= 0){ fprintf(stderr, " r2s"); for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->r2s[w]); }
     fprintf(stderr, "  lambda=%g beta=%g rampup=%d\n", s->lambda, s->beta, s->rampup);
-    *out = l;
+    return l;
+}
+
+int parse_dbisl_section(list *options, size_params params, layer *out, char *err, size_t errlen)
+{
+    if(params.batch > 64){ snprintf(err, errlen, "batch %d too large for [dbisl] (max 64)", params.batch); return -1; }
+    dbisl_state cfg = {0};
+    int label_exact = 0, w;
+    if(check_moved_keys(options, err, errlen)) return -1;
+    if(parse_inputs(options, params, &cfg, err, errlen)) return -1;
+    /* k_seg defaults to the k of the [r2s] sections (DTC's -1500 without them) */
+    cfg.k_seg = cfg.r2s[0] >= 0 ? params.net->layers[cfg.r2s[0]].alpha : -1500.f;
+    if(parse_terms(options, &cfg, &label_exact, err, errlen)) return -1;
+    if(check_needed_sections(&cfg, err, errlen)) return -1;
+    if(cfg.s2r[0] >= 0){   /* the distance labels: the same transform as the s2r sections, exact EDT with label_exact */
+        cfg.lp = *dtransform_layer_params(params.net->layers[cfg.s2r[0]]);
+        cfg.lp.exact = label_exact;
+    }
+    dbisl_state *s = alloc_state(&cfg, params, err, errlen);
+    if(!s) return -1;
+    /* the transforms feed the loss only: they run when it does */
+    for(w = 0; w < s->ndec; ++w) if(s->s2r[w] >= 0) dtransform_layer_set_train_only(&params.net->layers[s->s2r[w]]);
+    *out = make_dbisl_layer(params, s);
     return 0;
 }

@@ -7,6 +7,14 @@
  *   seg = a[, c]   segmentation heads of decoder Phi[, Psi]: 1 channel of LOGITS z (linear activation);
  *                  the layer applies Y = sigmoid(z) itself (so every cross-entropy is computed stably from z).
  *   sdf = b[, d]   distance heads: 1 channel of pre-activations s; the layer applies R^ = tanh(s) itself.
+ *   s2r = e[, f]   per decoder, a [dtransform] section with input=logits that reads seg head a (c): directly after
+ *                  it, or after a [route] of it. Its output is T_s2r(Y_w); the distance labels use its settings
+ *                  (both sections must have the same), with exact = label_exact. Needed when w_sup_reg, w_sup_s2r
+ *                  or w_con_s2r is not 0.
+ *   r2s = g[, h]   per decoder, an [r2s] section with input=preact that reads sdf head b (d) the same way. Its
+ *                  output is T_r2s(R^_w) = sigmoid(k tanh(s)) with the section's k. Needed when w_con_r2s is not 0.
+ * The loss reads the outputs of the s2r/r2s sections and ADDS its gradient w.r.t. them into their delta, so their
+ * backward carries it to the heads; the [dtransform] sections it reads run in training only.
  * One decoder (supervised V-Net with a distance head) or two (DBiSL). All inputs have the shape of the
  * network input (1 x D x H x W per sample).
  *
@@ -18,10 +26,11 @@
  *   sup_reg  L  MSE(R^_w, R)                      R = T_s2r(Y) generated online per patch (no gradient)
  *   sup_s2r  L  MSE(T_s2r(Y_w), R)
  *   sup_r2s  L  Lseg(T_r2s(R^_w), Y)             T_r2s(R) = sigmoid(k_seg * R), CE from the logit k_seg*R
+ *                                                 (k_seg a [dbisl] key, default the [r2s] sections' k, else -1500)
  *   con_seg  A  MSE(Y_Phi, Y_Psi)                 (two decoders only)
  *   con_reg  A  MSE(R^_Phi, R^_Psi)               (two decoders only)
  *   con_s2r  A  MSE(T_s2r(Y_w), R^_w)
- *   con_r2s  A  MSE(T_r2s(R^_w), Y_w)             T_r2s with k
+ *   con_r2s  A  MSE(T_r2s(R^_w), Y_w)             T_r2s: the [r2s] section's output
  *   pse      A (or unlabeled only)  CE(Y_w, Ybar) averaged over the confidence mask M
  *            Ybar = (Y_Phi + Y_Psi)/2 (no gradient), M = [Y_Phi>.5]==[Y_Psi>.5]==[R^_Phi<0]==[R^_Psi<0]
  *            (pse_mask=0: M = every voxel; pseudo_hard=1: Ybar thresholded at .5)
@@ -31,7 +40,7 @@
  *
  * Contract: forward (net.train only) computes every term, l.cost[0] = L_all, l.output[0..DBISL_NTERMS-1]
  * = the unweighted term values (see dbisl_term_names) and the gradients; backward ADDS
- * -batch * dL_all/d(input) into each input layer's delta (Darknet's sign and scale convention).
+ * -batch * dL_all/d(input) into the delta of each layer it reads (Darknet's sign and scale convention).
  * With net.train == 0 forward does nothing (inference reads the heads). */
 
 enum { DBISL_SUP_SEG, DBISL_SUP_REG, DBISL_SUP_S2R, DBISL_SUP_R2S, DBISL_CON_SEG, DBISL_CON_REG,

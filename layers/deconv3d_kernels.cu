@@ -5,17 +5,12 @@ extern "C" {
 }
 
 #ifdef CUDNN
-static void report(cudnnStatus_t s, const char *what)
-{
-    if(s != CUDNN_STATUS_SUCCESS) fprintf(stderr, "darknet3d: %s: %s\n", what, cudnnGetErrorString(s));
-}
-
 /* Descriptors (c3_cudnn_setup): x = this layer's OUTPUT (the image of the adjoint convolution), y = its input. */
 extern "C" void forward_deconv3d_layer_gpu(layer l, network net)
 {
     float one = 1, zero = 0;
-    report(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, net.input_gpu, l.convDesc,
-                                        l.bd_algo, net.workspace, l.workspace_size, &zero, l.srcTensorDesc, l.output_gpu), "deconv3d forward");
+    CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, net.input_gpu, l.convDesc,
+                                               l.bd_algo, net.workspace, l.workspace_size, &zero, l.srcTensorDesc, l.output_gpu));
     c3_post_forward_gpu(l, net);
 }
 
@@ -23,11 +18,11 @@ extern "C" void backward_deconv3d_layer_gpu(layer l, network net)
 {
     float one = 1;
     c3_post_backward_gpu(l, net);
-    report(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.dstTensorDesc, net.input_gpu, l.convDesc,
-                                          l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu), "deconv3d backward filter");
+    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.dstTensorDesc, net.input_gpu, l.convDesc,
+                                                 l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));
     if(net.delta_gpu)
-        report(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
-                                       l.fw_algo, net.workspace, l.workspace_size, &one, l.dstTensorDesc, net.delta_gpu), "deconv3d backward data");
+        CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
+                                              l.fw_algo, net.workspace, l.workspace_size, &one, l.dstTensorDesc, net.delta_gpu));
 }
 #else
 extern "C" void forward_deconv3d_layer_gpu(layer l, network net) { (void)l; (void)net; fprintf(stderr, "darknet3d: deconv3d needs cuDNN on the GPU\n"); }

@@ -87,7 +87,7 @@ void backward_deconv3d_layer(layer l, network net)
 }
 
 void update_deconv3d_layer(layer l, update_args a) { c3_update(l, a); }
-void save_deconv3d_weights(layer l, FILE *fp) { c3_save(l, fp); }
+int save_deconv3d_weights(layer l, FILE *fp) { return c3_save(l, fp); }
 int load_deconv3d_weights(layer l, FILE *fp) { return c3_load(l, fp); }
 
 int resize_deconv3d_layer(layer *l, int d, int h, int w) { return c3_resize_layer(l, d, h, w, &deconv_kind); }

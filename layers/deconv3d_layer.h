@@ -19,7 +19,7 @@ void backward_deconv3d_layer(layer l, network net);
 void update_deconv3d_layer(layer l, update_args a);
 int resize_deconv3d_layer(layer *l, int d, int h, int w);
 int parse_deconv3d_section(list *options, size_params params, layer *l, char *err, size_t errlen);
-void save_deconv3d_weights(layer l, FILE *fp);
+int save_deconv3d_weights(layer l, FILE *fp);
 int load_deconv3d_weights(layer l, FILE *fp);
 #ifdef GPU
 void forward_deconv3d_layer_gpu(layer l, network net);

@@ -32,5 +32,5 @@ extern "C" void forward_dropout_seeded_gpu(layer l, network net)
     curandSetGeneratorOffset(gen[dev], 0);
     curandGenerateUniform(gen[dev], l.rand_gpu, n);
     dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }

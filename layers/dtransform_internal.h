@@ -13,6 +13,7 @@ struct dtransform_state {
     int r, niter, nk;        /* r = floor(k/2); iteration bound ceil(max(d,h,w)/r); k^3 */
     float *K, *Kd;           /* kernel weights exp(-|o|/h) and offsets' lengths |o|, k^3 each (host) */
     int gpu;
+    int train_only;          /* the layer's forward runs only with net.train (set by the [dbisl] that consumes it) */
     int last_iters;
     /* per volume b at the transformed resolution (host, or device when gpu):
      * B [b][n]; S, reach [b][in/out][n]; tmp, dB, gS [b][n]; mn, mx [b][in/out] */

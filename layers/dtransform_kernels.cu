@@ -383,15 +383,37 @@ extern "C" void dtransform_backward_gpu(dtransform_state *s, const float *dR, fl
     check_error(cudaPeekAtLastError());
 }
 
+/* input=logits: P = sigmoid(z); and the chain through it, dz += dP * P * (1 - P) */
+__global__ void dt_logits_kernel(size_t n, const float *z, float *P)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if(i < n) P[i] = sigmoid3d(z[i]);
+}
+
+__global__ void dt_logits_bwd_kernel(size_t n, const float *P, const float *dP, float *dz)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if(i < n) dz[i] += dP[i] * P[i] * (1 - P[i]);
+}
+
 extern "C" void forward_dtransform_layer_gpu(const layer l, network net)
 {
     dtransform_state *s = (dtransform_state *)l.plugin_state;
-    if(s->gpu){ dtransform_forward_gpu(s, net.input_gpu, l.output_gpu); return; }
-    /* state on the host (allocated before the GPU was chosen): run on the CPU */
+    if(s->train_only && !net.train) return;
     size_t n = (size_t)l.batch * l.outputs;
+    if(s->gpu){
+        if(l.activation != LOGISTIC){ dtransform_forward_gpu(s, net.input_gpu, l.output_gpu); return; }
+        dt_logits_kernel<<<grid(n), BLOCK>>>(n, net.input_gpu, l.x_gpu);
+        check_error(cudaPeekAtLastError());
+        dtransform_forward_gpu(s, l.x_gpu, l.output_gpu);
+        return;
+    }
+    /* state on the host (allocated before the GPU was chosen): run on the CPU */
     float *in = (float *)calloc(n, sizeof(float));
     cuda_pull_array(net.input_gpu, in, n);
-    dtransform_forward(s, in, l.output);
+    network hn = net;
+    hn.input = in;
+    forward_dtransform_layer(l, hn);
     cuda_push_array(l.output_gpu, l.output, n);
     free(in);
 }
@@ -400,13 +422,21 @@ extern "C" void backward_dtransform_layer_gpu(const layer l, network net)
 {
     if(!net.delta_gpu) return;
     dtransform_state *s = (dtransform_state *)l.plugin_state;
-    if(s->gpu){ dtransform_backward_gpu(s, l.delta_gpu, net.delta_gpu); return; }
     size_t n = (size_t)l.batch * l.inputs;
-    float *d = (float *)calloc(n, sizeof(float)), *dd = (float *)calloc(n, sizeof(float));
+    if(s->gpu){
+        if(l.activation != LOGISTIC){ dtransform_backward_gpu(s, l.delta_gpu, net.delta_gpu); return; }
+        fill_gpu((int)n, 0, l.x_norm_gpu, 1);
+        dtransform_backward_gpu(s, l.delta_gpu, l.x_norm_gpu);
+        dt_logits_bwd_kernel<<<grid(n), BLOCK>>>(n, l.x_gpu, l.x_norm_gpu, net.delta_gpu);
+        check_error(cudaPeekAtLastError());
+        return;
+    }
+    float *d = (float *)calloc(n, sizeof(float));
     cuda_pull_array(l.delta_gpu, l.delta, n);
-    dtransform_backward(s, l.delta, dd);
     cuda_pull_array(net.delta_gpu, d, n);
-    for(size_t i = 0; i < n; ++i) d[i] += dd[i];
+    network hn = net;
+    hn.delta = d;
+    backward_dtransform_layer(l, hn);
     cuda_push_array(net.delta_gpu, d, n);
-    free(d); free(dd);
+    free(d);
 }

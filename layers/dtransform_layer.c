@@ -11,6 +11,7 @@
 #include "cfg_options.h"
 #include "layers3d.h"
 #include "edt.h"
+#include "cuda.h"
 
 void dtransform_default_params(dtransform_params *p)
 {
@@ -492,6 +493,7 @@ layer make_dtransform_layer(int batch, int c, int d, int h, int w, const dtransf
     dims3d s = {c, d, h, w};
     layer3d_set_shapes(&l, batch, s, s);
     l.plugin_state = dtransform_alloc(p, batch * c, d, h, w, gpu_index >= 0);
+    l.activation = LINEAR;
     l.forward = forward_dtransform_layer;
     l.backward = backward_dtransform_layer;
 #ifdef GPU
@@ -503,14 +505,49 @@ layer make_dtransform_layer(int batch, int c, int d, int h, int w, const dtransf
     return l;
 }
 
+const dtransform_params *dtransform_layer_params(layer l) { return &((dtransform_state *)l.plugin_state)->p; }
+int dtransform_layer_takes_logits(layer l) { return l.activation == LOGISTIC; }
+void dtransform_layer_set_train_only(layer *l) { ((dtransform_state *)l->plugin_state)->train_only = 1; }
+
 void forward_dtransform_layer(const layer l, network net)
 {
-    dtransform_forward((dtransform_state *)l.plugin_state, net.input, l.output);
+    dtransform_state *s = (dtransform_state *)l.plugin_state;
+    if(s->train_only && !net.train) return;
+    if(l.activation != LOGISTIC){ dtransform_forward(s, net.input, l.output); return; }
+    long i, n = (long)l.batch * l.outputs;
+    #pragma omp parallel for schedule(static) if(n > 32768)
+    for(i = 0; i < n; ++i) l.x[i] = sigmoid3d(net.input[i]);
+    dtransform_forward(s, l.x, l.output);
 }
 
 void backward_dtransform_layer(const layer l, network net)
 {
-    if(net.delta) dtransform_backward((dtransform_state *)l.plugin_state, l.delta, net.delta);
+    if(!net.delta) return;
+    dtransform_state *s = (dtransform_state *)l.plugin_state;
+    if(l.activation != LOGISTIC){ dtransform_backward(s, l.delta, net.delta); return; }
+    long i, n = (long)l.batch * l.outputs;
+    memset(l.x_norm, 0, (size_t)n * sizeof(float));
+    dtransform_backward(s, l.delta, l.x_norm);
+    #pragma omp parallel for schedule(static) if(n > 32768)
+    for(i = 0; i < n; ++i) net.delta[i] += l.x_norm[i] * l.x[i] * (1 - l.x[i]);
+}
+
+/* input=logits: the buffers of P = sigmoid(z) (l.x) and of the gradient w.r.t. P (l.x_norm) */
+static int alloc_logit_buffers(layer *l)
+{
+    size_t n = (size_t)l->batch * l->outputs;
+    l->activation = LOGISTIC;
+    l->x = calloc(n, sizeof(float));
+    l->x_norm = calloc(n, sizeof(float));
+    if(!l->x || !l->x_norm) return -1;
+#ifdef GPU
+    if(gpu_index >= 0){
+        l->x_gpu = cuda_make_array(l->x, n);
+        l->x_norm_gpu = cuda_make_array(l->x_norm, n);
+        if(!l->x_gpu || !l->x_norm_gpu) return -1;
+    }
+#endif
+    return 0;
 }
 
 int parse_dtransform_section(list *options, size_params params, layer *l, char *err, size_t errlen)
@@ -519,8 +556,12 @@ int parse_dtransform_section(list *options, size_params params, layer *l, char *
     dtransform_params p;
     if(params_dims(params, &in, err, errlen)) return -1;
     if(dtransform_parse_params(options, "[dtransform]", &p, err, errlen)) return -1;
+    static const char *inputs[] = {"prob", "logits", 0};
+    int input;
+    if(cfg_choice(options, "input", "prob", inputs, &input, err, errlen)) return -1;
     *l = make_dtransform_layer(params.batch, in.c, in.d, in.h, in.w, &p);
-    if(!l->plugin_state){
+    if(!l->plugin_state || (input && alloc_logit_buffers(l))){
+        if(l->plugin_state) dtransform_free((dtransform_state *)l->plugin_state);
         free_layer(*l);   /* output and delta were allocated before the state */
         layer empty = {0};
         *l = empty;

@@ -84,12 +84,20 @@ void dtransform_backward_gpu(dtransform_state *s, const float *dR_gpu, float *dp
 #endif
 
 /* Reads kernel, h, scale, binarize (ste|sigmoid|softmin), tau, exact, early_stop with the strict
- * cfg readers (defaults above); 0, or -1 with err naming the key. [dbisl] reuses it. */
+ * cfg readers (defaults above); 0, or -1 with err naming the key. */
 int dtransform_parse_params(list *options, const char *sec, dtransform_params *p, char *err, size_t errlen);
 
 /* The layer: input N x C x D x H x W, output the same shape, channels independent. Weightless.
- * forward overwrites l.output; backward ADDS into net.delta (when not NULL). */
+ * forward overwrites l.output; backward ADDS into net.delta (when not NULL).
+ * Key input = prob (default: the input is a probability map P) | logits (the input is a segmentation head's
+ * logits z: the layer transforms P = sigmoid(z), kept in l.x, and its backward carries the gradient through
+ * the sigmoid; l.activation is LOGISTIC then, LINEAR otherwise). A section a [dbisl] layer consumes (its s2r=)
+ * runs in training only (net.train), as the loss does: dtransform_layer_set_train_only. */
 layer make_dtransform_layer(int batch, int c, int d, int h, int w, const dtransform_params *p);
+/* The transform settings of a [dtransform] layer; 1 when its input is logits. */
+const dtransform_params *dtransform_layer_params(layer l);
+int dtransform_layer_takes_logits(layer l);
+void dtransform_layer_set_train_only(layer *l);
 void forward_dtransform_layer(const layer l, network net);
 void backward_dtransform_layer(const layer l, network net);
 int parse_dtransform_section(list *options, size_params params, layer *l, char *err, size_t errlen);

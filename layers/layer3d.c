@@ -1,7 +1,7 @@
 /* Shared helpers of the darknet3d layers: the NCDHW shape convention, buffer allocation on CPU/GPU and parse-time checks. */
 #include <stdlib.h>
 #include "layer3d.h"
-#include "cuda.h"
+#include "cuda3d.h"
 
 int params_dims(size_params params, dims3d *in, char *err, size_t errlen)
 {
@@ -28,7 +28,7 @@ float *layer3d_alloc(size_t n)
     return calloc(n ? n : 1, sizeof(float));
 }
 
-void layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
+int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
 {
     l->batch = batch;
     l->c = in.c; l->d = in.d; l->h = in.d * in.h; l->w = in.w;
@@ -40,14 +40,38 @@ void layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
     if(l->delta) free(l->delta);
     l->output = layer3d_alloc(n);
     l->delta = layer3d_alloc(n);
+    if(!l->output || !l->delta) return -1;
 #ifdef GPU
     if(gpu_index >= 0){
-        if(l->output_gpu) cuda_free(l->output_gpu);
-        if(l->delta_gpu) cuda_free(l->delta_gpu);
-        l->output_gpu = cuda_make_array(l->output, n);
-        l->delta_gpu = cuda_make_array(l->delta, n);
+        cuda3d_free((void **)&l->output_gpu);
+        cuda3d_free((void **)&l->delta_gpu);
+        if(cuda3d_make_array(&l->output_gpu, l->output, n)) return -1;
+        if(cuda3d_make_array(&l->delta_gpu, l->delta, n)) return -1;
     }
 #endif
+    return 0;
+}
+
+int layer3d_buffers_ok(const layer *l)
+{
+    if(!l->output || !l->delta) return 0;
+#ifdef GPU
+    if(gpu_index >= 0 && (!l->output_gpu || !l->delta_gpu)) return 0;
+#endif
+    return 1;
+}
+
+int layer3d_alloc_error(char *err, size_t errlen)
+{
+#ifdef GPU
+    char g[512];
+    if(cuda3d_take_error(g, sizeof(g))){
+        snprintf(err, errlen, "out of GPU memory: %s", g);
+        return -1;
+    }
+#endif
+    snprintf(err, errlen, "out of memory");
+    return -1;
 }
 
 int read_floats(float *x, size_t n, FILE *fp)
@@ -55,7 +79,19 @@ int read_floats(float *x, size_t n, FILE *fp)
     return fread(x, sizeof(float), n, fp) == n ? 0 : -1;
 }
 
+int write_floats(const float *x, size_t n, FILE *fp)
+{
+    return fwrite(x, sizeof(float), n, fp) == n ? 0 : -1;
+}
+
 #ifdef GPU
-void layer3d_push(float *x_gpu, float *x, size_t n) { if(x_gpu && x && n) cuda_push_array(x_gpu, x, n); }
-void layer3d_pull(float *x_gpu, float *x, size_t n) { if(x_gpu && x && n) cuda_pull_array(x_gpu, x, n); }
+/* copies while the network runs or saves: a failure is fatal (core/cuda3d.h) */
+void layer3d_push(float *x_gpu, float *x, size_t n)
+{
+    if(x_gpu && x && n) CUDA3D_CHECK(cudaMemcpy(x_gpu, x, n * sizeof(float), cudaMemcpyHostToDevice));
+}
+void layer3d_pull(float *x_gpu, float *x, size_t n)
+{
+    if(x_gpu && x && n) CUDA3D_CHECK(cudaMemcpy(x, x_gpu, n * sizeof(float), cudaMemcpyDeviceToHost));
+}
 #endif

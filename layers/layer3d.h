@@ -18,14 +18,23 @@ static inline size_t dims_volume(dims3d s) { return (size_t)s.d * s.h * s.w; }
 /* Reads the input shape from the parser's params; fails (with a message) on an inconsistent depth. */
 int params_dims(size_params params, dims3d *in, char *err, size_t errlen);
 
-/* Fills batch/in/out shape fields and allocates output and delta (CPU, and GPU when gpu_index >= 0). */
-void layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out);
+/* Fills batch/in/out shape fields and allocates output and delta (CPU, and GPU when gpu_index >= 0).
+ * 0, or -1 when memory is short (a failed GPU allocation is recorded for cuda3d_take_error, core/cuda3d.h). */
+int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out);
+
+/* 1 when output and delta exist on the CPU and, for a GPU run, on the GPU */
+int layer3d_buffers_ok(const layer *l);
+/* A make_ function's failure as a parse error: "out of GPU memory: file:line: call: error" after a recorded GPU
+ * failure (core/cuda3d.h), else "out of memory". Returns -1. */
+int layer3d_alloc_error(char *err, size_t errlen);
 
 /* calloc that the tests can make fail; never returns NULL silently: callers check. */
 float *layer3d_alloc(size_t n);
 
 /* Reads exactly n floats; -1 on a short read (truncated weights file). */
 int read_floats(float *x, size_t n, FILE *fp);
+/* Writes exactly n floats; -1 when the write fails (full disk, I/O error). */
+int write_floats(const float *x, size_t n, FILE *fp);
 
 #ifdef GPU
 /* Push/pull n floats if both pointers exist. */

@@ -50,7 +50,7 @@ extern "C" void forward_maxpool3d_layer_gpu(const layer l, network net)
     if(!total) return;
     maxpool3d_forward_kernel<<<cuda_gridsize(total), BLOCK>>>(total, i.d, i.h, i.w, o.d, o.h, o.w, *p,
                                                               net.input_gpu, l.output_gpu, l.indexes_gpu);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void backward_maxpool3d_layer_gpu(const layer l, network net)
@@ -59,5 +59,5 @@ extern "C" void backward_maxpool3d_layer_gpu(const layer l, network net)
     size_t total = (size_t)l.batch * l.outputs;
     if(!total) return;
     maxpool3d_backward_kernel<<<cuda_gridsize(total), BLOCK>>>(total, l.indexes_gpu, l.delta_gpu, net.delta_gpu);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }

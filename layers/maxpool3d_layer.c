@@ -5,7 +5,7 @@
 #include "layer3d.h"
 #include "cfg_options.h"
 #include "layers3d.h"
-#include "cuda.h"
+#include "cuda3d.h"
 
 int maxpool3d_out_size(int n, int k, int s, int p)
 {
@@ -32,7 +32,8 @@ layer make_maxpool3d_layer(int batch, int c, int d, int h, int w, maxpool3d_stat
 #ifdef GPU
     l.forward_gpu = forward_maxpool3d_layer_gpu;
     l.backward_gpu = backward_maxpool3d_layer_gpu;
-    if(gpu_index >= 0) l.indexes_gpu = cuda_make_int_array(0, n ? n : 1);
+    if(gpu_index >= 0 && cuda3d_malloc((void **)&l.indexes_gpu, (n ? n : 1) * sizeof(int)) == 0 &&
+       CUDA3D_TRY(cudaMemset(l.indexes_gpu, 0, (n ? n : 1) * sizeof(int)))) cuda3d_free((void **)&l.indexes_gpu);
 #endif
     fprintf(stderr, "maxpool3d  %dx%dx%d/%dx%dx%d p%d,%d,%d   %4d x%4d x%4d x%4d -> %4d x%4d x%4d x%4d\n",
             p.kd, p.kh, p.kw, p.sd, p.sh, p.sw, p.pd, p.ph, p.pw, c, d, h, w, out.c, out.d, out.h, out.w);
@@ -140,6 +141,10 @@ int parse_maxpool3d_section(list *options, size_params params, layer *l, char *e
     }
     maxpool3d_state st = {k[0], k[1], k[2], s[0], s[1], s[2], p[0], p[1], p[2]};
     *l = make_maxpool3d_layer(params.batch, in.c, in.d, in.h, in.w, st);
-    if(!l->plugin_state || !l->output || !l->delta || !l->indexes){ snprintf(err, errlen, "out of memory"); return -1; }
+    int gpu_ok = 1;
+#ifdef GPU
+    gpu_ok = gpu_index < 0 || l->indexes_gpu;
+#endif
+    if(!l->plugin_state || !layer3d_buffers_ok(l) || !l->indexes || !gpu_ok) return layer3d_alloc_error(err, errlen);
     return 0;
 }

@@ -19,6 +19,33 @@ __global__ void r2s_backward_kernel(int n, float k, const float *y, const float 
     dx[i] += k * y[i] * (1.f - y[i]) * dy[i];
 }
 
+__global__ void r2s_tanh_forward_kernel(int n, float k, const float *x, float *y)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    y[i] = sigmoid3d(k * tanhf(x[i]));
+}
+
+__global__ void r2s_tanh_backward_kernel(int n, float k, const float *x, const float *y, const float *dy, float *dx)
+{
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    float t = tanhf(x[i]);
+    dx[i] += k * y[i] * (1.f - y[i]) * dy[i] * (1.f - t * t);
+}
+
+extern "C" void r2s_tanh_forward_gpu(int n, float k, const float *x, float *y)
+{
+    r2s_tanh_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y);
+    check_error(cudaPeekAtLastError());
+}
+
+extern "C" void r2s_tanh_backward_gpu(int n, float k, const float *x, const float *y, const float *dy, float *dx)
+{
+    r2s_tanh_backward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y, dy, dx);
+    check_error(cudaPeekAtLastError());
+}
+
 extern "C" void r2s_forward_gpu(int n, float k, const float *x, float *y)
 {
     r2s_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y);
@@ -33,10 +60,13 @@ extern "C" void r2s_backward_gpu(int n, float k, const float *y, const float *dy
 
 extern "C" void forward_r2s_layer_gpu(const layer l, network net)
 {
-    r2s_forward_gpu(l.batch * l.outputs, l.alpha, net.input_gpu, l.output_gpu);
+    if(l.activation == TANH) r2s_tanh_forward_gpu(l.batch * l.outputs, l.alpha, net.input_gpu, l.output_gpu);
+    else r2s_forward_gpu(l.batch * l.outputs, l.alpha, net.input_gpu, l.output_gpu);
 }
 
 extern "C" void backward_r2s_layer_gpu(const layer l, network net)
 {
-    if(net.delta_gpu) r2s_backward_gpu(l.batch * l.outputs, l.alpha, l.output_gpu, l.delta_gpu, net.delta_gpu);
+    if(!net.delta_gpu) return;
+    if(l.activation == TANH) r2s_tanh_backward_gpu(l.batch * l.outputs, l.alpha, net.input_gpu, l.output_gpu, l.delta_gpu, net.delta_gpu);
+    else r2s_backward_gpu(l.batch * l.outputs, l.alpha, l.output_gpu, l.delta_gpu, net.delta_gpu);
 }

@@ -74,7 +74,7 @@ extern "C" void upsample3d_forward_gpu(int nc, int d, int h, int w, int od, int 
     if(!total) return;
     upsample3d_forward_kernel<<<cuda_gridsize(total), BLOCK>>>(total, d, h, w, od, oh, ow, align_corners,
         up3d_scale(d, od, align_corners), up3d_scale(h, oh, align_corners), up3d_scale(w, ow, align_corners), x, y);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void upsample3d_backward_gpu(int nc, int d, int h, int w, int od, int oh, int ow, int align_corners, const float *dy, float *dx)
@@ -83,7 +83,7 @@ extern "C" void upsample3d_backward_gpu(int nc, int d, int h, int w, int od, int
     if(!total) return;
     upsample3d_backward_kernel<<<cuda_gridsize(total), BLOCK>>>(total, d, h, w, od, oh, ow, align_corners,
         up3d_scale(d, od, align_corners), up3d_scale(h, oh, align_corners), up3d_scale(w, ow, align_corners), dy, dx);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void forward_upsample3d_layer_gpu(const layer l, network net)

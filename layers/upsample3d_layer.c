@@ -155,6 +155,6 @@ int parse_upsample3d_section(list *options, size_params params, layer *l, char *
         return -1;
     }
     *l = make_upsample3d_layer(params.batch, in.c, in.d, in.h, in.w, sd, sh, sw, ac);
-    if(!l->plugin_state || !l->output || !l->delta){ snprintf(err, errlen, "out of memory"); return -1; }
+    if(!l->plugin_state || !layer3d_buffers_ok(l)) return layer3d_alloc_error(err, errlen);
     return 0;
 }

@@ -9,6 +9,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+import fixtures_io
 
 torch.set_default_dtype(torch.float32)
 
@@ -136,7 +137,7 @@ def fixtures(outdir):
         R, iters = s2r(P, **kw)
         (R * G).sum().backward()
         for suffix, t in (("prob", P.detach()), ("g", G), ("R", R.detach()), ("dprob", P.grad)):
-            t.contiguous().numpy().astype("float32").tofile(os.path.join(outdir, f"{name}_{suffix}.bin"))
+            fixtures_io.write(os.path.join(outdir, f"{name}_{suffix}.bin"), t.contiguous().numpy().astype("float32"))
         print(name, shape, kw, "iters", iters, "R range", float(R.min()), float(R.max()))
 
 

@@ -3,7 +3,7 @@
 #
 # Each case is a small odd-shaped Conv3d / ConvTranspose3d (+ BatchNorm3d(momentum=0.01) + ReLU).
 # Loss = sum(G * y) for a random G, so the gradients are those of a Darknet delta equal to G.
-# Files, float32 little-endian, one tensor each: <case>_<name>.bin
+# Files, float32 little-endian, one tensor each with its shape in a header (scripts/fixtures_io.py): <case>_<name>.bin
 #   inputs:  x, w, b (conv bias, when bias), gamma, beta, rm0, rv0 (initial running stats, when bn), g
 #   train:   y, dx, dw, db, dgamma, dbeta, rm, rv (running stats after the step)
 #   eval:    ey, edx, edw, edb, edgamma, edbeta  (bn only: eval mode with the updated running stats)
@@ -12,6 +12,7 @@ import sys
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+import fixtures_io
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests', 'fixtures', 'conv3d')
 
@@ -28,7 +29,7 @@ CASES = [
 
 
 def save(case, name, t):
-    t.detach().to(torch.float32).contiguous().numpy().tofile(os.path.join(OUT, '%s_%s.bin' % (case, name)))
+    fixtures_io.write(os.path.join(OUT, '%s_%s.bin' % (case, name)), t.detach().to(torch.float32).contiguous().numpy())
 
 
 def run(case):

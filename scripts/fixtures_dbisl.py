@@ -6,6 +6,7 @@ import os
 import numpy as np
 import torch
 import torch.nn.functional as F
+import fixtures_io
 
 torch.manual_seed(0)
 np.random.seed(0)
@@ -66,7 +67,7 @@ def loss(weights, pse_labeled=True):
 
 
 def f32(path, arrays):
-    np.concatenate([np.asarray(a, dtype=np.float32).ravel() for a in arrays]).tofile(path)
+    fixtures_io.write_concat(path, arrays)
 
 
 # inputs: z_a, s_a, z_b, s_b, then truth rows (D*H*W labels + flag per sample)

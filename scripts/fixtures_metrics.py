@@ -3,21 +3,22 @@
 
 Run with Debian's interpreter: /usr/bin/python3 scripts/fixtures_metrics.py  (needs python3-scipy, python3-numpy).
 Arrays are C-order (D, H, W) = the darknet3d layout idx = w + W*(h + H*d); spacing is given along (d, h, w).
-Files are raw: *.f32 little-endian float32, *.u8 masks one byte per voxel.
+Files: *.f32 little-endian float32, *.u8 masks one byte per voxel, each with the header of scripts/fixtures_io.py.
 """
 import os
 import numpy as np
 from scipy import ndimage
+import fixtures_io
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "metrics")
 
 
 def f32(name, a):
-    np.asarray(a, dtype=np.float32).tofile(os.path.join(OUT, name))
+    fixtures_io.write(os.path.join(OUT, name), a, "float32")
 
 
 def u8(name, a):
-    np.asarray(a, dtype=np.uint8).tofile(os.path.join(OUT, name))
+    fixtures_io.write(os.path.join(OUT, name), a, "uint8")
 
 
 def edt_fixtures(rng):

@@ -20,6 +20,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "bench"))
 import make_cfgs as mc  # noqa: E402
 import dbisl_torch as dt  # noqa: E402
+import fixtures_io  # noqa: E402
 
 OUT = os.path.join(HERE, "..", "tests", "fixtures", "network")
 F, S, B = 2, 16, 2
@@ -105,7 +106,7 @@ def main():
     losses = []
     for step in (1, 2):
         xb, tb = batch(rng)
-        np.concatenate([xb.reshape(-1), tb.reshape(-1)]).astype("<f4").tofile(os.path.join(OUT, "batch%d.f32" % step))
+        fixtures_io.write(os.path.join(OUT, "batch%d.f32" % step), np.concatenate([xb.reshape(-1), tb.reshape(-1)]).astype("<f4"))
         x = torch.from_numpy(xb.astype(np.float32).astype(np.float64))[:, None]
         g = torch.from_numpy(tb[:, :-1].reshape(B, 1, S, S, S))
         seg, sdf = net(x)

@@ -8,6 +8,7 @@ y (forward output), dx (d loss / d x). Shapes are listed in tests/test_upsample3
 import os
 import torch
 import torch.nn.functional as F
+import fixtures_io
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "small_layers")
 
@@ -30,9 +31,7 @@ MAXPOOL = [
 
 
 def dump(name, arrays):
-    with open(os.path.join(OUT, name + ".bin"), "wb") as f:
-        for a in arrays:
-            f.write(a.detach().contiguous().numpy().astype("float32").tobytes())
+    fixtures_io.write_concat(os.path.join(OUT, name + ".bin"), [a.detach().contiguous().numpy().astype("float32") for a in arrays])
 
 
 def main():

@@ -43,8 +43,9 @@ def encoder(c, f):
     return x
 
 
-def decoder(c, f, x, mode, tag):
-    """One V-Net decoder from x5 (the current input) with additive skips; returns (seg head, sdf head) indices."""
+def decoder(c, f, x, mode, tag, transforms):
+    """One V-Net decoder from x5 (the current input) with additive skips; returns the indices of its seg head,
+    sdf head, their [dtransform] and [r2s] sections (None without transforms) and its features."""
     for level, (mult, nconv, skip) in enumerate([(8, 3, x[3]), (4, 3, x[2]), (2, 2, x[1]), (1, 1, x[0])]):
         if mode == "deconv":
             c.add("deconv3d", "decoder %s up %d: ConvTranspose3d k2 s2 + BN + ReLU" % (tag, level + 1),
@@ -59,10 +60,16 @@ def decoder(c, f, x, mode, tag):
     feat = c.add("dropout", "Dropout before the heads (training only)", probability=0.5)
     seg = c.conv(1, size=1, pad=0, bn=0, act="linear",
                  comment="decoder %s segmentation head: 1 channel of logits (the loss applies the sigmoid)" % tag)
+    s2r = r2s = None
+    if transforms:
+        s2r = c.add("dtransform", "decoder %s s2r: T_s2r(sigmoid(logits)), the differentiable distance transform the "
+                    "loss reads (training only)" % tag, **DTRANSFORM)
     c.add("route", "back to decoder %s's features" % tag, layers=feat)
     sdf = c.conv(1, size=1, pad=0, bn=0, act="linear",
                  comment="decoder %s distance head: 1 channel (the loss applies tanh)" % tag)
-    return seg, sdf, feat
+    if transforms:
+        r2s = c.add("r2s", "decoder %s r2s: T_r2s(tanh(distance head)) = sigmoid(k tanh(s)), read by the loss" % tag, **R2S)
+    return seg, sdf, s2r, r2s, feat
 
 
 NET_HELP = """# [net] keys read by darknet3d besides Darknet's own: depth (input depth D; height/width are H/W),
@@ -81,12 +88,14 @@ def net_section(c, w, h, d, batch, lr, max_batches, infer_stride, extra=None):
 
 
 LOSS_HELP = """# [dbisl]: the DBiSL objective (layers/dbisl_layer.h). seg/sdf: the heads of decoder Phi (transposed conv)
-# and Psi (trilinear). Every term has a weight (0 = off); see docs/design.md §4 and docs for the choices:
-#   k = -1500: T_r2s inside the MSE consistency term (DTC's value).
+# and Psi (trilinear); s2r/r2s: the [dtransform] and [r2s] sections on those heads, whose outputs the loss reads
+# (the distance labels follow the [dtransform] settings). Every term has a weight (0 = off); see docs/design.md §4
+# and docs for the choices:
+#   [r2s] k = -1500: T_r2s inside the MSE consistency term (DTC's value).
 #   k_seg: T_r2s inside the Dice+CE supervision term. With k = -1500 that CE is linear in the logit and reaches
 #   hundreds per voxel (it dominated the loss in the measured PyTorch reference), so it uses a soft k.
-#   binarize=softmin: the s2r gradient that reaches the boundary (docs/dbisl.md). Measured on LA-mini (valid_16,
-#   750 iterations, 2-3 seeds, S2R only at lambda 0.5): DBiSL with ste 0.623, with softmin 0.730."""
+#   [dtransform] binarize=softmin: the s2r gradient that reaches the boundary (docs/dbisl.md). Measured on LA-mini
+#   (valid_16, 750 iterations, 2-3 seeds, S2R only at lambda 0.5): DBiSL with ste 0.623, with softmin 0.730."""
 
 # The defaults of the DBiSL cfgs, measured on LA-mini (scripts/la_ablation, docs/dbisl.md, valid_16 Dice):
 # the r2s direction is off (w_sup_r2s = w_con_r2s = 0) and lambda = 1.
@@ -104,11 +113,18 @@ SUP_HELP = """# Supervised baseline: only w_sup_seg is on, and lambda=1 (L_seg i
 #   lambda=0.5 would only halve the learning rate here (LA-mini valid_16 Dice, seed 1: 0.766 -> 0.797)."""
 
 
-def dbisl_section(c, seg, sdf, ramp, extra=None):
-    keys = dict(seg=",".join(map(str, seg)), sdf=",".join(map(str, sdf)), **{
-        "lambda": 0.5, "beta": 1.0, "rampup": ramp, "ramp": "sigmoid", "k": -1500, "k_seg": -50,
-        "dice_weight": 0.5, "ce_weight": 0.5, "pse_labeled": 1, "pseudo_hard": 0,
-        "kernel": 3, "h": 0.35, "scale": 0.5, "binarize": "softmin", "label_exact": 0})
+# the transforms' sections on the heads (the dual-task cfgs)
+DTRANSFORM = {"input": "logits", "kernel": 3, "h": 0.35, "scale": 0.5, "binarize": "softmin"}
+R2S = {"input": "preact", "k": -1500}
+
+
+def dbisl_section(c, seg, sdf, s2r, r2s, ramp, extra=None):
+    keys = dict(seg=",".join(map(str, seg)), sdf=",".join(map(str, sdf)))
+    if s2r and s2r[0] is not None:
+        keys.update(s2r=",".join(map(str, s2r)), r2s=",".join(map(str, r2s)))
+    keys.update({
+        "lambda": 0.5, "beta": 1.0, "rampup": ramp, "ramp": "sigmoid", "k_seg": -50,
+        "dice_weight": 0.5, "ce_weight": 0.5, "pse_labeled": 1, "pseudo_hard": 0, "label_exact": 0})
     keys.update(extra or {})
     c.lines.append(LOSS_HELP)
     if extra and all(extra.get(k) == v for k, v in DBISL_DEFAULTS.items()) and extra.get("w_pse", 1) != 0:
@@ -118,18 +134,21 @@ def dbisl_section(c, seg, sdf, ramp, extra=None):
     c.add("dbisl", **keys)
 
 
-def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title="", net_extra=None):
+def model(f, w, h, d, batch, lr, max_batches, infer_stride, ramp, dual=True, loss_extra=None, title="", net_extra=None,
+          transforms=None):
+    """transforms: put the [dtransform]/[r2s] sections on the heads (default: with two decoders)."""
+    transforms = dual if transforms is None else transforms
     c = Cfg()
     c.lines.append("# " + title)
     net_section(c, w, h, d, batch, lr, max_batches, infer_stride, net_extra)
     x = encoder(c, f)
-    segA, sdfA, _ = decoder(c, f, x, "deconv", "Phi")
+    segA, sdfA, s2rA, r2sA, _ = decoder(c, f, x, "deconv", "Phi", transforms)
     if dual:
         c.add("dualsplit", "second decoder: branch again from the encoder output (after dropout)", layers=x[4])
-        segB, sdfB, _ = decoder(c, f, x, "trilinear", "Psi")
-        dbisl_section(c, [segA, segB], [sdfA, sdfB], ramp, loss_extra)
+        segB, sdfB, s2rB, r2sB, _ = decoder(c, f, x, "trilinear", "Psi", transforms)
+        dbisl_section(c, [segA, segB], [sdfA, sdfB], [s2rA, s2rB], [r2sA, r2sB], ramp, loss_extra)
     else:
-        dbisl_section(c, [segA], [sdfA], ramp, loss_extra)
+        dbisl_section(c, [segA], [sdfA], None, None, ramp, loss_extra)
     return "\n".join(c.lines)
 
 
@@ -162,7 +181,7 @@ if __name__ == "__main__":
     write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 100,
           title="Small CPU-trainable DBiSL for the demo and tests: same layer types and loss defaults as "
                 "dbisl-vnet.cfg, 4 base filters, 32x32x16 crops. make demo (phantoms, 300 iterations, seed 1): "
-                "valid Dice 0.738 with these defaults, 0.523 with every term on.", loss_extra=DBISL_DEFAULTS))
+                "valid Dice 0.756 with these defaults, 0.554 with every term on (w_sup_r2s=1 w_con_r2s=1 lambda=0.5).", loss_extra=DBISL_DEFAULTS))
     write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
           title="LA-mini DBiSL (scripts/la_experiment): LA downsampled 2x, 48x48x32 crops, 8 base filters, batch 4 "
                 "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of docs/design.md §4.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))

@@ -242,6 +242,7 @@ static int check_keys(const char *cfg, sect *s, int layer, char *err, size_t err
     for(j = 0; j < s->n; ++j){
         kv *o = &s->opt[j];
         const cfg_key *k = cfg_key_find(s->type, o->key);
+        if(!k && cfg_key_moved(type, o->key)) FAIL(o, "key '%s': %s", o->key, cfg_key_moved(type, o->key));
         if(!k) FAIL(o, "unknown key '%s' (the keys a section accepts are listed by ./darknet seg3d keys)", o->key);
         if(!is_stock && strcmp(k->where, "*")) continue;
         if(k->kind == K_INT && check_int(cfg, s, layer, o->key, 0, 0, err, errlen)) return -1;

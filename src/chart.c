@@ -1,4 +1,5 @@
 /* Training chart: loss terms (and validation Dice) per iteration, drawn with cairo into a PNG, plus a CSV of the same numbers. */
+#include <errno.h>
 #include <math.h>
 #include <cairo.h>
 #include <stdio.h>
@@ -85,46 +86,55 @@ static void text_at(cairo_t *cr, double x, double y, const char *s, double align
     cairo_show_text(cr, s);
 }
 
-int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
+/* The plot's scales: iterations 0..maxit across, losses 0..ytop up the left, Dice 0..1 up the right. */
+typedef struct {
+    int maxit;
+    double ystep, ytop, xstep, pw, ph;
+} frame;
+
+static frame chart_frame(const chart *c)
 {
+    frame f;
     int s, i;
-    int maxit = 1;
     float vmax = 0;
+    f.maxit = 1;
     for(s = 0; s < c->ns; ++s) for(i = 0; i < c->n[s]; ++i){
         float v = c->v[s * c->maxp + i];
-        if(c->it[s * c->maxp + i] > maxit) maxit = c->it[s * c->maxp + i];
+        if(c->it[s * c->maxp + i] > f.maxit) f.maxit = c->it[s * c->maxp + i];
         if(isfinite(v) && v > vmax) vmax = v;
     }
-    for(i = 0; i < c->nv; ++i) if(c->vit[i] > maxit) maxit = c->vit[i];
+    for(i = 0; i < c->nv; ++i) if(c->vit[i] > f.maxit) f.maxit = c->vit[i];
     if(vmax <= 0) vmax = 1;
-    double ystep = nice_step(vmax, 5), ytop = ceil(vmax / ystep - 1e-9) * ystep;
-    double xstep = nice_step(maxit, 8);
-    if(xstep < 1) xstep = 1;
-    const double pw = CW - ML - MR, ph = CH - MT - MB;
-#define XP(it) (ML + (double)(it) / maxit * pw)
-#define YP(v) (MT + ph - (double)(v) / ytop * ph)
-#define YD(d) (MT + ph - (double)(d) * ph)
+    f.ystep = nice_step(vmax, 5);
+    f.ytop = ceil(vmax / f.ystep - 1e-9) * f.ystep;
+    f.xstep = nice_step(f.maxit, 8);
+    if(f.xstep < 1) f.xstep = 1;
+    f.pw = CW - ML - MR;
+    f.ph = CH - MT - MB;
+    return f;
+}
 
-    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, CW, CH);
-    cairo_t *cr = cairo_create(surf);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 12);
+static double xp(const frame *f, double it) { return ML + it / f->maxit * f->pw; }
+static double yp(const frame *f, double v) { return MT + f->ph - v / f->ytop * f->ph; }
+static double yd(const frame *f, double d) { return MT + f->ph - d * f->ph; }
+
+/* grid and tick labels (losses on the left, validation Dice 0..1 on the right), axes and their titles */
+static void draw_axes(cairo_t *cr, const chart *c, const frame *f)
+{
     char lab[64];
-    /* grid and tick labels: losses on the left, validation Dice 0..1 on the right */
+    double t, pw = f->pw, ph = f->ph;
+    int i;
     cairo_set_line_width(cr, 1);
-    double t;
-    for(t = 0; t <= ytop + 1e-9 * ytop; t += ystep){
-        double y = floor(YP(t)) + 0.5;
+    for(t = 0; t <= f->ytop + 1e-9 * f->ytop; t += f->ystep){
+        double y = floor(yp(f, t)) + 0.5;
         cairo_set_source_rgb(cr, 0.86, 0.86, 0.86);
         cairo_move_to(cr, ML, y); cairo_line_to(cr, ML + pw, y); cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0, 0, 0);
         snprintf(lab, sizeof(lab), "%g", t);
         text_at(cr, ML - 6, y + 4, lab, 1);
     }
-    for(t = 0; t <= maxit; t += xstep){
-        double x = floor(XP(t)) + 0.5;
+    for(t = 0; t <= f->maxit; t += f->xstep){
+        double x = floor(xp(f, t)) + 0.5;
         cairo_set_source_rgb(cr, 0.92, 0.92, 0.92);
         cairo_move_to(cr, x, MT); cairo_line_to(cr, x, MT + ph); cairo_stroke(cr);
         cairo_set_source_rgb(cr, 0, 0, 0);
@@ -135,7 +145,7 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
         rgb(cr, valid_rgb);
         for(i = 0; i <= 4; ++i){
             snprintf(lab, sizeof(lab), "%.2f", i / 4.0);
-            text_at(cr, ML + pw + 6, YD(i / 4.0) + 4, lab, 0);
+            text_at(cr, ML + pw + 6, yd(f, i / 4.0) + 4, lab, 0);
         }
     }
     cairo_set_source_rgb(cr, 0, 0, 0);
@@ -147,10 +157,33 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
     cairo_rotate(cr, -M_PI / 2);
     text_at(cr, 0, 0, "loss", 0.5);
     cairo_restore(cr);
+}
 
-    /* loss curves, series 0 thickest and on top; a non-finite value breaks the line */
+/* validation Dice: a thick line with round markers, on the right axis */
+static void draw_valid(cairo_t *cr, const chart *c, const frame *f)
+{
+    int i, pen = 0;
+    rgb(cr, valid_rgb);
+    cairo_set_line_width(cr, 3);
+    for(i = 0; i < c->nv; ++i){
+        if(!isfinite(c->vd[i])){ pen = 0; continue; }
+        if(pen) cairo_line_to(cr, xp(f, c->vit[i]), yd(f, c->vd[i])); else cairo_move_to(cr, xp(f, c->vit[i]), yd(f, c->vd[i]));
+        pen = 1;
+    }
+    cairo_stroke(cr);
+    for(i = 0; i < c->nv; ++i){
+        if(!isfinite(c->vd[i])) continue;
+        cairo_arc(cr, xp(f, c->vit[i]), yd(f, c->vd[i]), 4, 0, 2 * M_PI);
+        cairo_fill(cr);
+    }
+}
+
+/* loss curves, series 0 thickest and on top; a non-finite value breaks the line; then the validation Dice */
+static void draw_curves(cairo_t *cr, const chart *c, const frame *f)
+{
+    int s, i;
     cairo_save(cr);
-    cairo_rectangle(cr, ML, MT - 2, pw + 2, ph + 4);
+    cairo_rectangle(cr, ML, MT - 2, f->pw + 2, f->ph + 4);
     cairo_clip(cr);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     for(s = c->ns - 1; s >= 0; --s){
@@ -160,73 +193,53 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
         for(i = 0; i < c->n[s]; ++i){
             float v = c->v[s * c->maxp + i];
             if(!isfinite(v)){ pen = 0; continue; }
-            double x = XP(c->it[s * c->maxp + i]), y = YP(v);
+            double x = xp(f, c->it[s * c->maxp + i]), y = yp(f, v);
             if(pen) cairo_line_to(cr, x, y); else cairo_move_to(cr, x, y);
             pen = 1;
         }
         cairo_stroke(cr);
     }
-    /* validation Dice: a thick line with round markers, on the right axis */
+    if(c->nv) draw_valid(cr, c, f);
+    cairo_restore(cr);
+}
+
+/* legend, top right */
+static void draw_legend(cairo_t *cr, const chart *c, const frame *f)
+{
+    int s, rows = c->ns + (c->nv ? 1 : 0), r = 0;
+    double lw = 230, x0 = ML + f->pw - lw - 8, y0 = MT + 8;
+    cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+    cairo_rectangle(cr, x0, y0, lw, 8 + 16 * rows);
+    cairo_fill_preserve(cr);
+    cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
+    cairo_set_line_width(cr, 1);
+    cairo_stroke(cr);
+    for(s = 0; s < c->ns; ++s, ++r){
+        rgb(cr, palette[s % 12]);
+        cairo_set_line_width(cr, s == 0 ? 2 : 1.2);
+        cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+        text_at(cr, x0 + 36, y0 + 16 + 16 * r, c->names[s], 0);
+    }
     if(c->nv){
-        int pen = 0;
         rgb(cr, valid_rgb);
         cairo_set_line_width(cr, 3);
-        for(i = 0; i < c->nv; ++i){
-            if(!isfinite(c->vd[i])){ pen = 0; continue; }
-            if(pen) cairo_line_to(cr, XP(c->vit[i]), YD(c->vd[i])); else cairo_move_to(cr, XP(c->vit[i]), YD(c->vd[i]));
-            pen = 1;
-        }
-        cairo_stroke(cr);
-        for(i = 0; i < c->nv; ++i){
-            if(!isfinite(c->vd[i])) continue;
-            cairo_arc(cr, XP(c->vit[i]), YD(c->vd[i]), 4, 0, 2 * M_PI);
-            cairo_fill(cr);
-        }
+        cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
+        text_at(cr, x0 + 36, y0 + 16 + 16 * r, "validation Dice (right axis)", 0);
     }
-    cairo_restore(cr);
+}
 
-    /* legend, top right */
-    {
-        int rows = c->ns + (c->nv ? 1 : 0), r = 0;
-        double lw = 230, x0 = ML + pw - lw - 8, y0 = MT + 8;
-        cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
-        cairo_rectangle(cr, x0, y0, lw, 8 + 16 * rows);
-        cairo_fill_preserve(cr);
-        cairo_set_source_rgb(cr, 0.7, 0.7, 0.7);
-        cairo_set_line_width(cr, 1);
-        cairo_stroke(cr);
-        for(s = 0; s < c->ns; ++s, ++r){
-            rgb(cr, palette[s % 12]);
-            cairo_set_line_width(cr, s == 0 ? 2 : 1.2);
-            cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
-            cairo_set_source_rgb(cr, 0, 0, 0);
-            text_at(cr, x0 + 36, y0 + 16 + 16 * r, c->names[s], 0);
-        }
-        if(c->nv){
-            rgb(cr, valid_rgb);
-            cairo_set_line_width(cr, 3);
-            cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
-            text_at(cr, x0 + 36, y0 + 16 + 16 * r, "validation Dice (right axis)", 0);
-        }
-    }
-    cairo_destroy(cr);
-    cairo_status_t st = cairo_surface_status(surf);
-    if(st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(surf, path);
-    cairo_surface_destroy(surf);
-    if(st != CAIRO_STATUS_SUCCESS){ snprintf(err, errlen, "%s: cannot write the PNG (cairo: %s)", path, cairo_status_to_string(st)); return -1; }
-#undef XP
-#undef YP
-#undef YD
-
-    FILE *f;
+/* <path>.csv: one row per point of series 0, every series and the validation Dice of that iteration (empty when none) */
+static int write_csv(const chart *c, const char *path, char *err, size_t errlen)
+{
+    int s, i, j = 0;
     char cpath[1100];
     snprintf(cpath, sizeof(cpath), "%s.csv", path);
-    f = fopen(cpath, "w");
-    if(!f){ snprintf(err, errlen, "%s: cannot write", cpath); return -1; }
+    FILE *f = fopen(cpath, "w");
+    if(!f){ snprintf(err, errlen, "%s: cannot write: %s", cpath, strerror(errno)); return -1; }
     fprintf(f, "iteration");
     for(s = 0; s < c->ns; ++s) fprintf(f, ",%s", c->names[s]);
     fprintf(f, ",valid_dice\n");
-    int j = 0;
     for(i = 0; i < c->n[0]; ++i){
         int it = c->it[i];
         fprintf(f, "%d", it);
@@ -234,6 +247,29 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
         while(j < c->nv && c->vit[j] < it) ++j;
         if(j < c->nv && c->vit[j] == it) fprintf(f, ",%g\n", c->vd[j]); else fprintf(f, ",\n");
     }
-    fclose(f);
+    /* fprintf's failures stick in the stream's error flag; fclose reports a failed flush */
+    int bad = ferror(f), e = errno;
+    if(fclose(f) != 0 && !bad){ bad = 1; e = errno; }
+    if(bad){ snprintf(err, errlen, "%s: write failed: %s", cpath, strerror(e)); return -1; }
     return 0;
+}
+
+int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
+{
+    frame f = chart_frame(c);
+    cairo_surface_t *surf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, CW, CH);
+    cairo_t *cr = cairo_create(surf);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 12);
+    draw_axes(cr, c, &f);
+    draw_curves(cr, c, &f);
+    draw_legend(cr, c, &f);
+    cairo_destroy(cr);
+    cairo_status_t st = cairo_surface_status(surf);
+    if(st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(surf, path);
+    cairo_surface_destroy(surf);
+    if(st != CAIRO_STATUS_SUCCESS){ snprintf(err, errlen, "%s: cannot write the PNG (cairo: %s)", path, cairo_status_to_string(st)); return -1; }
+    return write_csv(c, path, err, errlen);
 }

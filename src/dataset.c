@@ -179,16 +179,13 @@ static int msd_split(dataset *ds, case_list *l, const char *part_name, const cha
     return 0;
 }
 
-dataset *dataset_load(const char *data_path, char *err, size_t errlen)
+/* Reads the key = value lines of a .data file into val[] (each strdup'd) and the line of each into keyline[]. */
+static int read_data_keys(const char *data_path, char **val, int *keyline, char *err, size_t errlen)
 {
     FILE *f = fopen(data_path, "r");
-    if(!f){ snprintf(err, errlen, "%s: cannot open: %s", data_path, strerror(errno)); return NULL; }
-    char *val[K_N] = {0};
-    int keyline[K_N] = {0};
+    if(!f){ snprintf(err, errlen, "%s: cannot open: %s", data_path, strerror(errno)); return -1; }
     char line[4096];
     int lineno = 0, k, bad = 0;
-    dataset *ds = NULL;
-    char *dir = NULL;
     while(fgets(line, sizeof(line), f)){
         ++lineno;
         if(!strchr(line, '\n') && !feof(f)){ snprintf(err, errlen, "%s:%d: line too long", data_path, lineno); bad = 1; break; }
@@ -210,31 +207,93 @@ dataset *dataset_load(const char *data_path, char *err, size_t errlen)
         keyline[k] = lineno;
     }
     fclose(f);
-    if(bad) goto fail;
+    return bad ? -1 : 0;
+}
+
+/* The rules between keys: msd excludes the layout keys (and supplies image, label and labeled), the required keys are
+ * there, and the image/label patterns each hold one %s. */
+static int check_data_keys(const char *data_path, char **val, int *keyline, char *err, size_t errlen)
+{
     static const int required[] = {K_LABELED, K_IMAGE, K_LABEL};
     static const int not_with_msd[] = {K_ROOT, K_IMAGE, K_LABEL, K_H5_IMAGE, K_H5_LABEL};
+    char tmp[4096];
     int r;
     if(val[K_MSD]){
         for(r = 0; r < 5; ++r) if(val[not_with_msd[r]]){
             snprintf(err, errlen, "%s:%d: key '%s' does not go with 'msd' (line %d): the folder's layout names the files",
                      data_path, keyline[not_with_msd[r]], keys[not_with_msd[r]], keyline[K_MSD]);
-            goto fail;
+            return -1;
         }
         val[K_IMAGE] = xstrdup("imagesTr/%s_0000.nii.gz");   /* informative: cases carry their own paths */
         val[K_LABEL] = xstrdup("labelsTr/%s.nii.gz");
         if(!val[K_LABELED]){ val[K_LABELED] = xstrdup("imagesTr"); keyline[K_LABELED] = keyline[K_MSD]; }
     }
     for(r = 0; r < 3; ++r) if(!val[required[r]]){
-        snprintf(err, errlen, "%s: missing required key '%s'", data_path, keys[required[r]]); goto fail;
+        snprintf(err, errlen, "%s: missing required key '%s'", data_path, keys[required[r]]); return -1;
     }
-    if(dataset_expand_pattern(val[K_IMAGE], "x", line, sizeof(line))){
+    if(dataset_expand_pattern(val[K_IMAGE], "x", tmp, sizeof(tmp))){
         snprintf(err, errlen, "%s:%d: key 'image': pattern '%s' must contain exactly one %%s (use %%%% for a literal %%)",
-                 data_path, keyline[K_IMAGE], val[K_IMAGE]); goto fail;
+                 data_path, keyline[K_IMAGE], val[K_IMAGE]); return -1;
     }
-    if(dataset_expand_pattern(val[K_LABEL], "x", line, sizeof(line))){
+    if(dataset_expand_pattern(val[K_LABEL], "x", tmp, sizeof(tmp))){
         snprintf(err, errlen, "%s:%d: key 'label': pattern '%s' must contain exactly one %%s (use %%%% for a literal %%)",
-                 data_path, keyline[K_LABEL], val[K_LABEL]); goto fail;
+                 data_path, keyline[K_LABEL], val[K_LABEL]); return -1;
     }
+    return 0;
+}
+
+/* labeled_per_batch and the MSD folder (when given) of the dataset of data_path, which lies in dir */
+static int load_batch_and_msd(dataset *ds, const char *data_path, const char *dir, char **val, int *keyline, char *err, size_t errlen)
+{
+    if(val[K_LPB]){
+        char *end;
+        errno = 0;
+        long n = strtol(val[K_LPB], &end, 10);
+        if(errno || *end || n < 1 || n > 1 << 20){
+            snprintf(err, errlen, "%s:%d: key 'labeled_per_batch': '%s' is not a positive integer", data_path, keyline[K_LPB], val[K_LPB]);
+            return -1;
+        }
+        ds->labeled_per_batch = (int)n;
+    }
+    if(val[K_MSD]){
+        char *mdir = join(dir, val[K_MSD]);
+        ds->msd = calloc(1, sizeof(msd_set));
+        if(!mdir || !ds->msd){ free(mdir); snprintf(err, errlen, "%s: out of memory", data_path); return -1; }
+        char merr[1536];
+        int mrc = msd_read(mdir, ds->msd, merr, sizeof(merr));
+        free(mdir);
+        if(mrc){ snprintf(err, errlen, "%s:%d: key 'msd': %s", data_path, keyline[K_MSD], merr); return -1; }
+    }
+    return 0;
+}
+
+/* the case lists of the splits given, each a list file (relative to dir) or an MSD part */
+static int load_splits(dataset *ds, const char *data_path, const char *dir, char **val, int *keyline, char *err, size_t errlen)
+{
+    int s;
+    for(s = 0; s < SPLIT_N; ++s){
+        if(!val[s]) continue;   /* K_LABELED..K_TEST == SPLIT_LABELED..SPLIT_TEST */
+        char where[4200];
+        snprintf(where, sizeof(where), "%s:%d: key '%s'", data_path, keyline[s], keys[s]);
+        if(ds->msd && (!strcmp(val[s], "imagesTr") || !strcmp(val[s], "imagesTs"))){
+            if(msd_split(ds, &ds->split[s], val[s], where, err, errlen)) return -1;
+            continue;
+        }
+        ds->split[s].list_path = join(dir, val[s]);
+        if(read_list(ds, &ds->split[s], where, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+dataset *dataset_load(const char *data_path, char *err, size_t errlen)
+{
+    char *val[K_N] = {0};
+    int keyline[K_N] = {0};
+    int k;
+    dataset *ds = NULL;
+    char *dir = NULL;
+    if(read_data_keys(data_path, val, keyline, err, errlen)) goto fail;
+    if(check_data_keys(data_path, val, keyline, err, errlen)) goto fail;
     ds = calloc(1, sizeof(*ds));
     dir = dir_of(data_path);
     if(!ds || !dir){ snprintf(err, errlen, "%s: out of memory", data_path); goto fail; }
@@ -246,37 +305,8 @@ dataset *dataset_load(const char *data_path, char *err, size_t errlen)
     ds->label_pattern = xstrdup(val[K_LABEL]);
     ds->h5_image = xstrdup(val[K_H5_IMAGE] ? val[K_H5_IMAGE] : "image");
     ds->h5_label = xstrdup(val[K_H5_LABEL] ? val[K_H5_LABEL] : "label");
-    if(val[K_LPB]){
-        char *end;
-        errno = 0;
-        long n = strtol(val[K_LPB], &end, 10);
-        if(errno || *end || n < 1 || n > 1 << 20){
-            snprintf(err, errlen, "%s:%d: key 'labeled_per_batch': '%s' is not a positive integer", data_path, keyline[K_LPB], val[K_LPB]);
-            goto fail;
-        }
-        ds->labeled_per_batch = (int)n;
-    }
-    if(val[K_MSD]){
-        char *mdir = join(dir, val[K_MSD]);
-        ds->msd = calloc(1, sizeof(msd_set));
-        if(!mdir || !ds->msd){ free(mdir); snprintf(err, errlen, "%s: out of memory", data_path); goto fail; }
-        char merr[1536];
-        int mrc = msd_read(mdir, ds->msd, merr, sizeof(merr));
-        free(mdir);
-        if(mrc){ snprintf(err, errlen, "%s:%d: key 'msd': %s", data_path, keyline[K_MSD], merr); goto fail; }
-    }
-    int s;
-    for(s = 0; s < SPLIT_N; ++s){
-        if(!val[s]) continue;   /* K_LABELED..K_TEST == SPLIT_LABELED..SPLIT_TEST */
-        char where[4200];
-        snprintf(where, sizeof(where), "%s:%d: key '%s'", data_path, keyline[s], keys[s]);
-        if(ds->msd && (!strcmp(val[s], "imagesTr") || !strcmp(val[s], "imagesTs"))){
-            if(msd_split(ds, &ds->split[s], val[s], where, err, errlen)) goto fail;
-            continue;
-        }
-        ds->split[s].list_path = join(dir, val[s]);
-        if(read_list(ds, &ds->split[s], where, err, errlen)) goto fail;
-    }
+    if(load_batch_and_msd(ds, data_path, dir, val, keyline, err, errlen)) goto fail;
+    if(load_splits(ds, data_path, dir, val, keyline, err, errlen)) goto fail;
     free(dir);
     for(k = 0; k < K_N; ++k) free(val[k]);
     return ds;

@@ -2,22 +2,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "darknet.h"
 #include "darknet3d.h"
 
+extern char **environ;
 int darknet_main(int argc, char **argv); /* Darknet's examples/darknet.c, compiled with -Dmain=darknet_main */
+
+/* OMP_WAIT_POLICY is PASSIVE unless the user set it (the rule and why: docs/design.md, "OpenMP wait policy").
+ * libgomp reads the variable once, in its constructor, before main and before any constructor of this executable,
+ * and glibc resets the environment after an executable's .preinit_array runs, so no setenv here can reach it.
+ * This getenv, which takes the place of libc's for every library of the process (ELF symbol interposition), is
+ * libc's lookup plus that one default. */
+char *getenv(const char *name)
+{
+    size_t n = strlen(name);
+    char **e;
+    for(e = environ; e && *e; ++e) if(strncmp(*e, name, n) == 0 && (*e)[n] == '=') return *e + n + 1;
+    if(strcmp(name, "OMP_WAIT_POLICY") == 0) return (char *)"PASSIVE";
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
-    /* OpenMP threads (vol2col, elementwise loops) and OpenBLAS's own threads share the cores: with libgomp's
-     * default spin-waiting they steal each other's time (measured: 6 s -> 0.5 s per dbisl-tiny iteration on
-     * 2 cores). libgomp reads OMP_WAIT_POLICY when it loads, before main, so set it and re-execute once. */
-    if(!getenv("OMP_WAIT_POLICY")){
-        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        execv("/proc/self/exe", argv);
-        /* exec failed: carry on with the default policy */
-    }
     darknet3d_init();
     int have_gpu = darknet3d_gpu_available(1);
     if(argc >= 2 && strcmp(argv[1], "seg3d") == 0){

@@ -292,68 +292,75 @@ static int read_json(const char *path, jv *root, char *err, size_t errlen)
     return rc;
 }
 
-int msd_read(const char *dir, msd_set *m, char *err, size_t errlen)
+/* What dataset.json must say: one input channel and two labels (background and one structure), none a region. */
+static int msd_check_task(const char *json, const jv *root, char *err, size_t errlen)
 {
-    memset(m, 0, sizeof(*m));
-    jv root = {0};
-    char **names = NULL;
-    int nn = 0, i;
-    m->dir = strdup(dir);
-    char *json = cat3(dir, "/", "dataset.json");
-    if(!m->dir || !json){ snprintf(err, errlen, "%s: out of memory", dir); goto fail; }
-    if(read_json(json, &root, err, errlen)) goto fail;
-    const jv *ch = jget(&root, "channel_names") ? jget(&root, "channel_names") : jget(&root, "modality");
+    int i;
+    const jv *ch = jget(root, "channel_names") ? jget(root, "channel_names") : jget(root, "modality");
     if(ch && ch->type == J_OBJ && ch->n > 1){
         snprintf(err, errlen, "%s: %d input channels ('%s' lists %s, ...): multi-channel data sets are not supported yet (one input channel)",
-                 json, ch->n, jget(&root, "channel_names") ? "channel_names" : "modality", ch->v[0].type == J_STR ? ch->v[0].s : ch->key[0]);
-        goto fail;
+                 json, ch->n, jget(root, "channel_names") ? "channel_names" : "modality", ch->v[0].type == J_STR ? ch->v[0].s : ch->key[0]);
+        return -1;
     }
-    const jv *labels = jget(&root, "labels");
-    if(!labels || labels->type != J_OBJ){ snprintf(err, errlen, "%s: no \"labels\" object", json); goto fail; }
+    const jv *labels = jget(root, "labels");
+    if(!labels || labels->type != J_OBJ){ snprintf(err, errlen, "%s: no \"labels\" object", json); return -1; }
     for(i = 0; i < labels->n; ++i) if(labels->v[i].type != J_STR && labels->v[i].type != J_NUM){
         snprintf(err, errlen, "%s: label '%s' is a region (a list of values): region-based data sets are not supported", json, labels->key[i]);
-        goto fail;
+        return -1;
     }
     if(labels->n != 2){
         snprintf(err, errlen, "%s: \"labels\" has %d entries: only binary tasks (background and one structure) are supported "
                  "until multi-class heads exist", json, labels->n);
-        goto fail;
+        return -1;
     }
-    const jv *fe = jget(&root, "file_ending");
-    m->file_ending = strdup(fe && fe->type == J_STR && fe->s[0] ? fe->s : ".nii.gz");
-    if(!m->file_ending){ snprintf(err, errlen, "%s: out of memory", json); goto fail; }
-    const jv *tr = jget(&root, "training");
-    if(tr && tr->type == J_ARR){
-        for(i = 0; i < tr->n; ++i){
-            const jv *im = jget(&tr->v[i], "image"), *lb = jget(&tr->v[i], "label");
-            if(!im || !lb || im->type != J_STR || lb->type != J_STR){
-                snprintf(err, errlen, "%s: \"training\" entry %d has no \"image\" and \"label\" strings", json, i); goto fail;
-            }
-            const char *base = strrchr(lb->s, '/') ? strrchr(lb->s, '/') + 1 : lb->s;
-            const char *ending = ends_with(base, m->file_ending) ? m->file_ending : ends_with(base, ".nii.gz") ? ".nii.gz" : ends_with(base, ".nii") ? ".nii" : NULL;
-            if(!ending){ snprintf(err, errlen, "%s: \"training\" entry %d: label '%s' does not end in %s", json, i, lb->s, m->file_ending); goto fail; }
-            char *id = strndup(base, strlen(base) - strlen(ending));
-            char *fallback = entry_path(m, im->s), *label = entry_path(m, lb->s);
-            char *image = id && fallback ? train_image(m, id, fallback, err, errlen) : NULL;
-            free(fallback);
-            if(!image){ free(id); free(label); if(!id) snprintf(err, errlen, "%s: out of memory", json); goto fail; }
-            if(!exists(label)){ snprintf(err, errlen, "%s: training case '%s': no label file %s", json, id, label); free(id); free(image); free(label); goto fail; }
-            if(part_add(&m->tr, id, image, label)){ snprintf(err, errlen, "%s: out of memory", json); goto fail; }
+    return 0;
+}
+
+/* the training cases that dataset.json's "training" array lists */
+static int msd_training_listed(msd_set *m, const char *json, const jv *tr, char *err, size_t errlen)
+{
+    int i;
+    for(i = 0; i < tr->n; ++i){
+        const jv *im = jget(&tr->v[i], "image"), *lb = jget(&tr->v[i], "label");
+        if(!im || !lb || im->type != J_STR || lb->type != J_STR){
+            snprintf(err, errlen, "%s: \"training\" entry %d has no \"image\" and \"label\" strings", json, i); return -1;
         }
-    } else {
-        names = scan(dir, "labelsTr", m->file_ending, &nn, err, errlen);
-        if(nn < 0){ snprintf(err, errlen, "%s/labelsTr: cannot open: %s", dir, strerror(errno)); nn = 0; goto fail; }
-        for(i = 0; i < nn; ++i){
-            char *id = strndup(names[i], strlen(names[i]) - strlen(m->file_ending));
-            char *label = cat3(dir, "/labelsTr/", names[i]);
-            char *image = id ? train_image(m, id, NULL, err, errlen) : NULL;
-            if(!image){ free(id); free(label); goto fail; }
-            if(part_add(&m->tr, id, image, label)){ snprintf(err, errlen, "%s: out of memory", json); goto fail; }
-        }
-        free_names(names, nn); names = NULL; nn = 0;
+        const char *base = strrchr(lb->s, '/') ? strrchr(lb->s, '/') + 1 : lb->s;
+        const char *ending = ends_with(base, m->file_ending) ? m->file_ending : ends_with(base, ".nii.gz") ? ".nii.gz" : ends_with(base, ".nii") ? ".nii" : NULL;
+        if(!ending){ snprintf(err, errlen, "%s: \"training\" entry %d: label '%s' does not end in %s", json, i, lb->s, m->file_ending); return -1; }
+        char *id = strndup(base, strlen(base) - strlen(ending));
+        char *fallback = entry_path(m, im->s), *label = entry_path(m, lb->s);
+        char *image = id && fallback ? train_image(m, id, fallback, err, errlen) : NULL;
+        free(fallback);
+        if(!image){ free(id); free(label); if(!id) snprintf(err, errlen, "%s: out of memory", json); return -1; }
+        if(!exists(label)){ snprintf(err, errlen, "%s: training case '%s': no label file %s", json, id, label); free(id); free(image); free(label); return -1; }
+        if(part_add(&m->tr, id, image, label)){ snprintf(err, errlen, "%s: out of memory", json); return -1; }
     }
-    if(m->tr.n == 0){ snprintf(err, errlen, "%s: no training cases (neither \"training\" entries nor label files in labelsTr)", json); goto fail; }
-    names = scan(dir, "imagesTs", m->file_ending, &nn, err, errlen);
+    return 0;
+}
+
+/* without a "training" array: one training case per label file in labelsTr */
+static int msd_training_scanned(msd_set *m, const char *dir, const char *json, char *err, size_t errlen)
+{
+    int nn = 0, i, rc = 0;
+    char **names = scan(dir, "labelsTr", m->file_ending, &nn, err, errlen);
+    if(nn < 0){ snprintf(err, errlen, "%s/labelsTr: cannot open: %s", dir, strerror(errno)); return -1; }
+    for(i = 0; i < nn && rc == 0; ++i){
+        char *id = strndup(names[i], strlen(names[i]) - strlen(m->file_ending));
+        char *label = cat3(dir, "/labelsTr/", names[i]);
+        char *image = id ? train_image(m, id, NULL, err, errlen) : NULL;
+        if(!image){ free(id); free(label); rc = -1; break; }
+        if(part_add(&m->tr, id, image, label)){ snprintf(err, errlen, "%s: out of memory", json); rc = -1; }
+    }
+    free_names(names, nn);
+    return rc;
+}
+
+/* the test cases: channel 0 of each image in imagesTs, with its label in labelsTs when there is one */
+static int msd_test_scanned(msd_set *m, const char *dir, const char *json, char *err, size_t errlen)
+{
+    int nn = 0, i, rc = 0;
+    char **names = scan(dir, "imagesTs", m->file_ending, &nn, err, errlen);
     if(nn < 0) nn = 0;
     for(i = 0; i < nn; ++i){
         size_t stem = strlen(names[i]) - strlen(m->file_ending);
@@ -364,14 +371,32 @@ int msd_read(const char *dir, msd_set *m, char *err, size_t errlen)
         char *lrel = id ? cat3("/labelsTs/", id, m->file_ending) : NULL;
         char *label = lrel ? cat3(dir, lrel, "") : NULL;
         free(lrel);
-        if(part_add(&m->ts, id, image, label)){ snprintf(err, errlen, "%s: out of memory", json); goto fail; }
+        if(part_add(&m->ts, id, image, label)){ snprintf(err, errlen, "%s: out of memory", json); rc = -1; break; }
     }
     free_names(names, nn);
+    return rc;
+}
+
+int msd_read(const char *dir, msd_set *m, char *err, size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    jv root = {0};
+    m->dir = strdup(dir);
+    char *json = cat3(dir, "/", "dataset.json");
+    if(!m->dir || !json){ snprintf(err, errlen, "%s: out of memory", dir); goto fail; }
+    if(read_json(json, &root, err, errlen)) goto fail;
+    if(msd_check_task(json, &root, err, errlen)) goto fail;
+    const jv *fe = jget(&root, "file_ending");
+    m->file_ending = strdup(fe && fe->type == J_STR && fe->s[0] ? fe->s : ".nii.gz");
+    if(!m->file_ending){ snprintf(err, errlen, "%s: out of memory", json); goto fail; }
+    const jv *tr = jget(&root, "training");
+    if(tr && tr->type == J_ARR ? msd_training_listed(m, json, tr, err, errlen) : msd_training_scanned(m, dir, json, err, errlen)) goto fail;
+    if(m->tr.n == 0){ snprintf(err, errlen, "%s: no training cases (neither \"training\" entries nor label files in labelsTr)", json); goto fail; }
+    if(msd_test_scanned(m, dir, json, err, errlen)) goto fail;
     free(json);
     jv_free(&root);
     return 0;
 fail:
-    free_names(names, nn);
     free(json);
     jv_free(&root);
     msd_free(m);

@@ -85,6 +85,101 @@ static void outline_path(cairo_t *cr, const volume *m, const view *vw)
 
 static int same_size(const volume *a, const volume *b){ return a->nx == b->nx && a->ny == b->ny && a->nz == b->nz; }
 
+/* the image's grey values in one view: a slice surface drawn scaled into the view's box; -1 when cairo is out of memory */
+static int draw_slice(cairo_t *cr, const volume *img, const view *vw, float lo, float hi)
+{
+    cairo_surface_t *sl = cairo_image_surface_create(CAIRO_FORMAT_RGB24, vw->nu, vw->nv);
+    if(cairo_surface_status(sl) != CAIRO_STATUS_SUCCESS){ cairo_surface_destroy(sl); return -1; }
+    cairo_surface_flush(sl);
+    unsigned char *px = cairo_image_surface_get_data(sl);
+    int stride = cairo_image_surface_get_stride(sl), u, v;
+    for(v = 0; v < vw->nv; ++v){
+        uint32_t *row = (uint32_t *)(px + (long)stride * (vw->nv - 1 - v));
+        for(u = 0; u < vw->nu; ++u){
+            float g = (img->data[vw->base + u * vw->su + v * vw->sv] - lo) / (hi - lo);
+            uint32_t b = g <= 0 ? 0 : g >= 1 ? 255 : (uint32_t)(g * 255 + 0.5f);
+            row[u] = b << 16 | b << 8 | b;
+        }
+    }
+    cairo_surface_mark_dirty(sl);
+    cairo_save(cr);
+    cairo_rectangle(cr, vw->x0, vw->y0, vw->w, vw->h);
+    cairo_clip(cr);
+    cairo_translate(cr, vw->x0, vw->y0);
+    cairo_scale(cr, (double)vw->w / vw->nu, (double)vw->h / vw->nv);
+    cairo_set_source_surface(cr, sl, 0, 0);
+    double zoom = (double)vw->w / vw->nu;
+    cairo_pattern_set_filter(cairo_get_source(cr), zoom >= 1 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
+    cairo_paint(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(sl);
+    return 0;
+}
+
+/* the outlines of the reference (when given) and the prediction over one view, and the view's label */
+static void draw_outlines(cairo_t *cr, const volume *ref, const volume *pred, const view *vw)
+{
+    cairo_save(cr);
+    cairo_rectangle(cr, vw->x0, vw->y0, vw->w, vw->h);
+    cairo_clip(cr);
+    cairo_set_line_width(cr, OVERLAY_LINE);
+    cairo_set_line_cap(cr, CAIRO_LINE_CAP_SQUARE);
+    if(ref){
+        const unsigned char rgb[3] = { OVERLAY_REF_RGB };
+        cairo_set_source_rgb(cr, rgb[0] / 255., rgb[1] / 255., rgb[2] / 255.);
+        outline_path(cr, ref, vw);
+        cairo_stroke(cr);
+    }
+    {
+        const unsigned char rgb[3] = { OVERLAY_PRED_RGB };
+        cairo_set_source_rgb(cr, rgb[0] / 255., rgb[1] / 255., rgb[2] / 255.);
+        outline_path(cr, pred, vw);
+        cairo_stroke(cr);
+    }
+    char lab[64];
+    snprintf(lab, sizeof(lab), "%s %c=%d", vw->name, vw->axis, vw->at);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 11);
+    cairo_text_extents_t te;
+    cairo_text_extents(cr, lab, &te);
+    cairo_set_source_rgba(cr, 0, 0, 0, 0.6);
+    cairo_rectangle(cr, vw->x0, vw->y0, te.x_advance + 8, 18);
+    cairo_fill(cr);
+    cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
+    cairo_move_to(cr, vw->x0 + 4, vw->y0 + 13);
+    cairo_show_text(cr, lab);
+    cairo_restore(cr);
+}
+
+/* header of a W-wide picture: case id and Dice on the left, legend on the right (the reference only when given) */
+static void draw_header(cairo_t *cr, int W, const volume *ref, const char *title, double dice)
+{
+    const int G = OVERLAY_GAP, T = OVERLAY_HEADER;
+    char head[320];
+    if(ref && isfinite(dice)) snprintf(head, sizeof(head), "%s   Dice %.4f", title ? title : "", dice);
+    else snprintf(head, sizeof(head), "%s   %s", title ? title : "", ref ? "" : "(no reference)");
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, 15);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_move_to(cr, G, T - 10);
+    cairo_show_text(cr, head);
+    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, 13);
+    const unsigned char rr[3] = { OVERLAY_REF_RGB }, pr[3] = { OVERLAY_PRED_RGB };
+    cairo_text_extents_t e1, e2;
+    cairo_text_extents(cr, "prediction", &e1);
+    cairo_text_extents(cr, "reference", &e2);
+    double x = W - G - e1.x_advance;
+    cairo_set_source_rgb(cr, pr[0] / 255., pr[1] / 255., pr[2] / 255.);
+    cairo_move_to(cr, x, T - 10);
+    cairo_show_text(cr, "prediction");
+    if(ref){
+        cairo_set_source_rgb(cr, rr[0] / 255., rr[1] / 255., rr[2] / 255.);
+        cairo_move_to(cr, x - 12 - e2.x_advance, T - 10);
+        cairo_show_text(cr, "reference");
+    }
+}
+
 int overlay_png(const char *path, const volume *img, const volume *ref, const volume *pred, const char *title, double dice,
                 char *err, size_t errlen)
 {
@@ -112,91 +207,10 @@ int overlay_png(const char *path, const volume *img, const volume *ref, const vo
     cairo_paint(cr);
     int rc = 0;
     for(i = 0; i < 3 && rc == 0; ++i){
-        view *vw = &views[i];
-        cairo_surface_t *sl = cairo_image_surface_create(CAIRO_FORMAT_RGB24, vw->nu, vw->nv);
-        if(cairo_surface_status(sl) != CAIRO_STATUS_SUCCESS){ cairo_surface_destroy(sl); rc = -1; break; }
-        cairo_surface_flush(sl);
-        unsigned char *px = cairo_image_surface_get_data(sl);
-        int stride = cairo_image_surface_get_stride(sl), u, v;
-        for(v = 0; v < vw->nv; ++v){
-            uint32_t *row = (uint32_t *)(px + (long)stride * (vw->nv - 1 - v));
-            for(u = 0; u < vw->nu; ++u){
-                float g = (img->data[vw->base + u * vw->su + v * vw->sv] - lo) / (hi - lo);
-                uint32_t b = g <= 0 ? 0 : g >= 1 ? 255 : (uint32_t)(g * 255 + 0.5f);
-                row[u] = b << 16 | b << 8 | b;
-            }
-        }
-        cairo_surface_mark_dirty(sl);
-        cairo_save(cr);
-        cairo_rectangle(cr, vw->x0, vw->y0, vw->w, vw->h);
-        cairo_clip(cr);
-        cairo_translate(cr, vw->x0, vw->y0);
-        cairo_scale(cr, (double)vw->w / vw->nu, (double)vw->h / vw->nv);
-        cairo_set_source_surface(cr, sl, 0, 0);
-        double zoom = (double)vw->w / vw->nu;
-        cairo_pattern_set_filter(cairo_get_source(cr), zoom >= 1 ? CAIRO_FILTER_NEAREST : CAIRO_FILTER_GOOD);
-        cairo_paint(cr);
-        cairo_restore(cr);
-        cairo_surface_destroy(sl);
-
-        cairo_save(cr);
-        cairo_rectangle(cr, vw->x0, vw->y0, vw->w, vw->h);
-        cairo_clip(cr);
-        cairo_set_line_width(cr, OVERLAY_LINE);
-        cairo_set_line_cap(cr, CAIRO_LINE_CAP_SQUARE);
-        if(ref){
-            const unsigned char rgb[3] = { OVERLAY_REF_RGB };
-            cairo_set_source_rgb(cr, rgb[0] / 255., rgb[1] / 255., rgb[2] / 255.);
-            outline_path(cr, ref, vw);
-            cairo_stroke(cr);
-        }
-        {
-            const unsigned char rgb[3] = { OVERLAY_PRED_RGB };
-            cairo_set_source_rgb(cr, rgb[0] / 255., rgb[1] / 255., rgb[2] / 255.);
-            outline_path(cr, pred, vw);
-            cairo_stroke(cr);
-        }
-        char lab[64];
-        snprintf(lab, sizeof(lab), "%s %c=%d", vw->name, vw->axis, vw->at);
-        cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-        cairo_set_font_size(cr, 11);
-        cairo_text_extents_t te;
-        cairo_text_extents(cr, lab, &te);
-        cairo_set_source_rgba(cr, 0, 0, 0, 0.6);
-        cairo_rectangle(cr, vw->x0, vw->y0, te.x_advance + 8, 18);
-        cairo_fill(cr);
-        cairo_set_source_rgb(cr, 0.85, 0.85, 0.85);
-        cairo_move_to(cr, vw->x0 + 4, vw->y0 + 13);
-        cairo_show_text(cr, lab);
-        cairo_restore(cr);
+        rc = draw_slice(cr, img, &views[i], lo, hi);
+        if(rc == 0) draw_outlines(cr, ref, pred, &views[i]);
     }
-
-    /* header: case id and Dice on the left, legend on the right (the reference only when given) */
-    char head[320];
-    if(ref && isfinite(dice)) snprintf(head, sizeof(head), "%s   Dice %.4f", title ? title : "", dice);
-    else snprintf(head, sizeof(head), "%s   %s", title ? title : "", ref ? "" : "(no reference)");
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
-    cairo_set_font_size(cr, 15);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_move_to(cr, G, T - 10);
-    cairo_show_text(cr, head);
-    cairo_select_font_face(cr, "sans-serif", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
-    cairo_set_font_size(cr, 13);
-    {
-        const unsigned char rr[3] = { OVERLAY_REF_RGB }, pr[3] = { OVERLAY_PRED_RGB };
-        cairo_text_extents_t e1, e2;
-        cairo_text_extents(cr, "prediction", &e1);
-        cairo_text_extents(cr, "reference", &e2);
-        double x = W - G - e1.x_advance;
-        cairo_set_source_rgb(cr, pr[0] / 255., pr[1] / 255., pr[2] / 255.);
-        cairo_move_to(cr, x, T - 10);
-        cairo_show_text(cr, "prediction");
-        if(ref){
-            cairo_set_source_rgb(cr, rr[0] / 255., rr[1] / 255., rr[2] / 255.);
-            cairo_move_to(cr, x - 12 - e2.x_advance, T - 10);
-            cairo_show_text(cr, "reference");
-        }
-    }
+    draw_header(cr, W, ref, title, dice);
     cairo_destroy(cr);
     cairo_status_t st = rc ? CAIRO_STATUS_NO_MEMORY : cairo_surface_status(surf);
     if(st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(surf, path);

@@ -1,34 +1,12 @@
-/* The `./darknet seg3d <command>` front end: dispatches to params, and to the training, inference and data commands as they exist. */
+/* The `./darknet seg3d <command>` front end: a table of the commands, each with its usage lines, and the dispatch to them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "darknet3d.h"
 #include "synth.h"
-#include "predict.h"
-#include "train.h"
 #include "resample.h"
+#include "commands.h"
 #include "cfg_keys.h"
-
-int seg3d_sdf(int argc, char **argv); /* src/sdf_cmd.c */
-
-static int usage(void)
-{
-    fprintf(stderr,
-        "usage: ./darknet seg3d <command> [args] [-nogpu]   (-nogpu: run on the CPU in a GPU build)\n"
-        "  params <cfg>                    layer table and trainable parameter count\n"
-        "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
-        "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n"
-        "  resample <in> <out.nii.gz> <factor> [-label]  integer-factor block downsampling (labels: majority)\n"
-        "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n"
-        "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-png p.png] [-ref label] [-lcc] [-decoder a|b|mean]\n"
-        "                                  sliding-window segmentation of one volume; several: <in1> <in2> ... <outdir>\n"
-        "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
-        "                                  predicts and scores every case of the valid (or test) list (-save_dir: NIfTI + PNG per case)\n"
-        "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n"
-        "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n"
-        "  keys                            every cfg key and numeric flag value with its accepted range\n");
-    return 2;
-}
 
 static int cmd_params(int argc, char **argv)
 {
@@ -50,19 +28,57 @@ static int cmd_params(int argc, char **argv)
     return 0;
 }
 
+static int cmd_keys(int argc, char **argv)
+{
+    cfg_keys_print();
+    return 0;
+}
+
+/* One seg3d command: its name, its entry point and its lines of the usage text. */
+typedef struct {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;
+} seg3d_command;
+
+static const seg3d_command commands[] = {
+    { "params", cmd_params,
+      "  params <cfg>                    layer table and trainable parameter count\n" },
+    { "train", seg3d_train,
+      "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
+      "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n" },
+    { "resample", seg3d_resample,
+      "  resample <in> <out.nii.gz> <factor> [-label]  integer-factor block downsampling (labels: majority)\n" },
+    { "synth", synth_main,
+      "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n" },
+    { "predict", seg3d_predict,
+      "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-png p.png] [-ref label] [-lcc] [-decoder a|b|mean]\n"
+      "                                  sliding-window segmentation of one volume; several: <in1> <in2> ... <outdir>\n" },
+    { "test", seg3d_test,
+      "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
+      "                                  predicts and scores every case of the valid (or test) list (-save_dir: NIfTI + PNG per case)\n" },
+    { "metrics", seg3d_metrics,
+      "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n" },
+    { "sdf", seg3d_sdf,
+      "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n" },
+    { "keys", cmd_keys,
+      "  keys                            every cfg key and numeric flag value with its accepted range\n" },
+};
+#define NCOMMANDS ((int)(sizeof(commands) / sizeof(commands[0])))
+
+static int usage(void)
+{
+    int i;
+    fprintf(stderr, "usage: ./darknet seg3d <command> [args] [-nogpu]   (-nogpu: run on the CPU in a GPU build)\n");
+    for(i = 0; i < NCOMMANDS; ++i) fputs(commands[i].usage, stderr);
+    return 2;
+}
+
 int seg3d_main(int argc, char **argv)
 {
     if(argc < 3) return usage();
-    char *cmd = argv[2];
-    if(strcmp(cmd, "params") == 0) return cmd_params(argc, argv);
-    if(strcmp(cmd, "train") == 0) return seg3d_train(argc, argv);
-    if(strcmp(cmd, "resample") == 0) return seg3d_resample(argc, argv);
-    if(strcmp(cmd, "synth") == 0) return synth_main(argc, argv);
-    if(strcmp(cmd, "predict") == 0) return seg3d_predict(argc, argv);
-    if(strcmp(cmd, "test") == 0) return seg3d_test(argc, argv);
-    if(strcmp(cmd, "metrics") == 0) return seg3d_metrics(argc, argv);
-    if(strcmp(cmd, "sdf") == 0) return seg3d_sdf(argc, argv);
-    if(strcmp(cmd, "keys") == 0){ cfg_keys_print(); return 0; }
-    fprintf(stderr, "seg3d: unknown command '%s'\n", cmd);
+    int i;
+    for(i = 0; i < NCOMMANDS; ++i) if(strcmp(argv[2], commands[i].name) == 0) return commands[i].fn(argc, argv);
+    fprintf(stderr, "seg3d: unknown command '%s'\n", argv[2]);
     return usage();
 }

@@ -1,17 +1,27 @@
-/* `./darknet seg3d train`: the training loop (two-stream batches, Darknet's SGD and lr policies, safe checkpoints, resume, validation, loss chart). */
+/* The pieces of a seg3d training run that src/cmd_train.c puts together: safe weight checkpoints, validation and the per-layer benchmark. */
 #ifndef TRAIN_H
 #define TRAIN_H
 #include "darknet.h"
-
-/* ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N]
- *                       [-valid_every N] [-benchmark_layers] [-deterministic] [-dont_show]
- * [net] keys read here (Darknet ignores them): save_every (1000), last_every (100), valid_every (0 = off; the flag
- * overrides it), deterministic (0), infer_stride (validation windows). Each checkpoint <x>.weights gets <x>.weights.state
- * (train_state.h); a weights argument with its state resumes exactly. Returns the exit code: 0, 1 error, 2 usage,
- * 3 non-finite loss or weights. */
-int seg3d_train(int argc, char **argv);
+#include "dataset.h"
+#include "loader.h"
+#include "train_state.h"
 
 /* Writes weights to <path>.tmp, flushes and renames it over <path>: a crash never leaves a half-written file.
+ * *size is the byte size of this network's weights files written before (-1: none yet); the first good write
+ * sets it, and a later write of another size is a failed write (a network's weights never change size).
  * Returns 0; -1 on a write error (reported); 3 when a weight is not finite (nothing written, <path> unchanged). */
-int save_weights_atomic(network *net, const char *path);
+int save_weights_atomic(network *net, const char *path, long *size);
+
+/* save_weights_atomic, then the .state that goes with it (b: the batch trained last); a state that cannot be
+ * written is a warning (the resume will be approximate). 0, 3 (weights not finite: nothing written) or -1. */
+int train_checkpoint(network *net, const char *path, const loader_batch *b, const train_progress *pr, long *size);
+
+/* Mean Dice over the valid list of ds, sliding window at the cfg's infer stride (or half a window); NAN when
+ * no case could be scored (each failure reported). *secs: the time it took. */
+double train_validate(network *net, dataset *ds, const char *cfg, double *secs);
+
+/* -benchmark_layers: on = 1 wraps every layer's forward and backward (the GPU ones in a GPU run) in a timer,
+ * on = 0 puts them back; train_bench_report prints the table of one iteration that took `total` seconds. */
+void train_bench_wrap(network *net, int on);
+void train_bench_report(network *net, int iter, double total);
 #endif

@@ -213,6 +213,21 @@ static int file_hash(const char *path, uint64_t *hash, uint64_t *size, char *err
     return 0;
 }
 
+/* n bytes to <path>.tmp, flushed, then renamed over path; 0, or -1 with err (path left as it was) */
+static int write_atomic(const char *path, const unsigned char *p, size_t n, char *err, size_t errlen)
+{
+    char tmp[1200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if(!f){ snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
+    size_t put_n = fwrite(p, 1, n, f);
+    int ok = put_n == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = (fclose(f) == 0) && ok;
+    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); %s is left as it was", tmp, path); remove(tmp); return -1; }
+    if(rename(tmp, path)){ snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno)); return -1; }
+    return 0;
+}
+
 int train_state_save(const char *state_path, const char *weights_path, network *net, const loader_batch *b,
                      const train_progress *p, char *err, size_t errlen)
 {
@@ -268,129 +283,141 @@ int train_state_save(const char *state_path, const char *weights_path, network *
     uint64_t h = w.oom ? 0 : fnv1a(FNV0, w.p, w.n);
     PUT(&w, h);
     if(w.oom){ free(w.p); snprintf(err, errlen, "%s: out of memory", state_path); return -1; }
-
-    char tmp[1200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", state_path);
-    FILE *f = fopen(tmp, "wb");
-    if(!f){ snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno)); free(w.p); return -1; }
-    size_t put_n = fwrite(w.p, 1, w.n, f);
-    int ok = put_n == w.n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
+    int rc = write_atomic(state_path, w.p, w.n, err, errlen);
     free(w.p);
-    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); %s is left as it was", tmp, state_path); remove(tmp); return -1; }
-    if(rename(tmp, state_path)){ snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, state_path, strerror(errno)); return -1; }
-    return 0;
+    return rc;
 }
 
-int train_state_load(const char *state_path, const char *weights_path, network *net, loader *L,
-                     train_progress *p, int *threads_then, char *err, size_t errlen)
-{
-    FILE *f = fopen(state_path, "rb");
-    if(!f){
-        if(errno == ENOENT) return 1;
-        snprintf(err, errlen, "%s: %s", state_path, strerror(errno));
-        return -1;
-    }
-    fseek(f, 0, SEEK_END);
-    long fsz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *data = fsz > 0 ? malloc(fsz) : NULL;
-    if(!data || fread(data, 1, fsz, f) != (size_t)fsz){
-        fclose(f); free(data);
-        snprintf(err, errlen, "%s: cannot be read", state_path);
-        return -1;
-    }
-    fclose(f);
-    int rc = -1;
-    rbuf r = { data, (size_t)fsz, 0, 0 };
-    uint64_t h_file;
-    if(fsz < 8 + 8 || memcmp(data, STATE_MAGIC, 8)){ snprintf(err, errlen, "%s: not a darknet3d state file", state_path); goto done; }
-    memcpy(&h_file, data + fsz - 8, 8);
-    if(fnv1a(FNV0, data, fsz - 8) != h_file){ snprintf(err, errlen, "%s: damaged (its checksum does not match)", state_path); goto done; }
-    r.n = fsz - 8;
-    get(&r, 8);
+/* The fields of a state file; the arrays point into its bytes. */
+typedef struct {
     uint32_t version, rbytes, nseries, npoints, nvalid;
     uint64_t seen, wh, wsize, seed, lbytes, nopt;
     int32_t threads, best_iter;
     float avg_loss;
     double best_dice;
-    GET(&r, version);
-    if(version != STATE_VERSION){ snprintf(err, errlen, "%s: version %u, this program reads version %u", state_path, version, STATE_VERSION); goto done; }
-    GET(&r, seen); GET(&r, wh); GET(&r, wsize); GET(&r, seed); GET(&r, threads);
-    GET(&r, avg_loss); GET(&r, best_dice); GET(&r, best_iter);
-    GET(&r, rbytes);
-    const unsigned char *rs = get(&r, rbytes);
-    GET(&r, lbytes);
-    const unsigned char *ls = get(&r, lbytes);
-    GET(&r, nopt);
-    const unsigned char *opt = (!r.bad && nopt <= (r.n - r.at) / sizeof(float)) ? get(&r, nopt * sizeof(float)) : (r.bad = 1, NULL);
-    GET(&r, nseries); GET(&r, npoints);
-    size_t prec = sizeof(int32_t) + (size_t)nseries * sizeof(float);
-    const unsigned char *pts = (!r.bad && nseries < 1024 && npoints <= (r.n - r.at) / prec) ? get(&r, npoints * prec) : (r.bad = 1, NULL);
-    GET(&r, nvalid);
-    size_t vrec = sizeof(int32_t) + sizeof(double);
-    const unsigned char *vals = (!r.bad && nvalid <= (r.n - r.at) / vrec) ? get(&r, nvalid * vrec) : (r.bad = 1, NULL);
-    if(r.bad || r.at != r.n){ snprintf(err, errlen, "%s: truncated or malformed", state_path); goto done; }
+    const unsigned char *rs, *ls, *opt, *pts, *vals;
+    size_t prec, vrec;      /* bytes of one chart point / one validation result */
+} state_fields;
 
-    uint64_t h, size;
-    if(file_hash(weights_path, &h, &size, err, errlen)) goto done;
-    if(h != wh || size != wsize){
+/* the whole file; NULL with *missing = 1 when there is none, NULL with err when it cannot be read */
+static unsigned char *state_read_file(const char *state_path, long *fsz, int *missing, char *err, size_t errlen)
+{
+    FILE *f = fopen(state_path, "rb");
+    *missing = 0;
+    if(!f){
+        if(errno == ENOENT) *missing = 1;
+        else snprintf(err, errlen, "%s: %s", state_path, strerror(errno));
+        return NULL;
+    }
+    fseek(f, 0, SEEK_END);
+    *fsz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *data = *fsz > 0 ? malloc(*fsz) : NULL;
+    if(!data || fread(data, 1, *fsz, f) != (size_t)*fsz){
+        fclose(f); free(data);
+        snprintf(err, errlen, "%s: cannot be read", state_path);
+        return NULL;
+    }
+    fclose(f);
+    return data;
+}
+
+/* magic, checksum, version and every field with its bounds; 0, or -1 with err */
+static int state_parse(const char *state_path, const unsigned char *data, long fsz, state_fields *s, char *err, size_t errlen)
+{
+    rbuf r = { data, (size_t)fsz, 0, 0 };
+    uint64_t h_file;
+    if(fsz < 8 + 8 || memcmp(data, STATE_MAGIC, 8)){ snprintf(err, errlen, "%s: not a darknet3d state file", state_path); return -1; }
+    memcpy(&h_file, data + fsz - 8, 8);
+    if(fnv1a(FNV0, data, fsz - 8) != h_file){ snprintf(err, errlen, "%s: damaged (its checksum does not match)", state_path); return -1; }
+    r.n = fsz - 8;
+    get(&r, 8);
+    GET(&r, s->version);
+    if(s->version != STATE_VERSION){ snprintf(err, errlen, "%s: version %u, this program reads version %u", state_path, s->version, STATE_VERSION); return -1; }
+    GET(&r, s->seen); GET(&r, s->wh); GET(&r, s->wsize); GET(&r, s->seed); GET(&r, s->threads);
+    GET(&r, s->avg_loss); GET(&r, s->best_dice); GET(&r, s->best_iter);
+    GET(&r, s->rbytes);
+    s->rs = get(&r, s->rbytes);
+    GET(&r, s->lbytes);
+    s->ls = get(&r, s->lbytes);
+    GET(&r, s->nopt);
+    s->opt = (!r.bad && s->nopt <= (r.n - r.at) / sizeof(float)) ? get(&r, s->nopt * sizeof(float)) : (r.bad = 1, NULL);
+    GET(&r, s->nseries); GET(&r, s->npoints);
+    s->prec = sizeof(int32_t) + (size_t)s->nseries * sizeof(float);
+    s->pts = (!r.bad && s->nseries < 1024 && s->npoints <= (r.n - r.at) / s->prec) ? get(&r, s->npoints * s->prec) : (r.bad = 1, NULL);
+    GET(&r, s->nvalid);
+    s->vrec = sizeof(int32_t) + sizeof(double);
+    s->vals = (!r.bad && s->nvalid <= (r.n - r.at) / s->vrec) ? get(&r, s->nvalid * s->vrec) : (r.bad = 1, NULL);
+    if(r.bad || r.at != r.n){ snprintf(err, errlen, "%s: truncated or malformed", state_path); return -1; }
+    return 0;
+}
+
+/* the state belongs to these weights, this network, this C library's rand() and this run's chart; 0, or -1 with err */
+static int state_check(const char *state_path, const char *weights_path, network *net, const train_progress *p,
+                       const state_fields *s, char *err, size_t errlen)
+{
+    uint64_t h, size, k;
+    if(file_hash(weights_path, &h, &size, err, errlen)) return -1;
+    if(h != s->wh || size != s->wsize){
         snprintf(err, errlen, "%s was written with another %s (a different file now: stopped between the two writes, or copied alone)",
                  state_path, weights_path);
-        goto done;
+        return -1;
     }
-    if(seen != (uint64_t)*net->seen){
-        snprintf(err, errlen, "%s: seen %llu, the weights say %llu", state_path, (unsigned long long)seen, (unsigned long long)*net->seen);
-        goto done;
+    if(s->seen != (uint64_t)*net->seen){
+        snprintf(err, errlen, "%s: seen %llu, the weights say %llu", state_path, (unsigned long long)s->seen, (unsigned long long)*net->seen);
+        return -1;
     }
     int bad = -1;
     long long want = opt_floats(net, &bad);
-    if(want < 0 || (uint64_t)want != nopt){
-        snprintf(err, errlen, "%s: momentum for %llu parameters, this network has %lld (another cfg?)", state_path, (unsigned long long)nopt, want);
-        goto done;
+    if(want < 0 || (uint64_t)want != s->nopt){
+        snprintf(err, errlen, "%s: momentum for %llu parameters, this network has %lld (another cfg?)", state_path, (unsigned long long)s->nopt, want);
+        return -1;
     }
-    {
-        uint64_t k;
-        for(k = 0; k < nopt; ++k){
-            float v;
-            memcpy(&v, opt + k * sizeof(float), sizeof(v));
-            if(!isfinite(v)){ snprintf(err, errlen, "%s: damaged (a momentum value is not finite)", state_path); goto done; }
-        }
+    for(k = 0; k < s->nopt; ++k){
+        float v;
+        memcpy(&v, s->opt + k * sizeof(float), sizeof(v));
+        if(!isfinite(v)){ snprintf(err, errlen, "%s: damaged (a momentum value is not finite)", state_path); return -1; }
     }
-    if(rbytes != TRAIN_RAND_BYTES || rand_active < 0 || !rand_ok){
+    if(s->rbytes != TRAIN_RAND_BYTES || rand_active < 0 || !rand_ok){
         snprintf(err, errlen, "%s: rand()'s state cannot be restored on this C library", state_path);
-        goto done;
+        return -1;
     }
-    if(nseries != (uint32_t)p->nseries){
-        snprintf(err, errlen, "%s: %u chart series, this run has %d (another cfg?)", state_path, nseries, p->nseries);
-        goto done;
+    if(s->nseries != (uint32_t)p->nseries){
+        snprintf(err, errlen, "%s: %u chart series, this run has %d (another cfg?)", state_path, s->nseries, p->nseries);
+        return -1;
     }
-    train_progress np;
-    train_progress_init(&np, p->nseries, seed);
+    return 0;
+}
+
+/* the saved progress (chart history, running loss, best Dice) into np (initialised here); 0, or -1 out of memory */
+static int state_progress(const state_fields *s, int nseries, train_progress *np)
+{
     uint32_t i;
     int oom = 0;
-    for(i = 0; i < npoints && !oom; ++i){
+    train_progress_init(np, nseries, s->seed);
+    for(i = 0; i < s->npoints && !oom; ++i){
         int32_t it;
-        memcpy(&it, pts + i * prec, sizeof(it));
+        memcpy(&it, s->pts + i * s->prec, sizeof(it));
         float v[1024];
-        memcpy(v, pts + i * prec + sizeof(int32_t), nseries * sizeof(float));
-        oom = train_progress_add(&np, it, v);
+        memcpy(v, s->pts + i * s->prec + sizeof(int32_t), s->nseries * sizeof(float));
+        oom = train_progress_add(np, it, v);
     }
-    for(i = 0; i < nvalid && !oom; ++i){
+    for(i = 0; i < s->nvalid && !oom; ++i){
         int32_t it; double d;
-        memcpy(&it, vals + i * vrec, sizeof(it));
-        memcpy(&d, vals + i * vrec + sizeof(it), sizeof(d));
-        oom = train_progress_add_valid(&np, it, d);
+        memcpy(&it, s->vals + i * s->vrec, sizeof(it));
+        memcpy(&d, s->vals + i * s->vrec + sizeof(it), sizeof(d));
+        oom = train_progress_add_valid(np, it, d);
     }
-    if(oom){ train_progress_free(&np); snprintf(err, errlen, "%s: out of memory", state_path); goto done; }
-    /* the loader checks its part before changing anything; after it nothing can fail */
-    char lerr[512];
-    if(loader_restore(L, ls, lbytes, lerr, sizeof(lerr))){
-        train_progress_free(&np);
-        snprintf(err, errlen, "%s: %s", state_path, lerr);
-        goto done;
-    }
-    rand_set(rs);
+    if(oom){ train_progress_free(np); return -1; }
+    np->avg_loss = s->avg_loss;
+    np->best_dice = s->best_dice;
+    np->best_iter = s->best_iter;
+    return 0;
+}
+
+/* the momentum buffers of every trainable layer from opt (pushed to the GPU when in use) */
+static void state_restore_momentum(network *net, const unsigned char *opt)
+{
     size_t at = 0;
     int li, j;
     for(li = 0; li < net->n; ++li){
@@ -404,12 +431,32 @@ int train_state_load(const char *state_path, const char *weights_path, network *
 #endif
         }
     }
-    np.avg_loss = avg_loss;
-    np.best_dice = best_dice;
-    np.best_iter = best_iter;
+}
+
+int train_state_load(const char *state_path, const char *weights_path, network *net, loader *L,
+                     train_progress *p, int *threads_then, char *err, size_t errlen)
+{
+    long fsz = 0;
+    int missing;
+    unsigned char *data = state_read_file(state_path, &fsz, &missing, err, errlen);
+    if(!data) return missing ? 1 : -1;
+    state_fields s;
+    train_progress np;
+    int rc = -1;
+    if(state_parse(state_path, data, fsz, &s, err, errlen) || state_check(state_path, weights_path, net, p, &s, err, errlen)) goto done;
+    if(state_progress(&s, p->nseries, &np)){ snprintf(err, errlen, "%s: out of memory", state_path); goto done; }
+    /* the loader checks its part before changing anything; after it nothing can fail */
+    char lerr[512];
+    if(loader_restore(L, s.ls, s.lbytes, lerr, sizeof(lerr))){
+        train_progress_free(&np);
+        snprintf(err, errlen, "%s: %s", state_path, lerr);
+        goto done;
+    }
+    rand_set(s.rs);
+    state_restore_momentum(net, s.opt);
     train_progress_free(p);
     *p = np;
-    *threads_then = threads;
+    *threads_then = s.threads;
     rc = 0;
 done:
     free(data);

@@ -46,63 +46,38 @@ static float spacing_or_one(double d)
     return (d > 0 && isfinite(d)) ? (float)d : 1.f;
 }
 
-static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
+/* Reads the voxel data of a single-file NIfTI whose header nim holds into nim->data, unconverted; on failure frees nim. */
+static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t errlen)
 {
-    FILE *fp = fopen(path, "rb");
-    if(!fp){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
-    fclose(fp);
-    nifti_quiet();
-    nifti_image *nim = nifti_image_read(path, 0);
-    if(!nim){ snprintf(err, errlen, "%s: not a readable NIfTI header", path); return -1; }
-    /* nifti_clib looks for the image data by base name and prefers x.nii over x.nii.gz: when both
-     * exist, nifti_image_read("x.nii.gz", 1) takes x.nii's data. A single-file NIfTI holds its own
-     * data, so we read it from exactly the file asked for. */
-    if(nim->nifti_type != NIFTI_FTYPE_NIFTI1_1 && nim->nifti_type != NIFTI_FTYPE_NIFTI2_1){
-        snprintf(err, errlen, "%s: not a single-file NIfTI (.hdr/.img pairs are not supported)", path);
+    size_t nbytes = (size_t)nim->nvox * nim->nbyper;
+    int ok = 0;
+    /* a corrupt header can claim any size: never allocate more than the file can hold (deflate expands at most ~1032x) */
+    struct stat st;
+    double room = stat(path, &st) == 0 ? (double)st.st_size * (nifti_is_gzfile(path) ? 1100.0 : 1.0) : 0;
+    if(nim->nvox < 1 || nim->nbyper < 1 || (double)nim->nvox * nim->nbyper > room){
+        snprintf(err, errlen, "%s: NIfTI header claims %lld voxels of %d bytes, more than the file holds (truncated or corrupt file)",
+                 path, (long long)nim->nvox, nim->nbyper);
         nifti_image_free(nim); return -1;
     }
-    {
-        size_t nbytes = (size_t)nim->nvox * nim->nbyper;
-        int ok = 0;
-        /* a corrupt header can claim any size: never allocate more than the file can hold (deflate expands at most ~1032x) */
-        struct stat st;
-        double room = stat(path, &st) == 0 ? (double)st.st_size * (nifti_is_gzfile(path) ? 1100.0 : 1.0) : 0;
-        if(nim->nvox < 1 || nim->nbyper < 1 || (double)nim->nvox * nim->nbyper > room){
-            snprintf(err, errlen, "%s: NIfTI header claims %lld voxels of %d bytes, more than the file holds (truncated or corrupt file)",
-                     path, (long long)nim->nvox, nim->nbyper);
-            nifti_image_free(nim); return -1;
-        }
-        nim->data = malloc(nbytes ? nbytes : 1);
-        znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
-        if(nim->data && !znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0)
-        {
-            /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
-             * volume_read refuses them instead */
-            ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
-            if(ok && nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
-        }
-        if(!znz_isnull(zf)) znzclose(zf);
-        if(!ok){
-            snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
-            nifti_image_free(nim); return -1;
-        }
+    nim->data = malloc(nbytes ? nbytes : 1);
+    znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
+    if(nim->data && !znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0){
+        /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
+         * volume_read refuses them instead */
+        ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
+        if(ok && nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
     }
-    int64_t frames = 1;
-    int a;
-    for(a = 4; a <= 7 && a <= nim->dim[0]; ++a) frames *= nim->dim[a] > 0 ? nim->dim[a] : 1;
-    if(nim->dim[0] > 7 || frames != 1){
-        snprintf(err, errlen, "%s: %lld frames (dims 4..7); a single 3D volume is required", path, (long long)frames);
+    if(!znz_isnull(zf)) znzclose(zf);
+    if(!ok){
+        snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
         nifti_image_free(nim); return -1;
     }
-    int64_t nx = nim->nx > 0 ? nim->nx : 1, ny = (nim->dim[0] >= 2 && nim->ny > 0) ? nim->ny : 1,
-            nz = (nim->dim[0] >= 3 && nim->nz > 0) ? nim->nz : 1;
-    if(nx * ny * nz > INT32_MAX || nx > INT32_MAX){
-        snprintf(err, errlen, "%s: volume too large (%lld x %lld x %lld)", path, (long long)nx, (long long)ny, (long long)nz);
-        nifti_image_free(nim); return -1;
-    }
-    size_t n = (size_t)(nx * ny * nz);
-    float *out = malloc(n * sizeof(float));
-    if(!out){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    return 0;
+}
+
+/* out[0..n) = nim's voxels as floats with the header's scaling applied; -1 (nothing freed) on a datatype that is not a number */
+static int nifti_to_floats(const char *path, const nifti_image *nim, size_t n, float *out, char *err, size_t errlen)
+{
     size_t i;
     const void *d = nim->data;
     switch(nim->datatype){
@@ -121,13 +96,49 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
         default:
             snprintf(err, errlen, "%s: unsupported NIfTI datatype %d (%s); need an integer or real type", path,
                      nim->datatype, nifti_datatype_string(nim->datatype));
-            free(out); nifti_image_free(nim); return -1;
+            return -1;
     }
     /* NIfTI: scl_slope == 0 means "no scaling" */
     double slope = nim->scl_slope, inter = nim->scl_inter;
     if(slope != 0 && isfinite(slope) && isfinite(inter) && !(slope == 1 && inter == 0)){
         for(i = 0; i < n; ++i) out[i] = (float)(out[i] * slope + inter);
     }
+    return 0;
+}
+
+static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
+{
+    FILE *fp = fopen(path, "rb");
+    if(!fp){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    fclose(fp);
+    nifti_quiet();
+    nifti_image *nim = nifti_image_read(path, 0);
+    if(!nim){ snprintf(err, errlen, "%s: not a readable NIfTI header", path); return -1; }
+    /* nifti_clib looks for the image data by base name and prefers x.nii over x.nii.gz: when both
+     * exist, nifti_image_read("x.nii.gz", 1) takes x.nii's data. A single-file NIfTI holds its own
+     * data, so we read it from exactly the file asked for. */
+    if(nim->nifti_type != NIFTI_FTYPE_NIFTI1_1 && nim->nifti_type != NIFTI_FTYPE_NIFTI2_1){
+        snprintf(err, errlen, "%s: not a single-file NIfTI (.hdr/.img pairs are not supported)", path);
+        nifti_image_free(nim); return -1;
+    }
+    if(nifti_read_data(path, nim, err, errlen)) return -1;
+    int64_t frames = 1;
+    int a;
+    for(a = 4; a <= 7 && a <= nim->dim[0]; ++a) frames *= nim->dim[a] > 0 ? nim->dim[a] : 1;
+    if(nim->dim[0] > 7 || frames != 1){
+        snprintf(err, errlen, "%s: %lld frames (dims 4..7); a single 3D volume is required", path, (long long)frames);
+        nifti_image_free(nim); return -1;
+    }
+    int64_t nx = nim->nx > 0 ? nim->nx : 1, ny = (nim->dim[0] >= 2 && nim->ny > 0) ? nim->ny : 1,
+            nz = (nim->dim[0] >= 3 && nim->nz > 0) ? nim->nz : 1;
+    if(nx * ny * nz > INT32_MAX || nx > INT32_MAX){
+        snprintf(err, errlen, "%s: volume too large (%lld x %lld x %lld)", path, (long long)nx, (long long)ny, (long long)nz);
+        nifti_image_free(nim); return -1;
+    }
+    size_t n = (size_t)(nx * ny * nz);
+    float *out = malloc(n * sizeof(float));
+    if(!out){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    if(nifti_to_floats(path, nim, n, out, err, errlen)){ free(out); nifti_image_free(nim); return -1; }
     memset(v, 0, sizeof(*v));
     v->nx = (int)nx; v->ny = (int)ny; v->nz = (int)nz;
     v->dx = spacing_or_one(nim->dx);
@@ -233,6 +244,21 @@ int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, 
     return rc;
 }
 
+/* The bytes a (possibly gzipped) file yields when read to its end, so a gzip stream cut short counts only what it holds; -1 when it cannot be opened or read. */
+static long long readable_bytes(const char *path)
+{
+    znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
+    const size_t cap = (size_t)1 << 16;
+    char *buf = malloc(cap);
+    if(znz_isnull(zf) || !buf){ if(!znz_isnull(zf)) znzclose(zf); free(buf); return -1; }
+    long long total = 0;
+    size_t got;
+    while((got = znzread(buf, 1, cap, zf)) > 0 && got <= cap) total += (long long)got;
+    znzclose(zf);
+    free(buf);
+    return got > cap ? -1 : total;
+}
+
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)
 {
     if(!(ends_with(path, ".nii") || ends_with(path, ".nii.gz"))){
@@ -298,7 +324,8 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
     if(stat(path, &st) != 0 || st.st_size == 0){
         snprintf(err, errlen, "%s: writing failed (directory missing or not writable?)", path); return -1;
     }
-    if(ends_with(path, ".nii") && (size_t)st.st_size < 352 + n * (as_uint8 ? 1 : 4)){
+    long long got = readable_bytes(path);
+    if(got < 0 || (size_t)got < 352 + n * (as_uint8 ? 1 : 4)){
         snprintf(err, errlen, "%s: writing failed (short file: disk full?)", path); return -1;
     }
     return 0;

@@ -1,4 +1,4 @@
-/* Tests of [conv3d] (and, compiled with C3_TRANSPOSED=1 from test_deconv3d.c, of [deconv3d]): finite differences, PyTorch fixtures, weights round trip, cfg errors, chunking, SGD update and GPU vs CPU. */
+/* Tests of [conv3d] (and, compiled with C3_TRANSPOSED=1 from test_deconv3d.c, of [deconv3d]): PyTorch fixtures, weights round trip, cfg errors, chunking, SGD update and GPU vs CPU. */
 #include <unistd.h>
 #include <omp.h>
 #include "testlib.h"
@@ -90,115 +90,17 @@ static void rig_grad(rig *r, int train, const float *g)
     r->l.backward(r->l, r->net);
 }
 
-static double rig_loss(rig *r, int train, const float *g)
-{
-    rig_forward(r, train);
-    double s = 0;
-    size_t i, n = (size_t)r->l.batch * r->l.outputs;
-    for(i = 0; i < n; ++i) s += (double)g[i] * r->l.output[i];
-    return s;
-}
-
 static void fill_rand(float *x, size_t n, float lo, float hi)
 {
     size_t i;
     for(i = 0; i < n; ++i) x[i] = lo + (hi - lo) * rand() / (float)RAND_MAX;
 }
 
-/* central differences of the loss w.r.t. every entry of p, against the analytic gradient an */
-static double fd_check(rig *r, int train, const float *g, float *p, const float *an, size_t n, float h, double floor_)
-{
-    double num = 0, den = floor_;
-    size_t j;
-    for(j = 0; j < n; ++j){
-        float v = p[j];
-        p[j] = v + h; double lp = rig_loss(r, train, g);
-        p[j] = v - h; double lm = rig_loss(r, train, g);
-        p[j] = v;
-        double fd = (lp - lm) / (2.0 * h);
-        double d = fabs(fd - an[j]);
-        if(d > num) num = d;
-        if(fabs(an[j]) > den) den = fabs(an[j]);
-    }
-    return num / den;
-}
-
-static void fd_case(dims3d in, conv3d_options o, int train)
-{
-    rig r = make_rig(2, in, o);
-    conv3d_state *st = c3_state(r.l);
-    size_t no = (size_t)r.l.batch * r.l.outputs;
-    float *g = malloc(no * sizeof(float));
-    fill_rand(g, no, -1, 1);
-    fill_rand(r.x, r.nin, -1, 1);
-    fill_rand(r.l.weights, r.l.nweights, -0.5f, 0.5f);
-    if(r.l.nbiases) fill_rand(r.l.biases, r.l.nbiases, -0.5f, 0.5f);
-    if(r.l.scales){
-        fill_rand(r.l.scales, r.l.out_c, 0.5f, 1.5f);
-        fill_rand(r.l.rolling_mean, r.l.out_c, -0.5f, 0.5f);
-        fill_rand(r.l.rolling_variance, r.l.out_c, 0.5f, 1.5f);
-    }
-    if(st->pre_bias) fill_rand(st->pre_b, r.l.out_c, -0.5f, 0.5f);
-    rig_grad(&r, train, g);
-    /* copies: fd_check's forwards do not touch them, but keep the analytic values apart */
-    float *adx = malloc(r.nin * sizeof(float)), *adw = malloc(r.l.nweights * sizeof(float));
-    memcpy(adx, r.dx, r.nin * sizeof(float));
-    memcpy(adw, r.l.weight_updates, r.l.nweights * sizeof(float));
-    const float tol = 5e-3f, h = 1e-2f;
-    double e;
-    e = fd_check(&r, train, g, r.x, adx, r.nin, h, 1e-3);
-    CHECK_MSG(e < tol, "input: rel err %g", e);
-    e = fd_check(&r, train, g, r.l.weights, adw, r.l.nweights, h, 1e-3);
-    CHECK_MSG(e < tol, "weights: rel err %g", e);
-    if(r.l.nbiases){
-        e = fd_check(&r, train, g, r.l.biases, r.l.bias_updates, r.l.nbiases, h, 1e-3);
-        CHECK_MSG(e < tol, "biases: rel err %g", e);
-    }
-    if(r.l.scales){
-        e = fd_check(&r, train, g, r.l.scales, r.l.scale_updates, r.l.out_c, h, 1e-3);
-        CHECK_MSG(e < tol, "scales: rel err %g", e);
-    }
-    if(st->pre_bias){
-        /* in training BN cancels this bias: both sides are ~0, judged against the bias gradient's scale */
-        e = fd_check(&r, train, g, st->pre_b, st->pre_b_updates, r.l.out_c, h, train ? 1.0 : 1e-3);
-        CHECK_MSG(e < tol, "pre-BN bias: rel err %g", e);
-    }
-    free(adx); free(adw); free(g);
-    free_rig(&r);
-}
-
+/* the input shape the tests below share (their finite differences are rows of tests/test_layers.c) */
 static dims3d fd_in(void)
 {
     dims3d in = C3_TRANSPOSED ? (dims3d){3, 3, 4, 5} : (dims3d){3, 5, 6, 7};
     return in;
-}
-
-static void test_fd_plain_noncubic(void)
-{
-    fd_case(fd_in(), opts(4, 3, 2, 3, C3_TRANSPOSED ? 2 : 1, 1, 2, 1, 0, 1, 0, 1, LOGISTIC), 1);
-}
-static void test_fd_bn_stride2_train(void)
-{
-    fd_case(fd_in(), C3_TRANSPOSED ? opts(4, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, LOGISTIC)
-                                   : opts(4, 3, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, LOGISTIC), 1);
-}
-static void test_fd_bn_stride2_inference(void)
-{
-    fd_case(fd_in(), C3_TRANSPOSED ? opts(4, 2, 2, 2, 2, 2, 2, 0, 0, 0, 1, 1, LOGISTIC)
-                                   : opts(4, 3, 3, 3, 2, 2, 2, 1, 1, 1, 1, 1, LOGISTIC), 0);
-}
-static void test_fd_bn_nobias_pad0(void)
-{
-    fd_case(fd_in(), opts(3, 2, 3, 1, 2, 1, 1, 0, 0, 0, 1, 0, LINEAR), 1);
-}
-/* stride 1: conv3d's data gradient is the flipped forward correlation (pads 2 = k-1, 0 and 1) */
-static void test_fd_bn_stride1_flip(void)
-{
-    fd_case(fd_in(), opts(4, 3, 2, 3, 1, 1, 1, 2, 0, 1, 1, 1, LOGISTIC), 1);
-}
-static void test_fd_pointwise(void)
-{
-    fd_case(fd_in(), opts(2, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, TANH), 1);
 }
 
 /* ---- PyTorch fixtures (scripts/fixtures_conv3d.py) ---- */
@@ -221,12 +123,7 @@ static float *fix(const char *c, const char *t, size_t want)
     char path[256];
     float *x = 0;
     snprintf(path, sizeof(path), "tests/fixtures/conv3d/%s_%s.bin", c, t);
-    long n = read_fixture(path, &x);
-    if(n != (long)want){
-        printf("  fixture %s: %ld floats, expected %zu\n", path, n, want);
-        free(x);
-        return 0;
-    }
+    if(fixture_f32(path, (long)want, &x) != (long)want) return 0;
     return x;
 }
 
@@ -595,12 +492,6 @@ int main(void)
     darknet3d_gpu_available(0);
     srand(12345);
     if(system("mkdir -p tests/out")) return 1;
-    RUN(test_fd_plain_noncubic);
-    RUN(test_fd_bn_stride2_train);
-    RUN(test_fd_bn_stride2_inference);
-    RUN(test_fd_bn_nobias_pad0);
-    RUN(test_fd_bn_stride1_flip);
-    RUN(test_fd_pointwise);
     RUN(test_pytorch_fixtures);
     RUN(test_chunking);
     RUN(test_update);

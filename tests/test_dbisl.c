@@ -3,6 +3,7 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "dbisl_layer.h"
+#include "layers3d.h"
 
 #define B 3
 #define D 4
@@ -12,16 +13,87 @@
 
 static const char *TERMS[DBISL_NTERMS] = {"w_sup_seg", "w_sup_reg", "w_sup_s2r", "w_sup_r2s", "w_con_seg", "w_con_reg", "w_con_s2r", "w_con_r2s", "w_pse"};
 
-/* four 1-channel placeholder layers whose outputs the test sets, then the loss */
-static network *make_net(const char *extra, char *err)
+/* The cfg of the loss over placeholder heads: ndec * 2 one-channel layers whose outputs the test sets (seg, sdf
+ * of each decoder: layers 0..2*ndec-1), then per head a [route] of it and the section the loss reads ([dtransform]
+ * input=logits on a seg head, [r2s] input=preact on an sdf head), then [dbisl]. `extra` lists the settings one per
+ * line: the s2r transform's keys go to the [dtransform] sections, k to the [r2s] sections, the rest to [dbisl]. */
+static void write_cfg(const char *path, int batch, int ndec, const char *extra)
 {
-    FILE *f = fopen("tests/out/dbisl.cfg", "w");
-    fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n", B, D, H, W);
-    int i;
-    for(i = 0; i < 4; ++i) fprintf(f, "\n[r2s]\nk=-1\n");
-    fprintf(f, "\n[dbisl]\nseg=0,2\nsdf=1,3\n%s", extra);
+    static const char *dt_keys[] = {"kernel=", "h=", "scale=", "binarize=", "tau=", "exact=", "early_stop=", 0};
+    char dt[512] = "", r2s[512] = "", loss[1024] = "", line[256];
+    const char *p = extra;
+    while(*p){
+        size_t len = strcspn(p, "\n"), k;
+        snprintf(line, sizeof(line), "%.*s\n", (int)len, p);
+        char *dst = loss;
+        size_t cap = sizeof(loss);
+        for(k = 0; dt_keys[k]; ++k) if(!strncmp(line, dt_keys[k], strlen(dt_keys[k]))){ dst = dt; cap = sizeof(dt); }
+        if(!strncmp(line, "k=", 2)){ dst = r2s; cap = sizeof(r2s); }
+        snprintf(dst + strlen(dst), cap - strlen(dst), "%s", line);
+        p += len + (p[len] == '\n');
+    }
+    FILE *f = fopen(path, "w");
+    fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n", batch, D, H, W);
+    int i, nh = 2 * ndec;
+    for(i = 0; i < nh; ++i) fprintf(f, "\n[r2s]\nk=-1\n");
+    for(i = 0; i < nh; ++i){
+        fprintf(f, "\n[route]\nlayers=%d\n", i);
+        if(i % 2 == 0) fprintf(f, "\n[dtransform]\ninput=logits\n%s", dt);
+        else fprintf(f, "\n[r2s]\ninput=preact\n%s", r2s);
+    }
+    /* the sections the loss reads: layer nh + 2*i + 1 for head i */
+    if(ndec == 2) fprintf(f, "\n[dbisl]\nseg=0,2\nsdf=1,3\ns2r=%d,%d\nr2s=%d,%d\n%s", nh + 1, nh + 5, nh + 3, nh + 7, loss);
+    else fprintf(f, "\n[dbisl]\nseg=0\nsdf=1\ns2r=%d\nr2s=%d\n%s", nh + 1, nh + 3, loss);
     fclose(f);
+}
+
+static network *make_net_n(const char *extra, int ndec, char *err)
+{
+    write_cfg("tests/out/dbisl.cfg", B, ndec, extra);
     return parse_network_cfg_err("tests/out/dbisl.cfg", err, 1024);
+}
+
+/* two decoders */
+static network *make_net(const char *extra, char *err) { return make_net_n(extra, 2, err); }
+
+/* forward (then backward, in reverse) of every layer after the placeholder heads, as forward_network and
+ * backward_network run them; gpu: their _gpu twins */
+static void run_sections(network *net, int gpu)
+{
+    int nh = 2 * dbisl_decoders(net->layers[net->n - 1]), i;
+    network n = *net;
+    n.train = 1;
+    for(i = nh; i < net->n; ++i){
+        layer l = net->layers[i], prev = net->layers[i - 1];
+        n.index = i;
+#ifdef GPU
+        if(gpu){
+            fill_gpu(l.outputs * l.batch, 0, l.delta_gpu, 1);
+            n.input_gpu = prev.output_gpu;
+            l.forward_gpu(l, n);
+            continue;
+        }
+#endif
+        (void)gpu;
+        memset(l.delta, 0, (size_t)l.outputs * l.batch * sizeof(float));
+        n.input = prev.output;
+        l.forward(l, n);
+    }
+    for(i = net->n - 1; i >= nh; --i){
+        layer l = net->layers[i], prev = net->layers[i - 1];
+        n.index = i;
+#ifdef GPU
+        if(gpu){
+            n.input_gpu = prev.output_gpu;
+            n.delta_gpu = prev.delta_gpu;
+            l.backward_gpu(l, n);
+            continue;
+        }
+#endif
+        n.input = prev.output;
+        n.delta = prev.delta;
+        l.backward(l, n);
+    }
 }
 
 /* runs forward+backward of the loss with the given inputs; returns the cost, deltas in net->layers[0..3].delta */
@@ -33,19 +105,14 @@ static float run(network *net, float **in, float *truth)
         memset(net->layers[i].delta, 0, B * V * sizeof(float));
     }
     memcpy(net->truth, truth, B * (V + 1) * sizeof(float));
-    net->train = 1;
-    layer l = net->layers[4];
-    network n = *net;
-    n.truth = net->truth;
-    l.forward(l, n);
-    l.backward(l, n);
-    return l.cost[0];
+    run_sections(net, 0);
+    return net->layers[net->n - 1].cost[0];
 }
 
 static void test_vs_pytorch(void)
 {
     float *inp = 0;
-    long ni = read_fixture("tests/fixtures/dbisl/inputs.f32", &inp);
+    long ni = fixture_f32("tests/fixtures/dbisl/inputs.f32", 4 * B * V + B * (V + 1), &inp);
     CHECK(ni == 4 * B * V + B * (V + 1));
     if(ni < 0) return;
     float *in[4] = {inp, inp + B * V, inp + 2 * B * V, inp + 3 * B * V};
@@ -68,7 +135,7 @@ static void test_vs_pytorch(void)
         char path[256];
         snprintf(path, sizeof(path), "tests/fixtures/dbisl/%s.f32", name);
         float *ref = 0;
-        long nr = read_fixture(path, &ref);
+        long nr = fixture_f32(path, 1 + 4 * B * V, &ref);
         CHECK(nr == 1 + 4 * B * V);
         CHECK_MSG(fabs(cost - ref[0]) <= 1e-5 * fabs(ref[0]) + 1e-6, "%s: cost %.8g vs torch %.8g", name, cost, ref[0]);
         for(t = 0; t < 4; ++t){
@@ -128,32 +195,50 @@ static void test_finite_differences_all_terms(void)
 static void test_one_decoder_and_errors(void)
 {
     char err[1024];
-    FILE *f = fopen("tests/out/dbisl1.cfg", "w");
-    fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=1\n[r2s]\n[r2s]\n[dbisl]\nseg=0\nsdf=1\n");
-    fclose(f);
+    write_cfg("tests/out/dbisl1.cfg", 2, 1, "");
     network *net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
     CHECK_MSG(net != 0, "%s", err);
-    if(net){ CHECK(dbisl_decoders(net->layers[2]) == 1); CHECK(net->truths == V + 1); free_network(net); }
+    if(net){ CHECK(dbisl_decoders(net->layers[net->n - 1]) == 1); CHECK(net->truths == V + 1); free_network(net); }
     const char *bad[][2] = {
         {"seg=0\nsdf=1,0\n", "'sdf'"},
         {"seg=0\nsdf=5\n", "not an earlier layer"},
         {"seg=0\n", "missing required key 'sdf'"},
-        {"seg=0\nsdf=1\nk=5\n", "out of range"},
+        {"seg=0\nsdf=1\nk=5\n", "key 'k': T_r2s's k is a key of its [r2s] sections"},
+        {"seg=0\nsdf=1\nk_seg=5\n", "out of range"},
         {"seg=0\nsdf=1\nw_pse=-1\n", "out of range"},
         {"seg=0\nsdf=1\nramp=cosine\n", "'ramp'"},
-        {"seg=0\nsdf=1\nbinarize=hard\n", "binarize"},
+        {"seg=0\nsdf=1\nbinarize=hard\n", "key 'binarize': the s2r transform's settings are keys of its [dtransform]"},
+        {"seg=0\nsdf=1\n", "key 'w_sup_reg': the term is on but no s2r= is given"},
+        {"seg=0\nsdf=1\nw_sup_reg=0\nw_sup_s2r=0\nw_con_s2r=0\n", "key 'w_con_r2s': the term is on but no r2s= is given"},
+        {"seg=0\nsdf=1\ns2r=1\n", "key 's2r': layer 1 is not a [dtransform] with input=logits section"},
+        {"seg=0\nsdf=1\nr2s=0\n", "key 'r2s': layer 0 is not a [r2s] with input=preact section"},
     };
     size_t i;
     for(i = 0; i < sizeof(bad) / sizeof(bad[0]); ++i){
-        f = fopen("tests/out/dbisl1.cfg", "w");
+        FILE *f = fopen("tests/out/dbisl1.cfg", "w");
         fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=1\n[r2s]\n[r2s]\n[dbisl]\n%s", bad[i][0]);
         fclose(f);
         net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
         CHECK_MSG(net == 0 && strstr(err, bad[i][1]) && strstr(err, "[dbisl]"), "case %zu: %s", i, err);
         if(net) free_network(net);
     }
+    /* sections in the wrong place: a [dtransform] that does not read its head, two with different settings */
+    const char *placed[][2] = {
+        {"[r2s]\n[r2s]\n[r2s]\n[dtransform]\ninput=logits\n[r2s]\ninput=preact\n[dbisl]\nseg=0\nsdf=1\ns2r=3\nr2s=4\n",
+         "key 's2r': layer 3 does not read head 0"},
+        {"[r2s]\n[dtransform]\ninput=logits\n[r2s]\n[r2s]\ninput=preact\n[r2s]\n[dtransform]\ninput=logits\nscale=1\n[r2s]\n[r2s]\ninput=preact\n"
+         "[dbisl]\nseg=0,4\nsdf=2,6\ns2r=1,5\nr2s=3,7\n", "key 's2r': layers 1 and 5 have different settings"},
+    };
+    for(i = 0; i < sizeof(placed) / sizeof(placed[0]); ++i){
+        FILE *f = fopen("tests/out/dbisl1.cfg", "w");
+        fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=1\n%s", placed[i][0]);
+        fclose(f);
+        net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
+        CHECK_MSG(net == 0 && strstr(err, placed[i][1]) && strstr(err, "[dbisl]"), "placement case %zu: %s", i, err);
+        if(net) free_network(net);
+    }
     /* an input of the wrong shape: a 2-channel layer */
-    f = fopen("tests/out/dbisl1.cfg", "w");
+    FILE *f = fopen("tests/out/dbisl1.cfg", "w");
     fprintf(f, "[net]\nbatch=2\ndepth=4\nheight=5\nwidth=6\nchannels=2\n[r2s]\n[r2s]\n[dbisl]\nseg=0\nsdf=1\n");
     fclose(f);
     net = parse_network_cfg_err("tests/out/dbisl1.cfg", err, sizeof(err));
@@ -166,11 +251,42 @@ static void test_beta_ramp(void)
     network *net = make_net("beta=2\nrampup=100\n", err);
     CHECK_MSG(net != 0, "%s", err);
     if(!net) return;
-    layer l = net->layers[4];
+    layer l = net->layers[net->n - 1];
     CHECK_NEAR(dbisl_beta(l, 0), 2 * exp(-5.0), 1e-6);
     CHECK_NEAR(dbisl_beta(l, 50), 2 * exp(-5.0 * 0.25), 1e-6);
     CHECK_NEAR(dbisl_beta(l, 100), 2, 1e-6);
     CHECK_NEAR(dbisl_beta(l, 1000), 2, 1e-6);
+    free_network(net);
+}
+
+/* The [dtransform] sections [dbisl] reads run in training only (inference reads the heads); [r2s] runs always. */
+static void test_transforms_train_only(void)
+{
+    char err[1024];
+    FILE *f = fopen("tests/out/dbisl_train_only.cfg", "w");
+    fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n"
+               "[conv3d]\nfilters=1\nsize=1\nactivation=linear\n[dtransform]\ninput=logits\nscale=1\n[route]\nlayers=0\n"
+               "[conv3d]\nfilters=1\nsize=1\nactivation=linear\n[r2s]\ninput=preact\nk=-2\n"
+               "[dbisl]\nseg=0\nsdf=3\ns2r=1\nr2s=4\n", B, D, H, W);
+    fclose(f);
+    network *net = parse_network_cfg_err("tests/out/dbisl_train_only.cfg", err, sizeof(err));
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    int i, j, s2r = 1, r2s = 4, n = B * V;
+    CHECK(net->layers[s2r].type == DTRANSFORM && net->layers[r2s].type == R2S);
+    /* heads = the input itself, which has both signs: a mask with an inside and an outside */
+    for(i = 0; i < 2; ++i){ net->layers[3 * i].weights[0] = 1; net->layers[3 * i].biases[0] = 0; }
+    for(i = 0; i < n; ++i){ int x = i % W, y = (i / W) % H; net->input[i] = (x >= 2 && x <= 4 && y >= 1 && y <= 3) ? 1.f : -1.f; }
+    for(j = 0; j < 2; ++j){
+        net->train = j;
+        memset(net->layers[s2r].output, 0, n * sizeof(float));
+        memset(net->layers[r2s].output, 0, n * sizeof(float));
+        forward_network(net);
+        int nz_s = 0, nz_r = 0;
+        for(i = 0; i < n; ++i){ nz_s += net->layers[s2r].output[i] != 0; nz_r += net->layers[r2s].output[i] != 0; }
+        CHECK_MSG(j ? nz_s > 0 : nz_s == 0, "train=%d: %d nonzero [dtransform] outputs", j, nz_s);
+        CHECK_MSG(nz_r == n, "train=%d: [r2s] gave %d nonzero outputs of %d", j, nz_r, n);
+    }
     free_network(net);
 }
 
@@ -233,18 +349,11 @@ static void test_gpu_vs_cpu(void)
     for(c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c){
         char err[1024], extra[512];
         snprintf(extra, sizeof(extra), "k=-3\nk_seg=-2\nlambda=0.5\nbeta=0.6\n%s", cases[c].extra);
-        network *net;
         int nin = 2 * cases[c].ndec, t, i, j;
-        if(cases[c].ndec == 2) net = make_net(extra, err);
-        else {
-            FILE *f = fopen("tests/out/dbisl_gpu1.cfg", "w");
-            fprintf(f, "[net]\nbatch=%d\ndepth=%d\nheight=%d\nwidth=%d\nchannels=1\n[r2s]\n[r2s]\n[dbisl]\nseg=0\nsdf=1\n%s", B, D, H, W, extra);
-            fclose(f);
-            net = parse_network_cfg_err("tests/out/dbisl_gpu1.cfg", err, sizeof(err));
-        }
+        network *net = make_net_n(extra, cases[c].ndec, err);
         CHECK_MSG(net != 0, "case %zu: %s", c, err);
         if(!net) continue;
-        layer l = net->layers[nin];
+        layer l = net->layers[net->n - 1];
         CHECK(l.output_gpu != 0);
         static float in[4][B * V], truth[B * (V + 1)], dcpu[4][B * V], dgpu[4][B * V];
         unsigned s = 11 + (unsigned)c;
@@ -263,20 +372,17 @@ static void test_gpu_vs_cpu(void)
         }
         memcpy(net->truth, truth, sizeof(truth));
         cuda_push_array(net->truth_gpu, truth, B * (V + 1));
-        net->train = 1;
-        network n = *net;
-        /* device path first, with the host results poisoned: it must produce them itself */
+        /* device path first (the [dtransform]/[r2s] sections and the loss), with the host results poisoned: it must
+         * produce them itself */
         for(t = 0; t < DBISL_NTERMS; ++t) l.output[t] = NAN;
         l.cost[0] = NAN;
-        l.forward_gpu(l, n);
-        l.backward_gpu(l, n);
+        run_sections(net, 1);
         float cg = l.cost[0], tg[DBISL_NTERMS], to[DBISL_NTERMS * B];
         for(t = 0; t < DBISL_NTERMS; ++t) tg[t] = l.output[t];
         cuda_pull_array(l.output_gpu, to, DBISL_NTERMS * B);
         for(t = 0; t < nin; ++t) cuda_pull_array(net->layers[t].delta_gpu, dgpu[t], B * V);
         /* then the CPU path on the host copies */
-        l.forward(l, n);
-        l.backward(l, n);
+        run_sections(net, 0);
         float cc = l.cost[0];
         for(t = 0; t < nin; ++t) memcpy(dcpu[t], net->layers[t].delta, B * V * sizeof(float));
         CHECK_MSG(fabs(cg - cc) <= 1e-4 * fabs(cc) + 1e-7, "case %zu: cost gpu %.8g cpu %.8g", c, cg, cc);
@@ -311,6 +417,7 @@ int main(void)
     RUN(test_one_decoder_and_errors);
     RUN(test_beta_ramp);
     RUN(test_pse_mask_off);
+    RUN(test_transforms_train_only);
     gpu_index = gi;
     RUN(test_gpu_vs_cpu);
     TEST_MAIN_END();

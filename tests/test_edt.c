@@ -1,4 +1,5 @@
 /* Tests of the exact 3D EDT (core/edt.c) against brute force and against scipy.ndimage.distance_transform_edt fixtures. */
+#include <unistd.h>
 #include "testlib.h"
 #include "edt.h"
 
@@ -82,12 +83,14 @@ static void test_edt_scipy_fixtures(void)
         float *shape = 0, *dist = 0;
         unsigned char *m = 0;
         snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_shape.f32", k);
-        if(read_fixture(p, &shape) != 6) break;
-        snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_mask.u8", k);
-        long n = read_u8(p, &m);
-        snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_dist.f32", k);
-        long n2 = read_fixture(p, &dist);
+        if(access(p, R_OK)) break;
+        if(fixture_f32(p, 6, &shape) != 6){ CHECK_MSG(0, "%s", p); break; }
         int D = (int)shape[0], H = (int)shape[1], W = (int)shape[2];
+        const long dhw[3] = {D, H, W};
+        snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_mask.u8", k);
+        long n = fixture_load(p, FIX_U8, 3, dhw, (void **)&m, 0, 0);
+        snprintf(p, sizeof(p), "tests/fixtures/metrics/edt_%d_dist.f32", k);
+        long n2 = fixture_f32_shape(p, 3, dhw, &dist);
         float sp[3] = { shape[3], shape[4], shape[5] };
         CHECK(n == (long)D*H*W && n2 == n);
         if(n == (long)D*H*W && n2 == n){

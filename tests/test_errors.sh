@@ -56,6 +56,10 @@ activation=linear
 [dbisl]
 seg=0
 sdf=1
+w_sup_reg=0
+w_sup_s2r=0
+w_con_s2r=0
+w_con_r2s=0
 EOF
 SYN=$T/syn
 # a NUL byte at the start of a line (Darknet's fgetl would read before that line's buffer)

@@ -126,14 +126,13 @@ static void run_dbisl_row(const cfg_key *k, double v)
 {
     char cfg[2048], val[64];
     fmt(k, v, 0, val, sizeof(val));
-    const char *tw = "";
-    if(!strcmp(k->key, "kernel") || !strcmp(k->key, "h")) tw = "binarize=softmin\n"; /* the softmin path at every kernel */
+    /* per decoder: seg head, its [dtransform], a route back, sdf head, its [r2s] */
     snprintf(cfg, sizeof(cfg),
              "[net]\nbatch=2\nwidth=6\nheight=6\ndepth=4\nchannels=1\nlearning_rate=0.01\nmomentum=0.9\n"
              "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n"
-             "[conv3d]\nfilters=1\nsize=1\n[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n"
-             "[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n"
-             "[dbisl]\nseg=1,5\nsdf=3,7\n%s%s%s=%s\n", strcmp(k->key, "rampup") ? "rampup=4\n" : "", tw, k->key, val);
+             "[conv3d]\nfilters=1\nsize=1\n[dtransform]\ninput=logits\nbinarize=softmin\n[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n[r2s]\ninput=preact\n"
+             "[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n[dtransform]\ninput=logits\nbinarize=softmin\n[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n[r2s]\ninput=preact\n"
+             "[dbisl]\nseg=1,7\nsdf=4,10\ns2r=2,8\nr2s=5,11\n%s%s=%s\n", strcmp(k->key, "rampup") ? "rampup=4\n" : "", k->key, val);
     write_text(OUT "dbisl.cfg", cfg);
     network *net = load_network_checked(OUT "dbisl.cfg", 0, 0);
     if(!net){ CHECK_MSG(0, "[dbisl] %s=%s is accepted by the table but the network does not build", k->key, val); return; }
@@ -166,7 +165,8 @@ static const char *NET_BASE =
     "max_batches=2\nvalid_every=1\n";
 static const char *NET_LAYERS =
     "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n"
-    "[conv3d]\nfilters=1\nsize=1\n[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n[dbisl]\nseg=1\nsdf=3\n";
+    "[conv3d]\nfilters=1\nsize=1\n[dtransform]\ninput=logits\n[route]\nlayers=0\n[conv3d]\nfilters=1\nsize=1\n[r2s]\ninput=preact\n"
+    "[dbisl]\nseg=1\nsdf=4\ns2r=2\nr2s=5\n";
 
 static void write_net_cfg(const char *path, const char *key, const char *val)
 {

@@ -65,7 +65,7 @@ static void test_two_sgd_steps_vs_pytorch(void)
         char p[256];
         snprintf(p, sizeof(p), FIX "batch%d.f32", step);
         float *bt = 0;
-        long n = read_fixture(p, &bt);
+        long n = fixture_f32(p, (long)net->batch * (net->inputs + net->truths), &bt);
         size_t nin = (size_t)net->batch * net->inputs, ntr = (size_t)net->batch * net->truths;
         CHECK_MSG(n == (long)(nin + ntr), "%s: %ld floats, want %zu", p, n, nin + ntr);
         if(n != (long)(nin + ntr)){ free(bt); break; }

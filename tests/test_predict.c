@@ -1,4 +1,4 @@
-/* Tests of sliding-window inference (src/predict.c): window placement, coverage and overlap averaging vs a brute-force reference, output selection, largest component, and the predict/metrics commands' geometry round trip, [net] normalize=zscore. */
+/* Tests of sliding-window inference (src/infer.c): window placement, coverage and overlap averaging vs a brute-force reference, output selection, largest component, and the predict/metrics commands' geometry round trip, [net] normalize=zscore. */
 #include <stdint.h>
 #include <sys/stat.h>
 #include "testlib.h"
@@ -215,7 +215,7 @@ static void test_dbisl_heads(void)
     write_text(OUT "/dbisl.cfg",
         "[net]\nbatch=2\nchannels=1\ndepth=2\nheight=3\nwidth=4\n\n"
         "[r2s]\nk=1\n\n[r2s]\nk=-1\n\n[r2s]\nk=3\n\n[r2s]\nk=-2\n\n"
-        "[dbisl]\nseg=0,2\nsdf=1,3\n");
+        "[dbisl]\nseg=0,2\nsdf=1,3\nw_sup_reg=0\nw_sup_s2r=0\nw_con_s2r=0\nw_con_r2s=0\n");
     network *net = load_network_checked(OUT "/dbisl.cfg", 0, 0);
     if(!net) SKIP("the test's [dbisl] section was not accepted (keys differ?): see the error above");
     long vox = 2*3*4, i;

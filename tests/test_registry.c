@@ -42,10 +42,10 @@ static int parse_testlin(list *options, size_params params, layer *l, char *err,
     *l = t;
     return 0;
 }
-static void save_testlin(layer l, FILE *fp)
+static int save_testlin(layer l, FILE *fp)
 {
-    fwrite(l.biases, sizeof(float), l.nbiases, fp);
-    fwrite(l.weights, sizeof(float), l.nweights, fp);
+    if(write_floats(l.biases, l.nbiases, fp)) return -1;
+    return write_floats(l.weights, l.nweights, fp);
 }
 static int load_testlin(layer l, FILE *fp)
 {

@@ -32,6 +32,9 @@ activation=relu
 filters=1
 size=1
 
+[dtransform]
+input=logits
+
 [route]
 layers=0
 
@@ -39,9 +42,14 @@ layers=0
 filters=1
 size=1
 
+[r2s]
+input=preact
+
 [dbisl]
 seg=1
-sdf=3
+sdf=4
+s2r=2
+r2s=5
 rampup=10
 CFG
 W="$T/data/backup/r_last.weights"

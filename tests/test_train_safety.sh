@@ -29,6 +29,9 @@ activation=relu
 filters=1
 size=1
 
+[dtransform]
+input=logits
+
 [route]
 layers=0
 
@@ -36,9 +39,14 @@ layers=0
 filters=1
 size=1
 
+[r2s]
+input=preact
+
 [dbisl]
 seg=1
-sdf=3
+sdf=4
+s2r=2
+r2s=5
 CFG
 }
 # learning_rate=1e6 diverges (seeded, so deterministically): the weights or the loss overflow after a few iterations

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "fixture.h"   /* the fixtures' reader: fixture_f32, fixture_u8, fixture_load */
 
 static int tl_failed_ = 0, tl_cur_failed_ = 0, tl_skipped_ = 0;
 static const char *tl_name_ = "";
@@ -33,7 +34,8 @@ static inline double max_rel_err(const float *a, const float *b, size_t n, doubl
     return num / den;
 }
 
-/* Reads a whole file of float32 values written by the fixture scripts; returns count or -1. */
+/* Reads a whole raw file of float32 values (a Darknet .weights file, say); returns count or -1.
+ * Fixtures carry a header: read them with fixture_f32 (tests/fixture.h). */
 static inline long read_fixture(const char *path, float **out)
 {
     FILE *f = fopen(path, "rb");
@@ -47,7 +49,7 @@ static inline long read_fixture(const char *path, float **out)
     return n;
 }
 
-/* Reads a whole file of bytes (uint8 mask fixtures); returns count or -1. */
+/* Reads a whole raw file of bytes; returns count or -1. */
 static inline long read_u8(const char *path, unsigned char **out)
 {
     FILE *f = fopen(path, "rb");

@@ -1,0 +1,62 @@
+/* Helpers the seg3d commands share: the -stride and -decoder flags, the stride a command uses, file-name tests, mkdir -p and the clock. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include "cfg_keys.h"
+#include "infer.h"
+#include "cmd_common.h"
+
+int cmd_stride_flag(const char *cmd, int argc, char **argv, int i, int stride[3])
+{
+    char err[256];
+    if(arg_int3(cmd, "-stride", argc, argv, i, stride, err, sizeof(err)) == 0) return 0;
+    fprintf(stderr, "error: %s\n", err);
+    return -1;
+}
+
+int cmd_resolve_stride(const char *cfg, const network *net, int have_flag, int stride[3])
+{
+    char err[512];
+    if(have_flag) return 0;
+    int r = cfg_infer_stride(cfg, stride, err, sizeof(err));
+    if(r < 0){ fprintf(stderr, "error: %s\n", err); return -1; }
+    if(r == 0){
+        infer_default_stride(net, stride);
+        fprintf(stderr, "note: no -stride and no [net] infer_stride in %s: using half the window, %d %d %d (D H W)\n",
+                cfg, stride[0], stride[1], stride[2]);
+    }
+    return 0;
+}
+
+int cmd_decoder(const char *s)
+{
+    if(strcmp(s, "a") == 0) return 0;
+    if(strcmp(s, "b") == 0) return 1;
+    if(strcmp(s, "mean") == 0) return -1;
+    return -2;
+}
+
+int cmd_is_h5(const char *p){ size_t n = strlen(p); return n > 3 && strcmp(p + n - 3, ".h5") == 0; }
+
+int cmd_is_dir(const char *p){ struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
+
+int cmd_mkdir_p(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s", dir);
+    char *p;
+    for(p = tmp + 1; *p; ++p){
+        if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }
+    }
+    if(mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    return 0;
+}
+
+double cmd_now(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, 0);
+    return tv.tv_sec + tv.tv_usec * 1e-6;
+}

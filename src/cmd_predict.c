@@ -1,0 +1,208 @@
+/* `./darknet seg3d predict`: sliding-window segmentation of one volume or several, with optional probability map, picture and reference Dice. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "darknet3d.h"
+#include "intensity.h"
+#include "overlay.h"
+#include "progress.h"
+#include "infer.h"
+#include "cmd_common.h"
+#include "commands.h"
+
+static const char *predict_use =
+    "usage: ./darknet seg3d predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> "
+    "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32]\n"
+    "       ./darknet seg3d predict <cfg> <weights> <in1> [<in2> ...] <outdir> [...]   several inputs: "
+    "<outdir>/<id>_pred.nii.gz; -prob DIR and -png DIR then name folders\n";
+
+/* A predict run: its arguments, the inputs' case ids and the network. */
+typedef struct {
+    char *cfg, *weights, *probpath, *pngpath, *refpath, *precision_flag, *out;
+    int stride[3], have_stride, lcc, decoder;
+    char **pos;             /* the inputs */
+    int nin, folder;        /* folder: one file per case in the output folder */
+    char (*ids)[256];       /* each input's case id */
+    intensity_norm norm;
+    network *net;
+} predict_run;
+
+static void predict_free(predict_run *r)
+{
+    if(r->net) free_network(r->net);
+    free(r->ids); free(r->pos);
+}
+
+/* the flags and positional arguments; -1 when they are good, else the exit code (the error printed) */
+static int predict_parse(predict_run *r, int argc, char **argv)
+{
+    int i, npos = 0;
+    r->cfg = argv[3]; r->weights = argv[4]; r->decoder = -1;
+    r->pos = malloc(sizeof(char *) * argc);
+    if(!r->pos){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    for(i = 5; i < argc; ++i){
+        if(strcmp(argv[i], "-stride") == 0){
+            if(cmd_stride_flag("seg3d predict", argc, argv, i, r->stride)) return 2;
+            r->have_stride = 1; i += 3;
+        } else if(strcmp(argv[i], "-prob") == 0 && i + 1 < argc) r->probpath = argv[++i];
+        else if(strcmp(argv[i], "-png") == 0 && i + 1 < argc) r->pngpath = argv[++i];
+        else if(strcmp(argv[i], "-ref") == 0 && i + 1 < argc) r->refpath = argv[++i];
+        else if(strcmp(argv[i], "-lcc") == 0) r->lcc = 1;
+        else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) r->precision_flag = argv[++i];
+        else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
+            r->decoder = cmd_decoder(argv[++i]);
+            if(r->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
+        } else if(argv[i][0] == '-' && argv[i][1]){ fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], predict_use); return 2; }
+        else r->pos[npos++] = argv[i];
+    }
+    if(npos < 2){ fprintf(stderr, "need an input and an output\n%s", predict_use); return 2; }
+    r->nin = npos - 1;
+    r->out = r->pos[npos - 1];
+    /* several inputs, or an existing folder as output: one file per case in that folder */
+    r->folder = r->nin > 1 || cmd_is_dir(r->out);
+    if(r->folder && r->refpath){ fprintf(stderr, "-ref names the reference of a single input; give one input and an output file\n"); return 2; }
+    return -1;
+}
+
+/* case id of an input file: its name without .nii.gz/.nii/.h5; "<folder>_<name>" when `full` */
+static void input_id(const char *path, int full, char *id, size_t n)
+{
+    const char *base = strrchr(path, '/'), *dir = base;
+    base = base ? base + 1 : path;
+    char stem[512];
+    snprintf(stem, sizeof(stem), "%s", base);
+    size_t l = strlen(stem);
+    const char *ext[] = { ".nii.gz", ".nii", ".h5" };
+    int k;
+    for(k = 0; k < 3; ++k){
+        size_t e = strlen(ext[k]);
+        if(l > e && strcmp(stem + l - e, ext[k]) == 0){ stem[l - e] = 0; break; }
+    }
+    if(full && dir){
+        const char *d0 = dir;
+        while(d0 > path && d0[-1] != '/') --d0;
+        snprintf(id, n, "%.*s_%s", (int)(dir - d0), d0, stem);
+    } else snprintf(id, n, "%s", stem);
+}
+
+/* the inputs' case ids (file names, or folder_file names when file names clash) and the output folders;
+ * 0, or 1 with the error printed */
+static int predict_name_cases(predict_run *r)
+{
+    int i, j, full, clash = 0;
+    r->ids = calloc(r->nin, sizeof(*r->ids));
+    if(!r->ids){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    if(!r->folder){ input_id(r->pos[0], 1, r->ids[0], sizeof(r->ids[0])); return 0; }   /* the picture's title */
+    for(full = 0; full <= 1; ++full){
+        for(i = 0; i < r->nin; ++i) input_id(r->pos[i], full, r->ids[i], sizeof(r->ids[i]));
+        for(clash = 0, i = 0; i < r->nin && !clash; ++i) for(j = i + 1; j < r->nin && !clash; ++j) if(!strcmp(r->ids[i], r->ids[j])) clash = 1;
+        if(!clash) break;
+    }
+    for(i = 0; i < r->nin && clash; ++i) for(j = i + 1; j < r->nin; ++j) if(!strcmp(r->ids[i], r->ids[j])){
+        fprintf(stderr, "error: inputs %s and %s would both be written as %s/%s_pred.nii.gz\n", r->pos[i], r->pos[j], r->out, r->ids[i]);
+        return 1;
+    }
+    const char *dirs[3] = { r->out, r->probpath, r->pngpath };
+    for(i = 0; i < 3; ++i) if(dirs[i] && !cmd_is_dir(dirs[i]) && mkdir(dirs[i], 0777) != 0){
+        fprintf(stderr, "error: %s: cannot create the folder\n", dirs[i]); return 1;
+    }
+    return 0;
+}
+
+/* precision, network and stride; 0, or 1 with the error printed */
+static int predict_build(predict_run *r)
+{
+    char precision[96], perr[1024];
+    if(darknet3d_set_precision(r->cfg, r->precision_flag, precision, sizeof(precision), perr, sizeof(perr))){ fprintf(stderr, "error: %s\n", perr); return 1; }
+    fprintf(stderr, "precision %s\n", precision);
+    r->net = load_network_checked(r->cfg, r->weights, 0);
+    if(!r->net) return 1;
+    return cmd_resolve_stride(r->cfg, r->net, r->have_stride, r->stride) != 0;
+}
+
+/* Where one case's outputs go: the label, the probability map and the picture. */
+typedef struct { char label[4096], prob[4096], png[4096]; } case_paths;
+
+static void predict_paths(const predict_run *r, int i, case_paths *p)
+{
+    if(r->folder){
+        snprintf(p->label, sizeof(p->label), "%s/%s_pred.nii.gz", r->out, r->ids[i]);
+        if(r->probpath) snprintf(p->prob, sizeof(p->prob), "%s/%s_prob.nii.gz", r->probpath, r->ids[i]);
+        if(r->pngpath) snprintf(p->png, sizeof(p->png), "%s/%s.png", r->pngpath, r->ids[i]);
+    } else {
+        snprintf(p->label, sizeof(p->label), "%s", r->out);
+        if(r->probpath) snprintf(p->prob, sizeof(p->prob), "%s", r->probpath);
+        if(r->pngpath) snprintf(p->png, sizeof(p->png), "%s", r->pngpath);
+    }
+}
+
+/* The volumes of one case. */
+typedef struct { volume v, lab, pv, ref; } case_volumes;
+
+/* reads, segments, scores and writes input i, then prints its line; 0, or -1 with err */
+static int predict_one(predict_run *r, int i, progress *pg, case_volumes *cv, char *err, size_t errlen)
+{
+    const char *in = r->pos[i];
+    case_paths p;
+    seg_metrics m;
+    predict_paths(r, i, &p);
+    if(volume_read(in, cmd_is_h5(in) ? "image" : NULL, &cv->v, err, errlen) != 0) return -1;
+    if(r->refpath && volume_read(r->refpath, cmd_is_h5(r->refpath) ? "label" : NULL, &cv->ref, err, errlen) != 0) return -1;
+    intensity_apply(&r->norm, &cv->v);
+    volume *v = &cv->v;
+    if(volume_alloc(&cv->pv, v->nx, v->ny, v->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
+    cv->pv.dx = v->dx; cv->pv.dy = v->dy; cv->pv.dz = v->dz;
+    double w0 = what_time_is_it_now();
+    if(network_predict_volume_progress(r->net, v->data, v->nx, v->ny, v->nz, r->stride, r->decoder, pg, cv->pv.data, err, errlen) != 0) return -1;
+    double secs = what_time_is_it_now() - w0;
+    long fg = threshold_label(cv->pv.data, v->nx, v->ny, v->nz, r->lcc, &cv->lab, err, errlen);
+    if(fg < 0) return -1;
+    cv->lab.dx = v->dx; cv->lab.dy = v->dy; cv->lab.dz = v->dz;
+    if(r->refpath && volume_metrics(&cv->lab, &cv->ref, &m, err, errlen) != 0) return -1;
+    if(volume_write(p.label, &cv->lab, v, 1, err, errlen) != 0) return -1;
+    if(r->probpath && volume_write(p.prob, &cv->pv, v, 0, err, errlen) != 0) return -1;
+    if(r->pngpath && overlay_png(p.png, v, r->refpath ? &cv->ref : NULL, &cv->lab, r->ids[i], r->refpath ? m.dice : NAN, err, errlen) != 0) return -1;
+    progress_clear(pg);
+    printf("%s: %d x %d x %d voxels, window %d x %d x %d, stride %d %d %d (D H W), %.2f s; foreground %ld voxels -> %s",
+           in, v->nx, v->ny, v->nz, r->net->w, r->net->h, r->net->d, r->stride[0], r->stride[1], r->stride[2], secs, fg, p.label);
+    if(r->pngpath) printf(", %s", p.png);
+    if(r->refpath) printf("; dice=%.6f", m.dice);
+    printf("\n");
+    fflush(stdout);
+    return 0;
+}
+
+/* every input in turn; stops at the first that fails. 0, or 1 with the error printed */
+static int predict_loop(predict_run *r)
+{
+    progress pg;
+    int i;
+    progress_init(&pg, r->nin, fileno(stderr));
+    for(i = 0; i < r->nin; ++i){
+        char err[1024];
+        case_volumes cv;
+        memset(&cv, 0, sizeof(cv));
+        progress_case(&pg, i, r->ids[i]);
+        int bad = predict_one(r, i, &pg, &cv, err, sizeof(err));
+        progress_clear(&pg);
+        volume_free(&cv.v); volume_free(&cv.lab); volume_free(&cv.pv); volume_free(&cv.ref);
+        if(bad){ fprintf(stderr, "error: %s: %s\n", r->pos[i], err); return 1; }
+    }
+    return 0;
+}
+
+int seg3d_predict(int argc, char **argv)
+{
+    if(argc < 7){ fputs(predict_use, stderr); return 2; }
+    predict_run r = {0};
+    char err[1024];
+    int rc = predict_parse(&r, argc, argv);
+    if(rc < 0 && intensity_read(r.cfg, &r.norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); rc = 1; }
+    if(rc < 0 && predict_name_cases(&r)) rc = 1;
+    if(rc < 0 && predict_build(&r)) rc = 1;
+    if(rc < 0) rc = predict_loop(&r);
+    predict_free(&r);
+    return rc;
+}

@@ -1,0 +1,201 @@
+/* `./darknet seg3d test`: predicts every case of a list of a .data set and scores it (dice, jaccard, hd95, asd), with a CSV and per-case outputs on request. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "darknet3d.h"
+#include "dataset.h"
+#include "intensity.h"
+#include "overlay.h"
+#include "progress.h"
+#include "infer.h"
+#include "cmd_common.h"
+#include "commands.h"
+
+#define NCOLS 7   /* dice, jaccard, hd95, asd, hd95_mm, asd_mm, seconds */
+
+static const char *test_use =
+    "usage: ./darknet seg3d test <data> <cfg> <weights> [-split valid|test|labeled|unlabeled] "
+    "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32]\n";
+
+/* A test run: its arguments, the data set, the network, the per-case results and the CSV. */
+typedef struct {
+    char *datafile, *cfg, *weights, *csvpath, *save_dir, *precision_flag;
+    int stride[3], have_stride, lcc, decoder, split;
+    dataset *ds;
+    case_list *cl;
+    intensity_norm norm;
+    network *net;
+    double *res;            /* [cases][NCOLS] */
+    FILE *csv;
+} test_run;
+
+static void test_free(test_run *t)
+{
+    if(t->csv) fclose(t->csv);
+    free(t->res);
+    if(t->net) free_network(t->net);
+    dataset_free(t->ds);
+}
+
+/* the flags; -1 when they are good, else the exit code (the error printed) */
+static int test_parse(test_run *t, int argc, char **argv)
+{
+    int i;
+    t->datafile = argv[3]; t->cfg = argv[4]; t->weights = argv[5]; t->decoder = -1; t->split = -1;
+    for(i = 6; i < argc; ++i){
+        if(strcmp(argv[i], "-stride") == 0){
+            if(cmd_stride_flag("seg3d test", argc, argv, i, t->stride)) return 2;
+            t->have_stride = 1; i += 3;
+        } else if(strcmp(argv[i], "-csv") == 0 && i + 1 < argc) t->csvpath = argv[++i];
+        else if(strcmp(argv[i], "-save_dir") == 0 && i + 1 < argc) t->save_dir = argv[++i];
+        else if(strcmp(argv[i], "-lcc") == 0) t->lcc = 1;
+        else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) t->precision_flag = argv[++i];
+        else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
+            t->decoder = cmd_decoder(argv[++i]);
+            if(t->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
+        } else if(strcmp(argv[i], "-split") == 0 && i + 1 < argc){
+            ++i;
+            for(t->split = 0; t->split < SPLIT_N && strcmp(argv[i], dataset_split_names[t->split]); ++t->split);
+            if(t->split == SPLIT_N){ fprintf(stderr, "-split takes valid, test, labeled or unlabeled\n"); return 2; }
+        } else { fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], test_use); return 2; }
+    }
+    return -1;
+}
+
+/* data set and its list, normalisation, precision, network; 0, or 1 with the error printed */
+static int test_build(test_run *t)
+{
+    char err[1024], precision[96];
+    t->ds = dataset_load(t->datafile, err, sizeof(err));
+    if(!t->ds){ fprintf(stderr, "error: %s\n", err); return 1; }
+    if(t->split < 0) t->split = t->ds->split[SPLIT_VALID].list_path ? SPLIT_VALID : SPLIT_TEST;
+    t->cl = &t->ds->split[t->split];
+    if(!t->cl->list_path || t->cl->n == 0){
+        fprintf(stderr, "error: %s: no '%s' list (or it is empty)\n", t->datafile, dataset_split_names[t->split]);
+        return 1;
+    }
+    if(intensity_read(t->cfg, &t->norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    if(darknet3d_set_precision(t->cfg, t->precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    fprintf(stderr, "precision %s\n", precision);
+    t->net = load_network_checked(t->cfg, t->weights, 0);
+    return t->net ? 0 : 1;
+}
+
+/* results table, stride, output folder, CSV and the table's head; 0, or 1 with the error printed */
+static int test_prepare(test_run *t)
+{
+    t->res = calloc((size_t)t->cl->n * NCOLS, sizeof(double));
+    if(!t->res){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    if(cmd_resolve_stride(t->cfg, t->net, t->have_stride, t->stride) != 0) return 1;
+    if(t->save_dir) mkdir(t->save_dir, 0777);
+    if(t->csvpath){
+        t->csv = fopen(t->csvpath, "w");
+        if(!t->csv){ fprintf(stderr, "error: %s: cannot write\n", t->csvpath); return 1; }
+        fprintf(t->csv, "case,dice,jaccard,hd95,asd,hd95_mm,asd_mm,seconds\n");
+    }
+    printf("%d cases (%s list %s), window %d x %d x %d, stride %d %d %d (D H W)%s\n", t->cl->n, dataset_split_names[t->split],
+           t->cl->list_path, t->net->w, t->net->h, t->net->d, t->stride[0], t->stride[1], t->stride[2], t->lcc ? ", largest component" : "");
+    printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "case", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "seconds");
+    fflush(stdout);
+    return 0;
+}
+
+/* The volumes of one case. */
+typedef struct { volume img, ref, pv, lab; } case_volumes;
+
+/* reads, segments and scores case c (and writes its outputs to -save_dir); 0, or -1 with err */
+static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv, seg_metrics *m, char *err, size_t errlen)
+{
+    volume *img = &cv->img;
+    if(volume_read(c->image_path, t->ds->h5_image, img, err, errlen) != 0 ||
+       volume_read(c->label_path, t->ds->h5_label, &cv->ref, err, errlen) != 0) return -1;
+    intensity_apply(&t->norm, img);
+    if(volume_alloc(&cv->pv, img->nx, img->ny, img->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
+    if(network_predict_volume_progress(t->net, img->data, img->nx, img->ny, img->nz, t->stride, t->decoder, pg, cv->pv.data, err, errlen) != 0) return -1;
+    if(threshold_label(cv->pv.data, img->nx, img->ny, img->nz, t->lcc, &cv->lab, err, errlen) < 0) return -1;
+    cv->lab.dx = img->dx; cv->lab.dy = img->dy; cv->lab.dz = img->dz;
+    if(volume_metrics(&cv->lab, &cv->ref, m, err, errlen) != 0) return -1;
+    if(t->save_dir){
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s_pred.nii.gz", t->save_dir, c->name);
+        if(volume_write(path, &cv->lab, img, 1, err, errlen) != 0) return -1;
+        snprintf(path, sizeof(path), "%s/%s.png", t->save_dir, c->name);
+        if(overlay_png(path, img, &cv->ref, &cv->lab, c->name, m->dice, err, errlen) != 0) return -1;
+    }
+    return 0;
+}
+
+/* every case in turn, one table row (and CSV row) each; stops at the first that fails. 0, or 1 */
+static int test_loop(test_run *t)
+{
+    progress pg;
+    int i;
+    progress_init(&pg, t->cl->n, fileno(stderr));
+    for(i = 0; i < t->cl->n; ++i){
+        dataset_case *c = &t->cl->cases[i];
+        progress_case(&pg, i, c->name);
+        case_volumes cv;
+        memset(&cv, 0, sizeof(cv));
+        seg_metrics m;
+        char err[1024];
+        double t0 = what_time_is_it_now();
+        int bad = test_one(t, c, &pg, &cv, &m, err, sizeof(err));
+        double secs = what_time_is_it_now() - t0;
+        volume_free(&cv.img); volume_free(&cv.ref); volume_free(&cv.pv); volume_free(&cv.lab);
+        progress_clear(&pg);
+        if(bad){ fprintf(stderr, "error: case %s: %s\n", c->name, err); return 1; }
+        double *r = t->res + NCOLS*i;
+        r[0] = m.dice; r[1] = m.jaccard; r[2] = m.hd95; r[3] = m.asd; r[4] = m.hd95_mm; r[5] = m.asd_mm; r[6] = secs;
+        printf("%-24s %8.4f %8.4f %8.3f %8.3f %8.3f %8.3f %8.2f\n", c->name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+        fflush(stdout);
+        if(t->csv) fprintf(t->csv, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", c->name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+    }
+    return 0;
+}
+
+/* mean and sample std over the finite values; count in *n */
+static void mean_std(const double *x, int n, double *mean, double *sd, int *used)
+{
+    double s = 0, s2 = 0;
+    int k = 0, i;
+    for(i = 0; i < n; ++i) if(isfinite(x[i])){ s += x[i]; ++k; }
+    *mean = k ? s / k : NAN;
+    for(i = 0; i < n; ++i) if(isfinite(x[i])) s2 += (x[i] - *mean)*(x[i] - *mean);
+    *sd = k > 1 ? sqrt(s2 / (k - 1)) : (k ? 0 : NAN);
+    *used = k;
+}
+
+/* the mean +- std row and the summary line; 0, or 1 out of memory */
+static int test_report(const test_run *t)
+{
+    double mean[NCOLS], sd[NCOLS];
+    int used[NCOLS], k, i, nc = t->cl->n;
+    double *tmp = malloc(sizeof(double) * nc);
+    if(!tmp){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    for(k = 0; k < NCOLS; ++k){
+        for(i = 0; i < nc; ++i) tmp[i] = t->res[NCOLS*i + k];
+        mean_std(tmp, nc, &mean[k], &sd[k], &used[k]);
+    }
+    free(tmp);
+    printf("%-24s", "mean +- std");
+    for(k = 0; k < NCOLS; ++k) printf(" %.4f+-%.4f", mean[k], sd[k]);
+    printf("\n");
+    if(used[2] < nc) printf("note: hd95/asd averaged over %d of %d cases (empty prediction or reference gives nan)\n", used[2], nc);
+    printf("mean_dice=%.6f mean_jaccard=%.6f mean_hd95=%.6f mean_asd=%.6f\n", mean[0], mean[1], mean[2], mean[3]);
+    return 0;
+}
+
+int seg3d_test(int argc, char **argv)
+{
+    if(argc < 6){ fputs(test_use, stderr); return 2; }
+    test_run t = {0};
+    int rc = test_parse(&t, argc, argv);
+    if(rc < 0 && test_build(&t)) rc = 1;
+    if(rc < 0 && test_prepare(&t)) rc = 1;
+    if(rc < 0 && test_loop(&t)) rc = 1;
+    if(rc < 0) rc = test_report(&t);
+    test_free(&t);
+    return rc;
+}

@@ -1,0 +1,381 @@
+/* `./darknet seg3d train`: the training command (two-stream batches, Darknet's SGD and lr policies, safe checkpoints, exact resume, validation, loss chart) as its steps. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "darknet3d.h"
+#include "cfg_options.h"
+#include "cfg_keys.h"
+#include "cfg_check.h"
+#include "dataset.h"
+#include "intensity.h"
+#include "loader.h"
+#include "dbisl_layer.h"
+#include "chart.h"
+#include "train_state.h"
+#include "dropout_seeded.h"
+#include "cmd_common.h"
+#include "commands.h"
+#include "train.h"
+
+/* What the command line asks for. */
+typedef struct {
+    char *datafile, *cfgfile, *weights, *gpus, *precision_flag;
+    int clear, max_batches, valid_flag, benchmark_layers, deterministic_flag;
+    unsigned long seed;
+} train_args;
+
+/* A training run: its settings, what it built, and what it carries from iteration to iteration. */
+typedef struct {
+    train_args a;
+    int save_every, last_every, valid_every, deterministic;
+    intensity_norm norm;
+    char precision[96], base[256], chart_path[1200];
+    int rand_saveable;      /* rand()'s state can be checkpointed */
+    dataset *ds;
+    network *net;
+    loader *L;
+    int li, nseries;        /* the [dbisl] layer (-1: none); chart series */
+    train_progress pr;
+    chart *ch;
+    long weights_size;      /* bytes of this network's weights file (-1 until the first is written) */
+    double start;
+    size_t start_batch;
+    loader_batch *b;        /* the batch trained last (NULL: none yet) */
+} train_run;
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N]\n"
+                    "       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32] [-dont_show]\n");
+}
+
+/* -1 when the arguments are good, else the exit code (the error printed) */
+static int train_parse(train_args *a, int argc, char **argv)
+{
+    int i;
+    char aerr[256];
+    long long v;
+    a->datafile = argv[3]; a->cfgfile = argv[4]; a->max_batches = -1; a->valid_flag = -1; a->seed = 1;
+    for(i = 5; i < argc; ++i){
+        if(strcmp(argv[i], "-clear") == 0) a->clear = 1;
+        else if(strcmp(argv[i], "-dont_show") == 0) continue;   /* accepted for Darknet users: there is no window */
+        else if(strcmp(argv[i], "-benchmark_layers") == 0) a->benchmark_layers = 1;
+        else if(strcmp(argv[i], "-deterministic") == 0) a->deterministic_flag = 1;
+        else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) a->precision_flag = argv[++i];
+        else if(strcmp(argv[i], "-valid_every") == 0 && i + 1 < argc){
+            if(arg_long("seg3d train", "-valid_every", argv[++i], &v, aerr, sizeof(aerr))){ fprintf(stderr, "error: %s\n", aerr); return 2; }
+            a->valid_flag = (int)v;
+        }
+        else if(strcmp(argv[i], "-gpus") == 0 && i + 1 < argc) a->gpus = argv[++i];
+        else if((strcmp(argv[i], "-seed") == 0 || strcmp(argv[i], "-max_batches") == 0) && i + 1 < argc){
+            if(arg_long("seg3d train", argv[i], argv[i + 1], &v, aerr, sizeof(aerr))){ fprintf(stderr, "error: %s\n", aerr); return 2; }
+            if(argv[i][1] == 's') a->seed = (unsigned long)v; else a->max_batches = (int)v;
+            ++i;
+        }
+        else if(argv[i][0] != '-' && !a->weights && i == 5) a->weights = argv[i];
+        else { fprintf(stderr, "error: unknown argument '%s'\n", argv[i]); usage(); return 2; }
+    }
+    return -1;
+}
+
+/* -gpus picks the device; -nogpu was taken off the command line by main() (src/main.c), which set gpu_index = -1 */
+static void train_select_gpu(const train_args *a)
+{
+    if(gpu_index >= 0 && a->gpus){
+        gpu_index = atoi(a->gpus);
+        if(strchr(a->gpus, ',')) fprintf(stderr, "note: -gpus %s: darknet3d trains on one GPU; using GPU %d\n", a->gpus, gpu_index);
+    }
+#ifdef GPU
+    if(gpu_index >= 0) cuda_set_device(gpu_index);
+#endif
+}
+
+/* the [net] keys read here, the [dbisl] check and the precision; 0, or 1 with the error printed */
+static int train_read_cfg(train_run *r)
+{
+    char err[1024], *cfgfile = r->a.cfgfile;
+    if(cfg_net_int(cfgfile, "save_every", 1000, &r->save_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "last_every", 100, &r->last_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "valid_every", 0, &r->valid_every, err, sizeof(err)) ||
+       cfg_net_int(cfgfile, "deterministic", 0, &r->deterministic, err, sizeof(err)) ||
+       intensity_read(cfgfile, &r->norm, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
+    /* the loader's truth rows (label crop + labeled flag, src/loader.h) are read by [dbisl] only: checked on the
+     * text, before a full-size network is allocated */
+    if(cfg_has_section(cfgfile, "[dbisl]") == 0){
+        fprintf(stderr, "error: %s has no [dbisl] section, so seg3d train has no loss to compute: add one on its heads "
+                        "(as cfg/vnet-sup.cfg does for the V-Net), or use this cfg with trained weights in seg3d predict/test\n", cfgfile);
+        return 1;
+    }
+    if(r->a.valid_flag >= 0) r->valid_every = r->a.valid_flag;
+    if(r->a.deterministic_flag) r->deterministic = 1;
+    darknet3d_deterministic = r->deterministic;
+    if(darknet3d_set_precision(cfgfile, r->a.precision_flag, r->precision, sizeof(r->precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    return 0;
+}
+
+/* data set, network (rand() seeded first: weight initialisation and dropout masks use it) and loader; 0 or 1 */
+static int train_build(train_run *r)
+{
+    char err[1024];
+    r->ds = dataset_load(r->a.datafile, err, sizeof(err));
+    if(!r->ds){ fprintf(stderr, "error: %s\n", err); return 1; }
+    r->ds->norm = r->norm;
+    r->rand_saveable = train_rand_seed((unsigned)r->a.seed);
+    r->net = load_network_checked(r->a.cfgfile, r->a.weights, r->a.clear);
+    if(!r->net) return 1;
+    network *net = r->net;
+    if(r->a.max_batches > 0) net->max_batches = r->a.max_batches;
+    if(net->max_batches < 1){ fprintf(stderr, "error: %s: [net] max_batches must be >= 1 (or pass -max_batches)\n", r->a.cfgfile); return 1; }
+#ifdef GPU
+    /* deterministic GPU mode: [dropout] masks from rand() (saved with checkpoints) instead of a time-seeded generator */
+    int i;
+    if(gpu_index >= 0 && r->deterministic)
+        for(i = 0; i < net->n; ++i) if(net->layers[i].type == DROPOUT) net->layers[i].forward_gpu = forward_dropout_seeded_gpu;
+#endif
+    for(r->li = 0; r->li < net->n && net->layers[r->li].type != DBISL; ++r->li);
+    if(r->li == net->n) r->li = -1;
+    loader_params lp = loader_params_from_net(net);
+    lp.seed = r->a.seed;
+    r->L = loader_create(r->ds, &lp, err, sizeof(err));
+    if(!r->L){ fprintf(stderr, "error: %s\n", err); return 1; }
+    return 0;
+}
+
+/* the checkpoints' base name (the cfg's file name without .cfg), the backup folder and the opening line; 0 or 1 */
+static int train_outputs(train_run *r)
+{
+    const char *b = strrchr(r->a.cfgfile, '/');
+    b = b ? b + 1 : r->a.cfgfile;
+    snprintf(r->base, sizeof(r->base), "%s", b);
+    char *dot = strrchr(r->base, '.');
+    if(dot && strcmp(dot, ".cfg") == 0) *dot = 0;
+    if(cmd_mkdir_p(r->ds->backup)){ fprintf(stderr, "error: cannot create backup folder %s: %s\n", r->ds->backup, strerror(errno)); return 1; }
+    snprintf(r->chart_path, sizeof(r->chart_path), "%s/%s_chart.png", r->ds->backup, r->base);
+    network *net = r->net;
+    fprintf(stderr, "training %s on %s: batch %d (%d labeled), %d x %d x %d crops, max_batches %d, %s, precision %s, seed %lu\n",
+            r->a.cfgfile, r->a.datafile, net->batch, loader_labeled_per_batch(r->L), net->d, net->h, net->w, net->max_batches,
+            gpu_index >= 0 ? (r->deterministic ? "GPU (deterministic)" : "GPU") : "CPU", r->precision, r->a.seed);
+    return 0;
+}
+
+/* with weights (and no -clear): the weights' .state makes the run continue exactly as if it had never stopped */
+static void train_resume(train_run *r)
+{
+    char sp[1300], err[1024], *weights = r->a.weights;
+    network *net = r->net;
+    if(!weights || r->a.clear) return;
+    snprintf(sp, sizeof(sp), "%s.state", weights);
+    int threads_then = 0;
+    int src = r->rand_saveable ? train_state_load(sp, weights, net, r->L, &r->pr, &threads_then, err, sizeof(err)) : -1;
+    if(!r->rand_saveable) snprintf(err, sizeof(err), "rand()'s state cannot be saved on this C library");
+    if(src == 0){
+        fprintf(stderr, "resuming exactly at iteration %d from %s and %s\n", (int)get_current_batch(net), weights, sp);
+        if(r->pr.seed != r->a.seed) fprintf(stderr, "note: the run was started with -seed %llu; its saved random streams are used (-seed %lu has no effect)\n",
+                                            (unsigned long long)r->pr.seed, r->a.seed);
+        if(threads_then != omp_get_max_threads())
+            fprintf(stderr, "note: the run was made with %d threads, this one has %d: results differ in the last bits from an uninterrupted run\n",
+                    threads_then, omp_get_max_threads());
+    } else if(get_current_batch(net) > 0){
+        fprintf(stderr, "note: resuming approximately at iteration %d: %s; momentum, the random streams and the data order start afresh\n",
+                (int)get_current_batch(net), src == 1 ? "no state file next to the weights" : err);
+    }
+}
+
+/* the loss chart, with the history a resumed run brings */
+static void train_chart(train_run *r)
+{
+    train_progress *pr = &r->pr;
+    int t, k, nseries = r->nseries;
+    r->ch = chart_create(nseries, r->net->max_batches);
+    if(!r->ch) return;
+    chart_set_name(r->ch, 0, "total");
+    if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) chart_set_name(r->ch, t + 1, dbisl_term_names[t]);
+    for(k = 0; k < pr->npoints; ++k) for(t = 0; t < nseries; ++t) chart_add(r->ch, t, pr->iter[k], pr->val[(size_t)k * nseries + t]);
+    for(k = 0; k < pr->nvalid; ++k) chart_add_valid(r->ch, pr->viter[k], pr->vdice[k]);
+}
+
+static void train_write_chart(train_run *r)
+{
+    char cerr[256];
+    if(r->ch && chart_write_png(r->ch, r->chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
+}
+
+/* one SGD step over the batch's sub-batches: the mean loss, and the [dbisl] terms when there is that layer */
+static float train_step(train_run *r, float *terms)
+{
+    network *net = r->net;
+    int sub, t, nsub = r->b->rows / net->batch;
+    float loss = 0;
+    for(sub = 0; sub < nsub; ++sub){
+        get_next_batch(r->b->d, net->batch, sub * net->batch, net->input, net->truth);
+        loss += train_network_datum(net) / nsub;
+        /* the term values are copied to the host by the loss layer every iteration */
+        if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[r->li].output[t] / nsub;
+    }
+    return loss;
+}
+
+/* the iteration's line, its point in the progress history and on the chart */
+static void train_record(train_run *r, int iter, float loss, const float *terms, double secs, double tload)
+{
+    network *net = r->net;
+    int t;
+    r->pr.avg_loss = r->pr.avg_loss < 0 ? loss : r->pr.avg_loss * .9f + loss * .1f;
+    double per = (cmd_now() - r->start) / (iter - r->start_batch > 0 ? iter - r->start_batch : 1);
+    printf("%d: %f, %f avg loss, %f rate, %lf seconds, %zu volumes, %.2f hours left",
+           iter, loss, r->pr.avg_loss, get_current_rate(net), secs, *net->seen, per * (net->max_batches - iter) / 3600.);
+    if(r->li >= 0){
+        printf(" |");
+        for(t = 0; t < DBISL_NTERMS; ++t) printf(" %s=%.4f", dbisl_term_names[t], terms[t]);
+        printf(" beta=%.3f load=%.3fs", dbisl_beta(net->layers[r->li], iter), tload);
+    }
+    printf("\n");
+    fflush(stdout);
+    float v[DBISL_NTERMS + 1];
+    v[0] = loss;
+    if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) v[t + 1] = terms[t];
+    if(train_progress_add(&r->pr, iter, v)) fprintf(stderr, "note: out of memory for the chart history\n");
+    if(r->ch) for(t = 0; t < r->nseries; ++t) chart_add(r->ch, t, iter, v[t]);
+}
+
+/* validation when due, and <base>_best.weights when it improved; 0, or save_weights_atomic's error */
+static int train_validate_due(train_run *r, int iter)
+{
+    dataset *ds = r->ds;
+    if(!(r->valid_every > 0 && ds->split[SPLIT_VALID].n > 0 && (iter % r->valid_every == 0 || iter == r->net->max_batches))) return 0;
+    double vs;
+    double dice = train_validate(r->net, ds, r->a.cfgfile, &vs);
+    int better = isfinite(dice) && dice > r->pr.best_dice;
+    printf("valid %d: mean_dice=%.4f over %d cases (%.1f s)%s\n", iter, dice, ds->split[SPLIT_VALID].n, vs, better ? " best" : "");
+    fflush(stdout);
+    if(r->ch) chart_add_valid(r->ch, iter, dice);
+    train_progress_add_valid(&r->pr, iter, dice);
+    if(!better) return 0;
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/%s_best.weights", ds->backup, r->base);
+    int rc = save_weights_atomic(r->net, path, &r->weights_size);
+    if(rc) return rc;
+    r->pr.best_dice = dice;
+    r->pr.best_iter = iter;
+    fprintf(stderr, "best: mean_dice=%.6f at iteration %d: %s\n", dice, iter, path);
+    return 0;
+}
+
+/* <base>_<iter>.weights every save_every, <base>_last.weights and the chart every last_every; 0 or the error */
+static int train_checkpoint_due(train_run *r, int iter)
+{
+    char path[1200];
+    int rc;
+    if(iter % r->save_every == 0){
+        snprintf(path, sizeof(path), "%s/%s_%d.weights", r->ds->backup, r->base, iter);
+        if((rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size))) return rc;
+    }
+    if(iter % r->last_every == 0){
+        snprintf(path, sizeof(path), "%s/%s_last.weights", r->ds->backup, r->base);
+        if((rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size))) return rc;
+        train_write_chart(r);
+    }
+    return 0;
+}
+
+static void report_bad_weights(const train_run *r)
+{
+    fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
+            (int)get_current_batch(r->net), r->ds->backup, r->base);
+}
+
+/* one iteration: batch, step, its line, validation and checkpoints. 0 to go on, else the exit code so far
+ * (-1 a write error, 1 an error, 3 a non-finite loss or weights; *bad_weights set for the weights) */
+static int train_iteration(train_run *r, int *bad_weights)
+{
+    char err[1024];
+    network *net = r->net;
+    double t0 = cmd_now();
+    if(loader_next(r->L, &r->b, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    double tload = cmd_now() - t0;
+    /* the second iteration of the run when there is one: the first also sets up (oneDNN primitives, cuDNN) */
+    size_t bench_at = r->start_batch + (r->start_batch + 2 <= (size_t)net->max_batches ? 1 : 0);
+    int bench_now = r->a.benchmark_layers && get_current_batch(net) == bench_at;
+    if(bench_now) train_bench_wrap(net, 1);
+    float terms[DBISL_NTERMS] = {0};
+    float loss = train_step(r, terms);
+    int iter = (int)get_current_batch(net), rc;
+    if(bench_now){ train_bench_wrap(net, 0); train_bench_report(net, iter, cmd_now() - t0); }
+    if(!isfinite(loss)){
+        fprintf(stderr, "error: loss is %f at iteration %d: stopping; the last good weights are %s/%s_last.weights\n", loss, iter, r->ds->backup, r->base);
+        return 3;
+    }
+    train_record(r, iter, loss, terms, cmd_now() - t0, tload);
+    if((rc = train_validate_due(r, iter)) || (rc = train_checkpoint_due(r, iter))) *bad_weights = rc == 3;
+    return rc;
+}
+
+/* iterations up to max_batches; the exit code so far (0, 1 or 3) */
+static int train_loop(train_run *r)
+{
+    int rc = 0, bad_weights = 0;
+    r->start = cmd_now();
+    r->start_batch = get_current_batch(r->net);
+    while(rc == 0 && get_current_batch(r->net) < (size_t)r->net->max_batches) rc = train_iteration(r, &bad_weights);
+    if(bad_weights) report_bad_weights(r);
+    return rc < 0 ? 1 : rc;
+}
+
+/* <base>_final.weights and <base>_last.weights (with their states when a batch was trained), the chart and the
+ * closing lines; the exit code */
+static int train_finish(train_run *r)
+{
+    char path[1200];
+    const char *backup = r->ds->backup;
+    int rc;
+    /* b is NULL when the weights were already at max_batches: nothing was trained, no state to write */
+    snprintf(path, sizeof(path), "%s/%s_final.weights", backup, r->base);
+    if((rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size)) == 0){
+        snprintf(path, sizeof(path), "%s/%s_last.weights", backup, r->base);
+        rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size);
+    }
+    if(rc == 3) report_bad_weights(r);
+    if(rc < 0) rc = 1;
+    train_write_chart(r);
+    if(rc) return rc;
+    fprintf(stderr, "done: %d iterations in %.1f s; weights in %s/%s_final.weights\n",
+            (int)get_current_batch(r->net), cmd_now() - r->start, backup, r->base);
+    if(r->pr.best_dice >= 0) fprintf(stderr, "best: mean_dice=%.6f at iteration %d: %s/%s_best.weights\n", r->pr.best_dice, r->pr.best_iter, backup, r->base);
+    return 0;
+}
+
+static void train_free(train_run *r)
+{
+    train_progress_free(&r->pr);
+    chart_free(r->ch);
+    loader_free(r->L);
+    if(r->net) free_network(r->net);
+    dataset_free(r->ds);
+}
+
+int seg3d_train(int argc, char **argv)
+{
+    if(argc < 5){ usage(); return 2; }
+    train_run r;
+    memset(&r, 0, sizeof(r));
+    r.weights_size = -1;
+    int rc = train_parse(&r.a, argc, argv);
+    if(rc >= 0) return rc;
+    train_select_gpu(&r.a);
+    if(train_read_cfg(&r) || train_build(&r) || train_outputs(&r)){ train_free(&r); return 1; }
+    r.nseries = r.li >= 0 ? DBISL_NTERMS + 1 : 1;
+    train_progress_init(&r.pr, r.nseries, r.a.seed);
+    train_resume(&r);
+    train_chart(&r);
+    rc = train_loop(&r);
+    loader_stop(r.L);
+    if(rc == 0) rc = train_finish(&r);
+    train_free(&r);
+    return rc;
+}

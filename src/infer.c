@@ -1,0 +1,355 @@
+/* Sliding-window inference over whole volumes (DTC/UA-MT test_single_case placement, overlap averaging), the network's foreground probability, thresholding, largest component and label-volume metrics. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cfg_keys.h"
+#include "cfg_options.h"
+#include "darknet3d.h"
+#include "numerics3d.h"
+#include "infer.h"
+
+int sw_starts(int size, int patch, int stride, int *starts)
+{
+    if(size < 1 || patch < 1 || stride < 1 || size < patch) return 0;
+    int n = (size - patch + stride - 1) / stride + 1, i;   /* ceil((size - patch)/stride) + 1 */
+    if(starts) for(i = 0; i < n; ++i) starts[i] = stride*i < size - patch ? stride*i : size - patch;
+    return n;
+}
+
+/* Where the windows of one sliding-window pass go: the padded volume, its offset and each axis's starts. */
+typedef struct {
+    int dim[3], patch[3], pdim[3], off[3], nst[3], *st[3];
+    long pvox, PD, PH, PW;
+} sw_plan;
+
+static void sw_plan_free(sw_plan *p)
+{
+    int a;
+    for(a = 0; a < 3; ++a){ free(p->st[a]); p->st[a] = 0; }
+}
+
+/* 0; -1 with err for a bad window or stride; -2 out of memory */
+static int sw_plan_make(sw_plan *p, int D, int H, int W, const int patch[3], const int stride[3], char *err, size_t errlen)
+{
+    int a;
+    memset(p, 0, sizeof(*p));
+    p->dim[0] = D; p->dim[1] = H; p->dim[2] = W;
+    for(a = 0; a < 3; ++a){
+        if(patch[a] < 1 || stride[a] < 1){
+            snprintf(err, errlen, "sliding window: window %dx%dx%d and stride %dx%dx%d must be >= 1",
+                     patch[0], patch[1], patch[2], stride[0], stride[1], stride[2]);
+            sw_plan_free(p);
+            return -1;
+        }
+        p->patch[a] = patch[a];
+        /* DTC pads a short axis to the window, pad//2 before, the rest after */
+        p->pdim[a] = p->dim[a] > patch[a] ? p->dim[a] : patch[a];
+        p->off[a] = (p->pdim[a] - p->dim[a]) / 2;
+        p->nst[a] = sw_starts(p->pdim[a], patch[a], stride[a], 0);
+        p->st[a] = malloc(sizeof(int) * p->nst[a]);
+        if(!p->st[a]){ sw_plan_free(p); return -2; }
+        sw_starts(p->pdim[a], patch[a], stride[a], p->st[a]);
+    }
+    p->PD = p->pdim[0]; p->PH = p->pdim[1]; p->PW = p->pdim[2];
+    p->pvox = (long)patch[0]*patch[1]*patch[2];
+    return 0;
+}
+
+/* copies the window at padded position (z0, y0, x0) out of vol into dst, zeros outside the volume */
+static void sw_gather(const sw_plan *p, const float *vol, int z0, int y0, int x0, float *dst)
+{
+    const int *patch = p->patch, *off = p->off;
+    int D = p->dim[0], H = p->dim[1], W = p->dim[2], d, h, w;
+    for(d = 0; d < patch[0]; ++d) for(h = 0; h < patch[1]; ++h){
+        float *row = dst + (long)patch[2]*(h + (long)patch[1]*d);
+        int vd = z0 + d - off[0], vh = y0 + h - off[1];
+        if(vd < 0 || vd >= D || vh < 0 || vh >= H){ memset(row, 0, sizeof(float)*patch[2]); continue; }
+        const float *src = vol + (long)W*(vh + (long)H*vd);
+        for(w = 0; w < patch[2]; ++w){
+            int vw = x0 + w - off[2];
+            row[w] = (vw < 0 || vw >= W) ? 0.f : src[vw];
+        }
+    }
+}
+
+/* adds one window's probabilities at padded position (z0, y0, x0) to score and cnt */
+static void sw_scatter(const sw_plan *p, const float *prob, int z0, int y0, int x0, float *score, float *cnt)
+{
+    const int *patch = p->patch;
+    int d, h, w;
+    for(d = 0; d < patch[0]; ++d) for(h = 0; h < patch[1]; ++h){
+        long base = x0 + p->PW*((long)(y0 + h) + p->PH*(z0 + d));
+        const float *pr = prob + (long)patch[2]*(h + (long)patch[1]*d);
+        for(w = 0; w < patch[2]; ++w){ score[base + w] += pr[w]; cnt[base + w] += 1; }
+    }
+}
+
+/* the padded volume's average cropped back to D x H x W */
+static void sw_crop(const sw_plan *p, const float *score, const float *cnt, float *prob, float *count)
+{
+    int D = p->dim[0], H = p->dim[1], W = p->dim[2], d, h, w;
+    const int *off = p->off;
+    for(d = 0; d < D; ++d) for(h = 0; h < H; ++h) for(w = 0; w < W; ++w){
+        long pi = (w + off[2]) + p->PW*((long)(h + off[1]) + p->PH*(d + off[0]));
+        long oi = w + (long)W*(h + (long)H*d);
+        prob[oi] = score[pi] / cnt[pi];   /* every voxel is covered: the last start is size - patch */
+        if(count) count[oi] = cnt[pi];
+    }
+}
+
+/* every window through fn, `slots` at a time, summed into score and cnt; 0 or -1 with err */
+static int sw_run(const sw_plan *p, const float *vol, int slots, sw_fn fn, void *ctx, float *in, float *out, int *pos,
+                  float *score, float *cnt, char *err, size_t errlen)
+{
+    const int *nst = p->nst;
+    long nwin = (long)nst[0]*nst[1]*nst[2], wi;
+    long pvox = p->pvox;
+    int filled = 0, b;
+    for(wi = 0; wi <= nwin; ++wi){
+        if(wi < nwin){
+            /* window order as DTC: x (w) outermost, z (d) innermost */
+            int iz = (int)(wi % nst[0]), iy = (int)((wi / nst[0]) % nst[1]), ix = (int)(wi / ((long)nst[0]*nst[1]));
+            int z0 = p->st[0][iz], y0 = p->st[1][iy], x0 = p->st[2][ix];
+            sw_gather(p, vol, z0, y0, x0, in + filled*pvox);
+            pos[3*filled] = z0; pos[3*filled+1] = y0; pos[3*filled+2] = x0;
+            ++filled;
+            if(filled < slots) continue;
+        }
+        if(filled == 0) break;
+        if(filled < slots) memset(in + filled*pvox, 0, sizeof(float)*pvox*(slots - filled));
+        if(fn(ctx, in, filled, slots, out, err, errlen) != 0) return -1;
+        for(b = 0; b < filled; ++b) sw_scatter(p, out + b*pvox, pos[3*b], pos[3*b+1], pos[3*b+2], score, cnt);
+        filled = 0;
+    }
+    return 0;
+}
+
+int sliding_window(const float *vol, int D, int H, int W, const int patch[3], const int stride[3], int slots,
+                   sw_fn fn, void *ctx, float *prob, float *count, char *err, size_t errlen)
+{
+    if(!vol || !prob || !fn || slots < 1 || D < 1 || H < 1 || W < 1){
+        snprintf(err, errlen, "sliding window: bad arguments");
+        return -1;
+    }
+    sw_plan p;
+    int rc = sw_plan_make(&p, D, H, W, patch, stride, err, errlen);
+    if(rc == -1) return -1;
+    float *score = 0, *cnt = 0, *in = 0, *out = 0;
+    int *pos = 0;
+    if(rc == 0){
+        long nvox = p.PD*p.PH*p.PW;
+        score = calloc(nvox, sizeof(float)); cnt = calloc(nvox, sizeof(float));
+        in = malloc(sizeof(float) * p.pvox * slots); out = malloc(sizeof(float) * p.pvox * slots);
+        pos = malloc(sizeof(int) * 3 * slots);
+        if(!score || !cnt || !in || !out || !pos) rc = -2;
+    }
+    if(rc == -2){
+        snprintf(err, errlen, "sliding window: out of memory (volume %dx%dx%d, window %dx%dx%d, %d per pass)",
+                 D, H, W, patch[0], patch[1], patch[2], slots);
+        rc = -1;
+    } else {
+        rc = sw_run(&p, vol, slots, fn, ctx, in, out, pos, score, cnt, err, errlen);
+        if(rc == 0) sw_crop(&p, score, cnt, prob, count);
+    }
+    free(score); free(cnt); free(in); free(out); free(pos);
+    sw_plan_free(&p);
+    return rc;
+}
+/* host copy of a layer's output (pulled from the GPU when in use) */
+static float *layer_host_output(network *net, int i)
+{
+    layer *l = &net->layers[i];
+#ifdef GPU
+    if(gpu_index >= 0 && l->output_gpu) cuda_pull_array(l->output_gpu, l->output, (size_t)l->outputs*l->batch);
+#else
+    (void)net;
+#endif
+    return l->output;
+}
+
+/* layer types whose activation field is meaningful (others leave it 0, which is LOGISTIC) */
+static int has_activation(LAYER_TYPE t)
+{
+    return t == CONVOLUTIONAL || t == DECONVOLUTIONAL || t == CONNECTED || t == ACTIVE || t == SHORTCUT ||
+           (CONV3D != BLANK && t == CONV3D) || (DECONV3D != BLANK && t == DECONV3D);
+}
+
+
+/* foreground probability from the seg heads of a [dbisl] layer li: one decoder, or the mean of both */
+static int dbisl_foreground_prob(network *net, int li, int decoder, float *prob, char *err, size_t errlen)
+{
+    long vox = (long)net->d*net->h*net->w, i;
+    int batch = net->batch;
+    layer dl = net->layers[li];
+    int ndec = dl.n >= 4 ? 2 : 1, k;   /* inputs [seg_a, sdf_a(, seg_b, sdf_b)] */
+    if(decoder >= ndec){
+        snprintf(err, errlen, "decoder b asked, but the [dbisl] layer (layer %d) has one decoder", li);
+        return -1;
+    }
+    int lo = decoder < 0 ? 0 : decoder, hi = decoder < 0 ? ndec - 1 : decoder;
+    for(k = lo; k <= hi; ++k){
+        int si = dl.input_layers[2*k];
+        layer s = net->layers[si];
+        if((long)s.outputs != vox){
+            snprintf(err, errlen, "seg head of decoder %c (layer %d) gives %d values per sample, the input has %ld voxels",
+                     'a' + k, si, s.outputs, vox);
+            return -1;
+        }
+        const float *o = layer_host_output(net, si);
+        for(i = 0; i < vox*batch; ++i){
+            float p = sigmoid3d(o[i]);
+            prob[i] = k == lo ? p : prob[i] + p;
+        }
+    }
+    if(hi > lo) for(i = 0; i < vox*batch; ++i) prob[i] *= 1.f / (hi - lo + 1);
+    return 0;
+}
+
+int network_foreground_prob(network *net, int decoder, float *prob, char *err, size_t errlen)
+{
+    long vox = (long)net->d*net->h*net->w, b, i;
+    int batch = net->batch, li;
+    for(li = 0; li < net->n; ++li) if(DBISL != BLANK && net->layers[li].type == DBISL) break;
+    if(li < net->n) return dbisl_foreground_prob(net, li, decoder, prob, err, errlen);
+    if(decoder > 0){
+        snprintf(err, errlen, "decoder b asked, but the network has no [dbisl] layer");
+        return -1;
+    }
+    /* the output layer: last one that is not a cost layer */
+    for(li = net->n - 1; li > 0 && net->layers[li].type == COST; --li);
+    layer l = net->layers[li];
+    long ch = vox ? l.outputs / vox : 0;
+    if(ch * vox != l.outputs || (ch != 1 && ch != 2)){
+        snprintf(err, errlen, "output layer %d (%s) gives %d values per sample: expected 1 or 2 channels of %ld voxels",
+                 li, get_layer_string(l.type), l.outputs, vox);
+        return -1;
+    }
+    const float *o = layer_host_output(net, li);
+    for(b = 0; b < batch; ++b){
+        const float *ob = o + b*l.outputs;
+        float *pb = prob + b*vox;
+        if(ch == 2){
+            for(i = 0; i < vox; ++i) pb[i] = sigmoid3d(ob[vox + i] - ob[i]);   /* softmax, channel 1 */
+        } else {
+            int is_prob = (R2S != BLANK && l.type == R2S) || l.type == LOGXENT ||
+                          (has_activation(l.type) && l.activation == LOGISTIC);
+            for(i = 0; i < vox; ++i) pb[i] = is_prob ? ob[i] : sigmoid3d(ob[i]);
+        }
+    }
+    return 0;
+}
+
+typedef struct { network *net; int decoder; progress *pg; long done, total; } net_ctx;
+
+static int net_window_fn(void *ctx, float *in, int n, int slots, float *prob, char *err, size_t errlen)
+{
+    net_ctx *c = ctx;
+    (void)slots;
+    network_predict(c->net, in);   /* train = 0 inside: dropout off, batch norm on rolling statistics */
+    int r = network_foreground_prob(c->net, c->decoder, prob, err, errlen);
+    c->done += n;
+    progress_update(c->pg, c->done, c->total);
+    return r;
+}
+
+int network_predict_volume(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
+                           int decoder, float *prob, char *err, size_t errlen)
+{
+    return network_predict_volume_progress(net, vol, nx, ny, nz, stride, decoder, NULL, prob, err, errlen);
+}
+
+int network_predict_volume_progress(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
+                                    int decoder, progress *pg, float *prob, char *err, size_t errlen)
+{
+    if(net->c != 1 || net->inputs != net->d*net->h*net->w){
+        snprintf(err, errlen, "network input is %d x %d x %d x %d (c x d x h x w): one channel expected",
+                 net->c, net->d, net->h, net->w);
+        return -1;
+    }
+    int patch[3] = { net->d, net->h, net->w }, dim[3] = { nz, ny, nx }, a;
+    net_ctx c = { net, decoder, pg, 0, 1 };
+    for(a = 0; a < 3; ++a) c.total *= sw_starts(dim[a] > patch[a] ? dim[a] : patch[a], patch[a], stride[a], 0);
+    return sliding_window(vol, nz, ny, nx, patch, stride, net->batch, net_window_fn, &c, prob, 0, err, errlen);
+}
+
+long largest_component(unsigned char *mask, int D, int H, int W)
+{
+    long HW = (long)H*W, n = (long)D*HW, i;
+    int *lab = calloc(n, sizeof(int));
+    long *queue = malloc(sizeof(long) * (n ? n : 1));
+    if(!lab || !queue){ free(lab); free(queue); return -1; }
+    int cur = 0, best = 0;
+    long bestsize = 0;
+    for(i = 0; i < n; ++i){
+        if(!mask[i] || lab[i]) continue;
+        ++cur;
+        long qh = 0, qt = 0;
+        queue[qt++] = i; lab[i] = cur;
+        while(qh < qt){
+            long v = queue[qh++];
+            int d = (int)(v / HW), h = (int)((v / W) % H), w = (int)(v % W), dd, dh, dw;
+            for(dd = -1; dd <= 1; ++dd) for(dh = -1; dh <= 1; ++dh) for(dw = -1; dw <= 1; ++dw){
+                int a = d + dd, b = h + dh, c = w + dw;
+                if(a < 0 || a >= D || b < 0 || b >= H || c < 0 || c >= W) continue;
+                long u = c + W*((long)b + (long)H*a);
+                if(mask[u] && !lab[u]){ lab[u] = cur; queue[qt++] = u; }
+            }
+        }
+        if(qt > bestsize){ bestsize = qt; best = cur; }
+    }
+    for(i = 0; i < n; ++i) mask[i] = mask[i] && lab[i] == best;
+    free(lab); free(queue);
+    return bestsize;
+}
+
+int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen)
+{
+    char v[256], extra;
+    int line = 0, a, b, c;
+    int r = cfg_net_value(cfg, "infer_stride", v, sizeof(v), &line, err, errlen);
+    if(r <= 0) return r;
+    const cfg_key *k = cfg_key_find("[net]", "infer_stride");
+    if(sscanf(v, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi){
+        snprintf(err, errlen, "%s:%d: [net]: key 'infer_stride': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f]", cfg, line, k->lo, k->hi);
+        return -1;
+    }
+    stride[0] = a; stride[1] = b; stride[2] = c;
+    return 1;
+}
+
+void infer_default_stride(const network *net, int stride[3])
+{
+    stride[0] = net->d > 1 ? net->d / 2 : 1; stride[1] = net->h > 1 ? net->h / 2 : 1; stride[2] = net->w > 1 ? net->w / 2 : 1;
+}
+
+long threshold_label(const float *prob, int nx, int ny, int nz, int lcc, volume *lab, char *err, size_t errlen)
+{
+    if(volume_alloc(lab, nx, ny, nz) != 0){ snprintf(err, errlen, "out of memory for the label volume"); return -1; }
+    long n = (long)nx*ny*nz, i;
+    unsigned char *m = malloc(n ? n : 1);
+    if(!m){ volume_free(lab); snprintf(err, errlen, "out of memory"); return -1; }
+    for(i = 0; i < n; ++i) m[i] = prob[i] > 0.5f;
+    if(lcc && largest_component(m, nz, ny, nx) < 0){ free(m); volume_free(lab); snprintf(err, errlen, "out of memory"); return -1; }
+    long cnt = 0;
+    for(i = 0; i < n; ++i){ lab->data[i] = m[i]; cnt += m[i]; }
+    free(m);
+    return cnt;
+}
+
+int volume_metrics(const volume *pred, const volume *ref, seg_metrics *m, char *err, size_t errlen)
+{
+    if(pred->nx != ref->nx || pred->ny != ref->ny || pred->nz != ref->nz){
+        snprintf(err, errlen, "prediction is %d x %d x %d, reference %d x %d x %d", pred->nx, pred->ny, pred->nz, ref->nx, ref->ny, ref->nz);
+        return -1;
+    }
+    long n = (long)ref->nx*ref->ny*ref->nz, i;
+    unsigned char *a = malloc(n), *b = malloc(n);
+    if(!a || !b){ free(a); free(b); snprintf(err, errlen, "out of memory"); return -1; }
+    for(i = 0; i < n; ++i){ a[i] = pred->data[i] != 0; b[i] = ref->data[i] != 0; }
+    float sp[3] = { ref->dz, ref->dy, ref->dx };
+    int r = seg_metrics_compute(a, b, ref->nz, ref->ny, ref->nx, sp, m);
+    free(a); free(b);
+    if(r != 0) snprintf(err, errlen, "metrics failed (spacing %g %g %g, or out of memory)", sp[2], sp[1], sp[0]);
+    return r;
+}

@@ -1,0 +1,41 @@
+#!/bin/sh
+# The dual-task cfgs show the model: [dtransform]/[r2s] sections on the heads, named by [dbisl]; they hold no weights, so parameter counts, weights files and predictions are those of the same V-Net without them.
+D=${DARKNET:-./darknet}
+T=tests/out/model_cfgs.$$
+rm -rf "$T"; mkdir -p "$T"
+
+# every dual-decoder cfg names one [dtransform] (input=logits) and one [r2s] (input=preact) per decoder
+for c in cfg/*-dbisl.cfg cfg/dbisl-*.cfg; do
+  nd=$(grep -c '^\[dtransform\]$' "$c"); nr=$(grep -c '^\[r2s\]$' "$c")
+  nl=$(grep -c '^input=logits$' "$c"); np=$(grep -c '^input=preact$' "$c")
+  if [ "$nd" = 2 ] && [ "$nr" = 2 ] && [ "$nl" = 2 ] && [ "$np" = 2 ] && grep -q '^s2r=[0-9]*,[0-9]*$' "$c" && grep -q '^r2s=[0-9]*,[0-9]*$' "$c"
+  then echo "PASS model_cfgs_sections $c"
+  else echo "FAIL model_cfgs_sections $c: $nd [dtransform], $nr [r2s], $nl input=logits, $np input=preact, or no s2r=/r2s= in [dbisl]"; fi
+done
+
+p=$($D seg3d params cfg/dbisl-vnet.cfg 2>/dev/null | sed -n 's/^params=//p')
+[ "$p" = 12347716 ] && echo "PASS model_cfgs_params_vnet" || echo "FAIL model_cfgs_params_vnet: params=$p, the paper's MCNet3d_v1 has 12347716"
+
+# the same V-Net without the sections (scripts/make_cfgs.py, transforms=False; loss terms that need no transform)
+python3 -c "
+import sys; sys.path.insert(0, 'scripts'); import make_cfgs as mc
+print(mc.model(4, 32, 32, 16, 4, 0.01, 300, '8,16,16', 100, loss_extra=mc.SUP_ONLY, transforms=False))" > "$T/bare.cfg" ||
+  { echo "FAIL model_cfgs_bare: scripts/make_cfgs.py"; exit 1; }
+pb=$($D seg3d params "$T/bare.cfg" 2>/dev/null | sed -n 's/^params=//p')
+pt=$($D seg3d params cfg/dbisl-tiny.cfg 2>/dev/null | sed -n 's/^params=//p')
+[ -n "$pt" ] && [ "$pb" = "$pt" ] && echo "PASS model_cfgs_params_tiny ($pt)" || echo "FAIL model_cfgs_params_tiny: $pt with the sections, $pb without"
+
+# weights trained with the sections predict exactly as in the cfg without them, for each decoder
+$D seg3d synth "$T/s" 6 -size 16 32 32 -seed 3 > /dev/null 2>&1 || { echo "FAIL model_cfgs_synth"; exit 1; }
+if ! $D seg3d train "$T/s/synth.data" cfg/dbisl-tiny.cfg -max_batches 2 -seed 1 > "$T/log" 2> "$T/err"; then
+  echo "FAIL model_cfgs_train"; tail -3 "$T/err"; exit 1
+fi
+W="$T/s/backup/dbisl-tiny_final.weights"
+IMG="$T/s/$(head -1 "$T/s/valid.list")/image.nii.gz"
+for d in a b mean; do
+  $D seg3d predict cfg/dbisl-tiny.cfg "$W" "$IMG" "$T/with_$d.nii.gz" -prob "$T/with_p_$d.nii.gz" -decoder $d > /dev/null 2>&1 &&
+  $D seg3d predict "$T/bare.cfg" "$W" "$IMG" "$T/bare_$d.nii.gz" -prob "$T/bare_p_$d.nii.gz" -decoder $d > /dev/null 2>&1 &&
+  cmp -s "$T/with_p_$d.nii.gz" "$T/bare_p_$d.nii.gz" && cmp -s "$T/with_$d.nii.gz" "$T/bare_$d.nii.gz" &&
+  echo "PASS model_cfgs_same_prediction_decoder_$d" || echo "FAIL model_cfgs_same_prediction_decoder_$d: the two cfgs predict differently from $W"
+done
+rm -rf "$T"
