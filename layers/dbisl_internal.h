@@ -36,6 +36,7 @@ typedef struct {
     float *Y_gpu[2], *Rh_gpu[2], *gP_gpu[2], *dS_gpu[2], *gY_gpu[2], *gz_gpu[2], *gR_gpu[2];
     float *lab_gpu, *R_gpu, *res_gpu, *wt_gpu; /* wt_gpu: the term weights w[] */
     double *acc_gpu;
+    double *part_gpu;                /* deterministic sums: DBISL_NACC x DBISL_MAX_SUM_BLOCKS block sums */
     dtransform_state *tl_gpu;
 } dbisl_state;
 

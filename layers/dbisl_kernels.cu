@@ -5,6 +5,7 @@ extern "C" {
 #include "dbisl_layer.h"
 #include "dbisl_internal.h"
 #include "dtransform_layer.h"
+#include "layer3d.h"
 }
 
 /* The formulas below mirror dbisl_compute() in dbisl_layer.c expression by expression (same float and
@@ -143,7 +144,6 @@ __global__ void dbisl_sums_finish_kernel(const double *part, int nblocks, double
 
 extern "C" int darknet3d_deterministic;
 #define DBISL_MAX_SUM_BLOCKS 1024
-static double *dbisl_part_gpu = 0;   /* DBISL_NACC x DBISL_MAX_SUM_BLOCKS block sums, per process */
 
 /* Second pass, per voxel: every term's gradient. Overwrites gz (direct logit gradient: sup_seg, pse),
  * gY (gradient w.r.t. Y: con_r2s, con_seg), dS and gP (gradients w.r.t. the [dtransform] and [r2s] outputs)
@@ -269,14 +269,15 @@ extern "C" int dbisl_alloc_gpu(dbisl_state *s)
     int w;
     s->dev = 0;
     for(w = 0; w < s->ndec; ++w){
-        if(!(s->Y_gpu[w] = cuda_make_array(0, n)) || !(s->Rh_gpu[w] = cuda_make_array(0, n)) ||
-           !(s->gP_gpu[w] = cuda_make_array(0, n)) || !(s->dS_gpu[w] = cuda_make_array(0, n)) ||
-           !(s->gY_gpu[w] = cuda_make_array(0, n)) || !(s->gz_gpu[w] = cuda_make_array(0, n)) ||
-           !(s->gR_gpu[w] = cuda_make_array(0, n))) return -1;
+        if(cuda3d_make_array(&s->Y_gpu[w], NULL, n) || cuda3d_make_array(&s->Rh_gpu[w], NULL, n) ||
+           cuda3d_make_array(&s->gP_gpu[w], NULL, n) || cuda3d_make_array(&s->dS_gpu[w], NULL, n) ||
+           cuda3d_make_array(&s->gY_gpu[w], NULL, n) || cuda3d_make_array(&s->gz_gpu[w], NULL, n) ||
+           cuda3d_make_array(&s->gR_gpu[w], NULL, n)) return -1;
     }
-    if(!(s->lab_gpu = cuda_make_array(0, n)) || !(s->R_gpu = cuda_make_array(0, n)) ||
-       !(s->res_gpu = cuda_make_array(0, DBISL_NTERMS + 1)) || !(s->wt_gpu = cuda_make_array(s->w, DBISL_NTERMS))) return -1;
-    if(cudaMalloc((void **)&s->acc_gpu, DBISL_NACC * sizeof(double)) != cudaSuccess){ s->acc_gpu = 0; return -1; }
+    if(cuda3d_make_array(&s->lab_gpu, NULL, n) || cuda3d_make_array(&s->R_gpu, NULL, n) ||
+       cuda3d_make_array(&s->res_gpu, NULL, DBISL_NTERMS + 1) || cuda3d_make_array(&s->wt_gpu, s->w, DBISL_NTERMS)) return -1;
+    if(cuda3d_malloc((void **)&s->acc_gpu, DBISL_NACC * sizeof(double))) return -1;
+    if(cuda3d_malloc((void **)&s->part_gpu, (size_t)DBISL_NACC * DBISL_MAX_SUM_BLOCKS * sizeof(double))) return -1;
     if(s->s2r[0] >= 0 && !(s->tl_gpu = dtransform_alloc(&s->lp, s->batch, s->D, s->H, s->W, 1))) return -1;
     s->dev = 1;
     return 0;
@@ -287,11 +288,12 @@ extern "C" void dbisl_free_gpu(dbisl_state *s)
     int w;
     for(w = 0; w < 2; ++w){
         float **b[7] = {&s->Y_gpu[w], &s->Rh_gpu[w], &s->gP_gpu[w], &s->dS_gpu[w], &s->gY_gpu[w], &s->gz_gpu[w], &s->gR_gpu[w]};
-        for(int q = 0; q < 7; ++q) if(*b[q]){ cuda_free(*b[q]); *b[q] = 0; }
+        for(int q = 0; q < 7; ++q) cuda3d_free((void **)b[q]);
     }
     float **c[4] = {&s->lab_gpu, &s->R_gpu, &s->res_gpu, &s->wt_gpu};
-    for(int q = 0; q < 4; ++q) if(*c[q]){ cuda_free(*c[q]); *c[q] = 0; }
-    if(s->acc_gpu){ cudaFree(s->acc_gpu); s->acc_gpu = 0; }
+    for(int q = 0; q < 4; ++q) cuda3d_free((void **)c[q]);
+    cuda3d_free((void **)&s->acc_gpu);
+    cuda3d_free((void **)&s->part_gpu);
     if(s->tl_gpu){ dtransform_free(s->tl_gpu); s->tl_gpu = 0; }
     s->dev = 0;
 }
@@ -310,11 +312,11 @@ static void forward_on_host(const layer l, network net, dbisl_state *s)
         for(int q = 0; q < 4; ++q){
             if(src[q] < 0) continue;
             *dst[q] = buf + (4 * w + q) * n;
-            cuda_pull_array(net.layers[src[q]].output_gpu, *dst[q], n);
+            layer3d_pull(net.layers[src[q]].output_gpu, *dst[q], n);
         }
     }
     dbisl_compute(l, net, &in);
-    if(l.output_gpu) cuda_push_array(l.output_gpu, l.output, DBISL_NTERMS);
+    layer3d_push(l.output_gpu, l.output, DBISL_NTERMS);
     free(buf);
 }
 
@@ -329,9 +331,9 @@ static void backward_on_host(const layer l, network net, dbisl_state *s)
             if(idx[q] < 0) continue;
             layer *in = &net.layers[idx[q]];
             if(!in->delta_gpu) continue;
-            cuda_pull_array(in->delta_gpu, in->delta, n);
+            layer3d_pull(in->delta_gpu, in->delta, n);
             axpy_cpu((int)n, a, g[q], 1, in->delta, 1);
-            cuda_push_array(in->delta_gpu, in->delta, n);
+            layer3d_push(in->delta_gpu, in->delta, n);
         }
     }
 }
@@ -390,17 +392,15 @@ static int make_args(const layer l, network net, dbisl_state *s, float beta, dbi
 /* every sum into s->acc_gpu: atomics, or block sums added in block order in deterministic mode */
 static void run_sums(const dbisl_args &a, dbisl_state *s)
 {
-    check_error(cudaMemset(s->acc_gpu, 0, DBISL_NACC * sizeof(double)));
+    CUDA3D_CHECK(cudaMemset(s->acc_gpu, 0, DBISL_NACC * sizeof(double)));
     unsigned nb = nblocks(a.n);
     unsigned nsb = nb < DBISL_MAX_SUM_BLOCKS ? nb : DBISL_MAX_SUM_BLOCKS;
-    if(darknet3d_deterministic && !dbisl_part_gpu)
-        check_error(cudaMalloc((void **)&dbisl_part_gpu, (size_t)DBISL_NACC * DBISL_MAX_SUM_BLOCKS * sizeof(double)));
-    double *part = darknet3d_deterministic ? dbisl_part_gpu : 0;
+    double *part = darknet3d_deterministic ? s->part_gpu : 0;
     dbisl_sums_kernel<<<nsb, BLOCK>>>(a, s->acc_gpu, part);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     if(part){
         dbisl_sums_finish_kernel<<<1, 64>>>(part, (int)nsb, s->acc_gpu);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }
 }
 
@@ -417,21 +417,21 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
     int w, w1 = s->ndec > 1;
     unsigned nb = nblocks(n);
     dbisl_prep_kernel<<<nb, BLOCK>>>(a, s->Y_gpu[0], s->Y_gpu[w1], s->Rh_gpu[0], s->Rh_gpu[w1], s->lab_gpu, truth, (size_t)l.truths);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     if(a.on[DBISL_SUP_REG] || a.on[DBISL_SUP_S2R]) dtransform_forward_gpu(s->tl_gpu, s->lab_gpu, s->R_gpu);
     run_sums(a, s);
     dbisl_grad_kernel<<<nb, BLOCK>>>(a, s->acc_gpu, s->gz_gpu[0], s->gz_gpu[w1], s->gY_gpu[0], s->gY_gpu[w1],
                                      s->dS_gpu[0], s->dS_gpu[w1], s->gP_gpu[0], s->gP_gpu[w1], s->gR_gpu[0], s->gR_gpu[w1]);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     for(w = 0; w < s->ndec; ++w){
         dbisl_chain_kernel<<<nb, BLOCK>>>(n, s->Y_gpu[w], s->gY_gpu[w], s->gz_gpu[w]);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
     }
     dbisl_final_kernel<<<1, 1>>>(a, s->acc_gpu, s->wt_gpu, lam, beta, s->res_gpu, l.output_gpu);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
     /* the one device-to-host copy of the iteration (it also waits for the kernels above) */
     float res[DBISL_NTERMS + 1];
-    cuda_pull_array(s->res_gpu, res, DBISL_NTERMS + 1);
+    CUDA3D_CHECK(cudaMemcpy(res, s->res_gpu, (DBISL_NTERMS + 1) * sizeof(float), cudaMemcpyDeviceToHost));
     for(int i = 0; i < DBISL_NTERMS; ++i){ s->term[i] = res[i]; l.output[i] = res[i]; }
     l.cost[0] = res[DBISL_NTERMS];
 }

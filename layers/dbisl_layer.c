@@ -7,6 +7,7 @@
 #include "dbisl_internal.h"
 #include "dtransform_layer.h"
 #include "layer3d.h"
+#include "cuda3d.h"
 #include "cfg_options.h"
 #include "cfg_keys.h"
 #include "layers3d.h"
@@ -456,7 +457,9 @@ static dbisl_state *alloc_state(const dbisl_state *cfg, size_params params, char
 #ifdef GPU
     /* the device path keeps its own buffers and label transform; the host ones serve the CPU path */
     if(gpu_index >= 0 && dbisl_alloc_gpu(s)){
-        snprintf(err, errlen, "cannot allocate the device buffers and transforms for %d x %d x %d", s->D, s->H, s->W);
+        char why[600];
+        layer3d_alloc_error(why, sizeof(why));
+        snprintf(err, errlen, "cannot allocate the device buffers and transforms for %d x %d x %d: %s", s->D, s->H, s->W, why);
         free_dbisl_layer((layer){.plugin_state = s});
         return 0;
     }
@@ -487,8 +490,8 @@ static layer make_dbisl_layer(size_params params, dbisl_state *s)
     l.forward_gpu = forward_dbisl_layer_gpu;
     l.backward_gpu = backward_dbisl_layer_gpu;
     if(gpu_index >= 0){
-        l.output_gpu = cuda_make_array(l.output, (size_t)DBISL_NTERMS * l.batch);
-        l.delta_gpu = cuda_make_array(l.delta, (size_t)DBISL_NTERMS * l.batch);
+        if(l.output && l.delta && !cuda3d_make_array(&l.output_gpu, l.output, (size_t)DBISL_NTERMS * l.batch))
+            cuda3d_make_array(&l.delta_gpu, l.delta, (size_t)DBISL_NTERMS * l.batch);
     }
 #endif
     fprintf(stderr, "dbisl      %d decoder%s: seg", s->ndec, s->ndec > 1 ? "s" : "");
@@ -521,5 +524,6 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
     /* the transforms feed the loss only: they run when it does */
     for(w = 0; w < s->ndec; ++w) if(s->s2r[w] >= 0) dtransform_layer_set_train_only(&params.net->layers[s->s2r[w]]);
     *out = make_dbisl_layer(params, s);
+    if(!layer3d_buffers_ok(out) || !out->cost || !out->input_layers) return layer3d_alloc_error(err, errlen);
     return 0;
 }

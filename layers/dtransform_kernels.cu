@@ -6,6 +6,7 @@ extern "C" {
 #include "dtransform_layer.h"
 #include "dtransform_internal.h"
 #include "edt_gpu.h"
+#include "layer3d.h"
 }
 #include <limits.h>
 
@@ -268,35 +269,24 @@ extern "C" int dtransform_alloc_gpu(dtransform_state *s)
 {
     size_t n = (size_t)s->batch * s->nsmall;
     if(s->nk > MAXK) return -1;
-    s->B = cuda_make_array(0, n);
-    s->S = cuda_make_array(0, 2 * n);
-    s->tmp = cuda_make_array(0, n);
-    s->dB = cuda_make_array(0, n);
-    s->gS = cuda_make_array(0, n);
-    s->mn = cuda_make_array(0, 2 * s->batch);
-    s->mx = cuda_make_array(0, 2 * s->batch);
-    s->red_gpu = cuda_make_array(0, 8 * s->batch); /* 4 doubles per volume */
-    if(cudaMalloc((void **)&s->reach, 2 * n * sizeof(int)) != cudaSuccess) return -1;
-    if(cudaMalloc((void **)&s->flag_gpu, sizeof(int)) != cudaSuccess) return -1;
-    if(s->p.exact && cudaMalloc((void **)&s->mask8_gpu, s->nsmall) != cudaSuccess) return -1;
+    if(cuda3d_make_array(&s->B, NULL, n) || cuda3d_make_array(&s->S, NULL, 2 * n) ||
+       cuda3d_make_array(&s->tmp, NULL, n) || cuda3d_make_array(&s->dB, NULL, n) ||
+       cuda3d_make_array(&s->gS, NULL, n) || cuda3d_make_array(&s->mn, NULL, 2 * (size_t)s->batch) ||
+       cuda3d_make_array(&s->mx, NULL, 2 * (size_t)s->batch) ||
+       cuda3d_make_array(&s->red_gpu, NULL, 8 * (size_t)s->batch)) return -1; /* red_gpu: 4 doubles per volume */
+    if(cuda3d_malloc((void **)&s->reach, 2 * n * sizeof(int))) return -1;
+    if(cuda3d_malloc((void **)&s->flag_gpu, sizeof(int))) return -1;
+    if(s->p.exact && cuda3d_malloc((void **)&s->mask8_gpu, s->nsmall)) return -1;
     return 0;
 }
 
 extern "C" void dtransform_free_gpu(dtransform_state *s)
 {
-    if(s->B) cuda_free(s->B);
-    if(s->S) cuda_free(s->S);
-    if(s->tmp) cuda_free(s->tmp);
-    if(s->dB) cuda_free(s->dB);
-    if(s->gS) cuda_free(s->gS);
-    if(s->mn) cuda_free(s->mn);
-    if(s->mx) cuda_free(s->mx);
-    if(s->red_gpu) cuda_free(s->red_gpu);
-    if(s->reach) cudaFree(s->reach);
-    if(s->flag_gpu) cudaFree(s->flag_gpu);
-    if(s->mask8_gpu) cudaFree(s->mask8_gpu);
-    s->B = s->S = s->tmp = s->dB = s->gS = s->mn = s->mx = 0;
-    s->reach = 0;
+    float **f[8] = {&s->B, &s->S, &s->tmp, &s->dB, &s->gS, &s->mn, &s->mx, &s->red_gpu};
+    for(int q = 0; q < 8; ++q) cuda3d_free((void **)f[q]);
+    cuda3d_free((void **)&s->reach);
+    cuda3d_free((void **)&s->flag_gpu);
+    cuda3d_free((void **)&s->mask8_gpu);
 }
 
 static geom make_geom(const dtransform_state *s)
@@ -310,22 +300,31 @@ extern "C" void dtransform_forward_gpu(dtransform_state *s, const float *prob, f
     int N = s->batch, inv, iters = 0;
     size_t ns = s->nsmall, n = (size_t)N * ns;
     geom g = make_geom(s);
-    cudaMemcpyToSymbol(cK, s->K, s->nk * sizeof(float));
-    cudaMemcpyToSymbol(cKd, s->Kd, s->nk * sizeof(float));
+    CUDA3D_CHECK(cudaMemcpyToSymbol(cK, s->K, s->nk * sizeof(float)));
+    CUDA3D_CHECK(cudaMemcpyToSymbol(cKd, s->Kd, s->nk * sizeof(float)));
     const float *ps = prob;
     if(s->resized){
         resize_kernel<<<grid(n), BLOCK>>>(prob, N, s->D, s->H, s->W, s->tmp, s->d, s->h, s->w);
+        CUDA3D_CHECK_LAUNCH();
         ps = s->tmp;
     }
     binarize_kernel<<<grid(n), BLOCK>>>(n, ps, s->B, s->p.binarize == DT_BIN_SIGMOID && !s->p.exact, s->p.tau);
+    CUDA3D_CHECK_LAUNCH();
     init_kernel<<<grid(2 * n), BLOCK>>>(2 * n, s->S, s->reach);
+    CUDA3D_CHECK_LAUNCH();
     if(s->p.exact){
         const float sp[3] = {1, 1, 1};
         for(int b = 0; b < N; ++b) for(inv = 0; inv < 2; ++inv){
             float *S = s->S + (2 * (size_t)b + inv) * ns;
             mask8_kernel<<<grid(ns), BLOCK>>>(ns, s->B + (size_t)b * ns, inv, s->mask8_gpu);
-            edt3d_gpu(s->mask8_gpu, s->d, s->h, s->w, sp, S);
+            CUDA3D_CHECK_LAUNCH();
+            if(edt3d_gpu(s->mask8_gpu, s->d, s->h, s->w, sp, S) < 0){
+                char why[512] = "bad arguments";
+                cuda3d_take_error(why, sizeof(why));
+                cuda3d_fatal("edt3d_gpu", why, __FILE__, __LINE__);
+            }
             zero_inf_kernel<<<grid(ns), BLOCK>>>(ns, S);
+            CUDA3D_CHECK_LAUNCH();
         }
     } else {
         int soft = s->p.binarize == DT_BIN_SOFTMIN;
@@ -333,21 +332,26 @@ extern "C" void dtransform_forward_gpu(dtransform_state *s, const float *prob, f
             int it;
             for(it = 0; it < s->niter; ++it){
                 int flag = 0;
-                cudaMemset(s->flag_gpu, 0, sizeof(int));
+                CUDA3D_CHECK(cudaMemset(s->flag_gpu, 0, sizeof(int)));
                 dt_iter_kernel<<<grid(n), BLOCK>>>(g, N, inv, it, soft, s->B, s->S, s->reach, s->flag_gpu);
+                CUDA3D_CHECK_LAUNCH();
                 if(it + 1 > iters) iters = it + 1;
                 if(s->p.early_stop){
-                    cudaMemcpy(&flag, s->flag_gpu, sizeof(int), cudaMemcpyDeviceToHost);
+                    CUDA3D_CHECK(cudaMemcpy(&flag, s->flag_gpu, sizeof(int), cudaMemcpyDeviceToHost));
                     if(!flag) break;
                 }
             }
         }
     }
     minmax_kernel<<<2 * N, BLOCK>>>(s->S, ns, s->mn, s->mx);
+    CUDA3D_CHECK_LAUNCH();
     float *Rs = s->resized ? s->tmp : R;
     rs_kernel<<<grid(n), BLOCK>>>(N, ns, s->S, s->mn, s->mx, Rs);
-    if(s->resized) resize_kernel<<<grid((size_t)N * s->nfull), BLOCK>>>(Rs, N, s->d, s->h, s->w, R, s->D, s->H, s->W);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
+    if(s->resized){
+        resize_kernel<<<grid((size_t)N * s->nfull), BLOCK>>>(Rs, N, s->d, s->h, s->w, R, s->D, s->H, s->W);
+        CUDA3D_CHECK_LAUNCH();
+    }
     s->last_iters = iters;
 }
 
@@ -357,30 +361,40 @@ extern "C" void dtransform_backward_gpu(dtransform_state *s, const float *dR, fl
     int N = s->batch, inv;
     size_t ns = s->nsmall, n = (size_t)N * ns;
     geom g = make_geom(s);
-    cudaMemcpyToSymbol(cK, s->K, s->nk * sizeof(float));
-    cudaMemcpyToSymbol(cKd, s->Kd, s->nk * sizeof(float));
+    CUDA3D_CHECK(cudaMemcpyToSymbol(cK, s->K, s->nk * sizeof(float)));
+    CUDA3D_CHECK(cudaMemcpyToSymbol(cKd, s->Kd, s->nk * sizeof(float)));
     float *gr = s->tmp;
     if(s->resized){
         fill_gpu((int)n, 0, gr, 1);
         resize_adjoint_kernel<<<grid((size_t)N * s->nfull), BLOCK>>>(dR, N, s->D, s->H, s->W, gr, s->d, s->h, s->w);
+        CUDA3D_CHECK_LAUNCH();
     } else {
-        cudaMemcpy(gr, dR, n * sizeof(float), cudaMemcpyDeviceToDevice);
+        CUDA3D_CHECK(cudaMemcpy(gr, dR, n * sizeof(float), cudaMemcpyDeviceToDevice));
     }
     fill_gpu((int)n, 0, s->dB, 1);
     for(inv = 0; inv < 2; ++inv){
         minmax_red_kernel<<<N, BLOCK>>>(s->S, gr, ns, inv, s->mn, s->mx, (double *)s->red_gpu);
+        CUDA3D_CHECK_LAUNCH();
         minmax_bwd_kernel<<<grid(n), BLOCK>>>(N, ns, inv, s->S, gr, s->mn, s->mx, (const double *)s->red_gpu, s->gS);
+        CUDA3D_CHECK_LAUNCH();
         if(s->p.binarize == DT_BIN_SOFTMIN){
-            for(int it = s->last_iters - 1; it >= 0; --it)
+            for(int it = s->last_iters - 1; it >= 0; --it){
                 dt_bwd_softmin_kernel<<<grid(n), BLOCK>>>(g, N, inv, it, s->B, s->S, s->reach, s->gS, s->dB);
+                CUDA3D_CHECK_LAUNCH();
+            }
         } else {
             dt_bwd_kornia_kernel<<<grid(n), BLOCK>>>(g, N, inv, s->B, s->reach, s->gS, s->dB);
+            CUDA3D_CHECK_LAUNCH();
         }
     }
-    if(s->p.binarize == DT_BIN_SIGMOID) sigmoid_bwd_kernel<<<grid(n), BLOCK>>>(n, s->p.tau, s->B, s->dB);
-    if(s->resized) resize_adjoint_kernel<<<grid(n), BLOCK>>>(s->dB, N, s->d, s->h, s->w, dprob, s->D, s->H, s->W);
-    else axpy_gpu((int)n, 1, s->dB, 1, dprob, 1);
-    check_error(cudaPeekAtLastError());
+    if(s->p.binarize == DT_BIN_SIGMOID){
+        sigmoid_bwd_kernel<<<grid(n), BLOCK>>>(n, s->p.tau, s->B, s->dB);
+        CUDA3D_CHECK_LAUNCH();
+    }
+    if(s->resized){
+        resize_adjoint_kernel<<<grid(n), BLOCK>>>(s->dB, N, s->d, s->h, s->w, dprob, s->D, s->H, s->W);
+        CUDA3D_CHECK_LAUNCH();
+    } else axpy_gpu((int)n, 1, s->dB, 1, dprob, 1);
 }
 
 /* input=logits: P = sigmoid(z); and the chain through it, dz += dP * P * (1 - P) */
@@ -404,17 +418,18 @@ extern "C" void forward_dtransform_layer_gpu(const layer l, network net)
     if(s->gpu){
         if(l.activation != LOGISTIC){ dtransform_forward_gpu(s, net.input_gpu, l.output_gpu); return; }
         dt_logits_kernel<<<grid(n), BLOCK>>>(n, net.input_gpu, l.x_gpu);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
         dtransform_forward_gpu(s, l.x_gpu, l.output_gpu);
         return;
     }
     /* state on the host (allocated before the GPU was chosen): run on the CPU */
-    float *in = (float *)calloc(n, sizeof(float));
-    cuda_pull_array(net.input_gpu, in, n);
+    float *in = (float *)calloc(n ? n : 1, sizeof(float));
+    if(!in) cuda3d_fatal("calloc of the host input", "out of host memory", __FILE__, __LINE__);
+    layer3d_pull(net.input_gpu, in, n);
     network hn = net;
     hn.input = in;
     forward_dtransform_layer(l, hn);
-    cuda_push_array(l.output_gpu, l.output, n);
+    layer3d_push(l.output_gpu, l.output, n);
     free(in);
 }
 
@@ -428,15 +443,16 @@ extern "C" void backward_dtransform_layer_gpu(const layer l, network net)
         fill_gpu((int)n, 0, l.x_norm_gpu, 1);
         dtransform_backward_gpu(s, l.delta_gpu, l.x_norm_gpu);
         dt_logits_bwd_kernel<<<grid(n), BLOCK>>>(n, l.x_gpu, l.x_norm_gpu, net.delta_gpu);
-        check_error(cudaPeekAtLastError());
+        CUDA3D_CHECK_LAUNCH();
         return;
     }
-    float *d = (float *)calloc(n, sizeof(float));
-    cuda_pull_array(l.delta_gpu, l.delta, n);
-    cuda_pull_array(net.delta_gpu, d, n);
+    float *d = (float *)calloc(n ? n : 1, sizeof(float));
+    if(!d) cuda3d_fatal("calloc of the host delta", "out of host memory", __FILE__, __LINE__);
+    layer3d_pull(l.delta_gpu, l.delta, n);
+    layer3d_pull(net.delta_gpu, d, n);
     network hn = net;
     hn.delta = d;
     backward_dtransform_layer(l, hn);
-    cuda_push_array(net.delta_gpu, d, n);
+    layer3d_push(net.delta_gpu, d, n);
     free(d);
 }

@@ -8,6 +8,7 @@
 #include "numerics3d.h"
 #include "dtransform_internal.h"
 #include "layer3d.h"
+#include "cuda3d.h"
 #include "cfg_options.h"
 #include "layers3d.h"
 #include "edt.h"
@@ -127,7 +128,7 @@ dtransform_state *dtransform_alloc(const dtransform_params *p, int batch, int D,
     s->gpu = 0;
 #ifdef GPU
     if(gpu && gpu_index >= 0){
-        if(dtransform_alloc_gpu(s)){ dtransform_free(s); return 0; }
+        if(dtransform_alloc_gpu(s)){ dtransform_free_gpu(s); dtransform_free(s); return 0; } /* device pointers first */
         s->gpu = 1;
         return s;
     }
@@ -542,9 +543,7 @@ static int alloc_logit_buffers(layer *l)
     if(!l->x || !l->x_norm) return -1;
 #ifdef GPU
     if(gpu_index >= 0){
-        l->x_gpu = cuda_make_array(l->x, n);
-        l->x_norm_gpu = cuda_make_array(l->x_norm, n);
-        if(!l->x_gpu || !l->x_norm_gpu) return -1;
+        if(cuda3d_make_array(&l->x_gpu, l->x, n) || cuda3d_make_array(&l->x_norm_gpu, l->x_norm, n)) return -1;
     }
 #endif
     return 0;
@@ -560,13 +559,15 @@ int parse_dtransform_section(list *options, size_params params, layer *l, char *
     int input;
     if(cfg_choice(options, "input", "prob", inputs, &input, err, errlen)) return -1;
     *l = make_dtransform_layer(params.batch, in.c, in.d, in.h, in.w, &p);
-    if(!l->plugin_state || (input && alloc_logit_buffers(l))){
+    if(!layer3d_buffers_ok(l) || !l->plugin_state || (input && alloc_logit_buffers(l))){
         if(l->plugin_state) dtransform_free((dtransform_state *)l->plugin_state);
         free_layer(*l);   /* output and delta were allocated before the state */
         layer empty = {0};
         *l = empty;
-        snprintf(err, errlen, "cannot allocate the transform's workspace for %d x %d x %d x %d (c x d x h x w, batch %d, kernel %d, scale %g) in %s memory",
-                 in.c, in.d, in.h, in.w, params.batch, p.kernel, p.scale, gpu_index >= 0 ? "GPU" : "host");
+        char why[600];
+        layer3d_alloc_error(why, sizeof(why));
+        snprintf(err, errlen, "cannot allocate the transform's workspace for %d x %d x %d x %d (c x d x h x w, batch %d, kernel %d, scale %g): %s",
+                 in.c, in.d, in.h, in.w, params.batch, p.kernel, p.scale, why);
         return -1;
     }
     return 0;

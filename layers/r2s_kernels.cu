@@ -37,25 +37,25 @@ __global__ void r2s_tanh_backward_kernel(int n, float k, const float *x, const f
 extern "C" void r2s_tanh_forward_gpu(int n, float k, const float *x, float *y)
 {
     r2s_tanh_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void r2s_tanh_backward_gpu(int n, float k, const float *x, const float *y, const float *dy, float *dx)
 {
     r2s_tanh_backward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y, dy, dx);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void r2s_forward_gpu(int n, float k, const float *x, float *y)
 {
     r2s_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, x, y);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void r2s_backward_gpu(int n, float k, const float *y, const float *dy, float *dx)
 {
     r2s_backward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, k, y, dy, dx);
-    check_error(cudaPeekAtLastError());
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void forward_r2s_layer_gpu(const layer l, network net)

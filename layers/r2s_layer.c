@@ -82,5 +82,6 @@ int parse_r2s_section(list *options, size_params params, layer *l, char *err, si
     int input;
     if(cfg_choice(options, "input", "distance", inputs, &input, err, errlen)) return -1;
     *l = make_r2s_layer(params.batch, in.c, in.d, in.h, in.w, k, input ? TANH : LINEAR);
+    if(!layer3d_buffers_ok(l)) return layer3d_alloc_error(err, errlen);
     return 0;
 }

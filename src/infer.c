@@ -8,6 +8,7 @@
 #include "darknet3d.h"
 #include "numerics3d.h"
 #include "infer.h"
+#include "layer3d.h"
 
 int sw_starts(int size, int patch, int stride, int *starts)
 {
@@ -161,7 +162,7 @@ static float *layer_host_output(network *net, int i)
 {
     layer *l = &net->layers[i];
 #ifdef GPU
-    if(gpu_index >= 0 && l->output_gpu) cuda_pull_array(l->output_gpu, l->output, (size_t)l->outputs*l->batch);
+    if(gpu_index >= 0 && l->output_gpu) layer3d_pull(l->output_gpu, l->output, (size_t)l->outputs*l->batch);
 #else
     (void)net;
 #endif

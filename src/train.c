@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "cmd_common.h"
 #include "train.h"
+#include "cuda3d.h"
 
 int save_weights_atomic(network *net, const char *path, long *expect)
 {
@@ -104,7 +105,7 @@ static struct {
 static void bench_sync(void)
 {
 #ifdef GPU
-    if(gpu_index >= 0) cudaDeviceSynchronize();
+    if(gpu_index >= 0) CUDA3D_CHECK(cudaDeviceSynchronize());
 #endif
 }
 static void bench_forward(layer l, network net)

@@ -8,6 +8,7 @@
 #include <omp.h>
 #include "darknet3d.h"
 #include "conv3d_common.h"
+#include "layer3d.h"
 #include "train_state.h"
 
 #define STATE_MAGIC "DN3DSTAT"
@@ -267,7 +268,7 @@ int train_state_save(const char *state_path, const char *weights_path, network *
         int k = layer_opt_buffers(&net->layers[i], fb);
         for(j = 0; j < k; ++j){
 #ifdef GPU
-            if(gpu_index >= 0 && fb[j].gpu) cuda_pull_array(fb[j].gpu, fb[j].cpu, fb[j].n);
+            if(gpu_index >= 0 && fb[j].gpu) layer3d_pull(fb[j].gpu, fb[j].cpu, fb[j].n);
 #endif
             put(&w, fb[j].cpu, fb[j].n * sizeof(float));
         }
@@ -427,7 +428,7 @@ static void state_restore_momentum(network *net, const unsigned char *opt)
             memcpy(fb[j].cpu, opt + at, fb[j].n * sizeof(float));
             at += fb[j].n * sizeof(float);
 #ifdef GPU
-            if(gpu_index >= 0 && fb[j].gpu) cuda_push_array(fb[j].gpu, fb[j].cpu, fb[j].n);
+            if(gpu_index >= 0 && fb[j].gpu) layer3d_push(fb[j].gpu, fb[j].cpu, fb[j].n);
 #endif
         }
     }

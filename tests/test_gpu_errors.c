@@ -63,6 +63,37 @@ static void test_fatal_aborts(void)
 }
 
 /* a layer that does not fit in the device's free memory is a cfg error naming the section and the CUDA call */
+#ifdef GPU
+/* One cfg per layer kind whose device buffers do not fit in 128 MiB: the parse fails with the section and the
+ * recorded cudaMalloc, and loads once the memory is back. */
+static void cfg_out_of_gpu_memory(const char *what, const char *cfg)
+{
+    FILE *f = fopen("tests/out/gpu_errors.cfg", "w");
+    CHECK(f != 0);
+    if(!f) return;
+    fputs(cfg, f);
+    fclose(f);
+    size_t free_b = 0, total_b = 0;
+    CHECK(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess);
+    /* leave 128 MiB free */
+    void *hog = 0;
+    size_t take = free_b > ((size_t)128 << 20) ? free_b - ((size_t)128 << 20) : 0;
+    if(!take || cudaMalloc(&hog, take) != cudaSuccess){ cudaGetLastError(); SKIP("could not reserve device memory"); }
+    char err[1024] = {0};
+    network *net = parse_network_cfg_err("tests/out/gpu_errors.cfg", err, sizeof(err));
+    CHECK_MSG(net == 0, "%s: parsed with 128 MiB of device memory", what);
+    CHECK_MSG(strstr(err, what) && strstr(err, "out of GPU memory") && strstr(err, "cudaMalloc"), "%s", err);
+    if(net) free_network(net);
+    cudaFree(hog);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    /* with the memory back, the same cfg loads */
+    err[0] = 0;
+    net = parse_network_cfg_err("tests/out/gpu_errors.cfg", err, sizeof(err));
+    CHECK_MSG(net != 0, "%s", err);
+    if(net) free_network(net);
+}
+#endif
+
 static void test_cfg_out_of_gpu_memory(void)
 {
 #ifndef GPU
@@ -72,28 +103,22 @@ static void test_cfg_out_of_gpu_memory(void)
     gpu_index = 0;
     cuda_set_device(0);
     /* the [conv3d]'s output and delta: 2 x 256 x 64^3 floats = 512 MiB */
-    const char *cfg = "[net]\nbatch=1\nchannels=1\ndepth=64\nheight=64\nwidth=64\n\n[conv3d]\nfilters=256\nsize=1\n";
-    FILE *f = fopen("tests/out/gpu_errors.cfg", "w");
-    fputs(cfg, f);
-    fclose(f);
-    size_t free_b = 0, total_b = 0;
-    CHECK(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess);
-    /* leave 128 MiB free */
-    void *hog = 0;
-    size_t take = free_b > ((size_t)128 << 20) ? free_b - ((size_t)128 << 20) : 0;
-    if(!take || cudaMalloc(&hog, take) != cudaSuccess){ cudaGetLastError(); gpu_index = -1; SKIP("could not reserve device memory"); }
-    char err[1024] = {0};
-    network *net = parse_network_cfg_err("tests/out/gpu_errors.cfg", err, sizeof(err));
-    CHECK(net == 0);
-    CHECK_MSG(strstr(err, "conv3d") && strstr(err, "out of GPU memory") && strstr(err, "cudaMalloc"), "%s", err);
-    if(net) free_network(net);
-    cudaFree(hog);
-    CHECK(cudaGetLastError() == cudaSuccess);
-    /* with the memory back, the same cfg loads */
-    err[0] = 0;
-    net = parse_network_cfg_err("tests/out/gpu_errors.cfg", err, sizeof(err));
-    CHECK_MSG(net != 0, "%s", err);
-    if(net) free_network(net);
+    cfg_out_of_gpu_memory("conv3d", "[net]\nbatch=1\nchannels=1\ndepth=64\nheight=64\nwidth=64\n\n[conv3d]\nfilters=256\nsize=1\n");
+    gpu_index = -1;
+#endif
+}
+
+/* [r2s] and [dtransform] on a 256-channel input: output and delta 2 x 256 MiB each */
+static void test_cfg_out_of_gpu_memory_r2s_dtransform(void)
+{
+#ifndef GPU
+    SKIP("CPU build");
+#else
+    if(!darknet3d_gpu_available(0)) SKIP("no CUDA device");
+    gpu_index = 0;
+    cuda_set_device(0);
+    cfg_out_of_gpu_memory("r2s", "[net]\nbatch=1\nchannels=256\ndepth=64\nheight=64\nwidth=64\n\n[r2s]\nk=-5\n");
+    cfg_out_of_gpu_memory("dtransform", "[net]\nbatch=1\nchannels=256\ndepth=64\nheight=64\nwidth=64\n\n[dtransform]\ninput=logits\nkernel=3\nh=0.35\n");
     gpu_index = -1;
 #endif
 }
@@ -106,5 +131,6 @@ int main(void)
     RUN(test_fatal_aborts);
     RUN(test_recoverable_alloc);
     RUN(test_cfg_out_of_gpu_memory);
+    RUN(test_cfg_out_of_gpu_memory_r2s_dtransform);
     TEST_MAIN_END();
 }
