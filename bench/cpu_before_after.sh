@@ -36,20 +36,24 @@ drv() { # drv <tree> <out>: that tree's bench driver against its own library
 }
 drv . "$O/bench_train_after"
 drv "$OLD" "$O/bench_train_before"
-"$PY" - <<'PYEOF'
+cfg() { # cfg <tree> <out>: the bench cfg as that tree's scripts/make_cfgs.py writes it (the cfg syntax changes between revisions)
+    "$PY" - "$1/scripts" "$2" <<'PYEOF'
 import sys
-sys.path.insert(0, "scripts")
+sys.path.insert(0, sys.argv[1])
 import make_cfgs as m
-open("tests/out/bench-ba/bench-cpu.cfg", "w").write(m.model(16, 64, 64, 32, 4, 0.01, 100000, "16,32,32", 100, title="bench cfg (bench/cpu_before_after.sh)") + "\n")
+open(sys.argv[2], "w").write(m.model(16, 64, 64, 32, 4, 0.01, 100000, "16,32,32", 100, title="bench cfg (bench/cpu_before_after.sh)") + "\n")
 PYEOF
+}
+cfg . "$O/bench-cpu-after.cfg"
+cfg "$OLD" "$O/bench-cpu-before.cfg"
 build/cpu/darknet seg3d synth "$O/synth" 5 -size 40 80 80 -seed 1 > "$O/synth.log" 2>&1
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 # the batches PyTorch trains on come from the first run of ours
-"$O/bench_train_after" train "$O/bench-cpu.cfg" "$O/synth/synth.data" 1 0 "$O/batches.f32" 0 > /dev/null 2>&1
+"$O/bench_train_after" train "$O/bench-cpu-after.cfg" "$O/synth/synth.data" 1 0 "$O/batches.f32" 0 > /dev/null 2>&1
 run() { # run after|before|torch
     case $1 in
         torch) "$PY" bench/dbisl_torch.py train 64 64 32 16 4 2 "$ITERS" "$WARM" "$T" cpu "$O/batches.f32" 4 2>>"$O/torch.log" | tail -1 ;;
-        *) "$O/bench_train_$1" train "$O/bench-cpu.cfg" "$O/synth/synth.data" "$ITERS" "$WARM" - 0 2>>"$O/$1.log" | tail -1 ;;
+        *) "$O/bench_train_$1" train "$O/bench-cpu-$1.cfg" "$O/synth/synth.data" "$ITERS" "$WARM" - 0 2>>"$O/$1.log" | tail -1 ;;
     esac
 }
 : > "$O/runs.txt"
