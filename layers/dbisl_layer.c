@@ -480,7 +480,7 @@ static layer make_dbisl_layer(size_params params, dbisl_state *s)
     l.output = layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
     l.delta = layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
     l.cost = calloc(1, sizeof(float));
-    l.n = s->ndec * 2;   /* input_layers: seg, sdf of each decoder (src/predict.c reads the seg heads there) */
+    l.n = s->ndec * 2;   /* input_layers: seg, sdf of each decoder (src/infer.c reads the seg heads there) */
     l.input_layers = calloc(4, sizeof(int));
     for(w = 0; w < s->ndec; ++w){ l.input_layers[2 * w] = s->seg[w]; l.input_layers[2 * w + 1] = s->sdf[w]; }
     l.plugin_state = s;
