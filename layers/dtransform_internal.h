@@ -20,8 +20,10 @@ struct dtransform_state {
     float *B, *S, *tmp, *dB, *gS, *mn, *mx;
     int *reach;
     unsigned char *mask8;    /* exact mode (host) */
-    int *front, *cand, *stamp; /* forward scratch for one volume (host): frontier, candidates, dedupe stamps */
-    int *tab; float *ltab;   /* resize tables (host) */
+    int *front, *cand, *stamp; /* scratch per (volume, in/out) pair, nsmall + 2 ints each (host): the forward's
+                              * frontier, candidates and dedupe stamps; the backward's voxels by iteration */
+    int *off;                /* k^3 neighbour offsets of an interior voxel (host) */
+    int *tab; float *ltab;   /* resize tables, full -> transformed then transformed -> full (host) */
 #ifdef GPU
     float *K_gpu, *Kd_gpu, *red_gpu;  /* kernel; reduction scratch */
     int *flag_gpu;

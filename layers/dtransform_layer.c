@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include "dtransform_layer.h"
 #include "numerics3d.h"
 #include "dtransform_internal.h"
@@ -37,15 +38,21 @@ void dt_axis_weights(int in, int out, int *i0, int *i1, float *l1)
     }
 }
 
-/* out (od x oh x ow) = trilinear(in (id x ih x iw)) */
-static void resize3d(const float *in, int id, int ih, int iw, float *out, int od, int oh, int ow, int *tab, float *ltab)
+/* The tables of a resize (id x ih x iw) -> (od x oh x ow): 2 (od + oh + ow) ints, od + oh + ow floats. */
+static void resize_tables(int id, int ih, int iw, int od, int oh, int ow, int *tab, float *ltab)
 {
-    int *z0 = tab, *z1 = z0 + od, *y0 = z1 + od, *y1 = y0 + oh, *x0 = y1 + oh, *x1 = x0 + ow;
-    float *lz = ltab, *ly = lz + od, *lx = ly + oh;
-    dt_axis_weights(id, od, z0, z1, lz);
-    dt_axis_weights(ih, oh, y0, y1, ly);
-    dt_axis_weights(iw, ow, x0, x1, lx);
+    dt_axis_weights(id, od, tab, tab + od, ltab);
+    dt_axis_weights(ih, oh, tab + 2 * od, tab + 2 * od + oh, ltab + od);
+    dt_axis_weights(iw, ow, tab + 2 * (od + oh), tab + 2 * (od + oh) + ow, ltab + od + oh);
+}
+
+/* out (od x oh x ow) = trilinear(in (id x ih x iw)), with resize_tables' tables of this resize */
+static void resize3d(const float *in, int id, int ih, int iw, float *out, int od, int oh, int ow, const int *tab, const float *ltab)
+{
+    const int *z0 = tab, *z1 = z0 + od, *y0 = z1 + od, *y1 = y0 + oh, *x0 = y1 + oh, *x1 = x0 + ow;
+    const float *lz = ltab, *ly = lz + od, *lx = ly + oh;
     int z, y, x;
+    (void)id;
     for(z = 0; z < od; ++z) for(y = 0; y < oh; ++y){
         const float *p00 = in + (size_t)iw * (y0[y] + (size_t)ih * z0[z]);
         const float *p01 = in + (size_t)iw * (y1[y] + (size_t)ih * z0[z]);
@@ -62,15 +69,13 @@ static void resize3d(const float *in, int id, int ih, int iw, float *out, int od
     }
 }
 
-/* gin (id x ih x iw) += transpose of resize3d applied to gout (od x oh x ow) */
-static void resize3d_adjoint_add(const float *gout, int od, int oh, int ow, float *gin, int id, int ih, int iw, int *tab, float *ltab)
+/* gin (id x ih x iw) += transpose of resize3d applied to gout (od x oh x ow), with the tables of that resize */
+static void resize3d_adjoint_add(const float *gout, int od, int oh, int ow, float *gin, int id, int ih, int iw, const int *tab, const float *ltab)
 {
-    int *z0 = tab, *z1 = z0 + od, *y0 = z1 + od, *y1 = y0 + oh, *x0 = y1 + oh, *x1 = x0 + ow;
-    float *lz = ltab, *ly = lz + od, *lx = ly + oh;
-    dt_axis_weights(id, od, z0, z1, lz);
-    dt_axis_weights(ih, oh, y0, y1, ly);
-    dt_axis_weights(iw, ow, x0, x1, lx);
+    const int *z0 = tab, *z1 = z0 + od, *y0 = z1 + od, *y1 = y0 + oh, *x0 = y1 + oh, *x1 = x0 + ow;
+    const float *lz = ltab, *ly = lz + od, *lx = ly + oh;
     int z, y, x;
+    (void)id;
     for(z = 0; z < od; ++z) for(y = 0; y < oh; ++y){
         float *p00 = gin + (size_t)iw * (y0[y] + (size_t)ih * z0[z]);
         float *p01 = gin + (size_t)iw * (y1[y] + (size_t)ih * z0[z]);
@@ -148,14 +153,20 @@ dtransform_state *dtransform_alloc(const dtransform_params *p, int batch, int D,
     s->ltab = calloc(tabn, sizeof(float));
     s->gS = calloc(n, sizeof(float));
     if(p->exact) s->mask8 = calloc(n, 1);
-    s->front = calloc(s->nsmall, sizeof(int));
-    s->cand = calloc(s->nsmall, sizeof(int));
-    s->stamp = calloc(s->nsmall, sizeof(int));
+    size_t scr = 2 * (size_t)batch * (s->nsmall + 2);
+    s->front = calloc(scr, sizeof(int));
+    s->cand = calloc(scr, sizeof(int));
+    s->stamp = calloc(scr, sizeof(int));
+    s->off = calloc(s->nk, sizeof(int));
     if(!s->B || !s->S || !s->reach || !s->tmp || !s->dB || !s->mn || !s->mx || !s->tab || !s->ltab ||
-       !s->gS || !s->front || !s->cand || !s->stamp || (p->exact && !s->mask8)){
+       !s->gS || !s->front || !s->cand || !s->stamp || !s->off || (p->exact && !s->mask8)){
         dtransform_free(s);
         return 0;
     }
+    for(a = 0; a < k; ++a) for(b = 0; b < k; ++b) for(c = 0; c < k; ++c)
+        s->off[(a * k + b) * k + c] = ((a - s->r) * s->h + (b - s->r)) * s->w + (c - s->r);
+    resize_tables(D, H, W, s->d, s->h, s->w, s->tab, s->ltab);
+    resize_tables(s->d, s->h, s->w, D, H, W, s->tab + 2 * (s->d + s->h + s->w), s->ltab + s->d + s->h + s->w);
     return s;
 }
 
@@ -167,7 +178,7 @@ void dtransform_free(dtransform_state *s)
 #endif
     free(s->K); free(s->Kd); free(s->B); free(s->S); free(s->reach); free(s->tmp); free(s->dB);
     free(s->mn); free(s->mx); free(s->tab); free(s->ltab); free(s->gS); free(s->mask8);
-    free(s->front); free(s->cand); free(s->stamp);
+    free(s->front); free(s->cand); free(s->stamp); free(s->off);
     free(s);
 }
 
@@ -179,10 +190,12 @@ size_t dtransform_state_bytes(const dtransform_state *s)
     size_t n = (size_t)s->batch * s->nsmall;
     size_t per = 4 /*B*/ + 8 /*S*/ + 8 /*reach*/ + 4 /*tmp*/ + 4 /*dB*/ + 4 /*gS*/;
     if(s->p.exact) per += s->gpu ? 0 : 1;
-    return n * per + 8 * (size_t)s->batch * sizeof(float) + (s->gpu ? 0 : 12 * s->nsmall);
+    return n * per + 8 * (size_t)s->batch * sizeof(float) + (s->gpu ? 0 : 24 * (size_t)s->batch * (s->nsmall + 2) + 4 * (size_t)s->nk);
 }
 
 /* ---- the distance transform of one mask (CPU) ---- */
+
+#define DT_NK_MAX (DT_KERNEL_MAX * DT_KERNEL_MAX * DT_KERNEL_MAX)
 
 /* neighbour index with replicate border */
 static inline size_t nb(int z, int y, int x, int a, int b, int c, int d, int h, int w)
@@ -194,20 +207,33 @@ static inline size_t nb(int z, int y, int x, int a, int b, int c, int d, int h, 
     return (size_t)x + (size_t)w * (y + (size_t)h * z);
 }
 
+/* u[o] = the index of neighbour o of voxel v, in kernel order (replicate border); interior voxels by the offset table */
+static inline void neighbours(const dtransform_state *s, size_t v, size_t *u)
+{
+    int d = s->d, h = s->h, w = s->w, r = s->r, a, b, c, o = 0;
+    int x = (int)(v % w), y = (int)((v / w) % h), z = (int)(v / ((size_t)w * h));
+    if(z >= r && z < d - r && y >= r && y < h - r && x >= r && x < w - r){
+        for(o = 0; o < s->nk; ++o) u[o] = v + s->off[o];
+        return;
+    }
+    for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o) u[o] = nb(z, y, x, a, b, c, d, h, w);
+}
+
 /* mask value of voxel u for the transform of B (inv = 0) or 1 - B (inv = 1) */
 static inline float mval(const float *B, size_t u, int inv) { return inv ? 1.f - B[u] : B[u]; }
 
-/* kornia: conv of the boundary at iteration it (bnd = 1 where reached before it, else M) */
-static inline float conv_kornia(const dtransform_state *s, const float *B, const int *reach, int inv, int it, int z, int y, int x)
+/* logf(m) for m > 0; the hard masks' m = 1 without the call (logf(1) is 0 exactly) */
+static inline float log_mask(float m) { return m == 1.f ? 0.f : logf(m); }
+
+/* kornia: conv of the boundary at iteration it (bnd = 1 where reached before it, else M) over the neighbours u */
+static inline float conv_kornia(const dtransform_state *s, const float *B, const int *reach, int inv, int it, const size_t *u)
 {
-    int r = s->r, k = s->p.kernel, a, b, c, o = 0;
+    int o;
     float acc = 0;
-    for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
-        size_t u = nb(z, y, x, a, b, c, s->d, s->h, s->w);
-        float v = reach[u] < it ? 1.f : mval(B, u, inv);
+    for(o = 0; o < s->nk; ++o){
+        float v = reach[u[o]] < it ? 1.f : mval(B, u[o], inv);
         acc += s->K[o] * v;
     }
-    (void)k;
     return acc;
 }
 
@@ -215,42 +241,36 @@ static inline float conv_kornia(const dtransform_state *s, const float *B, const
 static inline float softmin_term(const dtransform_state *s, const float *B, const float *S, const int *reach, int inv, int it, size_t u, int o)
 {
     float ih = 1.f / s->p.h, mv = mval(B, u, inv);
-    return reach[u] < it ? -(s->Kd[o] + S[u]) * ih : (mv > 0 ? -s->Kd[o] * ih + logf(mv) : -INFINITY);
+    return reach[u] < it ? -(s->Kd[o] + S[u]) * ih : (mv > 0 ? -s->Kd[o] * ih + log_mask(mv) : -INFINITY);
 }
 
 /* softmin: log of sum_u K * E_u, E_u = exp(-S_u/h) where reached before it, M_u where M_u > 0 (hard), else nothing.
- * Two passes over the neighbourhood (max, then the shifted sum), so no buffer depends on the kernel size.
- * Returns -INFINITY when no term exists. */
-static inline float logconv_softmin(const dtransform_state *s, const float *B, const float *S, const int *reach, int inv, int it, int z, int y, int x)
+ * The terms once, then their max and the shifted sum in kernel order. Returns -INFINITY when no term exists. */
+static inline float logconv_softmin(const dtransform_state *s, const float *B, const float *S, const int *reach, int inv, int it, const size_t *u)
 {
-    int r = s->r, a, b, c, o;
-    float m = -INFINITY;
-    o = 0;
-    for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
-        float tv = softmin_term(s, B, S, reach, inv, it, nb(z, y, x, a, b, c, s->d, s->h, s->w), o);
-        if(tv > m) m = tv;
+    float t[DT_NK_MAX], m = -INFINITY;
+    int o;
+    for(o = 0; o < s->nk; ++o){
+        t[o] = softmin_term(s, B, S, reach, inv, it, u[o], o);
+        if(t[o] > m) m = t[o];
     }
     if(m == -INFINITY) return m;
     double acc = 0;
-    o = 0;
-    for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
-        float tv = softmin_term(s, B, S, reach, inv, it, nb(z, y, x, a, b, c, s->d, s->h, s->w), o);
-        if(tv > -INFINITY) acc += exp((double)(tv - m));
-    }
+    for(o = 0; o < s->nk; ++o) if(t[o] > -INFINITY) acc += exp((double)(t[o] - m));
     return m + (float)log(acc);
 }
 
 /* Evaluates voxel v at iteration it; returns 1 when it is newly reached (S, reach written). */
 static inline int dt_eval(const dtransform_state *s, const float *B, int inv, float *S, int *reach, int it, size_t v)
 {
-    int w = s->w, h = s->h;
-    int x = (int)(v % w), y = (int)((v / w) % h), z = (int)(v / ((size_t)w * h));
+    size_t u[DT_NK_MAX];
     float hh = s->p.h;
+    neighbours(s, v, u);
     if(s->p.binarize == DT_BIN_SOFTMIN){
-        float lc = logconv_softmin(s, B, S, reach, inv, it, z, y, x);
+        float lc = logconv_softmin(s, B, S, reach, inv, it, u);
         if(lc > -INFINITY && lc < 0){ S[v] = -hh * lc; reach[v] = it; return 1; }
     } else {
-        float cv = conv_kornia(s, B, reach, inv, it, z, y, x);
+        float cv = conv_kornia(s, B, reach, inv, it, u);
         if(cv > 0){
             float cdt = -hh * logf(cv);
             if(cdt > 0){ S[v] = (float)(it * s->r) + cdt; reach[v] = it; return 1; }
@@ -262,12 +282,13 @@ static inline int dt_eval(const dtransform_state *s, const float *B, int inv, fl
 /* Fills S (0 where never reached) and reach (INT_MAX where never reached); returns iterations run.
  * Iteration 0 evaluates every voxel; iteration i > 0 only the unreached neighbours of the voxels
  * reached at i - 1: the boundary map changes only there, so any other voxel has the conv it had at
- * i - 1 and stays unreached (exact, not a heuristic). front/cand/stamp: scratch of nsmall ints. */
-static int dt_forward_one(const dtransform_state *s, const float *B, int inv, float *S, int *reach)
+ * i - 1 and stays unreached (exact, not a heuristic). front/cand/stamp: scratch of nsmall ints.
+ * Each voxel's value depends on the map before the iteration only, so the result is the same at any thread count. */
+static int dt_forward_one(const dtransform_state *s, const float *B, int inv, float *S, int *reach, int *front, int *cand, int *stamp)
 {
-    int d = s->d, h = s->h, w = s->w, r = s->r, it, iters = 0;
-    size_t n = s->nsmall, i, nf = 0, nc;
-    int *front = s->front, *cand = s->cand, *stamp = s->stamp;
+    int it, iters = 0, o;
+    size_t n = s->nsmall, i, nf = 0, nc, u[DT_NK_MAX];
+    int par = !omp_in_parallel();
     for(i = 0; i < n; ++i){ S[i] = 0; reach[i] = INT_MAX; stamp[i] = -1; }
     for(it = 0; it < s->niter; ++it){
         ++iters;
@@ -277,17 +298,13 @@ static int dt_forward_one(const dtransform_state *s, const float *B, int inv, fl
         } else {
             nc = 0;
             for(i = 0; i < nf; ++i){
-                size_t v = front[i];
-                int x = (int)(v % w), y = (int)((v / w) % h), z = (int)(v / ((size_t)w * h)), a, b, c;
-                for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c){
-                    size_t u = nb(z, y, x, a, b, c, d, h, w);
-                    if(reach[u] == INT_MAX && stamp[u] != it){ stamp[u] = it; cand[nc++] = (int)u; }
-                }
+                neighbours(s, (size_t)front[i], u);
+                for(o = 0; o < s->nk; ++o) if(reach[u[o]] == INT_MAX && stamp[u[o]] != it){ stamp[u[o]] = it; cand[nc++] = (int)u[o]; }
             }
         }
         long j, ncl = (long)nc;
         /* reach[v] = it written here is never < it, so concurrent readers see the pre-iteration map */
-        #pragma omp parallel for schedule(static) if(ncl > 16384)
+        #pragma omp parallel for schedule(static) if(par && ncl > 4096)
         for(j = 0; j < ncl; ++j) dt_eval(s, B, inv, S, reach, it, (size_t)cand[j]);
         nf = 0;
         for(j = 0; j < ncl; ++j) if(reach[cand[j]] == it) front[nf++] = cand[j];
@@ -323,10 +340,37 @@ static void binarize_forward(const dtransform_state *s, const float *ps, float *
     }
 }
 
+/* the tables of the resize transformed -> full (those of full -> transformed are at s->tab, s->ltab) */
+static const int *up_tab(const dtransform_state *s) { return s->tab + 2 * (s->d + s->h + s->w); }
+static const float *up_ltab(const dtransform_state *s) { return s->ltab + s->d + s->h + s->w; }
+
+/* the scratch of pair j = 2 b + inv */
+static int *scratch(int *base, const dtransform_state *s, int j) { return base + (size_t)j * (s->nsmall + 2); }
+
+/* The exact transform (edt3d) of every pair; one mask8 buffer, so one pair at a time. */
+static void dt_forward_exact(dtransform_state *s)
+{
+    size_t ns = s->nsmall, i;
+    int j;
+    for(j = 0; j < 2 * s->batch; ++j){
+        const float *B = s->B + (size_t)(j / 2) * ns;
+        int inv = j % 2;
+        float *S = s->S + (size_t)j * ns;
+        int *reach = s->reach + (size_t)j * ns;
+        const float sp[3] = {1, 1, 1};
+        for(i = 0; i < ns; ++i) s->mask8[i] = (inv ? B[i] == 0 : B[i] != 0);
+        int cnt = edt3d(s->mask8, s->d, s->h, s->w, sp, S);
+        if(cnt <= 0) for(i = 0; i < ns; ++i) S[i] = 0;
+        for(i = 0; i < ns; ++i) reach[i] = INT_MAX;
+    }
+}
+
+/* The volumes, and the (volume, in/out) pairs, are independent: threaded over them, each computed as alone. */
 void dtransform_forward(dtransform_state *s, const float *prob, float *R)
 {
-    int b, iters = 0;
+    int b, j, iters = 0, np = 2 * s->batch;
     size_t ns = s->nsmall;
+    #pragma omp parallel for schedule(static) if(s->batch > 1)
     for(b = 0; b < s->batch; ++b){
         const float *p = prob + (size_t)b * s->nfull;
         float *B = s->B + (size_t)b * ns;
@@ -337,25 +381,19 @@ void dtransform_forward(dtransform_state *s, const float *prob, float *R)
         }
         binarize_forward(s, ps, B, ns);
     }
-    for(b = 0; b < s->batch; ++b){
-        const float *B = s->B + (size_t)b * ns;
-        int inv;
-        for(inv = 0; inv < 2; ++inv){
-            float *S = s->S + (2 * (size_t)b + inv) * ns;
-            int *reach = s->reach + (2 * (size_t)b + inv) * ns;
-            if(s->p.exact){
-                size_t i;
-                const float sp[3] = {1, 1, 1};
-                for(i = 0; i < ns; ++i) s->mask8[i] = (inv ? B[i] == 0 : B[i] != 0);
-                int cnt = edt3d(s->mask8, s->d, s->h, s->w, sp, S);
-                if(cnt <= 0) for(i = 0; i < ns; ++i) S[i] = 0;
-                for(i = 0; i < ns; ++i) reach[i] = INT_MAX;
-            } else {
-                int it = dt_forward_one(s, B, inv, S, reach);
-                if(it > iters) iters = it;
-            }
-            dt_minmax(S, ns, &s->mn[2 * b + inv], &s->mx[2 * b + inv]);
+    if(s->p.exact) dt_forward_exact(s);
+    else {
+        #pragma omp parallel for schedule(dynamic, 1) reduction(max:iters)
+        for(j = 0; j < np; ++j){
+            int it = dt_forward_one(s, s->B + (size_t)(j / 2) * ns, j % 2, s->S + (size_t)j * ns, s->reach + (size_t)j * ns,
+                                    scratch(s->front, s, j), scratch(s->cand, s, j), scratch(s->stamp, s, j));
+            if(it > iters) iters = it;
         }
+    }
+    #pragma omp parallel for schedule(static) if(s->batch > 1)
+    for(b = 0; b < s->batch; ++b){
+        dt_minmax(s->S + 2 * (size_t)b * ns, ns, &s->mn[2 * b], &s->mx[2 * b]);
+        dt_minmax(s->S + (2 * (size_t)b + 1) * ns, ns, &s->mn[2 * b + 1], &s->mx[2 * b + 1]);
         /* Rs into tmp (the resized probability is no longer needed) */
         const float *Si = s->S + 2 * (size_t)b * ns, *So = Si + ns;
         float mi = s->mn[2 * b], Mi = s->mx[2 * b], mo = s->mn[2 * b + 1], Mo = s->mx[2 * b + 1];
@@ -363,7 +401,7 @@ void dtransform_forward(dtransform_state *s, const float *prob, float *R)
         float *Rs = s->resized ? s->tmp + (size_t)b * ns : R + (size_t)b * s->nfull;
         size_t i;
         for(i = 0; i < ns; ++i) Rs[i] = (Si[i] - mi) * ri - (So[i] - mo) * ro;
-        if(s->resized) resize3d(Rs, s->d, s->h, s->w, R + (size_t)b * s->nfull, s->D, s->H, s->W, s->tab, s->ltab);
+        if(s->resized) resize3d(Rs, s->d, s->h, s->w, R + (size_t)b * s->nfull, s->D, s->H, s->W, up_tab(s), up_ltab(s));
     }
     s->last_iters = iters;
 }
@@ -393,55 +431,66 @@ static void minmax_backward(const float *S, const float *g, size_t n, float mn, 
 /* dM += d S / d M applied to dS (kornia: one pass, reached voxels see bnd = 1 constant) */
 static void dt_backward_kornia(const dtransform_state *s, const float *B, int inv, const float *dS, const int *reach, float *dM)
 {
-    int d = s->d, h = s->h, w = s->w, r = s->r, z, y, x, a, b, c, o;
+    size_t v, u[DT_NK_MAX];
+    int o;
     float hh = s->p.h;
-    for(z = 0; z < d; ++z) for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
-        size_t v = (size_t)x + (size_t)w * (y + (size_t)h * z);
+    for(v = 0; v < s->nsmall; ++v){
         int it = reach[v];
         if(it == INT_MAX || dS[v] == 0) continue;
-        float cv = conv_kornia(s, B, reach, inv, it, z, y, x);
+        neighbours(s, v, u);
+        float cv = conv_kornia(s, B, reach, inv, it, u);
         float coef = -hh * dS[v] / cv;
-        o = 0;
-        for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
-            size_t u = nb(z, y, x, a, b, c, d, h, w);
-            if(reach[u] >= it) dM[u] += coef * s->K[o];
-        }
+        for(o = 0; o < s->nk; ++o) if(reach[u[o]] >= it) dM[u[o]] += coef * s->K[o];
     }
 }
 
-/* softmin: reverse sweep over iterations; gS holds dS on entry (and is consumed) */
-static void dt_backward_softmin(const dtransform_state *s, const float *B, int inv, const float *S, const int *reach, float *gS, float *dM)
+/* softmin: reverse sweep over iterations, in each the reached voxels in index order; gS holds dS on entry (and is
+ * consumed). order, start: scratch of nsmall + 2 ints (the voxels bucketed by iteration). */
+static void dt_backward_softmin(const dtransform_state *s, const float *B, int inv, const float *S, const int *reach, float *gS, float *dM,
+                                int *order, int *start)
 {
-    int d = s->d, h = s->h, w = s->w, r = s->r, z, y, x, a, b, c, o, it, last = -1;
-    size_t n = s->nsmall, i;
+    size_t n = s->nsmall, i, u[DT_NK_MAX];
+    int it, last = -1, o;
+    long k;
     float hh = s->p.h, ih = 1.f / hh;
     for(i = 0; i < n; ++i) if(reach[i] != INT_MAX && reach[i] > last) last = reach[i];
+    if(last < 0) return;
+    /* counting sort by iteration (last < niter <= nsmall, so start has room) */
+    for(it = 0; it <= last + 1; ++it) start[it] = 0;
+    for(i = 0; i < n; ++i) if(reach[i] != INT_MAX) start[reach[i] + 1]++;
+    for(it = 0; it <= last; ++it) start[it + 1] += start[it];
+    for(i = 0; i < n; ++i) if(reach[i] != INT_MAX) order[start[reach[i]]++] = (int)i;
+    /* start[it] is now the end of bucket it, the start of bucket it + 1 */
     for(it = last; it >= 0; --it){
-        for(z = 0; z < d; ++z) for(y = 0; y < h; ++y) for(x = 0; x < w; ++x){
-            size_t v = (size_t)x + (size_t)w * (y + (size_t)h * z);
-            if(reach[v] != it || gS[v] == 0) continue;
+        long b0 = it ? start[it - 1] : 0;
+        for(k = b0; k < start[it]; ++k){
+            size_t v = (size_t)order[k];
+            if(gS[v] == 0) continue;
             float g = gS[v], Sv = S[v];
-            o = 0;
-            for(a = -r; a <= r; ++a) for(b = -r; b <= r; ++b) for(c = -r; c <= r; ++c, ++o){
-                size_t u = nb(z, y, x, a, b, c, d, h, w);
-                if(reach[u] < it) gS[u] += g * expf((Sv - s->Kd[o] - S[u]) * ih);
-                else if(mval(B, u, inv) > 0) dM[u] += g * (-hh) * expf((Sv - s->Kd[o]) * ih);
+            neighbours(s, v, u);
+            for(o = 0; o < s->nk; ++o){
+                size_t w = u[o];
+                if(reach[w] < it) gS[w] += g * expf((Sv - s->Kd[o] - S[w]) * ih);
+                else if(mval(B, w, inv) > 0) dM[w] += g * (-hh) * expf((Sv - s->Kd[o]) * ih);
             }
         }
     }
 }
 
+/* Threaded over the volumes; each volume's sums run in the order of the one-thread loop. */
 void dtransform_backward(dtransform_state *s, const float *dR, float *dprob)
 {
     if(s->p.exact) return; /* not differentiable: documented, adds nothing */
     int b;
-    size_t ns = s->nsmall, i;
+    size_t ns = s->nsmall;
+    #pragma omp parallel for schedule(dynamic, 1) if(s->batch > 1)
     for(b = 0; b < s->batch; ++b){
         const float *B = s->B + (size_t)b * ns;
         float *g = s->tmp + (size_t)b * ns, *dB = s->dB + (size_t)b * ns;
+        size_t i;
         if(s->resized){
             for(i = 0; i < ns; ++i) g[i] = 0;
-            resize3d_adjoint_add(dR + (size_t)b * s->nfull, s->D, s->H, s->W, g, s->d, s->h, s->w, s->tab, s->ltab);
+            resize3d_adjoint_add(dR + (size_t)b * s->nfull, s->D, s->H, s->W, g, s->d, s->h, s->w, up_tab(s), up_ltab(s));
         } else {
             memcpy(g, dR + (size_t)b * s->nfull, ns * sizeof(float));
         }
@@ -454,7 +503,8 @@ void dtransform_backward(dtransform_state *s, const float *dR, float *dprob)
             /* R = n_in - n_out and M_out = 1 - B: the two minus signs of the map of 1 - B cancel, so
              * dL/dB += (dS/dM)^T minmax'(g) for both maps */
             minmax_backward(S, g, ns, s->mn[2 * b + inv], s->mx[2 * b + inv], 1.f, dS);
-            if(s->p.binarize == DT_BIN_SOFTMIN) dt_backward_softmin(s, B, inv, S, reach, dS, dB);
+            if(s->p.binarize == DT_BIN_SOFTMIN)
+                dt_backward_softmin(s, B, inv, S, reach, dS, dB, scratch(s->front, s, 2 * b), scratch(s->cand, s, 2 * b));
             else dt_backward_kornia(s, B, inv, dS, reach, dB);
         }
         /* binarise backward, then the resize's transpose into dprob (accumulated) */

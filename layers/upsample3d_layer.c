@@ -1,6 +1,8 @@
 /* [upsample3d]: trilinear upsampling of NCDHW volumes by integer factors (CPU reference and cfg parsing). */
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
+#include <omp.h>
 #include "upsample3d_layer.h"
 #include "layer3d.h"
 #include "cfg_options.h"
@@ -37,70 +39,99 @@ static tap *make_taps(int d, int h, int w, int od, int oh, int ow, int align_cor
     return t;
 }
 
-void upsample3d_forward_cpu(int nc, int d, int h, int w, int od, int oh, int ow, int align_corners, const float *x, float *y)
+/* Both directions run separably, one axis per pass over contiguous rows (w, then h, then d forward; the adjoint in
+ * the reverse order), threaded over the (n, c) volumes, each volume's work in a fixed order: the result does not depend
+ * on the thread count. The forward's passes keep the association of PyTorch's CPU kernel,
+ * l_d0 (l_h0 (a0 x + a1 x) + l_h1 (...)) + l_d1 (...), so it is bit for bit the direct formula. */
+
+/* per-thread scratch of one volume's two intermediate passes: d*h*ow and d*oh*ow floats */
+static size_t ups_scratch(int d, int h, int oh, int ow) { return (size_t)d * h * ow + (size_t)d * oh * ow; }
+
+/* y (od x oh x ow) = trilinear(x (d x h x w)); t, u: scratch */
+static void ups_forward_one(const tap *td, const tap *th, const tap *tw, int d, int h, int w, int od, int oh, int ow,
+                            const float *x, float *y, float *t, float *u)
+{
+    int z, r, q;
+    for(r = 0; r < d * h; ++r){           /* along w: t[zi][ri][q] */
+        const float *xr = x + (size_t)r * w;
+        float *tr = t + (size_t)r * ow;
+        for(q = 0; q < ow; ++q) tr[q] = tw[q].l0 * xr[tw[q].i0] + tw[q].l1 * xr[tw[q].i1];
+    }
+    for(z = 0; z < d; ++z) for(r = 0; r < oh; ++r){   /* along h: u[zi][r][q] */
+        const float *a = t + ((size_t)z * h + th[r].i0) * ow, *b = t + ((size_t)z * h + th[r].i1) * ow;
+        float *ur = u + ((size_t)z * oh + r) * ow, l0 = th[r].l0, l1 = th[r].l1;
+        for(q = 0; q < ow; ++q) ur[q] = l0 * a[q] + l1 * b[q];
+    }
+    size_t plane = (size_t)oh * ow, i;
+    for(z = 0; z < od; ++z){              /* along d */
+        const float *a = u + td[z].i0 * plane, *b = u + td[z].i1 * plane;
+        float *yz = y + z * plane, l0 = td[z].l0, l1 = td[z].l1;
+        for(i = 0; i < plane; ++i) yz[i] = l0 * a[i] + l1 * b[i];
+    }
+}
+
+/* dx (d x h x w) += the transpose of the forward applied to dy (od x oh x ow); v, t: scratch */
+static void ups_backward_one(const tap *td, const tap *th, const tap *tw, int d, int h, int w, int od, int oh, int ow,
+                             const float *dy, float *dx, float *t, float *v)
+{
+    size_t plane = (size_t)oh * ow, i;
+    int z, r, q;
+    memset(v, 0, (size_t)d * plane * sizeof(float));
+    for(z = 0; z < od; ++z){              /* along d: v[zi][r][q] */
+        const float *g = dy + z * plane;
+        float *a = v + td[z].i0 * plane, *b = v + td[z].i1 * plane, l0 = td[z].l0, l1 = td[z].l1;
+        for(i = 0; i < plane; ++i) a[i] += l0 * g[i];
+        for(i = 0; i < plane; ++i) b[i] += l1 * g[i];
+    }
+    memset(t, 0, (size_t)d * h * ow * sizeof(float));
+    for(z = 0; z < d; ++z) for(r = 0; r < oh; ++r){   /* along h: t[zi][ri][q] */
+        const float *g = v + ((size_t)z * oh + r) * ow;
+        float *a = t + ((size_t)z * h + th[r].i0) * ow, *b = t + ((size_t)z * h + th[r].i1) * ow, l0 = th[r].l0, l1 = th[r].l1;
+        for(q = 0; q < ow; ++q) a[q] += l0 * g[q];
+        for(q = 0; q < ow; ++q) b[q] += l1 * g[q];
+    }
+    for(r = 0; r < d * h; ++r){           /* along w, into dx */
+        const float *g = t + (size_t)r * ow;
+        float *xr = dx + (size_t)r * w;
+        for(q = 0; q < ow; ++q){ xr[tw[q].i0] += tw[q].l0 * g[q]; xr[tw[q].i1] += tw[q].l1 * g[q]; }
+    }
+}
+
+/* Runs one direction over nc volumes; returns -1 when out of memory (nothing written). */
+static int ups_run(int backward, int nc, int d, int h, int w, int od, int oh, int ow, int align_corners, const float *in, float *out)
 {
     tap *t = make_taps(d, h, w, od, oh, ow, align_corners);
-    if(!t){ fprintf(stderr, "upsample3d: out of memory\n"); return; }
+    if(!t) return -1;
     const tap *td = t, *th = t + od, *tw = t + od + oh;
-    size_t in_vol = (size_t)d * h * w, out_vol = (size_t)od * oh * ow;
-    int b;
-    #pragma omp parallel for if((size_t)nc * out_vol > 65536)
-    for(b = 0; b < nc; ++b){
-        const float *xb = x + b * in_vol;
-        float *yb = y + b * out_vol;
-        int z, r, q;
-        for(z = 0; z < od; ++z){
-            const float *p0 = xb + (size_t)td[z].i0 * h * w, *p1 = xb + (size_t)td[z].i1 * h * w;
-            for(r = 0; r < oh; ++r){
-                int r0 = th[r].i0 * w, r1 = th[r].i1 * w;
-                float *yr = yb + ((size_t)z * oh + r) * ow;
-                for(q = 0; q < ow; ++q){
-                    int c0 = tw[q].i0, c1 = tw[q].i1;
-                    float a0 = tw[q].l0, a1 = tw[q].l1;
-                    /* same association order as PyTorch's CPU kernel */
-                    yr[q] = td[z].l0 * (th[r].l0 * (a0 * p0[r0 + c0] + a1 * p0[r0 + c1]) +
-                                        th[r].l1 * (a0 * p0[r1 + c0] + a1 * p0[r1 + c1])) +
-                            td[z].l1 * (th[r].l0 * (a0 * p1[r0 + c0] + a1 * p1[r0 + c1]) +
-                                        th[r].l1 * (a0 * p1[r1 + c0] + a1 * p1[r1 + c1]));
-                }
-            }
+    size_t in_vol = (size_t)d * h * w, out_vol = (size_t)od * oh * ow, s1 = (size_t)d * h * ow, ns = ups_scratch(d, h, oh, ow);
+    int nt = omp_get_max_threads();
+    if(nt > nc) nt = nc;
+    if((size_t)nc * out_vol <= 65536) nt = 1;
+    float *scr = malloc(sizeof(float) * ns * (size_t)(nt > 0 ? nt : 1));
+    if(!scr){ free(t); return -1; }
+    #pragma omp parallel num_threads(nt)
+    {
+        float *a = scr + ns * (size_t)omp_get_thread_num(), *b = a + s1;
+        int k;
+        #pragma omp for schedule(static)
+        for(k = 0; k < nc; ++k){
+            if(backward) ups_backward_one(td, th, tw, d, h, w, od, oh, ow, in + k * out_vol, out + k * in_vol, a, b);
+            else ups_forward_one(td, th, tw, d, h, w, od, oh, ow, in + k * in_vol, out + k * out_vol, a, b);
         }
     }
+    free(scr);
     free(t);
+    return 0;
+}
+
+void upsample3d_forward_cpu(int nc, int d, int h, int w, int od, int oh, int ow, int align_corners, const float *x, float *y)
+{
+    if(ups_run(0, nc, d, h, w, od, oh, ow, align_corners, x, y)) fprintf(stderr, "upsample3d: out of memory\n");
 }
 
 void upsample3d_backward_cpu(int nc, int d, int h, int w, int od, int oh, int ow, int align_corners, const float *dy, float *dx)
 {
-    tap *t = make_taps(d, h, w, od, oh, ow, align_corners);
-    if(!t){ fprintf(stderr, "upsample3d: out of memory\n"); return; }
-    const tap *td = t, *th = t + od, *tw = t + od + oh;
-    size_t in_vol = (size_t)d * h * w, out_vol = (size_t)od * oh * ow;
-    int b;
-    /* each (n, c) volume scatters only into its own input volume: parallel over volumes is race-free */
-    #pragma omp parallel for if((size_t)nc * out_vol > 65536)
-    for(b = 0; b < nc; ++b){
-        float *xb = dx + b * in_vol;
-        const float *yb = dy + b * out_vol;
-        int z, r, q;
-        for(z = 0; z < od; ++z){
-            float *p0 = xb + (size_t)td[z].i0 * h * w, *p1 = xb + (size_t)td[z].i1 * h * w;
-            for(r = 0; r < oh; ++r){
-                int r0 = th[r].i0 * w, r1 = th[r].i1 * w;
-                const float *yr = yb + ((size_t)z * oh + r) * ow;
-                for(q = 0; q < ow; ++q){
-                    int c0 = tw[q].i0, c1 = tw[q].i1;
-                    float g = yr[q];
-                    float g00 = td[z].l0 * th[r].l0 * g, g01 = td[z].l0 * th[r].l1 * g;
-                    float g10 = td[z].l1 * th[r].l0 * g, g11 = td[z].l1 * th[r].l1 * g;
-                    p0[r0 + c0] += g00 * tw[q].l0; p0[r0 + c1] += g00 * tw[q].l1;
-                    p0[r1 + c0] += g01 * tw[q].l0; p0[r1 + c1] += g01 * tw[q].l1;
-                    p1[r0 + c0] += g10 * tw[q].l0; p1[r0 + c1] += g10 * tw[q].l1;
-                    p1[r1 + c0] += g11 * tw[q].l0; p1[r1 + c1] += g11 * tw[q].l1;
-                }
-            }
-        }
-    }
-    free(t);
+    if(ups_run(1, nc, d, h, w, od, oh, ow, align_corners, dy, dx)) fprintf(stderr, "upsample3d: out of memory\n");
 }
 
 layer make_upsample3d_layer(int batch, int c, int d, int h, int w, int sd, int sh, int sw, int align_corners)

@@ -1,5 +1,6 @@
-/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, exact EDT agreement, the boundary-shift toy (the s2r gradient moves a boundary), cfg parsing and CPU vs GPU. */
+/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, exact EDT agreement, thread-count independence, the boundary-shift toy (the s2r gradient moves a boundary), cfg parsing and CPU vs GPU. */
 #include <limits.h>
+#include <omp.h>
 #include "testlib.h"
 #include "darknet3d.h"
 #include "dtransform_layer.h"
@@ -429,6 +430,49 @@ static void test_toy_boundary_shift(void)
     }
 }
 
+/* The batch is threaded over its volumes (and in/out maps): a batch of 3 gives, bit for bit, what 3 single-volume
+ * transforms give, at 1 thread and at 3, forward and backward, for each binarisation, with and without the resize
+ * (the resize tables are computed once per state, the neighbour lists by an offset table away from the border). */
+static void test_batch_threads_bit_exact(void)
+{
+    enum { NB = 3, D = 9, H = 14, W = 12 };
+    size_t n = (size_t)D * H * W;
+    float *x = malloc(NB * n * sizeof(float)), *g = malloc(NB * n * sizeof(float));
+    float *R1 = malloc(NB * n * sizeof(float)), *Rb = malloc(NB * n * sizeof(float));
+    float *d1 = malloc(NB * n * sizeof(float)), *db = malloc(NB * n * sizeof(float));
+    int b, bin, sc, t, nt0 = omp_get_max_threads();
+    size_t i;
+    unsigned seed = 11;
+    for(b = 0; b < NB; ++b) blobs(x + b * n, D, H, W, 40 + b, 2 + b);
+    for(i = 0; i < NB * n; ++i) g[i] = urand(&seed) - 0.5f;
+    for(bin = 0; bin < 3; ++bin) for(sc = 0; sc < 2; ++sc){
+        dtransform_params p = P(sc ? 0.5f : 1.f, bin);
+        for(b = 0; b < NB; ++b){   /* one volume at a time, one thread */
+            omp_set_num_threads(1);
+            dtransform_state *s = dtransform_alloc(&p, 1, D, H, W, 0);
+            dtransform_forward(s, x + b * n, R1 + b * n);
+            memset(d1 + b * n, 0, n * sizeof(float));
+            dtransform_backward(s, g + b * n, d1 + b * n);
+            dtransform_free(s);
+        }
+        for(t = 1; t <= 3; t += 2){
+            omp_set_num_threads(t);
+            dtransform_state *s = dtransform_alloc(&p, NB, D, H, W, 0);
+            dtransform_forward(s, x, Rb);
+            memset(db, 0, NB * n * sizeof(float));
+            dtransform_backward(s, g, db);
+            dtransform_free(s);
+            CHECK_MSG(!memcmp(R1, Rb, NB * n * sizeof(float)), "binarize %d scale %d threads %d: forward differs", bin, sc, t);
+            CHECK_MSG(!memcmp(d1, db, NB * n * sizeof(float)), "binarize %d scale %d threads %d: backward differs", bin, sc, t);
+        }
+        double nz = 0;
+        for(i = 0; i < NB * n; ++i) nz += fabs(d1[i]);
+        CHECK_MSG(nz > 0, "binarize %d: the backward is all zero", bin);
+    }
+    omp_set_num_threads(nt0);
+    free(x); free(g); free(R1); free(Rb); free(d1); free(db);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -441,6 +485,7 @@ int main(void)
     RUN(test_early_stop_bit_exact);
     RUN(test_toy_boundary_shift);
     RUN(test_layer_cfg);
+    RUN(test_batch_threads_bit_exact);
     RUN(test_cpu_vs_gpu);
     RUN(test_edt_gpu_vs_cpu);
     TEST_MAIN_END();

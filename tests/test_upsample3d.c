@@ -1,4 +1,5 @@
-/* Tests of [upsample3d]: PyTorch 1.13 fixtures (forward and input gradient), accumulation, cfg keys and GPU vs CPU. */
+/* Tests of [upsample3d]: PyTorch 1.13 fixtures (forward and input gradient), accumulation, the separable threaded path against the direct formulas, cfg keys and GPU vs CPU. */
+#include <omp.h>
 #include "testlib.h"
 #include "darknet.h"
 #include "darknet3d.h"
@@ -200,6 +201,69 @@ static void test_gpu_vs_cpu(void)
 #endif
 }
 
+/* PyTorch's source index rule (area_pixel_compute_source_index, in float) for the references below */
+static void ref_taps(int n, int m, int ac, int *i0, int *i1, float *l1)
+{
+    float scale = ac ? (m > 1 ? (float)(n - 1) / (float)(m - 1) : 0.f) : (float)n / (float)m;
+    int o;
+    for(o = 0; o < m; ++o){
+        float src = ac ? scale * o : scale * (o + 0.5f) - 0.5f;
+        if(src < 0) src = 0;
+        int a = (int)src;
+        if(a > n - 1) a = n - 1;
+        i0[o] = a; i1[o] = a + (a < n - 1); l1[o] = src - a;
+    }
+}
+
+/* The separable, threaded CPU path against the direct per-voxel formulas: the forward bit for bit (same association
+ * as PyTorch's kernel), the backward against the scatter of every output voxel's 8 weights in double (1e-6), and both
+ * the same bits at 1 and 3 threads; factors 1, 2, 3, odd sizes, axes of size 1, both align_corners. */
+static void test_separable_vs_direct(void)
+{
+    static const int shp[][7] = {{3, 4, 5, 6, 2, 2, 2}, {2, 1, 7, 3, 2, 3, 1}, {5, 3, 1, 4, 1, 2, 3}, {70, 4, 6, 5, 2, 2, 2}};
+    int si, ac, t, nt0 = omp_get_max_threads();
+    for(si = 0; si < 4; ++si) for(ac = 0; ac < 2; ++ac){
+        int nc = shp[si][0], d = shp[si][1], h = shp[si][2], w = shp[si][3];
+        int od = d * shp[si][4], oh = h * shp[si][5], ow = w * shp[si][6], z, r, q, k;
+        size_t ni = (size_t)nc * d * h * w, no = (size_t)nc * od * oh * ow, i;
+        float *x = malloc(ni * 4), *dy = malloc(no * 4), *y = malloc(no * 4), *yr = malloc(no * 4);
+        float *dx = malloc(ni * 4), *dx1 = malloc(ni * 4);
+        double *dxr = calloc(ni, sizeof(double));
+        int zi[2][64], ri[2][64], qi[2][64];
+        float zl[64], rl[64], ql[64];
+        fill_rand(x, ni); fill_rand(dy, no);
+        ref_taps(d, od, ac, zi[0], zi[1], zl); ref_taps(h, oh, ac, ri[0], ri[1], rl); ref_taps(w, ow, ac, qi[0], qi[1], ql);
+        for(k = 0; k < nc; ++k) for(z = 0; z < od; ++z) for(r = 0; r < oh; ++r) for(q = 0; q < ow; ++q){
+            const float *xb = x + (size_t)k * d * h * w;
+            float lz[2] = {1.f - zl[z], zl[z]}, lr[2] = {1.f - rl[r], rl[r]}, lq[2] = {1.f - ql[q], ql[q]}, e[2][2];
+            int a, b;
+            for(a = 0; a < 2; ++a) for(b = 0; b < 2; ++b){
+                const float *row = xb + ((size_t)zi[a][z] * h + ri[b][r]) * w;
+                e[a][b] = lq[0] * row[qi[0][q]] + lq[1] * row[qi[1][q]];
+            }
+            size_t o = (((size_t)k * od + z) * oh + r) * ow + q;
+            yr[o] = lz[0] * (lr[0] * e[0][0] + lr[1] * e[0][1]) + lz[1] * (lr[0] * e[1][0] + lr[1] * e[1][1]);
+            int c;
+            for(a = 0; a < 2; ++a) for(b = 0; b < 2; ++b) for(c = 0; c < 2; ++c)
+                dxr[(size_t)k * d * h * w + ((size_t)zi[a][z] * h + ri[b][r]) * w + qi[c][q]] += (double)lz[a] * lr[b] * lq[c] * dy[o];
+        }
+        for(t = 1; t <= 3; t += 2){
+            omp_set_num_threads(t);
+            upsample3d_forward_cpu(nc, d, h, w, od, oh, ow, ac, x, y);
+            for(i = 0; i < ni; ++i) dx[i] = 0.25f;
+            upsample3d_backward_cpu(nc, d, h, w, od, oh, ow, ac, dy, dx);
+            CHECK_MSG(!memcmp(y, yr, no * 4), "shape %d ac %d threads %d: forward is not the direct formula's bits", si, ac, t);
+            double e = 0, m = 1e-6;
+            for(i = 0; i < ni; ++i){ double v = fabs(dx[i] - 0.25 - dxr[i]); if(v > e) e = v; if(fabs(dxr[i]) > m) m = fabs(dxr[i]); }
+            CHECK_MSG(e / m <= 1e-6, "shape %d ac %d threads %d: backward rel err %g", si, ac, t, e / m);
+            if(t == 1) memcpy(dx1, dx, ni * 4);
+            else CHECK_MSG(!memcmp(dx, dx1, ni * 4), "shape %d ac %d: backward differs between 1 and 3 threads", si, ac);
+        }
+        omp_set_num_threads(nt0);
+        free(x); free(dy); free(y); free(yr); free(dx); free(dx1); free(dxr);
+    }
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -210,6 +274,7 @@ int main(void)
     RUN(test_backward_accumulates);
     RUN(test_constant_and_identity);
     RUN(test_cfg);
+    RUN(test_separable_vs_direct);
     RUN(test_gpu_vs_cpu);
     TEST_MAIN_END();
 }
