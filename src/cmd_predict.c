@@ -117,7 +117,7 @@ static int predict_build(predict_run *r)
     char precision[96], perr[1024];
     if(darknet3d_set_precision(r->cfg, r->precision_flag, precision, sizeof(precision), perr, sizeof(perr))){ fprintf(stderr, "error: %s\n", perr); return 1; }
     fprintf(stderr, "precision %s\n", precision);
-    r->net = load_network_checked(r->cfg, r->weights, 0);
+    r->net = load_network_infer(r->cfg, r->weights);
     if(!r->net) return 1;
     return cmd_resolve_stride(r->cfg, r->net, r->have_stride, r->stride) != 0;
 }
