@@ -92,7 +92,7 @@ static void free_deltas(network *net)
     }
 }
 
-static network *load_network_shaped(char *cfg, char *weights, int clear, int inference)
+static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
 {
     char err[1024];
     /* stock sections Darknet reads unchecked ([net], [route], [shortcut], [dropout]): see cfg_check.h */
@@ -101,8 +101,10 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         return 0;
     }
     layer3d_inference = inference;   /* our make_ functions skip delta, updates and backward-only buffers */
+    parse_batch_override = batch;
     network *net = parse_network_cfg_err(cfg, err, sizeof(err));
     layer3d_inference = 0;
+    parse_batch_override = 0;
     if(net && inference){
         free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
         net->inference = 1;          /* backward_network and update_network refuse */
@@ -130,10 +132,10 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
 
 network *load_network_checked(char *cfg, char *weights, int clear)
 {
-    return load_network_shaped(cfg, weights, clear, 0);
+    return load_network_shaped(cfg, weights, clear, 0, 0);
 }
 
-network *load_network_infer(char *cfg, char *weights)
+network *load_network_infer(char *cfg, char *weights, int batch)
 {
-    return load_network_shaped(cfg, weights, 0, 1);
+    return load_network_shaped(cfg, weights, 0, 1, batch > 0 ? batch : 0);
 }

@@ -53,7 +53,7 @@ static void test_infer_net_buffers(void)
     mkout();
     if(make_weights()) { CHECK_MSG(0, "cannot make the weights of %s", CFG); return; }
     network *tr = load_network_checked(CFG, OUT "/w.weights", 0);
-    network *in = load_network_infer(CFG, OUT "/w.weights");
+    network *in = load_network_infer(CFG, OUT "/w.weights", 0);
     CHECK(tr && in);
     if(!tr || !in){ if(tr) free_network(tr); if(in) free_network(in); return; }
     CHECK(tr->n == in->n && !tr->inference && in->inference);
@@ -84,7 +84,7 @@ static void test_infer_net_same_prediction(void)
     mkout();
     if(make_weights()) { CHECK_MSG(0, "cannot make the weights of %s", CFG); return; }
     network *tr = load_network_checked(CFG, OUT "/w.weights", 0);
-    network *in = load_network_infer(CFG, OUT "/w.weights");
+    network *in = load_network_infer(CFG, OUT "/w.weights", 0);
     CHECK(tr && in);
     if(!tr || !in){ if(tr) free_network(tr); if(in) free_network(in); return; }
     int nx = 56, ny = 32, nz = 20, stride[3] = { 8, 16, 16 }, dec;   /* 3 x 1 x 2 windows: two forwards of 4, the second half filler */
@@ -118,6 +118,38 @@ static void test_infer_net_same_prediction(void)
     free_network(in);
 }
 
+/* windows per forward pass (-batch): 1, 3 and 5 windows per pass give the probabilities of the cfg's batch 4 */
+static void test_infer_net_batch(void)
+{
+    mkout();
+    if(make_weights()) { CHECK_MSG(0, "cannot make the weights of %s", CFG); return; }
+    int nx = 56, ny = 32, nz = 20, stride[3] = { 8, 16, 16 }, b, bs[3] = { 1, 3, 5 };
+    long n = (long)nx * ny * nz, i;
+    float *vol = malloc(n * sizeof(float)), *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
+    for(i = 0; i < n; ++i) vol[i] = (float)(((i * 2654435761u) >> 9) % 1000) / 300.f - 1.5f;
+    char err[512] = "";
+    network *ref = load_network_infer(CFG, OUT "/w.weights", 0);
+    CHECK(ref && ref->batch == 4);
+    if(ref) CHECK_MSG(network_predict_volume(ref, vol, nx, ny, nz, stride, -1, pa, err, sizeof(err)) == 0, "%s", err);
+    for(b = 0; b < 3 && ref; ++b){
+        network *net = load_network_infer(CFG, OUT "/w.weights", bs[b]);
+        CHECK(net && net->batch == bs[b]);
+        if(!net) continue;
+        CHECK_MSG(network_predict_volume(net, vol, nx, ny, nz, stride, -1, pb, err, sizeof(err)) == 0, "%s", err);
+        double e = 0;
+        for(i = 0; i < n; ++i) if(fabs(pa[i] - pb[i]) > e) e = fabs(pa[i] - pb[i]);
+        CHECK_MSG(e < 1e-5, "batch %d: max abs difference %g to batch 4", bs[b], e);
+        printf("  batch %d: max abs difference %g to batch 4\n", bs[b], e);
+        free_network(net);
+    }
+    /* the override is for that one load: the next training network has the cfg's batch */
+    network *tr = load_network_checked(CFG, 0, 0);
+    CHECK(tr && tr->batch == 4);
+    if(tr) free_network(tr);
+    if(ref) free_network(ref);
+    free(vol); free(pa); free(pb);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -125,5 +157,6 @@ int main(void)
     gpu_index = -1;   /* the CPU path; scripts/gpu_checks.sh measures the device */
     RUN(test_infer_net_buffers);
     RUN(test_infer_net_same_prediction);
+    RUN(test_infer_net_batch);
     TEST_MAIN_END();
 }
