@@ -22,7 +22,7 @@ static const char *predict_use =
 /* A predict run: its arguments, the inputs' case ids and the network. */
 typedef struct {
     char *cfg, *weights, *probpath, *pngpath, *refpath, *precision_flag, *out;
-    int stride[3], have_stride, lcc, decoder, batch;   /* batch: windows per forward pass, 0 = [net] batch */
+    int stride[3], have_stride, lcc, decoder, batch;   /* batch: -batch, windows per forward pass (0: none given) */
     char **pos;             /* the inputs */
     int nin, folder;        /* folder: one file per case in the output folder */
     char (*ids)[256];       /* each input's case id */
@@ -123,7 +123,7 @@ static int predict_build(predict_run *r)
     char precision[96], perr[1024];
     if(darknet3d_set_precision(r->cfg, r->precision_flag, precision, sizeof(precision), perr, sizeof(perr))){ fprintf(stderr, "error: %s\n", perr); return 1; }
     fprintf(stderr, "precision %s\n", precision);
-    r->net = load_network_infer(r->cfg, r->weights, r->batch);
+    r->net = load_network_infer(r->cfg, r->weights, r->batch ? r->batch : infer_default_batch());
     if(!r->net) return 1;
     return cmd_resolve_stride(r->cfg, r->net, r->have_stride, r->stride) != 0;
 }

@@ -23,7 +23,7 @@ static const char *test_use =
 /* A test run: its arguments, the data set, the network, the per-case results and the CSV. */
 typedef struct {
     char *datafile, *cfg, *weights, *csvpath, *save_dir, *precision_flag;
-    int stride[3], have_stride, lcc, decoder, split, batch;   /* batch: windows per forward pass, 0 = [net] batch */
+    int stride[3], have_stride, lcc, decoder, split, batch;   /* batch: -batch, windows per forward pass (0: none given) */
     dataset *ds;
     case_list *cl;
     intensity_norm norm;
@@ -86,7 +86,7 @@ static int test_build(test_run *t)
     if(intensity_read(t->cfg, &t->norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     if(darknet3d_set_precision(t->cfg, t->precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     fprintf(stderr, "precision %s\n", precision);
-    t->net = load_network_infer(t->cfg, t->weights, t->batch);
+    t->net = load_network_infer(t->cfg, t->weights, t->batch ? t->batch : infer_default_batch());
     return t->net ? 0 : 1;
 }
 
