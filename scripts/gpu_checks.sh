@@ -79,9 +79,10 @@ say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --for
 # 5b. peak GPU memory of predict (the inference-shaped network: no deltas, no updates) on an 88x256x256 volume with
 #     the weights of the speed runs: the cfg's 4 windows per forward pass and -batch 1 (memory.used sampled each 0.1 s)
 $D seg3d synth "$O/vol" 1 -size 88 256 256 -seed 7 > /dev/null 2>&1
+VW=$(ls -t "$O"/big/backup/vnet_final.weights "$O"/big/backup/vnet_*.weights 2>/dev/null | head -1)   # a timed-out speed run leaves no _final
 peak() { # flags...: the largest memory.used (MiB) while predict runs, and its exit code and time
   s0=$(date +%s.%N)
-  timeout 60 $D seg3d predict "$O/vnet.cfg" "$O/big/backup/vnet_final.weights" "$O/vol/case_000/image.nii.gz" "$O/vol/pred$2.nii.gz" "$@" > "$O/predict$2.out" 2> "$O/predict$2.err" &
+  timeout 60 $D seg3d predict "$O/vnet.cfg" "$VW" "$O/vol/case_000/image.nii.gz" "$O/vol/pred$2.nii.gz" "$@" > "$O/predict$2.out" 2> "$O/predict$2.err" &
   p=$!; m=0
   while kill -0 $p 2>/dev/null; do
     u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
