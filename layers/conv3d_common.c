@@ -162,14 +162,15 @@ static int c3_init_gpu(layer *l)
     conv3d_state *st = c3_state(*l);
     int oc = l->out_c;
     if(cuda3d_make_array(&l->weights_gpu, l->weights, l->nweights)) return -1;
-    if(cuda3d_make_array(&l->weight_updates_gpu, l->weight_updates, l->nweights)) return -1;
+    int train = !layer3d_inference;   /* no update buffers in a network for forward passes only */
+    if(train && cuda3d_make_array(&l->weight_updates_gpu, l->weight_updates, l->nweights)) return -1;
     if(l->nbiases){
         if(cuda3d_make_array(&l->biases_gpu, l->biases, oc)) return -1;
-        if(cuda3d_make_array(&l->bias_updates_gpu, l->bias_updates, oc)) return -1;
+        if(train && cuda3d_make_array(&l->bias_updates_gpu, l->bias_updates, oc)) return -1;
     }
     if(l->batch_normalize){
         if(cuda3d_make_array(&l->scales_gpu, l->scales, oc)) return -1;
-        if(cuda3d_make_array(&l->scale_updates_gpu, l->scale_updates, oc)) return -1;
+        if(train && cuda3d_make_array(&l->scale_updates_gpu, l->scale_updates, oc)) return -1;
         if(cuda3d_make_array(&l->mean_gpu, l->mean, oc)) return -1;
         if(cuda3d_make_array(&l->variance_gpu, l->variance, oc)) return -1;
         if(cuda3d_make_array(&l->rolling_mean_gpu, l->rolling_mean, oc)) return -1;
@@ -177,7 +178,7 @@ static int c3_init_gpu(layer *l)
     }
     if(st->pre_bias){
         if(cuda3d_make_array(&st->pre_b_gpu, st->pre_b, oc)) return -1;
-        if(cuda3d_make_array(&st->pre_b_updates_gpu, st->pre_b_updates, oc)) return -1;
+        if(train && cuda3d_make_array(&st->pre_b_updates_gpu, st->pre_b_updates, oc)) return -1;
     }
     if(cuda3d_malloc((void **)&st->acc_gpu, 2 * (size_t)oc * sizeof(double))) return -1;
     if(cuda3d_malloc((void **)&st->part_gpu, 2 * (size_t)oc * C3_SUM_BLOCKS * sizeof(double))) return -1;
@@ -217,8 +218,8 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
     l->nbiases = (batch_normalize || bias) ? oc : 0;
     l->extra = pre ? oc : 0;
     l->weights = layer3d_alloc(l->nweights);
-    l->weight_updates = layer3d_alloc(l->nweights);
-    if(!l->weights || !l->weight_updates) return -1;
+    l->weight_updates = layer3d_inference ? 0 : layer3d_alloc(l->nweights);
+    if(!l->weights || (!layer3d_inference && !l->weight_updates)) return -1;
     /* PyTorch's default initialisation of Conv3d/ConvTranspose3d (kaiming_uniform with a = sqrt(5)), which the
      * public V-Net code keeps: weights and conv biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); BN gamma 1, beta 0.
      * With BN after a convolution, the weight scale sets the effective learning rate (it goes as lr / |w|^2): He-normal
@@ -229,13 +230,13 @@ int c3_init(layer *l, int batch, dims3d in, dims3d out, geom3d g, int transposed
     for(i = 0; i < l->nweights; ++i) l->weights[i] = rand_uniform(-bound, bound);
     if(l->nbiases){
         l->biases = layer3d_alloc(oc);
-        l->bias_updates = layer3d_alloc(oc);
+        l->bias_updates = layer3d_inference ? 0 : layer3d_alloc(oc);
         if(!batch_normalize) for(i = 0; i < oc; ++i) l->biases[i] = rand_uniform(-bound, bound);
     }
     if(pre) for(i = 0; i < oc; ++i) st->pre_b[i] = rand_uniform(-bound, bound);
     if(batch_normalize){
         l->scales = layer3d_alloc(oc);
-        l->scale_updates = layer3d_alloc(oc);
+        l->scale_updates = layer3d_inference ? 0 : layer3d_alloc(oc);
         l->mean = layer3d_alloc(oc);
         l->variance = layer3d_alloc(oc);
         l->rolling_mean = layer3d_alloc(oc);

@@ -478,7 +478,7 @@ static layer make_dbisl_layer(size_params params, dbisl_state *s)
     l.outputs = DBISL_NTERMS;
     l.truths = (int)s->V + 1;
     l.output = layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
-    l.delta = layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
+    l.delta = layer3d_inference ? 0 : layer3d_alloc((size_t)DBISL_NTERMS * l.batch);
     l.cost = calloc(1, sizeof(float));
     l.n = s->ndec * 2;   /* input_layers: seg, sdf of each decoder (src/infer.c reads the seg heads there) */
     l.input_layers = calloc(4, sizeof(int));
@@ -492,6 +492,7 @@ static layer make_dbisl_layer(size_params params, dbisl_state *s)
     if(gpu_index >= 0){
         if(l.output && l.delta && !cuda3d_make_array(&l.output_gpu, l.output, (size_t)DBISL_NTERMS * l.batch))
             cuda3d_make_array(&l.delta_gpu, l.delta, (size_t)DBISL_NTERMS * l.batch);
+        else if(l.output && layer3d_inference) cuda3d_make_array(&l.output_gpu, l.output, (size_t)DBISL_NTERMS * l.batch);
     }
 #endif
     fprintf(stderr, "dbisl      %d decoder%s: seg", s->ndec, s->ndec > 1 ? "s" : "");

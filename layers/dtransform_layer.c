@@ -589,11 +589,11 @@ static int alloc_logit_buffers(layer *l)
     size_t n = (size_t)l->batch * l->outputs;
     l->activation = LOGISTIC;
     l->x = calloc(n, sizeof(float));
-    l->x_norm = calloc(n, sizeof(float));
-    if(!l->x || !l->x_norm) return -1;
+    l->x_norm = layer3d_inference ? 0 : calloc(n, sizeof(float));   /* backward only */
+    if(!l->x || (!layer3d_inference && !l->x_norm)) return -1;
 #ifdef GPU
     if(gpu_index >= 0){
-        if(cuda3d_make_array(&l->x_gpu, l->x, n) || cuda3d_make_array(&l->x_norm_gpu, l->x_norm, n)) return -1;
+        if(cuda3d_make_array(&l->x_gpu, l->x, n) || (!layer3d_inference && cuda3d_make_array(&l->x_norm_gpu, l->x_norm, n))) return -1;
     }
 #endif
     return 0;

@@ -41,6 +41,6 @@ int parse_dualsplit_section(list *options, size_params params, layer *l, char *e
         return -1;
     }
     *l = make_dualsplit_layer(params.net, params.batch, idx[0]);
-    if(!l->output || !l->delta || !l->input_layers){ snprintf(err, errlen, "out of memory"); return -1; }
+    if(!l->output || (!layer3d_inference && !l->delta) || !l->input_layers){ snprintf(err, errlen, "out of memory"); return -1; }
     return 0;
 }

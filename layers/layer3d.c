@@ -23,6 +23,8 @@ int params_dims(size_params params, dims3d *in, char *err, size_t errlen)
     return 0;
 }
 
+int layer3d_inference = 0;
+
 float *layer3d_alloc(size_t n)
 {
     return calloc(n ? n : 1, sizeof(float));
@@ -39,14 +41,14 @@ int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
     if(l->output) free(l->output);
     if(l->delta) free(l->delta);
     l->output = layer3d_alloc(n);
-    l->delta = layer3d_alloc(n);
-    if(!l->output || !l->delta) return -1;
+    l->delta = layer3d_inference ? 0 : layer3d_alloc(n);
+    if(!l->output || (!layer3d_inference && !l->delta)) return -1;
 #ifdef GPU
     if(gpu_index >= 0){
         cuda3d_free((void **)&l->output_gpu);
         cuda3d_free((void **)&l->delta_gpu);
         if(cuda3d_make_array(&l->output_gpu, l->output, n)) return -1;
-        if(cuda3d_make_array(&l->delta_gpu, l->delta, n)) return -1;
+        if(!layer3d_inference && cuda3d_make_array(&l->delta_gpu, l->delta, n)) return -1;
     }
 #endif
     return 0;
@@ -54,9 +56,10 @@ int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
 
 int layer3d_buffers_ok(const layer *l)
 {
-    if(!l->output || !l->delta) return 0;
+    int need_delta = !layer3d_inference;
+    if(!l->output || (need_delta && !l->delta)) return 0;
 #ifdef GPU
-    if(gpu_index >= 0 && (!l->output_gpu || !l->delta_gpu)) return 0;
+    if(gpu_index >= 0 && (!l->output_gpu || (need_delta && !l->delta_gpu))) return 0;
 #endif
     return 1;
 }

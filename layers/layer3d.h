@@ -18,11 +18,15 @@ static inline size_t dims_volume(dims3d s) { return (size_t)s.d * s.h * s.w; }
 /* Reads the input shape from the parser's params; fails (with a message) on an inconsistent depth. */
 int params_dims(size_params params, dims3d *in, char *err, size_t errlen);
 
-/* Fills batch/in/out shape fields and allocates output and delta (CPU, and GPU when gpu_index >= 0).
+/* 1 while a network for forward passes only is parsed (src/darknet3d.h load_network_infer): make_ and parse
+ * functions allocate no delta, no weight/bias/scale updates and no buffer that only backward reads. */
+extern int layer3d_inference;
+
+/* Fills batch/in/out shape fields and allocates output and delta (no delta when layer3d_inference) (CPU, and GPU when gpu_index >= 0).
  * 0, or -1 when memory is short (a failed GPU allocation is recorded for cuda3d_take_error, core/cuda3d.h). */
 int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out);
 
-/* 1 when output and delta exist on the CPU and, for a GPU run, on the GPU */
+/* 1 when output and delta (not needed when layer3d_inference) exist on the CPU and, for a GPU run, on the GPU */
 int layer3d_buffers_ok(const layer *l);
 /* A make_ function's failure as a parse error: "out of GPU memory: file:line: call: error" after a recorded GPU
  * failure (core/cuda3d.h), else "out of memory". Returns -1. */

@@ -76,6 +76,23 @@ f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32); det=$(spee
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det"
 say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
 
+# 5b. peak GPU memory of predict (the inference-shaped network: no deltas, no updates) on an 88x256x256 volume with
+#     the weights of the speed runs: the cfg's 4 windows per forward pass and -batch 1 (memory.used sampled each 0.1 s)
+$D seg3d synth "$O/vol" 1 -size 88 256 256 -seed 7 > /dev/null 2>&1
+VW=$(ls -t "$O"/big/backup/vnet_final.weights "$O"/big/backup/vnet_*.weights 2>/dev/null | head -1)   # a timed-out speed run leaves no _final
+peak() { # flags...: the largest memory.used (MiB) while predict runs, and its exit code and time
+  s0=$(date +%s.%N)
+  timeout 60 $D seg3d predict "$O/vnet.cfg" "$VW" "$O/vol/case_000/image.nii.gz" "$O/vol/pred$2.nii.gz" "$@" > "$O/predict$2.out" 2> "$O/predict$2.err" &
+  p=$!; m=0
+  while kill -0 $p 2>/dev/null; do
+    u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
+    [ "${u:-0}" -gt "$m" ] && m=$u; sleep 0.1
+  done
+  wait $p; e=$?
+  echo "$m MiB (exit $e, $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $s0 }") s)"
+}
+say "predict 88x256x256 peak GPU memory (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1) MiB): -batch 4 $(peak -batch 4), -batch 1 $(peak -batch 1)"
+
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
 timeout 420 env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"

@@ -10,18 +10,19 @@
 #include "progress.h"
 #include "infer.h"
 #include "cmd_common.h"
+#include "cfg_keys.h"
 #include "commands.h"
 
 static const char *predict_use =
     "usage: ./darknet seg3d predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> "
-    "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32]\n"
+    "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32] [-batch N]\n"
     "       ./darknet seg3d predict <cfg> <weights> <in1> [<in2> ...] <outdir> [...]   several inputs: "
     "<outdir>/<id>_pred.nii.gz; -prob DIR and -png DIR then name folders\n";
 
 /* A predict run: its arguments, the inputs' case ids and the network. */
 typedef struct {
     char *cfg, *weights, *probpath, *pngpath, *refpath, *precision_flag, *out;
-    int stride[3], have_stride, lcc, decoder;
+    int stride[3], have_stride, lcc, decoder, batch;   /* batch: -batch, windows per forward pass (0: none given) */
     char **pos;             /* the inputs */
     int nin, folder;        /* folder: one file per case in the output folder */
     char (*ids)[256];       /* each input's case id */
@@ -51,7 +52,12 @@ static int predict_parse(predict_run *r, int argc, char **argv)
         else if(strcmp(argv[i], "-ref") == 0 && i + 1 < argc) r->refpath = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) r->lcc = 1;
         else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) r->precision_flag = argv[++i];
-        else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
+        else if(strcmp(argv[i], "-batch") == 0 && i + 1 < argc){
+            long long v;
+            char err[256];
+            if(arg_long("seg3d predict", "-batch", argv[++i], &v, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
+            r->batch = (int)v;
+        } else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             r->decoder = cmd_decoder(argv[++i]);
             if(r->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
         } else if(argv[i][0] == '-' && argv[i][1]){ fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], predict_use); return 2; }
@@ -117,7 +123,7 @@ static int predict_build(predict_run *r)
     char precision[96], perr[1024];
     if(darknet3d_set_precision(r->cfg, r->precision_flag, precision, sizeof(precision), perr, sizeof(perr))){ fprintf(stderr, "error: %s\n", perr); return 1; }
     fprintf(stderr, "precision %s\n", precision);
-    r->net = load_network_checked(r->cfg, r->weights, 0);
+    r->net = load_network_infer(r->cfg, r->weights, r->batch ? r->batch : infer_default_batch());
     if(!r->net) return 1;
     return cmd_resolve_stride(r->cfg, r->net, r->have_stride, r->stride) != 0;
 }

@@ -11,18 +11,19 @@
 #include "progress.h"
 #include "infer.h"
 #include "cmd_common.h"
+#include "cfg_keys.h"
 #include "commands.h"
 
 #define NCOLS 7   /* dice, jaccard, hd95, asd, hd95_mm, asd_mm, seconds */
 
 static const char *test_use =
     "usage: ./darknet seg3d test <data> <cfg> <weights> [-split valid|test|labeled|unlabeled] "
-    "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32]\n";
+    "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32] [-batch N]\n";
 
 /* A test run: its arguments, the data set, the network, the per-case results and the CSV. */
 typedef struct {
     char *datafile, *cfg, *weights, *csvpath, *save_dir, *precision_flag;
-    int stride[3], have_stride, lcc, decoder, split;
+    int stride[3], have_stride, lcc, decoder, split, batch;   /* batch: -batch, windows per forward pass (0: none given) */
     dataset *ds;
     case_list *cl;
     intensity_norm norm;
@@ -52,6 +53,12 @@ static int test_parse(test_run *t, int argc, char **argv)
         else if(strcmp(argv[i], "-save_dir") == 0 && i + 1 < argc) t->save_dir = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) t->lcc = 1;
         else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) t->precision_flag = argv[++i];
+        else if(strcmp(argv[i], "-batch") == 0 && i + 1 < argc){
+            long long v;
+            char err[256];
+            if(arg_long("seg3d test", "-batch", argv[++i], &v, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
+            t->batch = (int)v;
+        }
         else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             t->decoder = cmd_decoder(argv[++i]);
             if(t->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
@@ -79,7 +86,7 @@ static int test_build(test_run *t)
     if(intensity_read(t->cfg, &t->norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     if(darknet3d_set_precision(t->cfg, t->precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     fprintf(stderr, "precision %s\n", precision);
-    t->net = load_network_checked(t->cfg, t->weights, 0);
+    t->net = load_network_infer(t->cfg, t->weights, t->batch ? t->batch : infer_default_batch());
     return t->net ? 0 : 1;
 }
 

@@ -6,6 +6,7 @@
 #include "darknet3d.h"
 #include "cfg_check.h"
 #include "fast_paths.h"
+#include "layer3d.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -70,7 +71,28 @@ size_t network_param_count(network *net)
     return total;
 }
 
-network *load_network_checked(char *cfg, char *weights, int clear)
+/* Frees every layer's delta (CPU and GPU) once: stock [dropout] shares the delta of the layer before it. */
+static void free_deltas(network *net)
+{
+    int i, j;
+    for(i = 0; i < net->n; ++i){
+        layer *l = &net->layers[i];
+        float *d = l->delta;
+        if(d){
+            for(j = i; j < net->n; ++j) if(net->layers[j].delta == d) net->layers[j].delta = 0;
+            free(d);
+        }
+#ifdef GPU
+        float *g = l->delta_gpu;
+        if(g){
+            for(j = i; j < net->n; ++j) if(net->layers[j].delta_gpu == g) net->layers[j].delta_gpu = 0;
+            cuda_free(g);
+        }
+#endif
+    }
+}
+
+static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
 {
     char err[1024];
     /* stock sections Darknet reads unchecked ([net], [route], [shortcut], [dropout]): see cfg_check.h */
@@ -78,7 +100,15 @@ network *load_network_checked(char *cfg, char *weights, int clear)
         fprintf(stderr, "error: %s\n", err);
         return 0;
     }
+    layer3d_inference = inference;   /* our make_ functions skip delta, updates and backward-only buffers */
+    parse_batch_override = batch;
     network *net = parse_network_cfg_err(cfg, err, sizeof(err));
+    layer3d_inference = 0;
+    parse_batch_override = 0;
+    if(net && inference){
+        free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
+        net->inference = 1;          /* backward_network and update_network refuse */
+    }
     if(!net){
         fprintf(stderr, "error: %s\n", err);
         return 0;
@@ -98,4 +128,14 @@ network *load_network_checked(char *cfg, char *weights, int clear)
     }
     if(clear) *net->seen = 0;
     return net;
+}
+
+network *load_network_checked(char *cfg, char *weights, int clear)
+{
+    return load_network_shaped(cfg, weights, clear, 0, 0);
+}
+
+network *load_network_infer(char *cfg, char *weights, int batch)
+{
+    return load_network_shaped(cfg, weights, 0, 1, batch > 0 ? batch : 0);
 }

@@ -26,4 +26,10 @@ size_t network_param_count(network *net);
 /* Loads a cfg without exiting: returns NULL and prints the error (file:line: [section] key: ...) */
 network *load_network_checked(char *cfg, char *weights, int clear);
 
+/* The same network shaped for forward passes only (predict, test): no delta on any layer, no weight/bias/scale
+ * updates and no backward-only buffers, on the CPU and the GPU; net->inference = 1, so backward_network and
+ * update_network print an error and do nothing. batch > 0: that many samples (sliding windows) per forward
+ * pass, in place of [net] batch/subdivisions. Weights and predictions are those of load_network_checked. */
+network *load_network_infer(char *cfg, char *weights, int batch);
+
 #endif

@@ -319,6 +319,11 @@ int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen)
     return 1;
 }
 
+int infer_default_batch(void)
+{
+    return gpu_index >= 0 ? 0 : 1;
+}
+
 void infer_default_stride(const network *net, int stride[3])
 {
     stride[0] = net->d > 1 ? net->d / 2 : 1; stride[1] = net->h > 1 ? net->h / 2 : 1; stride[2] = net->w > 1 ? net->w / 2 : 1;

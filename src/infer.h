@@ -51,6 +51,10 @@ long largest_component(unsigned char *mask, int D, int H, int W);
  * Returns 1 found, 0 absent, -1 with err (unreadable file or malformed value). */
 int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen);
 
+/* Windows per forward pass when -batch is not given: 1 on the CPU (as fast as 4 and a quarter of the activations,
+ * docs/performance.md "Inference network"), 0 = the cfg's [net] batch on the GPU. */
+int infer_default_batch(void);
+
 /* The stride used when none is given: half the network's window along each axis (1 for a window of 1). */
 void infer_default_stride(const network *net, int stride[3]);
 

@@ -215,6 +215,10 @@ static void run_cmd_row(const cfg_key *k, double v)
     else if(!strcmp(c, "train") && !strcmp(f, "-max_batches"))
         /* the largest count is started and stopped after its first iterations: the pipe closes */
         snprintf(cmd, sizeof(cmd), "%s seg3d train %ssynth.data " OUT "base.cfg -clear -max_batches %s | head -c 2000 > /dev/null; true", darknet_bin, D, val);
+    else if(!strcmp(c, "predict") && !strcmp(f, "-batch"))
+        snprintf(cmd, sizeof(cmd), "%s seg3d predict " OUT "base.cfg %s %scase_000/image.nii.gz " OUT "pred.nii.gz -batch %s", darknet_bin, W, D, val);
+    else if(!strcmp(c, "test") && !strcmp(f, "-batch"))
+        snprintf(cmd, sizeof(cmd), "%s seg3d test %ssynth.data " OUT "base.cfg %s -batch %s", darknet_bin, D, W, val);
     else if(!strcmp(c, "predict"))
         snprintf(cmd, sizeof(cmd), "%s seg3d predict " OUT "base.cfg %s %scase_000/image.nii.gz " OUT "pred.nii.gz -stride %s", darknet_bin, W, D, val);
     else if(!strcmp(c, "test"))
