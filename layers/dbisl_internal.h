@@ -10,6 +10,10 @@
  * (con_seg, con_reg, mask count, masked CE of decoder 0, of decoder 1). */
 enum { DBISL_ACC_DEC = 10, DBISL_ACC_X = 2 * DBISL_ACC_DEC, DBISL_NACC = DBISL_ACC_X + 5 };
 
+/* con_side bits: the segmentation side of a consistency term (T_s2r(Y) of con_s2r, Y of con_r2s) and the
+ * distance side (R^ of con_s2r, T_r2s(R^) of con_r2s) */
+enum { DBISL_SIDE_SEG = 1, DBISL_SIDE_SDF = 2, DBISL_SIDE_BOTH = 3 };
+
 typedef struct {
     int ndec;
     int seg[2], sdf[2];
@@ -17,6 +21,8 @@ typedef struct {
     float w[DBISL_NTERMS];
     float lambda, beta;
     int rampup, ramp_shape;
+    int con_rampup, con_ramp_shape;  /* gamma(t) of the con_* terms, shaped as beta(t) */
+    int con_side[2];                 /* con_s2r, con_r2s: which heads take the gradient (DBISL_SIDE_* bits) */
     float k_seg, dice_w, ce_w;        /* k_seg: T_r2s's k inside sup_r2s (the CE needs the logit k_seg*R^) */
     int pse_labeled, pseudo_hard, pse_mask; /* pse_mask 0: every voxel of the selected samples */
     dtransform_params lp;            /* transform of the labels: the s2r sections' settings, exact = label_exact */
@@ -34,7 +40,7 @@ typedef struct {
      * doubles; res_gpu DBISL_NTERMS + 1 floats (term values, then the cost) */
     int dev;
     float *Y_gpu[2], *Rh_gpu[2], *gP_gpu[2], *dS_gpu[2], *gY_gpu[2], *gz_gpu[2], *gR_gpu[2];
-    float *lab_gpu, *R_gpu, *res_gpu, *wt_gpu; /* wt_gpu: the term weights w[] */
+    float *lab_gpu, *R_gpu, *res_gpu;
     double *acc_gpu;
     double *part_gpu;                /* deterministic sums: DBISL_NACC x DBISL_MAX_SUM_BLOCKS block sums */
     dtransform_state *tl_gpu;

@@ -18,7 +18,8 @@ struct dbisl_args {
     int ndec;
     unsigned long long labm, psem;   /* bit i: sample i is labeled / enters the pseudo-supervision */
     int on[DBISL_NTERMS];
-    float scale[DBISL_NTERMS];       /* lambda * w (beta(t) * w for pse): the gradient scale of each term */
+    float scale[DBISL_NTERMS];       /* factor(t) * w (dbisl_factors): the loss weight and gradient scale of each term */
+    int side[2];                     /* con_s2r, con_r2s: the DBISL_SIDE_* bits of the heads that take the gradient */
     float k_seg, dice_w, ce_w;
     int pseudo_hard, use_mask;
     double Nlab, Nall;               /* voxels of the labeled samples, of all samples */
@@ -175,14 +176,14 @@ __global__ void dbisl_grad_kernel(dbisl_args a, const double *acc, float *gz0, f
         if(a.on[DBISL_CON_S2R]){
             float d = a.S[w][j] - Rv;
             float g = (float)(a.scale[DBISL_CON_S2R] * 2.0 * d / a.Nall);
-            dS[w] += g;
-            gR[w] -= g;
+            if(a.side[0] & DBISL_SIDE_SEG) dS[w] += g;
+            if(a.side[0] & DBISL_SIDE_SDF) gR[w] -= g;
         }
         if(a.on[DBISL_CON_R2S]){
             float d = a.P[w][j] - Yv;
             float g = (float)(a.scale[DBISL_CON_R2S] * 2.0 * d / a.Nall);
-            gP[w] += g;
-            gY[w] -= g;
+            if(a.side[1] & DBISL_SIDE_SDF) gP[w] += g;
+            if(a.side[1] & DBISL_SIDE_SEG) gY[w] -= g;
         }
     }
     if(a.on[DBISL_CON_SEG]){
@@ -221,8 +222,7 @@ __global__ void dbisl_chain_kernel(size_t n, const float *Y, const float *gY, fl
 
 /* One thread: the term values from the sums (as seg_term / mse_term return them), the total cost;
  * res = terms then cost, out = the terms (the layer's output_gpu, which Darknet pulls). */
-__global__ void dbisl_final_kernel(dbisl_args a, const double *acc, const float *wt, float lam, float beta,
-                                   float *res, float *out)
+__global__ void dbisl_final_kernel(dbisl_args a, const double *acc, float *res, float *out)
 {
     if(blockIdx.x != 0 || threadIdx.x != 0) return;
     const double eps = 1e-5;
@@ -252,8 +252,7 @@ __global__ void dbisl_final_kernel(dbisl_args a, const double *acc, const float 
     }
     double total = 0;
     for(int t = 0; t < DBISL_NTERMS; ++t){
-        float f = wt[t] * (t == DBISL_PSE ? beta : lam);
-        total += (double)f * term[t];
+        total += (double)a.scale[t] * term[t];
         res[t] = term[t];
         if(out) out[t] = term[t];
     }
@@ -275,7 +274,7 @@ extern "C" int dbisl_alloc_gpu(dbisl_state *s)
            cuda3d_make_array(&s->gR_gpu[w], NULL, n)) return -1;
     }
     if(cuda3d_make_array(&s->lab_gpu, NULL, n) || cuda3d_make_array(&s->R_gpu, NULL, n) ||
-       cuda3d_make_array(&s->res_gpu, NULL, DBISL_NTERMS + 1) || cuda3d_make_array(&s->wt_gpu, s->w, DBISL_NTERMS)) return -1;
+       cuda3d_make_array(&s->res_gpu, NULL, DBISL_NTERMS + 1)) return -1;
     if(cuda3d_malloc((void **)&s->acc_gpu, DBISL_NACC * sizeof(double))) return -1;
     if(cuda3d_malloc((void **)&s->part_gpu, (size_t)DBISL_NACC * DBISL_MAX_SUM_BLOCKS * sizeof(double))) return -1;
     if(s->s2r[0] >= 0 && !(s->tl_gpu = dtransform_alloc(&s->lp, s->batch, s->D, s->H, s->W, 1))) return -1;
@@ -290,8 +289,8 @@ extern "C" void dbisl_free_gpu(dbisl_state *s)
         float **b[7] = {&s->Y_gpu[w], &s->Rh_gpu[w], &s->gP_gpu[w], &s->dS_gpu[w], &s->gY_gpu[w], &s->gz_gpu[w], &s->gR_gpu[w]};
         for(int q = 0; q < 7; ++q) cuda3d_free((void **)b[q]);
     }
-    float **c[4] = {&s->lab_gpu, &s->R_gpu, &s->res_gpu, &s->wt_gpu};
-    for(int q = 0; q < 4; ++q) cuda3d_free((void **)c[q]);
+    float **c[3] = {&s->lab_gpu, &s->R_gpu, &s->res_gpu};
+    for(int q = 0; q < 3; ++q) cuda3d_free((void **)c[q]);
     cuda3d_free((void **)&s->acc_gpu);
     cuda3d_free((void **)&s->part_gpu);
     if(s->tl_gpu){ dtransform_free(s->tl_gpu); s->tl_gpu = 0; }
@@ -340,7 +339,7 @@ static void backward_on_host(const layer l, network net, dbisl_state *s)
 
 /* The kernels' arguments for one forward: samples, the gates of each term (as the CPU path gates them), scales
  * and the device pointers. Returns the number of labeled samples; *truth the device truth (NULL when none). */
-static int make_args(const layer l, network net, dbisl_state *s, float beta, dbisl_args *a, const float **truth)
+static int make_args(const layer l, network net, dbisl_state *s, const float *f, dbisl_args *a, const float **truth)
 {
     int B = l.batch, i, w, nlab = 0;
     size_t V = s->V;
@@ -371,7 +370,8 @@ static int make_args(const layer l, network net, dbisl_state *s, float beta, dbi
     a->on[DBISL_CON_SEG] = two && s->w[DBISL_CON_SEG] != 0;
     a->on[DBISL_CON_REG] = two && s->w[DBISL_CON_REG] != 0;
     a->on[DBISL_PSE] = two && s->w[DBISL_PSE] != 0;
-    for(i = 0; i < DBISL_NTERMS; ++i) a->scale[i] = (i == DBISL_PSE ? beta : s->lambda) * s->w[i];
+    for(i = 0; i < DBISL_NTERMS; ++i) a->scale[i] = f[i] * s->w[i];
+    a->side[0] = s->con_side[0]; a->side[1] = s->con_side[1];
     a->k_seg = s->k_seg; a->dice_w = s->dice_w; a->ce_w = s->ce_w;
     a->pseudo_hard = s->pseudo_hard;
     a->use_mask = s->pse_mask;
@@ -409,10 +409,11 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
     if(!net.train) return;
     dbisl_state *s = (dbisl_state *)l.plugin_state;
     if(!s->dev){ forward_on_host(l, net, s); return; }
-    float lam = s->lambda, beta = dbisl_beta(l, (int)get_current_batch(&net));
+    float f[DBISL_NTERMS];
+    dbisl_factors(l, (int)get_current_batch(&net), f);
     dbisl_args a;
     const float *truth;
-    make_args(l, net, s, beta, &a, &truth);
+    make_args(l, net, s, f, &a, &truth);
     size_t n = a.n;
     int w, w1 = s->ndec > 1;
     unsigned nb = nblocks(n);
@@ -427,7 +428,7 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
         dbisl_chain_kernel<<<nb, BLOCK>>>(n, s->Y_gpu[w], s->gY_gpu[w], s->gz_gpu[w]);
         CUDA3D_CHECK_LAUNCH();
     }
-    dbisl_final_kernel<<<1, 1>>>(a, s->acc_gpu, s->wt_gpu, lam, beta, s->res_gpu, l.output_gpu);
+    dbisl_final_kernel<<<1, 1>>>(a, s->acc_gpu, s->res_gpu, l.output_gpu);
     CUDA3D_CHECK_LAUNCH();
     /* the one device-to-host copy of the iteration (it also waits for the kernels above) */
     float res[DBISL_NTERMS + 1];

@@ -26,13 +26,29 @@ int dbisl_decoders(layer l) { return st(l)->ndec; }
 int dbisl_seg_input(layer l, int i) { return st(l)->seg[i]; }
 int dbisl_sdf_input(layer l, int i) { return st(l)->sdf[i]; }
 
+/* a ramp from 0 (sigmoid: exp(-5)) to 1 over rampup iterations, 1 from then on */
+static float ramp(int shape, int rampup, int t)
+{
+    if(rampup <= 0 || shape == RAMP_NONE || t >= rampup) return 1.f;
+    float x = (float)t / rampup;
+    if(shape == RAMP_LINEAR) return x;
+    return expf(-5.f * (1.f - x) * (1.f - x));
+}
+
 float dbisl_beta(layer l, int t)
 {
     dbisl_state *s = st(l);
-    if(s->rampup <= 0 || s->ramp_shape == RAMP_NONE || t >= s->rampup) return s->beta;
-    float x = (float)t / s->rampup;
-    if(s->ramp_shape == RAMP_LINEAR) return s->beta * x;
-    return s->beta * expf(-5.f * (1.f - x) * (1.f - x));
+    return s->beta * ramp(s->ramp_shape, s->rampup, t);
+}
+
+void dbisl_factors(layer l, int t, float f[DBISL_NTERMS])
+{
+    dbisl_state *s = st(l);
+    float con = s->lambda * ramp(s->con_ramp_shape, s->con_rampup, t);
+    int i;
+    for(i = 0; i < DBISL_NTERMS; ++i) f[i] = s->lambda;
+    f[DBISL_CON_SEG] = f[DBISL_CON_REG] = f[DBISL_CON_S2R] = f[DBISL_CON_R2S] = con;
+    f[DBISL_PSE] = dbisl_beta(l, t);
 }
 
 /* The loss sums run over fixed blocks of this many voxels, each summed in order, then the block sums in block order:
@@ -181,23 +197,26 @@ static void activate_heads(dbisl_state *s, const dbisl_inputs *in, size_t n)
  * S = T_s2r(Y_w) and P = T_r2s(R^_w) are the outputs of the [dtransform] / [r2s] sections (NULL when absent:
  * the terms that read them are then off, parse_dbisl_section made sure of it). */
 static void decoder_terms(dbisl_state *s, int w, const dbisl_inputs *in, const float *R, const int *lab_sel,
-                          const int *all_sel, int B)
+                          const int *all_sel, int B, const float *f)
 {
     size_t V = s->V;
-    float lam = s->lambda, *Rh = s->Rh[w];
+    float *Rh = s->Rh[w];
     const float *S = in->S[w];
+    int s2r = s->con_side[0], r2s = s->con_side[1];
     if(s->w[DBISL_SUP_SEG] != 0)
-        s->term[DBISL_SUP_SEG] += seg_term(in->seg[w], 1.f, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, lam * s->w[DBISL_SUP_SEG], s->gz[w]);
+        s->term[DBISL_SUP_SEG] += seg_term(in->seg[w], 1.f, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, f[DBISL_SUP_SEG] * s->w[DBISL_SUP_SEG], s->gz[w]);
     if(s->w[DBISL_SUP_REG] != 0 && R)
-        s->term[DBISL_SUP_REG] += mse_term(Rh, R, lab_sel, B, V, lam * s->w[DBISL_SUP_REG], s->gR[w], 0);
+        s->term[DBISL_SUP_REG] += mse_term(Rh, R, lab_sel, B, V, f[DBISL_SUP_REG] * s->w[DBISL_SUP_REG], s->gR[w], 0);
     if(s->w[DBISL_SUP_S2R] != 0 && R)
-        s->term[DBISL_SUP_S2R] += mse_term(S, R, lab_sel, B, V, lam * s->w[DBISL_SUP_S2R], s->dS[w], 0);
+        s->term[DBISL_SUP_S2R] += mse_term(S, R, lab_sel, B, V, f[DBISL_SUP_S2R] * s->w[DBISL_SUP_S2R], s->dS[w], 0);
     if(s->w[DBISL_SUP_R2S] != 0)
-        s->term[DBISL_SUP_R2S] += seg_term(Rh, s->k_seg, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, lam * s->w[DBISL_SUP_R2S], s->gR[w]);
+        s->term[DBISL_SUP_R2S] += seg_term(Rh, s->k_seg, s->lab, lab_sel, B, V, s->dice_w, s->ce_w, f[DBISL_SUP_R2S] * s->w[DBISL_SUP_R2S], s->gR[w]);
     if(s->w[DBISL_CON_S2R] != 0)
-        s->term[DBISL_CON_S2R] += mse_term(S, Rh, all_sel, B, V, lam * s->w[DBISL_CON_S2R], s->dS[w], s->gR[w]);
+        s->term[DBISL_CON_S2R] += mse_term(S, Rh, all_sel, B, V, f[DBISL_CON_S2R] * s->w[DBISL_CON_S2R],
+                                           s2r & DBISL_SIDE_SEG ? s->dS[w] : 0, s2r & DBISL_SIDE_SDF ? s->gR[w] : 0);
     if(s->w[DBISL_CON_R2S] != 0)   /* MSE(T_r2s(R^), Y): the gradient w.r.t. the [r2s] output, which carries it on */
-        s->term[DBISL_CON_R2S] += mse_term(in->P[w], s->Y[w], all_sel, B, V, lam * s->w[DBISL_CON_R2S], s->gP[w], s->gY[w]);
+        s->term[DBISL_CON_R2S] += mse_term(in->P[w], s->Y[w], all_sel, B, V, f[DBISL_CON_R2S] * s->w[DBISL_CON_R2S],
+                                           r2s & DBISL_SIDE_SDF ? s->gP[w] : 0, r2s & DBISL_SIDE_SEG ? s->gY[w] : 0);
 }
 
 /* Pseudo-supervision: pseudo label and unanimous confidence mask (no gradient through either), then the
@@ -242,16 +261,16 @@ void dbisl_compute(layer l, network net, const dbisl_inputs *in)
     int nlab = select_samples(s, l, net, lab_sel, all_sel, pse_sel);
     const float *R = make_labels(s, l, net, lab_sel, nlab) ? s->tmp : 0;
     activate_heads(s, in, n);
-    float beta = dbisl_beta(l, (int)get_current_batch(&net));
+    float f[DBISL_NTERMS];
+    dbisl_factors(l, (int)get_current_batch(&net), f);
     memset(s->term, 0, sizeof(s->term));
-    for(w = 0; w < s->ndec; ++w) decoder_terms(s, w, in, R, lab_sel, all_sel, B);
+    for(w = 0; w < s->ndec; ++w) decoder_terms(s, w, in, R, lab_sel, all_sel, B, f);
     if(s->ndec == 2){
-        float lam = s->lambda;
         if(s->w[DBISL_CON_SEG] != 0)
-            s->term[DBISL_CON_SEG] = mse_term(s->Y[0], s->Y[1], all_sel, B, s->V, lam * s->w[DBISL_CON_SEG], s->gY[0], s->gY[1]);
+            s->term[DBISL_CON_SEG] = mse_term(s->Y[0], s->Y[1], all_sel, B, s->V, f[DBISL_CON_SEG] * s->w[DBISL_CON_SEG], s->gY[0], s->gY[1]);
         if(s->w[DBISL_CON_REG] != 0)
-            s->term[DBISL_CON_REG] = mse_term(s->Rh[0], s->Rh[1], all_sel, B, s->V, lam * s->w[DBISL_CON_REG], s->gR[0], s->gR[1]);
-        if(s->w[DBISL_PSE] != 0) pse_term(s, in, pse_sel, B, beta);
+            s->term[DBISL_CON_REG] = mse_term(s->Rh[0], s->Rh[1], all_sel, B, s->V, f[DBISL_CON_REG] * s->w[DBISL_CON_REG], s->gR[0], s->gR[1]);
+        if(s->w[DBISL_PSE] != 0) pse_term(s, in, pse_sel, B, f[DBISL_PSE]);
     }
     /* chain rule to the raw head outputs */
     for(w = 0; w < s->ndec; ++w){
@@ -263,7 +282,7 @@ void dbisl_compute(layer l, network net, const dbisl_inputs *in)
     }
     double total = 0;
     for(i = 0; i < DBISL_NTERMS; ++i){
-        float wt = s->w[i] * (i == DBISL_PSE ? beta : s->lambda);
+        float wt = s->w[i] * f[i];
         total += (double)wt * s->term[i];
         l.output[i] = s->term[i];
     }
@@ -395,12 +414,18 @@ static int parse_terms(list *options, dbisl_state *cfg, int *label_exact, char *
 {
     static const char *wkeys[DBISL_NTERMS] = {"w_sup_seg", "w_sup_reg", "w_sup_s2r", "w_sup_r2s", "w_con_seg", "w_con_reg", "w_con_s2r", "w_con_r2s", "w_pse"};
     static const char *ramps[] = {"sigmoid", "linear", "none", 0};
+    static const char *sides[] = {"seg", "sdf", "both", 0};   /* in the order of the DBISL_SIDE_* values */
     int i;
     for(i = 0; i < DBISL_NTERMS; ++i) if(cfg_float(options, "[dbisl]", wkeys[i], 1.f, 0, &cfg->w[i], err, errlen)) return -1;
     if(cfg_float(options, "[dbisl]", "lambda", 0.5f, 0, &cfg->lambda, err, errlen)) return -1;
     if(cfg_float(options, "[dbisl]", "beta", 1.f, 0, &cfg->beta, err, errlen)) return -1;
     if(cfg_int(options, "[dbisl]", "rampup", 0, 0, &cfg->rampup, err, errlen)) return -1;
     if(cfg_choice(options, "ramp", "sigmoid", ramps, &cfg->ramp_shape, err, errlen)) return -1;
+    if(cfg_int(options, "[dbisl]", "con_rampup", 0, 0, &cfg->con_rampup, err, errlen)) return -1;
+    if(cfg_choice(options, "con_ramp", "sigmoid", ramps, &cfg->con_ramp_shape, err, errlen)) return -1;
+    if(cfg_choice(options, "con_s2r_grad", "both", sides, &cfg->con_side[0], err, errlen)) return -1;
+    if(cfg_choice(options, "con_r2s_grad", "both", sides, &cfg->con_side[1], err, errlen)) return -1;
+    cfg->con_side[0] += 1; cfg->con_side[1] += 1;   /* choice index 0,1,2 -> DBISL_SIDE_SEG, _SDF, _BOTH */
     if(cfg_float(options, "[dbisl]", "k_seg", cfg->k_seg, 0, &cfg->k_seg, err, errlen)) return -1;
     if(cfg->k_seg >= 0){ snprintf(err, errlen, "key 'k_seg': must be negative (R is negative inside)"); return -1; }
     if(cfg_float(options, "[dbisl]", "dice_weight", 0.5f, 0, &cfg->dice_w, err, errlen)) return -1;
@@ -501,7 +526,12 @@ static layer make_dbisl_layer(size_params params, dbisl_state *s)
     for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->sdf[w]);
     if(s->s2r[0] >= 0){ fprintf(stderr, " s2r"); for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->s2r[w]); }
     if(s->r2s[0] >= 0){ fprintf(stderr, " r2s"); for(w = 0; w < s->ndec; ++w) fprintf(stderr, " %d", s->r2s[w]); }
-    fprintf(stderr, "  lambda=%g beta=%g rampup=%d\n", s->lambda, s->beta, s->rampup);
+    static const char *side[] = {"", "seg", "sdf", "both"};
+    fprintf(stderr, "  lambda=%g beta=%g rampup=%d", s->lambda, s->beta, s->rampup);
+    if(s->con_rampup > 0) fprintf(stderr, " con_rampup=%d", s->con_rampup);
+    if(s->con_side[0] != DBISL_SIDE_BOTH) fprintf(stderr, " con_s2r_grad=%s", side[s->con_side[0]]);
+    if(s->con_side[1] != DBISL_SIDE_BOTH) fprintf(stderr, " con_r2s_grad=%s", side[s->con_side[1]]);
+    fprintf(stderr, "\n");
     return l;
 }
 

@@ -34,7 +34,12 @@
  *   pse      A (or unlabeled only)  CE(Y_w, Ybar) averaged over the confidence mask M
  *            Ybar = (Y_Phi + Y_Psi)/2 (no gradient), M = [Y_Phi>.5]==[Y_Psi>.5]==[R^_Phi<0]==[R^_Psi<0]
  *            (pse_mask=0: M = every voxel; pseudo_hard=1: Ybar thresholded at .5)
- *   L_all = lambda * (sup + con) + beta(t) * pse,  beta(t) = beta * exp(-5 (1 - t/rampup)^2) for t < rampup.
+ *   L_all = lambda * (sup + gamma(t) * con) + beta(t) * pse,  beta(t) = beta * exp(-5 (1 - t/rampup)^2) for
+ *   t < rampup (ramp=sigmoid; linear: beta * t/rampup; none: beta), gamma(t) the same shape with con_rampup and
+ *   con_ramp and 1 at the end (con_rampup=0, the default: gamma = 1).
+ *   con_s2r_grad, con_r2s_grad = both | seg | sdf: which side of that consistency term takes its gradient (seg:
+ *   T_s2r(Y_w) of con_s2r, Y_w of con_r2s; sdf: R^_w of con_s2r, T_r2s(R^_w) of con_r2s); the other side is
+ *   its stop-gradient target. Default both, as the paper and DTC.
  * Sums over w in {Phi, Psi}; MSE/CE are means over the voxels of the samples they apply to, Dice is
  * batch-wise over those samples (1 - (2 sum PG + eps)/(sum P^2 + sum G^2 + eps), eps = 1e-5).
  *
@@ -59,6 +64,9 @@ void backward_dbisl_layer_gpu(const layer l, network net);
 
 /* The current pseudo-supervision weight beta(t) of a [dbisl] layer at iteration t. */
 float dbisl_beta(layer l, int t);
+/* The factor of every term at iteration t: lambda (sup_*), lambda * gamma(t) (con_*), beta(t) (pse);
+ * a term's loss weight is its factor times its w_* key. */
+void dbisl_factors(layer l, int t, float f[DBISL_NTERMS]);
 /* Number of decoders (1 or 2) and the seg/sdf input layer indices of decoder i. */
 int dbisl_decoders(layer l);
 int dbisl_seg_input(layer l, int i);

@@ -259,6 +259,96 @@ static void test_beta_ramp(void)
     free_network(net);
 }
 
+/* gamma(t), the ramp of the con_* terms: each shape, and the cost it weights (sum of factor * w * term) */
+static void test_con_ramp(void)
+{
+    static const struct { const char *extra; double g0, g50; } cases[] = {
+        {"con_rampup=100\n", -5.0, -1.25},                       /* sigmoid (default): exponents of exp */
+        {"con_rampup=100\ncon_ramp=linear\n", 0, 0.5},
+        {"con_rampup=100\ncon_ramp=none\n", 1, 1},
+        {"", 1, 1},                                             /* no con_rampup: gamma = 1 */
+    };
+    size_t c;
+    for(c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c){
+        char err[1024], extra[256];
+        snprintf(extra, sizeof(extra), "k=-3\nk_seg=-2\nlambda=0.5\nbeta=2\nrampup=200\nscale=1\nw_con_reg=0.3\n%s", cases[c].extra);
+        network *net = make_net(extra, err);
+        CHECK_MSG(net != 0, "case %zu: %s", c, err);
+        if(!net) continue;
+        layer l = net->layers[net->n - 1];
+        int sig = c == 0;
+        double g0 = sig ? exp(cases[c].g0) : cases[c].g0, g50 = sig ? exp(cases[c].g50) : cases[c].g50;
+        float f[DBISL_NTERMS];
+        int ts[3] = {0, 50, 1000}, k, t;
+        double want[3] = {g0, g50, 1};
+        for(k = 0; k < 3; ++k){
+            dbisl_factors(l, ts[k], f);
+            for(t = 0; t < DBISL_NTERMS; ++t){
+                int con = t >= DBISL_CON_SEG && t <= DBISL_CON_R2S;
+                double w = t == DBISL_PSE ? dbisl_beta(l, ts[k]) : con ? 0.5 * want[k] : 0.5;
+                CHECK_MSG(fabs(f[t] - w) <= 1e-6, "case %zu t=%d %s: factor %.8g, expected %.8g", c, ts[k], dbisl_term_names[t], f[t], w);
+            }
+        }
+        /* the cost at iteration 50 is the sum of factor * w * term */
+        static float a[4][B * V], truth[B * (V + 1)];
+        int j;
+        unsigned s = 5;
+        for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; a[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
+        for(j = 0; j < B * (V + 1); ++j) truth[j] = (j % (V + 1)) % 3 == 0;
+        *net->seen = 50 * (size_t)net->batch * net->subdivisions;
+        float *in[4] = {a[0], a[1], a[2], a[3]};
+        float cost = run(net, in, truth);
+        dbisl_factors(l, 50, f);
+        double sum = 0;
+        for(t = 0; t < DBISL_NTERMS; ++t) sum += (double)f[t] * (t == DBISL_CON_REG ? 0.3 : 1.0) * l.output[t];
+        CHECK_MSG(fabs(cost - sum) <= 1e-5 * fabs(sum), "case %zu: cost %.8g, sum of weighted terms %.8g", c, cost, sum);
+        free_network(net);
+    }
+}
+
+/* con_s2r_grad / con_r2s_grad: the stop-gradient side of each consistency term. With only that term on, the
+ * blocked head's delta is 0 and the other head's delta is what it is with both sides. */
+static void test_con_grad_side(void)
+{
+    static const int only[2] = {DBISL_CON_S2R, DBISL_CON_R2S};
+    static const char *key[2] = {"con_s2r_grad", "con_r2s_grad"};
+    int term, side, t, j;
+    static float a[4][B * V], truth[B * (V + 1)], both[4][B * V];
+    unsigned s = 3;
+    for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; a[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
+    for(j = 0; j < B * (V + 1); ++j) truth[j] = 1;
+    float *in[4] = {a[0], a[1], a[2], a[3]};
+    for(term = 0; term < 2; ++term){
+        for(side = 0; side < 3; ++side){   /* both, seg, sdf */
+            static const char *names[3] = {"both", "seg", "sdf"};
+            char err[1024], extra[512];
+            int n = snprintf(extra, sizeof(extra), "k=-3\nscale=1\nbinarize=sigmoid\ntau=4\n%s=%s\n", key[term], names[side]);
+            for(t = 0; t < DBISL_NTERMS; ++t)
+                n += snprintf(extra + n, sizeof(extra) - n, "%s=%d\n", TERMS[t], t == only[term]);
+            network *net = make_net(extra, err);
+            CHECK_MSG(net != 0, "%s=%s: %s", key[term], names[side], err);
+            if(!net) continue;
+            float c = run(net, in, truth);
+            CHECK_MSG(c > 0, "%s=%s: cost %g", key[term], names[side], c);
+            int nz[4] = {0, 0, 0, 0}, diff = 0;
+            for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){
+                float d = net->layers[t].delta[j];
+                nz[t] += d != 0;
+                if(side == 0) both[t][j] = d;
+                else if(d != 0 && d != both[t][j]) diff++;
+            }
+            int seg_on = side != 2, sdf_on = side != 1;   /* inputs 0, 2: seg heads; 1, 3: sdf heads */
+            CHECK_MSG((nz[0] > 0) == seg_on && (nz[2] > 0) == seg_on, "%s=%s: seg head deltas nonzero %d, %d", key[term], names[side], nz[0], nz[2]);
+            CHECK_MSG((nz[1] > 0) == sdf_on && (nz[3] > 0) == sdf_on, "%s=%s: sdf head deltas nonzero %d, %d", key[term], names[side], nz[1], nz[3]);
+            CHECK_MSG(diff == 0, "%s=%s: %d deltas differ from both sides'", key[term], names[side], diff);
+            free_network(net);
+        }
+    }
+    char err[1024];
+    network *net = make_net("con_r2s_grad=neither\n", err);
+    CHECK_MSG(net == 0 && strstr(err, "con_r2s_grad") && strstr(err, "neither"), "%s", err);
+}
+
 /* The [dtransform] sections [dbisl] reads run in training only (inference reads the heads); [r2s] runs always. */
 static void test_transforms_train_only(void)
 {
@@ -344,6 +434,9 @@ static void test_gpu_vs_cpu(void)
         {"binarize=softmin\nscale=1\n", 2, 1},                       /* no labeled sample */
         {"binarize=ste\nscale=1\n", 1, 0},                            /* one decoder */
         {"binarize=softmin\nscale=1\npse_mask=0\n", 2, 0},            /* no confidence mask */
+        {"binarize=softmin\nscale=1\ncon_rampup=8\ncon_s2r_grad=sdf\n", 2, 0},  /* con ramp at t=4, stop-gradients */
+        {"binarize=ste\nscale=1\ncon_rampup=8\ncon_ramp=linear\ncon_s2r_grad=seg\ncon_r2s_grad=sdf\n", 2, 0},
+        {"binarize=softmin\nscale=1\ncon_r2s_grad=seg\n", 2, 0},
     };
     size_t c;
     for(c = 0; c < sizeof(cases) / sizeof(cases[0]); ++c){
@@ -353,6 +446,7 @@ static void test_gpu_vs_cpu(void)
         network *net = make_net_n(extra, cases[c].ndec, err);
         CHECK_MSG(net != 0, "case %zu: %s", c, err);
         if(!net) continue;
+        *net->seen = 4 * (size_t)net->batch * net->subdivisions;   /* iteration 4: inside every ramp above */
         layer l = net->layers[net->n - 1];
         CHECK(l.output_gpu != 0);
         static float in[4][B * V], truth[B * (V + 1)], dcpu[4][B * V], dgpu[4][B * V];
@@ -416,6 +510,8 @@ int main(void)
     RUN(test_finite_differences_all_terms);
     RUN(test_one_decoder_and_errors);
     RUN(test_beta_ramp);
+    RUN(test_con_ramp);
+    RUN(test_con_grad_side);
     RUN(test_pse_mask_off);
     RUN(test_transforms_train_only);
     gpu_index = gi;
