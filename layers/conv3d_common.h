@@ -46,6 +46,7 @@ typedef struct {
     double *acc_gpu;    /* 2*out_c channel sums */
     double *part_gpu;   /* 2*out_c rows of C3_SUM_BLOCKS block sums (deterministic mode) */
     float *coef_gpu;    /* 3*out_c backward coefficients */
+    size_t cudnn_ws;    /* bytes of net.workspace cuDNN uses (the 16-bit scratch of precision fp16|bf16 follows) */
 #endif
     float mem[];
 } conv3d_state;
@@ -118,6 +119,11 @@ void bn3d_stats(const float *x, int batch, int c, size_t sp, float *mean, float 
 /* (Re)creates the cuDNN descriptors for the layer's geometry (image = x, positions = y) and picks algorithms within
  * a bounded workspace; sets l->workspace_size. -1 (recorded for cuda3d_take_error) when cuDNN refuses. */
 int c3_cudnn_setup(layer *l);
+/* precision fp16|bf16: the layer's part of net.workspace after cuDNN's (cudnn_bytes): 16-bit copies of the
+ * convolution's image x (conv3d input / deconv3d output, or its gradient), positions y (conv3d output / deconv3d
+ * input, or its gradient), weights w and weight gradient dw. */
+typedef struct { size_t cudnn_bytes; void *x, *y, *w, *dw; } half_scratch;
+half_scratch c3_half_scratch(layer l, network net);
 /* frees the state's device buffers (the pre-BN bias and the reduction scratch); the free hook calls it */
 void c3_free_gpu(conv3d_state *st);
 void c3_post_forward_gpu(layer l, network net);

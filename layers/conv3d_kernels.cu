@@ -1,34 +1,41 @@
-/* CUDA twin of [conv3d]: cuDNN Nd convolution (exact FP32), with the descriptor/algorithm set-up shared by [deconv3d]. */
+/* CUDA twin of [conv3d]: cuDNN Nd convolution (FP32, TF32, or fp16/bf16 operands with FP32 accumulation), with the descriptor/algorithm set-up and the 16-bit scratch shared by [deconv3d]. */
 #include "cuda3d.h"
 extern "C" {
 #include "conv3d_layer.h"
+#include "amp.h"
 }
 
 #ifdef CUDNN
 /* Workspace bound for the algorithm choice: the network shares one workspace of the largest layer's size. */
 #define C3_WORKSPACE_LIMIT ((size_t)1 << 30)
 
+/* the data type of the convolution's operands: FP32, or the 16-bit type of precision=fp16|bf16 */
+static cudnnDataType_t c3_dtype(void)
+{
+    if(!amp_half()) return CUDNN_DATA_FLOAT;
+    return darknet3d_precision == DARKNET3D_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
+}
+
 static int set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, int w)
 {
     int dims[5] = {n, c, d, h, w};
     int strides[5] = {c * d * h * w, d * h * w, h * w, w, 1};
-    return CUDNN3D_TRY(cudnnSetTensorNdDescriptor(t, CUDNN_DATA_FLOAT, 5, dims, strides));
+    return CUDNN3D_TRY(cudnnSetTensorNdDescriptor(t, c3_dtype(), 5, dims, strides));
 }
 
 /* TF32 tensor-core convolutions (Ampere and later) when darknet3d_precision says so ([net] precision / -precision).
  * They are several times faster than FP32 FMA but round the inputs to 10-bit mantissas, so GPU results then differ
  * from the CPU's beyond the tests' 1e-4 (PyTorch enables TF32 for cuDNN convolutions by default). */
-extern "C" int darknet3d_precision;
-static int c3_tf32(void) { return darknet3d_precision == 1; }
+static int c3_tensor_ops(void) { return darknet3d_precision != DARKNET3D_FP32; }
 
 extern "C" int darknet3d_deterministic;
 
-/* First algorithm that succeeded and fits the bound; without TF32 only plain FP32 FMA math (results match the CPU);
+/* First algorithm that succeeded and fits the bound; at precision fp32 only plain FP32 FMA math (results match the CPU);
  * with darknet3d_deterministic only algorithms cuDNN reports as deterministic (bit-identical from run to run).
  * When no algorithm passes, the fastest one is used and, in deterministic mode, the layer says so. */
 #define PICK(perf, found, out, what) do { int i_, got_ = 0; \
     for(i_ = 0; i_ < (found); ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
-        (c3_tf32() || ((perf)[i_].mathType != CUDNN_TENSOR_OP_MATH && (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) && \
+        (c3_tensor_ops() || ((perf)[i_].mathType != CUDNN_TENSOR_OP_MATH && (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) && \
         (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)){ (out) = (perf)[i_].algo; got_ = 1; break; } \
     if(!got_){ (out) = (perf)[0].algo; \
         if(darknet3d_deterministic) fprintf(stderr, "note: conv3d: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", what); } \
@@ -49,10 +56,29 @@ static int c3_descriptors(layer *l)
     if(set_tensor(l->srcTensorDesc, l->batch, g->c, g->d, g->h, g->w)) return -1;
     if(set_tensor(l->dstTensorDesc, l->batch, yc, g->od, g->oh, g->ow)) return -1;
     int fd[5] = {yc, g->c, g->kd, g->kh, g->kw};
-    if(CUDNN3D_TRY(cudnnSetFilterNdDescriptor(l->weightDesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, fd))) return -1;
+    if(CUDNN3D_TRY(cudnnSetFilterNdDescriptor(l->weightDesc, c3_dtype(), CUDNN_TENSOR_NCHW, 5, fd))) return -1;
     int pad[3] = {g->pd, g->ph, g->pw}, str[3] = {g->sd, g->sh, g->sw}, dil[3] = {1, 1, 1};
     if(CUDNN3D_TRY(cudnnSetConvolutionNdDescriptor(l->convDesc, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT))) return -1;
-    return CUDNN3D_TRY(cudnnSetConvolutionMathType(l->convDesc, c3_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    /* the accumulation is FP32 at every precision (fp16/bf16: cuDNN's "pseudo-half" configurations) */
+    return CUDNN3D_TRY(cudnnSetConvolutionMathType(l->convDesc, c3_tensor_ops() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+}
+
+/* byte offsets of the 16-bit scratch in net.workspace (c3_half_scratch), and the total */
+typedef struct { size_t cudnn, x, y, w, dw, total; } half_parts;
+static half_parts c3_half_parts(layer l)
+{
+    conv3d_state *st = c3_state(l);
+    const geom3d *g = &st->g;
+    int yc = st->transposed ? l.c : l.out_c;
+    size_t nx = (size_t)l.batch * g->c * g->d * g->h * g->w, ny = (size_t)l.batch * yc * g->od * g->oh * g->ow;
+    half_parts p;
+    p.cudnn = (st->cudnn_ws + 255) / 256 * 256;
+    p.x = p.cudnn;
+    p.y = p.x + amp_bytes(nx);
+    p.w = p.y + amp_bytes(ny);
+    p.dw = p.w + amp_bytes(l.nweights);
+    p.total = p.dw + amp_bytes(l.nweights);
+    return p;
 }
 
 /* A failed algorithm query leaves the default algorithm, which needs no workspace: not an error. */
@@ -79,12 +105,56 @@ extern "C" int c3_cudnn_setup(layer *l)
     if(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, l->fw_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     if(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, l->bd_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     if(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, l->bf_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
-    l->workspace_size = most;
+    c3_state(*l)->cudnn_ws = most;
+    l->workspace_size = amp_half() ? c3_half_parts(*l).total : most;   /* fp16|bf16: the 16-bit copies follow */
     return 0;
+}
+
+extern "C" half_scratch c3_half_scratch(layer l, network net)
+{
+    half_parts hp = c3_half_parts(l);
+    char *base = (char *)net.workspace;
+    half_scratch h;
+    h.cudnn_bytes = hp.cudnn;
+    h.x = base + hp.x; h.y = base + hp.y; h.w = base + hp.w; h.dw = base + hp.dw;
+    return h;
+}
+
+/* precision fp16|bf16: the operands converted into the scratch, cuDNN on the 16-bit copies, the result converted
+ * back (forward overwrites the output; backward adds into the update and delta buffers, as the FP32 path) */
+static void forward_half(layer l, network net)
+{
+    float one = 1, zero = 0;
+    half_scratch h = c3_half_scratch(l, net);
+    size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs;
+    amp_to_half_gpu(net.input_gpu, h.x, nx);
+    amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
+    CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.weightDesc, h.w, l.convDesc,
+                                          l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, h.y));
+    amp_from_half_gpu(h.y, l.output_gpu, ny, 0);
+}
+
+static void backward_half(layer l, network net)
+{
+    float one = 1, zero = 0;
+    half_scratch h = c3_half_scratch(l, net);
+    size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs;
+    amp_to_half_gpu(net.input_gpu, h.x, nx);
+    amp_to_half_gpu(l.delta_gpu, h.y, ny);
+    amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
+    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.dstTensorDesc, h.y, l.convDesc,
+                                                 l.bf_algo, net.workspace, h.cudnn_bytes, &zero, l.weightDesc, h.dw));
+    amp_from_half_gpu(h.dw, l.weight_updates_gpu, l.nweights, 1);
+    if(!net.delta_gpu) return;
+    /* the input's copy is no longer needed: the data gradient goes into its place */
+    CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, h.y, l.convDesc,
+                                               l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, h.x));
+    amp_from_half_gpu(h.x, net.delta_gpu, nx, 1);
 }
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)
 {
+    if(amp_half()){ forward_half(l, net); c3_post_forward_gpu(l, net); return; }
     float one = 1, zero = 0;
     CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
                                           l.fw_algo, net.workspace, l.workspace_size, &zero, l.dstTensorDesc, l.output_gpu));
@@ -95,6 +165,7 @@ extern "C" void backward_conv3d_layer_gpu(layer l, network net)
 {
     float one = 1;
     c3_post_backward_gpu(l, net);
+    if(amp_half()){ backward_half(l, net); return; }
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
                                                  l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));
     if(net.delta_gpu)

@@ -4,6 +4,7 @@
 extern "C" {
 #include "dbisl_layer.h"
 #include "dbisl_internal.h"
+#include "amp.h"
 #include "dtransform_layer.h"
 #include "layer3d.h"
 }
@@ -322,7 +323,7 @@ static void forward_on_host(const layer l, network net, dbisl_state *s)
 static void backward_on_host(const layer l, network net, dbisl_state *s)
 {
     size_t n = (size_t)l.batch * s->V;
-    float a = -(float)l.batch;
+    float a = -(float)l.batch * amp_loss_scale;
     for(int w = 0; w < s->ndec; ++w){
         int idx[4] = {s->seg[w], s->sdf[w], s->s2r[w], s->r2s[w]};
         float *g[4] = {s->gz[w], s->gR[w], s->dS[w], s->gP[w]};
@@ -443,7 +444,7 @@ extern "C" void backward_dbisl_layer_gpu(const layer l, network net)
     dbisl_state *s = (dbisl_state *)l.plugin_state;
     if(!s->dev){ backward_on_host(l, net, s); return; }
     size_t n = (size_t)l.batch * s->V;
-    float a = -(float)l.batch; /* delta = -batch * gradient, as backward_dbisl_layer */
+    float a = -(float)l.batch * amp_loss_scale; /* delta = -batch * gradient * loss scale, as backward_dbisl_layer */
     for(int w = 0; w < s->ndec; ++w){
         int idx[4] = {s->seg[w], s->sdf[w], s->s2r[w], s->r2s[w]};
         float *g[4] = {s->gz_gpu[w], s->gR_gpu[w], s->dS_gpu[w], s->gP_gpu[w]};

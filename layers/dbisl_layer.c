@@ -311,7 +311,8 @@ void backward_dbisl_layer(const layer l, network net)
     dbisl_state *s = st(l);
     int w;
     size_t n = (size_t)l.batch * s->V;
-    float a = -(float)l.batch; /* delta = -batch * gradient (Darknet: update adds lr/batch * sum of deltas) */
+    /* delta = -batch * gradient (Darknet: update adds lr/batch * sum of deltas), times the fp16 loss scale (core/amp.h) */
+    float a = -(float)l.batch * amp_loss_scale;
     for(w = 0; w < s->ndec; ++w){
         axpy_cpu((int)n, a, s->gz[w], 1, net.layers[s->seg[w]].delta, 1);
         axpy_cpu((int)n, a, s->gR[w], 1, net.layers[s->sdf[w]].delta, 1);

@@ -13,7 +13,6 @@
 LAYER_TYPE CONV3D = BLANK, DECONV3D = BLANK, UPSAMPLE3D = BLANK, MAXPOOL3D = BLANK, R2S = BLANK,
            DTRANSFORM = BLANK, DUALSPLIT = BLANK, DBISL = BLANK;
 int darknet3d_deterministic = 0;
-int darknet3d_precision = DARKNET3D_FP32;
 
 const layer3d_type layers3d_types[] = {
     {"r2s",        &R2S,        parse_r2s_section,        0,                     0,                     0},

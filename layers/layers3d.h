@@ -2,6 +2,7 @@
 #ifndef LAYERS3D_H
 #define LAYERS3D_H
 #include "darknet.h"
+#include "amp.h"
 
 /* One layer type: its section name ("conv3d" for [conv3d]), the id the registry hands out, and its functions
  * (save/load NULL when weightless, free NULL when free_layer's stock fields are all it owns). */
@@ -28,9 +29,5 @@ extern LAYER_TYPE CONV3D, DECONV3D, UPSAMPLE3D, MAXPOOL3D, R2S, DTRANSFORM, DUAL
  * [net] deterministic=1). 0 by default. */
 extern int darknet3d_deterministic;
 
-/* Numerics of the GPU's convolutions: DARKNET3D_FP32 (exact FP32 FMA, results match the CPU) or DARKNET3D_TF32
- * (tensor cores with 10-bit mantissa inputs, PyTorch's default for cuDNN convolutions). The library's default is
- * FP32; the seg3d commands set it from [net] precision or -precision (GPU default tf32). The CPU always computes FP32. */
-enum { DARKNET3D_FP32 = 0, DARKNET3D_TF32 = 1 };
-extern int darknet3d_precision;
+/* Numerics of the GPU's convolutions (darknet3d_precision, DARKNET3D_FP32 ... DARKNET3D_BF16): core/amp.h. */
 #endif

@@ -15,7 +15,7 @@
 
 static const char *predict_use =
     "usage: ./darknet seg3d predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> "
-    "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32] [-batch N]\n"
+    "[-stride D H W] [-prob out_prob.nii[.gz]] [-png out.png] [-ref label.nii[.gz]|label.h5] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32|fp16|bf16] [-batch N]\n"
     "       ./darknet seg3d predict <cfg> <weights> <in1> [<in2> ...] <outdir> [...]   several inputs: "
     "<outdir>/<id>_pred.nii.gz; -prob DIR and -png DIR then name folders\n";
 

@@ -18,7 +18,7 @@
 
 static const char *test_use =
     "usage: ./darknet seg3d test <data> <cfg> <weights> [-split valid|test|labeled|unlabeled] "
-    "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32] [-batch N]\n";
+    "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32|fp16|bf16] [-batch N]\n";
 
 /* A test run: its arguments, the data set, the network, the per-case results and the CSV. */
 typedef struct {

@@ -44,12 +44,16 @@ typedef struct {
     double start;
     size_t start_batch;
     loader_batch *b;        /* the batch trained last (NULL: none yet) */
+#ifdef GPU
+    amp_params *amp;        /* precision fp16: the update buffers the loss scaling saves and checks (NULL otherwise) */
+    int amp_saved;          /* amp_step_begin ran for the step being accumulated */
+#endif
 } train_run;
 
 static void usage(void)
 {
     fprintf(stderr, "usage: ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N]\n"
-                    "       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32] [-dont_show]\n");
+                    "       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32|fp16|bf16] [-dont_show]\n");
 }
 
 /* -1 when the arguments are good, else the exit code (the error printed) */
@@ -137,6 +141,10 @@ static int train_build(train_run *r)
     int i;
     if(gpu_index >= 0 && r->deterministic)
         for(i = 0; i < net->n; ++i) if(net->layers[i].type == DROPOUT) net->layers[i].forward_gpu = forward_dropout_seeded_gpu;
+    if(gpu_index >= 0 && darknet3d_precision == DARKNET3D_FP16 && !(r->amp = train_amp_params(net, err, sizeof(err)))){
+        fprintf(stderr, "error: %s\n", err);
+        return 1;
+    }
 #endif
     for(r->li = 0; r->li < net->n && net->layers[r->li].type != DBISL; ++r->li);
     if(r->li == net->n) r->li = -1;
@@ -206,6 +214,35 @@ static void train_write_chart(train_run *r)
     if(r->ch && chart_write_png(r->ch, r->chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
 }
 
+/* one sub-batch: train_network_datum, with precision fp16's loss scaling around the backward pass and the update */
+static float train_datum(train_run *r)
+{
+    network *net = r->net;
+    *net->seen += net->batch;
+    net->train = 1;
+    forward_network(net);
+#ifdef GPU
+    if(r->amp && !r->amp_saved){ amp_step_begin(r->amp); r->amp_saved = 1; }
+    amp_loss_scale = r->amp ? r->pr.amp.scale : 1.f;
+#endif
+    backward_network(net);
+    float error = *net->cost;
+    if(((*net->seen) / net->batch) % net->subdivisions) return error;
+#ifdef GPU
+    if(r->amp){
+        r->amp_saved = 0;
+        float scale = r->pr.amp.scale;
+        if(!amp_step_finish(r->amp, &r->pr.amp)){
+            fprintf(stderr, "iteration %d: fp16 gradients overflowed at loss scale %g: step skipped, loss scale now %g\n",
+                    (int)get_current_batch(net), scale, r->pr.amp.scale);
+            return error;
+        }
+    }
+#endif
+    update_network(net);
+    return error;
+}
+
 /* one SGD step over the batch's sub-batches: the mean loss, and the [dbisl] terms when there is that layer */
 static float train_step(train_run *r, float *terms)
 {
@@ -214,7 +251,7 @@ static float train_step(train_run *r, float *terms)
     float loss = 0;
     for(sub = 0; sub < nsub; ++sub){
         get_next_batch(r->b->d, net->batch, sub * net->batch, net->input, net->truth);
-        loss += train_network_datum(net) / nsub;
+        loss += train_datum(r) / nsub;
         /* the term values are copied to the host by the loss layer every iteration */
         if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[r->li].output[t] / nsub;
     }
@@ -352,6 +389,12 @@ static int train_finish(train_run *r)
 
 static void train_free(train_run *r)
 {
+#ifdef GPU
+    if(r->amp){
+        fprintf(stderr, "fp16 loss scaling: %ld steps skipped in this run, loss scale %g\n", r->pr.amp.skipped, r->pr.amp.scale);
+        amp_params_free(r->amp);
+    }
+#endif
     train_progress_free(&r->pr);
     chart_free(r->ch);
     loader_free(r->L);

@@ -3,7 +3,7 @@
 #define COMMANDS_H
 
 /* ./darknet seg3d train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N]
- *                       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32] [-dont_show]
+ *                       [-valid_every N] [-benchmark_layers] [-deterministic] [-precision fp32|tf32|fp16|bf16] [-dont_show]
  * [net] keys read here (Darknet ignores them): save_every (1000), last_every (100), valid_every (0 = off; the flag
  * overrides it), deterministic (0), infer_stride (validation windows). Each checkpoint <x>.weights gets <x>.weights.state
  * (train_state.h); a weights argument with its state resumes exactly. Exit code: 0, 1 error, 2 usage,

@@ -13,21 +13,24 @@
 
 int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_t namelen, char *err, size_t errlen)
 {
-    static const char *names[] = {"fp32", "tf32"};
+    static const char *names[] = {"fp32", "tf32", "fp16", "bf16"};
+    static const char *what[] = {"exact FP32", "TF32 tensor cores", "fp16 tensor cores, FP32 accumulation, dynamic loss scale",
+                                 "bf16 tensor cores, FP32 accumulation"};
     char v[256];
     int line = 0, r = 0, p, gpu = gpu_index >= 0;
     if(flag) snprintf(v, sizeof(v), "%s", flag);
     else if((r = cfg_net_value(cfg, "precision", v, sizeof(v), &line, err, errlen)) < 0) return -1;
     if(!flag && r == 0) snprintf(v, sizeof(v), "%s", gpu ? "tf32" : "fp32");
-    for(p = 0; p < 2 && strcmp(v, names[p]); ++p);
-    if(p == 2){
-        if(flag) snprintf(err, errlen, "-precision: expected fp32 or tf32, got '%s'", v);
-        else snprintf(err, errlen, "%s:%d: [net]: key 'precision': expected fp32 or tf32, got '%s'", cfg, line, v);
+    for(p = 0; p < 4 && strcmp(v, names[p]); ++p);
+    if(p == 4){
+        if(flag) snprintf(err, errlen, "-precision: expected fp32, tf32, fp16 or bf16, got '%s'", v);
+        else snprintf(err, errlen, "%s:%d: [net]: key 'precision': expected fp32, tf32, fp16 or bf16, got '%s'", cfg, line, v);
         return -1;
     }
     darknet3d_precision = gpu ? p : DARKNET3D_FP32;
-    if(gpu) snprintf(name, namelen, "%s", names[p]);
-    else snprintf(name, namelen, "fp32 (CPU%s)", p ? "; precision=tf32 applies to GPU convolutions only" : "");
+    if(gpu) snprintf(name, namelen, "%s (%s)", names[p], what[p]);
+    else if(p) snprintf(name, namelen, "fp32 (CPU; precision=%s applies to GPU convolutions only)", names[p]);
+    else snprintf(name, namelen, "fp32 (CPU)");
     return 0;
 }
 

@@ -12,7 +12,7 @@
 #include "train_state.h"
 
 #define STATE_MAGIC "DN3DSTAT"
-#define STATE_VERSION 1u
+#define STATE_VERSION 2u    /* version 1 (no loss scale) is still read */
 
 /* ---- rand() with a saveable state --------------------------------------------------------- */
 
@@ -61,6 +61,7 @@ void train_progress_init(train_progress *p, int nseries, uint64_t seed)
     p->seed = seed;
     p->avg_loss = -1;
     p->best_dice = -1;
+    amp_scaler_init(&p->amp);
 }
 
 int train_progress_add(train_progress *p, int iter, const float *values)
@@ -161,6 +162,33 @@ static long long opt_floats(network *net, int *bad)
     return n;
 }
 
+#ifdef GPU
+amp_params *train_amp_params(network *net, char *err, size_t errlen)
+{
+    int bad = -1, i, j, count = 0;
+    long long total = opt_floats(net, &bad);
+    if(total < 0){
+        snprintf(err, errlen, "precision fp16: layer %d (%s) has parameters whose updates the loss scaling does not know", bad,
+                 get_layer_string(net->layers[bad].type));
+        return 0;
+    }
+    float **arr = malloc((size_t)(net->n + 1) * MAX_BUFS * sizeof(float *));
+    size_t *n = malloc((size_t)(net->n + 1) * MAX_BUFS * sizeof(size_t));
+    amp_params *p = 0;
+    if(!arr || !n) snprintf(err, errlen, "out of memory");
+    else{
+        for(i = 0; i < net->n; ++i){
+            fbuf b[MAX_BUFS];
+            int k = layer_opt_buffers(&net->layers[i], b);
+            for(j = 0; j < k; ++j){ arr[count] = b[j].gpu; n[count] = b[j].n; ++count; }
+        }
+        p = amp_params_make(arr, n, count, err, errlen);
+    }
+    free(arr); free(n);
+    return p;
+}
+#endif
+
 /* ---- serialisation ------------------------------------------------------------------------ */
 
 typedef struct { unsigned char *p; size_t n, cap; int oom; } wbuf;
@@ -255,6 +283,9 @@ int train_state_save(const char *state_path, const char *weights_path, network *
     PUT(&w, p->avg_loss);
     PUT(&w, p->best_dice);
     PUT(&w, (int32_t)p->best_iter);
+    PUT(&w, p->amp.scale);
+    PUT(&w, (int32_t)p->amp.good_steps);
+    PUT(&w, (int64_t)p->amp.skipped);
     unsigned char rs[TRAIN_RAND_BYTES];
     rand_get(rs);
     PUT(&w, (uint32_t)TRAIN_RAND_BYTES);
@@ -293,8 +324,9 @@ int train_state_save(const char *state_path, const char *weights_path, network *
 typedef struct {
     uint32_t version, rbytes, nseries, npoints, nvalid;
     uint64_t seen, wh, wsize, seed, lbytes, nopt;
-    int32_t threads, best_iter;
-    float avg_loss;
+    int32_t threads, best_iter, good_steps;
+    int64_t skipped;
+    float avg_loss, loss_scale;
     double best_dice;
     const unsigned char *rs, *ls, *opt, *pts, *vals;
     size_t prec, vrec;      /* bytes of one chart point / one validation result */
@@ -334,9 +366,17 @@ static int state_parse(const char *state_path, const unsigned char *data, long f
     r.n = fsz - 8;
     get(&r, 8);
     GET(&r, s->version);
-    if(s->version != STATE_VERSION){ snprintf(err, errlen, "%s: version %u, this program reads version %u", state_path, s->version, STATE_VERSION); return -1; }
+    if(s->version != STATE_VERSION && s->version != 1){ snprintf(err, errlen, "%s: version %u, this program reads versions 1 and %u", state_path, s->version, STATE_VERSION); return -1; }
     GET(&r, s->seen); GET(&r, s->wh); GET(&r, s->wsize); GET(&r, s->seed); GET(&r, s->threads);
     GET(&r, s->avg_loss); GET(&r, s->best_dice); GET(&r, s->best_iter);
+    s->loss_scale = AMP_INIT_SCALE; s->good_steps = 0; s->skipped = 0;
+    if(s->version >= 2){ GET(&r, s->loss_scale); GET(&r, s->good_steps); GET(&r, s->skipped); }
+    if(!r.bad && (!(s->loss_scale >= AMP_MIN_SCALE && s->loss_scale <= 1e30f) || s->good_steps < 0 ||
+                  s->good_steps >= AMP_GROWTH_INTERVAL || s->skipped < 0)){
+        snprintf(err, errlen, "%s: loss scale %g after %d good steps (%lld skipped) is out of range", state_path,
+                 s->loss_scale, (int)s->good_steps, (long long)s->skipped);
+        return -1;
+    }
     GET(&r, s->rbytes);
     s->rs = get(&r, s->rbytes);
     GET(&r, s->lbytes);
@@ -413,6 +453,9 @@ static int state_progress(const state_fields *s, int nseries, train_progress *np
     np->avg_loss = s->avg_loss;
     np->best_dice = s->best_dice;
     np->best_iter = s->best_iter;
+    np->amp.scale = s->loss_scale;
+    np->amp.good_steps = s->good_steps;
+    np->amp.skipped = (long)s->skipped;
     return 0;
 }
 

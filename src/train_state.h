@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "darknet.h"
 #include "loader.h"
+#include "amp.h"
 
 /* ---------------------------------------------------------------------------------------------
  * A checkpoint is two files: Darknet's `<name>.weights` (unchanged format: inference and fine-tuning
@@ -14,6 +15,7 @@
  *   - rand()'s state (weight initialisation and [dropout] masks on the CPU);
  *   - the loader's position (its generator, each stream's shuffled order, position and epoch);
  *   - the running average loss, the best validation Dice and its iteration, the chart's history;
+ *   - the fp16 loss scale, its count of good steps and of skipped steps;
  *   - the seed and the thread count of the run that wrote it.
  * The state names the weights file it belongs to by size and hash and by `seen`: a state that does not
  * match (a kill between the two renames, a weights file copied without it) is refused, never half-used.
@@ -33,6 +35,7 @@ typedef struct {
     int nvalid, vcap;
     int *viter;             /* [nvalid] */
     double *vdice;
+    amp_scaler amp;         /* the fp16 loss scale and its schedule (core/amp.h) */
 } train_progress;
 
 void train_progress_init(train_progress *p, int nseries, uint64_t seed);
@@ -60,4 +63,9 @@ int train_state_save(const char *state_path, const char *weights_path, network *
 int train_state_load(const char *state_path, const char *weights_path, network *net, loader *L,
                      train_progress *p, int *threads_then, char *err, size_t errlen);
 
+#ifdef GPU
+/* The fp16 training step's view of the network (core/amp.h): the device update (momentum) buffers of every
+ * trainable layer; NULL with err for a layer whose parameters are not known here, or short device memory. */
+amp_params *train_amp_params(network *net, char *err, size_t errlen);
+#endif
 #endif

@@ -6,6 +6,7 @@
 #include "darknet3d.h"
 #include "layer3d.h"
 #include "conv3d_common.h"
+#include "amp.h"
 #ifdef GPU
 #include "cuda.h"
 #endif
@@ -536,9 +537,24 @@ static void run_row(const layer_row *r, int timing)
             rig s = g;
             s.net = snap;
             gpu_vs_cpu(r, &s, x0, gy, y, adx, an, timing);
-            free_network(snap);
             printf("%s gpu_vs_cpu_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", r->name);
             if(tl_cur_failed_) tl_failed_++;
+            /* the convolutions at precision fp16 and bf16 (16-bit operands, FP32 accumulation) against the same FP32 CPU
+             * results, with the tolerances docs/design.md states ("Mixed precision") */
+            if(strstr(r->cfg, "conv3d]")){
+                static const struct { int p; const char *name; float tol; } hp[] = {{DARKNET3D_FP16, "fp16", 1e-2f}, {DARKNET3D_BF16, "bf16", 4e-2f}};
+                for(k = 0; k < 2; ++k){
+                    layer_row rh = *r;
+                    rh.gpu_tol = hp[k].tol;
+                    tl_cur_failed_ = 0;
+                    darknet3d_precision = hp[k].p;
+                    gpu_vs_cpu(&rh, &s, x0, gy, y, adx, an, 0);
+                    darknet3d_precision = DARKNET3D_FP32;
+                    printf("%s gpu_vs_cpu_%s_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", hp[k].name, r->name);
+                    if(tl_cur_failed_) tl_failed_++;
+                }
+            }
+            free_network(snap);
         }else
 #endif
             printf("SKIP gpu_vs_cpu_%s: no usable GPU (CPU build, or no CUDA device)\n", r->name);

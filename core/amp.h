@@ -1,0 +1,67 @@
+/* Mixed precision on the GPU ([net] precision = fp16 | bf16): half-precision copies for cuDNN's tensor-core convolutions and the dynamic loss scale of an fp16 training step. */
+#ifndef AMP_H
+#define AMP_H
+#include <stddef.h>
+#include "darknet.h"
+
+/* Numerics of the GPU's convolutions ([net] precision / -precision; the seg3d commands set it, GPU default tf32):
+ *   DARKNET3D_FP32  exact FP32 FMA, results match the CPU
+ *   DARKNET3D_TF32  tensor cores with 10-bit mantissa inputs, PyTorch's default for cuDNN convolutions
+ *   DARKNET3D_FP16  operands in fp16, FP32 accumulation; training scales the loss dynamically
+ *   DARKNET3D_BF16  operands in bf16 (8-bit mantissa, FP32's range), FP32 accumulation
+ * The library's default is FP32. The CPU always computes FP32. */
+enum { DARKNET3D_FP32 = 0, DARKNET3D_TF32 = 1, DARKNET3D_FP16 = 2, DARKNET3D_BF16 = 3 };
+extern int darknet3d_precision;
+
+/* Rules (docs/design.md, "Mixed precision"):
+ * - Parameters, their updates (and momentum), activations, deltas, batch-norm statistics and the loss stay FP32.
+ *   A convolution converts its operands to fp16/bf16 in net.workspace, runs cuDNN with FP32 accumulation on tensor
+ *   cores, and converts the result back into its FP32 buffer (overwriting or adding, as the FP32 path does).
+ * - fp16 training scales the loss by S (the [dbisl] deltas are multiplied by amp_loss_scale), as torch.amp's
+ *   GradScaler: S starts at 65536; a step whose parameter gradients are not all finite is skipped (the update
+ *   buffers are restored to their momentum, the weights are not touched) and S is halved; after 2000 steps in a
+ *   row without overflow S doubles. bf16 has FP32's exponent range and runs with S = 1. */
+
+#define AMP_INIT_SCALE 65536.f
+#define AMP_GROWTH_INTERVAL 2000
+#define AMP_MIN_SCALE 1.f
+
+/* The loss scale the loss layers multiply their deltas by (1 unless an fp16 training step is running). */
+extern float amp_loss_scale;
+
+/* Host side of the dynamic loss scale. */
+typedef struct {
+    float scale;         /* S */
+    int good_steps;      /* steps since the last overflow or growth */
+    long skipped;        /* steps skipped in this run (logged) */
+} amp_scaler;
+void amp_scaler_init(amp_scaler *s);
+/* After a step's gradients were checked: returns 1 when the step is to be applied, 0 when it is skipped
+ * (overflow); updates S as described above. */
+int amp_scaler_step(amp_scaler *s, int overflow);
+
+/* 1 when the current precision converts convolution operands to 16 bits (fp16 or bf16). */
+int amp_half(void);
+/* Bytes of one element of the 16-bit type (2). */
+#define AMP_ELT 2
+/* Bytes of n 16-bit elements, rounded up to 256 (the alignment of each scratch part of net.workspace). */
+size_t amp_bytes(size_t n);
+
+#ifdef GPU
+/* dst (16-bit, the current precision's type) = src (n floats) */
+void amp_to_half_gpu(const float *src, void *dst, size_t n);
+/* dst = beta * dst + src (n 16-bit values of the current type), beta 0 or 1 */
+void amp_from_half_gpu(const void *src, float *dst, size_t n, float beta);
+
+/* The parameter-update buffers of an fp16 training step (device arrays of n[i] floats; the caller lists every
+ * update buffer of the network). amp_step_begin saves them (their momentum) before the backward passes of a step;
+ * amp_step_finish checks the new gradients for overflow and either unscales them (update = saved + (update - saved)
+ * / S) or restores the saved values, and returns 1 (apply the update) or 0 (skip). make: NULL with err when device
+ * memory is short. */
+typedef struct amp_params amp_params;
+amp_params *amp_params_make(float **arrays, const size_t *n, int count, char *err, size_t errlen);
+void amp_params_free(amp_params *p);
+void amp_step_begin(amp_params *p);
+int amp_step_finish(amp_params *p, amp_scaler *s);
+#endif
+#endif
