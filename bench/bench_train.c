@@ -7,6 +7,7 @@
 #include "darknet3d.h"
 #include "dataset.h"
 #include "loader.h"
+#include "train.h"
 #include "predict.h"
 #include "synth.h"
 #include "volume_io.h"
@@ -114,12 +115,14 @@ static float profiled_step(network *netp, double *tf, double *tb, double *tu)
 
 static int cmd_train(int argc, char **argv)
 {
-    if(argc < 8){ fprintf(stderr, "usage: bench_train train <cfg> <data> <iters> <warmup> <dump.f32|-> <profile_iters> [-gpu [fp32|tf32]]\n"); return 2; }
+    if(argc < 8){ fprintf(stderr, "usage: bench_train train <cfg> <data> <iters> <warmup> <dump.f32|-> <profile_iters> [-gpu [fp32|tf32|fp16|bf16]]\n"); return 2; }
     char *cfg = argv[2], *datafile = argv[3], *dump = argv[6];
     int iters = atoi(argv[4]), warmup = atoi(argv[5]), piters = atoi(argv[7]);
     if(pick_device(argc > 8 && !strcmp(argv[8], "-gpu"))) return 3;
     /* the GPU's convolution numerics, as [net] precision / -precision set them for seg3d */
-    darknet3d_precision = argc > 9 && !strcmp(argv[9], "tf32") ? DARKNET3D_TF32 : DARKNET3D_FP32;
+    static const char *precisions[] = {"fp32", "tf32", "fp16", "bf16"};
+    darknet3d_precision = DARKNET3D_FP32;
+    for(int p = 0; p < 4 && argc > 9; ++p) if(!strcmp(argv[9], precisions[p])) darknet3d_precision = gpu_index >= 0 ? p : DARKNET3D_FP32;
     char err[1024];
     dataset *ds = dataset_load(datafile, err, sizeof(err));
     if(!ds){ fprintf(stderr, "error: %s\n", err); return 1; }
@@ -127,6 +130,13 @@ static int cmd_train(int argc, char **argv)
     srand(1);
     network *net = load_network_checked(cfg, 0, 1);
     if(!net) return 1;
+    amp_params *amp = 0;
+    amp_scaler scaler;
+    int saved = 0;
+    amp_scaler_init(&scaler);
+#ifdef GPU
+    if(gpu_index >= 0 && darknet3d_precision == DARKNET3D_FP16 && !(amp = train_amp_params(net, err, sizeof(err)))){ fprintf(stderr, "error: %s\n", err); return 1; }
+#endif
     loader_params lp = loader_params_from_net(net);
     lp.seed = 1;
     loader *L = loader_create(ds, &lp, err, sizeof(err));
@@ -142,7 +152,7 @@ static int cmd_train(int argc, char **argv)
         if(loader_next(L, &b, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
         double t1 = now();
         get_next_batch(b->d, net->batch, 0, net->input, net->truth);
-        loss = train_network_datum(net);
+        loss = train_datum(net, amp, &scaler, &saved);
 #ifdef GPU
         if(gpu_index >= 0) cudaDeviceSynchronize(); /* kernels still queued belong to this iteration's time */
 #endif
@@ -157,8 +167,9 @@ static int cmd_train(int argc, char **argv)
     }
     if(df) fclose(df);
     loader_stop(L);
-    printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f iters=%d device=%s\n",
-           tsum / iters, tmin, tload / iters, loss, network_param_count(net), mem, iters, gpu_index >= 0 ? "gpu" : "cpu");
+    printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f iters=%d device=%s precision=%s skipped=%ld\n",
+           tsum / iters, tmin, tload / iters, loss, network_param_count(net), mem, iters, gpu_index >= 0 ? "gpu" : "cpu",
+           precisions[darknet3d_precision], scaler.skipped);
     if(piters > 0 && gpu_index < 0){
         double *tf = calloc(net->n, sizeof(double)), *tb = calloc(net->n, sizeof(double)), *tu = calloc(net->n, sizeof(double));
         double tl = 0, t0 = now();

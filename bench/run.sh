@@ -127,6 +127,8 @@ if [ "$CPUONLY" = 1 ]; then
 elif [ -z "$GPUNAME" ]; then
     GPU_ROWS="gpu train 112x112x80 b4 f16, FP32, s/iter | no GPU | ratio=n/a
 gpu train 112x112x80 b4 f16, TF32 convolutions, s/iter | no GPU | ratio=n/a
+gpu train 112x112x80 b4 f16, ours precision=fp16 vs PyTorch AMP fp16, s/iter | no GPU | ratio=n/a
+gpu train 112x112x80 b4 f16, ours precision=bf16 vs PyTorch AMP bf16, s/iter | no GPU | ratio=n/a
 gpu train 112x112x80 b4 f16, ours TF32 vs PyTorch AMP bf16 (autocast, channels_last_3d, cudnn.benchmark), s/iter | no GPU | ratio=n/a
 gpu train 112x112x80 b4 f16, ours TF32 vs PyTorch AMP fp16 (autocast + GradScaler, channels_last_3d, cudnn.benchmark), s/iter | no GPU | ratio=n/a
 gpu train peak memory, MiB | no GPU | ratio=n/a
@@ -143,6 +145,8 @@ else
     GO=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" "$O/batches-gpu.f32" 0 -gpu fp32 2>"$O/train-gpu-ours.log" | tail -1) || true
     GT=$(TORCH_TF32=0 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch.log" | tail -1) || true
     GO32=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu tf32 2>"$O/train-gpu-ours-tf32.log" | tail -1) || true
+    GO16=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu fp16 2>"$O/train-gpu-ours-fp16.log" | tail -1) || true
+    GOB=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu bf16 2>"$O/train-gpu-ours-bf16.log" | tail -1) || true
     GT32=$(TORCH_TF32=1 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-tf32.log" | tail -1) || true
     GTB=$(TORCH_TF32=1 TORCH_AMP=bf16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-bf16.log" | tail -1) || true
     GTH=$(TORCH_TF32=1 TORCH_AMP=fp16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-fp16.log" | tail -1) || true
@@ -153,9 +157,16 @@ else
     AMP_T=$(awk -v b="$TB" -v h="$TH" 'BEGIN{ if(b+0 > 0 && (h+0 <= 0 || b+0 <= h+0)) print b; else if(h+0 > 0) print h; else print "" }')
     AMP_L=$(awk -v b="$TB" -v h="$TH" 'BEGIN{ if(b+0 > 0 && (h+0 <= 0 || b+0 <= h+0)) print "bf16"; else if(h+0 > 0) print "fp16"; else print "none" }')
     AMP_M=$([ "$AMP_L" = fp16 ] && kv "$GTH" peak_mib || kv "$GTB" peak_mib)
-    GPU_RATIO=$(ratio "$(kv "$GO32" s_per_iter)" "$AMP_T")
+    # ours: the fastest of tf32, fp16 and bf16 (the precision is named in the row)
+    OB=$(printf 'tf32 %s\nfp16 %s\nbf16 %s\n' "$(kv "$GO32" s_per_iter)" "$(kv "$GO16" s_per_iter)" "$(kv "$GOB" s_per_iter)" |
+         awk '$2 + 0 > 0 && (b == "" || $2 + 0 < b + 0) { b = $2; l = $1 } END { print l, b }')
+    OB_L=${OB% *}; OB_T=${OB#* }
+    GPU_RATIO=$(ratio "$OB_T" "$AMP_T")
     GPU_ROWS="gpu train 112x112x80 (WxHxD) b4 (2L+2U) f16 synth, FP32 both, s/iter (synchronised, mean of $GITERS after $GWARM) | ours=$(kv "$GO" s_per_iter) $(kv "$GO" error) torch=$(kv "$GT" s_per_iter) $(kv "$GT" error) | ratio=$(ratio "$(kv "$GO" s_per_iter)" "$(kv "$GT" s_per_iter)")
 gpu train 112x112x80 b4 f16 synth, TF32 convolutions both, s/iter | ours=$(kv "$GO32" s_per_iter) $(kv "$GO32" error) torch=$(kv "$GT32" s_per_iter) $(kv "$GT32" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$(kv "$GT32" s_per_iter)")
+gpu train 112x112x80 b4 f16 synth, ours precision=fp16 (fp16 convolutions, FP32 accumulation, dynamic loss scale; $(kv "$GO16" skipped) steps skipped) vs PyTorch AMP fp16 (autocast + GradScaler, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO16" s_per_iter) $(kv "$GO16" error) torch=$TH | ratio=$(ratio "$(kv "$GO16" s_per_iter)" "$TH")
+gpu train 112x112x80 b4 f16 synth, ours precision=bf16 vs PyTorch AMP bf16 (autocast, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GOB" s_per_iter) $(kv "$GOB" error) torch=$TB | ratio=$(ratio "$(kv "$GOB" s_per_iter)" "$TB")
+gpu train peak memory, MiB, ours fp16 / bf16 vs PyTorch AMP fp16 / bf16 | ours=$(kv "$GO16" peak_mib)/$(kv "$GOB" peak_mib) torch=$(kv "$GTH" peak_mib)/$(kv "$GTB" peak_mib) | ratio=$(ratio "$(kv "$GO16" peak_mib)" "$(kv "$GTH" peak_mib)")
 gpu train 112x112x80 b4 f16 synth, ours TF32 vs PyTorch AMP bf16 (autocast, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO32" s_per_iter) torch=$TB $(kv "$GTB" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$TB")
 gpu train 112x112x80 b4 f16 synth, ours TF32 vs PyTorch AMP fp16 (autocast + GradScaler, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO32" s_per_iter) torch=$TH $(kv "$GTH" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$TH")
 gpu train peak memory, MiB (both: device memory in use, cudaMemGetInfo total-free, after each iteration, minus the value before the model was built; CUDA context excluded, caches and workspaces included), ours TF32 vs PyTorch AMP $AMP_L | ours=$(kv "$GO32" peak_mib) torch=$AMP_M (FP32 both: $(kv "$GO" peak_mib)/$(kv "$GT" peak_mib), torch TF32 $(kv "$GT32" peak_mib)) | ratio=$(ratio "$(kv "$GO32" peak_mib)" "$AMP_M")
@@ -187,5 +198,5 @@ printf '%s\n' "$S2R_ROWS" | sed '/^$/d'
 echo "cpu sliding window 44x144x144 (DxHxW) synth volume, window 64x64x32, stride 16,32,32, $(kv "$IO" windows) windows, 4 per pass, both decoders, s | ours=$(kv "$IO" seconds) torch=$(kv "$IT" seconds) | ratio=$(ratio "$(kv "$IO" seconds)" "$(kv "$IT" seconds)")"
 fi
 printf '%s\n' "$GPU_ROWS"
-echo "gpu_train_ratio=$GPU_RATIO"
+echo "gpu_train_ratio=$GPU_RATIO${OB_L:+ (ours $OB_L vs PyTorch AMP ${AMP_L:-})}"
 echo "cpu_train_ratio=$(ratio "$TO" "$TT")"

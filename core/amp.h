@@ -47,6 +47,9 @@ int amp_half(void);
 /* Bytes of n 16-bit elements, rounded up to 256 (the alignment of each scratch part of net.workspace). */
 size_t amp_bytes(size_t n);
 
+/* The saved update buffers of an fp16 training step (GPU builds; below). */
+typedef struct amp_params amp_params;
+
 #ifdef GPU
 /* dst (16-bit, the current precision's type) = src (n floats) */
 void amp_to_half_gpu(const float *src, void *dst, size_t n);
@@ -58,7 +61,6 @@ void amp_from_half_gpu(const void *src, float *dst, size_t n, float beta);
  * amp_step_finish checks the new gradients for overflow and either unscales them (update = saved + (update - saved)
  * / S) or restores the saved values, and returns 1 (apply the update) or 0 (skip). make: NULL with err when device
  * memory is short. */
-typedef struct amp_params amp_params;
 amp_params *amp_params_make(float **arrays, const size_t *n, int count, char *err, size_t errlen);
 void amp_params_free(amp_params *p);
 void amp_step_begin(amp_params *p);

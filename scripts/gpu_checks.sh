@@ -1,5 +1,5 @@
 #!/bin/sh
-# The GPU checks that CPU-only work leaves owed, as one script for one device slot (at most 10 minutes): the test suite on the GPU, the key table's edge values on the GPU, deterministic mode, exact resume, and the speed of fp32 vs tf32 and of -deterministic.
+# The GPU checks that CPU-only work leaves owed, as one script for one device slot (at most 10 minutes): the test suite on the GPU (fp16/bf16 convolutions against the CPU included), the key table's edge values on the GPU, deterministic mode, exact resume, mixed-precision training, and the speed of fp32, tf32, fp16, bf16 and of -deterministic.
 # usage: sh scripts/gpu_checks.sh [outdir]     (default $OUT or out/gpu_checks); writes summary.txt there, one line per check
 #   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
 set -u
@@ -62,8 +62,21 @@ timeout 120 $D seg3d train "$O/part/d.data" "$O/tiny.cfg" "$O/part/w.weights" -s
 if cmp -s "$O/part/tiny_final.weights" "$O/det1/tiny_final.weights"; then say "resume (deterministic): identical to the uninterrupted run"
 else say "resume (deterministic): DIFFERS from the uninterrupted run ($(grep -o 'resuming [a-z]*' "$O/part/err2" | head -1))"; fi
 
+# 4b. mixed precision on dbisl-tiny: the final loss of fp16 (dynamic loss scale) and bf16 against fp32, the steps
+#     fp16 skipped, and exact resume in fp16 deterministic mode (the loss scale travels in the .state)
+final_loss() { awk -F', ' '/^[0-9]+:/ { split($1, a, " "); l = a[2] } END { print l }' "$O/$1/out"; }
+run p32 -deterministic -precision fp32 -max_batches "$IT"
+run p16 -deterministic -precision fp16 -max_batches "$IT"
+run pb16 -deterministic -precision bf16 -max_batches "$IT"
+say "dbisl-tiny final loss after $IT iterations: fp32 $(final_loss p32), fp16 $(final_loss p16) ($(grep -o '[0-9]* steps skipped' "$O/p16/err" || echo 'no summary')), bf16 $(final_loss pb16)"
+run p16part -deterministic -precision fp16 -max_batches $((IT / 2))
+cp "$O/p16part/tiny_last.weights" "$O/p16part/w.weights"; cp "$O/p16part/tiny_last.weights.state" "$O/p16part/w.weights.state" 2>/dev/null
+timeout 120 $D seg3d train "$O/p16part/d.data" "$O/tiny.cfg" "$O/p16part/w.weights" -seed 5 -deterministic -precision fp16 -max_batches "$IT" > "$O/p16part/out2" 2> "$O/p16part/err2"
+if cmp -s "$O/p16part/tiny_final.weights" "$O/p16/tiny_final.weights"; then say "resume (fp16, deterministic): identical to the uninterrupted run"
+else say "resume (fp16, deterministic): DIFFERS from the uninterrupted run"; fi
+
 if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
-# 5. speed at the paper's configuration: fp32 vs tf32, and the cost of -deterministic (seconds per iteration after warm-up)
+# 5. speed at the paper's configuration: fp32, tf32, fp16, bf16, and the cost of -deterministic (seconds per iteration after warm-up)
 $D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
 sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
 speed() { # label, flags...
@@ -73,7 +86,8 @@ speed() { # label, flags...
   awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
 }
 f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32); det=$(speed det -precision tf32 -deterministic)
-say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det"
+h16=$(speed fp16 -precision fp16); b16=$(speed bf16 -precision bf16)
+say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16"
 say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
 
 # 5b. peak GPU memory of predict (the inference-shaped network: no deltas, no updates) on an 88x256x256 volume with

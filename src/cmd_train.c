@@ -44,10 +44,8 @@ typedef struct {
     double start;
     size_t start_batch;
     loader_batch *b;        /* the batch trained last (NULL: none yet) */
-#ifdef GPU
-    amp_params *amp;        /* precision fp16: the update buffers the loss scaling saves and checks (NULL otherwise) */
-    int amp_saved;          /* amp_step_begin ran for the step being accumulated */
-#endif
+    amp_params *amp;        /* precision fp16 on the GPU: the update buffers the loss scaling saves and checks (else NULL) */
+    int amp_saved;          /* the buffers are saved for the step being accumulated */
 } train_run;
 
 static void usage(void)
@@ -214,35 +212,6 @@ static void train_write_chart(train_run *r)
     if(r->ch && chart_write_png(r->ch, r->chart_path, cerr, sizeof(cerr))) fprintf(stderr, "note: chart: %s\n", cerr);
 }
 
-/* one sub-batch: train_network_datum, with precision fp16's loss scaling around the backward pass and the update */
-static float train_datum(train_run *r)
-{
-    network *net = r->net;
-    *net->seen += net->batch;
-    net->train = 1;
-    forward_network(net);
-#ifdef GPU
-    if(r->amp && !r->amp_saved){ amp_step_begin(r->amp); r->amp_saved = 1; }
-    amp_loss_scale = r->amp ? r->pr.amp.scale : 1.f;
-#endif
-    backward_network(net);
-    float error = *net->cost;
-    if(((*net->seen) / net->batch) % net->subdivisions) return error;
-#ifdef GPU
-    if(r->amp){
-        r->amp_saved = 0;
-        float scale = r->pr.amp.scale;
-        if(!amp_step_finish(r->amp, &r->pr.amp)){
-            fprintf(stderr, "iteration %d: fp16 gradients overflowed at loss scale %g: step skipped, loss scale now %g\n",
-                    (int)get_current_batch(net), scale, r->pr.amp.scale);
-            return error;
-        }
-    }
-#endif
-    update_network(net);
-    return error;
-}
-
 /* one SGD step over the batch's sub-batches: the mean loss, and the [dbisl] terms when there is that layer */
 static float train_step(train_run *r, float *terms)
 {
@@ -251,7 +220,7 @@ static float train_step(train_run *r, float *terms)
     float loss = 0;
     for(sub = 0; sub < nsub; ++sub){
         get_next_batch(r->b->d, net->batch, sub * net->batch, net->input, net->truth);
-        loss += train_datum(r) / nsub;
+        loss += train_datum(net, r->amp, &r->pr.amp, &r->amp_saved) / nsub;
         /* the term values are copied to the host by the loss layer every iteration */
         if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[r->li].output[t] / nsub;
     }

@@ -93,6 +93,34 @@ double train_validate(network *net, dataset *ds, const char *cfg, double *secs)
     return n ? sum / n : NAN;
 }
 
+float train_datum(network *net, amp_params *amp, amp_scaler *scaler, int *saved)
+{
+    *net->seen += net->batch;
+    net->train = 1;
+    forward_network(net);
+#ifdef GPU
+    if(amp && !*saved){ amp_step_begin(amp); *saved = 1; }
+#endif
+    amp_loss_scale = amp ? scaler->scale : 1.f;
+    backward_network(net);
+    amp_loss_scale = 1.f;
+    float error = *net->cost;
+    if(((*net->seen) / net->batch) % net->subdivisions) return error;
+#ifdef GPU
+    if(amp){
+        *saved = 0;
+        float scale = scaler->scale;
+        if(!amp_step_finish(amp, scaler)){
+            fprintf(stderr, "iteration %d: fp16 gradients overflowed at loss scale %g: step skipped, loss scale now %g\n",
+                    (int)get_current_batch(net), scale, scaler->scale);
+            return error;
+        }
+    }
+#endif
+    update_network(net);
+    return error;
+}
+
 /* -benchmark_layers: each layer's forward and backward run through a timing wrapper for one iteration. Darknet's
  * forward/backward loops set net.index to the layer being run, which is how a wrapper finds its layer. */
 static struct {

@@ -20,6 +20,12 @@ int train_checkpoint(network *net, const char *path, const loader_batch *b, cons
  * no case could be scored (each failure reported). *secs: the time it took. */
 double train_validate(network *net, dataset *ds, const char *cfg, double *secs);
 
+/* One sub-batch of training: Darknet's train_network_datum (forward, backward, and the update at the last sub-batch
+ * of a step), with precision fp16's loss scaling (core/amp.h) when amp is not NULL: the update buffers saved before
+ * the step's first backward pass, the loss scaled by scaler->scale, the update skipped on overflow (one line on
+ * stderr says so). *saved carries "saved for this step" between sub-batches (start it at 0). Returns the loss. */
+float train_datum(network *net, amp_params *amp, amp_scaler *scaler, int *saved);
+
 /* -benchmark_layers: on = 1 wraps every layer's forward and backward (the GPU ones in a GPU run) in a timer,
  * on = 0 puts them back; train_bench_report prints the table of one iteration that took `total` seconds. */
 void train_bench_wrap(network *net, int on);
