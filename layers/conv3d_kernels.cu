@@ -81,26 +81,71 @@ static half_parts c3_half_parts(layer l)
     return p;
 }
 
-/* A failed algorithm query leaves the default algorithm, which needs no workspace: not an error. */
-extern "C" int c3_cudnn_setup(layer *l)
+/* The algorithms of one convolution, chosen once per process for its key (c3_algo_key): a resize back to a known
+ * shape, or another network with the same layer, reuses the choice instead of measuring again. A process-wide
+ * table of choices (no device memory); when it is full, choices are measured again (nothing is evicted). */
+#define C3_KEYLEN 20
+#define C3_CACHE 512
+static struct { int key[C3_KEYLEN]; int fw, bd, bf; } c3_cache[C3_CACHE];
+static int c3_cached;
+
+static void c3_algo_key(const layer *l, int *key)
 {
-    if(c3_descriptors(l)) return -1;
-    int found = 0;
+    conv3d_state *st = c3_state(*l);
+    const geom3d *g = &st->g;
+    int k[C3_KEYLEN] = {l->batch, g->c, g->d, g->h, g->w, st->transposed ? l->c : l->out_c, g->od, g->oh, g->ow,
+                        g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic};
+    memcpy(key, k, sizeof(k));
+}
+
+/* By measurement: cudnnFind* times every algorithm on buffers it allocates itself; the fastest that passes PICK
+ * wins. In deterministic mode the heuristic ranking of cudnnGet*_v7 is used instead, so that two runs (whose timings
+ * differ) choose the same algorithms. A failed query leaves the default algorithm, which needs no workspace. */
+static void c3_choose_algos(layer *l)
+{
+    int found = 0, key[C3_KEYLEN], i;
+    c3_algo_key(l, key);
+    for(i = 0; i < c3_cached; ++i) if(!memcmp(c3_cache[i].key, key, sizeof(key))){
+        l->fw_algo = (cudnnConvolutionFwdAlgo_t)c3_cache[i].fw;
+        l->bd_algo = (cudnnConvolutionBwdDataAlgo_t)c3_cache[i].bd;
+        l->bf_algo = (cudnnConvolutionBwdFilterAlgo_t)c3_cache[i].bf;
+        return;
+    }
     cudnnConvolutionFwdAlgoPerf_t fw[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     l->fw_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     l->bd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
     l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
-    if(cudnnGetConvolutionForwardAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
-                                              CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw) == CUDNN_STATUS_SUCCESS && found)
+    cudnnHandle_t h = cudnn_handle();
+    int measure = !darknet3d_deterministic;
+    if((measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
+                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw)
+                : cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
+                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw)) == CUDNN_STATUS_SUCCESS && found)
         PICK(fw, found, l->fw_algo, "forward");
-    if(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
-                                                   CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd) == CUDNN_STATUS_SUCCESS && found)
+    if((measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd)
+                : cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
+                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd)) == CUDNN_STATUS_SUCCESS && found)
         PICK(bd, found, l->bd_algo, "backward-data");
-    if(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
-                                                     CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf) == CUDNN_STATUS_SUCCESS && found)
+    if((measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf)
+                : cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
+                                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf)) == CUDNN_STATUS_SUCCESS && found)
         PICK(bf, found, l->bf_algo, "backward-filter");
+    (void)cudaGetLastError();   /* a failed trial inside cudnnFind* (out of memory for one algorithm) is not the run's error */
+    if(c3_cached < C3_CACHE){
+        memcpy(c3_cache[c3_cached].key, key, sizeof(key));
+        c3_cache[c3_cached].fw = l->fw_algo; c3_cache[c3_cached].bd = l->bd_algo; c3_cache[c3_cached].bf = l->bf_algo;
+        ++c3_cached;
+    }
+}
+
+extern "C" int c3_cudnn_setup(layer *l)
+{
+    if(c3_descriptors(l)) return -1;
+    c3_choose_algos(l);
     size_t most = 0, s = 0;
     if(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, l->fw_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
     if(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, l->bd_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;

@@ -16,6 +16,15 @@ int cmd_stride_flag(const char *cmd, int argc, char **argv, int i, int stride[3]
     return -1;
 }
 
+int cmd_batch_flag(const char *cmd, const char *arg, int *batch)
+{
+    long long v;
+    char err[256];
+    if(arg_long(cmd, "-batch", arg, &v, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return -1; }
+    *batch = (int)v;
+    return 0;
+}
+
 int cmd_resolve_stride(const char *cfg, const network *net, int have_flag, int stride[3])
 {
     char err[512];

@@ -6,6 +6,9 @@
 /* -stride D H W at argv[i] (the flag itself): 0, or -1 after printing the error (the caller exits with 2) */
 int cmd_stride_flag(const char *cmd, int argc, char **argv, int i, int stride[3]);
 
+/* -batch N of predict/test (windows per forward pass, the key table's range); 0, or -1 with the error printed */
+int cmd_batch_flag(const char *cmd, const char *arg, int *batch);
+
 /* The stride of a command: the -stride flag when have_flag, else [net] infer_stride of cfg, else half the
  * window (a note says so). 0, or -1 after printing the error. */
 int cmd_resolve_stride(const char *cfg, const network *net, int have_flag, int stride[3]);

@@ -53,10 +53,7 @@ static int predict_parse(predict_run *r, int argc, char **argv)
         else if(strcmp(argv[i], "-lcc") == 0) r->lcc = 1;
         else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) r->precision_flag = argv[++i];
         else if(strcmp(argv[i], "-batch") == 0 && i + 1 < argc){
-            long long v;
-            char err[256];
-            if(arg_long("seg3d predict", "-batch", argv[++i], &v, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
-            r->batch = (int)v;
+            if(cmd_batch_flag("seg3d predict", argv[++i], &r->batch)) return 2;
         } else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             r->decoder = cmd_decoder(argv[++i]);
             if(r->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }

@@ -54,10 +54,7 @@ static int test_parse(test_run *t, int argc, char **argv)
         else if(strcmp(argv[i], "-lcc") == 0) t->lcc = 1;
         else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) t->precision_flag = argv[++i];
         else if(strcmp(argv[i], "-batch") == 0 && i + 1 < argc){
-            long long v;
-            char err[256];
-            if(arg_long("seg3d test", "-batch", argv[++i], &v, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
-            t->batch = (int)v;
+            if(cmd_batch_flag("seg3d test", argv[++i], &t->batch)) return 2;
         }
         else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             t->decoder = cmd_decoder(argv[++i]);
