@@ -108,7 +108,7 @@ int c3_alloc_buffers(layer *l)
     dims3d in = in_dims(*l), out = out_dims(*l);
     int rc = layer3d_set_shapes(l, l->batch, in, out);
     size_t n = (size_t)l->batch * l->outputs;
-    if(l->batch_normalize){
+    if(l->batch_normalize && !layer3d_inference){   /* x_norm is kept for backward only */
         free(l->x_norm);
         l->x_norm = layer3d_alloc(n);
         if(!l->x_norm) rc = -1;
@@ -469,15 +469,16 @@ void c3_post_forward(layer l, network net)
         for(bc = 0; bc < (long)l.batch * c; ++bc){
             int k = (int)(bc % c);
             float m0 = mu[k], is = 1.f / sqrtf(var[k] + BN3D_EPS), ga = l.scales[k], be = l.biases[k];
-            float *y = l.output + bc * sp, *xn = l.x_norm + bc * sp;
+            float *y = l.output + bc * sp, *xn = l.x_norm ? l.x_norm + bc * sp : 0;   /* no x_norm: inference network */
             size_t i0, i;
             for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
                 size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
-                for(i = i0; i < e; ++i){
+                if(xn) for(i = i0; i < e; ++i){
                     float t = (y[i] - m0) * is;
                     xn[i] = t;
                     y[i] = ga * t + be;
                 }
+                else for(i = i0; i < e; ++i) y[i] = ga * ((y[i] - m0) * is) + be;
                 act_span(y + i0, e - i0, act);
             }
         }

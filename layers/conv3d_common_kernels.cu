@@ -109,7 +109,7 @@ __global__ void normalize_kernel(float *y, float *xn, const float *mean, const f
     if(i >= n) return;
     int k = (int)((i / sp) % c);
     float t = (y[i] - mean[k]) * rsqrtf(var[k] + BN3D_EPS);
-    xn[i] = t;
+    if(xn) xn[i] = t;   /* NULL in an inference network */
     y[i] = scales[k] * t + biases[k];
 }
 

@@ -87,9 +87,10 @@ fresh; run g1 -seed 7 -max_batches 4
 python3 - "$BK/t_last.weights.state" <<'PY'
 import sys, struct
 p = sys.argv[1]; d = bytearray(open(p, 'rb').read())
-# layout (src/train_state.c): 68-byte header, 128 rand bytes, u64 loader bytes, loader state: u64 rng, then the
-# labeled stream's n, pos, epoch and order: its first case index is at 196 + 8 + 8 + 12
-d[224:228] = struct.pack('<i', 1 << 20)
+# layout (src/train_state.c, version 2): 84-byte header (the fp16 loss scale's 16 bytes at its end), 128 rand bytes,
+# u64 loader bytes, loader state: u64 rng, then the labeled stream's n, pos, epoch and order: its first case index
+# is at 212 + 8 + 8 + 12
+d[240:244] = struct.pack('<i', 1 << 20)
 h = 0xcbf29ce484222325
 for b in d[:-8]:
     h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
@@ -99,6 +100,37 @@ PY
 run g2 "$BK/t_last.weights" -seed 7 -max_batches 5; rc=$?
 if [ $rc -eq 0 ] && grep -q "resuming approximately at iteration 4: .*bad case index" "$T/g2.err"; then echo "PASS train_exact_damaged_state_refused"
 else echo "FAIL train_exact_damaged_state_refused: rc=$rc $(grep -iE 'resum|error' "$T/g2.err" | head -2)"; fail=1; fi
+
+# the fp16 loss scale travels in the state (header bytes 64..80, version 2): a scale set in a state comes back in the
+# next checkpoint's; a version-1 state (no loss-scale fields) still resumes exactly
+fresh; run s1 -seed 7 -max_batches 4
+python3 - "$BK/t_last.weights.state" "$T/v1.state" <<'PY'
+import sys, struct
+p, v1 = sys.argv[1], sys.argv[2]
+d = bytearray(open(p, 'rb').read())
+def seal(b):
+    h = 0xcbf29ce484222325
+    for x in b[:-8]:
+        h = ((h ^ x) * 0x100000001b3) & 0xffffffffffffffff
+    b[-8:] = struct.pack('<Q', h)
+    return b
+assert struct.unpack('<I', d[8:12])[0] == 2 and struct.unpack('<f', d[64:68])[0] == 65536.0, "layout changed"
+old = bytearray(d[:64] + d[80:]); old[8:12] = struct.pack('<I', 1)
+open(v1, 'wb').write(seal(old))
+d[64:80] = struct.pack('<fiq', 1024.0, 17, 3)
+open(p, 'wb').write(seal(d))
+PY
+cp "$BK/t_last.weights" "$T/s1.weights"
+run s2 "$BK/t_last.weights" -seed 7 -max_batches 8
+kept=$(python3 -c "import struct,sys; print('%g %d %d' % struct.unpack('<fiq', open(sys.argv[1], 'rb').read()[64:80]))" "$BK/t_last.weights.state" 2>/dev/null)
+# the CPU trains at FP32: the scale and its counts are carried unchanged
+if grep -q "resuming exactly at iteration 4" "$T/s2.err" && [ "$kept" = "1024 17 3" ]; then echo "PASS train_exact_loss_scale_saved"
+else echo "FAIL train_exact_loss_scale_saved: saved '$kept', expected '1024 17 3'; $(grep -E 'resum|error' "$T/s2.err" | head -1)"; fail=1; fi
+fresh; run s3 -seed 7 -max_batches 8; cp "$BK/t_final.weights" "$T/s8.weights"
+fresh; mkdir -p "$BK"; cp "$T/s1.weights" "$BK/t_last.weights"; cp "$T/v1.state" "$BK/t_last.weights.state"
+run s4 "$BK/t_last.weights" -seed 7 -max_batches 8
+if grep -q "resuming exactly at iteration 4" "$T/s4.err" && cmp -s "$T/s8.weights" "$BK/t_final.weights"; then echo "PASS train_exact_state_version1_reads"
+else echo "FAIL train_exact_state_version1_reads: $(grep -E 'resum|error' "$T/s4.err" | head -1)"; fail=1; fi
 
 # -valid_every: _best.weights is written when the mean Dice improves; seg3d test on it gives the logged Dice
 fresh; run v -seed 7 -valid_every 5
