@@ -66,6 +66,8 @@ static void test_infer_net_buffers(void)
         if(!ours_with_weights(l->type)) continue;
         ++ours;
         CHECK_MSG(!l->weight_updates && !l->bias_updates && !l->scale_updates, "layer %d (%s) has update buffers", i, get_layer_string(l->type));
+        CHECK_MSG(!l->x_norm && (!l->batch_normalize || tr->layers[i].x_norm), "layer %d (%s): x_norm %p, training network's %p", i,
+                  get_layer_string(l->type), (void *)l->x_norm, (void *)tr->layers[i].x_norm);
         CHECK(tr->layers[i].weight_updates != 0);
         /* the weights read are the same */
         CHECK(l->nweights == tr->layers[i].nweights && memcmp(l->weights, tr->layers[i].weights, sizeof(float) * l->nweights) == 0);
