@@ -2,7 +2,15 @@
 # The GPU checks that CPU-only work leaves owed, as one script for one device slot (at most 10 minutes): the test suite on the GPU (fp16/bf16 convolutions against the CPU included), the key table's edge values on the GPU, deterministic mode, exact resume, mixed-precision training, and the speed of fp32, tf32, fp16, bf16 and of -deterministic.
 # usage: sh scripts/gpu_checks.sh [outdir]     (default $OUT or out/gpu_checks); writes summary.txt there, one line per check
 #   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
+#   GPU_CHECK_BUDGET (540) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
+#   resume, mixed precision, speed, predict memory, bench), and a check that would start after the budget is spent
+#   is reported as "skipped (time budget)" instead of run; the bench gets what is left
 set -u
+T0=$(date +%s)
+BUDGET=${GPU_CHECK_BUDGET:-540}
+left() { echo $((BUDGET - ($(date +%s) - T0))); }
+# in_budget <seconds the check needs at least> <name>: 0 when there is time, else says the check is skipped
+in_budget() { [ "$(left)" -ge "$1" ] && return 0; say "$2: skipped (time budget: $(left) s left of $BUDGET)"; return 1; }
 cd "$(dirname "$0")/.."
 O=${1:-${OUT:-out/gpu_checks}}
 mkdir -p "$O"
@@ -62,6 +70,7 @@ timeout 120 $D seg3d train "$O/part/d.data" "$O/tiny.cfg" "$O/part/w.weights" -s
 if cmp -s "$O/part/tiny_final.weights" "$O/det1/tiny_final.weights"; then say "resume (deterministic): identical to the uninterrupted run"
 else say "resume (deterministic): DIFFERS from the uninterrupted run ($(grep -o 'resuming [a-z]*' "$O/part/err2" | head -1))"; fi
 
+in_budget 60 "mixed precision and everything after it" || exit 0
 # 4b. mixed precision on dbisl-tiny: the final loss of fp16 (dynamic loss scale) and bf16 against fp32, the steps
 #     fp16 skipped, and exact resume in fp16 deterministic mode (the loss scale travels in the .state)
 final_loss() { awk -F', ' '/^[0-9]+:/ { split($1, a, " "); l = a[2] } END { print l }' "$O/$1/out"; }
@@ -76,12 +85,13 @@ if cmp -s "$O/p16part/tiny_final.weights" "$O/p16/tiny_final.weights"; then say 
 else say "resume (fp16, deterministic): DIFFERS from the uninterrupted run"; fi
 
 if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
+if in_budget 150 "speed at the paper's configuration"; then
 # 5. speed at the paper's configuration: fp32, tf32, fp16, bf16, and the cost of -deterministic (seconds per iteration after warm-up)
 $D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
 sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
 speed() { # label, flags...
   l=$1; shift
-  timeout 150 $D seg3d train "$O/big/synth.data" "$O/vnet.cfg" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err"
+  timeout 75 $D seg3d train "$O/big/synth.data" "$O/vnet.cfg" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err"
   # mean of the per-iteration seconds (5th field) after the first 5 iterations
   awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
 }
@@ -89,7 +99,9 @@ f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32); det=$(spee
 h16=$(speed fp16 -precision fp16); b16=$(speed bf16 -precision bf16)
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16"
 say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
+fi
 
+if in_budget 60 "predict peak memory"; then
 # 5b. peak GPU memory of predict (the inference-shaped network: no deltas, no updates) on an 88x256x256 volume with
 #     the weights of the speed runs: the cfg's 4 windows per forward pass and -batch 1 (memory.used sampled each 0.1 s)
 $D seg3d synth "$O/vol" 1 -size 88 256 256 -seed 7 > /dev/null 2>&1
@@ -106,9 +118,11 @@ peak() { # flags...: the largest memory.used (MiB) while predict runs, and its e
   echo "$m MiB (exit $e, $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $s0 }") s)"
 }
 say "predict 88x256x256 peak GPU memory (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1) MiB): -batch 4 $(peak -batch 4), -batch 1 $(peak -batch 1)"
+fi
 
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
-timeout 420 env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
+in_budget 90 "bench GPU rows" || exit 0
+timeout "$(left)" env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
 grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"
