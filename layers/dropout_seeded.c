@@ -1,5 +1,6 @@
 /* CPU forward and backward of stock [dropout] with counter-based masks seeded from rand(): one seed per call instead of one rand() per element. */
 #include <stdlib.h>
+#include <string.h>
 #include "dropout_seeded.h"
 
 uint64_t dropout_seed_from_rand(void)
@@ -51,32 +52,36 @@ static void draws(float *restrict u, uint64_t seed, size_t i0, int n)
 /* elements per block of work; blocks never straddle a multiple of 2^32 */
 #define DROPOUT_BLOCK 4096
 
-void forward_dropout_seeded(layer l, network net)
+/* l.rand keeps the 64-bit seed of the last training forward in its first 8 bytes: the backward recomputes the
+ * draws instead of reading them back (darknet3d_install_fast_paths shrinks l.rand to those 8 bytes) */
+static void put_seed(layer l, uint64_t seed) { memcpy(l.rand, &seed, sizeof(seed)); }
+static uint64_t get_seed(layer l) { uint64_t s; memcpy(&s, l.rand, sizeof(s)); return s; }
+
+/* x[i] = Darknet's rule with the draws of seed, i in [0, n) */
+static void apply(float *x, size_t n, uint64_t seed, float p, float sc)
 {
-    if(!net.train) return;
-    size_t n = (size_t)l.batch * l.inputs;
     long nb = (long)((n + DROPOUT_BLOCK - 1) / DROPOUT_BLOCK), b;
-    const uint64_t seed = dropout_seed_from_rand();
-    const float p = l.probability, sc = l.scale;
-    float *x = net.input, *r = l.rand;
     #pragma omp parallel for schedule(static) if(nb >= 16)
     for(b = 0; b < nb; ++b){
+        float u[DROPOUT_BLOCK];
         size_t i0 = (size_t)b * DROPOUT_BLOCK;
         int j, m = n - i0 < DROPOUT_BLOCK ? (int)(n - i0) : DROPOUT_BLOCK;
-        float *u = r + i0, *y = x + i0;
+        float *y = x + i0;
         draws(u, seed, i0, m);
         for(j = 0; j < m; ++j) y[j] = u[j] < p ? 0 : y[j] * sc;
     }
 }
 
+void forward_dropout_seeded(layer l, network net)
+{
+    if(!net.train) return;
+    const uint64_t seed = dropout_seed_from_rand();
+    put_seed(l, seed);
+    apply(net.input, (size_t)l.batch * l.inputs, seed, l.probability, l.scale);
+}
+
 void backward_dropout_seeded(layer l, network net)
 {
     if(!net.delta) return;
-    size_t n = (size_t)l.batch * l.inputs;
-    long i;
-    const float p = l.probability, sc = l.scale;
-    const float *r = l.rand;
-    float *d = net.delta;
-    #pragma omp parallel for schedule(static) if(n >= 65536)
-    for(i = 0; i < (long)n; ++i) d[i] = r[i] < p ? 0 : d[i] * sc;
+    apply(net.delta, (size_t)l.batch * l.inputs, get_seed(l), l.probability, l.scale);
 }

@@ -13,11 +13,13 @@ uint64_t dropout_seed_from_rand(void);
 float dropout_uniform(uint64_t seed, size_t i);
 
 /* CPU forward of stock [dropout] (seg3d installs it on every [dropout] layer, layers/fast_paths.h): with net.train,
- * draws one seed from rand(), writes each element's draw into l.rand, and applies Darknet's rule in place on
- * net.input (a voxel is dropped when its draw is below l.probability, else scaled by l.scale). OpenMP over elements;
- * the masks depend on the rand() stream only, so a run resumed from a checkpoint sees the same masks. */
+ * draws one seed from rand(), keeps it in the first 8 bytes of l.rand (which needs no more: the fast path shrinks
+ * it), and applies Darknet's rule in place on net.input (a voxel is dropped when its draw dropout_uniform(seed, i)
+ * is below l.probability, else scaled by l.scale). OpenMP over elements; the masks depend on the rand() stream
+ * only, so a run resumed from a checkpoint sees the same masks. */
 void forward_dropout_seeded(layer l, network net);
-/* CPU backward: Darknet's rule on net.delta from the draws in l.rand (the same rule as stock backward_dropout_layer). */
+/* CPU backward: Darknet's rule on net.delta with the draws recomputed from the seed in l.rand (the same rule as
+ * stock backward_dropout_layer). */
 void backward_dropout_seeded(layer l, network net);
 
 #ifdef GPU

@@ -1,4 +1,5 @@
 /* Replaces the CPU forward/backward of stock [dropout] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed. */
+#include <stdlib.h>
 #include "fast_paths.h"
 #include "dropout_seeded.h"
 #include "shortcut_fast.h"
@@ -10,6 +11,8 @@ int darknet3d_install_fast_paths(network *net)
     for(i = 0; i < net->n; ++i){
         layer *l = &net->layers[i];
         if(l->type == DROPOUT && l->rand){
+            float *r = realloc(l->rand, 2 * sizeof(float));   /* the seed only (dropout_seeded.h) */
+            if(r) l->rand = r;
             l->forward = forward_dropout_seeded;
             l->backward = backward_dropout_seeded;
             ++n;

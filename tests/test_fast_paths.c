@@ -47,9 +47,12 @@ static void test_dropout_rule_and_stream(void)
     forward_dropout_seeded(l, net);
     CHECK_MSG(rand() == after, "one forward call must consume exactly the two rand() draws of its seed");
     size_t bad = 0, dropped = 0;
+    uint64_t kept;
+    memcpy(&kept, l.rand, sizeof(kept));
+    CHECK_MSG(kept == seed, "l.rand keeps the call's seed");
     for(i = 0; i < n; ++i){
-        float r = l.rand[i];
-        if(r != dropout_uniform(seed, i) || !(r >= 0 && r < 1)) ++bad;
+        float r = dropout_uniform(seed, i);
+        if(!(r >= 0 && r < 1)) ++bad;
         float want = r < l.probability ? 0 : x0[i] * l.scale;
         if(x[i] != want) ++bad;
         dropped += r < l.probability;
@@ -62,7 +65,7 @@ static void test_dropout_rule_and_stream(void)
     memcpy(d0, d, n * sizeof(float));
     net.delta = d;
     backward_dropout_seeded(l, net);
-    for(i = 0, bad = 0; i < n; ++i) if(d[i] != (l.rand[i] < l.probability ? 0 : d0[i] * l.scale)) ++bad;
+    for(i = 0, bad = 0; i < n; ++i) if(d[i] != (dropout_uniform(seed, i) < l.probability ? 0 : d0[i] * l.scale)) ++bad;
     CHECK_MSG(bad == 0, "%zu deltas break the rule", bad);
     /* not training: nothing changes and rand() is not drawn */
     memcpy(x, x0, n * sizeof(float));
@@ -91,18 +94,19 @@ static void test_dropout_deterministic(void)
     int threads[3] = {1, 2, 3}, t, saved = omp_get_max_threads();
     for(t = 0; t < 3; ++t){
         omp_set_num_threads(threads[t]);
-        fill(x, n, 0.01);
+        for(size_t i = 0; i < n; ++i) x[i] = 1.f;
         net.input = x;
         srand(42);
         forward_dropout_seeded(l, net);
-        if(t == 0) memcpy(r1, l.rand, n * sizeof(float));
-        else CHECK_MSG(memcmp(r1, l.rand, n * sizeof(float)) == 0, "masks differ at %d threads", threads[t]);
+        if(t == 0) memcpy(r1, x, n * sizeof(float));
+        else CHECK_MSG(memcmp(r1, x, n * sizeof(float)) == 0, "masks differ at %d threads", threads[t]);
     }
     omp_set_num_threads(saved);
+    for(size_t i = 0; i < n; ++i) x[i] = 1.f;
     forward_dropout_seeded(l, net);           /* the next call of the same stream */
-    memcpy(r2, l.rand, n * sizeof(float));
+    memcpy(r2, x, n * sizeof(float));
     size_t i, same = 0;
-    for(i = 0; i < n; ++i) same += (r1[i] < 0.5f) == (r2[i] < 0.5f);
+    for(i = 0; i < n; ++i) same += (r1[i] == 0) == (r2[i] == 0);
     /* independent masks agree on half the voxels: 5 sigma */
     CHECK_NEAR((double)same / n, 0.5, 5 * 0.5 / sqrt((double)n));
     free(x); free(r1); free(r2); free(l.rand);
