@@ -40,7 +40,12 @@ float dropout_uniform(uint64_t seed, size_t i)
     return draw((uint32_t)i, k0, k1);
 }
 
-/* the draws of elements i0 .. i0+n-1, all with the same upper 32 bits (a separate loop so that it vectorises) */
+/* the draws of elements i0 .. i0+n-1, all with the same upper 32 bits (a separate loop so that it vectorises; the
+ * x86-64 baseline has no packed 32-bit multiply, so AVX2 and AVX-512 clones are chosen at load time where the CPU
+ * has them: the same integer arithmetic, so the same draws) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
 static void draws(float *restrict u, uint64_t seed, size_t i0, int n)
 {
     uint32_t k0, k1, lo = (uint32_t)i0;
