@@ -1,8 +1,9 @@
-/* Replaces the CPU forward/backward of stock [dropout] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed. */
+/* Replaces the CPU forward/backward of stock [dropout], [route] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed. */
 #include <stdlib.h>
 #include "fast_paths.h"
 #include "dropout_seeded.h"
 #include "shortcut_fast.h"
+#include "route_fast.h"
 
 int darknet3d_install_fast_paths(network *net)
 {
@@ -15,6 +16,10 @@ int darknet3d_install_fast_paths(network *net)
             if(r) l->rand = r;
             l->forward = forward_dropout_seeded;
             l->backward = backward_dropout_seeded;
+            ++n;
+        } else if(l->type == ROUTE){
+            l->forward = forward_route_fast;
+            l->backward = backward_route_fast;
             ++n;
         } else if(shortcut_fast_applies(net, i)){
             l->forward = forward_shortcut_fast;

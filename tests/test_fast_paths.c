@@ -5,6 +5,8 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "dropout_seeded.h"
+#include "route_fast.h"
+#include "route_layer.h"
 #include "shortcut_fast.h"
 #include "fast_paths.h"
 #include "shortcut_layer.h"
@@ -80,6 +82,39 @@ static void test_dropout_rule_and_stream(void)
     net.delta = 0;
     backward_dropout_seeded(l, net);
     free(x0); free(x); free(d); free(d0); free(l.rand);
+}
+
+/* [route] of two inputs of different sizes: the fast path's output and input deltas equal stock Darknet's bit for bit */
+static void test_route_identical(void)
+{
+    enum { BATCH = 3, N0 = 70001, N1 = 20000 };
+    static float out0[BATCH * N0], out1[BATCH * N1], d0a[BATCH * N0], d1a[BATCH * N1], d0b[BATCH * N0], d1b[BATCH * N1];
+    layer ls[3];
+    memset(ls, 0, sizeof(ls));
+    fill(out0, BATCH * N0, 0.013); fill(out1, BATCH * N1, 0.029);
+    fill(d0a, BATCH * N0, 0.007); fill(d1a, BATCH * N1, 0.011);
+    memcpy(d0b, d0a, sizeof(d0a)); memcpy(d1b, d1a, sizeof(d1a));
+    ls[0].output = out0; ls[1].output = out1;
+    int *in_layers = malloc(2 * sizeof(int)), *in_sizes = malloc(2 * sizeof(int));   /* free_layer frees them */
+    in_layers[0] = 0; in_layers[1] = 1; in_sizes[0] = N0; in_sizes[1] = N1;
+    layer r = make_route_layer(BATCH, 2, in_layers, in_sizes);
+    network net = {0};
+    net.layers = ls;
+    net.n = 3;
+    float *y = malloc(sizeof(float) * BATCH * (N0 + N1));
+    forward_route_layer(r, net);
+    memcpy(y, r.output, sizeof(float) * BATCH * (N0 + N1));
+    memset(r.output, 0, sizeof(float) * BATCH * (N0 + N1));
+    forward_route_fast(r, net);
+    CHECK(memcmp(y, r.output, sizeof(float) * BATCH * (N0 + N1)) == 0);
+    fill(r.delta, BATCH * (N0 + N1), 0.017);
+    ls[0].delta = d0a; ls[1].delta = d1a;
+    backward_route_layer(r, net);
+    ls[0].delta = d0b; ls[1].delta = d1b;
+    backward_route_fast(r, net);
+    CHECK(memcmp(d0a, d0b, sizeof(d0a)) == 0 && memcmp(d1a, d1b, sizeof(d1a)) == 0);
+    free(y);
+    free_layer(r);
 }
 
 /* the same seed gives the same masks at any thread count; the next call gives another mask */
@@ -325,6 +360,7 @@ int main(void)
     RUN(test_dropout_deterministic);
     RUN(test_dropout_statistics);
     RUN(test_shortcut_identical);
+    RUN(test_route_identical);
     RUN(test_installed_on_load);
     RUN(test_conv3d_thin_pointwise);
     TEST_MAIN_END();
