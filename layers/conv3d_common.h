@@ -124,6 +124,9 @@ int c3_cudnn_setup(layer *l);
  * input, or its gradient), weights w and weight gradient dw. */
 typedef struct { size_t cudnn_bytes; void *x, *y, *w, *dw; } half_scratch;
 half_scratch c3_half_scratch(layer l, network net);
+/* Forward and backward of either kind at precision fp16|bf16 (the FP32 paths stay in each layer's own file). */
+void c3_forward_half_gpu(layer l, network net);
+void c3_backward_half_gpu(layer l, network net);
 /* frees the state's device buffers (the pre-BN bias and the reduction scratch); the free hook calls it */
 void c3_free_gpu(conv3d_state *st);
 void c3_post_forward_gpu(layer l, network net);

@@ -165,41 +165,49 @@ extern "C" half_scratch c3_half_scratch(layer l, network net)
     return h;
 }
 
-/* precision fp16|bf16: the operands converted into the scratch, cuDNN on the 16-bit copies, the result converted
- * back (forward overwrites the output; backward adds into the update and delta buffers, as the FP32 path) */
-static void forward_half(layer l, network net)
+/* precision fp16|bf16, both kinds: the operands converted into the scratch, cuDNN on the 16-bit copies, the result
+ * converted back (forward overwrites the output; backward adds into the update and delta buffers, as the FP32
+ * path). In the convolution's terms (x the image, y the positions): [conv3d] maps x = input to y = output,
+ * [deconv3d] y = input to x = output, with the adjoint operation. */
+extern "C" void c3_forward_half_gpu(layer l, network net)
 {
     float one = 1, zero = 0;
+    int t = c3_state(l)->transposed;
     half_scratch h = c3_half_scratch(l, net);
-    size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs;
-    amp_to_half_gpu(net.input_gpu, h.x, nx);
+    void *in = t ? h.y : h.x, *out = t ? h.x : h.y;
+    amp_to_half_gpu(net.input_gpu, in, (size_t)l.batch * l.inputs);
     amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
-    CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.weightDesc, h.w, l.convDesc,
-                                          l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, h.y));
-    amp_from_half_gpu(h.y, l.output_gpu, ny, 0);
+    if(!t) CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, in, l.weightDesc, h.w, l.convDesc,
+                                                 l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, out));
+    else CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, in, l.convDesc,
+                                                    l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, out));
+    amp_from_half_gpu(out, l.output_gpu, (size_t)l.batch * l.outputs, 0);
 }
 
-static void backward_half(layer l, network net)
+extern "C" void c3_backward_half_gpu(layer l, network net)
 {
     float one = 1, zero = 0;
+    int t = c3_state(l)->transposed;
     half_scratch h = c3_half_scratch(l, net);
-    size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs;
-    amp_to_half_gpu(net.input_gpu, h.x, nx);
-    amp_to_half_gpu(l.delta_gpu, h.y, ny);
+    void *in = t ? h.y : h.x, *dout = t ? h.x : h.y;   /* the input's copy, the output gradient's copy */
+    amp_to_half_gpu(net.input_gpu, in, (size_t)l.batch * l.inputs);
+    amp_to_half_gpu(l.delta_gpu, dout, (size_t)l.batch * l.outputs);
     amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.dstTensorDesc, h.y, l.convDesc,
                                                  l.bf_algo, net.workspace, h.cudnn_bytes, &zero, l.weightDesc, h.dw));
     amp_from_half_gpu(h.dw, l.weight_updates_gpu, l.nweights, 1);
     if(!net.delta_gpu) return;
-    /* the input's copy is no longer needed: the data gradient goes into its place */
-    CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, h.y, l.convDesc,
-                                               l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, h.x));
-    amp_from_half_gpu(h.x, net.delta_gpu, nx, 1);
+    /* the input's copy is no longer needed: its gradient goes into its place */
+    if(!t) CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, dout, l.convDesc,
+                                                      l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, in));
+    else CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, dout, l.weightDesc, h.w, l.convDesc,
+                                               l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, in));
+    amp_from_half_gpu(in, net.delta_gpu, (size_t)l.batch * l.inputs, 1);
 }
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)
 {
-    if(amp_half()){ forward_half(l, net); c3_post_forward_gpu(l, net); return; }
+    if(amp_half()){ c3_forward_half_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     float one = 1, zero = 0;
     CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
                                           l.fw_algo, net.workspace, l.workspace_size, &zero, l.dstTensorDesc, l.output_gpu));
@@ -210,7 +218,7 @@ extern "C" void backward_conv3d_layer_gpu(layer l, network net)
 {
     float one = 1;
     c3_post_backward_gpu(l, net);
-    if(amp_half()){ backward_half(l, net); return; }
+    if(amp_half()){ c3_backward_half_gpu(l, net); return; }
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
                                                  l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));
     if(net.delta_gpu)
