@@ -41,6 +41,24 @@ done
 [ ! -d "$T/bad/runs" ] || bad=1
 if [ $bad -eq 0 ]; then echo "PASS la_ablation_bad_settings"; else echo "FAIL la_ablation_bad_settings"; fi
 
+# a run stopped before its final weights continues from its last checkpoint: a 4-iteration run, then a copy of it
+# put back to its iteration-2 checkpoint, resumed by running la_ablation again, must end with the same weights;
+# with a variant that now gives another cfg it is not resumed
+printf 'r dbisl net.max_batches=4 net.save_every=2 net.last_every=2\n' > "$T/v3.txt"
+LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/res" "$T/v3.txt" 1 > /dev/null 2>&1; r1=$?
+cp -r "$T/res" "$T/res2"; B="$T/res2/runs/r-seed1/backup"
+rm -f "$B"/r_final.weights* "$B"/r_4.weights*; cp "$B/r_2.weights" "$B/r_last.weights"; cp "$B/r_2.weights.state" "$B/r_last.weights.state"
+LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/res2" "$T/v3.txt" 1 > /dev/null 2>&1; r2=$?
+cp -r "$T/res2" "$T/res3"; B3="$T/res3/runs/r-seed1/backup"; rm -f "$B3"/r_final.weights*
+printf 'r dbisl net.max_batches=4 net.save_every=2 net.last_every=2 net.learning_rate=0.5\n' > "$T/v4.txt"
+o3=$(LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/res3" "$T/v4.txt" 1 2>&1); r3=$?
+if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && cmp -s "$T/res/runs/r-seed1/backup/r_final.weights" "$B/r_final.weights" \
+   && grep -q "^resuming from .*r_last.weights" "$T/res2/runs/r-seed1/train.err" && grep -q "exact resume\|resuming exactly" "$T/res2/runs/r-seed1/train.err" \
+   && grep -q " ok 4$" "$T/res2/runs/r-seed1/result.txt" \
+   && [ $r3 -eq 0 ] && printf '%s' "$o3" | grep -q "r.cfg differs from the cfg this variant gives now" && grep -q " cfg_changed" "$T/res3/runs/r-seed1/result.txt" \
+   && [ ! -e "$B3/r_final.weights" ]; then
+  echo "PASS la_ablation_resume"; else echo "FAIL la_ablation_resume (rc $r1 $r2 $r3)"; tail -3 "$T/res2/runs/r-seed1/train.err"; printf '%s\n' "$o3" | tail -3; fi
+
 # scripts/la_curve: the variants it writes, then two tiny schedules end to end (runs, curve.csv, curve.png)
 v=$(sh scripts/la_curve --variants)
 if [ "$(printf '%s\n' "$v" | wc -l)" -eq 20 ] && printf '%s\n' "$v" | grep -q '^dbisl_12000 dbisl net.max_batches=12000 rampup=6000 con_rampup=12000$' \
