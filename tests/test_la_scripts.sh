@@ -25,12 +25,13 @@ if [ $rc -eq 0 ] && grep -q '^pseudo_hard=1$' "$c" && grep -q '^learning_rate=0.
 out=$(sh scripts/la_experiment "$T/nowhere" "$T/x" 2>&1); rc=$?
 if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -q "labeled_16.list"; then echo "PASS la_experiment_bad_folder"; else echo "FAIL la_experiment_bad_folder (rc=$rc)"; fi
 
-# LA_SCHEDULE: max_batches in every run, the [dbisl] ramp scaled with it (la-mini-dbisl.cfg: 375 of 750 -> 750 of 1500)
+# LA_SCHEDULE: max_batches in every run, the [dbisl] ramps scaled with it (la-mini-dbisl.cfg: rampup 375 of 750 ->
+# 750 of 1500, con_rampup 750 of 750 -> 1500)
 printf 'd dbisl\ns sup\n' > "$T/v2.txt"
 out=$(LA_SCHEDULE=1500 LA_ITERS=1 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/sched" "$T/v2.txt" 1 2>&1); rc=$?
 c="$T/sched/runs/d-seed1/d.cfg"
-if [ $rc -eq 0 ] && grep -q '^max_batches=1500$' "$c" && grep -q '^rampup=750$' "$c" && grep -q '^max_batches=1500$' "$T/sched/runs/s-seed1/s.cfg" \
-   && [ "$(diff cfg/la-mini-dbisl.cfg "$c" | grep -c '^>')" -eq 2 ] && grep -q 'max_batches 1,' "$T/sched/runs/d-seed1/train.err" \
+if [ $rc -eq 0 ] && grep -q '^max_batches=1500$' "$c" && grep -q '^rampup=750$' "$c" && grep -q '^con_rampup=1500$' "$c" && grep -q '^max_batches=1500$' "$T/sched/runs/s-seed1/s.cfg" \
+   && [ "$(diff cfg/la-mini-dbisl.cfg "$c" | grep -c '^>')" -eq 3 ] && grep -q 'max_batches 1,' "$T/sched/runs/d-seed1/train.err" \
    && grep -q 'schedule: 1500 iterations' "$T/sched/ablation.md" && grep -q '^valid raw 0\.[0-9]* ' "$T/sched/runs/s-seed1/metrics.txt"; then
   echo "PASS la_ablation_schedule"; else echo "FAIL la_ablation_schedule (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
 bad=0
@@ -124,7 +125,7 @@ if [ $rc -eq 0 ] && grep -qF "$want" "$U/ablation.md" && [ "$(grep -c '^| \(sup\
 # LA_PROTOCOL=full on real LA: 2 labeled, 1 unlabeled and 1 validation case at their own resolution. The paper's
 # 112x112x80 crops take 12 GiB and over a minute of CPU for one DBiSL step (docs/full-resolution.md), so the smoke
 # test shrinks the crop and the stride (LA_CROP, LA_STRIDE) and stops after 2 steps of the 6000-iteration schedule
-# (LA_SCHEDULE=6000: the ramp scaled to 2118); everything else is the protocol's.
+# (LA_SCHEDULE=6000: the ramp scaled to 2118, the con ramp to 6000); everything else is the protocol's.
 L=/work/shared/data/LA
 if [ ! -f "$L/labeled_16.list" ]; then
   echo "SKIP la_experiment_full: $L (the real LA data) is absent"
@@ -141,8 +142,8 @@ else
   ratio=$(awk '$1 == "valid" && $2 == "raw" && $5 > 0 { printf "%.3f", $7 / $5 }' "$R/dbisl-seed1/metrics.txt" 2>/dev/null)
   if [ $rc -eq 0 ] && printf '%s\n' "$last" | grep -Eq '^sup_b2_dice=0\.[0-9]{4} sup_b4_dice=0\.[0-9]{4} dbisl_dice=0\.[0-9]{4}$' \
      && grep -q 'batch 2 (2 labeled), 16 x 32 x 32 crops' "$R/sup_b2-seed1/train.err" && grep -q 'batch 4 (4 labeled)' "$R/sup_b4-seed1/train.err" \
-     && grep -q 'batch 4 (2 labeled)' "$R/dbisl-seed1/train.err" && [ "$(diff cfg/dbisl-vnet.cfg "$R/dbisl-seed1/dbisl.cfg" | grep -c '^>')" -eq 6 ] \
-     && grep -q '^max_batches=6000$' "$R/dbisl-seed1/dbisl.cfg" && grep -q '^rampup=2118$' "$R/dbisl-seed1/dbisl.cfg" \
+     && grep -q 'batch 4 (2 labeled)' "$R/dbisl-seed1/train.err" && [ "$(diff cfg/dbisl-vnet.cfg "$R/dbisl-seed1/dbisl.cfg" | grep -c '^>')" -eq 7 ] \
+     && grep -q '^max_batches=6000$' "$R/dbisl-seed1/dbisl.cfg" && grep -q '^rampup=2118$' "$R/dbisl-seed1/dbisl.cfg" && grep -q '^con_rampup=6000$' "$R/dbisl-seed1/dbisl.cfg" \
      && [ "$(diff cfg/vnet-sup.cfg "$R/sup_b4-seed1/sup_b4.cfg" | grep -c '^>')" -eq 5 ] && [ "$(grep -c 'valid_16 | largest component' "$T/full/metrics.md")" -eq 3 ] \
      && [ "$(cat "$R"/*/metrics.txt | wc -l)" -eq 6 ] && [ "$ratio" = 0.625 ] && [ -L "$T/full/data-full/$v" ] && [ -f "$R/dbisl-seed1/valid_lcc.csv" ]; then
     echo "PASS la_experiment_full ($last)"; else echo "FAIL la_experiment_full (rc=$rc, last line '$last', mm/vox $ratio)"; printf '%s\n' "$out" | tail -5; fi

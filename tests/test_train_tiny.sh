@@ -4,9 +4,11 @@ D=${DARKNET:-./darknet}
 T=tests/out/train_tiny.$$
 rm -rf "$T"; mkdir -p "$T"
 $D seg3d synth "$T/synth" 8 -seed 5 > /dev/null 2>&1 || { echo "FAIL train_tiny_synth"; exit 1; }
-# the cfg's defaults leave the r2s terms off: turn them on so that every term runs
-sed -e 's/^w_sup_r2s=0/w_sup_r2s=1/' -e 's/^w_con_r2s=0/w_con_r2s=1/' -e 's/^lambda=1/lambda=0.5/' cfg/dbisl-tiny.cfg > "$T/all.cfg"
-grep -q '^w_sup_r2s=1' "$T/all.cfg" && grep -q '^w_con_r2s=1' "$T/all.cfg" || { echo "FAIL train_tiny_cfg: no w_sup_r2s/w_con_r2s keys in cfg/dbisl-tiny.cfg"; exit 1; }
+# the cfg's defaults leave the r2s supervision term off and ramp the consistency terms up from 0: turn every term
+# on at full weight from the first iteration (the paper's L_all)
+sed -e 's/^w_sup_r2s=0/w_sup_r2s=1/' -e 's/^w_con_r2s=0/w_con_r2s=1/' -e 's/^lambda=1/lambda=0.5/' -e 's/^con_rampup=.*/con_rampup=0/' cfg/dbisl-tiny.cfg > "$T/all.cfg"
+grep -q '^w_sup_r2s=1' "$T/all.cfg" && grep -q '^w_con_r2s=1' "$T/all.cfg" && grep -q '^con_rampup=0' "$T/all.cfg" \
+  || { echo "FAIL train_tiny_cfg: no w_sup_r2s/w_con_r2s/con_rampup keys in cfg/dbisl-tiny.cfg"; exit 1; }
 $D seg3d train "$T/synth/synth.data" "$T/all.cfg" -max_batches 30 -seed 2 > "$T/log" 2> "$T/err"
 rc=$?
 if [ $rc -eq 0 ]; then echo "PASS train_tiny_runs"; else echo "FAIL train_tiny_runs (rc=$rc)"; tail -3 "$T/err"; exit 1; fi
