@@ -59,6 +59,16 @@ if [ $r1 -eq 0 ] && [ $r2 -eq 0 ] && cmp -s "$T/res/runs/r-seed1/backup/r_final.
    && [ $r3 -eq 0 ] && printf '%s' "$o3" | grep -q "r.cfg differs from the cfg this variant gives now" && grep -q " cfg_changed" "$T/res3/runs/r-seed1/result.txt" \
    && [ ! -e "$B3/r_final.weights" ]; then
   echo "PASS la_ablation_resume"; else echo "FAIL la_ablation_resume (rc $r1 $r2 $r3)"; tail -3 "$T/res2/runs/r-seed1/train.err"; printf '%s\n' "$o3" | tail -3; fi
+# a finished run's evaluation is reused when run again; another infer_stride is not a changed cfg and evaluates again
+touch "$T/res/mark"; sleep 1
+LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/res" "$T/v3.txt" 1 > /dev/null 2>&1; r1=$?
+c1=$(cat "$T/res/runs/r-seed1/result.txt")
+printf 'r dbisl net.max_batches=4 net.save_every=2 net.last_every=2 net.infer_stride=8,8,8\n' > "$T/v5.txt"
+LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/res2" "$T/v5.txt" 1 > /dev/null 2>&1; r2=$?
+if [ $r1 -eq 0 ] && [ ! "$T/res/runs/r-seed1/valid.csv" -nt "$T/res/mark" ] && printf '%s' "$c1" | grep -q " ok 4$" \
+   && grep -q '^valid raw 0\.' "$T/res/runs/r-seed1/metrics.txt" && [ $r2 -eq 0 ] && [ "$T/res2/runs/r-seed1/valid.csv" -nt "$T/res/mark" ] \
+   && grep -q '^infer_stride=8,8,8$' "$T/res2/runs/r-seed1/r.cfg" && grep -q " ok 4$" "$T/res2/runs/r-seed1/result.txt"; then
+  echo "PASS la_ablation_reuse_evaluation"; else echo "FAIL la_ablation_reuse_evaluation (rc $r1 $r2: $c1)"; fi
 
 # scripts/la_curve: the variants it writes, then two tiny schedules end to end (runs, curve.csv, curve.png)
 v=$(sh scripts/la_curve --variants)
