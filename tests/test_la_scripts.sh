@@ -69,6 +69,13 @@ if [ $r1 -eq 0 ] && [ ! "$T/res/runs/r-seed1/valid.csv" -nt "$T/res/mark" ] && p
    && grep -q '^valid raw 0\.' "$T/res/runs/r-seed1/metrics.txt" && [ $r2 -eq 0 ] && [ "$T/res2/runs/r-seed1/valid.csv" -nt "$T/res/mark" ] \
    && grep -q '^infer_stride=8,8,8$' "$T/res2/runs/r-seed1/r.cfg" && grep -q " ok 4$" "$T/res2/runs/r-seed1/result.txt"; then
   echo "PASS la_ablation_reuse_evaluation"; else echo "FAIL la_ablation_reuse_evaluation (rc $r1 $r2: $c1)"; fi
+# status: a run cut by LA_DEADLINE is 'stopped', a run whose training fails is 'failed'
+printf 'long dbisl net.max_batches=100000\n' > "$T/v6.txt"
+LA_ITERS= LA_DEADLINE=2 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/dl" "$T/v6.txt" 1 > /dev/null 2>&1; r1=$?
+printf '#!/bin/sh\n[ "$2" = train ] && exit 1\nexec "%s" "$@"\n' "$D" > "$T/false.sh"; chmod +x "$T/false.sh"
+DARKNET="$T/false.sh" LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/fl" "$T/v6.txt" 1 > /dev/null 2>&1; r2=$?
+if [ $r1 -eq 0 ] && grep -q "^long 1 .* stopped" "$T/dl/runs/long-seed1/result.txt" && [ $r2 -eq 0 ] && grep -q "^long 1 .* failed" "$T/fl/runs/long-seed1/result.txt"; then
+  echo "PASS la_ablation_status"; else echo "FAIL la_ablation_status (rc $r1 $r2)"; cat "$T/dl/runs/long-seed1/result.txt" "$T/fl/runs/long-seed1/result.txt"; fi
 
 # scripts/la_curve: the variants it writes, then two tiny schedules end to end (runs, curve.csv, curve.png)
 v=$(sh scripts/la_curve --variants)
