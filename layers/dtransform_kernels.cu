@@ -1,4 +1,4 @@
-/* CUDA twin of the [dtransform] (s2r) transform: same iteration, same O(voxels) backward, checked against the CPU by tests/test_dtransform.c. */
+/* CUDA twin of the [dtransform] (s2r) transform: same iteration, same O(voxels) backward (with atomics, or with dtransform_gather.h's gathers under -deterministic), checked against the CPU by tests/test_dtransform.c. */
 #include "cuda3d.h"
 #include "numerics3d.h"
 #include <math_constants.h>
@@ -7,8 +7,11 @@ extern "C" {
 #include "dtransform_internal.h"
 #include "edt_gpu.h"
 #include "layer3d.h"
+#include "dtransform_gather.h"
 }
 #include <limits.h>
+
+extern "C" int darknet3d_deterministic;
 
 /* the kernel's weights and distances in constant memory: 2 x 15^3 floats = 27 KB of the 64 KB */
 #define MAXK (DT_KERNEL_MAX * DT_KERNEL_MAX * DT_KERNEL_MAX)
@@ -17,17 +20,7 @@ __constant__ float cK[MAXK], cKd[MAXK];
 
 static int grid(size_t n) { return (int)((n + BLOCK - 1) / BLOCK); }
 
-/* Same arithmetic and order as dt_axis_weights/resize3d on the CPU; _rn intrinsics keep nvcc from fusing. */
-__device__ void axis_w(int in, int out, int o, int *a, int *b, float *l1)
-{
-    float sc = (float)in / (float)out;
-    float src = __fsub_rn(__fmul_rn(sc, __fadd_rn((float)o, 0.5f)), 0.5f);
-    if(src < 0) src = 0;
-    int i0 = (int)src;
-    if(i0 > in - 1) i0 = in - 1;
-    *a = i0; *b = i0 + (i0 < in - 1 ? 1 : 0); *l1 = __fsub_rn(src, (float)i0);
-}
-
+/* axes: dt_axis_w (dtransform_gather.h), the arithmetic of dt_axis_weights on the CPU */
 __global__ void resize_kernel(const float *in, int N, int id, int ih, int iw, float *out, int od, int oh, int ow)
 {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, n = (size_t)od * oh * ow;
@@ -35,7 +28,7 @@ __global__ void resize_kernel(const float *in, int N, int id, int ih, int iw, fl
     int b = (int)(i / n); size_t r = i % n;
     int x = (int)(r % ow), y = (int)((r / ow) % oh), z = (int)(r / ((size_t)ow * oh));
     int z0, z1, y0, y1, x0, x1; float lz, ly, lx;
-    axis_w(id, od, z, &z0, &z1, &lz); axis_w(ih, oh, y, &y0, &y1, &ly); axis_w(iw, ow, x, &x0, &x1, &lx);
+    dt_axis_w(id, od, z, &z0, &z1, &lz); dt_axis_w(ih, oh, y, &y0, &y1, &ly); dt_axis_w(iw, ow, x, &x0, &x1, &lx);
     const float *p = in + (size_t)b * id * ih * iw;
     const float *p00 = p + (size_t)iw * (y0 + (size_t)ih * z0), *p01 = p + (size_t)iw * (y1 + (size_t)ih * z0);
     const float *p10 = p + (size_t)iw * (y0 + (size_t)ih * z1), *p11 = p + (size_t)iw * (y1 + (size_t)ih * z1);
@@ -55,7 +48,7 @@ __global__ void resize_adjoint_kernel(const float *gout, int N, int od, int oh, 
     int b = (int)(i / n); size_t r = i % n;
     int x = (int)(r % ow), y = (int)((r / ow) % oh), z = (int)(r / ((size_t)ow * oh));
     int z0, z1, y0, y1, x0, x1; float lz, ly, lx;
-    axis_w(id, od, z, &z0, &z1, &lz); axis_w(ih, oh, y, &y0, &y1, &ly); axis_w(iw, ow, x, &x0, &x1, &lx);
+    dt_axis_w(id, od, z, &z0, &z1, &lz); dt_axis_w(ih, oh, y, &y0, &y1, &ly); dt_axis_w(iw, ow, x, &x0, &x1, &lx);
     float v = gout[i];
     if(v == 0) return;
     float *p = gin + (size_t)b * id * ih * iw;
@@ -259,6 +252,52 @@ __global__ void dt_bwd_softmin_kernel(geom g, int N, int inv, int it, const floa
     }
 }
 
+/* -deterministic: the gathers of dtransform_gather.h, one thread per receiving element, no atomics */
+__global__ void resize_adjoint_gather_kernel(const float *gout, int N, int od, int oh, int ow, float *gin, int id, int ih, int iw, int add)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, n = (size_t)id * ih * iw;
+    if(i >= N * n) return;
+    int b = (int)(i / n); size_t r = i % n;
+    int x = (int)(r % iw), y = (int)((r / iw) % ih), z = (int)(r / ((size_t)iw * ih));
+    float v = tri_adjoint_at(gout + (size_t)b * od * oh * ow, id, ih, iw, od, oh, ow, 0, z, y, x);
+    gin[i] = add ? gin[i] + v : v;
+}
+
+__global__ void dt_bwd_softmin_gather_kernel(geom g, int N, int inv, int it, const float *Ball, const float *Sall, const int *Rall, float *gSall, float *dBall)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= N * g.n) return;
+    int b = (int)(i / g.n), to_gS; size_t u = i % g.n;
+    dt_grid gg = {g.d, g.h, g.w, g.r, g.hh};
+    float *gS = gSall + (size_t)b * g.n;
+    float a = dt_softmin_gather_at(gg, cKd, Ball + (size_t)b * g.n, Sall + (2 * (size_t)b + inv) * g.n, Rall + (2 * (size_t)b + inv) * g.n,
+                                   gS, inv, it, u, &to_gS);
+    if(a != 0){ if(to_gS) gS[u] += a; else dBall[i] += a; }
+}
+
+/* kornia, first step: dS of each reached voxel becomes its coefficient -h dS / conv (in place), 0 elsewhere */
+__global__ void kornia_coef_kernel(geom g, int N, int inv, const float *Ball, const int *Rall, float *gSall)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= N * g.n) return;
+    int b = (int)(i / g.n); size_t v = i % g.n;
+    const int *reach = Rall + (2 * (size_t)b + inv) * g.n;
+    int it = reach[v];
+    float ds = gSall[i];
+    if(it == INT_MAX || ds == 0){ gSall[i] = 0; return; }
+    int x = (int)(v % g.w), y = (int)((v / g.w) % g.h), z = (int)(v / ((size_t)g.w * g.h));
+    gSall[i] = -g.hh * ds / conv_k(g, Ball + (size_t)b * g.n, reach, inv, it, z, y, x);
+}
+
+__global__ void dt_bwd_kornia_gather_kernel(geom g, int N, int inv, const int *Rall, const float *coef, float *dBall)
+{
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if(i >= N * g.n) return;
+    int b = (int)(i / g.n); size_t u = i % g.n;
+    dt_grid gg = {g.d, g.h, g.w, g.r, g.hh};
+    dBall[i] += dt_kornia_gather_at(gg, cK, Rall + (2 * (size_t)b + inv) * g.n, coef + (size_t)b * g.n, u);
+}
+
 __global__ void sigmoid_bwd_kernel(size_t n, float tau, const float *B, float *dB)
 {
     size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -363,8 +402,12 @@ extern "C" void dtransform_backward_gpu(dtransform_state *s, const float *dR, fl
     geom g = make_geom(s);
     CUDA3D_CHECK(cudaMemcpyToSymbol(cK, s->K, s->nk * sizeof(float)));
     CUDA3D_CHECK(cudaMemcpyToSymbol(cKd, s->Kd, s->nk * sizeof(float)));
+    int det = darknet3d_deterministic;
     float *gr = s->tmp;
-    if(s->resized){
+    if(s->resized && det){
+        resize_adjoint_gather_kernel<<<grid(n), BLOCK>>>(dR, N, s->D, s->H, s->W, gr, s->d, s->h, s->w, 0);
+        CUDA3D_CHECK_LAUNCH();
+    } else if(s->resized){
         fill_gpu((int)n, 0, gr, 1);
         resize_adjoint_kernel<<<grid((size_t)N * s->nfull), BLOCK>>>(dR, N, s->D, s->H, s->W, gr, s->d, s->h, s->w);
         CUDA3D_CHECK_LAUNCH();
@@ -379,9 +422,15 @@ extern "C" void dtransform_backward_gpu(dtransform_state *s, const float *dR, fl
         CUDA3D_CHECK_LAUNCH();
         if(s->p.binarize == DT_BIN_SOFTMIN){
             for(int it = s->last_iters - 1; it >= 0; --it){
-                dt_bwd_softmin_kernel<<<grid(n), BLOCK>>>(g, N, inv, it, s->B, s->S, s->reach, s->gS, s->dB);
+                if(det) dt_bwd_softmin_gather_kernel<<<grid(n), BLOCK>>>(g, N, inv, it, s->B, s->S, s->reach, s->gS, s->dB);
+                else dt_bwd_softmin_kernel<<<grid(n), BLOCK>>>(g, N, inv, it, s->B, s->S, s->reach, s->gS, s->dB);
                 CUDA3D_CHECK_LAUNCH();
             }
+        } else if(det){
+            kornia_coef_kernel<<<grid(n), BLOCK>>>(g, N, inv, s->B, s->reach, s->gS);
+            CUDA3D_CHECK_LAUNCH();
+            dt_bwd_kornia_gather_kernel<<<grid(n), BLOCK>>>(g, N, inv, s->reach, s->gS, s->dB);
+            CUDA3D_CHECK_LAUNCH();
         } else {
             dt_bwd_kornia_kernel<<<grid(n), BLOCK>>>(g, N, inv, s->B, s->reach, s->gS, s->dB);
             CUDA3D_CHECK_LAUNCH();
@@ -391,7 +440,10 @@ extern "C" void dtransform_backward_gpu(dtransform_state *s, const float *dR, fl
         sigmoid_bwd_kernel<<<grid(n), BLOCK>>>(n, s->p.tau, s->B, s->dB);
         CUDA3D_CHECK_LAUNCH();
     }
-    if(s->resized){
+    if(s->resized && det){
+        resize_adjoint_gather_kernel<<<grid((size_t)N * s->nfull), BLOCK>>>(s->dB, N, s->d, s->h, s->w, dprob, s->D, s->H, s->W, 1);
+        CUDA3D_CHECK_LAUNCH();
+    } else if(s->resized){
         resize_adjoint_kernel<<<grid(n), BLOCK>>>(s->dB, N, s->d, s->h, s->w, dprob, s->D, s->H, s->W);
         CUDA3D_CHECK_LAUNCH();
     } else axpy_gpu((int)n, 1, s->dB, 1, dprob, 1);

@@ -1,26 +1,18 @@
-/* CUDA twin of the [upsample3d] layer: trilinear forward (one thread per output) and its atomicAdd scatter backward. */
+/* CUDA twin of the [upsample3d] layer: trilinear forward (one thread per output) and its backward (atomicAdd scatter, or a gather without atomics under -deterministic). */
 #include "cuda3d.h"
 extern "C" {
 #include "upsample3d_layer.h"
 #include "layer3d.h"
+#include "trilinear.h"
 }
 
-/* Same tap arithmetic as axis_taps() in upsample3d_layer.c (PyTorch's, in float). */
+extern "C" int darknet3d_deterministic;
+
+/* taps: tri_tap (trilinear.h), the arithmetic of axis_taps() in upsample3d_layer.c (PyTorch's, in float) */
 __device__ static inline void up3d_tap(int o, int n, float scale, int align_corners, int *i0, int *i1, float *l0, float *l1)
 {
-    float src = align_corners ? scale * o : scale * (o + 0.5f) - 0.5f;
-    if(src < 0) src = 0;
-    int a = (int)src;
-    if(a > n - 1) a = n - 1;
-    *i0 = a;
-    *i1 = a + (a < n - 1 ? 1 : 0);
-    *l1 = src - a;
+    tri_tap(o, n, scale, align_corners, i0, i1, l1);
     *l0 = 1.f - *l1;
-}
-
-static float up3d_scale(int n, int m, int align_corners)
-{
-    return align_corners ? (m > 1 ? (float)(n - 1) / (float)(m - 1) : 0.f) : (float)n / (float)m;
 }
 
 __global__ void upsample3d_forward_kernel(size_t total, int d, int h, int w, int od, int oh, int ow, int ac,
@@ -68,12 +60,23 @@ __global__ void upsample3d_backward_kernel(size_t total, int d, int h, int w, in
     atomicAdd(p1 + r1 + c0, g11 * a0); atomicAdd(p1 + r1 + c1, g11 * a1);
 }
 
+/* -deterministic: one thread per input element sums the outputs that read it, in a fixed order */
+__global__ void upsample3d_backward_gather_kernel(size_t total, int d, int h, int w, int od, int oh, int ow, int ac, const float *dy, float *dx)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= total) return;
+    int x = i % w; size_t k = i / w;
+    int y = k % h; k /= h;
+    int z = k % d; size_t b = k / d;
+    dx[i] += tri_adjoint_at(dy + b * od * oh * ow, d, h, w, od, oh, ow, ac, z, y, x);
+}
+
 extern "C" void upsample3d_forward_gpu(int nc, int d, int h, int w, int od, int oh, int ow, int align_corners, const float *x, float *y)
 {
     size_t total = (size_t)nc * od * oh * ow;
     if(!total) return;
     upsample3d_forward_kernel<<<cuda_gridsize(total), BLOCK>>>(total, d, h, w, od, oh, ow, align_corners,
-        up3d_scale(d, od, align_corners), up3d_scale(h, oh, align_corners), up3d_scale(w, ow, align_corners), x, y);
+        tri_scale(d, od, align_corners), tri_scale(h, oh, align_corners), tri_scale(w, ow, align_corners), x, y);
     CUDA3D_CHECK_LAUNCH();
 }
 
@@ -81,8 +84,14 @@ extern "C" void upsample3d_backward_gpu(int nc, int d, int h, int w, int od, int
 {
     size_t total = (size_t)nc * od * oh * ow;
     if(!total) return;
+    if(darknet3d_deterministic){
+        size_t nin = (size_t)nc * d * h * w;
+        upsample3d_backward_gather_kernel<<<cuda_gridsize(nin), BLOCK>>>(nin, d, h, w, od, oh, ow, align_corners, dy, dx);
+        CUDA3D_CHECK_LAUNCH();
+        return;
+    }
     upsample3d_backward_kernel<<<cuda_gridsize(total), BLOCK>>>(total, d, h, w, od, oh, ow, align_corners,
-        up3d_scale(d, od, align_corners), up3d_scale(h, oh, align_corners), up3d_scale(w, ow, align_corners), dy, dx);
+        tri_scale(d, od, align_corners), tri_scale(h, oh, align_corners), tri_scale(w, ow, align_corners), dy, dx);
     CUDA3D_CHECK_LAUNCH();
 }
 

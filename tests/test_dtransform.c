@@ -1,10 +1,11 @@
-/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, exact EDT agreement, thread-count independence, the boundary-shift toy (the s2r gradient moves a boundary), cfg parsing and CPU vs GPU. */
+/* Tests of the [dtransform] (s2r) transform: known distances, empty/full masks, PyTorch autograd fixtures, the O(voxels) backward against a naive per-iteration one, exact EDT agreement, thread-count independence, the boundary-shift toy (the s2r gradient moves a boundary), cfg parsing, the gather (deterministic GPU) forms of the backward, and CPU vs GPU. */
 #include <limits.h>
 #include <omp.h>
 #include "testlib.h"
 #include "darknet3d.h"
 #include "dtransform_layer.h"
 #include "dtransform_internal.h"
+#include "dtransform_gather.h"
 #include "edt.h"
 #include "edt_gpu.h"
 #include "option_list.h"
@@ -329,6 +330,17 @@ static void test_cpu_vs_gpu(void)
         cuda_pull_array(R_g, Rg, n); cuda_pull_array(dx_g, dxg, n);
         double er = max_rel_err(Rg, R, n, 1e-3), eg = max_rel_err(dxg, dx, n, 1e-3);
         CHECK_MSG(er <= 1e-4 && eg <= 1e-3, "shape %d bin %d exact %d: R %g grad %g", sh, bin, ex, er, eg);
+        /* -deterministic: the gathers, twice bit for bit, and against the CPU */
+        float *d1 = calloc(n, sizeof(float)), *d2 = calloc(n, sizeof(float));
+        int det0 = darknet3d_deterministic;
+        darknet3d_deterministic = 1;
+        cuda_push_array(dx_g, d1, n); dtransform_backward_gpu(G, g_g, dx_g); cuda_pull_array(dx_g, d1, n);
+        cuda_push_array(dx_g, d2, n); dtransform_backward_gpu(G, g_g, dx_g); cuda_pull_array(dx_g, d2, n);
+        darknet3d_deterministic = det0;
+        double ed = max_rel_err(d1, dx, n, 1e-3);
+        CHECK_MSG(!memcmp(d1, d2, n * sizeof(float)) && ed <= 1e-3, "shape %d bin %d exact %d deterministic: runs %s, grad %g",
+                  sh, bin, ex, memcmp(d1, d2, n * sizeof(float)) ? "differ" : "identical", ed);
+        free(d1); free(d2);
         dtransform_free(c); dtransform_free(G);
         cuda_free(x_g); cuda_free(R_g); cuda_free(g_g); cuda_free(dx_g);
         free(x); free(g); free(R); free(Rg); free(dx); free(dxg);
@@ -473,6 +485,103 @@ static void test_batch_threads_bit_exact(void)
     free(x); free(g); free(R1); free(Rb); free(d1); free(db);
 }
 
+/* dS from g through the min-max normalisation of one map (ties of the min and max share evenly), as the CPU does */
+static void minmax_bwd_ref(const float *S, const float *g, size_t n, float mn, float mx, float *dS)
+{
+    size_t i;
+    if(!(mx > mn)){ memset(dS, 0, n * sizeof(float)); return; }
+    double r = 1.0 / ((double)mx - mn), gM = 0, gm = 0;
+    long nM = 0, nm = 0;
+    for(i = 0; i < n; ++i){ gM += -g[i] * ((double)S[i] - mn) * r * r; gm += g[i] * ((double)S[i] - mx) * r * r; nM += S[i] == mx; nm += S[i] == mn; }
+    for(i = 0; i < n; ++i) dS[i] = (float)(g[i] * r + (S[i] == mx ? gM / nM : 0) + (S[i] == mn ? gm / nm : 0));
+}
+
+/* The GPU's -deterministic backward on the host: every scatter replaced by dtransform_gather.h's gathers, in the
+ * kernels' order (resize^T, per map min-max, softmin passes from the last iteration down or kornia, binarise,
+ * resize^T into dprob). */
+static void gather_backward(const dtransform_state *s, const float *dR, float *dprob)
+{
+    size_t ns = s->nsmall, u;
+    dt_grid g = {s->d, s->h, s->w, s->r, s->p.h};
+    float *gr = malloc(ns * sizeof(float)), *dS = malloc(ns * sizeof(float)), *dB = malloc(ns * sizeof(float));
+    int b, inv, it, o;
+    for(b = 0; b < s->batch; ++b){
+        const float *B = s->B + (size_t)b * ns;
+        for(u = 0; u < ns; ++u){
+            int x = (int)(u % s->w), y = (int)((u / s->w) % s->h), z = (int)(u / ((size_t)s->w * s->h));
+            gr[u] = s->resized ? tri_adjoint_at(dR + (size_t)b * s->nfull, s->d, s->h, s->w, s->D, s->H, s->W, 0, z, y, x)
+                               : dR[(size_t)b * s->nfull + u];
+            dB[u] = 0;
+        }
+        for(inv = 0; inv < 2; ++inv){
+            const float *S = s->S + (2 * (size_t)b + inv) * ns;
+            const int *reach = s->reach + (2 * (size_t)b + inv) * ns;
+            minmax_bwd_ref(S, gr, ns, s->mn[2 * b + inv], s->mx[2 * b + inv], dS);
+            if(s->p.binarize == DT_BIN_SOFTMIN){
+                for(it = s->last_iters - 1; it >= 0; --it) for(u = 0; u < ns; ++u){
+                    int to_gS;
+                    float a = dt_softmin_gather_at(g, s->Kd, B, S, reach, dS, inv, it, u, &to_gS);
+                    if(to_gS) dS[u] += a; else dB[u] += a;
+                }
+            } else {
+                float *coef = malloc(ns * sizeof(float));
+                for(u = 0; u < ns; ++u){   /* the coefficient of each reached voxel: -h dS / conv of its boundary */
+                    int x = (int)(u % s->w), y = (int)((u / s->w) % s->h), z = (int)(u / ((size_t)s->w * s->h)), a, bb, c;
+                    coef[u] = 0;
+                    if(reach[u] == INT_MAX || dS[u] == 0) continue;
+                    float cv = 0;
+                    o = 0;
+                    for(a = -s->r; a <= s->r; ++a) for(bb = -s->r; bb <= s->r; ++bb) for(c = -s->r; c <= s->r; ++c, ++o){
+                        int zz = z + a < 0 ? 0 : (z + a >= s->d ? s->d - 1 : z + a), yy = y + bb < 0 ? 0 : (y + bb >= s->h ? s->h - 1 : y + bb);
+                        int xx = x + c < 0 ? 0 : (x + c >= s->w ? s->w - 1 : x + c);
+                        size_t w = (size_t)xx + (size_t)s->w * (yy + (size_t)s->h * zz);
+                        cv += s->K[o] * (reach[w] < reach[u] ? 1.f : (inv ? 1.f - B[w] : B[w]));
+                    }
+                    coef[u] = -s->p.h * dS[u] / cv;
+                }
+                for(u = 0; u < ns; ++u) dB[u] += dt_kornia_gather_at(g, s->K, reach, coef, u);
+                free(coef);
+            }
+        }
+        if(s->p.binarize == DT_BIN_SIGMOID) for(u = 0; u < ns; ++u) dB[u] *= s->p.tau * B[u] * (1.f - B[u]);
+        for(u = 0; u < s->nfull; ++u){
+            int x = (int)(u % s->W), y = (int)((u / s->W) % s->H), z = (int)(u / ((size_t)s->W * s->H));
+            dprob[(size_t)b * s->nfull + u] += s->resized ? tri_adjoint_at(dB, s->D, s->H, s->W, s->d, s->h, s->w, 0, z, y, x) : dB[u];
+        }
+    }
+    free(gr); free(dS); free(dB);
+}
+
+/* The gather forms equal the CPU's scatters (to float rounding: the sums run in another order), for each
+ * binarisation, with and without the resize, on volumes with size-1 and short axes (clamped neighbours) and k = 5. */
+static void test_gather_equals_scatter(void)
+{
+    int shapes[5][5] = {{2, 9, 11, 13, 3}, {1, 1, 7, 5, 3}, {1, 17, 6, 10, 3}, {1, 3, 2, 8, 5}, {1, 12, 15, 9, 5}};
+    int sh, bin, sc, nonzero = 0;
+    for(sh = 0; sh < 5; ++sh) for(bin = 0; bin < 3; ++bin) for(sc = 0; sc < 2; ++sc){
+        int N = shapes[sh][0], D = shapes[sh][1], H = shapes[sh][2], W = shapes[sh][3], n = N * D * H * W, i;
+        float *x = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float)), *R = malloc(n * sizeof(float));
+        float *dx = calloc(n, sizeof(float)), *dg = calloc(n, sizeof(float));
+        unsigned seed = 5 + sh;
+        for(i = 0; i < N; ++i) blobs(x + (size_t)i * D * H * W, D, H, W, 60 + i + sh, 2);
+        for(i = 0; i < n; ++i) g[i] = urand(&seed) - 0.5f;
+        dtransform_params p = P(sc ? 0.5f : 1.f, bin);
+        p.tau = 6; p.kernel = shapes[sh][4];
+        dtransform_state *s = dtransform_alloc(&p, N, D, H, W, 0);
+        dtransform_forward(s, x, R);
+        dtransform_backward(s, g, dx);
+        gather_backward(s, g, dg);
+        double e = max_rel_err(dg, dx, n, 1e-4), nz = 0;
+        for(i = 0; i < n; ++i) nz += fabs(dx[i]);
+        CHECK_MSG(e <= 1e-4, "shape %d binarize %d scale %d: rel err %g (|dx| %g)", sh, bin, sc, e, nz);
+        nonzero += nz > 0;
+        dtransform_free(s);
+        free(x); free(g); free(R); free(dx); free(dg);
+    }
+    /* the 1 x 7 x 5 volume halved has no foreground left under ste and softmin: a zero gradient on both sides */
+    CHECK_MSG(nonzero >= 28, "only %d of 30 cases have a gradient", nonzero);
+}
+
 int main(void)
 {
     darknet3d_init();
@@ -486,6 +595,7 @@ int main(void)
     RUN(test_toy_boundary_shift);
     RUN(test_layer_cfg);
     RUN(test_batch_threads_bit_exact);
+    RUN(test_gather_equals_scatter);
     RUN(test_cpu_vs_gpu);
     RUN(test_edt_gpu_vs_cpu);
     TEST_MAIN_END();

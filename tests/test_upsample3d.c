@@ -1,10 +1,11 @@
-/* Tests of [upsample3d]: PyTorch 1.13 fixtures (forward and input gradient), accumulation, the separable threaded path against the direct formulas, cfg keys and GPU vs CPU. */
+/* Tests of [upsample3d]: PyTorch 1.13 fixtures (forward and input gradient), accumulation, the separable threaded path against the direct formulas, the gather form of the backward (-deterministic on the GPU), cfg keys and GPU vs CPU. */
 #include <omp.h>
 #include "testlib.h"
 #include "darknet.h"
 #include "darknet3d.h"
 #include "layer3d.h"
 #include "upsample3d_layer.h"
+#include "trilinear.h"
 #ifdef GPU
 #include "cuda.h"
 #endif
@@ -194,11 +195,51 @@ static void test_gpu_vs_cpu(void)
         cuda_pull_array(net.delta_gpu, dxg, ni);
         double ey = max_rel_err(yg, l.output, no, 1e-6), ed = max_rel_err(dxg, dxc, ni, 1e-6);
         CHECK_MSG(ey <= 1e-5 && ed <= 1e-5, "case %zu: forward %g backward %g", k, ey, ed);
+        /* -deterministic: the gather, twice bit for bit, and against the CPU */
+        float *d1 = malloc(ni * sizeof(float)), *d2 = malloc(ni * sizeof(float));
+        int det0 = darknet3d_deterministic;
+        darknet3d_deterministic = 1;
+        for(i = 0; i < ni; ++i) d1[i] = 0.5f;
+        cuda_push_array(net.delta_gpu, d1, ni); backward_upsample3d_layer_gpu(l, net); cuda_pull_array(net.delta_gpu, d1, ni);
+        for(i = 0; i < ni; ++i) d2[i] = 0.5f;
+        cuda_push_array(net.delta_gpu, d2, ni); backward_upsample3d_layer_gpu(l, net); cuda_pull_array(net.delta_gpu, d2, ni);
+        darknet3d_deterministic = det0;
+        double e1 = max_rel_err(d1, dxc, ni, 1e-6);
+        CHECK_MSG(!memcmp(d1, d2, ni * sizeof(float)) && e1 <= 1e-5, "case %zu deterministic: runs %s, backward %g", k,
+                  memcmp(d1, d2, ni * sizeof(float)) ? "differ" : "identical", e1);
+        free(d1); free(d2);
         cuda_free(net.input_gpu); cuda_free(net.delta_gpu);
         free(x); free(r); free(dxc); free(dxg); free(yg);
         free_layer(l);
     }
 #endif
+}
+
+/* The gather form of the backward (trilinear.h, what -deterministic runs on the GPU) equals the CPU's adjoint, for
+ * both align_corners, factors 1-4 and size-1 axes */
+static void test_gather_equals_adjoint(void)
+{
+    static const int S[][9] = {
+        {2, 3, 5, 6, 7, 2, 2, 2, 1}, {2, 3, 5, 6, 7, 2, 2, 2, 0}, {1, 1, 1, 1, 1, 2, 2, 2, 1}, {1, 1, 1, 1, 1, 3, 1, 2, 0},
+        {3, 5, 1, 7, 1, 2, 3, 4, 1}, {2, 1, 9, 1, 33, 1, 2, 3, 0}, {1, 17, 4, 5, 6, 2, 2, 2, 0}, {1, 2, 7, 5, 3, 3, 3, 3, 1},
+    };
+    size_t k;
+    for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
+        const int *s = S[k];
+        layer l = make_upsample3d_layer(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
+        int d = s[2], h = s[3], w = s[4], od = d * s[5], oh = h * s[6], ow = w * s[7], ni = l.batch * l.inputs, no = l.batch * l.outputs, i;
+        float *r = malloc(no * sizeof(float)), *dxc = calloc(ni, sizeof(float)), *dxg = calloc(ni, sizeof(float));
+        fill_rand(r, no);
+        bwd(l, r, dxc);
+        for(i = 0; i < ni; ++i){
+            int x = i % w, y = (i / w) % h, z = (i / (w * h)) % d, v = i / (w * h * d);
+            dxg[i] = tri_adjoint_at(r + (size_t)v * od * oh * ow, d, h, w, od, oh, ow, s[8], z, y, x);
+        }
+        double e = max_rel_err(dxg, dxc, ni, 1e-6);
+        CHECK_MSG(e <= 1e-5, "case %zu: rel err %g", k, e);
+        free(r); free(dxc); free(dxg);
+        free_layer(l);
+    }
 }
 
 /* PyTorch's source index rule (area_pixel_compute_source_index, in float) for the references below */
@@ -275,6 +316,7 @@ int main(void)
     RUN(test_constant_and_identity);
     RUN(test_cfg);
     RUN(test_separable_vs_direct);
+    RUN(test_gather_equals_adjoint);
     RUN(test_gpu_vs_cpu);
     TEST_MAIN_END();
 }
