@@ -163,18 +163,20 @@ static void test_cfg(void)
     if(big) free_network(big);
 }
 
+/* odd shapes including size-1 axes: batch, c, d, h, w, factors d h w, align_corners */
+static const int ODD[][9] = {
+    {2, 3, 5, 6, 7, 2, 2, 2, 1}, {2, 3, 5, 6, 7, 2, 2, 2, 0}, {1, 1, 1, 1, 1, 2, 2, 2, 1}, {1, 1, 1, 1, 1, 3, 1, 2, 0},
+    {3, 5, 1, 7, 1, 2, 3, 4, 1}, {2, 1, 9, 1, 33, 1, 2, 3, 0}, {1, 17, 4, 5, 6, 2, 2, 2, 0}, {1, 2, 7, 5, 3, 3, 3, 3, 1},
+};
+
 /* GPU twin against the CPU reference, odd shapes including size-1 axes */
 static void test_gpu_vs_cpu(void)
 {
     if(!have_gpu) SKIP("no usable GPU (CPU build, or no CUDA device)");
 #ifdef GPU
-    static const int S[][9] = {
-        {2, 3, 5, 6, 7, 2, 2, 2, 1}, {2, 3, 5, 6, 7, 2, 2, 2, 0}, {1, 1, 1, 1, 1, 2, 2, 2, 1}, {1, 1, 1, 1, 1, 3, 1, 2, 0},
-        {3, 5, 1, 7, 1, 2, 3, 4, 1}, {2, 1, 9, 1, 33, 1, 2, 3, 0}, {1, 17, 4, 5, 6, 2, 2, 2, 0}, {1, 2, 7, 5, 3, 3, 3, 3, 1},
-    };
     size_t k;
-    for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
-        const int *s = S[k];
+    for(k = 0; k < sizeof(ODD) / sizeof(ODD[0]); ++k){
+        const int *s = ODD[k];
         layer l = make_upsample3d_layer(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
         int ni = l.batch * l.inputs, no = l.batch * l.outputs;
         float *x = malloc(ni * sizeof(float)), *r = malloc(no * sizeof(float));
@@ -219,13 +221,9 @@ static void test_gpu_vs_cpu(void)
  * both align_corners, factors 1-4 and size-1 axes */
 static void test_gather_equals_adjoint(void)
 {
-    static const int S[][9] = {
-        {2, 3, 5, 6, 7, 2, 2, 2, 1}, {2, 3, 5, 6, 7, 2, 2, 2, 0}, {1, 1, 1, 1, 1, 2, 2, 2, 1}, {1, 1, 1, 1, 1, 3, 1, 2, 0},
-        {3, 5, 1, 7, 1, 2, 3, 4, 1}, {2, 1, 9, 1, 33, 1, 2, 3, 0}, {1, 17, 4, 5, 6, 2, 2, 2, 0}, {1, 2, 7, 5, 3, 3, 3, 3, 1},
-    };
     size_t k;
-    for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
-        const int *s = S[k];
+    for(k = 0; k < sizeof(ODD) / sizeof(ODD[0]); ++k){
+        const int *s = ODD[k];
         layer l = make_upsample3d_layer(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8]);
         int d = s[2], h = s[3], w = s[4], od = d * s[5], oh = h * s[6], ow = w * s[7], ni = l.batch * l.inputs, no = l.batch * l.outputs, i;
         float *r = malloc(no * sizeof(float)), *dxc = calloc(ni, sizeof(float)), *dxg = calloc(ni, sizeof(float));
