@@ -1,9 +1,12 @@
-/* Times the C [dtransform] (s2r) forward+backward on a probability volume written by bench/dbisl_torch.py s2r (the same input the PyTorch reference timed), and OpenBLAS sgemm GFLOP/s (the machine's floor for the conv layers). */
+/* Times the C [dtransform] (s2r) forward+backward on a probability volume written by bench/dbisl_torch.py s2r (the same input the PyTorch reference timed), and sgemm GFLOP/s of OpenBLAS and, in a oneDNN build (-DBENCH_DNNL), of oneDNN (the faster one is the machine's floor for the conv layers). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <cblas.h>
+#ifdef BENCH_DNNL
+#include <dnnl.h>
+#endif
 #include "dtransform_layer.h"
 
 static double now(void)
@@ -54,14 +57,25 @@ static int cmd_sgemm(int argc, char **argv)
     size_t i;
     for(i = 0; i < (size_t)M * K; ++i) A[i] = (float)(i % 7) * 0.1f;
     for(i = 0; i < (size_t)K * N; ++i) B[i] = (float)(i % 5) * 0.1f;
-    double best = 1e30;
+    double best = 1e30, best_dnnl = 0;
     for(r = 0; r < reps; ++r){
         double t = now();
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.f, A, K, B, N, 0.f, C, N);
         t = now() - t;
         if(t < best) best = t;
     }
-    printf("gflops=%.1f M=%d N=%d K=%d seconds=%.4f\n", 2.0 * M * N * K / best / 1e9, M, N, K, best);
+    printf("gflops=%.1f M=%d N=%d K=%d seconds=%.4f", 2.0 * M * N * K / best / 1e9, M, N, K, best);
+#ifdef BENCH_DNNL
+    best_dnnl = 1e30;
+    for(r = 0; r < reps + 1; ++r){ /* the first call JIT-compiles the kernel */
+        double t = now();
+        if(dnnl_sgemm('N', 'N', M, N, K, 1.f, A, K, B, N, 0.f, C, N) != dnnl_success){ best_dnnl = 0; break; }
+        t = now() - t;
+        if(r > 0 && t < best_dnnl) best_dnnl = t;
+    }
+    if(best_dnnl > 0) printf(" dnnl_gflops=%.1f", 2.0 * M * N * K / best_dnnl / 1e9);
+#endif
+    printf("\n");
     free(A); free(B); free(C);
     return 0;
 }

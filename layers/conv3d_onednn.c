@@ -39,12 +39,14 @@ static int engine_ready(const layer *l)
 /* One tensor argument of a primitive. user: our buffer in the plain layout. prim: the primitive's own layout, a
  * copy at off floats into the (64-byte aligned) workspace, NULL when the layouts are equal. reorder: user -> prim
  * for inputs, prim -> user for outputs (accumulating when the port was made with sum). shared: prim is filled by
- * another port (same layout, same offset), so this one runs no reorder. */
+ * another port (same layout, same offset), so this one runs no reorder. add: a sum port whose accumulation is our
+ * own add of a plain copy (n floats at add_off) into user, because oneDNN's summing reorders of weights are slow;
+ * the copy is prim itself when the layouts are equal (reorder NULL), else reorder fills it from prim. */
 typedef struct {
-    dnnl_memory_t user, prim;
+    dnnl_memory_t user, prim, plain;
     dnnl_primitive_t reorder;
-    size_t off;
-    int shared;
+    size_t off, add_off, n;
+    int shared, add;
 } port;
 
 typedef struct {
@@ -60,6 +62,7 @@ static void port_free(port *p)
 {
     if(p->reorder) dnnl_primitive_destroy(p->reorder);
     if(p->prim) dnnl_memory_destroy(p->prim);
+    if(p->plain) dnnl_memory_destroy(p->plain);
     if(p->user) dnnl_memory_destroy(p->user);
     memset(p, 0, sizeof(*p));
 }
@@ -83,17 +86,30 @@ static size_t md_floats(const dnnl_memory_desc_t *md)
     return (n + 15) & ~(size_t)15;
 }
 
-/* in: the reorder goes user -> prim, else prim -> user; sum: it adds into the user buffer; copy: a prim copy
- * even when the layouts are equal. *cursor: the next free float of the workspace region. */
+/* in: the reorder goes user -> prim, else prim -> user; sum: it adds into the user buffer (SUM_ADD: by our add of
+ * a plain copy, for weights); copy: a prim copy even when the layouts are equal. *cursor: the next free float of
+ * the workspace region. */
+enum { SUM_REORDER = 1, SUM_ADD = 2 };
 static dnnl_status_t port_init(port *p, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *want,
                                int in, int sum, int copy, size_t *cursor)
 {
     dnnl_status_t s = dnnl_memory_create(&p->user, user_md, engine, DNNL_MEMORY_NONE);
     if(s != dnnl_success) return s;
-    if(!copy && dnnl_memory_desc_equal(user_md, want)) return dnnl_success;
+    const int equal = dnnl_memory_desc_equal(user_md, want);
+    if(!copy && equal) return dnnl_success;
     if((s = dnnl_memory_create(&p->prim, want, engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
     p->off = *cursor;
     *cursor += md_floats(want);
+    if(sum == SUM_ADD){
+        p->add = 1;
+        p->n = dnnl_memory_desc_get_size(user_md) / sizeof(float);
+        p->add_off = p->off;
+        if(equal) return dnnl_success;
+        if((s = dnnl_memory_create(&p->plain, user_md, engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
+        p->add_off = *cursor;
+        *cursor += md_floats(user_md);
+        sum = 0;
+    }
     dnnl_primitive_attr_t attr = 0;
     dnnl_post_ops_t po = 0;
     if(sum){
@@ -187,7 +203,7 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
     cur = 0;
     TRY("reorder", port_init(&d->wx, &ux, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->wdy, &uy, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
-    TRY("reorder", port_init(&d->wdw, &uw, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), 0, 1, 1, &cur));
+    TRY("reorder", port_init(&d->wdw, &uw, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), 0, SUM_ADD, 1, &cur));
     if(tr) TRY("reorder", port_init(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
     else TRY("reorder", port_share(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), &d->wdy, &cur));
     TRY("reorder", port_init(&d->dw, &uw, dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
@@ -324,11 +340,25 @@ static dnnl_status_t run_bwd_d(c3dnn *d, float *ws, const float *dy, const float
     return s != dnnl_success ? s : dnnl_stream_wait(stream);
 }
 
-/* the reorders with a sum post-op: user += copy */
-static dnnl_status_t sum_out(port *p)
+/* user += copy: a reorder with a sum post-op, or (an add port) the copy in the plain layout, then our add */
+static dnnl_status_t sum_out(port *p, float *ws)
 {
-    dnnl_status_t s = reorder(p->reorder, p->prim, p->user);
-    return s == dnnl_success ? dnnl_stream_wait(stream) : s;
+    dnnl_status_t s = dnnl_success;
+    if(p->reorder){
+        if(p->plain && (s = dnnl_memory_set_data_handle(p->plain, ws + p->add_off)) != dnnl_success) return s;
+        if((s = reorder(p->reorder, p->prim, p->add ? p->plain : p->user)) != dnnl_success) return s;
+        if((s = dnnl_stream_wait(stream)) != dnnl_success) return s;
+    }
+    if(p->add){
+        float *u;
+        if((s = dnnl_memory_get_data_handle(p->user, (void **)&u)) != dnnl_success) return s;
+        const float *c = ws + p->add_off;
+        const long n = (long)p->n;
+        long i;
+        #pragma omp parallel for simd schedule(static) if(n > 65536)
+        for(i = 0; i < n; ++i) u[i] += c[i];
+    }
+    return s;
 }
 
 int conv3d_onednn_forward(layer l, network net)
@@ -344,7 +374,7 @@ int conv3d_onednn_forward(layer l, network net)
     /* [deconv3d]: the output is the adjoint of the correlation of the input */
     if((s = run_bwd_d(d, ws, net.input, l.weights, l.output)) != dnnl_success) return failed(l, "forward", s);
     memset(l.output, 0, (size_t)l.batch * l.outputs * sizeof(float));
-    if((s = sum_out(&d->ddx)) != dnnl_success) return failed(l, "forward", s);
+    if((s = sum_out(&d->ddx, ws)) != dnnl_success) return failed(l, "forward", s);
     return 0;
 }
 
@@ -361,8 +391,8 @@ int conv3d_onednn_backward(layer l, network net)
         return failed(l, "backward-weights", s);
     if(net.delta && !tr && (s = run_bwd_d(d, ws, l.delta, l.weights, net.delta)) != dnnl_success)
         return failed(l, "backward-data", s);
-    if((s = sum_out(&d->wdw)) == dnnl_success && net.delta)
-        s = tr ? run_fwd(d, ws, l.delta, l.weights, net.delta) : sum_out(&d->ddx);
+    if((s = sum_out(&d->wdw, ws)) == dnnl_success && net.delta)
+        s = tr ? run_fwd(d, ws, l.delta, l.weights, net.delta) : sum_out(&d->ddx, ws);
     /* cannot be undone: the gradients of this call may be partial */
     if(s != dnnl_success) failed(l, "gradient accumulation", s);
     return 0;
