@@ -9,6 +9,7 @@
 #include "loader.h"
 #include "train.h"
 #include "predict.h"
+#include "infer.h"
 #include "synth.h"
 #include "volume_io.h"
 #ifdef GPU
@@ -209,11 +210,16 @@ static int cmd_train(int argc, char **argv)
 
 static int cmd_infer(int argc, char **argv)
 {
-    if(argc < 10){ fprintf(stderr, "usage: bench_train infer <cfg> <vol.f32 out> VD VH VW SD SH SW [-gpu]\n"); return 2; }
+    if(argc < 10){ fprintf(stderr, "usage: bench_train infer <cfg> <vol.f32 out> VD VH VW SD SH SW [-gpu] [-batch N]\n"); return 2; }
     char *cfg = argv[2], *out = argv[3];
     int VD = atoi(argv[4]), VH = atoi(argv[5]), VW = atoi(argv[6]);
     int stride[3] = {atoi(argv[7]), atoi(argv[8]), atoi(argv[9])};
-    if(pick_device(argc > 10 && !strcmp(argv[10], "-gpu"))) return 3;
+    int use_gpu = 0, batch = 0, a;
+    for(a = 10; a < argc; ++a){
+        if(!strcmp(argv[a], "-gpu")) use_gpu = 1;
+        else if(!strcmp(argv[a], "-batch") && a + 1 < argc) batch = atoi(argv[++a]);
+    }
+    if(pick_device(use_gpu)) return 3;
     volume img = {0}, lab = {0};
     if(volume_alloc(&img, VW, VH, VD) || volume_alloc(&lab, VW, VH, VD)){ fprintf(stderr, "error: out of memory\n"); return 1; }
     synth_case(&img, &lab, 7);
@@ -222,16 +228,18 @@ static int cmd_infer(int argc, char **argv)
     if(!f || fwrite(img.data, sizeof(float), nv, f) != nv){ fprintf(stderr, "error: cannot write %s\n", out); return 1; }
     fclose(f);
     srand(1);
-    network *net = load_network_checked(cfg, 0, 1);
+    /* the network seg3d predict runs: inference-shaped, -batch windows per pass or predict's default (1 on the CPU,
+     * the cfg's batch on a GPU) */
+    if(batch <= 0) batch = infer_default_batch();
+    network *net = load_network_infer(cfg, 0, batch);
     if(!net) return 1;
-    net->train = 0;
     float *prob = malloc(nv * sizeof(float));
     char err[1024];
     double t0 = now();
     if(network_predict_volume(net, img.data, VW, VH, VD, stride, -1, prob, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     double t = now() - t0;
     int wins = sw_starts(VD, net->d, stride[0], 0) * sw_starts(VH, net->h, stride[1], 0) * sw_starts(VW, net->w, stride[2], 0);
-    printf("seconds=%.4f windows=%d device=%s\n", t, wins, gpu_index >= 0 ? "gpu" : "cpu");
+    printf("seconds=%.4f windows=%d per_pass=%d device=%s\n", t, wins, net->batch, gpu_index >= 0 ? "gpu" : "cpu");
     free(prob);
     free_network(net);
     volume_free(&img); volume_free(&lab);

@@ -198,7 +198,7 @@ if [ "$GPUONLY" = 1 ]; then
 else
 echo "cpu train s/iter (mean; loader wait ours $(kv "$R_OURS" loader_wait) s) | ours=$TO torch=$TT (min $(kv "$R_OURS" min)/$(kv "$R_TORCH" min)) | ratio=$(ratio "$TO" "$TT")"
 printf '%s\n' "$S2R_ROWS" | sed '/^$/d'
-echo "cpu sliding window 44x144x144 (DxHxW) synth volume, window 64x64x32, stride 16,32,32, $(kv "$IO" windows) windows, 4 per pass, both decoders, s | ours=$(kv "$IO" seconds) torch=$(kv "$IT" seconds) | ratio=$(ratio "$(kv "$IO" seconds)" "$(kv "$IT" seconds)")"
+echo "cpu sliding window 44x144x144 (DxHxW) synth volume, window 64x64x32, stride 16,32,32, $(kv "$IO" windows) windows, per pass ours $(kv "$IO" per_pass) (seg3d predict's default) torch 4, both decoders, s | ours=$(kv "$IO" seconds) torch=$(kv "$IT" seconds) | ratio=$(ratio "$(kv "$IO" seconds)" "$(kv "$IT" seconds)")"
 fi
 printf '%s\n' "$GPU_ROWS"
 echo "gpu_train_ratio=$GPU_RATIO${OB_L:+ (ours $OB_L vs PyTorch AMP ${AMP_L:-})}"

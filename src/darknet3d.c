@@ -95,6 +95,53 @@ static void free_deltas(network *net)
     }
 }
 
+static void forward_not_run(layer l, network net) { (void)l; (void)net; }
+#ifdef GPU
+static void forward_not_run_gpu(layer l, network net) { (void)l; (void)net; }
+#endif
+
+/* Prediction reads only the seg heads that [dbisl] names (src/infer.c), so an inference network does not run the
+ * layers that exist for the loss alone (the s2r [dtransform], the sdf heads and their [route], [r2s]): a layer runs
+ * when a running layer reads it, starting from the seg heads and [dbisl] itself. Networks without [dbisl], or with a
+ * layer type whose inputs are not known here, run every layer. Returns how many layers are not run. */
+static int skip_loss_only_layers(network *net)
+{
+    int i, j, n = net->n, dl = -1, skipped = 0;
+    for(i = 0; i < n; ++i) if(DBISL != BLANK && net->layers[i].type == DBISL) dl = i;
+    if(dl < 0) return 0;
+    char *run = calloc(n, 1);
+    if(!run) return 0;
+    const layer *d = &net->layers[dl];
+    run[dl] = 1;
+    for(j = 0; j < d->n; j += 2) if(d->input_layers[j] >= 0 && d->input_layers[j] < n) run[d->input_layers[j]] = 1;
+    for(i = n - 1; i >= 0; --i){
+        const layer *l = &net->layers[i];
+        if(!run[i] || i == dl) continue;
+        LAYER_TYPE t = l->type;
+        if(t == ROUTE || t == DUALSPLIT){
+            for(j = 0; j < l->n; ++j) if(l->input_layers[j] >= 0 && l->input_layers[j] < n) run[l->input_layers[j]] = 1;
+            continue;
+        }
+        if(t == SHORTCUT && l->index >= 0 && l->index < n) run[l->index] = 1;
+        else if(!(t == SHORTCUT || t == CONV3D || t == DECONV3D || t == UPSAMPLE3D || t == MAXPOOL3D || t == R2S ||
+                  t == DTRANSFORM || t == DROPOUT || t == CONVOLUTIONAL || t == BATCHNORM || t == ACTIVE)){
+            free(run);
+            return 0;
+        }
+        if(i > 0) run[i - 1] = 1;
+    }
+    for(i = 0; i < n; ++i){
+        if(run[i]) continue;
+        net->layers[i].forward = forward_not_run;
+#ifdef GPU
+        net->layers[i].forward_gpu = forward_not_run_gpu;
+#endif
+        ++skipped;
+    }
+    free(run);
+    return skipped;
+}
+
 static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
 {
     char err[1024];
@@ -111,6 +158,7 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
     if(net && inference){
         free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
         net->inference = 1;          /* backward_network and update_network refuse */
+        skip_loss_only_layers(net);
     }
     if(!net){
         fprintf(stderr, "error: %s\n", err);

@@ -29,7 +29,8 @@ network *load_network_checked(char *cfg, char *weights, int clear);
 /* The same network shaped for forward passes only (predict, test): no delta on any layer, no weight/bias/scale
  * updates and no backward-only buffers, on the CPU and the GPU; net->inference = 1, so backward_network and
  * update_network print an error and do nothing. batch > 0: that many samples (sliding windows) per forward
- * pass, in place of [net] batch/subdivisions. Weights and predictions are those of load_network_checked. */
+ * pass, in place of [net] batch/subdivisions. Weights and predictions are those of load_network_checked. Layers
+ * that only the [dbisl] loss reads (s2r transforms, sdf heads, [r2s]) are not run: their outputs stay zero. */
 network *load_network_infer(char *cfg, char *weights, int batch);
 
 #endif

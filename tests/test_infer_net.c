@@ -1,4 +1,4 @@
-/* Tests of the inference-shaped network (load_network_infer): no delta or update buffers on any layer, the same weights and byte-identical predictions as the training-shaped network, and backward/update refused without a crash. */
+/* Tests of the inference-shaped network (load_network_infer): no delta or update buffers on any layer, the same weights and byte-identical predictions as the training-shaped network without running the loss-only layers, and backward/update refused without a crash. */
 #include <stdint.h>
 #include <sys/stat.h>
 #include "testlib.h"
@@ -99,6 +99,32 @@ static void test_infer_net_same_prediction(void)
         CHECK_MSG(network_predict_volume(in, vol, nx, ny, nz, stride, dec, pb, err, sizeof(err)) == 0, "%s", err);
         CHECK_MSG(memcmp(pa, pb, n * sizeof(float)) == 0, "decoder %d: the inference network predicts differently", dec);
     }
+    /* the layers only the loss reads (s2r [dtransform], sdf heads, [r2s]) did not run in the inference network: their
+     * outputs are still zero; the training network (in its forward-only mode) ran them, and the inference network ran
+     * every other conv */
+    int li, dl;
+    for(dl = in->n - 1; dl >= 0 && in->layers[dl].type != DBISL; --dl);
+    CHECK(dl >= 0 && in->layers[dl].n == 4);
+    int skipped = 0, ran = 0;
+    for(li = 0; dl >= 0 && li < in->n; ++li){
+        const layer *l = &in->layers[li];
+        if(l->type == DBISL || !l->output) continue;
+        int loss_only = l->type == DTRANSFORM || l->type == R2S || li == in->layers[dl].input_layers[1] ||
+                        li == in->layers[dl].input_layers[3];
+        size_t k, m = (size_t)l->outputs * l->batch, nz_in = 0, nz_tr = 0;
+        for(k = 0; k < m; ++k){ nz_in += in->layers[li].output[k] != 0; nz_tr += tr->layers[li].output[k] != 0; }
+        if(loss_only){
+            /* [dtransform] computes nothing outside training in either network */
+            CHECK_MSG(nz_in == 0 && (nz_tr > 0 || l->type == DTRANSFORM), "layer %d (%s): %zu nonzero outputs in the inference network, %zu in the training one",
+                      li, get_layer_string(l->type), nz_in, nz_tr);
+            ++skipped;
+        } else if(l->type == CONV3D){
+            CHECK_MSG(nz_in > 0, "layer %d (conv3d) did not run in the inference network", li);
+            ++ran;
+        }
+    }
+    CHECK_MSG(skipped == 6, "%d loss-only layers found, expected 6 (2 x s2r, sdf head, r2s)", skipped);
+    printf("  %d loss-only layers not run, %d conv3d layers run\n", skipped, ran);
     /* a training step on the inference network is refused: no crash, the weights and predictions stay */
     int ci;
     for(ci = 0; ci < in->n && !ours_with_weights(in->layers[ci].type); ++ci);
