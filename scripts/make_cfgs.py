@@ -187,8 +187,8 @@ if __name__ == "__main__":
     write("dbisl-tiny.cfg", model(4, 32, 32, 16, 4, 0.01, 300, "8,16,16", 100,
           title="Small CPU-trainable DBiSL for the demo and tests: same layer types and loss defaults as "
                 "dbisl-vnet.cfg, 4 base filters, 32x32x16 crops. make demo (phantoms, 300 iterations, seed 1): "
-                "mean Dice 0.795 on the validation phantoms with these defaults (0.776 with S2R only, w_con_r2s=0 "
-                "con_rampup=0), 0.515 with the paper's L_all (w_sup_r2s=1 lambda=0.5 con_rampup=0).", loss_extra=DBISL_DEFAULTS))
+                "mean Dice 0.796 on the validation phantoms with these defaults (0.778 with S2R only, w_con_r2s=0 "
+                "con_rampup=0), 0.472 with the paper's L_all (w_sup_r2s=1 lambda=0.5 con_rampup=0).", loss_extra=DBISL_DEFAULTS))
     write("la-mini-dbisl.cfg", model(8, 48, 48, 32, 4, 0.01, 750, "8,16,16", 375,
           title="LA-mini DBiSL (scripts/la_experiment): LA downsampled 2x, 48x48x32 crops, 8 base filters, batch 4 "
                 "(2 labeled + 2 unlabeled), 750 iterations: the CPU-feasible protocol of docs/design.md §4.", loss_extra=DBISL_DEFAULTS, net_extra=LA_NET))
