@@ -153,35 +153,40 @@ static dnnl_status_t make_prim(dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim
     return dnnl_primitive_create(prim, *pd);
 }
 
-/* With fewer than 16 channels on a side, oneDNN picks its im2col+gemm weight gradient in the plain layout, several
- * times slower on AVX-512 than its direct kernel in the channels-last layout (8→8 channels at 48×48×32, batch 4:
- * 77 against 13 ms, plus 2 ms per reorder): when the chosen one is a gemm, the channels-last direct kernel is taken
- * if oneDNN has one (a JIT kernel) for the shape. */
-static dnnl_status_t bwd_w_channels_last(dnnl_primitive_desc_t *wpd, dnnl_primitive_t *prim, const dnnl_dims_t xs,
-                                         const dnnl_dims_t ys, const dnnl_memory_desc_t *aw, const dnnl_dims_t strides,
-                                         const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_desc_t fpd)
+/* Thin layers (fewer than 16 channels on a side, as in LA-mini's and the demo's 8- and 4-filter networks) run their
+ * data gradient, and their weight gradient where oneDNN chose im2col+gemm for it, in the channels-last layout when
+ * oneDNN has a JIT kernel for it there. oneDNN's own choice pads the channels to its 16-channel blocks for the data
+ * gradient and takes im2col+gemm in the plain layout for some weight gradients; at 8->8 channels, 48x48x32, batch
+ * 4, one thread: data gradient 27 -> 12 ms, weight gradient 77 -> 13 ms per call, plus about 2 ms per reorder
+ * (docs/performance.md, "Sixth CPU pass"). weights: 1 for the weight gradient, else the data gradient. *pd and
+ * *prim are replaced only when the channels-last one is made. */
+static void thin_channels_last(int weights, dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim, const dnnl_dims_t xs,
+                               const dnnl_dims_t ys, const dnnl_memory_desc_t *aw, const dnnl_dims_t strides,
+                               const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_desc_t fpd)
 {
     const char *impl = 0;
-    if(dnnl_primitive_desc_query(*wpd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl || !strstr(impl, "gemm"))
-        return dnnl_success;
+    if(xs[1] >= 16 && ys[1] >= 16) return;
+    if(weights && (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl ||
+                   !strstr(impl, "gemm"))) return;
     dnnl_memory_desc_t cx, cy;
-    dnnl_convolution_desc_t wd;
-    dnnl_primitive_desc_t pd = 0;
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t cpd = 0;
     dnnl_primitive_t alt = 0;
     if(dnnl_memory_desc_init_by_tag(&cx, 5, xs, dnnl_f32, dnnl_ndhwc) != dnnl_success ||
-       dnnl_memory_desc_init_by_tag(&cy, 5, ys, dnnl_f32, dnnl_ndhwc) != dnnl_success ||
-       dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &cx, aw, NULL, &cy, strides, pl, pr) != dnnl_success ||
-       dnnl_primitive_desc_create(&pd, &wd, NULL, engine, fpd) != dnnl_success) return dnnl_success;
-    if(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl || strncmp(impl, "jit", 3) ||
-       dnnl_primitive_create(&alt, pd) != dnnl_success){
-        dnnl_primitive_desc_destroy(pd);
-        return dnnl_success;
+       dnnl_memory_desc_init_by_tag(&cy, 5, ys, dnnl_f32, dnnl_ndhwc) != dnnl_success) return;
+    dnnl_status_t s = weights
+        ? dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &cx, aw, NULL, &cy, strides, pl, pr)
+        : dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &cx, aw, &cy, strides, pl, pr);
+    if(s != dnnl_success || dnnl_primitive_desc_create(&cpd, &cd, NULL, engine, fpd) != dnnl_success) return;
+    if(dnnl_primitive_desc_query(cpd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl || strncmp(impl, "jit", 3) ||
+       dnnl_primitive_create(&alt, cpd) != dnnl_success){
+        dnnl_primitive_desc_destroy(cpd);
+        return;
     }
     dnnl_primitive_destroy(*prim);
-    dnnl_primitive_desc_destroy(*wpd);
+    dnnl_primitive_desc_destroy(*pd);
     *prim = alt;
-    *wpd = pd;
-    return dnnl_success;
+    *pd = cpd;
 }
 
 #define TRY(w, x) do { *what = (w); if((s = (x)) != dnnl_success) goto done; } while(0)
@@ -220,10 +225,11 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
     TRY("backward-data descriptor",
         dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &ax, &aw, &ay, strides, pl, pr));
     TRY("backward-data primitive", make_prim(&bpd, &d->bwd_d, &bd, fpd));
+    thin_channels_last(0, &bpd, &d->bwd_d, xs, ys, &aw, strides, pl, pr, fpd);
     TRY("backward-weights descriptor",
         dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &ax, &aw, NULL, &ay, strides, pl, pr));
     TRY("backward-weights primitive", make_prim(&wpd, &d->bwd_w, &wd, fpd));
-    TRY("backward-weights primitive", bwd_w_channels_last(&wpd, &d->bwd_w, xs, ys, &aw, strides, pl, pr, fpd));
+    thin_channels_last(1, &wpd, &d->bwd_w, xs, ys, &aw, strides, pl, pr, fpd);
 
     size_t cur = 0;
     *what = "reorder";
