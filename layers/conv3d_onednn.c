@@ -236,7 +236,7 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
     TRY("reorder", port_init(&d->fx, &ux, dnnl_primitive_desc_query_md(fpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->fw, &uw, dnnl_primitive_desc_query_md(fpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
     /* [deconv3d] adds the forward correlation into net.delta */
-    TRY("reorder", port_init(&d->fy, &uy, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, tr, tr, &cur));
+    TRY("reorder", port_init(&d->fy, &uy, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, tr ? SUM_REORDER : 0, tr, &cur));
     d->fwd_floats = cur;
     cur = 0;
     TRY("reorder", port_init(&d->wx, &ux, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
@@ -245,7 +245,7 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
     if(tr) TRY("reorder", port_init(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
     else TRY("reorder", port_share(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), &d->wdy, &cur));
     TRY("reorder", port_init(&d->dw, &uw, dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
-    TRY("reorder", port_init(&d->ddx, &ux, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_src_md, 0), 0, 1, 1, &cur));
+    TRY("reorder", port_init(&d->ddx, &ux, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_src_md, 0), 0, SUM_REORDER, 1, &cur));
     d->bwd_floats = cur;
 done:
     if(fpd) dnnl_primitive_desc_destroy(fpd);
