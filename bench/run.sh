@@ -6,7 +6,9 @@
 # the newest torch among python3 and /usr/bin/python3 (Debian's python3-torch), named in the header),
 # BENCH_THREADS (2), BENCH_ITERS (5) / BENCH_WARMUP (1): timed / untimed CPU training iterations per side,
 # BENCH_PROFILE_ITERS (1): per-layer profile iterations of ours, BENCH_GPU_ITERS (10) / BENCH_GPU_WARMUP (3),
-# BENCH_GPU_ONLY=1: only the GPU rows (scripts/gpu_checks.sh), BENCH_CPU_ONLY=1: no GPU rows.
+# BENCH_GPU_ONLY=1: only the GPU rows (scripts/gpu_checks.sh), BENCH_CPU_ONLY=1: no GPU rows, BENCH_DRIVERS_ONLY=1: build
+# the drivers (bench_train, bench_dtransform_c) into tests/out/bench and stop, BENCH_PREBUILT=<dir>: take them from <dir>
+# instead of building them (scripts/gpu_kit.sh packs them for a GPU machine without compiler libraries).
 # Defaults keep the CPU part near 5 minutes on 2 idle cores (one training iteration is a few seconds per side).
 # bench/cpu_before_after.sh compares two builds of ours and PyTorch on the CPU in interleaved rounds.
 set -e
@@ -22,6 +24,32 @@ GITERS=${BENCH_GPU_ITERS:-10}
 GWARM=${BENCH_GPU_WARMUP:-3}
 O=tests/out/bench
 mkdir -p "$O"
+export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$T OPENBLAS_NUM_THREADS=$T MKL_NUM_THREADS=$T
+LIB="$B/libdarknet3d.a"
+if [ -n "${BENCH_PREBUILT:-}" ]; then
+    # the drivers as scripts/gpu_kit.sh packed them on another machine: no compiler or -dev packages are needed here
+    cp "$BENCH_PREBUILT/bench_train" "$BENCH_PREBUILT/bench_dtransform_c" "$BENCH_PREBUILT/drivers.env" "$O/"
+else
+    [ -f "$LIB" ] || { echo "bench: $LIB not found (run make first)"; exit 1; }
+    LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lcairo -lz -lm -pthread -fopenmp"
+    # a library built with ONEDNN (the Makefile's default when libdnnl-dev is installed) needs oneDNN
+    if nm "$LIB" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; DNNL_DEF=-DBENCH_DNNL; fi
+    GPULIB=0
+    if ar t "$LIB" | grep -q '\.cu\.o$'; then
+        GPULIB=1
+        CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+        GFLAGS="-DGPU -I$CUDA_HOME/include"
+        LIBS="$LIBS -L$CUDA_HOME/lib64 -L$CUDA_HOME/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++"
+        # Darknet's layer struct has cuDNN fields: the driver must be compiled with the library's CUDNN setting
+        if nm "$LIB" 2>/dev/null | grep -q ' U cudnn'; then GFLAGS="$GFLAGS -DCUDNN"; LIBS="$LIBS -lcudnn"; fi
+    fi
+    CFL="-O3 -g -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore ${GFLAGS:-}"
+    cc $CFL bench/bench_train.c -o "$O/bench_train" "$LIB" $LIBS
+    cc $CFL ${DNNL_DEF:-} bench/bench_dtransform_c.c -o "$O/bench_dtransform_c" "$LIB" $LIBS
+    echo "GPULIB=$GPULIB" > "$O/drivers.env"
+fi
+. "$O/drivers.env"
+[ "${BENCH_DRIVERS_ONLY:-0}" = 1 ] && exit 0
 PY_NOTE=""
 if [ -n "${TORCH_PYTHON:-}" ]; then
     PY=$TORCH_PYTHON
@@ -30,24 +58,6 @@ else
     PY_NOTE=$(sed -n 's/^note: //p' "$O/torch_env.log")
     [ -n "$PY" ] || { echo "bench: no Python with torch found (see $O/torch_env.log)"; exit 1; }
 fi
-export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$T OPENBLAS_NUM_THREADS=$T MKL_NUM_THREADS=$T
-LIB="$B/libdarknet3d.a"
-[ -f "$LIB" ] || { echo "bench: $LIB not found (run make first)"; exit 1; }
-LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lcairo -lz -lm -pthread -fopenmp"
-# a library built with ONEDNN (the Makefile's default when libdnnl-dev is installed) needs oneDNN
-if nm "$LIB" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; DNNL_DEF=-DBENCH_DNNL; fi
-GPULIB=0
-if ar t "$LIB" | grep -q '\.cu\.o$'; then
-    GPULIB=1
-    CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
-    GFLAGS="-DGPU -I$CUDA_HOME/include"
-    LIBS="$LIBS -L$CUDA_HOME/lib64 -L$CUDA_HOME/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++"
-    # Darknet's layer struct has cuDNN fields: the driver must be compiled with the library's CUDNN setting
-    if nm "$LIB" 2>/dev/null | grep -q ' U cudnn'; then GFLAGS="$GFLAGS -DCUDNN"; LIBS="$LIBS -lcudnn"; fi
-fi
-CFL="-O3 -g -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore ${GFLAGS:-}"
-cc $CFL bench/bench_train.c -o "$O/bench_train" "$LIB" $LIBS
-cc $CFL ${DNNL_DEF:-} bench/bench_dtransform_c.c -o "$O/bench_dtransform_c" "$LIB" $LIBS
 
 # value of key=... in a result line
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }

@@ -1,6 +1,8 @@
 #!/bin/sh
 # The GPU checks that CPU-only work leaves owed, as one script for one device slot (at most 10 minutes): the test suite on the GPU (fp16/bf16 convolutions against the CPU included), the key table's edge values on the GPU, deterministic mode, exact resume, mixed-precision training, and the speed of fp32, tf32, fp16, bf16 and of -deterministic.
-# usage: sh scripts/gpu_checks.sh [outdir]     (default $OUT or out/gpu_checks); writes summary.txt there, one line per check
+# usage: sh scripts/gpu_checks.sh [work dir]   (default out/gpu_checks); writes summary.txt there, one line per check, and
+#   when $OUT is set (a device call) copies it and the text logs (gpu_checks_logs.tar.gz) into $OUT at the end
+#   GPU_KIT (.slot/gpu-kit.tar.xz): the build packed here by scripts/gpu_kit.sh pack, used instead of building when present
 #   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
 #   GPU_CHECK_BUDGET (540) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
 #   resume, mixed precision, speed, predict memory, bench), and a check that would start after the budget is spent
@@ -12,22 +14,41 @@ left() { echo $((BUDGET - ($(date +%s) - T0))); }
 # in_budget <seconds the check needs at least> <name>: 0 when there is time, else says the check is skipped
 in_budget() { [ "$(left)" -ge "$1" ] && return 0; say "$2: skipped (time budget: $(left) s left of $BUDGET)"; return 1; }
 cd "$(dirname "$0")/.."
-O=${1:-${OUT:-out/gpu_checks}}
+O=${1:-out/gpu_checks}
 mkdir -p "$O"
 S="$O/summary.txt"
 : > "$S"
+# on a device call ($OUT set), whatever way the script ends: summary.txt and the text logs as one archive (a call
+# brings back at most 8 files; weights, volumes and batches stay behind)
+bring_back() {
+  [ -n "${OUT:-}" ] || return 0
+  cp "$S" "$OUT/summary.txt"
+  (cd "$O" && find . -type f \( -name '*.log' -o -name '*.out' -o -name '*.err' -o -name '*.out2' -o -name '*.err2' -o -name '*.txt' -o -name '*.cfg' \) -size -4M) \
+    | tar -C "$O" -czf "$OUT/gpu_checks_logs.tar.gz" -T - 2>/dev/null
+}
+trap bring_back EXIT
 IT=${GPU_CHECK_ITERS:-20}
 say() { echo "$*" | tee -a "$S"; }
 say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1); $(nproc) cores; $(date -u)"
 
-# 0. the GPU build (the CUDA toolkit and cuDNN must be there)
-if ! timeout 300 make -j"$(nproc)" GPU=1 > "$O/build.log" 2>&1; then say "build: FAILED (see build.log)"; exit 1; fi
-say "build: ok"
+# 0. the GPU build: from the kit that scripts/gpu_kit.sh packed elsewhere when there is one (a GPU machine without
+#    OpenBLAS, NIfTI, HDF5 and cairo cannot build), else built here (the CUDA toolkit, cuDNN and those -dev packages)
+KIT=${GPU_KIT:-.slot/gpu-kit.tar.xz}
+PREBUILT=""
+if [ -f "$KIT" ]; then
+  if ! E=$(sh scripts/gpu_kit.sh unpack "$KIT" 2> "$O/build.log"); then say "build: kit $KIT FAILED to unpack (see build.log)"; exit 1; fi
+  eval "$E"
+  PREBUILT=build/gpu-kit/kit/bench
+  say "build: from the kit ($(tail -1 "$O/build.log"))"
+elif ! timeout 300 make -j"$(nproc)" GPU=1 > "$O/build.log" 2>&1; then
+  say "build: FAILED (see build.log; without compiler libraries here, carry a kit: sh scripts/gpu_kit.sh pack)"; exit 1
+else say "build: ok"; fi
 D=build/gpu/darknet
+if ldd "$D" | grep -q 'not found'; then say "build: libraries not found: $(ldd "$D" | grep 'not found' | tr -d '\t' | tr '\n' ';')"; exit 1; fi
 
 # 1. the C tests with the GPU build (the layer tests compare each CUDA kernel with the CPU reference; test_keys runs
 #    the key table's edge values through ./darknet, on the GPU); the shell tests exercise the CPU side and stay in CI
-make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
+[ -n "$PREBUILT" ] || make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
 : > "$O/tests.log"
 for t in build/gpu/tests/test_*; do
   echo "== $t" >> "$O/tests.log"
@@ -123,6 +144,7 @@ fi
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
 in_budget 90 "bench GPU rows" || exit 0
-timeout "$(left)" env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
+timeout "$(left)" env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
+mkdir -p "$O/bench-logs" && cp tests/out/bench/*.log tests/out/bench/*.txt "$O/bench-logs/" 2>/dev/null
 grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"
