@@ -116,9 +116,17 @@ speed() { # label, flags...
   # mean of the per-iteration seconds (5th field) after the first 5 iterations
   awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
 }
-f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32); det=$(speed det -precision tf32 -deterministic)
-h16=$(speed fp16 -precision fp16); b16=$(speed bf16 -precision bf16)
+# where an iteration's GPU time goes (-benchmark_layers times the second iteration, synchronised per layer, which the
+# mean above leaves out): milliseconds per layer type, forward + backward, largest first, then the totals line
+profile() {
+  awk '/^benchmark_layers:/ { on = 1; next } on && $1 ~ /^[0-9]+$/ { t[$2] += $3 + $4 } /^total forward/ { tot = $0; on = 0 }
+       END { for(k in t) printf "%s %.1f\n", k, t[k]; print "~ " tot }' "$O/speed-$1.out" | sort -k2,2nr | tr '\n' ';' | sed 's/~ //'
+}
+f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32 -benchmark_layers); det=$(speed det -precision tf32 -deterministic)
+h16=$(speed fp16 -precision fp16 -benchmark_layers); b16=$(speed bf16 -precision bf16)
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16"
+say "tf32 per layer type, ms of the second iteration: $(profile tf32)"
+say "fp16 per layer type, ms of the second iteration: $(profile fp16)"
 say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
 fi
 
