@@ -158,7 +158,9 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
     if(net && inference){
         free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
         net->inference = 1;          /* backward_network and update_network refuse */
-        skip_loss_only_layers(net);
+        int skipped = skip_loss_only_layers(net);
+        if(skipped) fprintf(stderr, "inference network: %d of %d layers run; the other %d only feed the [dbisl] loss\n",
+                            net->n - skipped, net->n, skipped);
     }
     if(!net){
         fprintf(stderr, "error: %s\n", err);
