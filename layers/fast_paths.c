@@ -1,4 +1,4 @@
-/* Replaces the CPU forward/backward of stock [dropout], [route] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed. */
+/* Replaces the CPU forward/backward of stock [dropout], [route] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed, and lets a single-input [route] share its input's buffers. */
 #include <stdlib.h>
 #include "fast_paths.h"
 #include "dropout_seeded.h"
@@ -16,6 +16,8 @@ int darknet3d_install_fast_paths(network *net)
             if(r) l->rand = r;
             l->forward = forward_dropout_seeded;
             l->backward = backward_dropout_seeded;
+            ++n;
+        } else if(l->type == ROUTE && route_share_input(net, i)){
             ++n;
         } else if(l->type == ROUTE){
             l->forward = forward_route_fast;

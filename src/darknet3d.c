@@ -74,6 +74,36 @@ size_t network_param_count(network *net)
     return total;
 }
 
+/* The bytes of layer i's host buffers by kind, added into b (a buffer an earlier layer holds too, as stock [dropout]
+ * shares its input's output and delta, is counted there): b[0] outputs, b[1] gradients (delta), b[2] what forward
+ * keeps for backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
+ * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
+void layer_buffer_bytes(network *net, int i, size_t b[5])
+{
+    int j, k;
+    layer l = net->layers[i];
+    size_t n = (size_t)l.outputs * l.batch * sizeof(float);
+    float *p[4] = { l.output, l.delta, l.x, l.x_norm };
+    int kind[4] = { 0, 1, 2, 2 };
+    for(k = 0; k < 4; ++k){
+        int seen = !p[k];
+        for(j = 0; j < i && !seen; ++j){
+            layer m = net->layers[j];
+            seen = p[k] == m.output || p[k] == m.delta || p[k] == m.x || p[k] == m.x_norm;
+        }
+        if(!seen) b[kind[k]] += n;
+    }
+    b[3] += layer_param_count(l) * (l.weight_updates || l.bias_updates ? 2 : 1) * sizeof(float);
+    if(l.workspace_size > b[4]) b[4] = l.workspace_size;
+}
+
+void network_buffer_bytes(network *net, size_t b[5])
+{
+    int i;
+    memset(b, 0, 5 * sizeof(size_t));
+    for(i = 0; i < net->n; ++i) layer_buffer_bytes(net, i, b);
+}
+
 /* Frees every layer's delta (CPU and GPU) once: stock [dropout] shares the delta of the layer before it. */
 static void free_deltas(network *net)
 {

@@ -22,6 +22,8 @@ int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_
 /* Trainable parameters of one layer / a whole network (BN scales and biases counted, rolling statistics not) */
 size_t layer_param_count(layer l);
 size_t network_param_count(network *net);
+void layer_buffer_bytes(network *net, int i, size_t b[5]);
+void network_buffer_bytes(network *net, size_t b[5]);
 
 /* Loads a cfg without exiting: returns NULL and prints the error (file:line: [section] key: ...) */
 network *load_network_checked(char *cfg, char *weights, int clear);

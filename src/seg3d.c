@@ -14,15 +14,26 @@ static int cmd_params(int argc, char **argv)
     network *net = load_network_checked(argv[3], 0, 0);
     if(!net) return 1;
     int i;
-    printf("%5s %-14s %28s %28s %12s\n", "layer", "type", "input (c x d x h x w)", "output (c x d x h x w)", "params");
+    printf("%5s %-14s %28s %28s %12s %12s\n", "layer", "type", "input (c x d x h x w)", "output (c x d x h x w)", "params",
+           "buffers MiB");
     for(i = 0; i < net->n; ++i){
         layer l = net->layers[i];
         int d = l.d > 0 ? l.d : 1, od = l.out_d > 0 ? l.out_d : 1;
         char in[64], out[64];
-        snprintf(in, sizeof(in), "%d x %d x %d x %d", l.c, d, l.h / d, l.w);
+        if(l.c > 0 && l.h > 0) snprintf(in, sizeof(in), "%d x %d x %d x %d", l.c, d, l.h / d, l.w);
+        else snprintf(in, sizeof(in), "-");   /* [route], [dropout]: their inputs are other layers' outputs */
         snprintf(out, sizeof(out), "%d x %d x %d x %d", l.out_c, od, l.out_h / od, l.out_w);
-        printf("%5d %-14s %28s %28s %12zu\n", i, get_layer_string(l.type), in, out, layer_param_count(l));
+        size_t b[5] = { 0 };
+        layer_buffer_bytes(net, i, b);
+        printf("%5d %-14s %28s %28s %12zu %12.1f\n", i, get_layer_string(l.type), in, out, layer_param_count(l),
+               (b[0] + b[1] + b[2] + b[3]) / (double)(1 << 20));
     }
+    size_t b[5];
+    network_buffer_bytes(net, b);
+    double mib = 1.0 / (1 << 20);
+    printf("buffers at batch %d, MiB: outputs %.0f, gradients %.0f, kept for backward %.0f, parameters and updates %.0f, "
+           "workspace %.0f; total %.0f\n", net->batch, b[0] * mib, b[1] * mib, b[2] * mib, b[3] * mib, b[4] * mib,
+           (b[0] + b[1] + b[2] + b[3] + b[4]) * mib);
     printf("params=%zu\n", network_param_count(net));
     free_network(net);
     return 0;
@@ -43,7 +54,7 @@ typedef struct {
 
 static const seg3d_command commands[] = {
     { "params", cmd_params,
-      "  params <cfg>                    layer table and trainable parameter count\n" },
+      "  params <cfg>                    layer table, trainable parameter count and buffer memory at the cfg's batch\n" },
     { "train", seg3d_train,
       "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
       "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n" },

@@ -258,6 +258,58 @@ static void test_shortcut_identical(void)
     free_network(net);
 }
 
+/* layers: 0 conv3d, 1 conv3d from 0, 2 [route] of 0 (shared: no copy), 3 conv3d from 2, 4 shortcut from 1 (both
+ * conv3d deltas land in layer 0's delta), 5 [route] of 4 followed by 6 [dropout] (not shared: the dropout scales
+ * its input in place) */
+static const char *ROUTE_CFG =
+    "[net]\nbatch=2\nheight=4\nwidth=5\ndepth=3\nchannels=2\n\n"
+    "[conv3d]\nfilters=3\nsize=1\nstride=1\npad=0\nactivation=leaky\n\n"
+    "[conv3d]\nfilters=3\nsize=1\nstride=1\npad=0\nactivation=linear\n\n"
+    "[route]\nlayers=0\n\n"
+    "[conv3d]\nfilters=3\nsize=1\nstride=1\npad=0\nactivation=linear\n\n"
+    "[shortcut]\nfrom=1\nactivation=linear\n\n"
+    "[route]\nlayers=-1\n\n"
+    "[dropout]\nprobability=0.25\n";
+
+/* a single-input [route] shares its input's buffers: every output and the input's delta (the sum of both consumers'
+ * gradients) are the same bits as with the copying route; not shared before a [dropout]; freed once */
+static void test_route_shared(void)
+{
+    char err[1024] = {0};
+    network *net = parse_text("tests/out/fast_paths_route.cfg", ROUTE_CFG, err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net) return;
+    net->gpu_index = -1;
+    CHECK(net->n == 7);
+    int i, k;
+    for(i = 0; i < net->n; ++i){   /* weights that are not all alike, so that the two consumers' gradients differ */
+        layer *l = &net->layers[i];
+        for(k = 0; k < l->nweights; ++k) l->weights[k] = 0.1f * (float)((k * 7 + i * 3) % 11) - 0.5f;
+    }
+    size_t per = 0;
+    for(i = 0; i < net->n; ++i) if((size_t)net->layers[i].batch * net->layers[i].outputs > per) per = (size_t)net->layers[i].batch * net->layers[i].outputs;
+    float *a = calloc(2 * net->n * per, sizeof(float)), *b = calloc(2 * net->n * per, sizeof(float));
+    net->n = 6;   /* the numbers below leave the random [dropout] out */
+    run_net(net, a, per);
+    net->n = 7;
+    CHECK(darknet3d_install_fast_paths(net) == 4);   /* shared route, fast shortcut, copying route, dropout */
+    CHECK(net->layers[2].output == net->layers[0].output && net->layers[2].delta == net->layers[0].delta);
+    CHECK(net->layers[5].output != net->layers[4].output && net->layers[5].forward == forward_route_fast);
+    net->n = 6;
+    run_net(net, b, per);
+    net->n = 7;
+    for(i = 0; i < 6; ++i){
+        size_t m = (size_t)net->layers[i].batch * net->layers[i].outputs;
+        CHECK_MSG(memcmp(a + 2 * i * per, b + 2 * i * per, m * sizeof(float)) == 0, "layer %d output differs", i);
+        if(i != 2) CHECK_MSG(memcmp(a + (2 * i + 1) * per, b + (2 * i + 1) * per, m * sizeof(float)) == 0, "layer %d delta differs", i);
+    }
+    /* layer 0's delta holds both consumers' gradients: it differs from the route's part alone */
+    size_t m0 = (size_t)net->batch * net->layers[0].outputs;
+    CHECK(memcmp(a + 1 * per, a + 5 * per, m0 * sizeof(float)) != 0);
+    free(a); free(b);
+    free_network(net);   /* the shared buffers are freed once (ASan in make asan) */
+}
+
 /* load_network_checked installs both paths (seg3d train, predict, test and the bench load networks through it) */
 static void test_installed_on_load(void)
 {
@@ -361,6 +413,7 @@ int main(void)
     RUN(test_dropout_statistics);
     RUN(test_shortcut_identical);
     RUN(test_route_identical);
+    RUN(test_route_shared);
     RUN(test_installed_on_load);
     RUN(test_conv3d_thin_pointwise);
     TEST_MAIN_END();

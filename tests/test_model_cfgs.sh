@@ -21,6 +21,14 @@ python3 -c "
 import sys; sys.path.insert(0, 'scripts'); import make_cfgs as mc
 print(mc.model(4, 32, 32, 16, 4, 0.01, 300, '8,16,16', 100, loss_extra=mc.SUP_ONLY, transforms=False))" > "$T/bare.cfg" ||
   { echo "FAIL model_cfgs_bare: scripts/make_cfgs.py"; exit 1; }
+# the buffer inventory: both sdf heads' single-input [route]s share their input's buffers (0 MiB rows), and the
+# per-layer column adds up to the total less the workspace
+out=$($D seg3d params cfg/dbisl-vnet.cfg 2>/dev/null)
+chk=$(printf '%s\n' "$out" | awk '$1 ~ /^[0-9]+$/ { s += $NF; if($2 == "route") { r++; if($NF + 0 == 0) z++ } }
+  /^buffers at batch/ { for(i = 1; i <= NF; ++i){ if($i == "workspace") w = $(i + 1) + 0; if($i == "total") t = $(i + 1) + 0 } }
+  END { d = s - (t - w); if(d < 0) d = -d; printf "%s routes=%d shared=%d column=%.0f total-workspace=%d", (r == 2 && z == 2 && t > 0 && d < 2) ? "ok" : "bad", r, z, s, t - w }')
+case $chk in ok*) echo "PASS model_cfgs_buffers ($chk; $(printf '%s\n' "$out" | grep '^buffers'))";; *) echo "FAIL model_cfgs_buffers ($chk)";; esac
+[ "$(printf '%s\n' "$out" | tail -1)" = "params=12347716" ] && echo "PASS model_cfgs_params_last_line" || echo "FAIL model_cfgs_params_last_line"
 pb=$($D seg3d params "$T/bare.cfg" 2>/dev/null | sed -n 's/^params=//p')
 pt=$($D seg3d params cfg/dbisl-tiny.cfg 2>/dev/null | sed -n 's/^params=//p')
 [ -n "$pt" ] && [ "$pb" = "$pt" ] && echo "PASS model_cfgs_params_tiny ($pt)" || echo "FAIL model_cfgs_params_tiny: $pt with the sections, $pb without"
