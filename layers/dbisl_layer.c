@@ -25,6 +25,8 @@ static dbisl_state *st(layer l) { return (dbisl_state *)l.plugin_state; }
 int dbisl_decoders(layer l) { return st(l)->ndec; }
 int dbisl_seg_input(layer l, int i) { return st(l)->seg[i]; }
 int dbisl_sdf_input(layer l, int i) { return st(l)->sdf[i]; }
+int dbisl_s2r_input(layer l, int i) { return st(l)->s2r[i]; }
+int dbisl_r2s_input(layer l, int i) { return st(l)->r2s[i]; }
 
 /* a ramp from 0 (sigmoid: exp(-5)) to 1 over rampup iterations, 1 from then on */
 static float ramp(int shape, int rampup, int t)

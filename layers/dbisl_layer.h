@@ -71,4 +71,7 @@ void dbisl_factors(layer l, int t, float f[DBISL_NTERMS]);
 int dbisl_decoders(layer l);
 int dbisl_seg_input(layer l, int i);
 int dbisl_sdf_input(layer l, int i);
+/* The [dtransform] / [r2s] layer decoder i's loss reads (s2r, r2s), -1 when none is named. */
+int dbisl_s2r_input(layer l, int i);
+int dbisl_r2s_input(layer l, int i);
 #endif

@@ -84,6 +84,14 @@ run nondet2 -max_batches "$IT"
 if cmp -s "$O/nondet1/tiny_final.weights" "$O/nondet2/tiny_final.weights"; then say "default mode: two runs identical"
 else say "default mode: two runs differ (expected without -deterministic)"; fi
 
+# 3b. shared gradient buffers (src/delta_share.h) on the GPU: share_deltas=0 gives the same bits in deterministic mode
+sed -e 's/^\[net\]$/[net]\nshare_deltas=0/' "$O/tiny.cfg" > "$O/tiny0.cfg"
+mkdir -p "$O/noshare"
+sed "s|^backup = .*|backup = $(cd "$O/noshare" && pwd)|" "$O/det1/d.data" > "$O/noshare/d.data"
+timeout 120 $D seg3d train "$O/noshare/d.data" "$O/tiny0.cfg" -clear -seed 5 -deterministic -max_batches "$IT" > "$O/noshare/out" 2> "$O/noshare/err"
+if cmp -s "$O/noshare/tiny0_final.weights" "$O/det1/tiny_final.weights"; then say "shared gradient buffers: identical to one buffer per layer ($(grep -o '[0-9.]* MiB shared.*' "$O/det1/err"))"
+else say "shared gradient buffers: DIFFER from one buffer per layer (deterministic, $(ls "$O/noshare" | tr '\n' ' '))"; fi
+
 # 4. exact resume on the GPU in deterministic mode: stop at IT/2, resume to IT
 run part -deterministic -max_batches $((IT / 2))
 cp "$O/part/tiny_last.weights" "$O/part/w.weights"; cp "$O/part/tiny_last.weights.state" "$O/part/w.weights.state" 2>/dev/null

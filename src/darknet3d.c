@@ -6,6 +6,7 @@
 #include "darknet3d.h"
 #include "cfg_check.h"
 #include "fast_paths.h"
+#include "delta_share.h"
 #include "layer3d.h"
 #ifdef GPU
 #include "cuda_runtime.h"
@@ -75,7 +76,7 @@ size_t network_param_count(network *net)
 }
 
 /* The bytes of layer i's host buffers by kind, added into b (a buffer an earlier layer holds too, as stock [dropout]
- * shares its input's output and delta, is counted there): b[0] outputs, b[1] gradients (delta), b[2] what forward
+ * shares its input's output and delta, is counted there, at its largest holder's size): b[0] outputs, b[1] gradients (delta), b[2] what forward
  * keeps for backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
  * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
 void layer_buffer_bytes(network *net, int i, size_t b[5])
@@ -91,7 +92,15 @@ void layer_buffer_bytes(network *net, int i, size_t b[5])
             layer m = net->layers[j];
             seen = p[k] == m.output || p[k] == m.delta || p[k] == m.x || p[k] == m.x_norm;
         }
-        if(!seen) b[kind[k]] += n;
+        if(seen) continue;
+        /* a buffer layers of several sizes share (src/delta_share.h) has the largest holder's size */
+        size_t big = n;
+        for(j = i + 1; j < net->n; ++j){
+            layer m = net->layers[j];
+            size_t mn = (size_t)m.outputs * m.batch * sizeof(float);
+            if((p[k] == m.output || p[k] == m.delta || p[k] == m.x || p[k] == m.x_norm) && mn > big) big = mn;
+        }
+        b[kind[k]] += big;
     }
     b[3] += layer_param_count(l) * (l.weight_updates || l.bias_updates ? 2 : 1) * sizeof(float);
     if(l.workspace_size > b[4]) b[4] = l.workspace_size;
@@ -202,6 +211,21 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         return 0;
     }
     darknet3d_install_fast_paths(net);   /* CPU [dropout] and equal-shape [shortcut]: layers/fast_paths.h */
+    int share = 1;
+    if(!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        free_network(net);
+        return 0;
+    }
+    size_t before, after;
+    int shared = !inference && share ? network_share_deltas(net, &before, &after, err, sizeof(err)) : 1;
+    if(shared < 0){
+        fprintf(stderr, "error: %s: gradient buffers: %s\n", cfg, err);
+        free_network(net);
+        return 0;
+    }
+    if(shared == 0) fprintf(stderr, "gradient buffers: %.1f MiB shared by lifetime (one per layer: %.1f MiB)\n",
+                            after / 1048576.0, before / 1048576.0);
     if(weights && weights[0]){
         if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
             fprintf(stderr, "\nerror: %s\n", err);
