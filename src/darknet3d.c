@@ -79,6 +79,11 @@ size_t network_param_count(network *net)
  * shares its input's output and delta, is counted there, at its largest holder's size): b[0] outputs, b[1] gradients (delta), b[2] what forward
  * keeps for backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
  * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
+static int in_arena(const network *net, const float *p)
+{
+    return p && net->delta_arena && p >= net->delta_arena && p < net->delta_arena + net->delta_arena_n;
+}
+
 void layer_buffer_bytes(network *net, int i, size_t b[5])
 {
     int j, k;
@@ -87,6 +92,11 @@ void layer_buffer_bytes(network *net, int i, size_t b[5])
     float *p[4] = { l.output, l.delta, l.x, l.x_norm };
     int kind[4] = { 0, 1, 2, 2 };
     for(k = 0; k < 4; ++k){
+        if(k == 1 && in_arena(net, p[k])){   /* the shared gradients: the whole arena, at its first holder */
+            for(j = 0; j < i && !in_arena(net, net->layers[j].delta); ++j);
+            if(j == i) b[1] += net->delta_arena_n * sizeof(float);
+            continue;
+        }
         int seen = !p[k];
         for(j = 0; j < i && !seen; ++j){
             layer m = net->layers[j];

@@ -1,4 +1,4 @@
-/* Gives the gradient (delta) buffers of a training network's layers one shared buffer wherever their lifetimes in the backward pass do not overlap (src/delta_share.h). */
+/* Places the gradient (delta) buffers of a training network's layers in one arena, sharing memory wherever their lifetimes in the backward pass do not overlap (src/delta_share.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,25 +50,26 @@ static int last_writers(network *net, int *last)
 
 typedef struct {
     int lo, hi;         /* needed from backward step hi down to step lo (lo: the first layer holding it) */
-    size_t n;           /* floats */
-    int id;             /* its index in the group table */
+    size_t n;           /* floats, rounded up to ALIGN */
+    size_t off;         /* where in the arena */
 } group;
 
-typedef struct {
-    size_t n;
-    int lo;             /* the current occupant's lo: free for a group whose hi is below it */
-    int last_group;
-    float *cpu;
-#ifdef GPU
-    float *gpu;
-#endif
-} slot;
+#define ALIGN 64        /* floats: every delta starts on a 256-byte boundary */
 
-static int by_hi_desc(const void *a, const void *b)
+static int overlap_time(const group *a, const group *b) { return !(a->hi < b->lo || b->hi < a->lo); }
+static int overlap_memory(const group *a, const group *b) { return a->off < b->off + b->n && b->off < a->off + a->n; }
+
+static int by_size_desc(const void *a, const void *b)
 {
-    const group *x = a, *y = b;
-    if(x->hi != y->hi) return y->hi - x->hi;
-    return y->lo - x->lo;
+    const group *x = *(const group * const *)a, *y = *(const group * const *)b;
+    if(x->n != y->n) return x->n < y->n ? 1 : -1;
+    return x->lo - y->lo;
+}
+
+static int by_off(const void *a, const void *b)
+{
+    const group *x = *(const group * const *)a, *y = *(const group * const *)b;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 /* groups: layers that hold one buffer already ([dropout], a shared [route]) stay together; root[i] is layer i's
@@ -84,75 +85,50 @@ static int make_groups(network *net, const int *last, int *root, group *g, int *
         size_t m = (size_t)l->outputs * l->batch;
         if(root[i] < 0){
             group *r = &g[*ng];
-            r->lo = i; r->hi = last[i]; r->n = m; r->id = *ng;
+            r->lo = i; r->hi = last[i]; r->n = (m + ALIGN - 1) / ALIGN * ALIGN;
             *before += m * sizeof(float);
             root[i] = (*ng)++;
         } else {
             group *r = &g[root[i]];
             if(last[i] > r->hi) r->hi = last[i];
-            if(m > r->n) return 1;   /* a holder larger than the buffer */
+            if(m > r->n) return 1;   /* a holder larger than its buffer */
         }
     }
     return 0;
 }
 
-/* slots, in backward order: each group takes a free slot (its occupant done before the group is first written), the
- * smallest that fits, else the largest free one grown, else a new one; slot_of[group id]. Returns the slot count. */
-static int assign_slots(network *net, const group *g, int ng, slot *s, int *slot_of)
+/* Places the groups in one arena, largest first, each at the lowest offset where it overlaps no placed group that
+ * is needed at the same time (greedy by size: on the paper's model it reaches the most that is ever alive at
+ * once). A group that another group, needed later in backward order, overlaps in memory is zeroed after its last
+ * use. Returns the arena's size in floats, 0 when out of memory. */
+static size_t place(network *net, group *g, int ng)
 {
-    int i, j, ns = 0;
-    group *order = malloc((ng ? ng : 1) * sizeof(group));
-    if(!order) return -1;
-    memcpy(order, g, ng * sizeof(group));
-    qsort(order, ng, sizeof(group), by_hi_desc);
+    int i, j, nb;
+    size_t top = 0;
+    group **order = malloc((ng ? ng : 1) * sizeof(group *)), **busy = malloc((ng ? ng : 1) * sizeof(group *));
+    if(!order || !busy){ free(order); free(busy); return 0; }
+    for(i = 0; i < ng; ++i) order[i] = &g[i];
+    qsort(order, ng, sizeof(group *), by_size_desc);
     for(i = 0; i < ng; ++i){
-        const group *o = &order[i];
-        int best = -1, grow = -1;
-        for(j = 0; j < ns; ++j){
-            if(s[j].lo <= o->hi) continue;
-            if(s[j].n >= o->n && (best < 0 || s[j].n < s[best].n)) best = j;
-            if(grow < 0 || s[j].n > s[grow].n) grow = j;
+        group *o = order[i];
+        for(j = nb = 0; j < i; ++j) if(overlap_time(o, order[j])) busy[nb++] = order[j];
+        qsort(busy, nb, sizeof(group *), by_off);
+        o->off = 0;
+        for(j = 0; j < nb; ++j){
+            if(o->off + o->n <= busy[j]->off) break;
+            if(busy[j]->off + busy[j]->n > o->off) o->off = busy[j]->off + busy[j]->n;
         }
-        if(best < 0) best = grow;
-        if(best < 0){ best = ns++; s[best].n = 0; s[best].last_group = -1; }
-        if(o->n > s[best].n) s[best].n = o->n;
-        /* the previous occupant is zeroed after its last use, so that this group starts from zeros */
-        if(s[best].last_group >= 0) net->layers[g[s[best].last_group].lo].delta_release = 1;
-        s[best].lo = o->lo;
-        s[best].last_group = o->id;
-        slot_of[o->id] = best;
+        if(o->off + o->n > top) top = o->off + o->n;
     }
-    free(order);
-    return ns;
+    for(i = 0; i < ng; ++i)
+        for(j = 0; j < ng; ++j)
+            if(g[j].hi < g[i].lo && overlap_memory(&g[i], &g[j])){ net->layers[g[i].lo].delta_release = 1; break; }
+    free(order); free(busy);
+    return top;
 }
 
-static void free_slots(slot *s, int ns)
-{
-    int j;
-    for(j = 0; j < ns; ++j){
-        free(s[j].cpu);
-#ifdef GPU
-        cuda3d_free((void **)&s[j].gpu);
-#endif
-    }
-}
-
-static int alloc_slots(slot *s, int ns, size_t *after, char *err, size_t errlen)
-{
-    int j;
-    for(j = 0; j < ns; ++j){
-        *after += s[j].n * sizeof(float);
-        s[j].cpu = calloc(s[j].n, sizeof(float));
-        if(!s[j].cpu){ snprintf(err, errlen, "out of memory for a %zu MiB buffer", s[j].n >> 18); return -1; }
-#ifdef GPU
-        if(gpu_index >= 0 && cuda3d_make_array(&s[j].gpu, 0, s[j].n)){ cuda3d_take_error(err, errlen); return -1; }
-#endif
-    }
-    return 0;
-}
-
-/* every old buffer freed once, every holder pointed at its group's slot */
-static void rewire(network *net, const int *root, const group *g, const slot *s, const int *slot_of)
+/* every old buffer freed once, every holder pointed into the arena */
+static void rewire(network *net, const int *root, const group *g, float *arena, float *arena_gpu)
 {
     int i;
     for(i = 0; i < net->n; ++i){
@@ -164,31 +140,41 @@ static void rewire(network *net, const int *root, const group *g, const slot *s,
             if(l->delta_gpu) cuda_free(l->delta_gpu);
 #endif
         }
-        const slot *t = &s[slot_of[root[i]]];
-        l->delta = t->cpu;
+        l->delta = arena + g[root[i]].off;
 #ifdef GPU
-        l->delta_gpu = gpu_index >= 0 ? t->gpu : 0;
+        l->delta_gpu = arena_gpu ? arena_gpu + g[root[i]].off : 0;
+#else
+        (void)arena_gpu;
 #endif
     }
 }
 
 int network_share_deltas(network *net, size_t *before, size_t *after, char *err, size_t errlen)
 {
-    int i, n = net->n, ng = 0, ns = 0, rc = 0;
+    int i, n = net->n, ng = 0, rc = 0;
+    size_t top = 0;
+    float *arena = 0, *arena_gpu = 0;
     *before = *after = 0;
-    int *last = calloc(n, sizeof(int)), *root = calloc(n, sizeof(int)), *slot_of = calloc(n, sizeof(int));
+    int *last = calloc(n, sizeof(int)), *root = calloc(n, sizeof(int));
     group *g = calloc(n, sizeof(group));
-    slot *s = calloc(n, sizeof(slot));
-    if(!last || !root || !slot_of || !g || !s) rc = -1;
-    else if(last_writers(net, last) || make_groups(net, last, root, g, &ng, before)) rc = 1;
-    else if((ns = assign_slots(net, g, ng, s, slot_of)) < 0) rc = -1;
-    else if(alloc_slots(s, ns, after, err, errlen)) rc = -2;
-    if(rc == -1) snprintf(err, errlen, "out of memory");
+    if(!last || !root || !g) rc = -1;
+    else if(net->delta_arena || last_writers(net, last) || make_groups(net, last, root, g, &ng, before)) rc = 1;
+    else if(!(top = place(net, g, ng)) && ng) rc = -1;
+    else if(top && !(arena = calloc(top, sizeof(float)))) rc = -1;
+#ifdef GPU
+    else if(top && gpu_index >= 0 && cuda3d_make_array(&arena_gpu, 0, top)){ cuda3d_take_error(err, errlen); rc = -2; }
+#endif
+    if(rc == -1) snprintf(err, errlen, "out of memory for %zu MiB of gradients", top >> 18);
     if(rc){
-        if(s) free_slots(s, ns);
+        free(arena);
         for(i = 0; i < n; ++i) net->layers[i].delta_release = 0;
-        *after = *before;
-    } else rewire(net, root, g, s, slot_of);
-    free(last); free(root); free(slot_of); free(g); free(s);
+    } else if(top){
+        rewire(net, root, g, arena, arena_gpu);
+        net->delta_arena = arena;
+        net->delta_arena_gpu = arena_gpu;
+        net->delta_arena_n = top;
+        *after = top * sizeof(float);
+    }
+    free(last); free(root); free(g);
     return rc < 0 ? -1 : rc;
 }

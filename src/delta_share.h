@@ -1,4 +1,4 @@
-/* Shares the gradient (delta) buffers of a training network between layers whose deltas are never needed at the same time in the backward pass. */
+/* Shares the gradient (delta) memory of a training network between layers whose deltas are never needed at the same time in the backward pass. */
 #ifndef DELTA_SHARE_H
 #define DELTA_SHARE_H
 #include <stddef.h>
@@ -7,9 +7,10 @@
 /* Darknet keeps one delta per layer for the whole backward pass. Layer i's delta is needed only from the first
  * backward step that writes into it (the backward of the highest-index layer that reads layer i: the next layer,
  * a [route]/[dualsplit]/[shortcut] that names it, or, for the heads of [dbisl], the whole pass) down to layer i's
- * own backward. Deltas whose spans do not overlap get one buffer (CPU, and GPU when gpu_index >= 0), sized for the
- * largest; the layer that last uses a buffer another delta takes over next gets delta_release, so backward_network
- * zeroes it after that layer's backward (patches/darknet3d.patch), and the next delta starts from zeros as before.
+ * own backward. The deltas are placed in one arena (net->delta_arena, and its device twin when gpu_index >= 0),
+ * largest first, each where it overlaps no delta needed at the same time; the layer that last uses memory that
+ * another delta takes over later gets delta_release, so backward_network zeroes its delta after that layer's
+ * backward (patches/darknet3d.patch), and every delta starts from zeros as before. free_network frees the arena.
  * Sums are added in the same order as with separate buffers, so training gives the same bits.
  * A network with a layer type outside the known list (whose writes into deltas are not known here) or with
  * stopbackward keeps its deltas. Returns 0 with *before / *after the delta bytes, 1 when the network was left as it
