@@ -23,7 +23,8 @@ S="$O/summary.txt"
 bring_back() {
   [ -n "${OUT:-}" ] || return 0
   cp "$S" "$OUT/summary.txt"
-  (cd "$O" && find . -type f \( -name '*.log' -o -name '*.out' -o -name '*.err' -o -name '*.out2' -o -name '*.err2' -o -name '*.txt' -o -name '*.cfg' \) -size -4M) \
+  (cd "$O" && find . -type f \( -name '*.log' -o -name '*.out' -o -name '*.err' -o -name 'out' -o -name 'err' -o -name 'out2' \
+     -o -name 'err2' -o -name '*.txt' -o -name '*.cfg' -o -name '*.data' \) -size -4M) \
     | tar -C "$O" -czf "$OUT/gpu_checks_logs.tar.gz" -T - 2>/dev/null
 }
 trap bring_back EXIT
