@@ -30,6 +30,17 @@ bring_back() {
 trap bring_back EXIT
 IT=${GPU_CHECK_ITERS:-20}
 say() { echo "$*" | tee -a "$S"; }
+# watch <pid>: the largest memory.used (MiB, whole GPU) while that process runs, sampled every 0.1 s; waits for it
+# and leaves its exit code in $rc
+watch() {
+  m=0
+  while kill -0 "$1" 2>/dev/null; do
+    u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
+    [ "${u:-0}" -gt "$m" ] && m=$u; sleep 0.1
+  done
+  wait "$1"; rc=$?
+  echo "$m"
+}
 say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1); $(nproc) cores; $(date -u)"
 
 # 0. the GPU build: from the kit that scripts/gpu_kit.sh packed elsewhere when there is one (a GPU machine without
@@ -115,13 +126,14 @@ if cmp -s "$O/p16part/tiny_final.weights" "$O/p16/tiny_final.weights"; then say 
 else say "resume (fp16, deterministic): DIFFERS from the uninterrupted run"; fi
 
 if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
-if in_budget 150 "speed at the paper's configuration"; then
+if in_budget 180 "speed at the paper's configuration"; then
 # 5. speed at the paper's configuration: fp32, tf32, fp16, bf16, and the cost of -deterministic (seconds per iteration after warm-up)
 $D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
 sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
-speed() { # label, flags...
-  l=$1; shift
-  timeout 75 $D seg3d train "$O/big/synth.data" "$O/vnet.cfg" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err"
+speed() { # label, cfg, flags...: s/iter; the run's peak GPU memory into $O/speed-<label>.peak
+  l=$1; c=$2; shift 2
+  timeout 75 $D seg3d train "$O/big/synth.data" "$c" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err" &
+  watch $! > "$O/speed-$l.peak"
   # mean of the per-iteration seconds (5th field) after the first 5 iterations
   awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
 }
@@ -131,12 +143,16 @@ profile() {
   awk '/^benchmark_layers:/ { on = 1; next } on && $1 ~ /^[0-9]+$/ { t[$2] += $3 + $4 } /^total forward/ { tot = $0; on = 0 }
        END { for(k in t) printf "%s %.1f\n", k, t[k]; print "~ " tot }' "$O/speed-$1.out" | sort -k2,2nr | tr '\n' ';' | sed 's/~ //'
 }
-f32=$(speed fp32 -precision fp32); t32=$(speed tf32 -precision tf32 -benchmark_layers); det=$(speed det -precision tf32 -deterministic)
-h16=$(speed fp16 -precision fp16 -benchmark_layers); b16=$(speed bf16 -precision bf16)
-say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16"
+V="$O/vnet.cfg"
+f32=$(speed fp32 "$V" -precision fp32); t32=$(speed tf32 "$V" -precision tf32 -benchmark_layers); det=$(speed det "$V" -precision tf32 -deterministic)
+h16=$(speed fp16 "$V" -precision fp16 -benchmark_layers); b16=$(speed bf16 "$V" -precision bf16)
+sed -e 's/^\[net\]$/[net]\nshare_deltas=0/' "$V" > "$O/vnet0.cfg"
+t0=$(speed tf32sep "$O/vnet0.cfg" -precision tf32)
+pk() { cat "$O/speed-$1.peak" 2>/dev/null; }
+say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 share_deltas=0 $t0"
+say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 share_deltas=0 $(pk tf32sep)"
 say "tf32 per layer type, ms of the second iteration: $(profile tf32)"
 say "fp16 per layer type, ms of the second iteration: $(profile fp16)"
-say "peak GPU memory (MiB, last run): $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)"
 fi
 
 if in_budget 60 "predict peak memory"; then
@@ -147,13 +163,8 @@ VW=$(ls -t "$O"/big/backup/vnet_final.weights "$O"/big/backup/vnet_*.weights 2>/
 peak() { # flags...: the largest memory.used (MiB) while predict runs, and its exit code and time
   s0=$(date +%s.%N)
   timeout 60 $D seg3d predict "$O/vnet.cfg" "$VW" "$O/vol/case_000/image.nii.gz" "$O/vol/pred$2.nii.gz" "$@" > "$O/predict$2.out" 2> "$O/predict$2.err" &
-  p=$!; m=0
-  while kill -0 $p 2>/dev/null; do
-    u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
-    [ "${u:-0}" -gt "$m" ] && m=$u; sleep 0.1
-  done
-  wait $p; e=$?
-  echo "$m MiB (exit $e, $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $s0 }") s)"
+  watch $! > "$O/predict$2.peak"
+  echo "$(cat "$O/predict$2.peak") MiB (exit $rc, $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $s0 }") s)"
 }
 say "predict 88x256x256 peak GPU memory (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1) MiB): -batch 4 $(peak -batch 4), -batch 1 $(peak -batch 1)"
 fi
