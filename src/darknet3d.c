@@ -227,15 +227,15 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         free_network(net);
         return 0;
     }
-    size_t before, after;
-    int shared = !inference && share ? network_share_deltas(net, &before, &after, err, sizeof(err)) : 1;
+    size_t before, after, bound;
+    int shared = !inference && share ? network_share_deltas(net, &before, &after, &bound, err, sizeof(err)) : 1;
     if(shared < 0){
         fprintf(stderr, "error: %s: gradient buffers: %s\n", cfg, err);
         free_network(net);
         return 0;
     }
-    if(shared == 0) fprintf(stderr, "gradient buffers: %.1f MiB shared by lifetime (one per layer: %.1f MiB)\n",
-                            after / 1048576.0, before / 1048576.0);
+    if(shared == 0) fprintf(stderr, "gradient buffers: %.1f MiB shared by lifetime (one per layer: %.1f MiB; alive at "
+                            "once at most: %.1f MiB)\n", after / 1048576.0, before / 1048576.0, bound / 1048576.0);
     if(weights && weights[0]){
         if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
             fprintf(stderr, "\nerror: %s\n", err);

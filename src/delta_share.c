@@ -149,12 +149,25 @@ static void rewire(network *net, const int *root, const group *g, float *arena, 
     }
 }
 
-int network_share_deltas(network *net, size_t *before, size_t *after, char *err, size_t errlen)
+/* the bytes of deltas needed at the same backward step, at the step where that is largest: no placement can use less */
+static size_t most_alive(const group *g, int ng, int n)
+{
+    size_t best = 0;
+    int t, k;
+    for(t = 0; t <= n; ++t){
+        size_t sum = 0;
+        for(k = 0; k < ng; ++k) if(g[k].lo <= t && t <= g[k].hi) sum += g[k].n;
+        if(sum > best) best = sum;
+    }
+    return best * sizeof(float);
+}
+
+int network_share_deltas(network *net, size_t *before, size_t *after, size_t *bound, char *err, size_t errlen)
 {
     int i, n = net->n, ng = 0, rc = 0;
     size_t top = 0;
     float *arena = 0, *arena_gpu = 0;
-    *before = *after = 0;
+    *before = *after = *bound = 0;
     int *last = calloc(n, sizeof(int)), *root = calloc(n, sizeof(int));
     group *g = calloc(n, sizeof(group));
     if(!last || !root || !g) rc = -1;
@@ -174,6 +187,7 @@ int network_share_deltas(network *net, size_t *before, size_t *after, char *err,
         net->delta_arena_gpu = arena_gpu;
         net->delta_arena_n = top;
         *after = top * sizeof(float);
+        *bound = most_alive(g, ng, n);
     }
     free(last); free(root); free(g);
     return rc < 0 ? -1 : rc;

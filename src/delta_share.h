@@ -13,7 +13,8 @@
  * backward (patches/darknet3d.patch), and every delta starts from zeros as before. free_network frees the arena.
  * Sums are added in the same order as with separate buffers, so training gives the same bits.
  * A network with a layer type outside the known list (whose writes into deltas are not known here) or with
- * stopbackward keeps its deltas. Returns 0 with *before / *after the delta bytes, 1 when the network was left as it
- * is, -1 when a buffer could not be allocated (err says which; the network is left as it was). */
-int network_share_deltas(network *net, size_t *before, size_t *after, char *err, size_t errlen);
+ * stopbackward keeps its deltas. Returns 0 with *before / *after the delta bytes and *bound the bytes of the deltas
+ * alive at the busiest backward step (what no placement can go below), 1 when the network was left as it is, -1 when
+ * a buffer could not be allocated (err says which; the network is left as it was). */
+int network_share_deltas(network *net, size_t *before, size_t *after, size_t *bound, char *err, size_t errlen);
 #endif

@@ -32,3 +32,8 @@ sed "s/^\[net\]$/[net]\nshare_deltas=0/" cfg/dbisl-vnet.cfg > "$T/vnet0.cfg"
 g0=$("$DARKNET" seg3d params "$T/vnet0.cfg" 2>/dev/null | sed -n 's/^buffers at batch .*gradients \([0-9]*\),.*/\1/p')
 if [ -n "$g" ] && [ -n "$g0" ] && [ $((2 * g)) -lt "$g0" ]; then echo "PASS delta_share_vnet_inventory (gradients $g0 -> $g MiB)"
 else echo "FAIL delta_share_vnet_inventory (gradients '$g0' -> '$g' MiB)"; fi
+# the placement reaches the bound: the arena is as large as the deltas alive at the busiest backward step
+line=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>&1 | grep '^gradient buffers:')
+a=$(printf '%s\n' "$line" | sed -n 's/^gradient buffers: \([0-9.]*\) MiB shared.*/\1/p')
+m=$(printf '%s\n' "$line" | sed -n 's/.*alive at once at most: \([0-9.]*\) MiB.*/\1/p')
+if [ -n "$a" ] && [ "$a" = "$m" ]; then echo "PASS delta_share_vnet_at_bound ($line)"; else echo "FAIL delta_share_vnet_at_bound ($line)"; fi
