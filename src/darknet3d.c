@@ -75,15 +75,16 @@ size_t network_param_count(network *net)
     return total;
 }
 
-/* The bytes of layer i's host buffers by kind, added into b (a buffer an earlier layer holds too, as stock [dropout]
- * shares its input's output and delta, is counted there, at its largest holder's size): b[0] outputs, b[1] gradients (delta), b[2] what forward
- * keeps for backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
- * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
 static int in_arena(const network *net, const float *p)
 {
     return p && net->delta_arena && p >= net->delta_arena && p < net->delta_arena + net->delta_arena_n;
 }
 
+/* The bytes of layer i's host buffers by kind, added into b (a buffer an earlier layer holds too, as stock [dropout]
+ * and a single-input [route] share their input's output and delta, is counted there; the gradient arena of
+ * src/delta_share.h once, at its first holder): b[0] outputs, b[1] gradients (delta), b[2] what forward keeps for
+ * backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
+ * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
 void layer_buffer_bytes(network *net, int i, size_t b[5])
 {
     int j, k;
@@ -102,15 +103,7 @@ void layer_buffer_bytes(network *net, int i, size_t b[5])
             layer m = net->layers[j];
             seen = p[k] == m.output || p[k] == m.delta || p[k] == m.x || p[k] == m.x_norm;
         }
-        if(seen) continue;
-        /* a buffer layers of several sizes share (src/delta_share.h) has the largest holder's size */
-        size_t big = n;
-        for(j = i + 1; j < net->n; ++j){
-            layer m = net->layers[j];
-            size_t mn = (size_t)m.outputs * m.batch * sizeof(float);
-            if((p[k] == m.output || p[k] == m.delta || p[k] == m.x || p[k] == m.x_norm) && mn > big) big = mn;
-        }
-        b[kind[k]] += big;
+        if(!seen) b[kind[k]] += n;
     }
     b[3] += layer_param_count(l) * (l.weight_updates || l.bias_updates ? 2 : 1) * sizeof(float);
     if(l.workspace_size > b[4]) b[4] = l.workspace_size;
@@ -220,7 +213,7 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         free_network(net);
         return 0;
     }
-    darknet3d_install_fast_paths(net);   /* CPU [dropout] and equal-shape [shortcut]: layers/fast_paths.h */
+    darknet3d_install_fast_paths(net);   /* CPU [dropout], [route], equal-shape [shortcut]: layers/fast_paths.h */
     int share = 1;
     if(!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
