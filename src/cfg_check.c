@@ -48,6 +48,14 @@ static int cfgtext_read(const char *path, cfgtext *t, char *err, size_t errlen)
         }
         for(i = 0; i < len; ++i){
             char c = line[i];
+            if(c == '\r' && i + 1 < len && line[i + 1] != '\n'){
+                /* Darknet keeps it as part of the key or value: the key this check sees would not be Darknet's */
+                snprintf(err, errlen, "%s:%d: a carriage return inside the line", path, nu);
+                free(line);
+                fclose(f);
+                cfgtext_free(t);
+                return -1;
+            }
             if(c == ' ' || c == '\t' || c == '\n' || c == '\r') continue;
             line[o++] = c;
         }
