@@ -46,4 +46,19 @@ for d in a b mean; do
   cmp -s "$T/with_p_$d.nii.gz" "$T/bare_p_$d.nii.gz" && cmp -s "$T/with_$d.nii.gz" "$T/bare_$d.nii.gz" &&
   echo "PASS model_cfgs_same_prediction_decoder_$d" || echo "FAIL model_cfgs_same_prediction_decoder_$d: the two cfgs predict differently from $W"
 done
+
+# Windows line ends (\r\n) in the cfg, the .data file and the lists: the same network and the same training
+for c in cfg/dbisl-tiny.cfg cfg/la-mini-dbisl.cfg cfg/la-mini-sup.cfg; do
+  sed 's/$/\r/' "$c" > "$T/crlf.cfg"
+  a=$($D seg3d params "$c" 2>&1); b=$($D seg3d params "$T/crlf.cfg" 2>&1)
+  [ -n "$a" ] && [ "$a" = "$b" ] && echo "PASS model_cfgs_crlf_params $c" || { echo "FAIL model_cfgs_crlf_params $c"; printf '%s\n' "$b" | tail -2; }
+done
+mkdir -p "$T/w"
+for f in labeled.list unlabeled.list valid.list; do sed 's/$/\r/' "$T/s/$f" > "$T/w/$f"; done
+sed -e "s|^root = .*|root = $PWD/$T/s|" -e 's|^backup = .*|backup = backup|' -e 's/$/\r/' "$T/s/synth.data" > "$T/w/synth.data"
+sed 's/$/\r/' cfg/dbisl-tiny.cfg > "$T/w/dbisl-tiny.cfg"
+if $D seg3d train "$T/w/synth.data" "$T/w/dbisl-tiny.cfg" -max_batches 2 -seed 1 > "$T/w/log" 2> "$T/w/err" &&
+   cmp -s "$W" "$T/w/backup/dbisl-tiny_final.weights"
+then echo "PASS model_cfgs_crlf_train (weights identical to the run from LF files)"
+else echo "FAIL model_cfgs_crlf_train: training from CRLF files failed or gave other weights"; tail -3 "$T/w/err"; fi
 rm -rf "$T"
