@@ -18,24 +18,26 @@
 
 static const char *test_use =
     "usage: ./darknet seg3d test <data> <cfg> <weights> [-split valid|test|labeled|unlabeled] "
-    "[-csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32|fp16|bf16] [-batch N]\n";
+    "[-csv out.csv] [-lcc_csv out.csv] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean] [-precision fp32|tf32|fp16|bf16] [-batch N]\n";
 
 /* A test run: its arguments, the data set, the network, the per-case results and the CSV. */
 typedef struct {
-    char *datafile, *cfg, *weights, *csvpath, *save_dir, *precision_flag;
+    char *datafile, *cfg, *weights, *csvpath, *lcc_csvpath, *save_dir, *precision_flag;
     int stride[3], have_stride, lcc, decoder, split, batch;   /* batch: -batch, windows per forward pass (0: none given) */
     dataset *ds;
     case_list *cl;
     intensity_norm norm;
     network *net;
-    double *res;            /* [cases][NCOLS] */
-    FILE *csv;
+    double *res, *res_lcc;  /* [cases][NCOLS]: as thresholded (-lcc: largest component), and largest component (-lcc_csv) */
+    FILE *csv, *lcc_csv;
 } test_run;
 
 static void test_free(test_run *t)
 {
     if(t->csv) fclose(t->csv);
+    if(t->lcc_csv) fclose(t->lcc_csv);
     free(t->res);
+    free(t->res_lcc);
     if(t->net) free_network(t->net);
     dataset_free(t->ds);
 }
@@ -50,6 +52,7 @@ static int test_parse(test_run *t, int argc, char **argv)
             if(cmd_stride_flag("seg3d test", argc, argv, i, t->stride)) return 2;
             t->have_stride = 1; i += 3;
         } else if(strcmp(argv[i], "-csv") == 0 && i + 1 < argc) t->csvpath = argv[++i];
+        else if(strcmp(argv[i], "-lcc_csv") == 0 && i + 1 < argc) t->lcc_csvpath = argv[++i];
         else if(strcmp(argv[i], "-save_dir") == 0 && i + 1 < argc) t->save_dir = argv[++i];
         else if(strcmp(argv[i], "-lcc") == 0) t->lcc = 1;
         else if(strcmp(argv[i], "-precision") == 0 && i + 1 < argc) t->precision_flag = argv[++i];
@@ -64,6 +67,9 @@ static int test_parse(test_run *t, int argc, char **argv)
             for(t->split = 0; t->split < SPLIT_N && strcmp(argv[i], dataset_split_names[t->split]); ++t->split);
             if(t->split == SPLIT_N){ fprintf(stderr, "-split takes valid, test, labeled or unlabeled\n"); return 2; }
         } else { fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], test_use); return 2; }
+    }
+    if(t->csvpath && t->lcc_csvpath && strcmp(t->csvpath, t->lcc_csvpath) == 0){
+        fprintf(stderr, "-csv and -lcc_csv name the same file '%s'\n", t->csvpath); return 2;
     }
     return -1;
 }
@@ -87,18 +93,25 @@ static int test_build(test_run *t)
     return t->net ? 0 : 1;
 }
 
-/* results table, stride, output folder, CSV and the table's head; 0, or 1 with the error printed */
+/* opens a results CSV and writes its head (no path: nothing); 0, or 1 with the error printed */
+static int csv_open(const char *path, FILE **f)
+{
+    if(!path) return 0;
+    *f = fopen(path, "w");
+    if(!*f){ fprintf(stderr, "error: %s: cannot write\n", path); return 1; }
+    fprintf(*f, "case,dice,jaccard,hd95,asd,hd95_mm,asd_mm,seconds\n");
+    return 0;
+}
+
+/* results table, stride, output folder, CSVs and the table's head; 0, or 1 with the error printed */
 static int test_prepare(test_run *t)
 {
     t->res = calloc((size_t)t->cl->n * NCOLS, sizeof(double));
-    if(!t->res){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    if(t->lcc_csvpath) t->res_lcc = calloc((size_t)t->cl->n * NCOLS, sizeof(double));
+    if(!t->res || (t->lcc_csvpath && !t->res_lcc)){ fprintf(stderr, "error: out of memory\n"); return 1; }
     if(cmd_resolve_stride(t->cfg, t->net, t->have_stride, t->stride) != 0) return 1;
     if(t->save_dir) mkdir(t->save_dir, 0777);
-    if(t->csvpath){
-        t->csv = fopen(t->csvpath, "w");
-        if(!t->csv){ fprintf(stderr, "error: %s: cannot write\n", t->csvpath); return 1; }
-        fprintf(t->csv, "case,dice,jaccard,hd95,asd,hd95_mm,asd_mm,seconds\n");
-    }
+    if(csv_open(t->csvpath, &t->csv) || csv_open(t->lcc_csvpath, &t->lcc_csv)) return 1;
     printf("%d cases (%s list %s), window %d x %d x %d, stride %d %d %d (D H W)%s\n", t->cl->n, dataset_split_names[t->split],
            t->cl->list_path, t->net->w, t->net->h, t->net->d, t->stride[0], t->stride[1], t->stride[2], t->lcc ? ", largest component" : "");
     printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "case", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "seconds");
@@ -107,10 +120,12 @@ static int test_prepare(test_run *t)
 }
 
 /* The volumes of one case. */
-typedef struct { volume img, ref, pv, lab; } case_volumes;
+typedef struct { volume img, ref, pv, lab, lab_lcc; } case_volumes;
 
-/* reads, segments and scores case c (and writes its outputs to -save_dir); 0, or -1 with err */
-static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv, seg_metrics *m, char *err, size_t errlen)
+/* reads, segments and scores case c (and writes its outputs to -save_dir); with -lcc_csv also scores the largest
+ * component of the same prediction into *ml; 0, or -1 with err */
+static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv, seg_metrics *m, seg_metrics *ml,
+                    char *err, size_t errlen)
 {
     volume *img = &cv->img;
     if(volume_read(c->image_path, t->ds->h5_image, img, err, errlen) != 0 ||
@@ -121,6 +136,14 @@ static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv
     if(threshold_label(cv->pv.data, img->nx, img->ny, img->nz, t->lcc, &cv->lab, err, errlen) < 0) return -1;
     cv->lab.dx = img->dx; cv->lab.dy = img->dy; cv->lab.dz = img->dz;
     if(volume_metrics(&cv->lab, &cv->ref, m, err, errlen) != 0) return -1;
+    if(t->lcc_csvpath){
+        if(t->lcc) *ml = *m;
+        else{
+            if(threshold_label(cv->pv.data, img->nx, img->ny, img->nz, 1, &cv->lab_lcc, err, errlen) < 0) return -1;
+            cv->lab_lcc.dx = img->dx; cv->lab_lcc.dy = img->dy; cv->lab_lcc.dz = img->dz;
+            if(volume_metrics(&cv->lab_lcc, &cv->ref, ml, err, errlen) != 0) return -1;
+        }
+    }
     if(t->save_dir){
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s_pred.nii.gz", t->save_dir, c->name);
@@ -131,7 +154,19 @@ static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv
     return 0;
 }
 
-/* every case in turn, one table row (and CSV row) each; stops at the first that fails. 0, or 1 */
+/* one case's results row from its metrics and seconds */
+static double *result_row(double *r, const seg_metrics *m, double secs)
+{
+    r[0] = m->dice; r[1] = m->jaccard; r[2] = m->hd95; r[3] = m->asd; r[4] = m->hd95_mm; r[5] = m->asd_mm; r[6] = secs;
+    return r;
+}
+
+static void csv_row(FILE *f, const char *name, const double *r)
+{
+    if(f) fprintf(f, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+}
+
+/* every case in turn, one table row (and CSV rows) each; stops at the first that fails. 0, or 1 */
 static int test_loop(test_run *t)
 {
     progress pg;
@@ -142,19 +177,19 @@ static int test_loop(test_run *t)
         progress_case(&pg, i, c->name);
         case_volumes cv;
         memset(&cv, 0, sizeof(cv));
-        seg_metrics m;
+        seg_metrics m, ml = {0};
         char err[1024];
         double t0 = what_time_is_it_now();
-        int bad = test_one(t, c, &pg, &cv, &m, err, sizeof(err));
+        int bad = test_one(t, c, &pg, &cv, &m, &ml, err, sizeof(err));
         double secs = what_time_is_it_now() - t0;
-        volume_free(&cv.img); volume_free(&cv.ref); volume_free(&cv.pv); volume_free(&cv.lab);
+        volume_free(&cv.img); volume_free(&cv.ref); volume_free(&cv.pv); volume_free(&cv.lab); volume_free(&cv.lab_lcc);
         progress_clear(&pg);
         if(bad){ fprintf(stderr, "error: case %s: %s\n", c->name, err); return 1; }
-        double *r = t->res + NCOLS*i;
-        r[0] = m.dice; r[1] = m.jaccard; r[2] = m.hd95; r[3] = m.asd; r[4] = m.hd95_mm; r[5] = m.asd_mm; r[6] = secs;
+        double *r = result_row(t->res + NCOLS*i, &m, secs);
         printf("%-24s %8.4f %8.4f %8.3f %8.3f %8.3f %8.3f %8.2f\n", c->name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
         fflush(stdout);
-        if(t->csv) fprintf(t->csv, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", c->name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+        csv_row(t->csv, c->name, r);
+        if(t->res_lcc) csv_row(t->lcc_csv, c->name, result_row(t->res_lcc + NCOLS*i, &ml, secs));
     }
     return 0;
 }
@@ -171,24 +206,33 @@ static void mean_std(const double *x, int n, double *mean, double *sd, int *used
     *used = k;
 }
 
-/* the mean +- std row and the summary line; 0, or 1 out of memory */
-static int test_report(const test_run *t)
+/* the mean +- std row of a results table, the note on undefined distances and the summary line, whose words start
+ * with prefix; 0, or 1 out of memory */
+static int report_table(const double *res, int nc, const char *title, const char *prefix)
 {
     double mean[NCOLS], sd[NCOLS];
-    int used[NCOLS], k, i, nc = t->cl->n;
+    int used[NCOLS], k, i;
     double *tmp = malloc(sizeof(double) * nc);
     if(!tmp){ fprintf(stderr, "error: out of memory\n"); return 1; }
     for(k = 0; k < NCOLS; ++k){
-        for(i = 0; i < nc; ++i) tmp[i] = t->res[NCOLS*i + k];
+        for(i = 0; i < nc; ++i) tmp[i] = res[NCOLS*i + k];
         mean_std(tmp, nc, &mean[k], &sd[k], &used[k]);
     }
     free(tmp);
-    printf("%-24s", "mean +- std");
+    printf("%-24s", title);
     for(k = 0; k < NCOLS; ++k) printf(" %.4f+-%.4f", mean[k], sd[k]);
     printf("\n");
     if(used[2] < nc) printf("note: hd95/asd averaged over %d of %d cases (empty prediction or reference gives nan)\n", used[2], nc);
-    printf("mean_dice=%.6f mean_jaccard=%.6f mean_hd95=%.6f mean_asd=%.6f\n", mean[0], mean[1], mean[2], mean[3]);
+    printf("%smean_dice=%.6f %smean_jaccard=%.6f %smean_hd95=%.6f %smean_asd=%.6f\n",
+           prefix, mean[0], prefix, mean[1], prefix, mean[2], prefix, mean[3]);
     return 0;
+}
+
+/* the summary of the largest-component scores (-lcc_csv) first, then the table's: the last line stays mean_dice=... */
+static int test_report(const test_run *t)
+{
+    if(t->res_lcc && report_table(t->res_lcc, t->cl->n, "largest component", "lcc_")) return 1;
+    return report_table(t->res, t->cl->n, "mean +- std", "");
 }
 
 int seg3d_test(int argc, char **argv)

@@ -23,4 +23,12 @@ hdr=$(od -An -tu4 -N12 "$W" | tr -s ' ')
 seen=$(od -An -tu8 -j12 -N8 "$W" | tr -d ' ')
 if [ "$hdr" = " 0 2 0" ] && [ "$seen" = "120" ]; then echo "PASS train_tiny_weights_header"; else echo "FAIL train_tiny_weights_header (hdr='$hdr' seen=$seen)"; fi
 [ -s "$T/synth/backup/all_chart.png" ] && echo "PASS train_tiny_chart_png" || echo "FAIL train_tiny_chart_png"
+# seg3d test -lcc_csv: the largest-component scores of the same prediction, as a separate -lcc run gives them
+t() { $D seg3d test "$T/synth/synth.data" "$T/all.cfg" "$W" -split unlabeled -stride 8 16 16 "$@" 2> /dev/null; }
+t -csv "$T/raw.csv" > "$T/raw.out" && t -lcc -csv "$T/lcc.csv" > /dev/null && t -csv "$T/both.csv" -lcc_csv "$T/both_lcc.csv" > "$T/both.out"
+for f in raw lcc both both_lcc; do cut -d, -f1-7 "$T/$f.csv" > "$T/$f.c7"; done
+if [ "$(wc -l < "$T/raw.c7")" -gt 1 ] && cmp -s "$T/raw.c7" "$T/both.c7" && cmp -s "$T/lcc.c7" "$T/both_lcc.c7" &&
+   [ "$(tail -1 "$T/raw.out")" = "$(tail -1 "$T/both.out")" ] && grep -q '^lcc_mean_dice=' "$T/both.out"
+then echo "PASS train_tiny_test_lcc_csv ($(($(wc -l < "$T/raw.c7") - 1)) cases; $(cmp -s "$T/raw.c7" "$T/lcc.c7" && echo "largest component = raw here" || echo "largest component differs from raw"))"
+else echo "FAIL train_tiny_test_lcc_csv: -csv/-lcc_csv in one run differ from separate -csv and -lcc -csv runs"; fi
 rm -rf "$T"
