@@ -35,12 +35,25 @@ if [ $rc -eq 0 ] && grep -q '^max_batches=1500$' "$c" && grep -q '^rampup=750$' 
    && grep -q 'schedule: 1500 iterations' "$T/sched/ablation.md" && grep -q '^valid raw 0\.[0-9]* ' "$T/sched/runs/s-seed1/metrics.txt"; then
   echo "PASS la_ablation_schedule"; else echo "FAIL la_ablation_schedule (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
 bad=0
-for e in LA_PROTOCOL=half LA_SCHEDULE=0 LA_SCHEDULE=6k LA_ITERS=-1 LA_CROP=80,112,100 LA_CROP=80,112 LA_STRIDE=4,0,18 LA_LCC=2; do
+for e in LA_PROTOCOL=half LA_SCHEDULE=0 LA_SCHEDULE=6k LA_ITERS=-1 LA_CROP=80,112,100 LA_CROP=80,112 LA_STRIDE=4,0,18 LA_LCC=2 LA_LABELED=4; do
   out=$(env "$e" sh scripts/la_ablation "$T/la" "$T/bad" "$T/v2.txt" 1 2>&1) && { bad=1; echo "  $e was accepted"; }
   printf '%s\n' "$out" | grep -q "^error: ${e%%=*}=" || { bad=1; echo "  $e: $out" | head -2; }
 done
 [ ! -d "$T/bad/runs" ] || bad=1
 if [ $bad -eq 0 ]; then echo "PASS la_ablation_bad_settings"; else echo "FAIL la_ablation_bad_settings"; fi
+
+# LA_LABELED=8: labeled_8.list (a subset of labeled_16) is the labeled set; DBiSL's unlabeled set gains the rest
+printf 'case_000\n' > "$T/la/labeled_8.list"
+out=$(LA_LABELED=8 LA_ITERS=1 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/lab8" "$T/v2.txt" 1 2>&1); rc=$?
+d8="$T/lab8/runs/d-seed1/la.data"; s8="$T/lab8/runs/s-seed1/la.data"
+if [ $rc -eq 0 ] && grep -q 'labeled_8.list$' "$d8" && grep -q 'labeled_8.list$' "$s8" && grep -q '^unlabeled = .*unlabeled_56.list$' "$d8" \
+   && ! grep -q '^unlabeled' "$s8" && [ "$(sort "$T/lab8/data/unlabeled_56.list" | tr '\n' ' ')" = "case_001 case_002 case_003 " ] \
+   && grep -q '8 labeled + 56 unlabeled' "$T/lab8/ablation.md" && grep -q ok "$T/lab8/runs/d-seed1/result.txt"; then
+  echo "PASS la_ablation_labeled_8"; else echo "FAIL la_ablation_labeled_8 (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
+printf 'case_004\n' > "$T/la/labeled_8.list"
+out=$(LA_LABELED=8 LA_ITERS=1 sh scripts/la_ablation "$T/la" "$T/lab8b" "$T/v2.txt" 1 2>&1) && echo "FAIL la_ablation_labeled_8_outside (accepted)" ||
+  { printf '%s\n' "$out" | grep -q "labeled_8.list names cases outside labeled_16.list: case_004" && echo "PASS la_ablation_labeled_8_outside" || echo "FAIL la_ablation_labeled_8_outside: $out"; }
+rm -f "$T/la/labeled_8.list"
 
 # a run stopped before its final weights continues from its last checkpoint: a 4-iteration run, then a copy of it
 # put back to its iteration-2 checkpoint, resumed by running la_ablation again, must end with the same weights;
