@@ -122,6 +122,16 @@ static int test_prepare(test_run *t)
 /* The volumes of one case. */
 typedef struct { volume img, ref, pv, lab, lab_lcc; } case_volumes;
 
+/* thresholds the probabilities of img's grid (keeping the largest component when lcc) into lab and scores it
+ * against ref; 0, or -1 with err */
+static int score_labels(const volume *img, const volume *pv, int lcc, volume *lab, const volume *ref, seg_metrics *m,
+                        char *err, size_t errlen)
+{
+    if(threshold_label(pv->data, img->nx, img->ny, img->nz, lcc, lab, err, errlen) < 0) return -1;
+    lab->dx = img->dx; lab->dy = img->dy; lab->dz = img->dz;
+    return volume_metrics(lab, ref, m, err, errlen) != 0 ? -1 : 0;
+}
+
 /* reads, segments and scores case c (and writes its outputs to -save_dir); with -lcc_csv also scores the largest
  * component of the same prediction into *ml; 0, or -1 with err */
 static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv, seg_metrics *m, seg_metrics *ml,
@@ -133,16 +143,10 @@ static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv
     intensity_apply(&t->norm, img);
     if(volume_alloc(&cv->pv, img->nx, img->ny, img->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
     if(network_predict_volume_progress(t->net, img->data, img->nx, img->ny, img->nz, t->stride, t->decoder, pg, cv->pv.data, err, errlen) != 0) return -1;
-    if(threshold_label(cv->pv.data, img->nx, img->ny, img->nz, t->lcc, &cv->lab, err, errlen) < 0) return -1;
-    cv->lab.dx = img->dx; cv->lab.dy = img->dy; cv->lab.dz = img->dz;
-    if(volume_metrics(&cv->lab, &cv->ref, m, err, errlen) != 0) return -1;
+    if(score_labels(img, &cv->pv, t->lcc, &cv->lab, &cv->ref, m, err, errlen) != 0) return -1;
     if(t->lcc_csvpath){
         if(t->lcc) *ml = *m;
-        else{
-            if(threshold_label(cv->pv.data, img->nx, img->ny, img->nz, 1, &cv->lab_lcc, err, errlen) < 0) return -1;
-            cv->lab_lcc.dx = img->dx; cv->lab_lcc.dy = img->dy; cv->lab_lcc.dz = img->dz;
-            if(volume_metrics(&cv->lab_lcc, &cv->ref, ml, err, errlen) != 0) return -1;
-        }
+        else if(score_labels(img, &cv->pv, 1, &cv->lab_lcc, &cv->ref, ml, err, errlen) != 0) return -1;
     }
     if(t->save_dir){
         char path[4096];
