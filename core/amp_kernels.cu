@@ -115,6 +115,7 @@ extern "C" int amp_step_finish(amp_params *p, amp_scaler *s)
     int i, overflow = 0;
     CUDA3D_CHECK(cudaMemset(p->flag_gpu, 0, sizeof(int)));
     for(i = 0; i < p->count; ++i){
+        if(!p->n[i]) continue;   /* a grid of 0 blocks is an invalid launch */
         amp_check_kernel<<<amp_blocks(p->n[i]), AMP_BLOCK>>>(p->arr[i], p->n[i], p->flag_gpu);
         CUDA3D_CHECK_LAUNCH();
     }
@@ -122,7 +123,7 @@ extern "C" int amp_step_finish(amp_params *p, amp_scaler *s)
     float inv = 1.f / s->scale;
     for(i = 0; i < p->count; ++i){
         if(overflow) CUDA3D_CHECK(cudaMemcpyAsync(p->arr[i], p->saved[i], p->n[i] * sizeof(float), cudaMemcpyDeviceToDevice, 0));
-        else{
+        else if(p->n[i]){
             amp_unscale_kernel<<<amp_blocks(p->n[i]), AMP_BLOCK>>>(p->arr[i], p->saved[i], p->n[i], inv);
             CUDA3D_CHECK_LAUNCH();
         }

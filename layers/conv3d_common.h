@@ -47,6 +47,7 @@ typedef struct {
     double *part_gpu;   /* 2*out_c rows of C3_SUM_BLOCKS block sums (deterministic mode) */
     float *coef_gpu;    /* 3*out_c backward coefficients */
     size_t cudnn_ws;    /* bytes of net.workspace cuDNN uses (the 16-bit scratch of precision fp16|bf16 follows) */
+    int math[3];        /* cudnnMathType_t each chosen algorithm runs with, indexed by C3_FW, C3_BD, C3_BF */
 #endif
     float mem[];
 } conv3d_state;
@@ -124,6 +125,12 @@ int c3_cudnn_setup(layer *l);
  * input, or its gradient), weights w and weight gradient dw. */
 typedef struct { size_t cudnn_bytes; void *x, *y, *w, *dw; } half_scratch;
 half_scratch c3_half_scratch(layer l, network net);
+#ifdef CUDNN
+/* the convolution's operations: forward, backward-data, backward-filter (in the convolution's terms, x to y) */
+enum { C3_FW, C3_BD, C3_BF };
+/* l.convDesc set to the math type operation op's algorithm was chosen with; every cuDNN call of the layer takes it */
+cudnnConvolutionDescriptor_t c3_conv_desc(layer l, int op);
+#endif
 /* Forward and backward of either kind at precision fp16|bf16 (the FP32 paths stay in each layer's own file). */
 void c3_forward_half_gpu(layer l, network net);
 void c3_backward_half_gpu(layer l, network net);

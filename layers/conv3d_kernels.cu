@@ -23,22 +23,38 @@ static int set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, int
     return CUDNN3D_TRY(cudnnSetTensorNdDescriptor(t, c3_dtype(), 5, dims, strides));
 }
 
-/* TF32 tensor-core convolutions (Ampere and later) when darknet3d_precision says so ([net] precision / -precision).
- * They are several times faster than FP32 FMA but round the inputs to 10-bit mantissas, so GPU results then differ
- * from the CPU's beyond the tests' 1e-4 (PyTorch enables TF32 for cuDNN convolutions by default). */
-static int c3_tensor_ops(void) { return darknet3d_precision != DARKNET3D_FP32; }
+/* The math type an algorithm search starts from: FMA at fp32 (results match the CPU), DEFAULT at tf32 (TF32 tensor
+ * cores allowed, as PyTorch's cuDNN convolutions by default), TENSOR_OP at fp16|bf16 (cuDNN uses tensor cores for
+ * 16-bit operands only when asked). TF32 rounds the inputs to 10-bit mantissas, so GPU results at tf32 differ from the
+ * CPU's beyond the tests' 1e-4. */
+static cudnnMathType_t c3_search_math(void)
+{
+    if(darknet3d_precision == DARKNET3D_FP32) return CUDNN_FMA_MATH;
+    return amp_half() ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH;
+}
+
+/* cudnnFind* and cudnnGet*_v7 return entries measured under several math types; each operation runs with the math
+ * type of its chosen entry (c3_conv_desc), except at fp32, where tensor-op entries are refused and FMA is kept. */
+static int c3_math_ok(cudnnMathType_t m)
+{
+    return darknet3d_precision != DARKNET3D_FP32 || (m != CUDNN_TENSOR_OP_MATH && m != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+}
+static int c3_run_math(cudnnMathType_t m) { return darknet3d_precision == DARKNET3D_FP32 ? CUDNN_FMA_MATH : m; }
 
 extern "C" int darknet3d_deterministic;
 
-/* First algorithm that succeeded and fits the bound; at precision fp32 only plain FP32 FMA math (results match the CPU);
- * with darknet3d_deterministic only algorithms cuDNN reports as deterministic (bit-identical from run to run).
- * When no algorithm passes, the fastest one is used and, in deterministic mode, the layer says so. */
-#define PICK(perf, found, out, what) do { int i_, got_ = 0; \
-    for(i_ = 0; i_ < (found); ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
-        (c3_tensor_ops() || ((perf)[i_].mathType != CUDNN_TENSOR_OP_MATH && (perf)[i_].mathType != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) && \
-        (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)){ (out) = (perf)[i_].algo; got_ = 1; break; } \
-    if(!got_){ (out) = (perf)[0].algo; \
-        if(darknet3d_deterministic) fprintf(stderr, "note: conv3d: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", what); } \
+/* The first entry that succeeded, fits the bound and passes c3_math_ok; with darknet3d_deterministic the first such
+ * entry cuDNN reports as deterministic (bit-identical from run to run). Without a deterministic one the fastest
+ * passing entry is used, and without any passing entry the default algorithm stays; the layer says so. */
+#define PICK(perf, found, out, math, what) do { int i_, got_ = -1; \
+    for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
+        c3_math_ok((perf)[i_].mathType) && (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)) got_ = i_; \
+    if(got_ < 0 && darknet3d_deterministic){ \
+        for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
+            c3_math_ok((perf)[i_].mathType)) got_ = i_; \
+        fprintf(stderr, "note: %s: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", c3_name(l), what); } \
+    if(got_ >= 0){ (out) = (perf)[got_].algo; (math) = c3_run_math((perf)[got_].mathType); } \
+    else fprintf(stderr, "note: %s: no cuDNN %s algorithm passed the search; the default one (%d) is used\n", c3_name(l), what, (int)(out)); \
     } while(0)
 
 /* The descriptors of the layer's geometry, made once and reset on a resize; -1 (recorded) when cuDNN refuses. */
@@ -60,7 +76,14 @@ static int c3_descriptors(layer *l)
     int pad[3] = {g->pd, g->ph, g->pw}, str[3] = {g->sd, g->sh, g->sw}, dil[3] = {1, 1, 1};
     if(CUDNN3D_TRY(cudnnSetConvolutionNdDescriptor(l->convDesc, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT))) return -1;
     /* the accumulation is FP32 at every precision (fp16/bf16: cuDNN's "pseudo-half" configurations) */
-    return CUDNN3D_TRY(cudnnSetConvolutionMathType(l->convDesc, c3_tensor_ops() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    return CUDNN3D_TRY(cudnnSetConvolutionMathType(l->convDesc, c3_search_math()));
+}
+
+/* the layer's convolution descriptor set to the math type operation op (C3_FW, C3_BD, C3_BF) was chosen with */
+extern "C" cudnnConvolutionDescriptor_t c3_conv_desc(layer l, int op)
+{
+    CUDNN3D_CHECK(cudnnSetConvolutionMathType(l.convDesc, (cudnnMathType_t)c3_state(l)->math[op]));
+    return l.convDesc;
 }
 
 /* byte offsets of the 16-bit scratch in net.workspace (c3_half_scratch), and the total */
@@ -86,8 +109,10 @@ static half_parts c3_half_parts(layer l)
  * table of choices (no device memory); when it is full, choices are measured again (nothing is evicted). */
 #define C3_KEYLEN 20
 #define C3_CACHE 512
-static struct { int key[C3_KEYLEN]; int fw, bd, bf; } c3_cache[C3_CACHE];
+static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3]; } c3_cache[C3_CACHE];
 static int c3_cached;
+
+static const char *c3_name(const layer *l) { return c3_state(*l)->transposed ? "deconv3d" : "conv3d"; }
 
 static void c3_algo_key(const layer *l, int *key)
 {
@@ -98,46 +123,62 @@ static void c3_algo_key(const layer *l, int *key)
     memcpy(key, k, sizeof(k));
 }
 
+/* entries one search may return: cuDNN's own count (one per algorithm and math type), at least the algorithms' */
+#define C3_MAX_PERF 64
+static int c3_perf_count(cudnnStatus_t st, int n, int least)
+{
+    if(st != CUDNN_STATUS_SUCCESS || n < least) n = least;
+    return n > C3_MAX_PERF ? C3_MAX_PERF : n;
+}
+
 /* By measurement: cudnnFind* times every algorithm on buffers it allocates itself; the fastest that passes PICK
  * wins. In deterministic mode the heuristic ranking of cudnnGet*_v7 is used instead, so that two runs (whose timings
- * differ) choose the same algorithms. A failed query leaves the default algorithm, which needs no workspace. */
+ * differ) choose the same algorithms. A failed query leaves the default algorithm (IMPLICIT_GEMM forward, ALGO_1
+ * backward: deterministic, small workspace) with the search's math type. */
 static void c3_choose_algos(layer *l)
 {
-    int found = 0, key[C3_KEYLEN], i;
+    int found = 0, key[C3_KEYLEN], i, n;
+    conv3d_state *st = c3_state(*l);
     c3_algo_key(l, key);
     for(i = 0; i < c3_cached; ++i) if(!memcmp(c3_cache[i].key, key, sizeof(key))){
         l->fw_algo = (cudnnConvolutionFwdAlgo_t)c3_cache[i].fw;
         l->bd_algo = (cudnnConvolutionBwdDataAlgo_t)c3_cache[i].bd;
         l->bf_algo = (cudnnConvolutionBwdFilterAlgo_t)c3_cache[i].bf;
+        memcpy(st->math, c3_cache[i].math, sizeof(st->math));
         return;
     }
-    cudnnConvolutionFwdAlgoPerf_t fw[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-    cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    cudnnConvolutionFwdAlgoPerf_t fw[C3_MAX_PERF];
+    cudnnConvolutionBwdDataAlgoPerf_t bd[C3_MAX_PERF];
+    cudnnConvolutionBwdFilterAlgoPerf_t bf[C3_MAX_PERF];
     l->fw_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    l->bd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
-    l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
+    l->bd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+    l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
+    st->math[C3_FW] = st->math[C3_BD] = st->math[C3_BF] = c3_search_math();
     cudnnHandle_t h = cudnn_handle();
     int measure = !darknet3d_deterministic;
-    if((measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
-                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw)
-                : cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
-                                                         CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, fw)) == CUDNN_STATUS_SUCCESS && found)
-        PICK(fw, found, l->fw_algo, "forward");
-    if((measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
-                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd)
-                : cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
-                                                              CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd)) == CUDNN_STATUS_SUCCESS && found)
-        PICK(bd, found, l->bd_algo, "backward-data");
-    if((measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
-                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf)
-                : cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
-                                                                CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf)) == CUDNN_STATUS_SUCCESS && found)
-        PICK(bf, found, l->bf_algo, "backward-filter");
+    cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n);
+    n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    if((measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw)
+                : cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw))
+       == CUDNN_STATUS_SUCCESS && found)
+        PICK(fw, found, l->fw_algo, st->math[C3_FW], "forward");
+    cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n);
+    n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+    if((measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd)
+                : cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd))
+       == CUDNN_STATUS_SUCCESS && found)
+        PICK(bd, found, l->bd_algo, st->math[C3_BD], "backward-data");
+    cs = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n);
+    n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    if((measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf)
+                : cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf))
+       == CUDNN_STATUS_SUCCESS && found)
+        PICK(bf, found, l->bf_algo, st->math[C3_BF], "backward-filter");
     (void)cudaGetLastError();   /* a failed trial inside cudnnFind* (out of memory for one algorithm) is not the run's error */
     if(c3_cached < C3_CACHE){
         memcpy(c3_cache[c3_cached].key, key, sizeof(key));
         c3_cache[c3_cached].fw = l->fw_algo; c3_cache[c3_cached].bd = l->bd_algo; c3_cache[c3_cached].bf = l->bf_algo;
+        memcpy(c3_cache[c3_cached].math, st->math, sizeof(st->math));
         ++c3_cached;
     }
 }
@@ -147,9 +188,16 @@ extern "C" int c3_cudnn_setup(layer *l)
     if(c3_descriptors(l)) return -1;
     c3_choose_algos(l);
     size_t most = 0, s = 0;
-    if(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, l->fw_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
-    if(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, l->bd_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
-    if(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, l->bf_algo, &s) == CUDNN_STATUS_SUCCESS && s > most) most = s;
+    /* a chosen algorithm the descriptors cannot run is an error of the layer's make, not an abort in the first pass */
+    if(CUDNN3D_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, c3_conv_desc(*l, C3_FW),
+                                                           l->dstTensorDesc, l->fw_algo, &s))) return -1;
+    if(s > most) most = s;
+    if(CUDNN3D_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BD),
+                                                                l->srcTensorDesc, l->bd_algo, &s))) return -1;
+    if(s > most) most = s;
+    if(CUDNN3D_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BF),
+                                                                  l->weightDesc, l->bf_algo, &s))) return -1;
+    if(s > most) most = s;
     c3_state(*l)->cudnn_ws = most;
     l->workspace_size = amp_half() ? c3_half_parts(*l).total : most;   /* fp16|bf16: the 16-bit copies follow */
     return 0;
@@ -177,9 +225,9 @@ extern "C" void c3_forward_half_gpu(layer l, network net)
     void *in = t ? h.y : h.x, *out = t ? h.x : h.y;
     amp_to_half_gpu(net.input_gpu, in, (size_t)l.batch * l.inputs);
     amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
-    if(!t) CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, in, l.weightDesc, h.w, l.convDesc,
+    if(!t) CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, in, l.weightDesc, h.w, c3_conv_desc(l, C3_FW),
                                                  l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, out));
-    else CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, in, l.convDesc,
+    else CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, in, c3_conv_desc(l, C3_BD),
                                                     l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, out));
     amp_from_half_gpu(out, l.output_gpu, (size_t)l.batch * l.outputs, 0);
 }
@@ -193,14 +241,14 @@ extern "C" void c3_backward_half_gpu(layer l, network net)
     amp_to_half_gpu(net.input_gpu, in, (size_t)l.batch * l.inputs);
     amp_to_half_gpu(l.delta_gpu, dout, (size_t)l.batch * l.outputs);
     amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
-    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.dstTensorDesc, h.y, l.convDesc,
+    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.dstTensorDesc, h.y, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, h.cudnn_bytes, &zero, l.weightDesc, h.dw));
     amp_from_half_gpu(h.dw, l.weight_updates_gpu, l.nweights, 1);
     if(!net.delta_gpu) return;
     /* the input's copy is no longer needed: its gradient goes into its place */
-    if(!t) CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, dout, l.convDesc,
+    if(!t) CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, dout, c3_conv_desc(l, C3_BD),
                                                       l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, in));
-    else CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, dout, l.weightDesc, h.w, l.convDesc,
+    else CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, dout, l.weightDesc, h.w, c3_conv_desc(l, C3_FW),
                                                l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, in));
     amp_from_half_gpu(in, net.delta_gpu, (size_t)l.batch * l.inputs, 1);
 }
@@ -209,7 +257,7 @@ extern "C" void forward_conv3d_layer_gpu(layer l, network net)
 {
     if(amp_half()){ c3_forward_half_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     float one = 1, zero = 0;
-    CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
+    CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, c3_conv_desc(l, C3_FW),
                                           l.fw_algo, net.workspace, l.workspace_size, &zero, l.dstTensorDesc, l.output_gpu));
     c3_post_forward_gpu(l, net);
 }
@@ -219,10 +267,10 @@ extern "C" void backward_conv3d_layer_gpu(layer l, network net)
     float one = 1;
     c3_post_backward_gpu(l, net);
     if(amp_half()){ c3_backward_half_gpu(l, net); return; }
-    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
+    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));
     if(net.delta_gpu)
-        CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, l.delta_gpu, l.convDesc,
+        CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, l.delta_gpu, c3_conv_desc(l, C3_BD),
                                                    l.bd_algo, net.workspace, l.workspace_size, &one, l.srcTensorDesc, net.delta_gpu));
 }
 #else

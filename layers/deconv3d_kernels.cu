@@ -12,7 +12,7 @@ extern "C" void forward_deconv3d_layer_gpu(layer l, network net)
 {
     if(amp_half()){ c3_forward_half_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     float one = 1, zero = 0;
-    CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, net.input_gpu, l.convDesc,
+    CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, l.weights_gpu, l.dstTensorDesc, net.input_gpu, c3_conv_desc(l, C3_BD),
                                                l.bd_algo, net.workspace, l.workspace_size, &zero, l.srcTensorDesc, l.output_gpu));
     c3_post_forward_gpu(l, net);
 }
@@ -22,10 +22,10 @@ extern "C" void backward_deconv3d_layer_gpu(layer l, network net)
     float one = 1;
     c3_post_backward_gpu(l, net);
     if(amp_half()){ c3_backward_half_gpu(l, net); return; }
-    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.dstTensorDesc, net.input_gpu, l.convDesc,
+    CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.dstTensorDesc, net.input_gpu, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));
     if(net.delta_gpu)
-        CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.weightDesc, l.weights_gpu, l.convDesc,
+        CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, l.delta_gpu, l.weightDesc, l.weights_gpu, c3_conv_desc(l, C3_FW),
                                               l.fw_algo, net.workspace, l.workspace_size, &one, l.dstTensorDesc, net.delta_gpu));
 }
 #else

@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include "darknet.h"
 
-/* The seed of one call: two rand() draws, combined as the GPU twin combines them. */
+/* The seed of one call: two rand() draws in a fixed order (the CPU forward and its GPU twin both take it). */
 uint64_t dropout_seed_from_rand(void);
 
 /* The uniform draw of element i under seed: the top 24 bits of a keyed 32-bit hash of i (two rounds of a mixing

@@ -21,16 +21,15 @@ extern "C" void forward_dropout_seeded_gpu(layer l, network net)
     int dev = 0;
     if(cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16) dev = 0;
     if(!init[dev]){
-        if(curandCreateGenerator(&gen[dev], CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS){
-            fprintf(stderr, "darknet3d: dropout: cannot create a cuRAND generator\n");
-            return;
-        }
+        if(curandCreateGenerator(&gen[dev], CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS)
+            cuda3d_fatal("curandCreateGenerator", "cannot create a cuRAND generator for [dropout]", __FILE__, __LINE__);
         init[dev] = 1;
     }
-    unsigned long long seed = ((unsigned long long)(unsigned)rand() << 31) ^ (unsigned)rand();
-    curandSetPseudoRandomGeneratorSeed(gen[dev], seed);
-    curandSetGeneratorOffset(gen[dev], 0);
-    curandGenerateUniform(gen[dev], l.rand_gpu, n);
+    /* a failed draw would leave a stale mask that the stock backward applies too: stop instead of training wrong */
+    if(curandSetPseudoRandomGeneratorSeed(gen[dev], dropout_seed_from_rand()) != CURAND_STATUS_SUCCESS ||
+       curandSetGeneratorOffset(gen[dev], 0) != CURAND_STATUS_SUCCESS ||
+       curandGenerateUniform(gen[dev], l.rand_gpu, n) != CURAND_STATUS_SUCCESS)
+        cuda3d_fatal("curandGenerateUniform", "cuRAND failed to draw the [dropout] mask", __FILE__, __LINE__);
     dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
     CUDA3D_CHECK_LAUNCH();
 }

@@ -7,29 +7,29 @@ extern "C" {
 
 __global__ void r2s_forward_kernel(int n, float k, const float *x, float *y)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if(i >= n) return;
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;   /* cuda_gridsize: 2-D past 65535 blocks */
+    if(i >= (size_t)n) return;
     y[i] = sigmoid3d(k * x[i]);
 }
 
 __global__ void r2s_backward_kernel(int n, float k, const float *y, const float *dy, float *dx)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if(i >= n) return;
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;   /* cuda_gridsize: 2-D past 65535 blocks */
+    if(i >= (size_t)n) return;
     dx[i] += k * y[i] * (1.f - y[i]) * dy[i];
 }
 
 __global__ void r2s_tanh_forward_kernel(int n, float k, const float *x, float *y)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if(i >= n) return;
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;   /* cuda_gridsize: 2-D past 65535 blocks */
+    if(i >= (size_t)n) return;
     y[i] = sigmoid3d(k * tanhf(x[i]));
 }
 
 __global__ void r2s_tanh_backward_kernel(int n, float k, const float *x, const float *y, const float *dy, float *dx)
 {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if(i >= n) return;
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;   /* cuda_gridsize: 2-D past 65535 blocks */
+    if(i >= (size_t)n) return;
     float t = tanhf(x[i]);
     dx[i] += k * y[i] * (1.f - y[i]) * dy[i] * (1.f - t * t);
 }

@@ -11,7 +11,8 @@ void forward_route_fast(layer l, network net);
 void backward_route_fast(layer l, network net);
 /* A [route] of one layer shares that layer's output and delta (CPU and GPU) instead of copying them, and its forward
  * and backward do nothing: the layers after it read the same values, and their gradients add into the input's delta
- * in the order the route's own add had them (0 + x is exact), so training gives the same bits. Not done when the next
+ * directly. The bits equal the copying route's when the route's delta gets one contribution and no layer after the
+ * route adds into the input's delta itself (every shipped cfg); otherwise only the order of the sum differs. Not done when the next
  * layer is [dropout], which scales its input in place. Returns 1 when the buffers are shared. free_network frees a
  * buffer that several layers hold once (patches/darknet3d.patch). */
 int route_share_input(network *net, int i);

@@ -81,6 +81,7 @@ static void test_conversions_gpu(void)
     int p, i;
     for(i = 0; i < N; ++i) x[i] = (float)((i % 64) - 32) * 0.125f;   /* exact in fp16 and bf16 */
     x[N - 1] = 1.f + 1.f / 4096;                                        /* 1 in both (below half an ulp) */
+    x[N - 2] = 1.f + 27.f / 4096;   /* fp16: 6.75 ulps above 1, bf16: 0.84 ulp: nearest is 1 + 7*2^-10 / 1 + 2^-7, truncation gives less */
     float *xg = cuda_make_array(x, N), *yg = cuda_make_array(0, N);
     void *h;
     CHECK(cudaMalloc(&h, N * 2) == cudaSuccess);
@@ -91,13 +92,14 @@ static void test_conversions_gpu(void)
         amp_from_half_gpu(h, yg, N, 0);
         cuda_pull_array(yg, y, N);
         int bad = 0;
-        for(i = 0; i < N - 1; ++i) bad += y[i] != x[i];
+        for(i = 0; i < N - 2; ++i) bad += y[i] != x[i];
         CHECK_MSG(bad == 0, "precision %d: %d values changed by the round trip", p, bad);
         CHECK_MSG(y[N - 1] == 1.f, "precision %d: 1 + 2^-12 -> %.9g", p, y[N - 1]);
+        CHECK_MSG(y[N - 2] == (p == DARKNET3D_FP16 ? 1.f + 7.f / 1024 : 1.f + 1.f / 128), "precision %d: 1 + 27*2^-12 -> %.9g (not rounded to nearest)", p, y[N - 2]);
         amp_from_half_gpu(h, yg, N, 1);
         cuda_pull_array(yg, y, N);
         bad = 0;
-        for(i = 0; i < N - 1; ++i) bad += y[i] != 2 * x[i];
+        for(i = 0; i < N - 2; ++i) bad += y[i] != 2 * x[i];
         CHECK_MSG(bad == 0, "precision %d: %d sums wrong with beta 1", p, bad);
     }
     darknet3d_precision = DARKNET3D_FP32;
@@ -153,6 +155,14 @@ static void test_step_gpu(void)
     cuda_pull_array(ag, ra, NA);
     cuda_pull_array(bg, rb, NB);
     CHECK(memcmp(ra, a, sizeof(a)) == 0 && memcmp(rb, b, sizeof(b)) == 0);
+    /* a NaN (0 * inf in a backward pass) is an overflow too */
+    amp_step_begin(p);
+    for(i = 0; i < NA; ++i) out[i] = a[i] + (i == 500 ? NAN : s.scale * g[i]);
+    cuda_push_array(ag, out, NA);
+    CHECK(amp_step_finish(p, &s) == 0);
+    CHECK(s.scale == AMP_INIT_SCALE / 4 && s.skipped == 2);
+    cuda_pull_array(ag, ra, NA);
+    CHECK(memcmp(ra, a, sizeof(a)) == 0);
     amp_params_free(p);
     cuda_free(ag); cuda_free(bg);
 #endif

@@ -42,6 +42,11 @@ static const layer_row ROWS[] = {
     {"conv3d_pointwise", 2, 3, 5, 6, 7, "[conv3d]\nfilters=2\nsize=1\nstride=1\npad=0\nbias=1\nactivation=tanh\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_1x1x1_input", 2, 3, 1, 1, 1, "[conv3d]\nfilters=3\nsize=3\nstride=1\npad=1\nbias=1\nactivation=tanh\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_odd_bn_stride3", 3, 2, 7, 5, 9, "[conv3d]\nfilters=5\nsize=3\nstride_d=3\nstride_h=2\nstride_w=3\npad=1\nbatch_normalize=1\nbias=0\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    /* channels a multiple of 8, as in the paper's model: the shapes cuDNN's tensor-core engines take at fp16/bf16/tf32 */
+    {"conv3d_c16_bn_tc", 2, 16, 6, 8, 8, "[conv3d]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
+     "the smaller conv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
+    {"deconv3d_c16_tc", 2, 16, 3, 4, 4, "[deconv3d]\nfilters=16\nsize=2\nstride=2\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
+     "the smaller deconv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
     /* [deconv3d] */
     {"deconv3d_plain_noncubic", 2, 3, 3, 4, 5, "[deconv3d]\nfilters=4\nsize_d=3\nsize_h=2\nsize_w=3\nstride_d=2\nstride_h=1\nstride_w=2\npad_d=1\npad_h=0\npad_w=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"deconv3d_bn_stride2_train", 2, 3, 3, 4, 5, "[deconv3d]\nfilters=4\nsize=2\nstride=2\npad=0\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
@@ -417,6 +422,8 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     pull_params(net);
     double ey = max_rel_err(y, cy, c->nout, 1e-6), ed = max_rel_err(d, cdx, c->nin, 1e-6);
     CHECK_MSG(ey <= r->gpu_tol, "%s: GPU output rel err %g", r->name, ey);
+    /* a 16-bit row that matches the CPU to FP32 rounding did not run the 16-bit path */
+    if(amp_half()) CHECK_MSG(ey > 2e-6, "%s: output rel err %g at precision %d: the 16-bit path did not run", r->name, ey, darknet3d_precision);
     CHECK_MSG(ed <= r->gpu_tol, "%s: GPU input grad rel err %g", r->name, ed);
     pgroup pg[64];
     int k, ng = param_groups(net, r->train, pg, 64);
