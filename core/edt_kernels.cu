@@ -69,36 +69,46 @@ __global__ void edt_sqrt(float *x, long n) { long i = (long)blockIdx.x * blockDi
 
 static int grid(long n) { return (int)((n + BLOCK - 1) / BLOCK); }
 
+/* The envelope buffers and the site counter: process-wide scratch that only grows, so a training run allocates on its
+ * first call (at the largest volume) and never again (a running network does not allocate, docs/design.md). */
+static struct { float *f; int *v; double *z; unsigned long long *cnt; size_t cap; } edt_scr;
+static int edt_scratch(size_t lines_m)   /* lines * m; z takes lines * (m + 1) <= 2 * lines * m */
+{
+    if(!edt_scr.cnt && cuda3d_malloc((void **)&edt_scr.cnt, sizeof(*edt_scr.cnt))) return -1;
+    if(lines_m <= edt_scr.cap) return 0;
+    cuda3d_free((void **)&edt_scr.f); cuda3d_free((void **)&edt_scr.v); cuda3d_free((void **)&edt_scr.z);
+    edt_scr.cap = 0;
+    if(cuda3d_malloc((void **)&edt_scr.f, sizeof(float) * lines_m) || cuda3d_malloc((void **)&edt_scr.v, sizeof(int) * lines_m) ||
+       cuda3d_malloc((void **)&edt_scr.z, sizeof(double) * 2 * lines_m)){
+        cuda3d_free((void **)&edt_scr.f); cuda3d_free((void **)&edt_scr.v); cuda3d_free((void **)&edt_scr.z);
+        return -1;
+    }
+    edt_scr.cap = lines_m;
+    return 0;
+}
+
 extern "C" int edt3d_sq_gpu(const unsigned char *mask_gpu, int D, int H, int W, const float spacing[3], float *out_gpu)
 {
     if(!mask_gpu || !out_gpu || !spacing || D < 1 || H < 1 || W < 1) return -1;
     if(!(spacing[0] > 0) || !(spacing[1] > 0) || !(spacing[2] > 0)) return -1;
     long n = (long)D * H * W;
-    unsigned long long *cnt_gpu = 0, cnt = 0;
-    if(cuda3d_malloc((void **)&cnt_gpu, sizeof(*cnt_gpu))) return -1;
-    CUDA3D_CHECK(cudaMemset(cnt_gpu, 0, sizeof(*cnt_gpu)));
-    edt_pass_w<<<grid((long)D * H), BLOCK>>>(mask_gpu, D * H, W, spacing[2], out_gpu, cnt_gpu);
+    int m = H > D ? H : D;
+    long lines = (long)D * W > (long)H * W ? (long)D * W : (long)H * W;
+    /* a failed allocation is recoverable (core/cuda3d.h) */
+    if(edt_scratch((size_t)lines * m)) return -1;
+    unsigned long long cnt = 0;
+    CUDA3D_CHECK(cudaMemset(edt_scr.cnt, 0, sizeof(cnt)));
+    edt_pass_w<<<grid((long)D * H), BLOCK>>>(mask_gpu, D * H, W, spacing[2], out_gpu, edt_scr.cnt);
     CUDA3D_CHECK_LAUNCH();
-    CUDA3D_CHECK(cudaMemcpy(&cnt, cnt_gpu, sizeof(cnt), cudaMemcpyDeviceToHost));
-    cuda3d_free((void **)&cnt_gpu);
+    CUDA3D_CHECK(cudaMemcpy(&cnt, edt_scr.cnt, sizeof(cnt), cudaMemcpyDeviceToHost));
     if(cnt == 0){
         edt_fill<<<grid(n), BLOCK>>>(out_gpu, n, INFINITY);
         CUDA3D_CHECK_LAUNCH();
         return 0;
     }
-    int m = H > D ? H : D;
-    long lines = (long)D * W > (long)H * W ? (long)D * W : (long)H * W;
-    float *f = 0; int *v = 0; double *z = 0;
-    /* the envelope buffers live for one call: a failed allocation is recoverable (core/cuda3d.h) */
-    if(cuda3d_malloc((void **)&f, sizeof(float) * lines * m) || cuda3d_malloc((void **)&v, sizeof(int) * lines * m) ||
-       cuda3d_malloc((void **)&z, sizeof(double) * lines * (m + 1))){
-        cuda3d_free((void **)&f); cuda3d_free((void **)&v); cuda3d_free((void **)&z);
-        return -1;
-    }
-    if(H > 1) edt_pass_env<<<grid((long)D * W), BLOCK>>>(out_gpu, (long)D * W, W, (long)H * W, H, W, spacing[1], f, v, z);
-    if(D > 1) edt_pass_env<<<grid((long)H * W), BLOCK>>>(out_gpu, (long)H * W, H * W, 0, D, (long)H * W, spacing[0], f, v, z);
+    if(H > 1) edt_pass_env<<<grid((long)D * W), BLOCK>>>(out_gpu, (long)D * W, W, (long)H * W, H, W, spacing[1], edt_scr.f, edt_scr.v, edt_scr.z);
+    if(D > 1) edt_pass_env<<<grid((long)H * W), BLOCK>>>(out_gpu, (long)H * W, H * W, 0, D, (long)H * W, spacing[0], edt_scr.f, edt_scr.v, edt_scr.z);
     CUDA3D_CHECK_LAUNCH();
-    cuda3d_free((void **)&f); cuda3d_free((void **)&v); cuda3d_free((void **)&z);
     return cnt > 0x7fffffffULL ? 0x7fffffff : (int)cnt;
 }
 

@@ -52,9 +52,10 @@ DT_HD float dt_softmin_gather_at(dt_grid g, const float *Kd, const float *B, con
     *to_gS = before;
     if(!before && !((inv ? 1.f - B[u] : B[u]) > 0)) return 0;
     DT_FOR_SOURCES(g, u, {
-        float gv = gS[v];
-        if(reach[v] == it && gv != 0)
-            acc += before ? gv * expf((S[v] - Kd[o] - Su) * ih) : gv * (-g.hh) * expf((S[v] - Kd[o]) * ih);
+        if(reach[v] == it){   /* gS[v] is read only for the sources of this iteration */
+            float gv = gS[v];
+            if(gv != 0) acc += before ? gv * expf((S[v] - Kd[o] - Su) * ih) : gv * (-g.hh) * expf((S[v] - Kd[o]) * ih);
+        }
     });
     return acc;
 }

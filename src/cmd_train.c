@@ -187,6 +187,9 @@ static void train_resume(train_run *r)
         if(threads_then != omp_get_max_threads())
             fprintf(stderr, "note: the run was made with %d threads, this one has %d: results differ in the last bits from an uninterrupted run\n",
                     threads_then, omp_get_max_threads());
+        if(gpu_index >= 0 && !r->deterministic)
+            fprintf(stderr, "note: on the GPU without -deterministic the state is restored, but the dropout masks and the cuDNN "
+                            "algorithms and atomics are not reproducible: the run continues, not bit for bit as if never stopped\n");
     } else if(get_current_batch(net) > 0){
         fprintf(stderr, "note: resuming approximately at iteration %d: %s; momentum, the random streams and the data order start afresh\n",
                 (int)get_current_batch(net), src == 1 ? "no state file next to the weights" : err);
