@@ -96,6 +96,17 @@ run nondet2 -max_batches "$IT"
 if cmp -s "$O/nondet1/tiny_final.weights" "$O/nondet2/tiny_final.weights"; then say "default mode: two runs identical"
 else say "default mode: two runs differ (expected without -deterministic)"; fi
 
+# 3a. when a C test failed or the deterministic run left no final weights: compute-sanitizer's memcheck on 2 iterations
+#     of dbisl-tiny (deterministic, so no cudnnFind trials), its first reports into the summary
+CS=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null | head -1)
+if [ -n "$CS" ] && { grep -q '^FAIL' "$O/tests.log" || [ ! -f "$O/det1/tiny_final.weights" ]; } && in_budget 150 "memcheck"; then
+  mkdir -p "$O/memcheck"
+  sed "s|^backup = .*|backup = $(cd "$O/memcheck" && pwd)|" "$O/det1/d.data" > "$O/memcheck/d.data"
+  timeout 120 "$CS" --tool memcheck --error-exitcode 9 --print-limit 20 $D seg3d train "$O/memcheck/d.data" "$O/tiny.cfg" \
+    -clear -seed 5 -deterministic -max_batches 2 > "$O/memcheck/out" 2> "$O/memcheck/err"
+  say "memcheck (dbisl-tiny, 2 iterations): exit $?; $(grep -h -m4 -E 'Invalid|Program hit|ERROR SUMMARY' "$O/memcheck/out" "$O/memcheck/err" | tr '\n' ';')"
+fi
+
 # 3b. shared gradient buffers (src/delta_share.h) on the GPU: share_deltas=0 gives the same bits in deterministic mode
 sed -e 's/^\[net\]$/[net]\nshare_deltas=0/' "$O/tiny.cfg" > "$O/tiny0.cfg"
 mkdir -p "$O/noshare"
