@@ -210,16 +210,23 @@ static int cmd_train(int argc, char **argv)
 
 static int cmd_infer(int argc, char **argv)
 {
-    if(argc < 10){ fprintf(stderr, "usage: bench_train infer <cfg> <vol.f32 out> VD VH VW SD SH SW [-gpu] [-batch N]\n"); return 2; }
+    if(argc < 10){ fprintf(stderr, "usage: bench_train infer <cfg> <vol.f32 out> VD VH VW SD SH SW [-gpu] [-batch N] [-precision fp32|tf32|fp16|bf16]\n"); return 2; }
     char *cfg = argv[2], *out = argv[3];
     int VD = atoi(argv[4]), VH = atoi(argv[5]), VW = atoi(argv[6]);
     int stride[3] = {atoi(argv[7]), atoi(argv[8]), atoi(argv[9])};
-    int use_gpu = 0, batch = 0, a;
+    int use_gpu = 0, batch = 0, a, prec = DARKNET3D_TF32;   /* seg3d predict's GPU default, as PyTorch's cuDNN convolutions */
+    static const char *precisions[] = {"fp32", "tf32", "fp16", "bf16"};
     for(a = 10; a < argc; ++a){
         if(!strcmp(argv[a], "-gpu")) use_gpu = 1;
         else if(!strcmp(argv[a], "-batch") && a + 1 < argc) batch = atoi(argv[++a]);
+        else if(!strcmp(argv[a], "-precision") && a + 1 < argc){
+            ++a;
+            for(prec = 0; prec < 4 && strcmp(argv[a], precisions[prec]); ++prec);
+            if(prec == 4){ fprintf(stderr, "error: -precision takes fp32, tf32, fp16 or bf16\n"); return 2; }
+        }
     }
     if(pick_device(use_gpu)) return 3;
+    darknet3d_precision = gpu_index >= 0 ? prec : DARKNET3D_FP32;
     volume img = {0}, lab = {0};
     if(volume_alloc(&img, VW, VH, VD) || volume_alloc(&lab, VW, VH, VD)){ fprintf(stderr, "error: out of memory\n"); return 1; }
     synth_case(&img, &lab, 7);
@@ -239,7 +246,8 @@ static int cmd_infer(int argc, char **argv)
     if(network_predict_volume(net, img.data, VW, VH, VD, stride, -1, prob, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     double t = now() - t0;
     int wins = sw_starts(VD, net->d, stride[0], 0) * sw_starts(VH, net->h, stride[1], 0) * sw_starts(VW, net->w, stride[2], 0);
-    printf("seconds=%.4f windows=%d per_pass=%d device=%s\n", t, wins, net->batch, gpu_index >= 0 ? "gpu" : "cpu");
+    printf("seconds=%.4f windows=%d per_pass=%d device=%s precision=%s\n", t, wins, net->batch, gpu_index >= 0 ? "gpu" : "cpu",
+           precisions[darknet3d_precision]);
     free(prob);
     free_network(net);
     volume_free(&img); volume_free(&lab);

@@ -113,14 +113,7 @@ def nparams(m):
 
 
 def s2r(P):
-    """the [dbisl] transform T_s2r at the bench cfg's settings; on CUDA the reference's helper tensors must be
-    created on the device, which torch 1.13 only allows through the default tensor type"""
-    if P.is_cuda:
-        torch.set_default_tensor_type(torch.cuda.FloatTensor)
-        try:
-            return dtr.s2r(P, **S2R)[0]
-        finally:
-            torch.set_default_tensor_type(torch.FloatTensor)
+    """the [dbisl] transform T_s2r at the bench cfg's settings (the reference makes its helper tensors on P's device)"""
     return dtr.s2r(P, **S2R)[0]
 
 

@@ -54,10 +54,19 @@ PY_NOTE=""
 if [ -n "${TORCH_PYTHON:-}" ]; then
     PY=$TORCH_PYTHON
 else
-    PY=$(sh bench/torch_env.sh 2>"$O/torch_env.log") || true
+    PY=$(${BENCH_TORCH_LD+env LD_LIBRARY_PATH="$BENCH_TORCH_LD"} sh bench/torch_env.sh 2>"$O/torch_env.log") || true
     PY_NOTE=$(sed -n 's/^note: //p' "$O/torch_env.log")
     [ -n "$PY" ] || { echo "bench: no Python with torch found (see $O/torch_env.log)"; exit 1; }
 fi
+
+# BENCH_TORCH_LD (set by scripts/gpu_checks.sh): the LD_LIBRARY_PATH PyTorch runs with, so that the kit's CUDA path
+# (scripts/gpu_kit.sh) cannot put another cuBLAS/cuDNN/nvJitLink under torch's own
+if [ -n "${BENCH_TORCH_LD+x}" ]; then
+    printf '#!/bin/sh\nLD_LIBRARY_PATH="%s" exec "%s" "$@"\n' "$BENCH_TORCH_LD" "$PY" > "$O/torch-python"
+    chmod +x "$O/torch-python"; PY=$O/torch-python
+fi
+# each GPU result line as soon as it is measured (stderr), so that a run cut short by a time limit keeps what it had
+res() { printf 'bench result %s: %s\n' "$1" "$2" >&2; }
 
 # value of key=... in a result line
 kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
@@ -85,7 +94,7 @@ open("tests/out/bench/bench-cpu.cfg", "w").write(m.model(16, 64, 64, 32, 4, 0.01
 open("tests/out/bench/bench-gpu.cfg", "w").write(m.model(16, 112, 112, 80, 4, 0.01, 100000, "4,18,18", 6000, title=t % "112x112x80") + "\n")
 EOF
 "$B/darknet" seg3d synth "$O/synth-cpu" 5 -size 40 80 80 -seed 1 >"$O/synth.log" 2>&1
-P_OURS=$("$B/darknet" seg3d params "$O/bench-cpu.cfg" 2>/dev/null | sed -n 's/^params=//p')
+P_OURS=$("$B/darknet" seg3d params "$O/bench-cpu.cfg" -nogpu 2>/dev/null | sed -n 's/^params=//p')
 P_TORCH=$($PY bench/dbisl_torch.py params 64 64 32 16 | sed -n 's/^params=//p')
 MAC_CPU=$($PY bench/dbisl_torch.py macs 64 64 32 16)
 MAC_GPU=$($PY bench/dbisl_torch.py macs 112 112 80 16)
@@ -156,15 +165,27 @@ else
     # and PyTorch's mixed precision (the anchor of gpu_train_ratio): autocast bf16, and fp16 with a GradScaler, both
     # with channels_last_3d and cudnn.benchmark
     GO=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" "$O/batches-gpu.f32" 0 -gpu fp32 2>"$O/train-gpu-ours.log" | tail -1) || true
+    res ours-fp32 "$GO"
+    # PyTorch trains on the batches that run dumped; when it died before dumping any, on random ones (same layout)
+    [ -s "$O/batches-gpu.f32" ] || $PY bench/dbisl_torch.py batches 112 112 80 4 2 4 "$O/batches-gpu.f32" 2>>"$O/train-gpu-torch.log" || true
     GT=$(TORCH_TF32=0 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch.log" | tail -1) || true
+    res torch-fp32 "$GT"
     GO32=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu tf32 2>"$O/train-gpu-ours-tf32.log" | tail -1) || true
+    res ours-tf32 "$GO32"
     GO16=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu fp16 2>"$O/train-gpu-ours-fp16.log" | tail -1) || true
+    res ours-fp16 "$GO16"
     GOB=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu bf16 2>"$O/train-gpu-ours-bf16.log" | tail -1) || true
+    res ours-bf16 "$GOB"
     GT32=$(TORCH_TF32=1 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-tf32.log" | tail -1) || true
+    res torch-tf32 "$GT32"
     GTB=$(TORCH_TF32=1 TORCH_AMP=bf16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-bf16.log" | tail -1) || true
+    res torch-amp-bf16 "$GTB"
     GTH=$(TORCH_TF32=1 TORCH_AMP=fp16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-fp16.log" | tail -1) || true
-    GIO=$("$O/bench_train" infer "$O/bench-gpu.cfg" "$O/vol-gpu.f32" 88 256 256 4 18 18 -gpu 2>"$O/infer-gpu-ours.log" | tail -1) || true
+    res torch-amp-fp16 "$GTH"
+    GIO=$("$O/bench_train" infer "$O/bench-gpu.cfg" "$O/vol-gpu.f32" 88 256 256 4 18 18 -gpu -precision tf32 2>"$O/infer-gpu-ours.log" | tail -1) || true
+    res ours-infer "$GIO"
     GIT=$($PY bench/dbisl_torch.py infer 112 112 80 16 4 "$T" cuda "$O/vol-gpu.f32" 88 256 256 4 18 18 2>"$O/infer-gpu-torch.log" | tail -1) || true
+    res torch-infer "$GIT"
     # the anchor: the faster of PyTorch's two AMP runs
     TB=$(kv "$GTB" s_per_iter) TH=$(kv "$GTH" s_per_iter)
     AMP_T=$(awk -v b="$TB" -v h="$TH" 'BEGIN{ if(b+0 > 0 && (h+0 <= 0 || b+0 <= h+0)) print b; else if(h+0 > 0) print h; else print "" }')
@@ -183,7 +204,7 @@ gpu train peak memory, MiB, ours fp16 / bf16 vs PyTorch AMP fp16 / bf16 | ours=$
 gpu train 112x112x80 b4 f16 synth, ours TF32 vs PyTorch AMP bf16 (autocast, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO32" s_per_iter) torch=$TB $(kv "$GTB" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$TB")
 gpu train 112x112x80 b4 f16 synth, ours TF32 vs PyTorch AMP fp16 (autocast + GradScaler, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO32" s_per_iter) torch=$TH $(kv "$GTH" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$TH")
 gpu train peak memory, MiB (both: device memory in use, cudaMemGetInfo total-free, after each iteration, minus the value before the model was built; CUDA context excluded, caches and workspaces included), ours TF32 vs PyTorch AMP $AMP_L | ours=$(kv "$GO32" peak_mib) torch=$AMP_M (FP32 both: $(kv "$GO" peak_mib)/$(kv "$GT" peak_mib), torch TF32 $(kv "$GT32" peak_mib)) | ratio=$(ratio "$(kv "$GO32" peak_mib)" "$AMP_M")
-gpu sliding window 88x256x256 (DxHxW) window 112x112x80 stride 4,18,18 (DTC), $(kv "$GIO" windows) windows, s | ours=$(kv "$GIO" seconds) $(kv "$GIO" error) torch=$(kv "$GIT" seconds) $(kv "$GIT" error) | ratio=$(ratio "$(kv "$GIO" seconds)" "$(kv "$GIT" seconds)")"
+gpu sliding window 88x256x256 (DxHxW) window 112x112x80 stride 4,18,18 (DTC), $(kv "$GIO" windows) windows, ours $(kv "$GIO" precision) vs PyTorch TF32 convolutions (its default), s | ours=$(kv "$GIO" seconds) $(kv "$GIO" error) torch=$(kv "$GIT" seconds) $(kv "$GIT" error) | ratio=$(ratio "$(kv "$GIO" seconds)" "$(kv "$GIT" seconds)")"
 fi
 
 TO=$(kv "$R_OURS" s_per_iter)

@@ -107,7 +107,7 @@ static half_parts c3_half_parts(layer l)
 /* The algorithms of one convolution, chosen once per process for its key (c3_algo_key): a resize back to a known
  * shape, or another network with the same layer, reuses the choice instead of measuring again. A process-wide
  * table of choices (no device memory); when it is full, choices are measured again (nothing is evicted). */
-#define C3_KEYLEN 20
+#define C3_KEYLEN 21
 #define C3_CACHE 512
 static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3]; } c3_cache[C3_CACHE];
 static int c3_cached;
@@ -119,7 +119,8 @@ static void c3_algo_key(const layer *l, int *key)
     conv3d_state *st = c3_state(*l);
     const geom3d *g = &st->g;
     int k[C3_KEYLEN] = {l->batch, g->c, g->d, g->h, g->w, st->transposed ? l->c : l->out_c, g->od, g->oh, g->ow,
-                        g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic};
+                        g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic,
+                        layer3d_inference};
     memcpy(key, k, sizeof(k));
 }
 
@@ -156,21 +157,24 @@ static void c3_choose_algos(layer *l)
     st->math[C3_FW] = st->math[C3_BD] = st->math[C3_BF] = c3_search_math();
     cudnnHandle_t h = cudnn_handle();
     int measure = !darknet3d_deterministic;
+    /* an inference network runs forward passes only: [conv3d] needs the forward algorithm, [deconv3d] the
+     * backward-data one (its forward); the others keep the defaults, unsearched and without a workspace */
+    int need_fw = !layer3d_inference || !st->transposed, need_bd = !layer3d_inference || st->transposed, need_bf = !layer3d_inference;
     cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n);
     n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    if((measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw)
+    if(need_fw && (measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw)
                 : cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw))
        == CUDNN_STATUS_SUCCESS && found)
         PICK(fw, found, l->fw_algo, st->math[C3_FW], "forward");
     cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n);
     n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    if((measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd)
+    if(need_bd && (measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd)
                 : cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd))
        == CUDNN_STATUS_SUCCESS && found)
         PICK(bd, found, l->bd_algo, st->math[C3_BD], "backward-data");
     cs = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n);
     n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    if((measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf)
+    if(need_bf && (measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf)
                 : cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf))
        == CUDNN_STATUS_SUCCESS && found)
         PICK(bf, found, l->bf_algo, st->math[C3_BF], "backward-filter");
@@ -188,14 +192,17 @@ extern "C" int c3_cudnn_setup(layer *l)
     if(c3_descriptors(l)) return -1;
     c3_choose_algos(l);
     size_t most = 0, s = 0;
+    int t = c3_state(*l)->transposed, inf = layer3d_inference;   /* inference: only the operation its forward runs */
     /* a chosen algorithm the descriptors cannot run is an error of the layer's make, not an abort in the first pass */
-    if(CUDNN3D_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, c3_conv_desc(*l, C3_FW),
+    if((!inf || !t) && CUDNN3D_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, c3_conv_desc(*l, C3_FW),
                                                            l->dstTensorDesc, l->fw_algo, &s))) return -1;
     if(s > most) most = s;
-    if(CUDNN3D_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BD),
+    s = 0;
+    if((!inf || t) && CUDNN3D_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BD),
                                                                 l->srcTensorDesc, l->bd_algo, &s))) return -1;
     if(s > most) most = s;
-    if(CUDNN3D_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BF),
+    s = 0;
+    if(!inf && CUDNN3D_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BF),
                                                                   l->weightDesc, l->bf_algo, &s))) return -1;
     if(s > most) most = s;
     c3_state(*l)->cudnn_ws = most;

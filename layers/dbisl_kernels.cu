@@ -407,8 +407,8 @@ static void run_sums(const dbisl_args &a, dbisl_state *s)
 
 extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
 {
-    if(!net.train) return;
     dbisl_state *s = (dbisl_state *)l.plugin_state;
+    if(!net.train || !s->Y[0]) return;   /* Y[0] NULL: built for inference (no loss buffers) */
     if(!s->dev){ forward_on_host(l, net, s); return; }
     float f[DBISL_NTERMS];
     dbisl_factors(l, (int)get_current_batch(&net), f);

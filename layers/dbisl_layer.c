@@ -293,8 +293,8 @@ void dbisl_compute(layer l, network net, const dbisl_inputs *in)
 
 void forward_dbisl_layer(const layer l, network net)
 {
-    if(!net.train) return;
     dbisl_state *s = st(l);
+    if(!net.train || !s->Y[0]) return;   /* Y[0] NULL: built for inference */
     dbisl_inputs in;
     memset(&in, 0, sizeof(in));
     int w;
@@ -464,13 +464,16 @@ static dbisl_state *alloc_state(const dbisl_state *cfg, size_params params, char
 {
     network *net = params.net;
     size_t V = (size_t)net->d * net->h * net->w, n = (size_t)params.batch * V;
-    size_t nbuf = 7 * 2 + 4;
+    /* an inference network never evaluates the loss (forward returns without net.train, backward is refused): no
+     * loss buffers, no label transform, nothing on the device */
+    size_t nbuf = layer3d_inference ? 0 : 7 * 2 + 4;
     dbisl_state *s = calloc(1, sizeof(dbisl_state) + nbuf * n * sizeof(float));
     if(!s){ snprintf(err, errlen, "out of memory for %zu voxels", n); return 0; }
     *s = *cfg;
     s->V = V;
     s->D = net->d; s->H = net->h; s->W = net->w;
     s->batch = params.batch;
+    if(layer3d_inference) return s;
     float *p = (float *)(s + 1);
     int w;
     for(w = 0; w < 2; ++w){

@@ -14,9 +14,9 @@ import fixtures_io
 torch.set_default_dtype(torch.float32)
 
 
-def kernel(k, h):
+def kernel(k, h, device=None):
     r = k // 2
-    ax = torch.arange(k, dtype=torch.float32) - r
+    ax = torch.arange(k, dtype=torch.float32, device=device) - r
     z, y, x = torch.meshgrid(ax, ax, ax, indexing="ij")
     dist = torch.sqrt(z * z + y * y + x * x)
     return dist, torch.exp(-dist / h)
@@ -37,10 +37,10 @@ def shifted(t, r):
 def dt(M, k=3, h=0.35, early_stop=True, mode="kornia"):
     """distance of each voxel to the mask M (N,1,d,h,w); 0 on M and where never reached"""
     r = k // 2
-    dist, K = kernel(k, h)
+    dist, K = kernel(k, h, M.device)
     niter = math.ceil(max(M.shape[2:]) / r)
     S = torch.zeros_like(M)
-    reached = torch.zeros(M.shape, dtype=torch.bool)
+    reached = torch.zeros(M.shape, dtype=torch.bool, device=M.device)
     bnd = M
     iters = 0
     for i in range(niter):

@@ -47,6 +47,7 @@ say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2
 #    OpenBLAS, NIfTI, HDF5 and cairo cannot build), else built here (the CUDA toolkit, cuDNN and those -dev packages)
 KIT=${GPU_KIT:-.slot/gpu-kit.tar.xz}
 PREBUILT=""
+PRE_LD=${LD_LIBRARY_PATH-}   # what PyTorch runs with in the bench (the kit's path below is for our programs)
 if [ -f "$KIT" ]; then
   if ! E=$(sh scripts/gpu_kit.sh unpack "$KIT" 2> "$O/build.log"); then say "build: kit $KIT FAILED to unpack (see build.log)"; exit 1; fi
   eval "$E"
@@ -122,6 +123,23 @@ timeout 120 $D seg3d train "$O/part/d.data" "$O/tiny.cfg" "$O/part/w.weights" -s
 if cmp -s "$O/part/tiny_final.weights" "$O/det1/tiny_final.weights"; then say "resume (deterministic): identical to the uninterrupted run"
 else say "resume (deterministic): DIFFERS from the uninterrupted run ($(grep -o 'resuming [a-z]*' "$O/part/err2" | head -1))"; fi
 
+# 4a. seg3d predict on the GPU (the inference-shaped network, never run on a device) against the CPU: dbisl-tiny's
+#     deterministic weights, fp32, the cfg's batch and 1 window per pass; the largest probability difference
+if [ -f "$O/det1/tiny_final.weights" ]; then
+  IMG=$(ls "$O"/data/case_*/image.nii.gz | head -1)
+  pr() { n=$1; shift; timeout 60 $D seg3d predict "$O/tiny.cfg" "$O/det1/tiny_final.weights" "$IMG" "$O/pred-$n.nii.gz" -prob "$O/prob-$n.nii" "$@" > "$O/pred-$n.out" 2>&1; echo $?; }
+  e1=$(pr cpu -nogpu); e2=$(pr gpu -precision fp32); e3=$(pr gpu1 -precision fp32 -batch 1)
+  pd() { python3 - "$O/prob-$1.nii" "$O/prob-cpu.nii" 2>&1 <<'PY' | tail -1
+import array, struct, sys
+def r(p):
+    b = open(p, "rb").read(); a = array.array("f"); a.frombytes(b[int(struct.unpack("<f", b[108:112])[0]):]); return a
+a, b = r(sys.argv[1]), r(sys.argv[2])
+print("max |p_gpu - p_cpu| %.3g over %d voxels" % (max(abs(x - y) for x, y in zip(a, b)), len(a)) if len(a) == len(b) else "sizes differ")
+PY
+  }
+  say "predict on the GPU vs the CPU (dbisl-tiny, fp32; exit codes cpu $e1, gpu $e2, gpu -batch 1 $e3): $(pd gpu); -batch 1: $(pd gpu1)"
+fi
+
 in_budget 60 "mixed precision and everything after it" || exit 0
 # 4b. mixed precision on dbisl-tiny: the final loss of fp16 (dynamic loss scale) and bf16 against fp32, the steps
 #     fp16 skipped, and exact resume in fp16 deterministic mode (the loss scale travels in the .state)
@@ -183,7 +201,8 @@ fi
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
 in_budget 90 "bench GPU rows" || exit 0
-timeout "$(left)" env BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
+timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
 mkdir -p "$O/bench-logs" && cp tests/out/bench/*.log tests/out/bench/*.txt "$O/bench-logs/" 2>/dev/null
 grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"
+[ -s "$O/bench.txt" ] || grep '^bench result ' "$O/bench.err" >> "$S"   # cut short: the results it had
