@@ -7,11 +7,16 @@
 #   GPU_CHECK_BUDGET (540) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
 #   resume, mixed precision, speed, predict memory, bench), and a check that would start after the budget is spent
 #   is reported as "skipped (time budget)" instead of run; the bench gets what is left
+#   GPU_CHECK_SECTIONS ("tests det mixed speed bench"): the sections to run, in this order whatever the order given:
+#   tests (the C tests), det (deterministic mode, shared buffers, exact resume, predict against the CPU), mixed (fp16 and
+#   bf16 training), speed (s/iter and peak memory at the paper's configuration, predict memory), bench (make bench's
+#   GPU rows). One slot does not hold them all; docs/performance.md gives the split into two calls
 set -u
 T0=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET:-540}
 left() { echo $((BUDGET - ($(date +%s) - T0))); }
 # in_budget <seconds the check needs at least> <name>: 0 when there is time, else says the check is skipped
+want() { case " ${GPU_CHECK_SECTIONS:-tests det mixed speed bench} " in *" $1 "*) return 0;; esac; return 1; }
 in_budget() { [ "$(left)" -ge "$1" ] && return 0; say "$2: skipped (time budget: $(left) s left of $BUDGET)"; return 1; }
 cd "$(dirname "$0")/.."
 O=${1:-out/gpu_checks}
@@ -53,6 +58,8 @@ if [ -f "$KIT" ]; then
   eval "$E"
   PREBUILT=build/gpu-kit/kit/bench
   say "build: from the kit ($(tail -1 "$O/build.log"))"
+  KC=$(sed -n 's/^commit //p' build/gpu-kit/kit/MANIFEST 2>/dev/null); HC=$(git rev-parse --short HEAD 2>/dev/null || true)
+  [ -z "$KC" ] || [ -z "$HC" ] || [ "$KC" = "$HC" ] || say "build: WARNING: the kit was packed at commit $KC, the tree is at $HC (repack: sh scripts/gpu_kit.sh pack)"
 elif ! timeout 300 make -j"$(nproc)" GPU=1 > "$O/build.log" 2>&1; then
   say "build: FAILED (see build.log; without compiler libraries here, carry a kit: sh scripts/gpu_kit.sh pack)"; exit 1
 else say "build: ok"; fi
@@ -61,24 +68,20 @@ if ldd "$D" | grep -q 'not found'; then say "build: libraries not found: $(ldd "
 
 # 1. the C tests with the GPU build (the layer tests compare each CUDA kernel with the CPU reference; test_keys runs
 #    the key table's edge values through ./darknet, on the GPU); the shell tests exercise the CPU side and stay in CI
-[ -n "$PREBUILT" ] || make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
 : > "$O/tests.log"
+if want tests; then
+[ -n "$PREBUILT" ] || make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
 for t in build/gpu/tests/test_*; do
   echo "== $t" >> "$O/tests.log"
   timeout 300 "$t" >> "$O/tests.log" 2>> "$O/tests.err" || echo "FAIL $(basename "$t"): exit $?" >> "$O/tests.log"
 done
 say "C tests on the GPU: $(grep -c '^PASS' "$O/tests.log") passed, $(grep -c '^FAIL' "$O/tests.log") failed, $(grep -c '^SKIP' "$O/tests.log") skipped"
 grep '^FAIL' "$O/tests.log" | head -20 >> "$S"
+fi
 
 # 2. a tiny data set and the demo model
 $D seg3d synth "$O/data" 6 -size 16 32 32 -seed 5 > /dev/null 2>&1
-# the softmin transform at the largest kernel on the GPU (it was refused before the kernel limit had one home)
-sed -e 's/^max_batches=.*/max_batches=4/; s/^kernel=3$/kernel=15/' cfg/dbisl-tiny.cfg > "$O/dt15.cfg"
-timeout 60 $D seg3d train "$O/data/synth.data" "$O/dt15.cfg" -clear > "$O/dt15.out" 2> "$O/dt15.err"
-say "softmin kernel 15 on the GPU: exit $? ($(grep -c '^[0-9]*:' "$O/dt15.out") iterations)"
-
-# 3. deterministic mode: two runs at the same seed, byte-identical weights (a constant learning rate, so a run
-#    stopped with -max_batches and resumed follows the same schedule as one left alone)
+# a constant learning rate, so a run stopped with -max_batches and resumed follows the same schedule as one left alone
 sed -e 's/^policy=.*/policy=constant/' cfg/dbisl-tiny.cfg > "$O/tiny.cfg"
 run() { # name, extra flags...: dbisl-tiny on the tiny set, weights into $O/<name>
   n=$1; shift
@@ -88,6 +91,14 @@ run() { # name, extra flags...: dbisl-tiny on the tiny set, weights into $O/<nam
     "$A" "$A" "$A" "$A" "$(cd "$O/$n" && pwd)" > "$O/$n/d.data"
   timeout 120 $D seg3d train "$O/$n/d.data" "$O/tiny.cfg" -clear -seed 5 "$@" > "$O/$n/out" 2> "$O/$n/err"
 }
+
+if want det; then
+# the softmin transform at the largest kernel on the GPU (it was refused before the kernel limit had one home)
+sed -e 's/^max_batches=.*/max_batches=4/; s/^kernel=3$/kernel=15/' cfg/dbisl-tiny.cfg > "$O/dt15.cfg"
+timeout 60 $D seg3d train "$O/data/synth.data" "$O/dt15.cfg" -clear > "$O/dt15.out" 2> "$O/dt15.err"
+say "softmin kernel 15 on the GPU: exit $? ($(grep -c '^[0-9]*:' "$O/dt15.out") iterations)"
+
+# 3. deterministic mode: two runs at the same seed, byte-identical weights
 run det1 -deterministic -max_batches "$IT"
 run det2 -deterministic -max_batches "$IT"
 if cmp -s "$O/det1/tiny_final.weights" "$O/det2/tiny_final.weights"; then say "deterministic: two runs identical"
@@ -140,7 +151,9 @@ PY
   say "predict on the GPU vs the CPU (dbisl-tiny, fp32; exit codes cpu $e1, gpu $e2, gpu -batch 1 $e3): $(pd gpu); -batch 1: $(pd gpu1)"
 fi
 
-in_budget 60 "mixed precision and everything after it" || exit 0
+fi
+
+if want mixed && in_budget 60 "mixed precision"; then
 # 4b. mixed precision on dbisl-tiny: the final loss of fp16 (dynamic loss scale) and bf16 against fp32, the steps
 #     fp16 skipped, and exact resume in fp16 deterministic mode (the loss scale travels in the .state)
 final_loss() { awk -F', ' '/^[0-9]+:/ { split($1, a, " "); l = a[2] } END { print l }' "$O/$1/out"; }
@@ -154,8 +167,10 @@ timeout 120 $D seg3d train "$O/p16part/d.data" "$O/tiny.cfg" "$O/p16part/w.weigh
 if cmp -s "$O/p16part/tiny_final.weights" "$O/p16/tiny_final.weights"; then say "resume (fp16, deterministic): identical to the uninterrupted run"
 else say "resume (fp16, deterministic): DIFFERS from the uninterrupted run"; fi
 
+fi
+
 if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
-if in_budget 180 "speed at the paper's configuration"; then
+if want speed && in_budget 180 "speed at the paper's configuration"; then
 # 5. speed at the paper's configuration: fp32, tf32, fp16, bf16, and the cost of -deterministic (seconds per iteration after warm-up)
 $D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
 sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
@@ -184,7 +199,7 @@ say "tf32 per layer type, ms of the second iteration: $(profile tf32)"
 say "fp16 per layer type, ms of the second iteration: $(profile fp16)"
 fi
 
-if in_budget 60 "predict peak memory"; then
+if want speed && in_budget 60 "predict peak memory"; then
 # 5b. peak GPU memory of predict (the inference-shaped network: no deltas, no updates) on an 88x256x256 volume with
 #     the weights of the speed runs: the cfg's 4 windows per forward pass and -batch 1 (memory.used sampled each 0.1 s)
 $D seg3d synth "$O/vol" 1 -size 88 256 256 -seed 7 > /dev/null 2>&1
@@ -200,7 +215,7 @@ fi
 
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
-in_budget 90 "bench GPU rows" || exit 0
+want bench && in_budget 90 "bench GPU rows" || exit 0
 timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
 mkdir -p "$O/bench-logs" && cp tests/out/bench/*.log tests/out/bench/*.txt "$O/bench-logs/" 2>/dev/null
