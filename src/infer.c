@@ -61,28 +61,31 @@ static int sw_plan_make(sw_plan *p, int D, int H, int W, const int patch[3], con
 static void sw_gather(const sw_plan *p, const float *vol, int z0, int y0, int x0, float *dst)
 {
     const int *patch = p->patch, *off = p->off;
-    int D = p->dim[0], H = p->dim[1], W = p->dim[2], d, h, w;
-    for(d = 0; d < patch[0]; ++d) for(h = 0; h < patch[1]; ++h){
+    int D = p->dim[0], H = p->dim[1], W = p->dim[2], d;
+    #pragma omp parallel for schedule(static)
+    for(d = 0; d < patch[0]; ++d) for(int h = 0; h < patch[1]; ++h){
         float *row = dst + (long)patch[2]*(h + (long)patch[1]*d);
         int vd = z0 + d - off[0], vh = y0 + h - off[1];
         if(vd < 0 || vd >= D || vh < 0 || vh >= H){ memset(row, 0, sizeof(float)*patch[2]); continue; }
         const float *src = vol + (long)W*(vh + (long)H*vd);
-        for(w = 0; w < patch[2]; ++w){
+        for(int w = 0; w < patch[2]; ++w){
             int vw = x0 + w - off[2];
             row[w] = (vw < 0 || vw >= W) ? 0.f : src[vw];
         }
     }
 }
 
-/* adds one window's probabilities at padded position (z0, y0, x0) to score and cnt */
+/* adds one window's probabilities at padded position (z0, y0, x0) to score and cnt (threads split the window's
+ * slices; windows are added one after another, so the sums have the same order at any thread count) */
 static void sw_scatter(const sw_plan *p, const float *prob, int z0, int y0, int x0, float *score, float *cnt)
 {
     const int *patch = p->patch;
-    int d, h, w;
-    for(d = 0; d < patch[0]; ++d) for(h = 0; h < patch[1]; ++h){
+    int d;
+    #pragma omp parallel for schedule(static)
+    for(d = 0; d < patch[0]; ++d) for(int h = 0; h < patch[1]; ++h){
         long base = x0 + p->PW*((long)(y0 + h) + p->PH*(z0 + d));
         const float *pr = prob + (long)patch[2]*(h + (long)patch[1]*d);
-        for(w = 0; w < patch[2]; ++w){ score[base + w] += pr[w]; cnt[base + w] += 1; }
+        for(int w = 0; w < patch[2]; ++w){ score[base + w] += pr[w]; cnt[base + w] += 1; }
     }
 }
 
@@ -198,12 +201,16 @@ static int dbisl_foreground_prob(network *net, int li, int decoder, float *prob,
             return -1;
         }
         const float *o = layer_host_output(net, si);
+        #pragma omp parallel for schedule(static)
         for(i = 0; i < vox*batch; ++i){
             float p = sigmoid3d(o[i]);
             prob[i] = k == lo ? p : prob[i] + p;
         }
     }
-    if(hi > lo) for(i = 0; i < vox*batch; ++i) prob[i] *= 1.f / (hi - lo + 1);
+    if(hi > lo){
+        #pragma omp parallel for schedule(static)
+        for(i = 0; i < vox*batch; ++i) prob[i] *= 1.f / (hi - lo + 1);
+    }
     return 0;
 }
 
@@ -231,10 +238,12 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
         const float *ob = o + b*l.outputs;
         float *pb = prob + b*vox;
         if(ch == 2){
+            #pragma omp parallel for schedule(static)
             for(i = 0; i < vox; ++i) pb[i] = sigmoid3d(ob[vox + i] - ob[i]);   /* softmax, channel 1 */
         } else {
             int is_prob = (R2S != BLANK && l.type == R2S) || l.type == LOGXENT ||
                           (has_activation(l.type) && l.activation == LOGISTIC);
+            #pragma omp parallel for schedule(static)
             for(i = 0; i < vox; ++i) pb[i] = is_prob ? ob[i] : sigmoid3d(ob[i]);
         }
     }
