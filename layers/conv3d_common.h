@@ -131,6 +131,8 @@ enum { C3_FW, C3_BD, C3_BF };
 /* l.convDesc set to the math type operation op's algorithm was chosen with; every cuDNN call of the layer takes it */
 cudnnConvolutionDescriptor_t c3_conv_desc(layer l, int op);
 #endif
+/* the cuDNN algorithm searches (one per new convolution shape) made since the last call: count and seconds */
+void c3_search_stats(int *n, double *seconds);
 /* Forward and backward of either kind at precision fp16|bf16 (the FP32 paths stay in each layer's own file). */
 void c3_forward_half_gpu(layer l, network net);
 void c3_backward_half_gpu(layer l, network net);

@@ -1,4 +1,5 @@
 /* CUDA twin of [conv3d]: cuDNN Nd convolution (FP32, TF32, or fp16/bf16 operands with FP32 accumulation), with the descriptor/algorithm set-up and the 16-bit scratch shared by [deconv3d]. */
+#include <time.h>
 #include "cuda3d.h"
 extern "C" {
 #include "conv3d_layer.h"
@@ -112,6 +113,15 @@ static half_parts c3_half_parts(layer l)
 static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3]; } c3_cache[C3_CACHE];
 static int c3_cached;
 
+/* the searches made since c3_search_stats last reported them: how many, and their wall time */
+static int c3_searches;
+static double c3_search_s;
+extern "C" void c3_search_stats(int *n, double *seconds)
+{
+    *n = c3_searches; *seconds = c3_search_s;
+    c3_searches = 0; c3_search_s = 0;
+}
+
 static const char *c3_name(const layer *l) { return c3_state(*l)->transposed ? "deconv3d" : "conv3d"; }
 
 static void c3_algo_key(const layer *l, int *key)
@@ -148,6 +158,8 @@ static void c3_choose_algos(layer *l)
         memcpy(st->math, c3_cache[i].math, sizeof(st->math));
         return;
     }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     cudnnConvolutionFwdAlgoPerf_t fw[C3_MAX_PERF];
     cudnnConvolutionBwdDataAlgoPerf_t bd[C3_MAX_PERF];
     cudnnConvolutionBwdFilterAlgoPerf_t bf[C3_MAX_PERF];
@@ -179,6 +191,9 @@ static void c3_choose_algos(layer *l)
        == CUDNN_STATUS_SUCCESS && found)
         PICK(bf, found, l->bf_algo, st->math[C3_BF], "backward-filter");
     (void)cudaGetLastError();   /* a failed trial inside cudnnFind* (out of memory for one algorithm) is not the run's error */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ++c3_searches;
+    c3_search_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if(c3_cached < C3_CACHE){
         memcpy(c3_cache[c3_cached].key, key, sizeof(key));
         c3_cache[c3_cached].fw = l->fw_algo; c3_cache[c3_cached].bd = l->bd_algo; c3_cache[c3_cached].bf = l->bf_algo;

@@ -195,6 +195,8 @@ t0=$(speed tf32sep "$O/vnet0.cfg" -precision tf32)
 pk() { cat "$O/speed-$1.peak" 2>/dev/null; }
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 share_deltas=0 $t0"
 say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 share_deltas=0 $(pk tf32sep)"
+srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
+say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16)"
 say "tf32 per layer type, ms of the second iteration: $(profile tf32)"
 say "fp16 per layer type, ms of the second iteration: $(profile fp16)"
 fi

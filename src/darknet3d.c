@@ -8,6 +8,7 @@
 #include "fast_paths.h"
 #include "delta_share.h"
 #include "layer3d.h"
+#include "conv3d_common.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -208,6 +209,12 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         fprintf(stderr, "error: %s\n", err);
         return 0;
     }
+#if defined(GPU) && defined(CUDNN)
+    int nsearch;
+    double tsearch;
+    c3_search_stats(&nsearch, &tsearch);
+    if(nsearch) fprintf(stderr, "cuDNN algorithm search: %d convolution shapes in %.1f s (kept for the process)\n", nsearch, tsearch);
+#endif
     if(cfg_postcheck(cfg, net, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
         free_network(net);
