@@ -34,7 +34,8 @@ bring_back() {
 }
 trap bring_back EXIT
 IT=${GPU_CHECK_ITERS:-20}
-say() { echo "$*" | tee -a "$S"; }
+# each line goes to $OUT at once too, so that a call cut off at its limit (no EXIT trap then) still brings it back
+say() { echo "$*" | tee -a "$S"; [ -z "${OUT:-}" ] || cp "$S" "$OUT/summary.txt" 2>/dev/null || true; }
 # watch <pid>: the largest memory.used (MiB, whole GPU) while that process runs, sampled every 0.1 s; waits for it
 # and leaves its exit code in $rc
 watch() {
