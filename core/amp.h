@@ -20,7 +20,9 @@ extern int darknet3d_precision;
  * - fp16 training scales the loss by S (the [dbisl] deltas are multiplied by amp_loss_scale), as torch.amp's
  *   GradScaler: S starts at 65536; a step whose parameter gradients are not all finite is skipped (the update
  *   buffers are restored to their momentum, the weights are not touched) and S is halved; after 2000 steps in a
- *   row without overflow S doubles. bf16 has FP32's exponent range and runs with S = 1. */
+ *   row without overflow S doubles, and S never goes below 1: a step that overflows at S = 1 has non-finite
+ *   gradients of its own, and training stops there as it does on a non-finite loss. bf16 has FP32's exponent range
+ *   and runs with S = 1. */
 
 #define AMP_INIT_SCALE 65536.f
 #define AMP_GROWTH_INTERVAL 2000

@@ -111,6 +111,12 @@ float train_datum(network *net, amp_params *amp, amp_scaler *scaler, int *saved)
         *saved = 0;
         float scale = scaler->scale;
         if(!amp_step_finish(amp, scaler)){
+            if(scale <= AMP_MIN_SCALE){   /* not an fp16 range problem: the gradients themselves are not finite */
+                fprintf(stderr, "iteration %d: fp16 gradients are not finite even at loss scale %g: the step cannot be "
+                                "taken (try -precision bf16 or fp32 to see whether fp16's range is the cause)\n",
+                        (int)get_current_batch(net), scale);
+                return NAN;
+            }
             fprintf(stderr, "iteration %d: fp16 gradients overflowed at loss scale %g: step skipped, loss scale now %g\n",
                     (int)get_current_batch(net), scale, scaler->scale);
             return error;
