@@ -3,6 +3,8 @@
 # usage: sh scripts/gpu_checks.sh [work dir]   (default out/gpu_checks); writes summary.txt there, one line per check, and
 #   when $OUT is set (a device call) copies it and the text logs (gpu_checks_logs.tar.gz) into $OUT at the end
 #   GPU_KIT (.slot/gpu-kit.tar.xz): the build packed here by scripts/gpu_kit.sh pack, used instead of building when present
+#   GPU_KIT_ROOT (.): where the kit is unpacked and so whose build/gpu runs (tests/test_gpu_kit.sh runs the det section
+#   of a CPU build's kit in a scratch folder)
 #   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
 #   GPU_CHECK_BUDGET (540) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
 #   resume, mixed precision, speed, predict memory, bench), and a check that would start after the budget is spent
@@ -52,19 +54,20 @@ say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2
 # 0. the GPU build: from the kit that scripts/gpu_kit.sh packed elsewhere when there is one (a GPU machine without
 #    OpenBLAS, NIfTI, HDF5 and cairo cannot build), else built here (the CUDA toolkit, cuDNN and those -dev packages)
 KIT=${GPU_KIT:-.slot/gpu-kit.tar.xz}
+R=${GPU_KIT_ROOT:-.}   # where the kit is unpacked (scripts/gpu_kit.sh); the build used is $R/build/gpu
 PREBUILT=""
 PRE_LD=${LD_LIBRARY_PATH-}   # what PyTorch runs with in the bench (the kit's path below is for our programs)
 if [ -f "$KIT" ]; then
   if ! E=$(sh scripts/gpu_kit.sh unpack "$KIT" 2> "$O/build.log"); then say "build: kit $KIT FAILED to unpack (see build.log)"; exit 1; fi
   eval "$E"
-  PREBUILT=build/gpu-kit/kit/bench
+  PREBUILT=$R/build/gpu-kit/kit/bench
   say "build: from the kit ($(tail -1 "$O/build.log"))"
-  KC=$(sed -n 's/^commit //p' build/gpu-kit/kit/MANIFEST 2>/dev/null); HC=$(git rev-parse --short HEAD 2>/dev/null || true)
+  KC=$(sed -n 's/^commit //p' "$R/build/gpu-kit/kit/MANIFEST" 2>/dev/null); HC=$(git rev-parse --short HEAD 2>/dev/null || true)
   [ -z "$KC" ] || [ -z "$HC" ] || [ "$KC" = "$HC" ] || say "build: WARNING: the kit was packed at commit $KC, the tree is at $HC (repack: sh scripts/gpu_kit.sh pack)"
 elif ! timeout 300 make -j"$(nproc)" GPU=1 > "$O/build.log" 2>&1; then
   say "build: FAILED (see build.log; without compiler libraries here, carry a kit: sh scripts/gpu_kit.sh pack)"; exit 1
 else say "build: ok"; fi
-D=build/gpu/darknet
+D=$R/build/gpu/darknet
 if ldd "$D" | grep -q 'not found'; then say "build: libraries not found: $(ldd "$D" | grep 'not found' | tr -d '\t' | tr '\n' ';')"; exit 1; fi
 
 # 1. the C tests with the GPU build (the layer tests compare each CUDA kernel with the CPU reference; test_keys runs
@@ -72,7 +75,7 @@ if ldd "$D" | grep -q 'not found'; then say "build: libraries not found: $(ldd "
 : > "$O/tests.log"
 if want tests; then
 [ -n "$PREBUILT" ] || make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
-for t in build/gpu/tests/test_*; do
+for t in "$R"/build/gpu/tests/test_*; do
   echo "== $t" >> "$O/tests.log"
   timeout 300 "$t" >> "$O/tests.log" 2>> "$O/tests.err" || echo "FAIL $(basename "$t"): exit $?" >> "$O/tests.log"
 done
@@ -219,7 +222,7 @@ fi
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
 want bench && in_budget 90 "bench GPU rows" || exit 0
-timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD=build/gpu BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
+timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD="$R/build/gpu" BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
 mkdir -p "$O/bench-logs" && cp tests/out/bench/*.log tests/out/bench/*.txt "$O/bench-logs/" 2>/dev/null
 grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"

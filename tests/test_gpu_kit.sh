@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/gpu_kit.sh on this machine's build: pack, unpack into a scratch root, and the unpacked darknet and a test program run with the LD_LIBRARY_PATH that unpack prints; the kit holds every library ldd names except the C library's and CUDA's.
+# scripts/gpu_kit.sh on this machine's build: pack, unpack into a scratch root, and the unpacked darknet and a test program run with the LD_LIBRARY_PATH that unpack prints; the kit holds every library ldd names except the C library's and CUDA's. scripts/gpu_checks.sh runs its det section with that kit.
 BUILD=${BUILD:-build/cpu}
 cd "$(dirname "$0")/.."
 if [ ! -x "$BUILD/darknet" ]; then echo "SKIP gpu_kit: no build at $BUILD"; exit 0; fi
@@ -29,3 +29,14 @@ else echo "FAIL gpu_kit_unpack_runs (rc=$rc: $(tail -2 "$T/unpack.err" | tr '\n'
 # env on the unpacked kit prints the same line again (later calls on the same machine)
 if [ "$(GPU_KIT_ROOT="$T/root" sh scripts/gpu_kit.sh env 2>/dev/null)" = "$E" ]; then echo "PASS gpu_kit_env"
 else echo "FAIL gpu_kit_env"; fi
+# scripts/gpu_checks.sh's det section with this kit (the CPU fallback where there is no GPU): its control flow, and
+# determinism, exact resume and predict against -nogpu on whatever device the kit runs
+if GPU_KIT="$T/kit.tar.xz" GPU_KIT_ROOT="$T/root" GPU_CHECK_SECTIONS=det GPU_CHECK_ITERS=4 OUT= \
+   sh scripts/gpu_checks.sh "$T/checks" > "$T/checks.out" 2>&1 \
+   && grep -q '^deterministic: two runs identical' "$T/checks/summary.txt" \
+   && grep -q '^resume (deterministic): identical' "$T/checks/summary.txt" \
+   && grep -q '^shared gradient buffers: identical' "$T/checks/summary.txt" \
+   && grep -q 'max |p_gpu - p_cpu| 0 over' "$T/checks/summary.txt" \
+   && ! grep -q '^C tests' "$T/checks/summary.txt"; then
+  echo "PASS gpu_checks_det_section ($(grep -c '' "$T/checks/summary.txt") summary lines)"
+else echo "FAIL gpu_checks_det_section: $(tail -4 "$T/checks.out" | tr '\n' ';')"; fi
