@@ -3,7 +3,11 @@
 training iterations per variant (mean over seeds, seed spread as a band and one dot per seed) into a PNG with cairo.
 Standard library only; cairo is reached through ctypes (libcairo2, which the darknet build links).
 usage: la_curve_plot.py collect <out dir> <curve.csv>
-       la_curve_plot.py plot <curve.csv> <curve.png> [--title TEXT]"""
+       la_curve_plot.py plot <curve.csv> <curve.png> [--title TEXT]
+       la_curve_plot.py paired <curve.csv> <baseline variant> <variant> [column ...]
+         per schedule length both variants have: each side's values by seed with mean ± std, and the paired
+         difference (variant - baseline) seed by seed with its mean ± std; columns valid_dice unlabeled_dice
+         valid_hd95 valid_asd valid_lcc_dice by default, those the CSV has (nan values are left out, and so are their seeds)"""
 import csv
 import ctypes
 import ctypes.util
@@ -283,11 +287,59 @@ def plot(csv_path, png_path, title=None):
                                                             " ".join(lab for _, lab in panels)))
 
 
+def mean_std(xs):
+    m = sum(xs) / len(xs)
+    if len(xs) < 2:
+        return "%.3f" % m
+    return "%.3f ± %.3f" % (m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)))
+
+
+def paired(csv_path, base, other, columns=None):
+    """Paired comparison of two variants of one curve CSV, seed by seed (the docs' paired tables). Columns named
+    must exist; of the default ones, those the CSV lacks are left out."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if columns:
+        for col in columns:
+            if rows and col not in rows[0]:
+                fail("%s has no column %s" % (csv_path, col))
+    else:
+        columns = [c for c in ("valid_dice", "unlabeled_dice", "valid_hd95", "valid_asd", "valid_lcc_dice")
+                   if not rows or c in rows[0]]
+    def values(variant, it, col):
+        out = {}
+        for r in rows:
+            if r["variant"] == variant and r["iterations"] == it and r.get("status", "ok") == "ok":
+                v = number(r[col])
+                if v is not None and not math.isnan(v):
+                    out[int(r["seed"])] = v
+        return out
+    iters = sorted({r["iterations"] for r in rows if r["variant"] == base} &
+                   {r["iterations"] for r in rows if r["variant"] == other}, key=int)
+    if not iters:
+        fail("no schedule length has runs of both %s and %s in %s" % (base, other, csv_path))
+    for it in iters:
+        for col in columns:
+            a, b = values(base, it, col), values(other, it, col)
+            seeds = sorted(set(a) & set(b))
+            if not seeds:
+                continue
+            fmt = lambda d: ", ".join("%.3f" % d[s] for s in seeds)
+            diff = [b[s] - a[s] for s in seeds]
+            print("%s %s seeds %s: %s %s (%s); %s %s (%s); %s - %s %s (%s)" % (
+                it, col, " ".join(map(str, seeds)), base, fmt(a), mean_std([a[s] for s in seeds]),
+                other, fmt(b), mean_std([b[s] for s in seeds]), other, base,
+                ", ".join("%+.3f" % d for d in diff), mean_std(diff)))
+    return 0
+
+
 def main(argv):
     if len(argv) >= 4 and argv[1] == "collect":
         collect(argv[2], argv[3])
     elif len(argv) in (4, 6) and argv[1] == "plot" and (len(argv) == 4 or argv[4] == "--title"):
         plot(argv[2], argv[3], argv[5] if len(argv) == 6 else None)
+    elif len(argv) >= 5 and argv[1] == "paired":
+        paired(argv[2], argv[3], argv[4], argv[5:])
     else:
         sys.stderr.write("usage:" + __doc__.split("usage:")[1] + "\n")
         return 2
