@@ -201,9 +201,6 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
     if(net && inference){
         free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
         net->inference = 1;          /* backward_network and update_network refuse */
-        int skipped = skip_loss_only_layers(net);
-        if(skipped) fprintf(stderr, "inference network: %d of %d layers run; the other %d only feed the [dbisl] loss\n",
-                            net->n - skipped, net->n, skipped);
     }
     if(!net){
         fprintf(stderr, "error: %s\n", err);
@@ -221,6 +218,11 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         return 0;
     }
     darknet3d_install_fast_paths(net);   /* CPU [dropout], [route], equal-shape [shortcut]: layers/fast_paths.h */
+    if(inference){   /* after the fast paths, which would give the skipped stock layers a forward again */
+        int skipped = skip_loss_only_layers(net);
+        if(skipped) fprintf(stderr, "inference network: %d of %d layers run; the other %d only feed the [dbisl] loss\n",
+                            net->n - skipped, net->n, skipped);
+    }
     int share = 1;
     if(!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
