@@ -6,7 +6,7 @@
 #   GPU_KIT_ROOT (.): where the kit is unpacked and so whose build/gpu runs (tests/test_gpu_kit.sh runs the det section
 #   of a CPU build's kit in a scratch folder)
 #   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
-#   GPU_CHECK_BUDGET (540) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
+#   GPU_CHECK_BUDGET (470: under 8 minutes) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
 #   resume, mixed precision, speed, predict memory, bench), and a check that would start after the budget is spent
 #   is reported as "skipped (time budget)" instead of run; the bench gets what is left
 #   GPU_CHECK_SECTIONS ("tests det mixed speed bench"): the sections to run, in this order whatever the order given:
@@ -15,7 +15,7 @@
 #   GPU rows). One slot does not hold them all; docs/performance.md gives the split into two calls
 set -u
 T0=$(date +%s)
-BUDGET=${GPU_CHECK_BUDGET:-540}
+BUDGET=${GPU_CHECK_BUDGET:-470}
 left() { echo $((BUDGET - ($(date +%s) - T0))); }
 # in_budget <seconds the check needs at least> <name>: 0 when there is time, else says the check is skipped
 want() { case " ${GPU_CHECK_SECTIONS:-tests det mixed speed bench} " in *" $1 "*) return 0;; esac; return 1; }
