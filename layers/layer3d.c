@@ -1,5 +1,6 @@
 /* Shared helpers of the darknet3d layers: the NCDHW shape convention, buffer allocation on CPU/GPU and parse-time checks. */
 #include <stdlib.h>
+#include <string.h>
 #include "layer3d.h"
 #include "cuda3d.h"
 
@@ -69,7 +70,9 @@ int layer3d_alloc_error(char *err, size_t errlen)
 #ifdef GPU
     char g[512];
     if(cuda3d_take_error(g, sizeof(g))){
-        snprintf(err, errlen, "out of GPU memory: %s", g);
+        /* a failed allocation, or another refusal (a cuDNN descriptor or algorithm the device does not support) */
+        int mem = strstr(g, "cudaMalloc") || strstr(g, "memory") || strstr(g, "ALLOC_FAILED");
+        snprintf(err, errlen, "%s: %s", mem ? "out of GPU memory" : "the GPU refused the layer", g);
         return -1;
     }
 #endif

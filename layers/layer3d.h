@@ -28,8 +28,9 @@ int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out);
 
 /* 1 when output and delta (not needed when layer3d_inference) exist on the CPU and, for a GPU run, on the GPU */
 int layer3d_buffers_ok(const layer *l);
-/* A make_ function's failure as a parse error: "out of GPU memory: file:line: call: error" after a recorded GPU
- * failure (core/cuda3d.h), else "out of memory". Returns -1. */
+/* A make_ function's failure as a parse error: "out of GPU memory: file:line: call: error" after a recorded failed
+ * GPU allocation, "the GPU refused the layer: ..." after another recorded GPU failure (core/cuda3d.h), else "out of
+ * memory". Returns -1. */
 int layer3d_alloc_error(char *err, size_t errlen);
 
 /* calloc that the tests can make fail; never returns NULL silently: callers check. */
