@@ -35,7 +35,7 @@ extern float amp_loss_scale;
 typedef struct {
     float scale;         /* S */
     int good_steps;      /* steps since the last overflow or growth */
-    long skipped;        /* steps skipped in this run (logged) */
+    long skipped;        /* steps skipped since the run began, carried across resumes by the .state (logged) */
 } amp_scaler;
 void amp_scaler_init(amp_scaler *s);
 /* After a step's gradients were checked: returns 1 when the step is to be applied, 0 when it is skipped

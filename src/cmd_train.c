@@ -363,7 +363,7 @@ static void train_free(train_run *r)
 {
 #ifdef GPU
     if(r->amp){
-        fprintf(stderr, "fp16 loss scaling: %ld steps skipped in this run, loss scale %g\n", r->pr.amp.skipped, r->pr.amp.scale);
+        fprintf(stderr, "fp16 loss scaling: %ld steps skipped since the run began (resumes included), loss scale %g\n", r->pr.amp.skipped, r->pr.amp.scale);
         amp_params_free(r->amp);
     }
 #endif
