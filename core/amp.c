@@ -21,7 +21,7 @@ int amp_scaler_step(amp_scaler *s, int overflow)
         return 0;
     }
     if(++s->good_steps >= AMP_GROWTH_INTERVAL){
-        s->scale *= 2.f;
+        if(s->scale * 2.f <= AMP_MAX_SCALE) s->scale *= 2.f;
         s->good_steps = 0;
     }
     return 1;

@@ -27,6 +27,7 @@ extern int darknet3d_precision;
 #define AMP_INIT_SCALE 65536.f
 #define AMP_GROWTH_INTERVAL 2000
 #define AMP_MIN_SCALE 1.f
+#define AMP_MAX_SCALE 1e30f   /* growth stops here; a .state with a scale outside [MIN, MAX] is refused */
 
 /* The loss scale the loss layers multiply their deltas by (1 unless an fp16 training step is running). */
 extern float amp_loss_scale;

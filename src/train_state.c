@@ -371,7 +371,7 @@ static int state_parse(const char *state_path, const unsigned char *data, long f
     GET(&r, s->avg_loss); GET(&r, s->best_dice); GET(&r, s->best_iter);
     s->loss_scale = AMP_INIT_SCALE; s->good_steps = 0; s->skipped = 0;
     if(s->version >= 2){ GET(&r, s->loss_scale); GET(&r, s->good_steps); GET(&r, s->skipped); }
-    if(!r.bad && (!(s->loss_scale >= AMP_MIN_SCALE && s->loss_scale <= 1e30f) || s->good_steps < 0 ||
+    if(!r.bad && (!(s->loss_scale >= AMP_MIN_SCALE && s->loss_scale <= AMP_MAX_SCALE) || s->good_steps < 0 ||
                   s->good_steps >= AMP_GROWTH_INTERVAL || s->skipped < 0)){
         snprintf(err, errlen, "%s: loss scale %g after %d good steps (%lld skipped) is out of range", state_path,
                  s->loss_scale, (int)s->good_steps, (long long)s->skipped);

@@ -27,6 +27,10 @@ static void test_scaler(void)
     CHECK(s.good_steps == 0 && s.scale == 32768.f && s.skipped == 2);
     for(i = 0; i < 40; ++i) amp_scaler_step(&s, 1);
     CHECK(s.scale == AMP_MIN_SCALE && s.skipped == 42);
+    /* growth stops at the largest scale a .state accepts */
+    s.scale = AMP_MAX_SCALE * 0.75f;
+    for(i = 0; i < 3 * AMP_GROWTH_INTERVAL; ++i) amp_scaler_step(&s, 0);
+    CHECK(s.scale == AMP_MAX_SCALE * 0.75f && s.scale <= AMP_MAX_SCALE);
 }
 
 /* Every value of -precision and of [net] precision works: the GPU value is applied, the CPU says it computes FP32 */
