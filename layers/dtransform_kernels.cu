@@ -123,6 +123,9 @@ __device__ float logconv_s(const geom &g, const float *B, const float *S, const 
     return m + (float)log(acc);
 }
 
+/* iterations of the distance transform run between two reads of their early-stop flags */
+#define DT_CHECK_EVERY 8
+
 /* one iteration over the maps of every volume for one polarity; layout: map b at S + (2b + inv) n */
 __global__ void dt_iter_kernel(geom g, int N, int inv, int it, int soft, const float *Ball, float *Sall, int *Rall, int *flag)
 {
@@ -314,7 +317,7 @@ extern "C" int dtransform_alloc_gpu(dtransform_state *s)
        cuda3d_make_array(&s->mx, NULL, 2 * (size_t)s->batch) ||
        cuda3d_make_array(&s->red_gpu, NULL, 8 * (size_t)s->batch)) return -1; /* red_gpu: 4 doubles per volume */
     if(cuda3d_malloc((void **)&s->reach, 2 * n * sizeof(int))) return -1;
-    if(cuda3d_malloc((void **)&s->flag_gpu, sizeof(int))) return -1;
+    if(cuda3d_malloc((void **)&s->flag_gpu, (size_t)(s->niter > 0 ? s->niter : 1) * sizeof(int))) return -1;   /* one per iteration */
     if(s->p.exact && cuda3d_malloc((void **)&s->mask8_gpu, s->nsmall)) return -1;
     return 0;
 }
@@ -367,18 +370,28 @@ extern "C" void dtransform_forward_gpu(dtransform_state *s, const float *prob, f
         }
     } else {
         int soft = s->p.binarize == DT_BIN_SOFTMIN;
+        /* Early stop: iteration it sets flag_gpu[it] when it reaches a voxel; the flags are read every DT_CHECK_EVERY
+         * iterations instead of after each (one host round trip per group). An iteration after one that reached
+         * nothing reaches nothing either (its frontier, the voxels reached at it - 1, is empty), so the extra
+         * iterations of a group change nothing, and iters is the CPU's: up to the first iteration that reached nothing. */
         for(inv = 0; inv < 2; ++inv){
-            int it;
-            for(it = 0; it < s->niter; ++it){
-                int flag = 0;
-                CUDA3D_CHECK(cudaMemset(s->flag_gpu, 0, sizeof(int)));
-                dt_iter_kernel<<<grid(n), BLOCK>>>(g, N, inv, it, soft, s->B, s->S, s->reach, s->flag_gpu);
-                CUDA3D_CHECK_LAUNCH();
-                if(it + 1 > iters) iters = it + 1;
-                if(s->p.early_stop){
-                    CUDA3D_CHECK(cudaMemcpy(&flag, s->flag_gpu, sizeof(int), cudaMemcpyDeviceToHost));
-                    if(!flag) break;
+            int it = 0, stop = 0, j;
+            CUDA3D_CHECK(cudaMemset(s->flag_gpu, 0, (size_t)(s->niter > 0 ? s->niter : 1) * sizeof(int)));
+            while(it < s->niter && !stop){
+                int end = it + DT_CHECK_EVERY < s->niter ? it + DT_CHECK_EVERY : s->niter;
+                for(j = it; j < end; ++j){
+                    dt_iter_kernel<<<grid(n), BLOCK>>>(g, N, inv, j, soft, s->B, s->S, s->reach, s->flag_gpu + j);
+                    CUDA3D_CHECK_LAUNCH();
                 }
+                if(s->p.early_stop){
+                    int fl[DT_CHECK_EVERY];
+                    CUDA3D_CHECK(cudaMemcpy(fl, s->flag_gpu + it, (size_t)(end - it) * sizeof(int), cudaMemcpyDeviceToHost));
+                    for(j = it; j < end && !stop; ++j){
+                        if(j + 1 > iters) iters = j + 1;
+                        stop = !fl[j - it];
+                    }
+                } else if(end > iters) iters = end;
+                it = end;
             }
         }
     }
