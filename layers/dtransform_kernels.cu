@@ -371,9 +371,10 @@ extern "C" void dtransform_forward_gpu(dtransform_state *s, const float *prob, f
     } else {
         int soft = s->p.binarize == DT_BIN_SOFTMIN;
         /* Early stop: iteration it sets flag_gpu[it] when it reaches a voxel; the flags are read every DT_CHECK_EVERY
-         * iterations instead of after each (one host round trip per group). An iteration after one that reached
-         * nothing reaches nothing either (its frontier, the voxels reached at it - 1, is empty), so the extra
-         * iterations of a group change nothing, and iters is the CPU's: up to the first iteration that reached nothing. */
+         * iterations instead of after each (one host round trip per group). An iteration that reaches nothing leaves
+         * S and reach as they were, and the next one reads the same sources (reach < it) and so reaches nothing
+         * either: the extra iterations of a group change nothing (tests/test_dtransform.c, early_stop_bit_exact, on
+         * the CPU twin), and iters is the CPU's: up to the first iteration that reached nothing. */
         for(inv = 0; inv < 2; ++inv){
             int it = 0, stop = 0, j;
             CUDA3D_CHECK(cudaMemset(s->flag_gpu, 0, (size_t)(s->niter > 0 ? s->niter : 1) * sizeof(int)));
