@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, bad settings, scripts/la_curve and its plot, scripts/la_slot, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
+# scripts/la_experiment and scripts/la_ablation on a phantom folder in the LA layout (2 training iterations): data preparation, cfg edits, both evaluations, the table and the last line; LA_SCHEDULE, LA_LABELED, bad settings, scripts/la_curve and its plot, scripts/la_slot, and LA_PROTOCOL=full on four real LA cases when /work/shared/data/LA is there.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP la_scripts: no darknet binary at $D"; exit 0; fi
 D=$(cd "$(dirname "$D")" && pwd)/$(basename "$D")
@@ -54,6 +54,17 @@ printf 'case_004\n' > "$T/la/labeled_8.list"
 out=$(LA_LABELED=8 LA_ITERS=1 sh scripts/la_ablation "$T/la" "$T/lab8b" "$T/v2.txt" 1 2>&1) && echo "FAIL la_ablation_labeled_8_outside (accepted)" ||
   { printf '%s\n' "$out" | grep -q "labeled_8.list names cases outside labeled_16.list: case_004" && echo "PASS la_ablation_labeled_8_outside" || echo "FAIL la_ablation_labeled_8_outside: $out"; }
 rm -f "$T/la/labeled_8.list"
+# LA_LABELED=64: supervised variants train on every training label (labeled_16 + unlabeled_48); dbisl variants refused
+printf 's sup\n' > "$T/v64.txt"
+out=$(LA_LABELED=64 LA_ITERS=1 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/lab64" "$T/v64.txt" 1 2>&1); rc=$?
+s64="$T/lab64/runs/s-seed1/la.data"
+if [ $rc -eq 0 ] && grep -q '^labeled = .*labeled_64.list$' "$s64" && ! grep -q '^unlabeled' "$s64" \
+   && [ "$(sort "$T/lab64/data/labeled_64.list" | tr '\n' ' ')" = "case_000 case_001 case_002 case_003 " ] \
+   && grep -q 'all 64 training cases labeled' "$T/lab64/ablation.md" && grep -q ok "$T/lab64/runs/s-seed1/result.txt"; then
+  echo "PASS la_ablation_labeled_64"; else echo "FAIL la_ablation_labeled_64 (rc=$rc)"; printf '%s\n' "$out" | tail -5; fi
+out=$(LA_LABELED=64 LA_ITERS=1 sh scripts/la_ablation "$T/la" "$T/lab64b" "$T/v2.txt" 1 2>&1) && echo "FAIL la_ablation_labeled_64_dbisl (accepted)" ||
+  { printf '%s\n' "$out" | grep -q "^error: LA_LABELED=64: .*nothing unlabeled for the dbisl variants of .*v2.txt: d$" && [ ! -d "$T/lab64b/runs" ] \
+    && echo "PASS la_ablation_labeled_64_dbisl" || echo "FAIL la_ablation_labeled_64_dbisl: $out"; }
 
 # a run stopped before its final weights continues from its last checkpoint: a 4-iteration run, then a copy of it
 # put back to its iteration-2 checkpoint, resumed by running la_ablation again, must end with the same weights;
