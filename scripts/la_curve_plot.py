@@ -287,11 +287,13 @@ def plot(csv_path, png_path, title=None):
                                                             " ".join(lab for _, lab in panels)))
 
 
-def mean_std(xs):
+def mean_std(xs, signed=False):
+    """mean ± sample std; signed: the mean of a difference, with its sign also when positive"""
     m = sum(xs) / len(xs)
+    f = "%+.3f" if signed else "%.3f"
     if len(xs) < 2:
-        return "%.3f" % m
-    return "%.3f ± %.3f" % (m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)))
+        return f % m
+    return (f + " ± %.3f") % (m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)))
 
 
 def paired(csv_path, base, other, columns=None):
@@ -329,7 +331,7 @@ def paired(csv_path, base, other, columns=None):
             print("%s %s seeds %s: %s %s (%s); %s %s (%s); %s - %s %s (%s)" % (
                 it, col, " ".join(map(str, seeds)), base, fmt(a), mean_std([a[s] for s in seeds]),
                 other, fmt(b), mean_std([b[s] for s in seeds]), other, base,
-                ", ".join("%+.3f" % d for d in diff), mean_std(diff)))
+                ", ".join("%+.3f" % d for d in diff), mean_std(diff, signed=True)))
     return 0
 
 

@@ -140,7 +140,8 @@ if [ $rc1 -eq 0 ] && [ "$1 $2" = "1370 500" ] && [ "$3" -gt 400 ] 2>/dev/null &&
 pr=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup dbisl valid_dice 2>&1); rc1=$?
 pn=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup lall unlabeled_dice 2>&1); rc2=$?
 pe=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup mt 2>&1); rc3=$?
-if [ $rc1 -eq 0 ] && [ "$(printf '%s\n' "$pr" | wc -l)" -eq 3 ] \
+pp=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" dbisl sup valid_dice 2>&1)
+if [ $rc1 -eq 0 ] && [ "$(printf '%s\n' "$pr" | wc -l)" -eq 3 ] && printf '%s\n' "$pp" | grep -qF 'sup - dbisl +0.080, +0.070, +0.060 (+0.070 ± 0.010)' \
    && printf '%s\n' "$pr" | grep -qF '750 valid_dice seeds 1 2 3: sup 0.730, 0.740, 0.750 (0.740 ± 0.010); dbisl 0.650, 0.670, 0.690 (0.670 ± 0.020); dbisl - sup -0.080, -0.070, -0.060 (-0.070 ± 0.010)' \
    && [ $rc2 -eq 0 ] && [ -z "$pn" ] && [ $rc3 -eq 1 ] && printf '%s' "$pe" | grep -q "no schedule length has runs of both sup and mt"; then
   echo "PASS la_curve_paired"; else echo "FAIL la_curve_paired (rc $rc1 $rc2 $rc3: $pr $pe)"; fi
