@@ -136,6 +136,7 @@ __global__ void dt_iter_kernel(geom g, int N, int inv, int it, int soft, const f
     if(reach[v] != INT_MAX) return;
     float *S = Sall + (2 * (size_t)b + inv) * g.n;
     const float *B = Ball + (size_t)b * g.n;
+    if(mv(B, v, inv) == 1.f) return;   /* a mask voxel is never reached (its own term makes the conv >= 1), as on the CPU */
     int x = (int)(v % g.w), y = (int)((v / g.w) % g.h), z = (int)(v / ((size_t)g.w * g.h));
     if(soft){
         float lc = logconv_s(g, B, S, reach, inv, it, z, y, x);

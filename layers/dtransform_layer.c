@@ -265,6 +265,10 @@ static inline int dt_eval(const dtransform_state *s, const float *B, int inv, fl
 {
     size_t u[DT_NK_MAX];
     float hh = s->p.h;
+    /* A voxel of the mask (M_v = 1, unreached) is never reached: its own term is K(0) * 1 = 1, so the conv is >= 1
+     * and its log >= 0, in both formulations. Skipping it changes no bit; it saves the outside transform's
+     * iteration 0, where most voxels are mask voxels, and the mask voxels next to each front. */
+    if(mval(B, v, inv) == 1.f) return 0;
     neighbours(s, v, u);
     if(s->p.binarize == DT_BIN_SOFTMIN){
         float lc = logconv_softmin(s, B, S, reach, inv, it, u);

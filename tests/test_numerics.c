@@ -76,10 +76,34 @@ static void test_softplus(void)
     printf("  softplus3d: max error %.2f ulp\n", worst);
 }
 
+/* The saturated ends (|x| > 104, no expf call) give the same bits as the formula with the call: every float in
+ * [-2^8, 2^8] whose magnitude is at least 64, both signs. */
+static void test_saturation_same_bits(void)
+{
+    long n = 0, diff_s = 0, diff_p = 0;
+    float x;
+    for(x = 64.f; x <= 256.f; x = nextafterf(x, INFINITY)){
+        for(int sgn = 0; sgn < 2; ++sgn){
+            float v = sgn ? -x : x;
+            volatile float e1 = expf(-v), e2 = expf(v);
+            float ref_s = v >= 0 ? 1.f / (1.f + e1) : e2 / (1.f + e2);
+            float ref_p = v > 0 ? v + log1pf(e1) : log1pf(e2);
+            float s = sigmoid3d(v), p = softplus3d(v);
+            diff_s += memcmp(&s, &ref_s, sizeof(float)) != 0;
+            diff_p += memcmp(&p, &ref_p, sizeof(float)) != 0;
+            ++n;
+        }
+    }
+    CHECK_MSG(diff_s == 0, "sigmoid3d: %ld of %ld values differ from the formula", diff_s, n);
+    CHECK_MSG(diff_p == 0, "softplus3d: %ld of %ld values differ from the formula", diff_p, n);
+    printf("  saturated ends: %ld floats, same bits as the formula\n", n);
+}
+
 int main(void)
 {
     RUN(test_sigmoid_accuracy);
     RUN(test_sigmoid_ends);
     RUN(test_softplus);
+    RUN(test_saturation_same_bits);
     TEST_MAIN_END();
 }
