@@ -4,8 +4,8 @@ training iterations per variant (mean over seeds, seed spread as a band and one 
 Standard library only; cairo is reached through ctypes (libcairo2, which the darknet build links).
 usage: la_curve_plot.py collect <out dir> <curve.csv>
        la_curve_plot.py plot <curve.csv> <curve.png> [--title TEXT]
-       la_curve_plot.py paired <curve.csv> <baseline variant> <variant> [column ...]
-         per schedule length both variants have: each side's values by seed with mean ± std, and the paired
+       la_curve_plot.py paired <curve.csv>[+<more.csv> ...] <baseline variant> <variant> [column ...]
+         (several CSVs joined by +, e.g. the curve's and a sweep's, are read as one) per schedule length both variants have: each side's values by seed with mean ± std, and the paired
          difference (variant - baseline) seed by seed with its mean ± std; columns valid_dice unlabeled_dice
          valid_hd95 valid_asd valid_lcc_dice by default, those the CSV has (nan values are left out, and so are their seeds)"""
 import csv
@@ -299,8 +299,15 @@ def mean_std(xs, signed=False):
 def paired(csv_path, base, other, columns=None):
     """Paired comparison of two variants of one curve CSV, seed by seed (the docs' paired tables). Columns named
     must exist; of the default ones, those the CSV lacks are left out."""
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = []
+    for path in csv_path.split("+"):
+        if not os.path.isfile(path):
+            fail("%s: no such file" % path)
+        with open(path, newline="") as f:
+            part = list(csv.DictReader(f))
+        if rows and part and set(part[0]) != set(rows[0]):
+            fail("%s has other columns than %s" % (path, csv_path.split("+")[0]))
+        rows += part
     if columns:
         for col in columns:
             if rows and col not in rows[0]:

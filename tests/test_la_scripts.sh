@@ -141,10 +141,16 @@ pr=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup dbisl valid_dice 2>&1)
 pn=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup lall unlabeled_dice 2>&1); rc2=$?
 pe=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup mt 2>&1); rc3=$?
 pp=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" dbisl sup valid_dice 2>&1)
+# two CSVs joined by +: a sweep's rows (mt) against the curve's (sup); a missing file is named
+grep '^sup,750,' "$T/syn.csv" | sed 's/^sup,/mt,/; s/,0\.7\([0-9]\),/,0.8\1,/' | { head -1 "$T/syn.csv"; cat; } > "$T/sweep.csv"
+pj=$($PY scripts/la_curve_plot.py paired "$T/syn.csv+$T/sweep.csv" sup mt valid_dice 2>&1); rc4=$?
+pm=$($PY scripts/la_curve_plot.py paired "$T/syn.csv+$T/nothere.csv" sup mt 2>&1); rc5=$?
 if [ $rc1 -eq 0 ] && [ "$(printf '%s\n' "$pr" | wc -l)" -eq 3 ] && printf '%s\n' "$pp" | grep -qF 'sup - dbisl +0.080, +0.070, +0.060 (+0.070 ± 0.010)' \
    && printf '%s\n' "$pr" | grep -qF '750 valid_dice seeds 1 2 3: sup 0.730, 0.740, 0.750 (0.740 ± 0.010); dbisl 0.650, 0.670, 0.690 (0.670 ± 0.020); dbisl - sup -0.080, -0.070, -0.060 (-0.070 ± 0.010)' \
-   && [ $rc2 -eq 0 ] && [ -z "$pn" ] && [ $rc3 -eq 1 ] && printf '%s' "$pe" | grep -q "no schedule length has runs of both sup and mt"; then
-  echo "PASS la_curve_paired"; else echo "FAIL la_curve_paired (rc $rc1 $rc2 $rc3: $pr $pe)"; fi
+   && [ $rc2 -eq 0 ] && [ -z "$pn" ] && [ $rc3 -eq 1 ] && printf '%s' "$pe" | grep -q "no schedule length has runs of both sup and mt" \
+   && [ $rc4 -eq 0 ] && printf '%s\n' "$pj" | grep -qF 'mt - sup +0.100, +0.100, +0.100 (+0.100 ± 0.000)' \
+   && [ $rc5 -eq 1 ] && printf '%s' "$pm" | grep -q "nothere.csv: no such file"; then
+  echo "PASS la_curve_paired"; else echo "FAIL la_curve_paired (rc $rc1 $rc2 $rc3 $rc4 $rc5: $pr $pe $pj $pm)"; fi
 
 # scripts/la_slot: packs under a size limit (the phantom cases are 2.1 MB each: 2 per 5 MiB pack), unpacked packs
 # rebuild the folder, a case larger than a pack is refused; collect: one results archive and the weights in parts
