@@ -170,6 +170,27 @@ if [ $r1 -eq 0 ] && [ "$(printf '%s\n' "$o1" | tail -1 | cut -d' ' -f1)" = packs
    && ! tar tzf "$S/back/results.tar.gz" | grep -q 'weights\|nii' && cat "$S/back/dbisl-seed1.weights.part-"* | cmp -s - "$T/exp/runs/dbisl-seed1/backup/dbisl_final.weights" \
    && cat "$S/back/sup-seed1.weights.part-"* | cmp -s - "$T/exp/runs/sup-seed1/backup/sup_final.weights" && [ $r6 -eq 1 ] && [ ! -e "$S/back2" ]; then
   echo "PASS la_slot"; else echo "FAIL la_slot (rc $r1 $r2 $r3 $r4 $r5 $r6)"; printf '%s\n' "$o1" "$o2" "$o3" "$o5" "$o6" | tail -6; fi
+# la_slot checkpoint / take / restore: a run stopped at its iteration-2 checkpoint (the resume test's run, put back)
+# travels in 15 MiB parts over two calls, is restored only when every part is there and matches its checksum, and
+# la_ablation then resumes it exactly (the same final weights as the uninterrupted run)
+CK="$T/ck"; rm -rf "$CK"; mkdir -p "$CK/runs"; cp -r "$T/res/runs/r-seed1" "$CK/runs/"; B="$CK/runs/r-seed1/backup"
+rm -f "$B"/r_final.weights* "$B"/r_4.weights* "$CK/runs/r-seed1/result.txt"; cp "$B/r_2.weights" "$B/r_last.weights"; cp "$B/r_2.weights.state" "$B/r_last.weights.state"
+c1=$(sh scripts/la_slot checkpoint "$CK" r-seed1 "$S/ck" 2>&1); k1=$?
+c2=$(sh scripts/la_slot checkpoint "$T/res" r-seed1 "$S/ck2" 2>&1); k2=$?
+t1=$(sh scripts/la_slot take "$S/ck" "$S/call1" 1 2>&1); t2=$(sh scripts/la_slot take "$S/ck" "$S/call2" 5 2>&1)
+o1=$(sh scripts/la_slot restore "$S/call1" "$S/m" 2>&1); q1=$?
+o2=$(sh scripts/la_slot restore "$S/call2" "$S/m" 2>&1); q2=$?
+o3=$(sh scripts/la_slot restore "$S/call2" "$S/m" 2>&1); q3=$?
+mkdir -p "$S/bad"; cp "$S/call2/"* "$S/bad/"; printf 'x' | dd of="$S/bad/r-seed1.ckpt.part-01" bs=1 seek=100 conv=notrunc 2> /dev/null
+sh scripts/la_slot restore "$S/call1" "$S/m2" > /dev/null 2>&1; o4=$(sh scripts/la_slot restore "$S/bad" "$S/m2" 2>&1); q4=$?
+LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$S/m" "$T/v3.txt" 1 > /dev/null 2>&1; q5=$?
+if [ $k1 -eq 0 ] && [ "$(printf '%s\n' "$c1" | tail -1 | cut -d' ' -f1)" = parts=2 ] && [ $k2 -eq 1 ] && printf '%s' "$c2" | grep -q "has finished" \
+   && [ "$t1" = "taken=1 left=1" ] && [ "$t2" = "taken=1 left=0" ] && [ -f "$S/call1/r-seed1.ckpt.sums" ] \
+   && [ $q1 -eq 0 ] && [ "$o1" = "r-seed1 parts=1/2" ] && [ $q2 -eq 0 ] && [ "$o2" = "r-seed1 restored" ] && [ $q3 -eq 0 ] && [ "$o3" = "r-seed1 restored" ] \
+   && [ $q4 -eq 1 ] && printf '%s' "$o4" | grep -q "does not match its checksum" && [ ! -e "$S/m2/runs/r-seed1" ] \
+   && [ $q5 -eq 0 ] && grep -q "resuming exactly at iteration 2" "$S/m/runs/r-seed1/train.err" \
+   && cmp -s "$S/m/runs/r-seed1/backup/r_final.weights" "$T/res/runs/r-seed1/backup/r_final.weights" && grep -q " ok 4$" "$S/m/runs/r-seed1/result.txt"; then
+  echo "PASS la_slot_checkpoint"; else echo "FAIL la_slot_checkpoint (rc $k1 $k2 $q1 $q2 $q3 $q4 $q5)"; printf '%s\n' "$c1" "$c2" "$t1" "$t2" "$o1" "$o2" "$o3" "$o4" | tail -8; fi
 # LA_TABLES_ONLY=1: the tables again from the brought-back results alone (no LA folder, no weights, nothing trained)
 U="$S/unpacked"; mkdir -p "$U"; tar -C "$U" -xzf "$S/back/results.tar.gz" 2>/dev/null
 out=$(LA_TABLES_ONLY=1 sh scripts/la_ablation "$T/nowhere" "$U" "$U/experiment.variants" 1 2>&1); rc=$?
