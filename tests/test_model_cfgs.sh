@@ -29,6 +29,10 @@ chk=$(printf '%s\n' "$out" | awk '$1 ~ /^[0-9]+$/ { s += $NF; if($2 == "route") 
   END { d = s - (t - w); if(d < 0) d = -d; printf "%s routes=%d shared=%d column=%.0f total-workspace=%d", (r == 2 && z == 2 && t > 0 && d < 2) ? "ok" : "bad", r, z, s, t - w }')
 case $chk in ok*) echo "PASS model_cfgs_buffers ($chk; $(printf '%s\n' "$out" | grep '^buffers'))";; *) echo "FAIL model_cfgs_buffers ($chk)";; esac
 [ "$(printf '%s\n' "$out" | tail -1)" = "params=12347716" ] && echo "PASS model_cfgs_params_last_line" || echo "FAIL model_cfgs_params_last_line"
+# Darknet's [shortcut] line shows a volume as c x d x h x w like the 3D layers' lines (layer 18 of the tiny cfg adds
+# layer 11's 32 x 2 x 4 x 4 to the deconvolution's output), not Darknet's folded w x (d*h) x c
+r=$($D seg3d params cfg/dbisl-tiny.cfg 2>&1 | awk '$1 == 18 && $2 == "res"')
+[ "$(echo $r)" = "18 res 11 32 x 2 x 4 x 4 -> 32 x 2 x 4 x 4" ] && echo "PASS model_cfgs_shortcut_shapes" || echo "FAIL model_cfgs_shortcut_shapes: '$r'"
 pb=$($D seg3d params "$T/bare.cfg" 2>/dev/null | sed -n 's/^params=//p')
 pt=$($D seg3d params cfg/dbisl-tiny.cfg 2>/dev/null | sed -n 's/^params=//p')
 [ -n "$pt" ] && [ "$pb" = "$pt" ] && echo "PASS model_cfgs_params_tiny ($pt)" || echo "FAIL model_cfgs_params_tiny: $pt with the sections, $pb without"
