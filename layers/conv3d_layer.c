@@ -6,6 +6,7 @@
 #include <omp.h>
 #include "conv3d_layer.h"
 #include "conv3d_onednn.h"
+#include "conv3d_direct.h"
 #include "layers3d.h"
 
 dims3d conv3d_out_dims(dims3d in, const conv3d_options *o)
@@ -139,6 +140,7 @@ void forward_conv3d_layer(layer l, network net)
     const int ident = geom3d_is_identity(g);
     const int T = chunk_threads(st);
     if(pointwise_thin(l, st)){ pointwise_forward(l, net); c3_post_forward(l, net); return; }
+    if(conv3d_direct_applies(l) && conv3d_direct_forward(l, net) == 0){ c3_post_forward(l, net); return; }
 #ifdef ONEDNN
     if(conv3d_onednn_forward(l, net) == 0){ c3_post_forward(l, net); return; }
 #endif
@@ -273,6 +275,7 @@ void backward_conv3d_layer(layer l, network net)
     int b;
     c3_post_backward(l, net);
     if(pointwise_thin(l, st) && pointwise_backward(l, net) == 0) return;
+    if(conv3d_direct_applies(l) && conv3d_direct_backward(l, net) == 0) return;
 #ifdef ONEDNN
     if(conv3d_onednn_backward(l, net) == 0) return;
 #endif

@@ -43,6 +43,8 @@ static const layer_row ROWS[] = {
     {"conv3d_1x1x1_input", 2, 3, 1, 1, 1, "[conv3d]\nfilters=3\nsize=3\nstride=1\npad=1\nbias=1\nactivation=tanh\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_odd_bn_stride3", 3, 2, 7, 5, 9, "[conv3d]\nfilters=5\nsize=3\nstride_d=3\nstride_h=2\nstride_w=3\npad=1\nbatch_normalize=1\nbias=0\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     /* channels a multiple of 8, as in the paper's model: the shapes cuDNN's tensor-core engines take at fp16/bf16/tf32 */
+    /* rows of 16 voxels or more with at most 8 filters take the direct AVX-512 loops (layers/conv3d_direct.h) */
+    {"conv3d_direct_thin", 2, 3, 3, 2, 18, "[conv3d]\nfilters=5\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_c16_bn_tc", 2, 16, 6, 8, 8, "[conv3d]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
      "the smaller conv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
     {"deconv3d_c16_tc", 2, 16, 3, 4, 4, "[deconv3d]\nfilters=16\nsize=2\nstride=2\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,

@@ -1,0 +1,87 @@
+/* Times forward+backward of LA-mini's thin full-resolution [conv3d] layers with the direct loops (layers/conv3d_direct.c) against the general path, interleaved in one process, best of N; run by bench_conv3d_direct.sh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "darknet.h"
+#include "darknet3d.h"
+#include "conv3d_direct.h"
+
+typedef struct { const char *name; int c, oc, d, h, w; } shape;
+
+/* [net] takes one channel: a pointwise layer 0 sets the channel count; layer 1 is timed */
+static network *net_for(const shape *s, int batch)
+{
+    char cfg[1024];
+    snprintf(cfg, sizeof(cfg),
+             "[net]\nbatch=%d\nheight=%d\nwidth=%d\ndepth=%d\nchannels=1\n\n"
+             "[conv3d]\nfilters=%d\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n\n"
+             "[conv3d]\nfilters=%d\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nactivation=relu\n",
+             batch, s->h, s->w, s->d, s->c, s->oc);
+    FILE *f = fopen("tests/out/bench_conv3d_direct.cfg", "w");
+    if(!f) return 0;
+    fputs(cfg, f);
+    fclose(f);
+    return load_network_checked("tests/out/bench_conv3d_direct.cfg", 0, 0);
+}
+
+static double once(network *net, float *x, float *dx, float *dy)
+{
+    layer l = net->layers[1];
+    network nn = *net;
+    nn.train = 1;
+    nn.index = 1;
+    nn.input = x;
+    nn.delta = dx;
+    double t0 = omp_get_wtime();
+    l.forward(l, nn);
+    memcpy(l.delta, dy, (size_t)l.batch * l.outputs * sizeof(float));
+    l.backward(l, nn);
+    return omp_get_wtime() - t0;
+}
+
+int main(int argc, char **argv)
+{
+    int reps = argc > 1 ? atoi(argv[1]) : 5, batch = argc > 2 ? atoi(argv[2]) : 4;
+    static const shape S[] = {
+        {"conv3d_1-8_32x48x48", 1, 8, 32, 48, 48},
+        {"conv3d_8-8_32x48x48", 8, 8, 32, 48, 48},
+        {"conv3d_16-8_32x48x48", 16, 8, 32, 48, 48},
+    };
+    darknet3d_init();
+    gpu_index = -1;
+    if(system("mkdir -p tests/out")) return 1;
+    printf("%-24s %12s %12s %10s %12s\n", "layer (batch)", "general ms", "direct ms", "ratio", "direct GF/s");
+    double tg = 0, td = 0;
+    size_t k;
+    for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
+        network *net = net_for(&S[k], batch);
+        if(!net){ fprintf(stderr, "bench_conv3d_direct: cfg for %s failed\n", S[k].name); return 1; }
+        layer l = net->layers[1];
+        if(!conv3d_direct_applies(l)){ fprintf(stderr, "bench_conv3d_direct: the direct loops do not apply here (no AVX-512F?)\n"); return 1; }
+        size_t nx = (size_t)batch * l.inputs, ny = (size_t)batch * l.outputs, i;
+        float *x = malloc(nx * sizeof(float)), *dx = calloc(nx, sizeof(float)), *dy = malloc(ny * sizeof(float));
+        for(i = 0; i < nx; ++i) x[i] = (float)((i * 2654435761u) >> 16 & 1023) / 1024.f - 0.5f;
+        for(i = 0; i < ny; ++i) dy[i] = (float)((i * 40503u) >> 8 & 1023) / 1024.f - 0.5f;
+        double bg = 1e30, bd = 1e30;
+        int r;
+        for(r = 0; r <= reps; ++r){          /* round 0 warms both paths up */
+            conv3d_direct_enabled = 0;
+            double a = once(net, x, dx, dy);
+            conv3d_direct_enabled = 1;
+            double b = once(net, x, dx, dy);
+            if(r > 0){ if(a < bg) bg = a; if(b < bd) bd = b; }
+        }
+        /* forward + backward (data and weight gradients; the first layer of a net has no data gradient, timed here all the same) = 3 x forward */
+        double gflop = 3.0 * 2.0 * S[k].c * S[k].oc * 27.0 * S[k].d * S[k].h * S[k].w * batch / 1e9;
+        char name[64];
+        snprintf(name, sizeof(name), "%s (%d)", S[k].name, batch);
+        printf("%-24s %12.1f %12.1f %10.2f %12.1f\n", name, bg * 1e3, bd * 1e3, bd / bg, gflop / bd);
+        tg += bg; td += bd;
+        free(x); free(dx); free(dy);
+        free_network(net);
+    }
+    printf("%-24s %12.1f %12.1f %10.2f\n", "total", tg * 1e3, td * 1e3, td / tg);
+    printf("conv3d_direct_ratio=%.2f\n", td / tg);
+    return 0;
+}
