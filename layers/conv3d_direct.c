@@ -125,7 +125,7 @@ static void correlate(const float *P, const padded *p, int ci_n, int kd, int kh,
 
 /* wb[blk][c][tap][o] = w[blk*OB + o][c][tap] (flip = 0) or, for the data gradient (the correlation of dY with the
  * flipped, transposed kernel), wb[blk][o][tap][c] = w[o][blk*OB + c][k3 - 1 - tap]; zeros for missing channels */
-static float *block_weights(const float *w, int oc, int c, int k3, int flip, int *nblk_out)
+static float *block_weights(const float *w, int oc, int c, int k3, int flip)
 {
     const int n_out = flip ? c : oc, n_in = flip ? oc : c, nblk = (n_out + OB - 1) / OB;
     float *wb = calloc((size_t)nblk * n_in * k3 * OB, sizeof(float));
@@ -137,7 +137,6 @@ static float *block_weights(const float *w, int oc, int c, int k3, int flip, int
                 float v = flip ? w[((size_t)i * c + q) * k3 + (k3 - 1 - t)] : w[((size_t)q * c + i) * k3 + t];
                 wb[((((size_t)(q / OB) * n_in + i) * k3) + t) * OB + q % OB] = v;
             }
-    *nblk_out = nblk;
     return wb;
 }
 
@@ -152,8 +151,8 @@ int conv3d_direct_forward(layer l, network net)
     const geom3d *g = &c3_state(l)->g;
     const int k3 = g->kd * g->kh * g->kw;
     padded p = fwd_padding(g);
-    int nblk, b;
-    float *wb = block_weights(l.weights, l.out_c, l.c, k3, 0, &nblk);
+    int b;
+    float *wb = block_weights(l.weights, l.out_c, l.c, k3, 0);
     float *P = malloc(padded_floats(&p) * sizeof(float));
     if(!wb || !P){ free(wb); free(P); return -1; }
     for(b = 0; b < l.batch; ++b){
@@ -190,6 +189,16 @@ static void wgrad_task(const float *X, const padded *px, const float *DY, const 
     for(o = 0; o < OB; ++o) for(e = 0; e < 3; ++e) _mm512_storeu_ps(accmem + (o * 3 + e) * VL, acc[o][e]);
 }
 
+/* weight-gradient task t: output block blk, input channel ci, kernel row ab = a * kh + b */
+typedef struct { int blk, ci, ab; } wtask;
+
+static wtask wtask_of(long t, const geom3d *g, int c)
+{
+    const long rows = (long)g->kd * g->kh;
+    wtask w = {(int)(t / (rows * c)), (int)(t / rows % c), (int)(t % rows)};
+    return w;
+}
+
 __attribute__((target("avx512f")))
 static float lane_sum(const float *v) { return _mm512_reduce_add_ps(_mm512_loadu_ps(v)); }
 
@@ -204,8 +213,8 @@ int conv3d_direct_backward(layer l, network net)
     int wa = (int)round_vl(g->w) + g->kw - 1, wb_ = pd.ox + (int)round_vl(g->ow);
     pd.Wp = wa > wb_ ? wa : wb_;
     const long ntask = (long)nblk_o * l.c * g->kd * g->kh;
-    int nblk_x = 0, s;
-    float *wx = net.delta ? block_weights(l.weights, l.out_c, l.c, k3, 1, &nblk_x) : 0;
+    int s;
+    float *wx = net.delta ? block_weights(l.weights, l.out_c, l.c, k3, 1) : 0;
     float *X = malloc(padded_floats(&px) * sizeof(float));
     float *DY = calloc(padded_floats(&pd), sizeof(float));
     float *acc = calloc((size_t)ntask * OB * 3 * VL, sizeof(float));
@@ -218,8 +227,8 @@ int conv3d_direct_backward(layer l, network net)
             long t;
             #pragma omp parallel for schedule(static)
             for(t = 0; t < ntask; ++t){
-                int ab = (int)(t % (g->kd * g->kh)), ci = (int)(t / (g->kd * g->kh) % l.c), blk = (int)(t / ((long)g->kd * g->kh * l.c));
-                wgrad_task(X, &px, DY, &pd, blk, ci, ab / g->kh, ab % g->kh, g->kw, z, g->oh, g->ow, acc + (size_t)t * OB * 3 * VL);
+                wtask k = wtask_of(t, g, l.c);
+                wgrad_task(X, &px, DY, &pd, k.blk, k.ci, k.ab / g->kh, k.ab % g->kh, g->kw, z, g->oh, g->ow, acc + (size_t)t * OB * 3 * VL);
             }
         }
         if(net.delta)
@@ -227,11 +236,11 @@ int conv3d_direct_backward(layer l, network net)
     }
     long t;
     for(t = 0; t < ntask; ++t){
-        int ab = (int)(t % (g->kd * g->kh)), ci = (int)(t / (g->kd * g->kh) % l.c), blk = (int)(t / ((long)g->kd * g->kh * l.c));
+        wtask k = wtask_of(t, g, l.c);
         int o, e;
-        for(o = 0; o < OB && blk * OB + o < l.out_c; ++o)
+        for(o = 0; o < OB && k.blk * OB + o < l.out_c; ++o)
             for(e = 0; e < g->kw; ++e)
-                l.weight_updates[((size_t)(blk * OB + o) * l.c + ci) * k3 + ab * g->kw + e] += lane_sum(acc + ((size_t)t * OB * 3 + o * 3 + e) * VL);
+                l.weight_updates[((size_t)(k.blk * OB + o) * l.c + k.ci) * k3 + k.ab * g->kw + e] += lane_sum(acc + ((size_t)t * OB * 3 + o * 3 + e) * VL);
     }
     free(wx); free(X); free(DY); free(acc);
     return 0;

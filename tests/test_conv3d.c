@@ -281,9 +281,7 @@ static void test_update(void)
 /* ---- through the registry: cfg parsing, parameter count, weights round trip, errors ---- */
 static network *parse_text(const char *text, char *err)
 {
-    FILE *f = fopen("tests/out/c3.cfg", "w");
-    fputs(text, f);
-    fclose(f);
+    if(write_text("tests/out/c3.cfg", text)) return 0;
     return parse_network_cfg_err("tests/out/c3.cfg", err, 1024);
 }
 

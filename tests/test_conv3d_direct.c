@@ -23,10 +23,7 @@ static network *one_layer(const shape *s, int batch)
              "[conv3d]\nfilters=%d\nsize_d=%d\nsize_h=%d\nsize_w=%d\nstride=1\npad_d=%d\npad_h=%d\npad_w=%d\n"
              "batch_normalize=0\nactivation=linear\n",
              batch, s->h, s->w, s->d, s->c, s->oc, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw);
-    FILE *f = fopen("tests/out/conv3d_direct.cfg", "w");
-    if(!f) return 0;
-    fputs(cfg, f);
-    fclose(f);
+    if(write_text("tests/out/conv3d_direct.cfg", cfg)) return 0;
     return load_network_checked("tests/out/conv3d_direct.cfg", 0, 0);
 }
 

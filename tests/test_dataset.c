@@ -10,12 +10,7 @@
 
 static void mkout(void) { mkdir("tests/out", 0755); mkdir(OUT, 0755); mkdir(OUT "/sub", 0755); mkdir(OUT "/sub/cases", 0755); }
 
-static void put(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
+static void put(const char *path, const char *text) { CHECK(write_text(path, text) == 0); }
 
 static void test_pattern(void)
 {

@@ -26,10 +26,7 @@ static int parse_flat(list *options, size_params params, layer *l, char *err, si
 
 static network *parse_text(const char *text, char *err)
 {
-    FILE *f = fopen("tests/out/dualsplit.cfg", "w");
-    if(!f) return 0;
-    fputs(text, f);
-    fclose(f);
+    if(write_text("tests/out/dualsplit.cfg", text)) return 0;
     return parse_network_cfg_err("tests/out/dualsplit.cfg", err, 1024);
 }
 

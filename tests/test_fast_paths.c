@@ -183,10 +183,7 @@ static void test_dropout_statistics(void)
 
 static network *parse_text(const char *path, const char *text, char *err)
 {
-    FILE *f = fopen(path, "w");
-    if(!f) return 0;
-    fputs(text, f);
-    fclose(f);
+    if(write_text(path, text)) return 0;
     return parse_network_cfg_err((char *)path, err, 1024);
 }
 
@@ -319,10 +316,7 @@ static void test_installed_on_load(void)
         "[r2s]\nk=2\n\n"
         "[dropout]\nprobability=0.25\n\n"
         "[shortcut]\nfrom=0\nactivation=linear\n";
-    FILE *f = fopen("tests/out/fast_paths_load.cfg", "w");
-    if(!f){ CHECK(f != 0); return; }
-    fputs(cfg, f);
-    fclose(f);
+    if(write_text("tests/out/fast_paths_load.cfg", cfg)){ CHECK(!"tests/out/fast_paths_load.cfg written"); return; }
     network *net = load_network_checked("tests/out/fast_paths_load.cfg", 0, 0);
     CHECK(net != 0);
     if(!net) return;
@@ -339,10 +333,7 @@ static void test_conv3d_thin_pointwise(void)
         "[net]\nbatch=2\nheight=40\nwidth=51\ndepth=3\nchannels=1\n\n"
         "[conv3d]\nfilters=5\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n\n"
         "[conv3d]\nfilters=3\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n";
-    FILE *f = fopen("tests/out/fast_paths_pw.cfg", "w");
-    if(!f){ CHECK(f != 0); return; }
-    fputs(cfg, f);
-    fclose(f);
+    if(write_text("tests/out/fast_paths_pw.cfg", cfg)){ CHECK(!"tests/out/fast_paths_pw.cfg written"); return; }
     network *net = load_network_checked("tests/out/fast_paths_pw.cfg", 0, 0);
     CHECK(net != 0);
     if(!net) return;

@@ -68,11 +68,9 @@ static void test_fatal_aborts(void)
  * recorded cudaMalloc, and loads once the memory is back. */
 static void cfg_out_of_gpu_memory(const char *what, const char *cfg)
 {
-    FILE *f = fopen("tests/out/gpu_errors.cfg", "w");
-    CHECK(f != 0);
-    if(!f) return;
-    fputs(cfg, f);
-    fclose(f);
+    int werr = write_text("tests/out/gpu_errors.cfg", cfg);
+    CHECK(werr == 0);
+    if(werr) return;
     size_t free_b = 0, total_b = 0;
     CHECK(cudaMemGetInfo(&free_b, &total_b) == cudaSuccess);
     /* leave 128 MiB free */

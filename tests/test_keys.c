@@ -18,14 +18,6 @@ static void fmt(const cfg_key *k, double v, int flag, char *buf, size_t n)
     else snprintf(buf, n, "%.0f", v);
 }
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if(!f) return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 /* ---- layer sections, in-process on the CPU ---- */
 
 /* The network around the tested key: "[net]" text, the sections before, the tested section's other keys and the

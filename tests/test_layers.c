@@ -199,10 +199,7 @@ static network *parse_row(const layer_row *r, int gpu, char *err, size_t errlen)
     char path[256], text[4096];
     snprintf(path, sizeof(path), "tests/out/layers_%s.cfg", r->name);
     snprintf(text, sizeof(text), "[net]\nbatch=%d\nchannels=%d\ndepth=%d\nheight=%d\nwidth=%d\n\n%s", r->n, r->c, r->d, r->h, r->w, r->cfg);
-    FILE *f = fopen(path, "w");
-    if(!f){ snprintf(err, errlen, "cannot write %s", path); return 0; }
-    fputs(text, f);
-    fclose(f);
+    if(write_text(path, text)){ snprintf(err, errlen, "cannot write %s", path); return 0; }
     int gi = gpu_index;
     gpu_index = gpu ? 0 : -1;
     network *net = parse_network_cfg_err(path, err, errlen);

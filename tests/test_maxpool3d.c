@@ -103,10 +103,7 @@ static void test_indexes_and_accumulation(void)
 
 static network *parse_text(const char *text, char *err)
 {
-    FILE *f = fopen("tests/out/maxpool3d.cfg", "w");
-    if(!f) return 0;
-    fputs(text, f);
-    fclose(f);
+    if(write_text("tests/out/maxpool3d.cfg", text)) return 0;
     return parse_network_cfg_err("tests/out/maxpool3d.cfg", err, 1024);
 }
 

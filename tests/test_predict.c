@@ -145,15 +145,6 @@ static void test_largest_component(void)
     free(m);
 }
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if(!f) return -1;
-    fputs(text, f);
-    fclose(f);
-    return 0;
-}
-
 static void test_cfg_infer_stride(void)
 {
     mkout();

@@ -57,9 +57,7 @@ static const char *write_cfg(const char *name, const char *text)
 {
     static char path[256];
     snprintf(path, sizeof(path), "tests/out/%s", name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
+    CHECK(write_text(path, text) == 0);
     return path;
 }
 

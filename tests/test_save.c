@@ -19,10 +19,7 @@ static const char *CFG = "[net]\nbatch=1\nchannels=2\ndepth=4\nheight=4\nwidth=4
 
 static network *parse_text(const char *text, char *err)
 {
-    FILE *f = fopen("tests/out/save.cfg", "w");
-    if(!f) return 0;
-    fputs(text, f);
-    fclose(f);
+    if(write_text("tests/out/save.cfg", text)) return 0;
     return parse_network_cfg_err("tests/out/save.cfg", err, 1024);
 }
 

@@ -67,14 +67,6 @@ static void make_case(volume *img, volume *lab, int ct, uint64_t seed)
     }
 }
 
-static int write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if(!f) return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 /* a data set of n cases named <prefix>NNNN at dir/<sub>/<id><suffix>.h5 */
 static int make_set(const char *dir, const char *sub, const char *prefix, const char *suffix, int n, int size, int ct, float *lo, float *hi)
 {

@@ -21,6 +21,15 @@ static const char *tl_name_ = "";
 
 #define TEST_MAIN_END() return tl_failed_ ? 1 : 0
 
+/* writes text to path (a cfg or a list for the test); 0 on success */
+static inline int write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if(!f) return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
 /* relative error max|a-b| / max(max|b|, floor) */
 static inline double max_rel_err(const float *a, const float *b, size_t n, double floor_)
 {
