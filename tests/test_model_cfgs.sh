@@ -33,6 +33,11 @@ case $chk in ok*) echo "PASS model_cfgs_buffers ($chk; $(printf '%s\n' "$out" | 
 # layer 11's 32 x 2 x 4 x 4 to the deconvolution's output), not Darknet's folded w x (d*h) x c
 r=$($D seg3d params cfg/dbisl-tiny.cfg 2>&1 | awk '$1 == 18 && $2 == "res"')
 [ "$(echo $r)" = "18 res 11 32 x 2 x 4 x 4 -> 32 x 2 x 4 x 4" ] && echo "PASS model_cfgs_shortcut_shapes" || echo "FAIL model_cfgs_shortcut_shapes: '$r'"
+# [dropout] likewise (layer 16: a volume of depth 1 in a volume network), while a 2D network keeps Darknet's flat count
+r=$($D seg3d params cfg/dbisl-tiny.cfg 2>&1 | awk '$1 == 16 && $2 == "dropout" && $3 == "p"')
+r2=$($D -nogpu ops darknet-src/cfg/cifar.cfg 2>&1 | awk '$1 == 4 && $2 == "dropout"')
+[ "$(echo $r)" = "16 dropout p = 0.50 64 x 1 x 2 x 2 -> 64 x 1 x 2 x 2" ] && [ "$(echo $r2)" = "4 dropout p = 0.50 25088 -> 25088" ] \
+  && echo "PASS model_cfgs_dropout_shapes" || echo "FAIL model_cfgs_dropout_shapes: '$r' / '$r2'"
 pb=$($D seg3d params "$T/bare.cfg" 2>/dev/null | sed -n 's/^params=//p')
 pt=$($D seg3d params cfg/dbisl-tiny.cfg 2>/dev/null | sed -n 's/^params=//p')
 [ -n "$pt" ] && [ "$pb" = "$pt" ] && echo "PASS model_cfgs_params_tiny ($pt)" || echo "FAIL model_cfgs_params_tiny: $pt with the sections, $pb without"
