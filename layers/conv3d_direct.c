@@ -164,28 +164,43 @@ int conv3d_direct_forward(layer l, network net)
     return 0;
 }
 
-/* acc[o][e] (o < OB, e < kw) += sum over the rows of output slice z and their voxels of dY[o] times the padded x
+/* acc[o][e] (o < OB, e < KW) += sum over the rows of output slice z and their voxels of dY[o] times the padded x
  * shifted by e: one (channel, a, b) task of the weight gradient. dY's rows are read from its own padded copy, whose
- * lanes past ow are zeros. Every task runs over one slice before the next slice, so the slice's dY stays in cache. */
+ * lanes past ow are zeros. KW is a compile-time constant at each call, so the 24 accumulators, the KW shifted x
+ * vectors and one dY vector stay in registers. */
+static inline __attribute__((always_inline, target("avx512f")))
+void wgrad_rows(const float *X, const padded *px, const float *DY, const padded *pd, int blk, int ci, int a, int b,
+                const int KW, int z, int oh, int ow, __m512 acc[OB][3])
+{
+    const size_t dstride = (size_t)pd->Dp * pd->Hp * pd->Wp;
+    int o, e, y, x0;
+    for(y = 0; y < oh; ++y){
+        const float *xr = X + (((size_t)ci * px->Dp + z + a) * px->Hp + y + b) * px->Wp;
+        const float *dr = DY + (((size_t)blk * OB * pd->Dp + z + pd->oz) * pd->Hp + y + pd->oy) * pd->Wp + pd->ox;
+        for(x0 = 0; x0 < ow; x0 += VL){
+            __m512 xv[3];
+            for(e = 0; e < KW; ++e) xv[e] = _mm512_loadu_ps(xr + x0 + e);
+            for(o = 0; o < OB; ++o){
+                __m512 dy = _mm512_loadu_ps(dr + o * dstride + x0);
+                __asm__("" : "+v"(dy));   /* one load of dY[o], not one per FMA */
+                for(e = 0; e < KW; ++e) acc[o][e] = _mm512_fmadd_ps(dy, xv[e], acc[o][e]);
+            }
+        }
+    }
+}
+
+/* One weight-gradient task over output slice z, accumulated into accmem ([OB][3] vectors). Every task runs over one
+ * slice before the next slice, so the slice's dY stays in cache. */
 __attribute__((target("avx512f")))
 static void wgrad_task(const float *X, const padded *px, const float *DY, const padded *pd, int blk, int ci, int a, int b,
                        int kw, int z, int oh, int ow, float *accmem)
 {
     __m512 acc[OB][3];
-    int o, e, y, x0;
+    int o, e;
     for(o = 0; o < OB; ++o) for(e = 0; e < 3; ++e) acc[o][e] = _mm512_loadu_ps(accmem + (o * 3 + e) * VL);
-    const size_t dstride = (size_t)pd->Dp * pd->Hp * pd->Wp;
-    for(y = 0; y < oh; ++y){
-        const float *xr = X + (((size_t)ci * px->Dp + z + a) * px->Hp + y + b) * px->Wp;
-        const float *dr = DY + (((size_t)blk * OB * pd->Dp + z + pd->oz) * pd->Hp + y + pd->oy) * pd->Wp + pd->ox;
-        for(x0 = 0; x0 < ow; x0 += VL){
-            __m512 dy[OB], xv[3];
-            for(o = 0; o < OB; ++o) dy[o] = _mm512_loadu_ps(dr + o * dstride + x0);
-            for(e = 0; e < kw; ++e) xv[e] = _mm512_loadu_ps(xr + x0 + e);
-            for(o = 0; o < OB; ++o)
-                for(e = 0; e < kw; ++e) acc[o][e] = _mm512_fmadd_ps(dy[o], xv[e], acc[o][e]);
-        }
-    }
+    if(kw == 3) wgrad_rows(X, px, DY, pd, blk, ci, a, b, 3, z, oh, ow, acc);
+    else if(kw == 2) wgrad_rows(X, px, DY, pd, blk, ci, a, b, 2, z, oh, ow, acc);
+    else wgrad_rows(X, px, DY, pd, blk, ci, a, b, 1, z, oh, ow, acc);
     for(o = 0; o < OB; ++o) for(e = 0; e < 3; ++e) _mm512_storeu_ps(accmem + (o * 3 + e) * VL, acc[o][e]);
 }
 
