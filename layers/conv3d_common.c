@@ -416,6 +416,23 @@ static void act_span(float *x, size_t n, ACTIVATION a)
     }
 }
 
+/* d *= act'(ga * xn + be) for the activations c3_grad_from_x_norm takes: relu and leaky have slope 1 where their
+ * output y = act(a) is positive and y > 0 exactly when a > 0 (relu(a) = a * (a > 0), leaky(a) = a or a / 10), so the
+ * sign of a, computed as the forward pass computes it, gives Darknet's gradient_array(y) bit for bit */
+static void grad_span_xn(const float *xn, size_t n, float ga, float be, ACTIVATION a, float *d)
+{
+    size_t i;
+    if(a == RELU) for(i = 0; i < n; ++i) d[i] *= one_if(ga * xn[i] + be > 0);
+    else if(a == LEAKY) for(i = 0; i < n; ++i) d[i] *= ga * xn[i] + be > 0 ? 1.f : .1f;
+}
+
+int c3_backward_reads_output(const layer *l)
+{
+    if(!l->delta) return 0;   /* inference network: no backward pass */
+    if(l->activation == LINEAR) return 0;
+    return !(l->batch_normalize && l->x_norm && (l->activation == RELU || l->activation == LEAKY));
+}
+
 /* d *= act'(y), with y the activated output (Darknet's gradient_array) */
 static void grad_span(const float *y, size_t n, ACTIVATION a, float *d)
 {
@@ -535,12 +552,15 @@ void c3_post_backward(layer l, network net)
         double sdy = 0, sdyx = 0, sdz = 0;
         int b;
         size_t i0, i;
+        const int from_xn = act == RELU || act == LEAKY;   /* l.output may hold a later layer's values (c3_backward_reads_output) */
+        const float ga = l.scales[k], be = l.biases[k];
         for(b = 0; b < l.batch; ++b){
             float *d = l.delta + ((size_t)b * c + k) * sp;
             const float *xn = l.x_norm + ((size_t)b * c + k) * sp, *y = l.output + ((size_t)b * c + k) * sp;
             for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
                 size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
-                grad_span(y + i0, e - i0, act, d + i0);
+                if(from_xn) grad_span_xn(xn + i0, e - i0, ga, be, act, d + i0);
+                else grad_span(y + i0, e - i0, act, d + i0);
                 sums2(d + i0, xn + i0, e - i0, &sdy, &sdyx);
             }
         }

@@ -107,6 +107,10 @@ void c3_post_forward(layer l, network net);
 /* Turns l.delta (w.r.t. the activated output) IN PLACE into the delta w.r.t. the raw convolution,
  * ACCUMULATING bias_updates, scale_updates and the pre-BN bias updates. Train/inference BN follow net.train. */
 void c3_post_backward(layer l, network net);
+/* 1 when c3_post_backward(_gpu) reads l.output, 0 when the layer's output buffer may be overwritten after its forward
+ * pass (src/shortcut_share.h): no backward pass (inference network), a linear activation, or batch norm with x_norm
+ * and relu or leaky, whose gradient is taken from the sign of scale * x_norm + bias. */
+int c3_backward_reads_output(const layer *l);
 /* Darknet SGD (update_convolutional_layer): lr/batch steps, momentum on the update buffers, decay on weights only. */
 void c3_update(layer l, update_args a);
 /* Write/read the parameters in the weights-file order above: 0, or -1 on a failed write / short read. */

@@ -134,6 +134,18 @@ __global__ void bn_back_kernel(float *d, const float *xn, const float *coef, int
     d[i] = coef[k] * (d[i] - coef[c + k] - xn[i] * coef[2 * c + k]);
 }
 
+/* d *= act'(scale * xn + bias) for relu and leaky: the sign of the pre-activation, computed as normalize_kernel
+ * computes it, is that of the activated output (c3_backward_reads_output), so this is gradient_array_gpu(output) */
+__global__ void bn_act_grad_kernel(float *d, const float *xn, const float *scales, const float *biases, int leaky,
+                                   int c, size_t sp, size_t n)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    int k = (int)((i / sp) % c);
+    float a = scales[k] * xn[i] + biases[k];
+    d[i] *= a > 0 ? 1.f : (leaky ? .1f : 0.f);
+}
+
 __global__ void acc_add_kernel(const double *acc, int c, float *out)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
@@ -178,7 +190,12 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     int c = l.out_c;
     size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
     int cb = (c + 255) / 256;
-    gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
+    if(l.batch_normalize && (l.activation == RELU || l.activation == LEAKY)){
+        /* l.output_gpu may hold a later layer's values (c3_backward_reads_output) */
+        bn_act_grad_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, l.x_norm_gpu, l.scales_gpu, l.biases_gpu,
+                                                        l.activation == LEAKY, c, sp, n);
+        CUDA3D_CHECK_LAUNCH();
+    }else gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
     if(!l.batch_normalize){
         if(!l.nbiases) return;
         double *acc = zeroed_acc(st, c);

@@ -123,13 +123,19 @@ if [ -n "$CS" ] && { grep -q '^FAIL' "$O/tests.log" || [ ! -f "$O/det1/tiny_fina
   say "memcheck (dbisl-tiny, 2 iterations): exit $?; $(grep -h -m4 -E 'Invalid|Program hit|ERROR SUMMARY' "$O/memcheck/out" "$O/memcheck/err" | tr '\n' ';')"
 fi
 
-# 3b. shared gradient buffers (src/delta_share.h) on the GPU: share_deltas=0 gives the same bits in deterministic mode
-sed -e 's/^\[net\]$/[net]\nshare_deltas=0/' "$O/tiny.cfg" > "$O/tiny0.cfg"
-mkdir -p "$O/noshare"
-sed "s|^backup = .*|backup = $(cd "$O/noshare" && pwd)|" "$O/det1/d.data" > "$O/noshare/d.data"
-timeout 120 $D seg3d train "$O/noshare/d.data" "$O/tiny0.cfg" -clear -seed 5 -deterministic -max_batches "$IT" > "$O/noshare/out" 2> "$O/noshare/err"
-if cmp -s "$O/noshare/tiny0_final.weights" "$O/det1/tiny_final.weights"; then say "shared gradient buffers: identical to one buffer per layer ($(grep -o '[0-9.]* MiB shared.*' "$O/det1/err"))"
-else say "shared gradient buffers: DIFFER from one buffer per layer (deterministic, $(ls "$O/noshare" | tr '\n' ' '))"; fi
+# 3b/3c. buffer sharing on the GPU, each against separate buffers in deterministic mode: shared gradient buffers
+#     (src/delta_share.h) and in-place [shortcut]s (src/shortcut_share.h; the conv before each takes its activation
+#     gradient from x_norm on the GPU). keyoff <key> <folder> <what> <log pattern>: dbisl-tiny with <key>=0
+keyoff() {
+  sed -e "s/^\[net\]$/[net]\n$1=0/" "$O/tiny.cfg" > "$O/tiny-$2.cfg"
+  mkdir -p "$O/$2"
+  sed "s|^backup = .*|backup = $(cd "$O/$2" && pwd)|" "$O/det1/d.data" > "$O/$2/d.data"
+  timeout 120 $D seg3d train "$O/$2/d.data" "$O/tiny-$2.cfg" -clear -seed 5 -deterministic -max_batches "$IT" > "$O/$2/out" 2> "$O/$2/err"
+  if cmp -s "$O/$2/tiny-$2_final.weights" "$O/det1/tiny_final.weights"; then say "$3: identical to separate buffers ($(grep -o "$4" "$O/det1/err" | head -1))"
+  else say "$3: DIFFER from separate buffers (deterministic, $(ls "$O/$2" | tr '\n' ' '))"; fi
+}
+keyoff share_deltas noshare "shared gradient buffers" '[0-9.]* MiB shared.*'
+keyoff inplace_shortcut noinplace "in-place [shortcut]s" 'in place: .*'
 
 # 4. exact resume on the GPU in deterministic mode: stop at IT/2, resume to IT
 run part -deterministic -max_batches $((IT / 2))
@@ -194,11 +200,11 @@ profile() {
 V="$O/vnet.cfg"
 f32=$(speed fp32 "$V" -precision fp32); t32=$(speed tf32 "$V" -precision tf32 -benchmark_layers); det=$(speed det "$V" -precision tf32 -deterministic)
 h16=$(speed fp16 "$V" -precision fp16 -benchmark_layers); b16=$(speed bf16 "$V" -precision bf16)
-sed -e 's/^\[net\]$/[net]\nshare_deltas=0/' "$V" > "$O/vnet0.cfg"
+sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0/' "$V" > "$O/vnet0.cfg"
 t0=$(speed tf32sep "$O/vnet0.cfg" -precision tf32)
 pk() { cat "$O/speed-$1.peak" 2>/dev/null; }
-say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 share_deltas=0 $t0"
-say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 share_deltas=0 $(pk tf32sep)"
+say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 share_deltas=0 inplace_shortcut=0 $t0"
+say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 share_deltas=0 inplace_shortcut=0 $(pk tf32sep)"
 srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
 say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16)"
 say "tf32 per layer type, ms of the second iteration: $(profile tf32)"

@@ -6,6 +6,7 @@
 #include "darknet3d.h"
 #include "cfg_check.h"
 #include "fast_paths.h"
+#include "shortcut_share.h"
 #include "delta_share.h"
 #include "layer3d.h"
 #include "conv3d_common.h"
@@ -223,6 +224,16 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         if(skipped) fprintf(stderr, "inference network: %d of %d layers run; the other %d only feed the [dbisl] loss\n",
                             net->n - skipped, net->n, skipped);
     }
+    int inplace = 1;
+    if(cfg_net_int(cfg, "inplace_shortcut", 1, &inplace, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        free_network(net);
+        return 0;
+    }
+    size_t saved = 0;
+    int ninplace = inplace ? network_share_shortcut_outputs(net, &saved) : 0;
+    if(ninplace) fprintf(stderr, "[shortcut] in place: %d of them add into the output buffer of the layer before "
+                         "(%.1f MiB fewer outputs)\n", ninplace, saved / 1048576.0);
     int share = 1;
     if(!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);

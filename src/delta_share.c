@@ -7,10 +7,7 @@
 #include "dbisl_layer.h"
 #include "cuda3d.h"
 
-/* Layer types whose forward pass writes no delta and whose backward writes only into the deltas the rules of
- * last_writers know: net.delta (the layer before), [route]/[dualsplit] inputs, the [shortcut] source, the heads of
- * [dbisl]. A network with any other type keeps one delta per layer. */
-static int known_type(LAYER_TYPE t)
+int buffer_share_known_type(LAYER_TYPE t)
 {
     return t == CONV3D || t == DECONV3D || t == UPSAMPLE3D || t == MAXPOOL3D || t == R2S || t == DTRANSFORM ||
            t == DUALSPLIT || t == ROUTE || t == SHORTCUT || t == DROPOUT || t == CONVOLUTIONAL || t == BATCHNORM ||
@@ -30,7 +27,7 @@ static int last_writers(network *net, int *last)
     for(i = 0; i < n; ++i) last[i] = i;
     for(i = 0; i < n; ++i){
         layer *l = &net->layers[i];
-        if(!known_type(l->type) || l->stopbackward) return -1;
+        if(!buffer_share_known_type(l->type) || l->stopbackward) return -1;
         if(i > 0) writes(last, n, i - 1, i);
         if(l->type == ROUTE || l->type == DUALSPLIT)
             for(k = 0; k < l->n; ++k) writes(last, n, l->input_layers[k], i);

@@ -10,6 +10,7 @@
 #include "shortcut_fast.h"
 #include "fast_paths.h"
 #include "shortcut_layer.h"
+#include "conv3d_common.h"
 
 /* a [dropout] layer struct as make_dropout_layer builds it, without the parser */
 static layer dropout_struct(int batch, int inputs, float p)
@@ -325,6 +326,100 @@ static void test_installed_on_load(void)
     free_network(net);
 }
 
+/* c3_post_backward does not read l.output where c3_backward_reads_output says so (src/shortcut_share.h lets a later
+ * [shortcut] overwrite it): the gradients are the same bits with the output overwritten by NaN before backward */
+static void test_backward_ignores_output(void)
+{
+    static const struct { const char *sec; int reads; } K[] = {
+        {"[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n", 0},
+        {"[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nbias=0\nactivation=leaky\n", 0},
+        {"[deconv3d]\nfilters=3\nsize=2\nstride=2\nbatch_normalize=1\nactivation=relu\n", 0},
+        {"[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=linear\n", 0},
+        {"[conv3d]\nfilters=3\nsize=3\npad=1\nactivation=linear\n", 0},
+        {"[conv3d]\nfilters=3\nsize=3\npad=1\nactivation=relu\n", 1},
+        {"[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=logistic\n", 1},
+    };
+    int k;
+    for(k = 0; k < (int)(sizeof(K) / sizeof(K[0])); ++k){
+        char text[512];
+        snprintf(text, sizeof(text), "[net]\nbatch=2\nheight=6\nwidth=7\ndepth=5\nchannels=1\n\n%s", K[k].sec);
+        if(write_text("tests/out/fast_paths_bwd.cfg", text)){ CHECK(!"tests/out/fast_paths_bwd.cfg written"); return; }
+        network *net = load_network_checked("tests/out/fast_paths_bwd.cfg", 0, 0);
+        CHECK_MSG(net != 0, "case %d", k);
+        if(!net) continue;
+        layer l = net->layers[0];
+        CHECK_MSG(c3_backward_reads_output(&l) == K[k].reads, "case %d: reads_output %d", k, c3_backward_reads_output(&l));
+        size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs, i;
+        int nb = l.nbiases ? l.nbiases : 0, ns = l.batch_normalize ? l.out_c : 0, r;
+        float *x = malloc(nx * sizeof(float)), *dx[2], *dy[2], *dw[2], *db[2], *ds[2];
+        fill(x, nx, 0.37);
+        network nn = *net;
+        nn.train = 1;
+        nn.index = 0;
+        nn.input = x;
+        l.forward(l, nn);
+        for(r = 0; r < 2; ++r){
+            dx[r] = calloc(nx, sizeof(float));
+            memset(l.weight_updates, 0, (size_t)l.nweights * sizeof(float));
+            if(nb) memset(l.bias_updates, 0, (size_t)nb * sizeof(float));
+            if(ns) memset(l.scale_updates, 0, (size_t)ns * sizeof(float));
+            fill(l.delta, ny, 0.053);
+            if(r == 1) for(i = 0; i < ny; ++i) l.output[i] = NAN;
+            nn.delta = dx[r];
+            l.backward(l, nn);
+            dy[r] = malloc(ny * sizeof(float)); memcpy(dy[r], l.delta, ny * sizeof(float));
+            dw[r] = malloc((size_t)l.nweights * sizeof(float)); memcpy(dw[r], l.weight_updates, (size_t)l.nweights * sizeof(float));
+            db[r] = calloc(nb + 1, sizeof(float)); if(nb) memcpy(db[r], l.bias_updates, (size_t)nb * sizeof(float));
+            ds[r] = calloc(ns + 1, sizeof(float)); if(ns) memcpy(ds[r], l.scale_updates, (size_t)ns * sizeof(float));
+        }
+        int same = !memcmp(dx[0], dx[1], nx * sizeof(float)) && !memcmp(dy[0], dy[1], ny * sizeof(float)) &&
+                   !memcmp(dw[0], dw[1], (size_t)l.nweights * sizeof(float)) && !memcmp(db[0], db[1], (size_t)nb * sizeof(float)) &&
+                   !memcmp(ds[0], ds[1], (size_t)ns * sizeof(float));
+        CHECK_MSG(K[k].reads || same, "case %d: the gradients changed with the output overwritten", k);
+        CHECK_MSG(!K[k].reads || !same, "case %d: the gradients should depend on the output", k);
+        for(r = 0; r < 2; ++r){ free(dx[r]); free(dy[r]); free(dw[r]); free(db[r]); free(ds[r]); }
+        free(x);
+        free_network(net);
+    }
+}
+
+/* which [shortcut]s load_network_checked makes add in place (src/shortcut_share.h), and inplace_shortcut=0 */
+static void test_shortcut_inplace_rule(void)
+{
+    static const struct { const char *body; int layer, shared; } K[] = {
+        /* a BN relu conv read by the [shortcut] only: shared */
+        {"[conv3d]\nfilters=2\nsize=1\n\n[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"
+         "[shortcut]\nfrom=0\nactivation=linear\n", 2, 1},
+        /* the same with inplace_shortcut=0 */
+        {"[conv3d]\nfilters=2\nsize=1\n\n[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"
+         "[shortcut]\nfrom=0\nactivation=linear\n", 2, -1},
+        /* its backward reads its output (logistic) */
+        {"[conv3d]\nfilters=2\nsize=1\n\n[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=logistic\n\n"
+         "[shortcut]\nfrom=0\nactivation=linear\n", 2, 0},
+        /* a later [route] reads the conv's output */
+        {"[conv3d]\nfilters=2\nsize=1\n\n[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"
+         "[shortcut]\nfrom=0\nactivation=linear\n\n[route]\nlayers=1,2\n", 2, 0},
+        /* a [dropout] after the [shortcut] holds the shortcut's buffer */
+        {"[conv3d]\nfilters=2\nsize=1\n\n[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"
+         "[shortcut]\nfrom=0\nactivation=linear\n\n[dropout]\nprobability=0.5\n", 2, 0},
+        /* `from` is the layer before */
+        {"[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n[shortcut]\nfrom=0\nactivation=linear\n", 1, 0},
+    };
+    int k;
+    for(k = 0; k < (int)(sizeof(K) / sizeof(K[0])); ++k){
+        char text[1024];
+        snprintf(text, sizeof(text), "[net]\nbatch=2\nheight=4\nwidth=4\ndepth=2\nchannels=1\n%s\n%s",
+                 K[k].shared < 0 ? "inplace_shortcut=0\n" : "", K[k].body);
+        if(write_text("tests/out/fast_paths_inplace.cfg", text)){ CHECK(!"tests/out/fast_paths_inplace.cfg written"); return; }
+        network *net = load_network_checked("tests/out/fast_paths_inplace.cfg", 0, 0);
+        CHECK_MSG(net != 0, "case %d", k);
+        if(!net) continue;
+        int shared = net->layers[K[k].layer].output == net->layers[K[k].layer - 1].output;
+        CHECK_MSG(shared == (K[k].shared > 0), "case %d: shared %d", k, shared);
+        free_network(net);   /* a shared buffer is freed once (ASan in make asan) */
+    }
+}
+
 /* [conv3d] 1x1x1 with 3 filters on 5 channels (the thin pointwise path of layers/conv3d_layer.c): forward and backward
  * against a double-precision reference, over two blocks of voxels (one partial), identical at 1, 2 and 3 threads */
 static void test_conv3d_thin_pointwise(void)
@@ -407,5 +502,7 @@ int main(void)
     RUN(test_route_shared);
     RUN(test_installed_on_load);
     RUN(test_conv3d_thin_pointwise);
+    RUN(test_backward_ignores_output);
+    RUN(test_shortcut_inplace_rule);
     TEST_MAIN_END();
 }

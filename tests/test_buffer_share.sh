@@ -1,0 +1,58 @@
+#!/bin/sh
+# Shared buffers change no bit: shared gradient buffers (src/delta_share.h, [net] share_deltas) and in-place [shortcut]s (src/shortcut_share.h, [net] inplace_shortcut) give byte-identical weights, .state and predictions with the key at 1 (the default) and 0, and the log and seg3d params show the buffers shrink.
+DARKNET=${DARKNET:-./darknet}
+cd "$(dirname "$0")/.."
+T=tests/out/buffer_share
+rm -rf "$T"; mkdir -p "$T"
+export OMP_NUM_THREADS=2
+"$DARKNET" seg3d synth "$T/small" 6 -size 16 32 32 -seed 5 > /dev/null 2>&1 && "$DARKNET" seg3d synth "$T/mini" 6 -size 32 48 48 -seed 7 > /dev/null 2>&1 \
+  || { echo "FAIL buffer_share_setup: seg3d synth failed"; exit 0; }
+# same <key> <log line> <name> <cfg> <data dir> <iterations>: trains the cfg with <key>=1 and <key>=0, compares the
+# final weights and .state, and the predictions of one validation phantom; <log line> is printed at 1 only
+same() {
+  key=$1; logline=$2; name=$3; cfg=$4; data=$5; it=$6; d="$T/$key"
+  for v in 1 0; do
+    mkdir -p "$d/$name$v"
+    sed "s/^\[net\]$/[net]\n$key=$v/" "$cfg" > "$d/$name$v/$name.cfg"
+    sed "s|^backup.*|backup = $(pwd)/$d/$name$v|" "$data/synth.data" > "$d/$name$v/s.data"
+    sed -i "s|^root = .*|root = $(pwd)/$data|; s|= \([a-z]*\.list\)$|= $(pwd)/$data/\1|" "$d/$name$v/s.data"
+    "$DARKNET" seg3d train "$d/$name$v/s.data" "$d/$name$v/$name.cfg" -seed 3 -max_batches "$it" -clear > "$d/$name$v/out" 2> "$d/$name$v/err"
+    img="$data/$(head -1 "$data/valid.list")/image.nii.gz"
+    "$DARKNET" seg3d predict "$d/$name$v/$name.cfg" "$d/$name$v/${name}_final.weights" "$img" "$d/$name$v/pred.nii.gz" \
+      > /dev/null 2>> "$d/$name$v/err"
+  done
+  line=$(grep "^$logline" "$d/${name}1/err" | head -1)
+  if [ -f "$d/${name}1/${name}_final.weights" ] && cmp -s "$d/${name}1/${name}_final.weights" "$d/${name}0/${name}_final.weights" \
+     && cmp -s "$d/${name}1/${name}_final.weights.state" "$d/${name}0/${name}_final.weights.state" \
+     && [ -f "$d/${name}1/pred.nii.gz" ] && cmp -s "$d/${name}1/pred.nii.gz" "$d/${name}0/pred.nii.gz" \
+     && [ -n "$line" ] && ! grep -q "^$logline" "$d/${name}0/err"; then
+    echo "PASS buffer_share_${key}_identical_$name ($it iterations; $line)"
+  else echo "FAIL buffer_share_${key}_identical_$name: $(tail -1 "$d/${name}1/err") / $(tail -1 "$d/${name}0/err")"; fi
+}
+same share_deltas 'gradient buffers:' tiny cfg/dbisl-tiny.cfg "$T/small" 10
+same share_deltas 'gradient buffers:' minisup cfg/la-mini-sup.cfg "$T/mini" 4
+same inplace_shortcut '\[shortcut\] in place:' tiny cfg/dbisl-tiny.cfg "$T/small" 10
+same inplace_shortcut '\[shortcut\] in place:' minidbisl cfg/la-mini-dbisl.cfg "$T/mini" 4
+# inventory <key> <field>: the paper model's <field> MiB in seg3d params with the key at 1 and at 0
+inventory() {
+  sed "s/^\[net\]$/[net]\n$1=0/" cfg/dbisl-vnet.cfg > "$T/vnet-$1-0.cfg"
+  for c in cfg/dbisl-vnet.cfg "$T/vnet-$1-0.cfg"; do
+    "$DARKNET" seg3d params "$c" 2>/dev/null | sed -n "s/^buffers at batch .* $2 \([0-9]*\),.*/\1/p"
+  done | tr '\n' ' '
+}
+# the paper's model: gradients shrink to less than half
+set -- $(inventory share_deltas gradients)
+if [ -n "$2" ] && [ $((2 * $1)) -lt "$2" ]; then echo "PASS delta_share_vnet_inventory (gradients $2 -> $1 MiB)"
+else echo "FAIL delta_share_vnet_inventory (gradients '$2' -> '$1' MiB)"; fi
+# the placement reaches the bound: the arena is as large as the deltas alive at the busiest backward step
+line=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>&1 | grep '^gradient buffers:')
+a=$(printf '%s\n' "$line" | sed -n 's/^gradient buffers: \([0-9.]*\) MiB shared.*/\1/p')
+m=$(printf '%s\n' "$line" | sed -n 's/.*alive at once at most: \([0-9.]*\) MiB.*/\1/p')
+if [ -n "$a" ] && [ "$a" = "$m" ]; then echo "PASS delta_share_vnet_at_bound ($line)"; else echo "FAIL delta_share_vnet_at_bound ($line)"; fi
+# in-place [shortcut]s: the outputs shrink by what the log line reports (the 8 decoder [shortcut]s, 650.8 MiB)
+set -- $(inventory inplace_shortcut outputs)
+line=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>&1 | grep '^\[shortcut\] in place:')
+s=$(printf '%s\n' "$line" | sed -n 's/.*(\([0-9]*\)\.[0-9] MiB fewer outputs).*/\1/p')
+if [ -n "$2" ] && [ -n "$s" ] && [ $(($2 - $1 - s)) -ge -1 ] && [ $(($2 - $1 - s)) -le 1 ] && [ "$s" -gt 600 ]; then
+  echo "PASS shortcut_share_vnet_inventory (outputs $2 -> $1 MiB; $line)"
+else echo "FAIL shortcut_share_vnet_inventory (outputs '$2' -> '$1' MiB; $line)"; fi
