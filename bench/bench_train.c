@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include "darknet.h"
 #include "darknet3d.h"
 #include "dataset.h"
@@ -168,8 +169,10 @@ static int cmd_train(int argc, char **argv)
     }
     if(df) fclose(df);
     loader_stop(L);
-    printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f iters=%d device=%s precision=%s skipped=%ld\n",
-           tsum / iters, tmin, tload / iters, loss, network_param_count(net), mem, iters, gpu_index >= 0 ? "gpu" : "cpu",
+    struct rusage ru;
+    double rss = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0;   /* the process's peak RSS so far */
+    printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f rss_mib=%.0f iters=%d device=%s precision=%s skipped=%ld\n",
+           tsum / iters, tmin, tload / iters, loss, network_param_count(net), mem, rss, iters, gpu_index >= 0 ? "gpu" : "cpu",
            precisions[darknet3d_precision], scaler.skipped);
     if(piters > 0 && gpu_index < 0){
         double *tf = calloc(net->n, sizeof(double)), *tb = calloc(net->n, sizeof(double)), *tu = calloc(net->n, sizeof(double));

@@ -13,6 +13,7 @@ Usage (all print one `key=value ...` result line; run with Debian's /usr/bin/pyt
   dbisl_torch.py s2r     N D H W SCALE REPS THREADS PROB.f32  writes the input (blob probabilities), times fwd+bwd"""
 import math
 import os
+import resource
 import sys
 import time
 
@@ -223,9 +224,10 @@ def cmd_train(W, H, D, f, B, nlab, iters, warmup, threads, devname, path, nbatch
     if amp:
         assert net.enc.b1[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
     alloc = torch.cuda.max_memory_allocated() / 2 ** 20 if dev.type == "cuda" else 0
-    print("s_per_iter=%.4f min=%.4f loss=%.4f params=%d peak_mib=%.0f alloc_mib=%.0f iters=%d threads=%d amp=%s "
-          "torch=%s" % (sum(times) / len(times), min(times), float(loss.detach()), nparams(net), peak, alloc, iters,
-                        torch.get_num_threads(), amp or "none", torch.__version__))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0   # the process's peak RSS so far (KiB on Linux)
+    print("s_per_iter=%.4f min=%.4f loss=%.4f params=%d peak_mib=%.0f alloc_mib=%.0f rss_mib=%.0f iters=%d threads=%d "
+          "amp=%s torch=%s" % (sum(times) / len(times), min(times), float(loss.detach()), nparams(net), peak, alloc, rss,
+                               iters, torch.get_num_threads(), amp or "none", torch.__version__))
 
 
 def device_used_mib(dev):

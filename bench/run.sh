@@ -99,13 +99,17 @@ P_TORCH=$($PY bench/dbisl_torch.py params 64 64 32 16 | sed -n 's/^params=//p')
 MAC_CPU=$($PY bench/dbisl_torch.py macs 64 64 32 16)
 MAC_GPU=$($PY bench/dbisl_torch.py macs 112 112 80 16)
 
-R_OURS="" R_TORCH="" S2R_ROWS="" DT_NOTE="" IO="" IT="" GF="" GF_BLAS="" GF_DNNL="" GEMM=""
+R_OURS="" R_TORCH="" R_TORCH_BF="" S2R_ROWS="" DT_NOTE="" IO="" IT="" GF="" GF_BLAS="" GF_DNNL="" GEMM=""
 if [ "$GPUONLY" != 1 ]; then
     echo "bench: CPU training, ours ($((ITERS + WARM + PROF)) iterations) ..." >&2
     "$O/bench_train" train "$O/bench-cpu.cfg" "$O/synth-cpu/synth.data" "$ITERS" "$WARM" "$O/batches-cpu.f32" "$PROF" >"$O/train-cpu-ours.txt" 2>"$O/train-cpu-ours.log"
     R_OURS=$(last '^s_per_iter=' "$O/train-cpu-ours.txt")
     echo "bench: CPU training, PyTorch ($((ITERS + WARM)) iterations) ..." >&2
     R_TORCH=$($PY bench/dbisl_torch.py train 64 64 32 16 4 2 "$ITERS" "$WARM" "$T" cpu "$O/batches-cpu.f32" 4 2>"$O/train-cpu-torch.log" | tail -1)
+    # the process's peak RSS under the mixed-precision recipe of the GPU anchor (autocast bf16, channels_last_3d): the
+    # CPU's view of the memory target, which is set against PyTorch AMP
+    echo "bench: CPU training, PyTorch autocast bf16 (1 iteration, peak memory) ..." >&2
+    R_TORCH_BF=$(TORCH_AMP=bf16 $PY bench/dbisl_torch.py train 64 64 32 16 4 2 1 0 "$T" cpu "$O/batches-cpu.f32" 4 2>"$O/train-cpu-torch-bf16.log" | tail -1)
 
     echo "bench: s2r ..." >&2
     S2R_ROWS=""
@@ -228,6 +232,8 @@ if [ "$GPUONLY" = 1 ]; then
     echo "cpu | skipped (BENCH_GPU_ONLY=1) | ratio=n/a"
 else
 echo "cpu train s/iter (mean; loader wait ours $(kv "$R_OURS" loader_wait) s) | ours=$TO torch=$TT (min $(kv "$R_OURS" min)/$(kv "$R_TORCH" min)) | ratio=$(ratio "$TO" "$TT")"
+echo "cpu train peak RSS of the process, MiB, FP32 both | ours=$(kv "$R_OURS" rss_mib) torch=$(kv "$R_TORCH" rss_mib) | ratio=$(ratio "$(kv "$R_OURS" rss_mib)" "$(kv "$R_TORCH" rss_mib)")"
+echo "cpu train peak RSS of the process, MiB, ours FP32 vs PyTorch autocast bf16 + channels_last_3d (1 iteration) | ours=$(kv "$R_OURS" rss_mib) torch=$(kv "$R_TORCH_BF" rss_mib) | ratio=$(ratio "$(kv "$R_OURS" rss_mib)" "$(kv "$R_TORCH_BF" rss_mib)")"
 printf '%s\n' "$S2R_ROWS" | sed '/^$/d'
 echo "cpu sliding window 44x144x144 (DxHxW) synth volume, window 64x64x32, stride 16,32,32, $(kv "$IO" windows) windows, per pass ours $(kv "$IO" per_pass) (seg3d predict's default) torch 4, both decoders, s | ours=$(kv "$IO" seconds) torch=$(kv "$IT" seconds) | ratio=$(ratio "$(kv "$IO" seconds)" "$(kv "$IT" seconds)")"
 fi

@@ -21,7 +21,8 @@ for amp in none bf16 fp16; do
     echo "SKIP bench_torch_train_fp16: this torch ($("$PY" -c 'import torch; print(torch.__version__)')) has no fp16 autocast on the CPU"; continue
   fi
   s=$(kv "$out" s_per_iter) l=$(kv "$out" loss) a=$(kv "$out" amp)
-  if finite "$s" && finite "$l" && [ "$a" = "$amp" ] && [ "$(kv "$out" params)" = 773908 ]; then echo "PASS bench_torch_train_$amp ($out)"
+  if finite "$s" && finite "$l" && [ "$a" = "$amp" ] && [ "$(kv "$out" params)" = 773908 ] \
+     && awk -v r="$(kv "$out" rss_mib)" 'BEGIN{ exit !(r + 0 > 100) }'; then echo "PASS bench_torch_train_$amp ($out)"
   else echo "FAIL bench_torch_train_$amp: '$out' $(tail -2 "$T/train-$amp.err" | tr '\n' ' ')"; fi
 done
 out=$(TORCH_AMP=fp8 "$PY" "$B" train 16 16 16 4 4 2 1 0 1 cpu "$T/b.f32" 2 2>/dev/null); rc=$?
