@@ -9,7 +9,8 @@
  * own output (c3_backward_reads_output: batch norm with relu or leaky, a linear activation, or an inference network)
  * and no other layer reads that output (the rules of src/delta_share.c: the next layer, the inputs of [route],
  * [dualsplit] and [shortcut], the heads of [dbisl]), the [shortcut] takes that layer's output buffer (CPU and GPU)
- * as its own and adds in place: each element is read before it is written, so every value is the same bits.
+ * as its own and adds in place: each element is read before it is written, so every value is the same bits (on the
+ * GPU, Darknet's forward without its copy of the input onto itself).
  * Not done when `from` is the layer before, when another layer holds either buffer (a [dropout] after the
  * [shortcut], a single-input [route]), or when the network has a layer type outside the known list.
  * Returns the number of [shortcut]s changed and adds the bytes freed to *saved. free_network frees a buffer several
