@@ -514,6 +514,26 @@ void c3_post_forward(layer l, network net)
     }
 }
 
+void c3_recompute_output(layer l, network net)
+{
+    int c = l.out_c;
+    size_t sp = l.outputs / c;
+    long bc;
+    (void)net;
+    #pragma omp parallel for schedule(static)
+    for(bc = 0; bc < (long)l.batch * c; ++bc){
+        float ga = l.scales[bc % c], be = l.biases[bc % c];
+        float *y = l.output + bc * sp;
+        const float *xn = l.x_norm + bc * sp;
+        size_t i0, i;
+        for(i0 = 0; i0 < sp; i0 += C3_BLOCK){
+            size_t e = sp - i0 < C3_BLOCK ? sp : i0 + C3_BLOCK;
+            for(i = i0; i < e; ++i) y[i] = ga * xn[i] + be;
+            act_span(y + i0, e - i0, l.activation);
+        }
+    }
+}
+
 void c3_post_backward(layer l, network net)
 {
     conv3d_state *st = c3_state(l);

@@ -111,6 +111,9 @@ void c3_post_backward(layer l, network net);
  * pass (src/shortcut_share.h): no backward pass (inference network), a linear activation, or batch norm with x_norm
  * and relu or leaky, whose gradient is taken from the sign of scale * x_norm + bias. */
 int c3_backward_reads_output(const layer *l);
+/* With batch norm and x_norm: writes l.output = act(scale * x_norm + bias) as c3_post_forward computes it from the
+ * x_norm it keeps, so the same bits as the forward pass wrote (src/output_recompute.h rebuilds dropped outputs so). */
+void c3_recompute_output(layer l, network net);
 /* Darknet SGD (update_convolutional_layer): lr/batch steps, momentum on the update buffers, decay on weights only. */
 void c3_update(layer l, update_args a);
 /* Write/read the parameters in the weights-file order above: 0, or -1 on a failed write / short read. */
@@ -144,6 +147,7 @@ void c3_backward_half_gpu(layer l, network net);
 void c3_free_gpu(conv3d_state *st);
 void c3_post_forward_gpu(layer l, network net);
 void c3_post_backward_gpu(layer l, network net);
+void c3_recompute_output_gpu(layer l, network net);
 void c3_update_gpu(layer l, update_args a);
 void c3_push(layer l);
 void c3_pull(layer l);

@@ -113,6 +113,15 @@ __global__ void normalize_kernel(float *y, float *xn, const float *mean, const f
     y[i] = scales[k] * t + biases[k];
 }
 
+/* y = scale * x_norm + bias, as normalize_kernel computes it from the value it keeps */
+__global__ void bn_recompute_kernel(float *y, const float *xn, const float *scales, const float *biases, int c, size_t sp, size_t n)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    int k = (int)((i / sp) % c);
+    y[i] = scales[k] * xn[i] + biases[k];
+}
+
 /* from the sums of dy and dy*xhat: the parameter updates and the coefficients of dz = g*(dy - a - xhat*b) */
 __global__ void bn_back_coef_kernel(const double *acc, int c, double m, int train, const float *scales, const float *var,
                                     float *bias_updates, float *scale_updates, float *coef)
@@ -181,6 +190,16 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
         add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n);
         CUDA3D_CHECK_LAUNCH();
     }
+    activate_array_gpu(l.output_gpu, (int)n, l.activation);
+}
+
+extern "C" void c3_recompute_output_gpu(layer l, network net)
+{
+    size_t n = (size_t)l.batch * l.outputs;
+    (void)net;
+    bn_recompute_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.x_norm_gpu, l.scales_gpu, l.biases_gpu, l.out_c,
+                                                      l.outputs / l.out_c, n);
+    CUDA3D_CHECK_LAUNCH();
     activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
 

@@ -93,6 +93,11 @@ void forward_dropout_seeded(layer l, network net)
     apply(net.input, (size_t)l.batch * l.inputs, seed, l.probability, l.scale);
 }
 
+void rebuild_dropout_seeded(layer l, network net)
+{
+    apply(net.input, (size_t)l.batch * l.inputs, get_seed(l), l.probability, l.scale);
+}
+
 void backward_dropout_seeded(layer l, network net)
 {
     if(!net.delta) return;

@@ -18,6 +18,9 @@ float dropout_uniform(uint64_t seed, size_t i);
  * is below l.probability, else scaled by l.scale). OpenMP over elements; the masks depend on the rand() stream
  * only, so a run resumed from a checkpoint sees the same masks. */
 void forward_dropout_seeded(layer l, network net);
+/* Applies the mask of the last training forward to net.input again, in place (the same draws and arithmetic as
+ * that forward: the same bits); src/output_recompute.h rebuilds a dropped-out output so. */
+void rebuild_dropout_seeded(layer l, network net);
 /* CPU backward: Darknet's rule on net.delta with the draws recomputed from the seed in l.rand (the same rule as
  * stock backward_dropout_layer). */
 void backward_dropout_seeded(layer l, network net);
@@ -28,5 +31,7 @@ void backward_dropout_seeded(layer l, network net);
  * that seed, so the masks repeat from run to run and after a resume. Darknet's backward_gpu is used unchanged
  * (it reads the same l.rand_gpu). */
 void forward_dropout_seeded_gpu(layer l, network net);
+/* The mask l.rand_gpu of the last training forward (this one's or the stock one's) applied to net.input_gpu again. */
+void rebuild_dropout_seeded_gpu(layer l, network net);
 #endif
 #endif

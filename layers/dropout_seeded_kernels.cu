@@ -33,3 +33,10 @@ extern "C" void forward_dropout_seeded_gpu(layer l, network net)
     dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
     CUDA3D_CHECK_LAUNCH();
 }
+
+extern "C" void rebuild_dropout_seeded_gpu(layer l, network net)
+{
+    size_t n = (size_t)l.inputs * l.batch;
+    dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
+    CUDA3D_CHECK_LAUNCH();
+}

@@ -123,9 +123,11 @@ if [ -n "$CS" ] && { grep -q '^FAIL' "$O/tests.log" || [ ! -f "$O/det1/tiny_fina
   say "memcheck (dbisl-tiny, 2 iterations): exit $?; $(grep -h -m4 -E 'Invalid|Program hit|ERROR SUMMARY' "$O/memcheck/out" "$O/memcheck/err" | tr '\n' ';')"
 fi
 
-# 3b/3c. buffer sharing on the GPU, each against separate buffers in deterministic mode: shared gradient buffers
-#     (src/delta_share.h) and in-place [shortcut]s (src/shortcut_share.h; the conv before each takes its activation
-#     gradient from x_norm on the GPU). keyoff <key> <folder> <what> <log pattern>: dbisl-tiny with <key>=0
+# 3b/3c/3d. buffer sharing on the GPU, each against separate buffers in deterministic mode: shared gradient buffers
+#     (src/delta_share.h), in-place [shortcut]s (src/shortcut_share.h; the conv before each takes its activation
+#     gradient from x_norm on the GPU) and outputs rebuilt before backward (src/output_recompute.h: the rebuild
+#     kernels c3_recompute_output_gpu and rebuild_dropout_seeded_gpu). keyoff <key> <folder> <what> <log pattern>:
+#     dbisl-tiny with <key>=0
 keyoff() {
   sed -e "s/^\[net\]$/[net]\n$1=0/" "$O/tiny.cfg" > "$O/tiny-$2.cfg"
   mkdir -p "$O/$2"
@@ -136,6 +138,7 @@ keyoff() {
 }
 keyoff share_deltas noshare "shared gradient buffers" '[0-9.]* MiB shared.*'
 keyoff inplace_shortcut noinplace "in-place [shortcut]s" 'in place: .*'
+keyoff recompute_outputs norecompute "outputs rebuilt before backward" 'rebuilt before backward: [0-9.]* MiB shared by lifetime (one per layer: [0-9.]* MiB'
 
 # 4. exact resume on the GPU in deterministic mode: stop at IT/2, resume to IT
 run part -deterministic -max_batches $((IT / 2))
@@ -200,11 +203,11 @@ profile() {
 V="$O/vnet.cfg"
 f32=$(speed fp32 "$V" -precision fp32); t32=$(speed tf32 "$V" -precision tf32 -benchmark_layers); det=$(speed det "$V" -precision tf32 -deterministic)
 h16=$(speed fp16 "$V" -precision fp16 -benchmark_layers); b16=$(speed bf16 "$V" -precision bf16)
-sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0/' "$V" > "$O/vnet0.cfg"
+sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0\nrecompute_outputs=0/' "$V" > "$O/vnet0.cfg"
 t0=$(speed tf32sep "$O/vnet0.cfg" -precision tf32)
 pk() { cat "$O/speed-$1.peak" 2>/dev/null; }
-say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 share_deltas=0 inplace_shortcut=0 $t0"
-say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 share_deltas=0 inplace_shortcut=0 $(pk tf32sep)"
+say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 with separate buffers (share_deltas=0 inplace_shortcut=0 recompute_outputs=0) $t0"
+say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 with separate buffers $(pk tf32sep)"
 srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
 say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16)"
 say "tf32 per layer type, ms of the second iteration: $(profile tf32)"

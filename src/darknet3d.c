@@ -8,6 +8,7 @@
 #include "fast_paths.h"
 #include "shortcut_share.h"
 #include "delta_share.h"
+#include "output_recompute.h"
 #include "layer3d.h"
 #include "conv3d_common.h"
 #ifdef GPU
@@ -77,14 +78,14 @@ size_t network_param_count(network *net)
     return total;
 }
 
-static int in_arena(const network *net, const float *p)
+static int in_arena(const float *p, const float *arena, size_t n)
 {
-    return p && net->delta_arena && p >= net->delta_arena && p < net->delta_arena + net->delta_arena_n;
+    return p && arena && p >= arena && p < arena + n;
 }
 
 /* The bytes of layer i's host buffers by kind, added into b (a buffer an earlier layer holds too, as stock [dropout]
  * and a single-input [route] share their input's output and delta, is counted there; the gradient arena of
- * src/delta_share.h once, at its first holder): b[0] outputs, b[1] gradients (delta), b[2] what forward keeps for
+ * src/delta_share.h and the output arena of src/output_recompute.h once each, at their first holder): b[0] outputs, b[1] gradients (delta), b[2] what forward keeps for
  * backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
  * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
 void layer_buffer_bytes(network *net, int i, size_t b[5])
@@ -95,9 +96,14 @@ void layer_buffer_bytes(network *net, int i, size_t b[5])
     float *p[4] = { l.output, l.delta, l.x, l.x_norm };
     int kind[4] = { 0, 1, 2, 2 };
     for(k = 0; k < 4; ++k){
-        if(k == 1 && in_arena(net, p[k])){   /* the shared gradients: the whole arena, at its first holder */
-            for(j = 0; j < i && !in_arena(net, net->layers[j].delta); ++j);
+        if(k == 1 && in_arena(p[k], net->delta_arena, net->delta_arena_n)){   /* the shared gradients: the whole arena, at its first holder */
+            for(j = 0; j < i && !in_arena(net->layers[j].delta, net->delta_arena, net->delta_arena_n); ++j);
             if(j == i) b[1] += net->delta_arena_n * sizeof(float);
+            continue;
+        }
+        if(k == 0 && in_arena(p[k], net->output_arena, net->output_arena_n)){   /* the rebuilt outputs: likewise */
+            for(j = 0; j < i && !in_arena(net->layers[j].output, net->output_arena, net->output_arena_n); ++j);
+            if(j == i) b[0] += net->output_arena_n * sizeof(float);
             continue;
         }
         int seen = !p[k];
@@ -186,6 +192,39 @@ static int skip_loss_only_layers(network *net)
     return skipped;
 }
 
+/* The buffer sharings a network's [net] keys ask for (inplace_shortcut; share_deltas and recompute_outputs in
+ * training), each with its log line: 0, or -1 with the error printed. */
+static int share_buffers(network *net, char *cfg, int inference)
+{
+    char err[1024];
+    size_t saved = 0, before, after, bound;
+    int inplace = 1, share = 1, recompute = 1;
+    if(cfg_net_int(cfg, "inplace_shortcut", 1, &inplace, err, sizeof(err)) ||
+       (!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))) ||
+       (!inference && cfg_net_int(cfg, "recompute_outputs", 1, &recompute, err, sizeof(err)))){
+        fprintf(stderr, "error: %s\n", err);
+        return -1;
+    }
+    int ninplace = inplace ? network_share_shortcut_outputs(net, &saved) : 0;
+    if(ninplace) fprintf(stderr, "[shortcut] in place: %d of them add into the output buffer of the layer before "
+                         "(%.1f MiB fewer outputs)\n", ninplace, saved / 1048576.0);
+    int shared = !inference && share ? network_share_deltas(net, &before, &after, &bound, err, sizeof(err)) : 1;
+    if(shared < 0){
+        fprintf(stderr, "error: %s: gradient buffers: %s\n", cfg, err);
+        return -1;
+    }
+    if(shared == 0) fprintf(stderr, "gradient buffers: %.1f MiB shared by lifetime (one per layer: %.1f MiB; alive at "
+                            "once at most: %.1f MiB)\n", after / 1048576.0, before / 1048576.0, bound / 1048576.0);
+    int rebuilt = !inference && recompute ? network_recompute_outputs(net, &before, &after, &bound, err, sizeof(err)) : 1;
+    if(rebuilt < 0){
+        fprintf(stderr, "error: %s: output buffers: %s\n", cfg, err);
+        return -1;
+    }
+    if(rebuilt == 0) fprintf(stderr, "outputs rebuilt before backward: %.1f MiB shared by lifetime (one per layer: %.1f "
+                             "MiB; alive at once at most: %.1f MiB)\n", after / 1048576.0, before / 1048576.0, bound / 1048576.0);
+    return 0;
+}
+
 static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
 {
     char err[1024];
@@ -224,31 +263,10 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         if(skipped) fprintf(stderr, "inference network: %d of %d layers run; the other %d only feed the [dbisl] loss\n",
                             net->n - skipped, net->n, skipped);
     }
-    int inplace = 1;
-    if(cfg_net_int(cfg, "inplace_shortcut", 1, &inplace, err, sizeof(err))){
-        fprintf(stderr, "error: %s\n", err);
+    if(share_buffers(net, cfg, inference)){
         free_network(net);
         return 0;
     }
-    size_t saved = 0;
-    int ninplace = inplace ? network_share_shortcut_outputs(net, &saved) : 0;
-    if(ninplace) fprintf(stderr, "[shortcut] in place: %d of them add into the output buffer of the layer before "
-                         "(%.1f MiB fewer outputs)\n", ninplace, saved / 1048576.0);
-    int share = 1;
-    if(!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))){
-        fprintf(stderr, "error: %s\n", err);
-        free_network(net);
-        return 0;
-    }
-    size_t before, after, bound;
-    int shared = !inference && share ? network_share_deltas(net, &before, &after, &bound, err, sizeof(err)) : 1;
-    if(shared < 0){
-        fprintf(stderr, "error: %s: gradient buffers: %s\n", cfg, err);
-        free_network(net);
-        return 0;
-    }
-    if(shared == 0) fprintf(stderr, "gradient buffers: %.1f MiB shared by lifetime (one per layer: %.1f MiB; alive at "
-                            "once at most: %.1f MiB)\n", after / 1048576.0, before / 1048576.0, bound / 1048576.0);
     if(weights && weights[0]){
         if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
             fprintf(stderr, "\nerror: %s\n", err);

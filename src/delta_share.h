@@ -17,9 +17,4 @@
  * alive at the busiest backward step (what no placement can go below), 1 when the network was left as it is, -1 when
  * a buffer could not be allocated (err says which; the network is left as it was). */
 int network_share_deltas(network *net, size_t *before, size_t *after, size_t *bound, char *err, size_t errlen);
-/* The layer types whose reads of other layers' outputs and writes into other layers' deltas are known: the layer
- * before (net.input, net.delta), the inputs of [route]/[dualsplit], the [shortcut] source, the heads of [dbisl]; their
- * forward passes write no delta. Buffer sharing (this file, src/shortcut_share.h) leaves networks with any other type
- * as they are. */
-int buffer_share_known_type(LAYER_TYPE t);
 #endif

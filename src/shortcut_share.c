@@ -4,32 +4,15 @@
 #include "layers3d.h"
 #include "conv3d_common.h"
 #include "shortcut_fast.h"
-#include "dbisl_layer.h"
-#include "delta_share.h"
-
-static void reads(int *nread, int n, int of)
-{
-    if(of >= 0 && of < n) ++nread[of];
-}
+#include "buffer_plan.h"
 
 /* nread[i]: how many layers read layer i's output; -1 when a layer type is not known */
 static int count_readers(network *net, int *nread)
 {
-    int i, k, n = net->n;
-    for(i = 0; i < n; ++i){
-        layer *l = &net->layers[i];
-        if(!buffer_share_known_type(l->type)) return -1;
-        if(i > 0) reads(nread, n, i - 1);
-        if(l->type == ROUTE || l->type == DUALSPLIT) for(k = 0; k < l->n; ++k) reads(nread, n, l->input_layers[k]);
-        if(l->type == SHORTCUT) reads(nread, n, l->index);
-        if(DBISL != BLANK && l->type == DBISL){
-            for(k = 0; k < dbisl_decoders(*l); ++k){
-                reads(nread, n, dbisl_seg_input(*l, k));
-                reads(nread, n, dbisl_sdf_input(*l, k));
-                reads(nread, n, dbisl_s2r_input(*l, k));
-                reads(nread, n, dbisl_r2s_input(*l, k));
-            }
-        }
+    int i, k, m, in[BUFFER_PLAN_MAX_INPUTS];
+    for(i = 0; i < net->n; ++i){
+        if((m = layer_inputs(net, i, in)) < 0) return -1;
+        for(k = 0; k < m; ++k) ++nread[in[k]];
     }
     return 0;
 }

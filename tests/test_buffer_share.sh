@@ -1,5 +1,5 @@
 #!/bin/sh
-# Shared buffers change no bit: shared gradient buffers (src/delta_share.h, [net] share_deltas) and in-place [shortcut]s (src/shortcut_share.h, [net] inplace_shortcut) give byte-identical weights, .state and predictions with the key at 1 (the default) and 0, and the log and seg3d params show the buffers shrink.
+# Shared buffers change no bit: shared gradient buffers (src/delta_share.h, [net] share_deltas), in-place [shortcut]s (src/shortcut_share.h, [net] inplace_shortcut) and outputs rebuilt before backward (src/output_recompute.h, [net] recompute_outputs) give byte-identical weights, .state and predictions with the key at 1 (the default) and 0, and the log and seg3d params show the buffers shrink.
 DARKNET=${DARKNET:-./darknet}
 cd "$(dirname "$0")/.."
 T=tests/out/buffer_share
@@ -33,10 +33,15 @@ same share_deltas 'gradient buffers:' tiny cfg/dbisl-tiny.cfg "$T/small" 10
 same share_deltas 'gradient buffers:' minisup cfg/la-mini-sup.cfg "$T/mini" 4
 same inplace_shortcut '\[shortcut\] in place:' tiny cfg/dbisl-tiny.cfg "$T/small" 10
 same inplace_shortcut '\[shortcut\] in place:' minidbisl cfg/la-mini-dbisl.cfg "$T/mini" 4
-# inventory <key> <field>: the paper model's <field> MiB in seg3d params with the key at 1 and at 0
+same recompute_outputs 'outputs rebuilt before backward:' tiny cfg/dbisl-tiny.cfg "$T/small" 10
+same recompute_outputs 'outputs rebuilt before backward:' minidbisl cfg/la-mini-dbisl.cfg "$T/mini" 4
+same recompute_outputs 'outputs rebuilt before backward:' minisup cfg/la-mini-sup.cfg "$T/mini" 4
+# inventory <key> <field> [<other key>=<value>]: the paper model's <field> MiB in seg3d params with the key at 1 and
+# at 0 (and the other key set in both)
 inventory() {
-  sed "s/^\[net\]$/[net]\n$1=0/" cfg/dbisl-vnet.cfg > "$T/vnet-$1-0.cfg"
-  for c in cfg/dbisl-vnet.cfg "$T/vnet-$1-0.cfg"; do
+  sed "s/^\[net\]$/[net]\n$1=1\n$3/" cfg/dbisl-vnet.cfg > "$T/vnet-$1-1.cfg"
+  sed "s/^\[net\]$/[net]\n$1=0\n$3/" cfg/dbisl-vnet.cfg > "$T/vnet-$1-0.cfg"
+  for c in "$T/vnet-$1-1.cfg" "$T/vnet-$1-0.cfg"; do
     "$DARKNET" seg3d params "$c" 2>/dev/null | sed -n "s/^buffers at batch .* $2 \([0-9]*\),.*/\1/p"
   done | tr '\n' ' '
 }
@@ -50,9 +55,21 @@ a=$(printf '%s\n' "$line" | sed -n 's/^gradient buffers: \([0-9.]*\) MiB shared.
 m=$(printf '%s\n' "$line" | sed -n 's/.*alive at once at most: \([0-9.]*\) MiB.*/\1/p')
 if [ -n "$a" ] && [ "$a" = "$m" ]; then echo "PASS delta_share_vnet_at_bound ($line)"; else echo "FAIL delta_share_vnet_at_bound ($line)"; fi
 # in-place [shortcut]s: the outputs shrink by what the log line reports (the 8 decoder [shortcut]s, 650.8 MiB)
-set -- $(inventory inplace_shortcut outputs)
+set -- $(inventory inplace_shortcut outputs recompute_outputs=0)
 line=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>&1 | grep '^\[shortcut\] in place:')
 s=$(printf '%s\n' "$line" | sed -n 's/.*(\([0-9]*\)\.[0-9] MiB fewer outputs).*/\1/p')
 if [ -n "$2" ] && [ -n "$s" ] && [ $(($2 - $1 - s)) -ge -1 ] && [ $(($2 - $1 - s)) -le 1 ] && [ "$s" -gt 600 ]; then
   echo "PASS shortcut_share_vnet_inventory (outputs $2 -> $1 MiB; $line)"
 else echo "FAIL shortcut_share_vnet_inventory (outputs '$2' -> '$1' MiB; $line)"; fi
+# outputs rebuilt before backward: the outputs shrink by what the log line reports (moved minus the arena), the
+# arena is as large as the moved outputs alive at the busiest step, and the whole inventory is below 6.6 GiB
+set -- $(inventory recompute_outputs outputs)
+line=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>&1 | grep '^outputs rebuilt before backward:')
+a=$(printf '%s\n' "$line" | sed -n 's/^outputs rebuilt before backward: \([0-9]*\)\.[0-9] MiB shared.*/\1/p')
+m=$(printf '%s\n' "$line" | sed -n 's/.*one per layer: \([0-9]*\)\.[0-9] MiB;.*/\1/p')
+b=$(printf '%s\n' "$line" | sed -n 's/.*alive at once at most: \([0-9]*\)\.[0-9] MiB.*/\1/p')
+total=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>/dev/null | sed -n 's/^buffers at batch .* total \([0-9]*\)$/\1/p')
+if [ -n "$2" ] && [ -n "$a" ] && [ -n "$m" ] && [ "$a" = "$b" ] && [ $(($2 - $1 - (m - a))) -ge -2 ] && [ $(($2 - $1 - (m - a))) -le 2 ] \
+   && [ $((m - a)) -gt 500 ] && [ -n "$total" ] && [ "$total" -lt 6600 ]; then
+  echo "PASS output_recompute_vnet_inventory (outputs $2 -> $1 MiB, total $total MiB; $line)"
+else echo "FAIL output_recompute_vnet_inventory (outputs '$2' -> '$1' MiB, total '$total' MiB; $line)"; fi

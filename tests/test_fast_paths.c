@@ -420,6 +420,83 @@ static void test_shortcut_inplace_rule(void)
     }
 }
 
+/* c3_recompute_output rebuilds the forward pass's output bit for bit from x_norm (src/output_recompute.h), for any
+ * activation, [conv3d] and [deconv3d], at 1 and 2 threads */
+static void test_recompute_output_identical(void)
+{
+    static const char *K[] = {
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n",
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nbias=0\nactivation=leaky\n",
+        "[deconv3d]\nfilters=3\nsize=2\nstride=2\nbatch_normalize=1\nactivation=relu\n",
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=linear\n",
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=logistic\n",
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=tanh\n",
+    };
+    int k, t;
+    for(k = 0; k < (int)(sizeof(K) / sizeof(K[0])); ++k) for(t = 1; t <= 2; ++t){
+        char text[512];
+        omp_set_num_threads(t);
+        snprintf(text, sizeof(text), "[net]\nbatch=2\nheight=6\nwidth=7\ndepth=5\nchannels=1\n\n%s", K[k]);
+        if(write_text("tests/out/fast_paths_rec.cfg", text)){ CHECK(!"tests/out/fast_paths_rec.cfg written"); return; }
+        network *net = load_network_checked("tests/out/fast_paths_rec.cfg", 0, 0);
+        CHECK_MSG(net != 0, "case %d", k);
+        if(!net) continue;
+        layer l = net->layers[0];
+        size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs, i;
+        float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
+        fill(x, nx, 0.41);
+        network nn = *net;
+        nn.train = 1;
+        nn.index = 0;
+        nn.input = x;
+        l.forward(l, nn);
+        memcpy(y, l.output, ny * sizeof(float));
+        for(i = 0; i < ny; ++i) l.output[i] = NAN;
+        c3_recompute_output(l, nn);
+        CHECK_MSG(!memcmp(y, l.output, ny * sizeof(float)), "case %d, %d threads: the rebuilt output differs", k, t);
+        free(x); free(y);
+        free_network(net);
+    }
+    omp_set_num_threads(1);
+}
+
+/* which outputs load_network_checked moves into the output arena and where backward rebuilds them
+ * (src/output_recompute.h): want[i] 1 = in the arena and rebuilt before the backward of layer at[i], 2 = in the
+ * arena and never rebuilt (only the forward pass reads it), 0 = its own buffer */
+static void test_recompute_rule(void)
+{
+    const char *body =
+        "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"   /* 0: read by 1, and by 7 (rebuilt at 8) */
+        "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"   /* 1: read by conv 2 */
+        "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"   /* 2: read by [upsample3d] 3 */
+        "[upsample3d]\nstride=1\n\n"                                                        /* 3: read by conv 4 */
+        "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"   /* 4: [dropout] 5 takes it over */
+        "[dropout]\nprobability=0.5\n\n"                                                    /* 5: read by conv 6 */
+        "[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n\n"   /* 6: in-place [shortcut] 7 */
+        "[shortcut]\nfrom=0\nactivation=linear\n\n"                                        /* 7: read by conv 8 */
+        "[conv3d]\nfilters=2\nsize=1\nactivation=linear\n\n"                            /* 8: no batch norm */
+        "[conv3d]\nfilters=1\nsize=1\nbatch_normalize=1\nactivation=relu\n";             /* 9: the last layer */
+    static const int want[10] = {1, 1, 1, 1, 1, 1, 1, 1, 0, 0}, at[10] = {8, 2, 4, 4, 6, 6, 8, 8};
+    int r, i;
+    for(r = 1; r >= 0; --r){
+        char text[2048];
+        snprintf(text, sizeof(text), "[net]\nbatch=2\nheight=4\nwidth=4\ndepth=2\nchannels=1\nrecompute_outputs=%d\n\n%s", r, body);
+        if(write_text("tests/out/fast_paths_rule.cfg", text)){ CHECK(!"tests/out/fast_paths_rule.cfg written"); return; }
+        network *net = load_network_checked("tests/out/fast_paths_rule.cfg", 0, 0);
+        CHECK_MSG(net != 0, "recompute_outputs=%d", r);
+        if(!net) continue;
+        CHECK(net->n == 10);
+        for(i = 0; i < net->n && i < 10; ++i){
+            layer *l = &net->layers[i];
+            int in = net->output_arena && l->output >= net->output_arena && l->output < net->output_arena + net->output_arena_n;
+            int got = !in ? 0 : l->recompute_before ? 1 : 2;
+            CHECK_MSG(got == (r ? want[i] : 0), "recompute_outputs=%d, layer %d: %d", r, i, got);
+            if(r && want[i] == 1) CHECK_MSG(l->recompute_before == at[i] + 1, "layer %d rebuilt before %d", i, l->recompute_before - 1);
+        }
+        free_network(net);   /* the arena is freed once (ASan in make asan) */
+    }
+}
+
 /* [conv3d] 1x1x1 with 3 filters on 5 channels (the thin pointwise path of layers/conv3d_layer.c): forward and backward
  * against a double-precision reference, over two blocks of voxels (one partial), identical at 1, 2 and 3 threads */
 static void test_conv3d_thin_pointwise(void)
@@ -504,5 +581,7 @@ int main(void)
     RUN(test_conv3d_thin_pointwise);
     RUN(test_backward_ignores_output);
     RUN(test_shortcut_inplace_rule);
+    RUN(test_recompute_output_identical);
+    RUN(test_recompute_rule);
     TEST_MAIN_END();
 }

@@ -1,0 +1,37 @@
+/* What the buffer sharings (src/delta_share.h, src/shortcut_share.h, src/output_recompute.h) have in common: which layers' outputs each layer reads, and the placement of buffers with known lifetimes in one arena. */
+#ifndef BUFFER_PLAN_H
+#define BUFFER_PLAN_H
+#include <stddef.h>
+#include "darknet.h"
+
+/* The layer types whose reads of other layers' outputs and writes into other layers' deltas are known: the layer
+ * before (net.input, net.delta), the inputs of [route]/[dualsplit], the [shortcut] source, the heads of [dbisl]; their
+ * forward passes write no delta. The sharings leave networks with any other type as they are. */
+int buffer_share_known_type(LAYER_TYPE t);
+
+#define BUFFER_PLAN_MAX_INPUTS 64
+/* The layers whose outputs layer i reads (and, in training, into whose deltas its backward writes), in[0..count-1]:
+ * the layer before (every layer but the first is counted as reading it), the inputs of [route]/[dualsplit], the
+ * [shortcut] source, the four heads per decoder of [dbisl]. A layer may be listed twice. Returns the count, or -1
+ * when the type is not a known one or it reads more than BUFFER_PLAN_MAX_INPUTS layers. */
+int layer_inputs(const network *net, int i, int in[BUFFER_PLAN_MAX_INPUTS]);
+
+/* A buffer needed during up to two spans of steps [lo[k], hi[k]] (k < nspan, steps on any one time axis the caller
+ * chooses), of n floats; arena_place sets off. */
+typedef struct {
+    int lo[2], hi[2], nspan;
+    size_t n;
+    size_t off;
+} arena_block;
+
+#define ARENA_ALIGN 64   /* floats: every block starts on a 256-byte boundary */
+/* n floats rounded up to ARENA_ALIGN */
+size_t arena_round(size_t n);
+int arena_overlap_time(const arena_block *a, const arena_block *b);
+int arena_overlap_memory(const arena_block *a, const arena_block *b);
+/* Places the blocks in one arena, largest first, each at the lowest offset where it overlaps no placed block that is
+ * needed at a common step. Returns the arena's size in floats, or (size_t)-1 when out of memory. */
+size_t arena_place(arena_block *b, int nb);
+/* the bytes of the blocks needed at the busiest step in [0, tmax] (what no placement can go below) */
+size_t arena_most_alive(const arena_block *b, int nb, int tmax);
+#endif
