@@ -192,7 +192,7 @@ static int skip_loss_only_layers(network *net)
     return skipped;
 }
 
-/* The buffer sharings a network's [net] keys ask for (inplace_shortcut; share_deltas and recompute_outputs in
+/* The buffer sharings a network's [net] keys ask for (inplace_shortcut, recompute_outputs; share_deltas in
  * training), each with its log line: 0, or -1 with the error printed. */
 static int share_buffers(network *net, char *cfg, int inference)
 {
@@ -201,7 +201,7 @@ static int share_buffers(network *net, char *cfg, int inference)
     int inplace = 1, share = 1, recompute = 1;
     if(cfg_net_int(cfg, "inplace_shortcut", 1, &inplace, err, sizeof(err)) ||
        (!inference && cfg_net_int(cfg, "share_deltas", 1, &share, err, sizeof(err))) ||
-       (!inference && cfg_net_int(cfg, "recompute_outputs", 1, &recompute, err, sizeof(err)))){
+       cfg_net_int(cfg, "recompute_outputs", 1, &recompute, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
         return -1;
     }
@@ -215,13 +215,14 @@ static int share_buffers(network *net, char *cfg, int inference)
     }
     if(shared == 0) fprintf(stderr, "gradient buffers: %.1f MiB shared by lifetime (one per layer: %.1f MiB; alive at "
                             "once at most: %.1f MiB)\n", after / 1048576.0, before / 1048576.0, bound / 1048576.0);
-    int rebuilt = !inference && recompute ? network_recompute_outputs(net, &before, &after, &bound, err, sizeof(err)) : 1;
+    int rebuilt = recompute ? network_recompute_outputs(net, &before, &after, &bound, err, sizeof(err)) : 1;
     if(rebuilt < 0){
         fprintf(stderr, "error: %s: output buffers: %s\n", cfg, err);
         return -1;
     }
-    if(rebuilt == 0) fprintf(stderr, "outputs rebuilt before backward: %.1f MiB shared by lifetime (one per layer: %.1f "
-                             "MiB; alive at once at most: %.1f MiB)\n", after / 1048576.0, before / 1048576.0, bound / 1048576.0);
+    if(rebuilt == 0) fprintf(stderr, "%s: %.1f MiB shared by lifetime (one per layer: %.1f MiB; alive at once at most: "
+                             "%.1f MiB)\n", inference ? "outputs of the forward pass" : "outputs rebuilt before backward",
+                             after / 1048576.0, before / 1048576.0, bound / 1048576.0);
     return 0;
 }
 

@@ -48,6 +48,7 @@ static int root_of(const network *net, int i)
 static int rebuildable(const network *net, int i, int root)
 {
     const layer *l = &net->layers[i];
+    if(net->inference) return 1;   /* nothing is read after the forward pass but what make_plan keeps */
     if(i == root){
         if((l->type == CONV3D || l->type == DECONV3D) && l->batch_normalize && l->x_norm && l->delta) return 1;
         return l->type == UPSAMPLE3D && i > 0;
@@ -82,8 +83,9 @@ static int make_plan(network *net, int *root, plan *p)
             if(i > q->fwd_last) q->fwd_last = i;
             if(DBISL != BLANK && l->type == DBISL) q->ok = 0;   /* the loss reads its heads after backward too */
             /* only the layer before is an input of these types (net.input); the other edges are [route]-like */
-            else if(backward_reads_input(l->type) && in[k] == i - 1) need(q, i);
+            else if(!net->inference && backward_reads_input(l->type) && in[k] == i - 1) need(q, i);
         }
+        if(net->inference) continue;
         /* a holder's own backward reads the buffer */
         if((l->type == CONV3D || l->type == DECONV3D) && c3_backward_reads_output(l)) need(b, i);
         if(l->type == SHORTCUT && l->activation != LINEAR) need(b, i);
@@ -112,7 +114,7 @@ int network_recompute_outputs(network *net, size_t *before, size_t *after, size_
     size_t top = 0;
     float *arena = 0, *arena_gpu = 0;
     *before = *after = *bound = 0;
-    if(net->output_arena || net->inference || n < 2) return 1;
+    if(net->output_arena || n < 2) return 1;
     plan *p = calloc(n, sizeof(plan));
     arena_block *b = calloc(n, sizeof(arena_block));
     int *block = calloc(n, sizeof(int)), *root = calloc(n, sizeof(int));

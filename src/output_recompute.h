@@ -15,9 +15,10 @@
  * outputs are placed in one arena (net->output_arena, with its device twin when gpu_index >= 0) where no two
  * needed at a common step overlap (src/buffer_plan.h); the forward passes overwrite every value they write, so
  * training gives the same bits as with one buffer per layer.
- * Left as they are: an output another layer holds too ([dropout], a single-input [route], an in-place [shortcut]),
- * one the [dbisl] loss reads, the last layer's, inference networks, and networks with a layer type outside the
- * known list or stopbackward. Returns 0 with *before the bytes of the outputs that moved, *after the arena's bytes
+ * An inference network (no backward pass) places every output so, with its forward span only, but the ones read
+ * after the forward pass. Left as they are: an output another layer holds too where that layer cannot run again
+ * (training), the outputs the [dbisl] layer reads (prediction reads its seg heads), the last layer's, and networks
+ * with a layer type outside the known list or stopbackward. Returns 0 with *before the bytes of the outputs that moved, *after the arena's bytes
  * and *bound the bytes of them alive at the busiest step; 1 when nothing moved; -1 when a buffer could not be
  * allocated (err says which; the network is left as it was). */
 int network_recompute_outputs(network *net, size_t *before, size_t *after, size_t *bound, char *err, size_t errlen);

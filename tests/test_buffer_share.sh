@@ -36,6 +36,11 @@ same inplace_shortcut '\[shortcut\] in place:' minidbisl cfg/la-mini-dbisl.cfg "
 same recompute_outputs 'outputs rebuilt before backward:' tiny cfg/dbisl-tiny.cfg "$T/small" 10
 same recompute_outputs 'outputs rebuilt before backward:' minidbisl cfg/la-mini-dbisl.cfg "$T/mini" 4
 same recompute_outputs 'outputs rebuilt before backward:' minisup cfg/la-mini-sup.cfg "$T/mini" 4
+# the predictions above came from inference networks whose outputs share one buffer by forward lifetime at 1 only
+d="$T/recompute_outputs/minidbisl"
+if grep -q '^outputs of the forward pass: ' "${d}1/err" && ! grep -q '^outputs of the forward pass' "${d}0/err" && cmp -s "${d}1/pred.nii.gz" "${d}0/pred.nii.gz"; then
+  echo "PASS output_recompute_inference_identical ($(grep -m1 '^outputs of the forward pass' "${d}1/err"))"
+else echo "FAIL output_recompute_inference_identical: $(grep -m1 '^outputs of the forward pass' "${d}1/err")"; fi
 # inventory <key> <field> [<other key>=<value>]: the paper model's <field> MiB in seg3d params with the key at 1 and
 # at 0 (and the other key set in both)
 inventory() {
