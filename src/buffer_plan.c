@@ -3,6 +3,7 @@
 #include "buffer_plan.h"
 #include "layers3d.h"
 #include "dbisl_layer.h"
+#include "cuda3d.h"
 
 int buffer_share_known_type(LAYER_TYPE t)
 {
@@ -99,4 +100,18 @@ size_t arena_most_alive(const arena_block *b, int nb, int tmax)
         if(sum > best) best = sum;
     }
     return best * sizeof(float);
+}
+
+void arena_take(layer *l, int delta, int free_old, float *arena, float *arena_gpu, size_t off)
+{
+    float **p = delta ? &l->delta : &l->output;
+#ifdef GPU
+    float **g = delta ? &l->delta_gpu : &l->output_gpu;
+    if(free_old && *g) cuda_free(*g);
+    *g = arena_gpu ? arena_gpu + off : 0;
+#else
+    (void)arena_gpu;
+#endif
+    if(free_old) free(*p);
+    *p = arena + off;
 }

@@ -60,28 +60,6 @@ static void mark_releases(network *net, const arena_block *g, int ng)
             if(g[j].hi[0] < g[i].lo[0] && arena_overlap_memory(&g[i], &g[j])){ net->layers[g[i].lo[0]].delta_release = 1; break; }
 }
 
-/* every old buffer freed once, every holder pointed into the arena */
-static void rewire(network *net, const int *root, const arena_block *g, float *arena, float *arena_gpu)
-{
-    int i;
-    for(i = 0; i < net->n; ++i){
-        layer *l = &net->layers[i];
-        if(root[i] < 0) continue;
-        if(g[root[i]].lo[0] == i){
-            free(l->delta);
-#ifdef GPU
-            if(l->delta_gpu) cuda_free(l->delta_gpu);
-#endif
-        }
-        l->delta = arena + g[root[i]].off;
-#ifdef GPU
-        l->delta_gpu = arena_gpu ? arena_gpu + g[root[i]].off : 0;
-#else
-        (void)arena_gpu;
-#endif
-    }
-}
-
 int network_share_deltas(network *net, size_t *before, size_t *after, size_t *bound, char *err, size_t errlen)
 {
     int i, n = net->n, ng = 0, rc = 0;
@@ -103,7 +81,7 @@ int network_share_deltas(network *net, size_t *before, size_t *after, size_t *bo
         for(i = 0; i < n; ++i) net->layers[i].delta_release = 0;
     } else if(top){
         mark_releases(net, g, ng);
-        rewire(net, root, g, arena, arena_gpu);
+        for(i = 0; i < n; ++i) if(root[i] >= 0) arena_take(&net->layers[i], 1, g[root[i]].lo[0] == i, arena, arena_gpu, g[root[i]].off);
         net->delta_arena = arena;
         net->delta_arena_gpu = arena_gpu;
         net->delta_arena_n = top;

@@ -154,15 +154,8 @@ int network_recompute_outputs(network *net, size_t *before, size_t *after, size_
             int r = root[i];
             if(block[r] < 0) continue;
             int bn = l->type == CONV3D || l->type == DECONV3D, drop = l->type == DROPOUT;
-            if(r == i){
-                free(l->output);
+            arena_take(l, 0, r == i, arena, arena_gpu, b[block[r]].off);
 #ifdef GPU
-                if(l->output_gpu) cuda_free(l->output_gpu);
-#endif
-            }
-            l->output = arena + b[block[r]].off;
-#ifdef GPU
-            l->output_gpu = arena_gpu ? arena_gpu + b[block[r]].off : 0;
             l->recompute_gpu = bn ? c3_recompute_output_gpu : drop ? rebuild_dropout_seeded_gpu : l->forward_gpu;
 #endif
             l->recompute = bn ? c3_recompute_output : drop ? rebuild_dropout_seeded : l->forward;

@@ -326,6 +326,17 @@ static void test_installed_on_load(void)
     free_network(net);
 }
 
+/* runs layer 0's training forward on input x; returns the network as that forward saw it */
+static network forward_first(network *net, float *x)
+{
+    network nn = *net;
+    nn.train = 1;
+    nn.index = 0;
+    nn.input = x;
+    net->layers[0].forward(net->layers[0], nn);
+    return nn;
+}
+
 /* c3_post_backward does not read l.output where c3_backward_reads_output says so (src/shortcut_share.h lets a later
  * [shortcut] overwrite it): the gradients are the same bits with the output overwritten by NaN before backward */
 static void test_backward_ignores_output(void)
@@ -353,11 +364,7 @@ static void test_backward_ignores_output(void)
         int nb = l.nbiases ? l.nbiases : 0, ns = l.batch_normalize ? l.out_c : 0, r;
         float *x = malloc(nx * sizeof(float)), *dx[2], *dy[2], *dw[2], *db[2], *ds[2];
         fill(x, nx, 0.37);
-        network nn = *net;
-        nn.train = 1;
-        nn.index = 0;
-        nn.input = x;
-        l.forward(l, nn);
+        network nn = forward_first(net, x);
         for(r = 0; r < 2; ++r){
             dx[r] = calloc(nx, sizeof(float));
             memset(l.weight_updates, 0, (size_t)l.nweights * sizeof(float));
@@ -445,11 +452,7 @@ static void test_recompute_output_identical(void)
         size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs, i;
         float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
         fill(x, nx, 0.41);
-        network nn = *net;
-        nn.train = 1;
-        nn.index = 0;
-        nn.input = x;
-        l.forward(l, nn);
+        network nn = forward_first(net, x);
         memcpy(y, l.output, ny * sizeof(float));
         for(i = 0; i < ny; ++i) l.output[i] = NAN;
         c3_recompute_output(l, nn);
