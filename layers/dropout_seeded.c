@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "dropout_seeded.h"
+#include "dropout_hash.h"
 
 uint64_t dropout_seed_from_rand(void)
 {
@@ -10,34 +11,11 @@ uint64_t dropout_seed_from_rand(void)
     return ((uint64_t)a << 31) ^ b;
 }
 
-/* a 32-bit mixing bijection (shift-xor-multiply, the "lowbias32" constants) */
-static inline uint32_t mix32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-/* the two 32-bit keys of elements [hi * 2^32, (hi + 1) * 2^32) under seed */
-static inline void keys(uint64_t seed, uint64_t hi, uint32_t *k0, uint32_t *k1)
-{
-    *k0 = (uint32_t)seed;
-    *k1 = (uint32_t)(seed >> 32) + (uint32_t)hi * 0x9E3779B9U;
-}
-
-static inline float draw(uint32_t lo, uint32_t k0, uint32_t k1)
-{
-    return (float)(int32_t)(mix32(mix32(lo ^ k0) ^ k1) >> 8) * (1.0f / 16777216.0f);
-}
-
 float dropout_uniform(uint64_t seed, size_t i)
 {
     uint32_t k0, k1;
-    keys(seed, (uint64_t)i >> 32, &k0, &k1);
-    return draw((uint32_t)i, k0, k1);
+    dropout_keys(seed, (uint64_t)i >> 32, &k0, &k1);
+    return dropout_draw((uint32_t)i, k0, k1);
 }
 
 /* the draws of elements i0 .. i0+n-1, all with the same upper 32 bits (a separate loop so that it vectorises; the
@@ -50,8 +28,8 @@ static void draws(float *restrict u, uint64_t seed, size_t i0, int n)
 {
     uint32_t k0, k1, lo = (uint32_t)i0;
     int j;
-    keys(seed, (uint64_t)i0 >> 32, &k0, &k1);
-    for(j = 0; j < n; ++j) u[j] = draw(lo + (uint32_t)j, k0, k1);
+    dropout_keys(seed, (uint64_t)i0 >> 32, &k0, &k1);
+    for(j = 0; j < n; ++j) u[j] = dropout_draw(lo + (uint32_t)j, k0, k1);
 }
 
 /* elements per block of work; blocks never straddle a multiple of 2^32 */
@@ -61,6 +39,15 @@ static void draws(float *restrict u, uint64_t seed, size_t i0, int n)
  * draws instead of reading them back (darknet3d_install_fast_paths shrinks l.rand to those 8 bytes) */
 static void put_seed(layer l, uint64_t seed) { memcpy(l.rand, &seed, sizeof(seed)); }
 static uint64_t get_seed(layer l) { uint64_t s; memcpy(&s, l.rand, sizeof(s)); return s; }
+
+uint64_t dropout_next_seed(layer l)
+{
+    const uint64_t seed = dropout_seed_from_rand();
+    put_seed(l, seed);
+    return seed;
+}
+
+uint64_t dropout_last_seed(layer l) { return get_seed(l); }
 
 /* x[i] = Darknet's rule with the draws of seed, i in [0, n) */
 static void apply(float *x, size_t n, uint64_t seed, float p, float sc)
@@ -88,8 +75,7 @@ static void apply(float *x, size_t n, uint64_t seed, float p, float sc)
 void forward_dropout_seeded(layer l, network net)
 {
     if(!net.train) return;
-    const uint64_t seed = dropout_seed_from_rand();
-    put_seed(l, seed);
+    const uint64_t seed = dropout_next_seed(l);
     apply(net.input, (size_t)l.batch * l.inputs, seed, l.probability, l.scale);
 }
 

@@ -7,6 +7,11 @@
 /* The seed of one call: two rand() draws in a fixed order (the CPU forward and its GPU twin both take it). */
 uint64_t dropout_seed_from_rand(void);
 
+/* A new seed for layer l (dropout_seed_from_rand), kept in the first 8 bytes of l.rand for its backward pass; and
+ * the seed kept there. */
+uint64_t dropout_next_seed(layer l);
+uint64_t dropout_last_seed(layer l);
+
 /* The uniform draw of element i under seed: the top 24 bits of a keyed 32-bit hash of i (two rounds of a mixing
  * bijection, keyed by the seed's two halves; the upper 32 bits of i shift the second key), as a float in [0, 1)
  * (a multiple of 2^-24). Counter-based: independent of the thread count and of the order of the draws. */
@@ -26,12 +31,12 @@ void rebuild_dropout_seeded(layer l, network net);
 void backward_dropout_seeded(layer l, network net);
 
 #ifdef GPU
-/* Stock [dropout]'s forward_gpu draws its mask from a cuRAND generator seeded with the time. This one draws a
- * 64-bit seed from rand() (the stream that checkpoints save) and fills l.rand_gpu from a Philox generator with
- * that seed, so the masks repeat from run to run and after a resume. Darknet's backward_gpu is used unchanged
- * (it reads the same l.rand_gpu). */
+/* GPU twins of the three above, installed on every [dropout] with the CPU ones (layers/fast_paths.h): the mask of
+ * element i is recomputed from the kept seed by the same hash (layers/dropout_hash.h), so the GPU and the CPU drop
+ * the same voxels for the same rand() stream, and no mask buffer is kept (the stock layer's l.rand_gpu, as large
+ * as the layer's input, is freed). */
 void forward_dropout_seeded_gpu(layer l, network net);
-/* The mask l.rand_gpu of the last training forward (this one's or the stock one's) applied to net.input_gpu again. */
+void backward_dropout_seeded_gpu(layer l, network net);
 void rebuild_dropout_seeded_gpu(layer l, network net);
 #endif
 #endif

@@ -1,42 +1,40 @@
-/* CUDA forward of [dropout] with masks reproducible from rand(): one Philox generator per device, re-seeded on every call. */
+/* CUDA forward, backward and rebuild of [dropout] with the masks of the CPU path: the counter-based draws of layers/dropout_hash.h under the seed kept in l.rand. */
 #include <stdlib.h>
 #include "cuda3d.h"
 extern "C" {
 #include "dropout_seeded.h"
 }
+#include "dropout_hash.h"
 
-/* Darknet's mask rule: a voxel is dropped when its uniform draw is below the probability, else scaled */
-__global__ void dropout_seeded_kernel(float *x, size_t n, const float *r, float prob, float scale)
+/* Darknet's mask rule on x: element i is dropped (+0) when its draw under seed is below the probability, else scaled */
+__global__ void dropout_hash_kernel(float *x, size_t n, uint64_t seed, float prob, float scale)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
-    if(i < n) x[i] = (r[i] < prob) ? 0 : x[i] * scale;
+    if(i >= n) return;
+    uint32_t k0, k1;
+    dropout_keys(seed, (uint64_t)i >> 32, &k0, &k1);
+    x[i] = dropout_draw((uint32_t)i, k0, k1) < prob ? 0.f : x[i] * scale;
+}
+
+static void apply_gpu(float *x, size_t n, uint64_t seed, float prob, float scale)
+{
+    dropout_hash_kernel<<<cuda_gridsize(n), BLOCK>>>(x, n, seed, prob, scale);
+    CUDA3D_CHECK_LAUNCH();
 }
 
 extern "C" void forward_dropout_seeded_gpu(layer l, network net)
 {
-    static curandGenerator_t gen[16];
-    static int init[16] = {0};
     if(!net.train) return;
-    size_t n = (size_t)l.inputs * l.batch;
-    int dev = 0;
-    if(cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 16) dev = 0;
-    if(!init[dev]){
-        if(curandCreateGenerator(&gen[dev], CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS)
-            cuda3d_fatal("curandCreateGenerator", "cannot create a cuRAND generator for [dropout]", __FILE__, __LINE__);
-        init[dev] = 1;
-    }
-    /* a failed draw would leave a stale mask that the stock backward applies too: stop instead of training wrong */
-    if(curandSetPseudoRandomGeneratorSeed(gen[dev], dropout_seed_from_rand()) != CURAND_STATUS_SUCCESS ||
-       curandSetGeneratorOffset(gen[dev], 0) != CURAND_STATUS_SUCCESS ||
-       curandGenerateUniform(gen[dev], l.rand_gpu, n) != CURAND_STATUS_SUCCESS)
-        cuda3d_fatal("curandGenerateUniform", "cuRAND failed to draw the [dropout] mask", __FILE__, __LINE__);
-    dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
-    CUDA3D_CHECK_LAUNCH();
+    apply_gpu(net.input_gpu, (size_t)l.inputs * l.batch, dropout_next_seed(l), l.probability, l.scale);
+}
+
+extern "C" void backward_dropout_seeded_gpu(layer l, network net)
+{
+    if(!net.delta_gpu) return;
+    apply_gpu(net.delta_gpu, (size_t)l.inputs * l.batch, dropout_last_seed(l), l.probability, l.scale);
 }
 
 extern "C" void rebuild_dropout_seeded_gpu(layer l, network net)
 {
-    size_t n = (size_t)l.inputs * l.batch;
-    dropout_seeded_kernel<<<cuda_gridsize(n), BLOCK>>>(net.input_gpu, n, l.rand_gpu, l.probability, l.scale);
-    CUDA3D_CHECK_LAUNCH();
+    apply_gpu(net.input_gpu, (size_t)l.inputs * l.batch, dropout_last_seed(l), l.probability, l.scale);
 }

@@ -1,9 +1,12 @@
-/* Replaces the CPU forward/backward of stock [dropout], [route] and equal-shape [shortcut] layers with darknet3d's faster ones after a network is parsed, and lets a single-input [route] share its input's buffers. */
+/* Replaces the forward/backward of stock [dropout] (CPU and GPU), [route] and equal-shape [shortcut] layers (CPU) with darknet3d's faster ones after a network is parsed, and lets a single-input [route] share its input's buffers. */
 #include <stdlib.h>
 #include "fast_paths.h"
 #include "dropout_seeded.h"
 #include "shortcut_fast.h"
 #include "route_fast.h"
+#ifdef GPU
+#include "cuda.h"
+#endif
 
 int darknet3d_install_fast_paths(network *net)
 {
@@ -16,6 +19,12 @@ int darknet3d_install_fast_paths(network *net)
             if(r) l->rand = r;
             l->forward = forward_dropout_seeded;
             l->backward = backward_dropout_seeded;
+#ifdef GPU
+            l->forward_gpu = forward_dropout_seeded_gpu;
+            l->backward_gpu = backward_dropout_seeded_gpu;
+            if(l->rand_gpu) cuda_free(l->rand_gpu);   /* the mask is recomputed from the seed */
+            l->rand_gpu = 0;
+#endif
             ++n;
         } else if(l->type == ROUTE && route_share_input(net, i)){
             ++n;

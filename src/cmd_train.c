@@ -15,7 +15,6 @@
 #include "dbisl_layer.h"
 #include "chart.h"
 #include "train_state.h"
-#include "dropout_seeded.h"
 #include "cmd_common.h"
 #include "commands.h"
 #include "train.h"
@@ -135,10 +134,6 @@ static int train_build(train_run *r)
     if(r->a.max_batches > 0) net->max_batches = r->a.max_batches;
     if(net->max_batches < 1){ fprintf(stderr, "error: %s: [net] max_batches must be >= 1 (or pass -max_batches)\n", r->a.cfgfile); return 1; }
 #ifdef GPU
-    /* deterministic GPU mode: [dropout] masks from rand() (saved with checkpoints) instead of a time-seeded generator */
-    int i;
-    if(gpu_index >= 0 && r->deterministic)
-        for(i = 0; i < net->n; ++i) if(net->layers[i].type == DROPOUT) net->layers[i].forward_gpu = forward_dropout_seeded_gpu;
     if(gpu_index >= 0 && darknet3d_precision == DARKNET3D_FP16 && !(r->amp = train_amp_params(net, err, sizeof(err)))){
         fprintf(stderr, "error: %s\n", err);
         return 1;
@@ -188,7 +183,7 @@ static void train_resume(train_run *r)
             fprintf(stderr, "note: the run was made with %d threads, this one has %d: results differ in the last bits from an uninterrupted run\n",
                     threads_then, omp_get_max_threads());
         if(gpu_index >= 0 && !r->deterministic)
-            fprintf(stderr, "note: on the GPU without -deterministic the state is restored, but the dropout masks and the cuDNN "
+            fprintf(stderr, "note: on the GPU without -deterministic the state is restored, but the cuDNN "
                             "algorithms and atomics are not reproducible: the run continues, not bit for bit as if never stopped\n");
     } else if(get_current_batch(net) > 0){
         fprintf(stderr, "note: resuming approximately at iteration %d: %s; momentum, the random streams and the data order start afresh\n",

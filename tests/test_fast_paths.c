@@ -1,4 +1,4 @@
-/* Tests of the CPU fast paths: [dropout] masks from a counter-based generator seeded from rand(), the fused equal-shape [shortcut], and [conv3d]'s direct loops for thin 1x1x1 layers (the heads). */
+/* Tests of the fast paths: [dropout] masks from a counter-based generator seeded from rand() (the GPU's equal to the CPU's), the fused equal-shape [shortcut], and [conv3d]'s direct loops for thin 1x1x1 layers (the heads). */
 #include <omp.h>
 #include <stdint.h>
 #include "testlib.h"
@@ -11,6 +11,9 @@
 #include "fast_paths.h"
 #include "shortcut_layer.h"
 #include "conv3d_common.h"
+#ifdef GPU
+#include "cuda.h"
+#endif
 
 /* a [dropout] layer struct as make_dropout_layer builds it, without the parser */
 static layer dropout_struct(int batch, int inputs, float p)
@@ -326,6 +329,51 @@ static void test_installed_on_load(void)
     free_network(net);
 }
 
+static int have_gpu = 0;
+
+/* the GPU [dropout] (layers/dropout_seeded_kernels.cu) drops the same voxels as the CPU for the same rand() stream:
+ * forward, backward and the rebuild of src/output_recompute.h, bit for bit, over more than one block of threads */
+static void test_dropout_gpu_equals_cpu(void)
+{
+#ifdef GPU
+    if(!have_gpu) SKIP("no usable GPU");
+    const int B = 2, N = 70001;
+    const size_t n = (size_t)B * N;
+    layer l = dropout_struct(B, N, 0.3f);
+    float *x = malloc(n * sizeof(float)), *c = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    gpu_index = 0;
+    cuda_set_device(0);
+    fill(x, n, 0.53);
+    float *xg = cuda_make_array(x, n);
+    network nc = {0}, ng = {0};
+    nc.train = ng.train = 1;
+    memcpy(c, x, n * sizeof(float));
+    nc.input = c;
+    ng.input_gpu = xg;
+    srand(11); forward_dropout_seeded(l, nc);
+    srand(11); forward_dropout_seeded_gpu(l, ng);
+    cuda_pull_array(xg, g, n);
+    CHECK_MSG(!memcmp(c, g, n * sizeof(float)), "forward: the GPU mask differs from the CPU's");
+    cuda_push_array(xg, x, n);                 /* the rebuild applies the kept seed's mask again */
+    rebuild_dropout_seeded_gpu(l, ng);
+    cuda_pull_array(xg, g, n);
+    CHECK_MSG(!memcmp(c, g, n * sizeof(float)), "rebuild: differs from the forward");
+    fill(c, n, 0.31);
+    cuda_push_array(xg, c, n);
+    nc.delta = c;
+    ng.delta_gpu = xg;
+    backward_dropout_seeded(l, nc);
+    backward_dropout_seeded_gpu(l, ng);
+    cuda_pull_array(xg, g, n);
+    CHECK_MSG(!memcmp(c, g, n * sizeof(float)), "backward: the GPU mask differs from the CPU's");
+    cuda_free(xg);
+    gpu_index = -1;
+    free(x); free(c); free(g); free(l.rand);
+#else
+    SKIP("CPU build");
+#endif
+}
+
 /* runs layer 0's training forward on input x; returns the network as that forward saw it */
 static network forward_first(network *net, float *x)
 {
@@ -572,6 +620,7 @@ static void test_conv3d_thin_pointwise(void)
 int main(void)
 {
     darknet3d_init();
+    have_gpu = darknet3d_gpu_available(0);
     gpu_index = -1; /* the fast paths are CPU code: test them on the CPU in every build, with or without a device */
     if(system("mkdir -p tests/out")) return 1;
     RUN(test_dropout_rule_and_stream);
@@ -586,5 +635,6 @@ int main(void)
     RUN(test_shortcut_inplace_rule);
     RUN(test_recompute_output_identical);
     RUN(test_recompute_rule);
+    RUN(test_dropout_gpu_equals_cpu);
     TEST_MAIN_END();
 }
