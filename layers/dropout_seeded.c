@@ -81,7 +81,7 @@ void forward_dropout_seeded(layer l, network net)
 
 void rebuild_dropout_seeded(layer l, network net)
 {
-    apply(net.input, (size_t)l.batch * l.inputs, get_seed(l), l.probability, l.scale);
+    apply(net.input, (size_t)l.batch * l.inputs, dropout_last_seed(l), l.probability, l.scale);
 }
 
 void backward_dropout_seeded(layer l, network net)

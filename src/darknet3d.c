@@ -83,34 +83,35 @@ static int in_arena(const float *p, const float *arena, size_t n)
     return p && arena && p >= arena && p < arena + n;
 }
 
+/* layer m's buffer of slot k: output, delta, x, x_norm */
+static float *buffer_slot(layer m, int k)
+{
+    return k == 0 ? m.output : k == 1 ? m.delta : k == 2 ? m.x : m.x_norm;
+}
+
 /* The bytes of layer i's host buffers by kind, added into b (a buffer an earlier layer holds too, as stock [dropout]
- * and a single-input [route] share their input's output and delta, is counted there; the gradient arena of
- * src/delta_share.h and the output arena of src/output_recompute.h once each, at their first holder): b[0] outputs, b[1] gradients (delta), b[2] what forward keeps for
- * backward (x, x_norm), b[3] parameters with their update buffers, b[4] the largest layer workspace so far.
+ * and a single-input [route] share their input's output and delta, is counted there; the output arena of
+ * src/output_recompute.h and the gradient arena of src/delta_share.h once each, at their first holder): b[0]
+ * outputs, b[1] gradients (delta), b[2] what forward keeps for backward (x, x_norm), b[3] parameters with their
+ * update buffers, b[4] the largest layer workspace so far.
  * A GPU run holds the same buffers on the device, plus cuDNN's workspace and scratch. */
 void layer_buffer_bytes(network *net, int i, size_t b[5])
 {
     int j, k;
     layer l = net->layers[i];
     size_t n = (size_t)l.outputs * l.batch * sizeof(float);
-    float *p[4] = { l.output, l.delta, l.x, l.x_norm };
+    const float *arena[2] = { net->output_arena, net->delta_arena };
+    size_t arena_n[2] = { net->output_arena_n, net->delta_arena_n };
     int kind[4] = { 0, 1, 2, 2 };
     for(k = 0; k < 4; ++k){
-        if(k == 1 && in_arena(p[k], net->delta_arena, net->delta_arena_n)){   /* the shared gradients: the whole arena, at its first holder */
-            for(j = 0; j < i && !in_arena(net->layers[j].delta, net->delta_arena, net->delta_arena_n); ++j);
-            if(j == i) b[1] += net->delta_arena_n * sizeof(float);
+        float *p = buffer_slot(l, k);
+        if(k < 2 && in_arena(p, arena[k], arena_n[k])){   /* a shared arena: all of it, at its first holder */
+            for(j = 0; j < i && !in_arena(buffer_slot(net->layers[j], k), arena[k], arena_n[k]); ++j);
+            if(j == i) b[k] += arena_n[k] * sizeof(float);
             continue;
         }
-        if(k == 0 && in_arena(p[k], net->output_arena, net->output_arena_n)){   /* the rebuilt outputs: likewise */
-            for(j = 0; j < i && !in_arena(net->layers[j].output, net->output_arena, net->output_arena_n); ++j);
-            if(j == i) b[0] += net->output_arena_n * sizeof(float);
-            continue;
-        }
-        int seen = !p[k];
-        for(j = 0; j < i && !seen; ++j){
-            layer m = net->layers[j];
-            seen = p[k] == m.output || p[k] == m.delta || p[k] == m.x || p[k] == m.x_norm;
-        }
+        int seen = !p, m;
+        for(j = 0; j < i && !seen; ++j) for(m = 0; m < 4 && !seen; ++m) seen = p == buffer_slot(net->layers[j], m);
         if(!seen) b[kind[k]] += n;
     }
     b[3] += layer_param_count(l) * (l.weight_updates || l.bias_updates ? 2 : 1) * sizeof(float);

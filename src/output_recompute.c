@@ -1,7 +1,6 @@
 /* Places the rebuildable outputs of a training network in one arena by lifetime and marks where the backward pass rebuilds them (src/output_recompute.h). */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include "output_recompute.h"
 #include "buffer_plan.h"
 #include "layers3d.h"
