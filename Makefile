@@ -78,7 +78,7 @@ DN_EX := captcha lsd super art tag cifar go rnn segmenter regressor classifier c
 
 OUR_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard layers/*.c) $(wildcard core/*.c)
 OUR_CU := $(wildcard layers/*.cu) $(wildcard src/*.cu) $(wildcard core/*.cu)
-OUR_HDR := $(wildcard src/*.h) $(wildcard layers/*.h) $(wildcard core/*.h) $(wildcard core/*.def)
+OUR_HDR := $(wildcard src/*.h) $(wildcard layers/*.h) $(wildcard core/*.h) $(wildcard core/*.cuh) $(wildcard core/*.def)
 
 LIB_OBJS := $(addprefix $(B)/dn/,$(addsuffix .o,$(DN_OBJ))) $(patsubst %.c,$(B)/%.o,$(OUR_SRC))
 ifeq ($(GPU),1)

@@ -14,7 +14,8 @@ enum { DARKNET3D_FP32 = 0, DARKNET3D_TF32 = 1, DARKNET3D_FP16 = 2, DARKNET3D_BF1
 extern int darknet3d_precision;
 
 /* Rules (docs/design.md, "Mixed precision"):
- * - Parameters, their updates (and momentum), activations, deltas, batch-norm statistics and the loss stay FP32.
+ * - Parameters, their updates (and momentum), activations, deltas, batch-norm statistics and the loss stay FP32;
+ *   batch norm's x_norm, kept for backward, is kept in the 16-bit type (layers/conv3d_common.h, xn_type).
  *   A convolution converts its operands to fp16/bf16 in net.workspace, runs cuDNN with FP32 accumulation on tensor
  *   cores, and converts the result back into its FP32 buffer (overwriting or adding, as the FP32 path does).
  * - fp16 training scales the loss by S (the [dbisl] deltas are multiplied by amp_loss_scale), as torch.amp's

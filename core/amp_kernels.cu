@@ -1,6 +1,5 @@
 /* CUDA side of mixed precision: FP32 <-> fp16/bf16 conversions for the convolutions and the overflow check and unscaling of an fp16 training step (core/amp.h). */
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
+#include "amp_device.cuh"
 #include "cuda3d.h"
 extern "C" {
 #include "amp.h"
@@ -13,12 +12,6 @@ static unsigned amp_blocks(size_t n)
     size_t b = (n + AMP_BLOCK - 1) / AMP_BLOCK;
     return (unsigned)(b < 65535u * 32u ? b : 65535u * 32u);   /* grid-stride loops cover the rest */
 }
-
-template <typename T> __device__ __forceinline__ T amp_from_float(float x);
-template <> __device__ __forceinline__ __half amp_from_float<__half>(float x) { return __float2half_rn(x); }
-template <> __device__ __forceinline__ __nv_bfloat16 amp_from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
-__device__ __forceinline__ float amp_to_float(__half x) { return __half2float(x); }
-__device__ __forceinline__ float amp_to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 
 template <typename T> __global__ void amp_to_half_kernel(const float *src, T *dst, size_t n)
 {

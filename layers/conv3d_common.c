@@ -9,6 +9,7 @@
 #include "cfg_options.h"
 #include "option_list.h"
 #include "activations.h"
+#include "amp.h"
 #include "blas.h"
 #include "utils.h"
 #include "cuda3d.h"
@@ -113,9 +114,10 @@ int c3_alloc_buffers(layer *l)
         l->x_norm = layer3d_alloc(n);
         if(!l->x_norm) rc = -1;
 #ifdef GPU
-        if(gpu_index >= 0){
+        if(gpu_index >= 0){   /* fp16|bf16: kept in 16 bits, two to a float of the array */
             cuda3d_free((void **)&l->x_norm_gpu);
-            if(rc == 0 && cuda3d_make_array(&l->x_norm_gpu, l->x_norm, n)) rc = -1;
+            st->xn_type = amp_half() ? darknet3d_precision : DARKNET3D_FP32;
+            if(rc == 0 && cuda3d_make_array(&l->x_norm_gpu, st->xn_type ? 0 : l->x_norm, st->xn_type ? (n + 1) / 2 : n)) rc = -1;
         }
 #endif
     }

@@ -1,8 +1,10 @@
 /* CUDA twin of conv3d_common.c: pre-BN bias, batch-norm with PyTorch semantics, bias, activation and the SGD update of [conv3d]/[deconv3d]. */
 #include "cuda3d.h"
+#include "amp_device.cuh"
 extern "C" {
 #include "activations.h"
 #include "conv3d_common.h"
+#include "amp.h"
 }
 
 #define C3_THREADS 256
@@ -30,7 +32,8 @@ __global__ void chan_sum_finish_kernel(const double *part, int nblocks, int rows
 
 /* acc[k] += sum over batch and space of (a - shift[k]) (squared when sq), and acc[c + k] += sum a*b when b;
  * with part, the block sums are stored there (rows k and c + k) for chan_sum_finish_kernel instead */
-__global__ void chan_sum_kernel(const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc,
+template <typename T>
+__global__ void chan_sum_kernel(const float *a, const T *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc,
                                 double *part)
 {
     __shared__ double s1[C3_THREADS], s2[C3_THREADS];
@@ -42,7 +45,7 @@ __global__ void chan_sum_kernel(const float *a, const float *b, const float *shi
         size_t idx = ((j / sp) * c + k) * sp + j % sp;
         double v = (double)a[idx] - m;
         t1 += sq ? v * v : v;
-        if(b) t2 += (double)a[idx] * b[idx];
+        if(b) t2 += (double)a[idx] * amp_to_float(b[idx]);
     }
     s1[threadIdx.x] = t1; s2[threadIdx.x] = t2;
     __syncthreads();
@@ -61,7 +64,8 @@ __global__ void chan_sum_kernel(const float *a, const float *b, const float *shi
     }
 }
 
-static void chan_sum(const conv3d_state *st, const float *a, const float *b, const float *shift, int sq, int batch, int c, size_t sp,
+template <typename T>
+static void chan_sum(const conv3d_state *st, const float *a, const T *b, const float *shift, int sq, int batch, int c, size_t sp,
                      double *acc)
 {
     size_t n = (size_t)batch * sp;
@@ -102,24 +106,32 @@ __global__ void var_kernel(const double *acc, int c, double m, float *mean, floa
     rvar[k] = (float)((1 - mom) * rvar[k] + mom * unb);
 }
 
-__global__ void normalize_kernel(float *y, float *xn, const float *mean, const float *var, const float *scales, const float *biases,
+/* x_norm is kept in T (conv3d_state.xn_type); y is computed from the kept value, so the output rebuilt from it
+ * (bn_recompute_kernel) is this one bit for bit */
+template <typename T>
+__global__ void normalize_kernel(float *y, T *xn, const float *mean, const float *var, const float *scales, const float *biases,
                                  int c, size_t sp, size_t n)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = (int)((i / sp) % c);
     float t = (y[i] - mean[k]) * rsqrtf(var[k] + BN3D_EPS);
-    if(xn) xn[i] = t;   /* NULL in an inference network */
+    if(xn){   /* NULL in an inference network */
+        T h = amp_from_float<T>(t);
+        xn[i] = h;
+        t = amp_to_float(h);
+    }
     y[i] = scales[k] * t + biases[k];
 }
 
 /* y = scale * x_norm + bias, as normalize_kernel computes it from the value it keeps */
-__global__ void bn_recompute_kernel(float *y, const float *xn, const float *scales, const float *biases, int c, size_t sp, size_t n)
+template <typename T>
+__global__ void bn_recompute_kernel(float *y, const T *xn, const float *scales, const float *biases, int c, size_t sp, size_t n)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = (int)((i / sp) % c);
-    y[i] = scales[k] * xn[i] + biases[k];
+    y[i] = scales[k] * amp_to_float(xn[i]) + biases[k];
 }
 
 /* from the sums of dy and dy*xhat: the parameter updates and the coefficients of dz = g*(dy - a - xhat*b) */
@@ -135,23 +147,25 @@ __global__ void bn_back_coef_kernel(const double *acc, int c, double m, int trai
     coef[2 * c + k] = train ? (float)(acc[c + k] / m) : 0.f;
 }
 
-__global__ void bn_back_kernel(float *d, const float *xn, const float *coef, int c, size_t sp, size_t n)
+template <typename T>
+__global__ void bn_back_kernel(float *d, const T *xn, const float *coef, int c, size_t sp, size_t n)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = (int)((i / sp) % c);
-    d[i] = coef[k] * (d[i] - coef[c + k] - xn[i] * coef[2 * c + k]);
+    d[i] = coef[k] * (d[i] - coef[c + k] - amp_to_float(xn[i]) * coef[2 * c + k]);
 }
 
 /* d *= act'(scale * xn + bias) for relu and leaky: the sign of the pre-activation, computed as normalize_kernel
  * computes it, is that of the activated output (c3_backward_reads_output), so this is gradient_array_gpu(output) */
-__global__ void bn_act_grad_kernel(float *d, const float *xn, const float *scales, const float *biases, int leaky,
+template <typename T>
+__global__ void bn_act_grad_kernel(float *d, const T *xn, const float *scales, const float *biases, int leaky,
                                    int c, size_t sp, size_t n)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = (int)((i / sp) % c);
-    float a = scales[k] * xn[i] + biases[k];
+    float a = scales[k] * amp_to_float(xn[i]) + biases[k];
     d[i] *= a > 0 ? 1.f : (leaky ? .1f : 0.f);
 }
 
@@ -159,6 +173,16 @@ __global__ void acc_add_kernel(const double *acc, int c, float *out)
 {
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if(k < c) out[k] += (float)acc[k];
+}
+
+/* f(x_norm) with l's x_norm_gpu as the type it is kept in (conv3d_state.xn_type: FP32, or 16 bits at precision
+ * fp16|bf16, as c3_alloc_buffers chose) */
+template <typename F> static void with_x_norm(layer l, F f)
+{
+    int t = c3_state(l)->xn_type;
+    if(t == DARKNET3D_FP16) f((__half *)l.x_norm_gpu);
+    else if(t == DARKNET3D_BF16) f((__nv_bfloat16 *)l.x_norm_gpu);
+    else f(l.x_norm_gpu);
 }
 
 extern "C" void c3_post_forward_gpu(layer l, network net)
@@ -176,15 +200,17 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
         if(net.train){
             double m = (double)l.batch * sp;
             double *acc = zeroed_acc(st, 2 * c);
-            chan_sum(st, l.output_gpu, 0, 0, 0, l.batch, c, sp, acc);
+            chan_sum(st, l.output_gpu, (const float *)0, (const float *)0, 0, l.batch, c, sp, acc);
             mean_kernel<<<cb, 256>>>(acc, c, m, l.mean_gpu);
             CUDA3D_CHECK(cudaMemset(acc, 0, c * sizeof(double)));
-            chan_sum(st, l.output_gpu, 0, l.mean_gpu, 1, l.batch, c, sp, acc);
+            chan_sum(st, l.output_gpu, (const float *)0, l.mean_gpu, 1, l.batch, c, sp, acc);
             var_kernel<<<cb, 256>>>(acc, c, m, l.mean_gpu, l.variance_gpu, l.rolling_mean_gpu, l.rolling_variance_gpu, BN3D_MOMENTUM);
             CUDA3D_CHECK_LAUNCH();
             mu = l.mean_gpu; var = l.variance_gpu;
         }
-        normalize_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.x_norm_gpu, mu, var, l.scales_gpu, l.biases_gpu, c, sp, n);
+        with_x_norm(l, [&](auto xn){
+            normalize_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, mu, var, l.scales_gpu, l.biases_gpu, c, sp, n);
+        });
         CUDA3D_CHECK_LAUNCH();
     }else if(l.nbiases){
         add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n);
@@ -197,8 +223,9 @@ extern "C" void c3_recompute_output_gpu(layer l, network net)
 {
     size_t n = (size_t)l.batch * l.outputs;
     (void)net;
-    bn_recompute_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.x_norm_gpu, l.scales_gpu, l.biases_gpu, l.out_c,
-                                                      l.outputs / l.out_c, n);
+    with_x_norm(l, [&](auto xn){
+        bn_recompute_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, l.scales_gpu, l.biases_gpu, l.out_c, l.outputs / l.out_c, n);
+    });
     CUDA3D_CHECK_LAUNCH();
     activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
@@ -211,14 +238,15 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     int cb = (c + 255) / 256;
     if(l.batch_normalize && (l.activation == RELU || l.activation == LEAKY)){
         /* l.output_gpu may hold a later layer's values (c3_backward_reads_output) */
-        bn_act_grad_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, l.x_norm_gpu, l.scales_gpu, l.biases_gpu,
-                                                        l.activation == LEAKY, c, sp, n);
+        with_x_norm(l, [&](auto xn){
+            bn_act_grad_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, xn, l.scales_gpu, l.biases_gpu, l.activation == LEAKY, c, sp, n);
+        });
         CUDA3D_CHECK_LAUNCH();
     }else gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
     if(!l.batch_normalize){
         if(!l.nbiases) return;
         double *acc = zeroed_acc(st, c);
-        chan_sum(st, l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
+        chan_sum(st, l.delta_gpu, (const float *)0, (const float *)0, 0, l.batch, c, sp, acc);
         acc_add_kernel<<<cb, 256>>>(acc, c, l.bias_updates_gpu);
         CUDA3D_CHECK_LAUNCH();
         return;
@@ -226,15 +254,15 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     double m = (double)l.batch * sp;
     double *acc = zeroed_acc(st, 2 * c);
     float *coef = st->coef_gpu;
-    chan_sum(st, l.delta_gpu, l.x_norm_gpu, 0, 0, l.batch, c, sp, acc);
+    with_x_norm(l, [&](auto xn){ chan_sum(st, l.delta_gpu, xn, (const float *)0, 0, l.batch, c, sp, acc); });
     bn_back_coef_kernel<<<cb, 256>>>(acc, c, m, net.train, l.scales_gpu, net.train ? l.variance_gpu : l.rolling_variance_gpu,
                                      l.bias_updates_gpu, l.scale_updates_gpu, coef);
     CUDA3D_CHECK_LAUNCH();
-    bn_back_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, l.x_norm_gpu, coef, c, sp, n);
+    with_x_norm(l, [&](auto xn){ bn_back_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, xn, coef, c, sp, n); });
     CUDA3D_CHECK_LAUNCH();
     if(st->pre_bias){
         acc = zeroed_acc(st, c);
-        chan_sum(st, l.delta_gpu, 0, 0, 0, l.batch, c, sp, acc);
+        chan_sum(st, l.delta_gpu, (const float *)0, (const float *)0, 0, l.batch, c, sp, acc);
         acc_add_kernel<<<cb, 256>>>(acc, c, st->pre_b_updates_gpu);
         CUDA3D_CHECK_LAUNCH();
     }

@@ -11,6 +11,7 @@
 #include "fast_paths.h"
 #include "shortcut_layer.h"
 #include "conv3d_common.h"
+#include "amp.h"
 #ifdef GPU
 #include "cuda.h"
 #endif
@@ -511,6 +512,68 @@ static void test_recompute_output_identical(void)
     omp_set_num_threads(1);
 }
 
+/* GPU, at each precision: batch norm keeps x_norm in the precision's type (32 bits at fp32/tf32, 16 at fp16/bf16),
+ * and the output rebuilt from it is the forward's bit for bit; the forward output differs from FP32's by no more than
+ * the precision's rounding (largest difference relative to the largest output) and, at 16 bits, by more than none */
+static void test_recompute_output_gpu(void)
+{
+#ifdef GPU
+    if(!have_gpu) SKIP("no usable GPU");
+    static const char *K[] = {
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n",
+        "[deconv3d]\nfilters=3\nsize=2\nstride=2\nbatch_normalize=1\nactivation=leaky\n",
+        "[conv3d]\nfilters=3\nsize=3\npad=1\nbatch_normalize=1\nactivation=logistic\n",
+    };
+    static const int P[] = {DARKNET3D_FP32, DARKNET3D_TF32, DARKNET3D_FP16, DARKNET3D_BF16};
+    static const double tol[] = {1e-5, 2e-2, 2e-2, 8e-2};
+    int k, p;
+    gpu_index = 0;
+    cuda_set_device(0);
+    for(k = 0; k < (int)(sizeof(K) / sizeof(K[0])); ++k){
+        float *ref = 0;
+        for(p = 0; p < 4; ++p){
+            char text[512];
+            snprintf(text, sizeof(text), "[net]\nbatch=2\nheight=12\nwidth=10\ndepth=6\nchannels=2\n\n%s", K[k]);
+            if(write_text("tests/out/fast_paths_rec_gpu.cfg", text)){ CHECK(!"tests/out/fast_paths_rec_gpu.cfg written"); break; }
+            darknet3d_precision = P[p];
+            network *net = load_network_checked("tests/out/fast_paths_rec_gpu.cfg", 0, 0);
+            CHECK_MSG(net != 0, "case %d precision %d", k, P[p]);
+            if(!net) continue;
+            layer l = net->layers[0];
+            CHECK_MSG(c3_state(l)->xn_type == (P[p] >= DARKNET3D_FP16 ? P[p] : DARKNET3D_FP32), "case %d precision %d: x_norm kept as %d",
+                      k, P[p], c3_state(l)->xn_type);
+            size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs, i;
+            float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float)), *z = malloc(ny * sizeof(float));
+            fill(x, nx, 0.37);
+            cuda_push_array(net->input_gpu, x, nx);
+            network nn = *net;
+            nn.train = 1; nn.index = 0;
+            l.forward_gpu(l, nn);
+            cuda_pull_array(l.output_gpu, y, ny);
+            fill_gpu((int)ny, NAN, l.output_gpu, 1);
+            c3_recompute_output_gpu(l, nn);
+            cuda_pull_array(l.output_gpu, z, ny);
+            CHECK_MSG(!memcmp(y, z, ny * sizeof(float)), "case %d precision %d: the rebuilt output differs", k, P[p]);
+            if(!ref){ ref = y; y = 0; }
+            else{
+                double e = 0, top = 1e-30;   /* the largest difference, relative to the largest FP32 output */
+                for(i = 0; i < ny; ++i){ e = fmax(e, fabs(y[i] - ref[i])); top = fmax(top, fabs(ref[i])); }
+                e /= top;
+                CHECK_MSG(e <= tol[p], "case %d precision %d: output differs from FP32's by %g (> %g)", k, P[p], e, tol[p]);
+                if(P[p] >= DARKNET3D_FP16) CHECK_MSG(e > 1e-6, "case %d precision %d: the 16-bit path did not run", k, P[p]);
+            }
+            free(x); free(y); free(z);
+            free_network(net);
+        }
+        free(ref);
+    }
+    darknet3d_precision = DARKNET3D_FP32;
+    gpu_index = -1;
+#else
+    SKIP("CPU build");
+#endif
+}
+
 /* which outputs load_network_checked moves into the output arena and where backward rebuilds them
  * (src/output_recompute.h): want[i] 1 = in the arena and rebuilt before the backward of layer at[i], 2 = in the
  * arena and never rebuilt (only the forward pass reads it), 0 = its own buffer */
@@ -636,5 +699,6 @@ int main(void)
     RUN(test_recompute_output_identical);
     RUN(test_recompute_rule);
     RUN(test_dropout_gpu_equals_cpu);
+    RUN(test_recompute_output_gpu);
     TEST_MAIN_END();
 }
