@@ -16,10 +16,11 @@ int buffer_share_known_type(LAYER_TYPE t);
  * when the type is not a known one or it reads more than BUFFER_PLAN_MAX_INPUTS layers. */
 int layer_inputs(const network *net, int i, int in[BUFFER_PLAN_MAX_INPUTS]);
 
-/* A buffer needed during up to two spans of steps [lo[k], hi[k]] (k < nspan, steps on any one time axis the caller
- * chooses), of n floats; arena_place sets off. */
+/* A buffer needed during up to ARENA_MAX_SPANS spans of steps [lo[k], hi[k]] (k < nspan, steps on any one time axis
+ * the caller chooses), of n floats; arena_place sets off. */
+#define ARENA_MAX_SPANS 8
 typedef struct {
-    int lo[2], hi[2], nspan;
+    int lo[ARENA_MAX_SPANS], hi[ARENA_MAX_SPANS], nspan;
     size_t n;
     size_t off;
 } arena_block;

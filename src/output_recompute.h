@@ -11,7 +11,11 @@
  * needed in the forward pass from its layer's step to the last layer that reads it, and in the backward pass only
  * at the steps of the layers whose backward reads it (a [conv3d]/[deconv3d]/[dtransform]/[r2s] reading its input
  * for the weight gradient, the layer's own backward when it reads its output, a dependent [upsample3d]'s rebuild):
- * it is rebuilt at the first such backward step (recompute_before, backward_network; patches/darknet3d.patch). The
+ * it is rebuilt at the first such backward step (recompute_before, backward_network; patches/darknet3d.patch). A
+ * batch-norm output that no later holder changes (a skip connection: read by the next layer, then by a [shortcut]
+ * of each decoder, and in backward by the rebuilds of those [shortcut]s' buffers) is not kept between two reads
+ * either: after each of the three longest runs of forward steps, and of backward steps, that do not read it, it is
+ * rebuilt again (recompute_forward before forward_network's step, recompute_backward before backward_network's). The
  * outputs are placed in one arena (net->output_arena, with its device twin when gpu_index >= 0) where no two
  * needed at a common step overlap (src/buffer_plan.h); the forward passes overwrite every value they write, so
  * training gives the same bits as with one buffer per layer.

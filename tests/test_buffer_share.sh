@@ -67,7 +67,8 @@ if [ -n "$2" ] && [ -n "$s" ] && [ $(($2 - $1 - s)) -ge -1 ] && [ $(($2 - $1 - s
   echo "PASS shortcut_share_vnet_inventory (outputs $2 -> $1 MiB; $line)"
 else echo "FAIL shortcut_share_vnet_inventory (outputs '$2' -> '$1' MiB; $line)"; fi
 # outputs rebuilt before backward: the outputs shrink by what the log line reports (moved minus the arena), the
-# arena is as large as the moved outputs alive at the busiest step, and the whole inventory is below 6.6 GiB
+# arena is as large as the moved outputs alive at the busiest step, and the whole inventory is at most 5,300 MiB (5,290
+# with the skip connections rebuilt between their reads; 5,535 without)
 set -- $(inventory recompute_outputs outputs)
 line=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>&1 | grep '^outputs rebuilt before backward:')
 a=$(printf '%s\n' "$line" | sed -n 's/^outputs rebuilt before backward: \([0-9]*\)\.[0-9] MiB shared.*/\1/p')
@@ -75,6 +76,6 @@ m=$(printf '%s\n' "$line" | sed -n 's/.*one per layer: \([0-9]*\)\.[0-9] MiB;.*/
 b=$(printf '%s\n' "$line" | sed -n 's/.*alive at once at most: \([0-9]*\)\.[0-9] MiB.*/\1/p')
 total=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>/dev/null | sed -n 's/^buffers at batch .* total \([0-9]*\)$/\1/p')
 if [ -n "$2" ] && [ -n "$a" ] && [ -n "$m" ] && [ "$a" = "$b" ] && [ $(($2 - $1 - (m - a))) -ge -2 ] && [ $(($2 - $1 - (m - a))) -le 2 ] \
-   && [ $((m - a)) -gt 500 ] && [ -n "$total" ] && [ "$total" -lt 6600 ]; then
+   && [ $((m - a)) -gt 500 ] && [ -n "$total" ] && [ "$total" -le 5300 ]; then
   echo "PASS output_recompute_vnet_inventory (outputs $2 -> $1 MiB, total $total MiB; $line)"
 else echo "FAIL output_recompute_vnet_inventory (outputs '$2' -> '$1' MiB, total '$total' MiB; $line)"; fi
