@@ -126,15 +126,16 @@ fi
 # 3b/3c/3d. buffer sharing on the GPU, each against separate buffers in deterministic mode: shared gradient buffers
 #     (src/delta_share.h), in-place [shortcut]s (src/shortcut_share.h; the conv before each takes its activation
 #     gradient from x_norm on the GPU) and outputs rebuilt before backward (src/output_recompute.h: the rebuild
-#     kernels c3_recompute_output_gpu and rebuild_dropout_seeded_gpu). keyoff <key> <folder> <what> <log pattern>:
-#     dbisl-tiny with <key>=0
+#     kernels c3_recompute_output_gpu and rebuild_dropout_seeded_gpu). keyoff <key> <folder> <what> <log pattern>
+#     [<run to compare with> <flags>...]: dbisl-tiny with <key>=0 against det1 (or the run named)
 keyoff() {
-  sed -e "s/^\[net\]$/[net]\n$1=0/" "$O/tiny.cfg" > "$O/tiny-$2.cfg"
-  mkdir -p "$O/$2"
-  sed "s|^backup = .*|backup = $(cd "$O/$2" && pwd)|" "$O/det1/d.data" > "$O/$2/d.data"
-  timeout 120 $D seg3d train "$O/$2/d.data" "$O/tiny-$2.cfg" -clear -seed 5 -deterministic -max_batches "$IT" > "$O/$2/out" 2> "$O/$2/err"
-  if cmp -s "$O/$2/tiny-$2_final.weights" "$O/det1/tiny_final.weights"; then say "$3: identical to separate buffers ($(grep -o "$4" "$O/det1/err" | head -1))"
-  else say "$3: DIFFER from separate buffers (deterministic, $(ls "$O/$2" | tr '\n' ' '))"; fi
+  k=$1; f=$2; w=$3; p=$4; ref=${5:-det1}; [ $# -ge 5 ] && shift 5 || shift $#
+  sed -e "s/^\[net\]$/[net]\n$k=0/" "$O/tiny.cfg" > "$O/tiny-$f.cfg"
+  mkdir -p "$O/$f"
+  sed "s|^backup = .*|backup = $(cd "$O/$f" && pwd)|" "$O/det1/d.data" > "$O/$f/d.data"
+  timeout 120 $D seg3d train "$O/$f/d.data" "$O/tiny-$f.cfg" -clear -seed 5 -deterministic -max_batches "$IT" "$@" > "$O/$f/out" 2> "$O/$f/err"
+  if cmp -s "$O/$f/tiny-${f}_final.weights" "$O/$ref/tiny_final.weights"; then say "$w: identical to separate buffers ($(grep -o "$p" "$O/$ref/err" | head -1))"
+  else say "$w: DIFFER from separate buffers (deterministic, $(ls "$O/$f" | tr '\n' ' '))"; fi
 }
 keyoff share_deltas noshare "shared gradient buffers" '[0-9.]* MiB shared.*'
 keyoff inplace_shortcut noinplace "in-place [shortcut]s" 'in place: .*'
@@ -174,6 +175,8 @@ run p32 -deterministic -precision fp32 -max_batches "$IT"
 run p16 -deterministic -precision fp16 -max_batches "$IT"
 run pb16 -deterministic -precision bf16 -max_batches "$IT"
 say "dbisl-tiny final loss after $IT iterations: fp32 $(final_loss p32), fp16 $(final_loss p16) ($(grep -o '[0-9]* steps skipped' "$O/p16/err" || echo 'no summary')), bf16 $(final_loss pb16)"
+# batch norm's 16-bit x_norm at bf16: the outputs rebuilt from it are the forward's, so the same bits as separate buffers
+keyoff recompute_outputs norecompute16 "outputs rebuilt from 16-bit x_norm (bf16)" 'rebuilt before backward: [0-9.]* MiB shared' pb16 -precision bf16
 run p16part -deterministic -precision fp16 -max_batches $((IT / 2))
 cp "$O/p16part/tiny_last.weights" "$O/p16part/w.weights"; cp "$O/p16part/tiny_last.weights.state" "$O/p16part/w.weights.state" 2>/dev/null
 timeout 120 $D seg3d train "$O/p16part/d.data" "$O/tiny.cfg" "$O/p16part/w.weights" -seed 5 -deterministic -precision fp16 -max_batches "$IT" > "$O/p16part/out2" 2> "$O/p16part/err2"
