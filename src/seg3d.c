@@ -7,10 +7,28 @@
 #include "resample.h"
 #include "commands.h"
 #include "cfg_keys.h"
+#include "layers3d.h"
+
+/* the bytes batch norm's x_norm takes off the GPU at precision fp16|bf16, where it is kept in 16 bits (docs/design.md §8) */
+static size_t x_norm_16bit_saving(network *net)
+{
+    size_t s = 0;
+    int i;
+    for(i = 0; i < net->n; ++i){
+        layer l = net->layers[i];
+        if((l.type == CONV3D || l.type == DECONV3D) && l.batch_normalize && l.x_norm) s += (size_t)l.outputs * l.batch * 2;
+    }
+    return s;
+}
 
 static int cmd_params(int argc, char **argv)
 {
-    if(argc < 4){ fprintf(stderr, "usage: ./darknet seg3d params <cfg>\n"); return 2; }
+    if(argc < 4){ fprintf(stderr, "usage: ./darknet seg3d params <cfg> [-precision fp32|tf32|fp16|bf16]\n"); return 2; }
+    char *prec = find_char_arg(argc, argv, "-precision", 0);
+    if(prec && strcmp(prec, "fp32") && strcmp(prec, "tf32") && strcmp(prec, "fp16") && strcmp(prec, "bf16")){
+        fprintf(stderr, "error: -precision: expected fp32, tf32, fp16 or bf16, got '%s'\n", prec);
+        return 1;
+    }
     network *net = load_network_checked(argv[3], 0, 0);
     if(!net) return 1;
     int i;
@@ -34,6 +52,12 @@ static int cmd_params(int argc, char **argv)
     printf("buffers at batch %d, MiB: outputs %.0f, gradients %.0f, kept for backward %.0f, parameters and updates %.0f, "
            "workspace %.0f; total %.0f\n", net->batch, b[0] * mib, b[1] * mib, b[2] * mib, b[3] * mib, b[4] * mib,
            (b[0] + b[1] + b[2] + b[3] + b[4]) * mib);
+    if(prec && (!strcmp(prec, "fp16") || !strcmp(prec, "bf16"))){
+        size_t h = x_norm_16bit_saving(net);
+        printf("on the GPU at precision %s: kept for backward %.0f MiB (batch norm's x_norm in 16 bits), total %.0f MiB "
+               "with the CPU's workspace counted (the GPU's is cuDNN's plus the 16-bit operand copies)\n", prec, (b[2] - h) * mib,
+               (b[0] + b[1] + b[2] + b[3] + b[4] - h) * mib);
+    }
     printf("params=%zu\n", network_param_count(net));
     free_network(net);
     return 0;
@@ -54,7 +78,8 @@ typedef struct {
 
 static const seg3d_command commands[] = {
     { "params", cmd_params,
-      "  params <cfg>                    layer table, trainable parameter count and buffer memory at the cfg's batch\n" },
+      "  params <cfg> [-precision P]     layer table, trainable parameter count and buffer memory at the cfg's batch\n"
+      "                                  (-precision fp16|bf16: also the GPU's count with its 16-bit x_norm)\n" },
     { "train", seg3d_train,
       "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
       "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n" },

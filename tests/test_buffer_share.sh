@@ -79,3 +79,11 @@ if [ -n "$2" ] && [ -n "$a" ] && [ -n "$m" ] && [ "$a" = "$b" ] && [ $(($2 - $1 
    && [ $((m - a)) -gt 500 ] && [ -n "$total" ] && [ "$total" -le 5300 ]; then
   echo "PASS output_recompute_vnet_inventory (outputs $2 -> $1 MiB, total $total MiB; $line)"
 else echo "FAIL output_recompute_vnet_inventory (outputs '$2' -> '$1' MiB, total '$total' MiB; $line)"; fi
+# at precision fp16|bf16 the GPU keeps batch norm's x_norm in 16 bits: seg3d params -precision counts it at half;
+# x_norm is most of what is kept for backward (the rest: dropout masks, batch statistics), so the count drops by 45-50 %
+kept=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg 2>/dev/null | sed -n 's/^buffers at batch .* kept for backward \([0-9]*\),.*/\1/p')
+h=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg -precision bf16 2>/dev/null | sed -n 's/^on the GPU at precision bf16: kept for backward \([0-9]*\) MiB.*/\1/p')
+n32=$("$DARKNET" seg3d params cfg/dbisl-vnet.cfg -precision tf32 2>/dev/null | grep -c '^on the GPU')
+if [ -n "$kept" ] && [ -n "$h" ] && [ $((2 * h)) -ge "$kept" ] && [ $((20 * (kept - h))) -ge $((9 * kept)) ] && [ "$n32" = 0 ]; then
+  echo "PASS x_norm_16bit_count (kept for backward $kept MiB, $h MiB at bf16 on the GPU)"
+else echo "FAIL x_norm_16bit_count (kept '$kept', at bf16 '$h', lines at tf32 '$n32')"; fi

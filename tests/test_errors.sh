@@ -30,6 +30,7 @@ for f in tests/errors/cfg/*.cfg; do
   check "cfg_$(basename "$f" .cfg)" "$(printf '%s' "$f" | sed 's/[.[\*^$]/\\&/g')$pre$exp" "$DARKNET" seg3d params "$f"
 done
 check cfg_missing_file "tests/errors/cfg/nope\.cfg: cannot open" "$DARKNET" seg3d params tests/errors/cfg/nope.cfg
+check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got 'fp8'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision fp8
 
 # ---- a tiny valid data set and cfg to break one thing at a time
 "$DARKNET" seg3d synth "$T/syn" 2 -size 8 12 12 -seed 3 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
