@@ -56,6 +56,7 @@ typedef struct {
     port wx, wdy, wdw;      /* backward-weights: src, diff_dst, diff_weights (always a copy, summed into weight_updates) */
     port ddy, dw, ddx;      /* backward-data: diff_dst, weights, diff_src (always a copy, summed into net.delta) */
     size_t fwd_floats, bwd_floats;
+    int forward_only;
 } c3dnn;
 
 static void port_free(port *p)
@@ -238,15 +239,23 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
     /* [deconv3d] adds the forward correlation into net.delta */
     TRY("reorder", port_init(&d->fy, &uy, dnnl_primitive_desc_query_md(fpd, dnnl_query_dst_md, 0), 0, tr ? SUM_REORDER : 0, tr, &cur));
     d->fwd_floats = cur;
+    /* The backward region: first the copies that outlive the weight gradient (diff_dst, which the data gradient
+     * shares, and the weight gradient's copy, summed after the data gradient), then src, which only the weight
+     * gradient reads: the data gradient runs after it, so its copies start where src's did. */
     cur = 0;
-    TRY("reorder", port_init(&d->wx, &ux, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->wdy, &uy, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->wdw, &uw, dnnl_primitive_desc_query_md(wpd, dnnl_query_diff_weights_md, 0), 0, SUM_ADD, 1, &cur));
+    const size_t kept = cur;
+    TRY("reorder", port_init(&d->wx, &ux, dnnl_primitive_desc_query_md(wpd, dnnl_query_src_md, 0), 1, 0, 0, &cur));
+    const size_t wgrad_end = cur;
+    cur = kept;
     if(tr) TRY("reorder", port_init(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), 1, 0, 0, &cur));
     else TRY("reorder", port_share(&d->ddy, &uy, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_dst_md, 0), &d->wdy, &cur));
     TRY("reorder", port_init(&d->dw, &uw, dnnl_primitive_desc_query_md(bpd, dnnl_query_weights_md, 0), 1, 0, 0, &cur));
     TRY("reorder", port_init(&d->ddx, &ux, dnnl_primitive_desc_query_md(bpd, dnnl_query_diff_src_md, 0), 0, SUM_REORDER, 1, &cur));
-    d->bwd_floats = cur;
+    d->bwd_floats = cur > wgrad_end ? cur : wgrad_end;
+    /* a [conv3d] of a network for forward passes only (no weight_updates) runs no backward region */
+    d->forward_only = !tr && !l->weight_updates;
 done:
     if(fpd) dnnl_primitive_desc_destroy(fpd);
     if(bpd) dnnl_primitive_desc_destroy(bpd);
@@ -257,7 +266,8 @@ done:
 /* workspace floats: the larger of the two regions, plus the slack for aligning net.workspace to 64 bytes */
 static size_t need_floats(const c3dnn *d)
 {
-    return (d->fwd_floats > d->bwd_floats ? d->fwd_floats : d->bwd_floats) + 16;
+    const size_t b = d->forward_only ? 0 : d->bwd_floats;
+    return (d->fwd_floats > b ? d->fwd_floats : b) + 16;
 }
 
 static c3dnn *create(const layer *l)
@@ -419,7 +429,7 @@ int conv3d_onednn_forward(layer l, network net)
 int conv3d_onednn_backward(layer l, network net)
 {
     c3dnn *d = ready(l);
-    if(!d) return -1;
+    if(!d || d->forward_only) return -1;
     float *ws = aligned(net.workspace);
     dnnl_status_t s;
     const int tr = c3_state(l)->transposed;

@@ -15,7 +15,9 @@ void conv3d_onednn_setup(layer *l);
  * workspace does not match them), run the vol2col path. */
 int conv3d_onednn_forward(layer l, network net);
 /* weight_updates += dW and, when net.delta is non-NULL, net.delta += dX, from l.delta, net.input and the weights;
- * l.delta must already be the delta of the raw convolution. 0: done; -1: nothing touched, run the vol2col path. */
+ * l.delta must already be the delta of the raw convolution. 0: done; -1: nothing touched, run the vol2col path.
+ * A [conv3d] of a network without weight_updates (forward passes only) sizes its workspace for the forward copies
+ * and returns -1 here. */
 int conv3d_onednn_backward(layer l, network net);
 /* Frees the layer's primitives (the free hook and resize call it); the global engine and stream stay. */
 void conv3d_onednn_free(layer l);
