@@ -130,7 +130,9 @@ static void c3_algo_key(const layer *l, int *key)
     const geom3d *g = &st->g;
     int k[C3_KEYLEN] = {l->batch, g->c, g->d, g->h, g->w, st->transposed ? l->c : l->out_c, g->od, g->oh, g->ow,
                         g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic,
-                        layer3d_inference};
+                        /* inference searches one operation, which differs by kind: a [conv3d] and a [deconv3d] of one
+                         * convolution shape (V-Net's down- and up-sampling) share a choice only in training */
+                        layer3d_inference ? 1 + st->transposed : 0};
     memcpy(key, k, sizeof(k));
 }
 
