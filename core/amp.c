@@ -2,6 +2,7 @@
 #include "amp.h"
 
 int darknet3d_precision = DARKNET3D_FP32;
+int darknet3d_channels_last = 1;
 float amp_loss_scale = 1.f;
 
 void amp_scaler_init(amp_scaler *s)

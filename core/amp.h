@@ -12,6 +12,10 @@
  * The library's default is FP32. The CPU always computes FP32. */
 enum { DARKNET3D_FP32 = 0, DARKNET3D_TF32 = 1, DARKNET3D_FP16 = 2, DARKNET3D_BF16 = 3 };
 extern int darknet3d_precision;
+/* [net] channels_last (default 1): at fp16|bf16 the 16-bit copies of a convolution's activations are laid out
+ * channels-last (NDHWC, weights KDHWC), the layout cuDNN's tensor-core kernels run on without transposing, as
+ * PyTorch's channels_last_3d; 0 keeps them in Darknet's NCDHW. The FP32 buffers are NCDHW either way. */
+extern int darknet3d_channels_last;
 
 /* Rules (docs/design.md, "Mixed precision"):
  * - Parameters, their updates (and momentum), activations, deltas, batch-norm statistics and the loss stay FP32;
@@ -59,6 +63,10 @@ typedef struct amp_params amp_params;
 void amp_to_half_gpu(const float *src, void *dst, size_t n);
 /* dst = beta * dst + src (n 16-bit values of the current type), beta 0 or 1 */
 void amp_from_half_gpu(const void *src, float *dst, size_t n, float beta);
+/* The same with a change of layout: src holds batch blocks of rows x cols values and dst the same blocks transposed
+ * (cols x rows). NCDHW -> NDHWC is rows = channels, cols = voxels; NDHWC -> NCDHW is rows = voxels, cols = channels. */
+void amp_to_half_t_gpu(const float *src, void *dst, int batch, int rows, size_t cols);
+void amp_from_half_t_gpu(const void *src, float *dst, int batch, size_t rows, int cols, float beta);
 
 /* The parameter-update buffers of an fp16 training step (device arrays of n[i] floats; the caller lists every
  * update buffer of the network). amp_step_begin saves them (their momentum) before the backward passes of a step;

@@ -41,6 +41,65 @@ extern "C" void amp_from_half_gpu(const void *src, float *dst, size_t n, float b
     CUDA3D_CHECK_LAUNCH();
 }
 
+/* A block's store: the 16-bit types overwrite (the scratch copies), FP32 adds when beta is 1 (the FP32 buffers) */
+template <typename D> __device__ __forceinline__ void amp_store(D *p, float v, float beta) { (void)beta; *p = amp_from_float<D>(v); }
+template <> __device__ __forceinline__ void amp_store<float>(float *p, float v, float beta) { *p = (beta != 0 ? *p : 0.f) + v; }
+
+/* Transpose and convert: each of the grid's z blocks of rows x cols values of src becomes cols x rows in dst, through
+ * a 32 x 33 tile in shared memory so that reads and writes both run along rows (coalesced). The tile loops stride by
+ * the grid, which depends only on blockIdx, so every thread of a block reaches each __syncthreads. */
+#define AMP_TILE 32
+#define AMP_TILE_ROWS 8
+template <typename S, typename D> __global__ void amp_transpose_kernel(const S *src, D *dst, size_t rows, size_t cols, float beta)
+{
+    __shared__ float tile[AMP_TILE][AMP_TILE + 1];
+    size_t blk = (size_t)blockIdx.z * rows * cols;
+    src += blk; dst += blk;
+    for(size_t r0 = (size_t)blockIdx.y * AMP_TILE; r0 < rows; r0 += (size_t)gridDim.y * AMP_TILE)
+        for(size_t c0 = (size_t)blockIdx.x * AMP_TILE; c0 < cols; c0 += (size_t)gridDim.x * AMP_TILE){
+            for(int j = threadIdx.y; j < AMP_TILE; j += AMP_TILE_ROWS){
+                size_t r = r0 + j, c = c0 + threadIdx.x;
+                if(r < rows && c < cols) tile[j][threadIdx.x] = amp_to_float(src[r * cols + c]);
+            }
+            __syncthreads();
+            for(int j = threadIdx.y; j < AMP_TILE; j += AMP_TILE_ROWS){
+                size_t c = c0 + j, r = r0 + threadIdx.x;
+                if(r < rows && c < cols) amp_store(dst + c * rows + r, tile[threadIdx.x][j], beta);
+            }
+            __syncthreads();
+        }
+}
+
+template <typename S, typename D> static void amp_transpose(const S *src, D *dst, size_t batch, size_t rows, size_t cols, float beta)
+{
+    size_t gx = (cols + AMP_TILE - 1) / AMP_TILE, gy = (rows + AMP_TILE - 1) / AMP_TILE, b0;
+    dim3 block(AMP_TILE, AMP_TILE_ROWS);
+    for(b0 = 0; b0 < batch; b0 += 65535){   /* the grid's z and y extents are at most 65535; the tile loops cover the rest */
+        size_t nb = batch - b0 < 65535 ? batch - b0 : 65535;
+        dim3 grid((unsigned)(gx < (1u << 20) ? gx : (1u << 20)), (unsigned)(gy < 65535 ? gy : 65535), (unsigned)nb);
+        amp_transpose_kernel<<<grid, block>>>(src + b0 * rows * cols, dst + b0 * rows * cols, rows, cols, beta);
+        CUDA3D_CHECK_LAUNCH();
+    }
+}
+
+extern "C" void amp_to_half_t_gpu(const float *src, void *dst, int batch, int rows, size_t cols)
+{
+    size_t n = (size_t)batch * rows * cols;
+    if(!n) return;
+    if(rows == 1 || cols == 1){ amp_to_half_gpu(src, dst, n); return; }   /* one row or column: both layouts are the same */
+    if(darknet3d_precision == DARKNET3D_BF16) amp_transpose(src, (__nv_bfloat16 *)dst, batch, rows, cols, 0.f);
+    else amp_transpose(src, (__half *)dst, batch, rows, cols, 0.f);
+}
+
+extern "C" void amp_from_half_t_gpu(const void *src, float *dst, int batch, size_t rows, int cols, float beta)
+{
+    size_t n = (size_t)batch * rows * cols;
+    if(!n) return;
+    if(rows == 1 || cols == 1){ amp_from_half_gpu(src, dst, n, beta); return; }
+    if(darknet3d_precision == DARKNET3D_BF16) amp_transpose((const __nv_bfloat16 *)src, dst, batch, rows, cols, beta);
+    else amp_transpose((const __half *)src, dst, batch, rows, cols, beta);
+}
+
 struct amp_params {
     int count;
     float **arr;        /* the update buffers (device) */

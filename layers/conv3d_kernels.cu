@@ -17,10 +17,14 @@ static cudnnDataType_t c3_dtype(void)
     return darknet3d_precision == DARKNET3D_BF16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_HALF;
 }
 
-static int set_tensor(cudnnTensorDescriptor_t t, int n, int c, int d, int h, int w)
+/* 1 when the layer's 16-bit copies are channels-last (NDHWC activations, KDHWC weights; core/amp.h, c3_cudnn_setup) */
+static int c3_cl(const layer *l) { return amp_half() && c3_state(*l)->nhwc; }
+
+static int set_tensor(cudnnTensorDescriptor_t t, int cl, int n, int c, int d, int h, int w)
 {
     int dims[5] = {n, c, d, h, w};
     int strides[5] = {c * d * h * w, d * h * w, h * w, w, 1};
+    if(cl){ strides[1] = 1; strides[2] = h * w * c; strides[3] = w * c; strides[4] = c; }
     return CUDNN3D_TRY(cudnnSetTensorNdDescriptor(t, c3_dtype(), 5, dims, strides));
 }
 
@@ -46,8 +50,8 @@ extern "C" int darknet3d_deterministic;
 
 /* The first entry that succeeded, fits the bound and passes c3_math_ok; with darknet3d_deterministic the first such
  * entry cuDNN reports as deterministic (bit-identical from run to run). Without a deterministic one the fastest
- * passing entry is used, and without any passing entry the default algorithm stays; the layer says so. */
-#define PICK(perf, found, out, math, what) do { int i_, got_ = -1; \
+ * passing entry is used, and without any passing entry the default algorithm stays (miss counts it); the layer says so. */
+#define PICK(perf, found, out, math, what, miss) do { int i_, got_ = -1; \
     for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
         c3_math_ok((perf)[i_].mathType) && (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)) got_ = i_; \
     if(got_ < 0 && darknet3d_deterministic){ \
@@ -55,7 +59,7 @@ extern "C" int darknet3d_deterministic;
             c3_math_ok((perf)[i_].mathType)) got_ = i_; \
         fprintf(stderr, "note: %s: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", c3_name(l), what); } \
     if(got_ >= 0){ (out) = (perf)[got_].algo; (math) = c3_run_math((perf)[got_].mathType); } \
-    else fprintf(stderr, "note: %s: no cuDNN %s algorithm passed the search; the default one (%d) is used\n", c3_name(l), what, (int)(out)); \
+    else{ ++(miss); fprintf(stderr, "note: %s: no cuDNN %s algorithm passed the search; the default one (%d) is used\n", c3_name(l), what, (int)(out)); } \
     } while(0)
 
 /* The descriptors of the layer's geometry, made once and reset on a resize; -1 (recorded) when cuDNN refuses. */
@@ -70,10 +74,10 @@ static int c3_descriptors(layer *l)
             return -1;
     }
     /* x = the "image" (conv3d input / deconv3d output), y = the positions (conv3d output / deconv3d input) */
-    if(set_tensor(l->srcTensorDesc, l->batch, g->c, g->d, g->h, g->w)) return -1;
-    if(set_tensor(l->dstTensorDesc, l->batch, yc, g->od, g->oh, g->ow)) return -1;
+    if(set_tensor(l->srcTensorDesc, c3_cl(l), l->batch, g->c, g->d, g->h, g->w)) return -1;
+    if(set_tensor(l->dstTensorDesc, c3_cl(l), l->batch, yc, g->od, g->oh, g->ow)) return -1;
     int fd[5] = {yc, g->c, g->kd, g->kh, g->kw};
-    if(CUDNN3D_TRY(cudnnSetFilterNdDescriptor(l->weightDesc, c3_dtype(), CUDNN_TENSOR_NCHW, 5, fd))) return -1;
+    if(CUDNN3D_TRY(cudnnSetFilterNdDescriptor(l->weightDesc, c3_dtype(), c3_cl(l) ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, 5, fd))) return -1;
     int pad[3] = {g->pd, g->ph, g->pw}, str[3] = {g->sd, g->sh, g->sw}, dil[3] = {1, 1, 1};
     if(CUDNN3D_TRY(cudnnSetConvolutionNdDescriptor(l->convDesc, 3, pad, str, dil, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT))) return -1;
     /* the accumulation is FP32 at every precision (fp16/bf16: cuDNN's "pseudo-half" configurations) */
@@ -108,9 +112,9 @@ static half_parts c3_half_parts(layer l)
 /* The algorithms of one convolution, chosen once per process for its key (c3_algo_key): a resize back to a known
  * shape, or another network with the same layer, reuses the choice instead of measuring again. A process-wide
  * table of choices (no device memory); when it is full, choices are measured again (nothing is evicted). */
-#define C3_KEYLEN 21
+#define C3_KEYLEN 22
 #define C3_CACHE 512
-static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3]; } c3_cache[C3_CACHE];
+static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3], missed; } c3_cache[C3_CACHE];
 static int c3_cached;
 
 /* the searches made since c3_search_stats last reported them: how many, and their wall time */
@@ -132,7 +136,7 @@ static void c3_algo_key(const layer *l, int *key)
                         g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic,
                         /* inference searches one operation, which differs by kind: a [conv3d] and a [deconv3d] of one
                          * convolution shape (V-Net's down- and up-sampling) share a choice only in training */
-                        layer3d_inference ? 1 + st->transposed : 0};
+                        layer3d_inference ? 1 + st->transposed : 0, c3_cl(l)};
     memcpy(key, k, sizeof(k));
 }
 
@@ -147,10 +151,11 @@ static int c3_perf_count(cudnnStatus_t st, int n, int least)
 /* By measurement: cudnnFind* times every algorithm on buffers it allocates itself; the fastest that passes PICK
  * wins. In deterministic mode the heuristic ranking of cudnnGet*_v7 is used instead, so that two runs (whose timings
  * differ) choose the same algorithms. A failed query leaves the default algorithm (IMPLICIT_GEMM forward, ALGO_1
- * backward: deterministic, small workspace) with the search's math type. */
-static void c3_choose_algos(layer *l)
+ * backward: deterministic, small workspace) with the search's math type. Returns how many of the operations the
+ * network needs were left at the default that way. */
+static int c3_choose_algos(layer *l)
 {
-    int found = 0, key[C3_KEYLEN], i, n;
+    int found = 0, key[C3_KEYLEN], i, n, missed = 0;
     conv3d_state *st = c3_state(*l);
     c3_algo_key(l, key);
     for(i = 0; i < c3_cached; ++i) if(!memcmp(c3_cache[i].key, key, sizeof(key))){
@@ -158,7 +163,7 @@ static void c3_choose_algos(layer *l)
         l->bd_algo = (cudnnConvolutionBwdDataAlgo_t)c3_cache[i].bd;
         l->bf_algo = (cudnnConvolutionBwdFilterAlgo_t)c3_cache[i].bf;
         memcpy(st->math, c3_cache[i].math, sizeof(st->math));
-        return;
+        return c3_cache[i].missed;
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -176,22 +181,22 @@ static void c3_choose_algos(layer *l)
     int need_fw = !layer3d_inference || !st->transposed, need_bd = !layer3d_inference || st->transposed, need_bf = !layer3d_inference;
     cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n);
     n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    if(need_fw && (measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw)
+    if(need_fw && !((measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw)
                 : cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw))
-       == CUDNN_STATUS_SUCCESS && found)
-        PICK(fw, found, l->fw_algo, st->math[C3_FW], "forward");
+       == CUDNN_STATUS_SUCCESS && found)) ++missed;
+    else if(need_fw) PICK(fw, found, l->fw_algo, st->math[C3_FW], "forward", missed);
     cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n);
     n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    if(need_bd && (measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd)
+    if(need_bd && !((measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd)
                 : cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd))
-       == CUDNN_STATUS_SUCCESS && found)
-        PICK(bd, found, l->bd_algo, st->math[C3_BD], "backward-data");
+       == CUDNN_STATUS_SUCCESS && found)) ++missed;
+    else if(need_bd) PICK(bd, found, l->bd_algo, st->math[C3_BD], "backward-data", missed);
     cs = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n);
     n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    if(need_bf && (measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf)
+    if(need_bf && !((measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf)
                 : cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf))
-       == CUDNN_STATUS_SUCCESS && found)
-        PICK(bf, found, l->bf_algo, st->math[C3_BF], "backward-filter");
+       == CUDNN_STATUS_SUCCESS && found)) ++missed;
+    else if(need_bf) PICK(bf, found, l->bf_algo, st->math[C3_BF], "backward-filter", missed);
     (void)cudaGetLastError();   /* a failed trial inside cudnnFind* (out of memory for one algorithm) is not the run's error */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ++c3_searches;
@@ -200,14 +205,18 @@ static void c3_choose_algos(layer *l)
         memcpy(c3_cache[c3_cached].key, key, sizeof(key));
         c3_cache[c3_cached].fw = l->fw_algo; c3_cache[c3_cached].bd = l->bd_algo; c3_cache[c3_cached].bf = l->bf_algo;
         memcpy(c3_cache[c3_cached].math, st->math, sizeof(st->math));
+        c3_cache[c3_cached].missed = missed;
         ++c3_cached;
     }
+    return missed;
 }
 
-extern "C" int c3_cudnn_setup(layer *l)
+/* The descriptors, the algorithms and the workspace they need in the layer's current layout; -1 (recorded) when
+ * cuDNN refuses; 1 when a channels-last layer found no algorithm for an operation it needs. */
+static int c3_setup_layout(layer *l)
 {
     if(c3_descriptors(l)) return -1;
-    c3_choose_algos(l);
+    if(c3_choose_algos(l) && c3_cl(l)) return 1;
     size_t most = 0, s = 0;
     int t = c3_state(*l)->transposed, inf = layer3d_inference;   /* inference: only the operation its forward runs */
     /* a chosen algorithm the descriptors cannot run is an error of the layer's make, not an abort in the first pass */
@@ -227,6 +236,22 @@ extern "C" int c3_cudnn_setup(layer *l)
     return 0;
 }
 
+/* At fp16|bf16 with [net] channels_last=1 the layer's copies are channels-last unless cuDNN has no algorithm for
+ * one of its operations in that layout (searched or queried); then this layer alone keeps NCDHW copies and says so. */
+extern "C" int c3_cudnn_setup(layer *l)
+{
+    conv3d_state *st = c3_state(*l);
+    st->nhwc = amp_half() && darknet3d_channels_last;
+    int r = c3_setup_layout(l);
+    if(r == 0 || !st->nhwc) return r ? -1 : 0;
+    char why[600] = "";
+    if(r < 0) cuda3d_take_error(why, sizeof(why));
+    fprintf(stderr, "note: %s %dx%dx%d -> %d channels: no cuDNN algorithm for channels-last 16-bit copies%s%s; this layer keeps NCDHW copies\n",
+            c3_name(l), st->g.d, st->g.h, st->g.w, st->transposed ? st->g.c : l->out_c, r < 0 ? ": " : "", why);
+    st->nhwc = 0;
+    return c3_setup_layout(l) ? -1 : 0;
+}
+
 extern "C" half_scratch c3_half_scratch(layer l, network net)
 {
     half_parts hp = c3_half_parts(l);
@@ -235,6 +260,41 @@ extern "C" half_scratch c3_half_scratch(layer l, network net)
     h.cudnn_bytes = hp.cudnn;
     h.x = base + hp.x; h.y = base + hp.y; h.w = base + hp.w; h.dw = base + hp.dw;
     return h;
+}
+
+/* The two sides of the convolution as channels x voxels: x the image (g->c channels), y the positions */
+typedef struct { int c; size_t sp; } c3_side;
+static c3_side c3_x(layer l)
+{
+    const geom3d *g = &c3_state(l)->g;
+    c3_side s = {g->c, (size_t)g->d * g->h * g->w};
+    return s;
+}
+static c3_side c3_y(layer l)
+{
+    const geom3d *g = &c3_state(l)->g;
+    c3_side s = {c3_state(l)->transposed ? l.c : l.out_c, (size_t)g->od * g->oh * g->ow};
+    return s;
+}
+/* the weights as yc blocks of g->c channels x kernel voxels: KCDHW in the FP32 buffers, KDHWC channels-last */
+static c3_side c3_w(layer l, int *blocks)
+{
+    const geom3d *g = &c3_state(l)->g;
+    c3_side s = {g->c, (size_t)g->kd * g->kh * g->kw};
+    *blocks = c3_y(l).c;
+    return s;
+}
+
+/* FP32 NCDHW -> the 16-bit copy in the copies' layout, and back (dst = beta * dst + src) */
+static void c3_to_half(const layer *l, const float *src, void *dst, int blocks, c3_side s)
+{
+    if(c3_cl(l)) amp_to_half_t_gpu(src, dst, blocks, s.c, s.sp);
+    else amp_to_half_gpu(src, dst, (size_t)blocks * s.c * s.sp);
+}
+static void c3_from_half(const layer *l, const void *src, float *dst, int blocks, c3_side s, float beta)
+{
+    if(c3_cl(l)) amp_from_half_t_gpu(src, dst, blocks, s.sp, s.c, beta);
+    else amp_from_half_gpu(src, dst, (size_t)blocks * s.c * s.sp, beta);
 }
 
 /* precision fp16|bf16, both kinds: the operands converted into the scratch, cuDNN on the 16-bit copies, the result
@@ -247,13 +307,16 @@ extern "C" void c3_forward_half_gpu(layer l, network net)
     int t = c3_state(l)->transposed;
     half_scratch h = c3_half_scratch(l, net);
     void *in = t ? h.y : h.x, *out = t ? h.x : h.y;
-    amp_to_half_gpu(net.input_gpu, in, (size_t)l.batch * l.inputs);
-    amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
+    c3_side si = t ? c3_y(l) : c3_x(l), so = t ? c3_x(l) : c3_y(l), sw;
+    int wb;
+    sw = c3_w(l, &wb);
+    c3_to_half(&l, net.input_gpu, in, l.batch, si);
+    c3_to_half(&l, l.weights_gpu, h.w, wb, sw);
     if(!t) CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, in, l.weightDesc, h.w, c3_conv_desc(l, C3_FW),
                                                  l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, out));
     else CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, in, c3_conv_desc(l, C3_BD),
                                                     l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, out));
-    amp_from_half_gpu(out, l.output_gpu, (size_t)l.batch * l.outputs, 0);
+    c3_from_half(&l, out, l.output_gpu, l.batch, so, 0);
 }
 
 extern "C" void c3_backward_half_gpu(layer l, network net)
@@ -262,19 +325,22 @@ extern "C" void c3_backward_half_gpu(layer l, network net)
     int t = c3_state(l)->transposed;
     half_scratch h = c3_half_scratch(l, net);
     void *in = t ? h.y : h.x, *dout = t ? h.x : h.y;   /* the input's copy, the output gradient's copy */
-    amp_to_half_gpu(net.input_gpu, in, (size_t)l.batch * l.inputs);
-    amp_to_half_gpu(l.delta_gpu, dout, (size_t)l.batch * l.outputs);
-    amp_to_half_gpu(l.weights_gpu, h.w, l.nweights);
+    c3_side si = t ? c3_y(l) : c3_x(l), so = t ? c3_x(l) : c3_y(l), sw;
+    int wb;
+    sw = c3_w(l, &wb);
+    c3_to_half(&l, net.input_gpu, in, l.batch, si);
+    c3_to_half(&l, l.delta_gpu, dout, l.batch, so);
+    c3_to_half(&l, l.weights_gpu, h.w, wb, sw);
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.dstTensorDesc, h.y, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, h.cudnn_bytes, &zero, l.weightDesc, h.dw));
-    amp_from_half_gpu(h.dw, l.weight_updates_gpu, l.nweights, 1);
+    c3_from_half(&l, h.dw, l.weight_updates_gpu, wb, sw, 1);
     if(!net.delta_gpu) return;
     /* the input's copy is no longer needed: its gradient goes into its place */
     if(!t) CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, dout, c3_conv_desc(l, C3_BD),
                                                       l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, in));
     else CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, dout, l.weightDesc, h.w, c3_conv_desc(l, C3_FW),
                                                l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, in));
-    amp_from_half_gpu(in, net.delta_gpu, (size_t)l.batch * l.inputs, 1);
+    c3_from_half(&l, in, net.delta_gpu, l.batch, si, 1);
 }
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)

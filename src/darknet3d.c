@@ -31,8 +31,12 @@ int darknet3d_set_precision(const char *cfg, const char *flag, char *name, size_
         else snprintf(err, errlen, "%s:%d: [net]: key 'precision': expected fp32, tf32, fp16 or bf16, got '%s'", cfg, line, v);
         return -1;
     }
+    /* the CPU has no 16-bit copies; the key's value is checked there with the rest of [net] (src/cfg_check.c) */
+    if(gpu && cfg_net_int(cfg, "channels_last", 1, &darknet3d_channels_last, err, errlen)) return -1;
     darknet3d_precision = gpu ? p : DARKNET3D_FP32;
-    if(gpu) snprintf(name, namelen, "%s (%s)", names[p], what[p]);
+    if(gpu && p >= DARKNET3D_FP16) snprintf(name, namelen, "%s (%s; %s 16-bit copies)", names[p], what[p],
+                                             darknet3d_channels_last ? "channels-last" : "NCDHW");
+    else if(gpu) snprintf(name, namelen, "%s (%s)", names[p], what[p]);
     else if(p) snprintf(name, namelen, "fp32 (CPU; precision=%s applies to GPU convolutions only)", names[p]);
     else snprintf(name, namelen, "fp32 (CPU)");
     return 0;

@@ -61,10 +61,18 @@ static void test_precision_values(void)
 #ifdef GPU
     if(darknet3d_gpu_available(0)){
         gpu_index = 0;
-        for(i = 0; i < 4; ++i){
-            CHECK(darknet3d_set_precision("tests/out/none.cfg", v[i], name, sizeof(name), err, sizeof(err)) == 0);
-            CHECK_MSG(darknet3d_precision == i && strstr(name, v[i]) == name, "-precision %s on the GPU: %d '%s'", v[i], darknet3d_precision, name);
+        /* channels_last: default 1; named in the header line at fp16|bf16, where it applies */
+        for(i = 0; i < 8; ++i){
+            f = fopen("tests/out/precision.cfg", "w");
+            fprintf(f, "[net]\nbatch=1\n%s", i < 4 ? "" : "channels_last=0\n");
+            fclose(f);
+            CHECK(darknet3d_set_precision("tests/out/precision.cfg", v[i % 4], name, sizeof(name), err, sizeof(err)) == 0);
+            CHECK_MSG(darknet3d_precision == i % 4 && strstr(name, v[i % 4]) == name, "-precision %s on the GPU: %d '%s'", v[i % 4], darknet3d_precision, name);
+            CHECK_MSG(darknet3d_channels_last == (i < 4), "channels_last %d after %s", darknet3d_channels_last, name);
+            const char *lay = i % 4 < 2 ? 0 : (i < 4 ? "channels-last 16-bit copies" : "NCDHW 16-bit copies");
+            CHECK_MSG(lay ? strstr(name, lay) != 0 : strstr(name, "16-bit copies") == 0, "-precision %s: '%s'", v[i % 4], name);
         }
+        darknet3d_channels_last = 1;
     }
 #endif
     darknet3d_precision = DARKNET3D_FP32;
@@ -105,6 +113,56 @@ static void test_conversions_gpu(void)
         bad = 0;
         for(i = 0; i < N - 2; ++i) bad += y[i] != 2 * x[i];
         CHECK_MSG(bad == 0, "precision %d: %d sums wrong with beta 1", p, bad);
+    }
+    darknet3d_precision = DARKNET3D_FP32;
+    cudaFree(h);
+    cuda_free(xg); cuda_free(yg);
+#endif
+}
+
+/* Channels-last copies: amp_to_half_t_gpu transposes each block of rows x cols (NCDHW -> NDHWC) while converting,
+ * amp_from_half_t_gpu transposes back (overwriting, or adding with beta 1), compared with the same transposition
+ * done here; shapes with partial 32 x 32 tiles, several tiles each way, and one row or column (no transposition). */
+static void test_transposed_conversions_gpu(void)
+{
+#ifndef GPU
+    SKIP("CPU build");
+#else
+    if(!darknet3d_gpu_available(0)) SKIP("no usable CUDA device");
+    gpu_index = 0;
+    static const int shapes[][3] = {{2, 3, 37}, {1, 40, 70}, {3, 16, 1}, {2, 1, 50}, {2, 16, 1000}};
+    enum { NMAX = 32000 };
+    static float x[NMAX], y[NMAX], want[NMAX];
+    int p, k, i;
+    float *xg = cuda_make_array(0, NMAX), *yg = cuda_make_array(0, NMAX);
+    void *h;
+    CHECK(cudaMalloc(&h, NMAX * 2) == cudaSuccess);
+    for(k = 0; k < (int)(sizeof(shapes) / sizeof(shapes[0])); ++k){
+        int nb = shapes[k][0], rows = shapes[k][1], cols = shapes[k][2], b, r, c, n = nb * rows * cols;
+        for(i = 0; i < n; ++i) x[i] = (float)((i % 251) - 125) * 0.125f;   /* exact in fp16 and bf16 */
+        for(b = 0; b < nb; ++b) for(r = 0; r < rows; ++r) for(c = 0; c < cols; ++c)
+            want[((size_t)b * cols + c) * rows + r] = x[((size_t)b * rows + r) * cols + c];
+        cuda_push_array(xg, x, n);
+        for(p = DARKNET3D_FP16; p <= DARKNET3D_BF16; ++p){
+            darknet3d_precision = p;
+            amp_to_half_t_gpu(xg, h, nb, rows, cols);
+            amp_from_half_gpu(h, yg, n, 0);   /* the copy as it lies in memory */
+            cuda_pull_array(yg, y, n);
+            int bad = 0;
+            for(i = 0; i < n; ++i) bad += y[i] != want[i];
+            CHECK_MSG(bad == 0, "precision %d, %d x %d x %d: %d values of the transposed copy wrong", p, nb, rows, cols, bad);
+            fill_gpu(n, 5, yg, 1);
+            amp_from_half_t_gpu(h, yg, nb, cols, rows, 0);
+            cuda_pull_array(yg, y, n);
+            bad = 0;
+            for(i = 0; i < n; ++i) bad += y[i] != x[i];
+            CHECK_MSG(bad == 0, "precision %d, %d x %d x %d: %d values wrong after transposing back", p, nb, rows, cols, bad);
+            amp_from_half_t_gpu(h, yg, nb, cols, rows, 1);
+            cuda_pull_array(yg, y, n);
+            bad = 0;
+            for(i = 0; i < n; ++i) bad += y[i] != 2 * x[i];
+            CHECK_MSG(bad == 0, "precision %d, %d x %d x %d: %d sums wrong with beta 1", p, nb, rows, cols, bad);
+        }
     }
     darknet3d_precision = DARKNET3D_FP32;
     cudaFree(h);
@@ -179,6 +237,7 @@ int main(void)
     RUN(test_scaler);
     RUN(test_precision_values);
     RUN(test_conversions_gpu);
+    RUN(test_transposed_conversions_gpu);
     RUN(test_step_gpu);
     TEST_MAIN_END();
 }

@@ -546,17 +546,20 @@ static void run_row(const layer_row *r, int timing)
             printf("%s gpu_vs_cpu_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", r->name);
             if(tl_cur_failed_) tl_failed_++;
             /* the convolutions at precision fp16 and bf16 (16-bit operands, FP32 accumulation) against the same FP32 CPU
-             * results, with the tolerances docs/design.md states ("Mixed precision") */
+             * results, with the tolerances docs/design.md states ("Mixed precision"); each in both layouts of the
+             * 16-bit copies: channels-last (the default) and NCDHW (channels_last=0, the _ncdhw rows) */
             if(strstr(r->cfg, "conv3d]")){
                 static const struct { int p; const char *name; float tol; } hp[] = {{DARKNET3D_FP16, "fp16", 1e-2f}, {DARKNET3D_BF16, "bf16", 4e-2f}};
-                for(k = 0; k < 2; ++k){
+                for(k = 0; k < 4; ++k){
                     layer_row rh = *r;
-                    rh.gpu_tol = hp[k].tol;
+                    rh.gpu_tol = hp[k / 2].tol;
                     tl_cur_failed_ = 0;
-                    darknet3d_precision = hp[k].p;
+                    darknet3d_precision = hp[k / 2].p;
+                    darknet3d_channels_last = !(k % 2);
                     gpu_vs_cpu(&rh, &s, x0, gy, y, adx, an, 0);
                     darknet3d_precision = DARKNET3D_FP32;
-                    printf("%s gpu_vs_cpu_%s_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", hp[k].name, r->name);
+                    darknet3d_channels_last = 1;
+                    printf("%s gpu_vs_cpu_%s%s_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", hp[k / 2].name, k % 2 ? "_ncdhw" : "", r->name);
                     if(tl_cur_failed_) tl_failed_++;
                 }
             }
