@@ -57,4 +57,15 @@ void cuda3d_free(void **p);
 #ifdef __cplusplus
 }
 #endif
+
+#ifdef __CUDACC__
+/* The channel of element i of an NCDHW array of c channels with sp voxels each: 32-bit division when i and sp fit
+ * (a 64-bit division is a long instruction sequence on the GPU, per element of every batch-norm kernel); the same
+ * value either way. */
+__device__ __forceinline__ int cuda3d_channel(size_t i, size_t sp, int c)
+{
+    if(((i | sp) >> 32) == 0) return (int)(((unsigned)i / (unsigned)sp) % (unsigned)c);
+    return (int)((i / sp) % (size_t)c);
+}
+#endif
 #endif

@@ -85,7 +85,7 @@ static void chan_sum(const conv3d_state *st, const float *a, const T *b, const f
 __global__ void add_channel_kernel(float *y, const float *v, int c, size_t sp, size_t n)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
-    if(i < n) y[i] += v[(i / sp) % c];
+    if(i < n) y[i] += v[cuda3d_channel(i, sp, c)];
 }
 
 __global__ void mean_kernel(const double *acc, int c, double m, float *mean)
@@ -114,7 +114,7 @@ __global__ void normalize_kernel(float *y, T *xn, const float *mean, const float
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
-    int k = (int)((i / sp) % c);
+    int k = cuda3d_channel(i, sp, c);
     float t = (y[i] - mean[k]) * rsqrtf(var[k] + BN3D_EPS);
     if(xn){   /* NULL in an inference network */
         T h = amp_from_float<T>(t);
@@ -130,7 +130,7 @@ __global__ void bn_recompute_kernel(float *y, const T *xn, const float *scales, 
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
-    int k = (int)((i / sp) % c);
+    int k = cuda3d_channel(i, sp, c);
     y[i] = scales[k] * amp_to_float(xn[i]) + biases[k];
 }
 
@@ -152,7 +152,7 @@ __global__ void bn_back_kernel(float *d, const T *xn, const float *coef, int c, 
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
-    int k = (int)((i / sp) % c);
+    int k = cuda3d_channel(i, sp, c);
     d[i] = coef[k] * (d[i] - coef[c + k] - amp_to_float(xn[i]) * coef[2 * c + k]);
 }
 
@@ -164,7 +164,7 @@ __global__ void bn_act_grad_kernel(float *d, const T *xn, const float *scales, c
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
-    int k = (int)((i / sp) % c);
+    int k = cuda3d_channel(i, sp, c);
     float a = scales[k] * amp_to_float(xn[i]) + biases[k];
     d[i] *= a > 0 ? 1.f : (leaky ? .1f : 0.f);
 }
