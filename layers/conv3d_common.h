@@ -49,6 +49,7 @@ typedef struct {
     size_t cudnn_ws;    /* bytes of net.workspace cuDNN uses (the 16-bit scratch of precision fp16|bf16 follows) */
     int math[3];        /* cudnnMathType_t each chosen algorithm runs with, indexed by C3_FW, C3_BD, C3_BF */
     int nhwc;           /* 1: the 16-bit copies of precision fp16|bf16 are channels-last (c3_cudnn_setup) */
+    int nhwc_fallback;  /* 1: channels-last was asked for and cuDNN had no algorithm for it, so NCDHW */
     int xn_type;        /* the type x_norm_gpu holds: DARKNET3D_FP32 (floats), or DARKNET3D_FP16/BF16 (16-bit values) when the
                          * layer was sized at precision fp16|bf16 (docs/design.md, "Mixed precision") */
 #endif

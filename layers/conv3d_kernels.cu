@@ -50,16 +50,18 @@ extern "C" int darknet3d_deterministic;
 
 /* The first entry that succeeded, fits the bound and passes c3_math_ok; with darknet3d_deterministic the first such
  * entry cuDNN reports as deterministic (bit-identical from run to run). Without a deterministic one the fastest
- * passing entry is used, and without any passing entry the default algorithm stays (miss counts it); the layer says so. */
+ * passing entry is used, and without any passing entry the default algorithm stays; miss counts both. The layer says
+ * so, unless its copies are channels-last: then a miss makes it fall back to NCDHW copies (c3_cudnn_setup). */
 #define PICK(perf, found, out, math, what, miss) do { int i_, got_ = -1; \
     for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
         c3_math_ok((perf)[i_].mathType) && (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)) got_ = i_; \
     if(got_ < 0 && darknet3d_deterministic){ \
+        ++(miss); \
         for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
             c3_math_ok((perf)[i_].mathType)) got_ = i_; \
-        fprintf(stderr, "note: %s: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", c3_name(l), what); } \
+        if(!c3_cl(l)) fprintf(stderr, "note: %s: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", c3_name(l), what); } \
     if(got_ >= 0){ (out) = (perf)[got_].algo; (math) = c3_run_math((perf)[got_].mathType); } \
-    else{ ++(miss); fprintf(stderr, "note: %s: no cuDNN %s algorithm passed the search; the default one (%d) is used\n", c3_name(l), what, (int)(out)); } \
+    else if(++(miss), !c3_cl(l)) fprintf(stderr, "note: %s: no cuDNN %s algorithm passed the search; the default one (%d) is used\n", c3_name(l), what, (int)(out)); \
     } while(0)
 
 /* The descriptors of the layer's geometry, made once and reset on a resize; -1 (recorded) when cuDNN refuses. */
@@ -241,14 +243,18 @@ static int c3_setup_layout(layer *l)
 extern "C" int c3_cudnn_setup(layer *l)
 {
     conv3d_state *st = c3_state(*l);
+    int was = st->nhwc_fallback;   /* a resize of a layer that fell back says so once */
     st->nhwc = amp_half() && darknet3d_channels_last;
+    st->nhwc_fallback = 0;
     int r = c3_setup_layout(l);
     if(r == 0 || !st->nhwc) return r ? -1 : 0;
     char why[600] = "";
     if(r < 0) cuda3d_take_error(why, sizeof(why));
-    fprintf(stderr, "note: %s %dx%dx%d -> %d channels: no cuDNN algorithm for channels-last 16-bit copies%s%s; this layer keeps NCDHW copies\n",
-            c3_name(l), st->g.d, st->g.h, st->g.w, st->transposed ? st->g.c : l->out_c, r < 0 ? ": " : "", why);
+    if(!was) fprintf(stderr, "note: %s %dx%dx%d -> %d channels: no %scuDNN algorithm for channels-last 16-bit copies%s%s; this layer keeps NCDHW copies\n",
+                     c3_name(l), st->g.d, st->g.h, st->g.w, st->transposed ? st->g.c : l->out_c, darknet3d_deterministic ? "deterministic " : "",
+                     r < 0 ? ": " : "", why);
     st->nhwc = 0;
+    st->nhwc_fallback = 1;
     return c3_setup_layout(l) ? -1 : 0;
 }
 

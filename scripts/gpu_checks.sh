@@ -214,7 +214,8 @@ pk() { cat "$O/speed-$1.peak" 2>/dev/null; }
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 with separate buffers (share_deltas=0 inplace_shortcut=0 recompute_outputs=0) $t0, fp16 with NCDHW 16-bit copies (channels_last=0) $h16nc"
 say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 with separate buffers $(pk tf32sep), fp16 NCDHW copies $(pk fp16nc)"
 srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
-say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16)"
+say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16); fp16 NCDHW copies $(srch fp16nc)"
+say "fp16 layers that fell back from channels-last to NCDHW copies: $(grep -c 'keeps NCDHW copies' "$O/speed-fp16.err"); bf16: $(grep -c 'keeps NCDHW copies' "$O/speed-bf16.err")"
 say "tf32 per layer type, ms of the second iteration: $(profile tf32)"
 say "fp16 per layer type, ms of the second iteration: $(profile fp16)"
 fi

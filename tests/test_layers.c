@@ -408,6 +408,16 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     net->workspace = wsz ? gbuf_make_gpu(&ws, wsz / sizeof(float) + 1) : 0;
     push_params(net, c->net);
     layer last = net->layers[net->n - 1];
+    /* fp16|bf16: the layout the convolutions' 16-bit copies took; the 16-channel rows, which cuDNN's tensor-core
+     * engines take in both layouts, must keep the one asked for (a fallback would leave channels-last untested) */
+    for(int i = 0; amp_half() && i < net->n; ++i){
+        layer li = net->layers[i];
+        if(li.type != CONV3D && li.type != DECONV3D) continue;
+        int cl = c3_state(li)->nhwc;
+        if(strstr(r->name, "_c16_")) CHECK_MSG(cl == darknet3d_channels_last, "%s: layer %d: 16-bit copies %s, asked for %s", r->name, i,
+                                               cl ? "channels-last" : "NCDHW", darknet3d_channels_last ? "channels-last" : "NCDHW");
+        else if(cl != darknet3d_channels_last) printf("  %s: layer %d keeps NCDHW 16-bit copies (no channels-last cuDNN algorithm)\n", r->name, i);
+    }
     double t0 = now_ms();
     net->train = r->train;
     forward_network(net);
