@@ -130,9 +130,13 @@ static void test_transposed_conversions_gpu(void)
 #else
     if(!darknet3d_gpu_available(0)) SKIP("no usable CUDA device");
     gpu_index = 0;
-    static const int shapes[][3] = {{2, 3, 37}, {1, 40, 70}, {3, 16, 1}, {2, 1, 50}, {2, 16, 1000}};
-    enum { NMAX = 32000 };
-    static float x[NMAX], y[NMAX], want[NMAX];
+    /* the last two: more blocks than a grid's z extent (the host loop over chunks), and more row tiles than its y
+     * extent (the tile loop) */
+    static const int shapes[][3] = {{2, 3, 37}, {1, 40, 70}, {3, 16, 1}, {2, 1, 50}, {2, 16, 1000}, {70000, 2, 3}, {1, 2200000, 2}};
+    enum { NMAX = 4400000 };
+    float *x = malloc(NMAX * sizeof(float)), *y = malloc(NMAX * sizeof(float)), *want = malloc(NMAX * sizeof(float));
+    CHECK(x && y && want);
+    if(!x || !y || !want){ free(x); free(y); free(want); return; }
     int p, k, i;
     float *xg = cuda_make_array(0, NMAX), *yg = cuda_make_array(0, NMAX);
     void *h;
@@ -167,6 +171,7 @@ static void test_transposed_conversions_gpu(void)
     darknet3d_precision = DARKNET3D_FP32;
     cudaFree(h);
     cuda_free(xg); cuda_free(yg);
+    free(x); free(y); free(want);
 #endif
 }
 
