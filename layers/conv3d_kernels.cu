@@ -18,7 +18,7 @@ static cudnnDataType_t c3_dtype(void)
 }
 
 /* 1 when the layer's 16-bit copies are channels-last (NDHWC activations, KDHWC weights; core/amp.h, c3_cudnn_setup) */
-static int c3_cl(const layer *l) { return amp_half() && c3_state(*l)->nhwc; }
+static int c3_cl(const layer *l) { return c3_state(*l)->nhwc; }
 
 static int set_tensor(cudnnTensorDescriptor_t t, int cl, int n, int c, int d, int h, int w)
 {
@@ -268,39 +268,39 @@ extern "C" half_scratch c3_half_scratch(layer l, network net)
     return h;
 }
 
-/* The two sides of the convolution as channels x voxels: x the image (g->c channels), y the positions */
-typedef struct { int c; size_t sp; } c3_side;
+/* An operand as blocks of channels x voxels: x the image (batch x g->c channels), y the positions (batch x yc), w the
+ * weights (yc blocks of g->c channels x kernel voxels: KCDHW in the FP32 buffers, KDHWC channels-last) */
+typedef struct { int blocks, c; size_t sp; } c3_side;
 static c3_side c3_x(layer l)
 {
     const geom3d *g = &c3_state(l)->g;
-    c3_side s = {g->c, (size_t)g->d * g->h * g->w};
+    c3_side s = {l.batch, g->c, (size_t)g->d * g->h * g->w};
     return s;
 }
+static int c3_yc(layer l) { return c3_state(l)->transposed ? l.c : l.out_c; }
 static c3_side c3_y(layer l)
 {
     const geom3d *g = &c3_state(l)->g;
-    c3_side s = {c3_state(l)->transposed ? l.c : l.out_c, (size_t)g->od * g->oh * g->ow};
+    c3_side s = {l.batch, c3_yc(l), (size_t)g->od * g->oh * g->ow};
     return s;
 }
-/* the weights as yc blocks of g->c channels x kernel voxels: KCDHW in the FP32 buffers, KDHWC channels-last */
-static c3_side c3_w(layer l, int *blocks)
+static c3_side c3_w(layer l)
 {
     const geom3d *g = &c3_state(l)->g;
-    c3_side s = {g->c, (size_t)g->kd * g->kh * g->kw};
-    *blocks = c3_y(l).c;
+    c3_side s = {c3_yc(l), g->c, (size_t)g->kd * g->kh * g->kw};
     return s;
 }
 
-/* FP32 NCDHW -> the 16-bit copy in the copies' layout, and back (dst = beta * dst + src) */
-static void c3_to_half(const layer *l, const float *src, void *dst, int blocks, c3_side s)
+/* FP32 NCDHW -> the 16-bit copy in the layer's copies' layout, and back (dst = beta * dst + src) */
+static void c3_to_half(const layer *l, const float *src, void *dst, c3_side s)
 {
-    if(c3_cl(l)) amp_to_half_t_gpu(src, dst, blocks, s.c, s.sp);
-    else amp_to_half_gpu(src, dst, (size_t)blocks * s.c * s.sp);
+    if(c3_cl(l)) amp_to_half_t_gpu(src, dst, s.blocks, s.c, s.sp);
+    else amp_to_half_gpu(src, dst, (size_t)s.blocks * s.c * s.sp);
 }
-static void c3_from_half(const layer *l, const void *src, float *dst, int blocks, c3_side s, float beta)
+static void c3_from_half(const layer *l, const void *src, float *dst, c3_side s, float beta)
 {
-    if(c3_cl(l)) amp_from_half_t_gpu(src, dst, blocks, s.sp, s.c, beta);
-    else amp_from_half_gpu(src, dst, (size_t)blocks * s.c * s.sp, beta);
+    if(c3_cl(l)) amp_from_half_t_gpu(src, dst, s.blocks, s.sp, s.c, beta);
+    else amp_from_half_gpu(src, dst, (size_t)s.blocks * s.c * s.sp, beta);
 }
 
 /* precision fp16|bf16, both kinds: the operands converted into the scratch, cuDNN on the 16-bit copies, the result
@@ -313,16 +313,14 @@ extern "C" void c3_forward_half_gpu(layer l, network net)
     int t = c3_state(l)->transposed;
     half_scratch h = c3_half_scratch(l, net);
     void *in = t ? h.y : h.x, *out = t ? h.x : h.y;
-    c3_side si = t ? c3_y(l) : c3_x(l), so = t ? c3_x(l) : c3_y(l), sw;
-    int wb;
-    sw = c3_w(l, &wb);
-    c3_to_half(&l, net.input_gpu, in, l.batch, si);
-    c3_to_half(&l, l.weights_gpu, h.w, wb, sw);
+    c3_side si = t ? c3_y(l) : c3_x(l), so = t ? c3_x(l) : c3_y(l);
+    c3_to_half(&l, net.input_gpu, in, si);
+    c3_to_half(&l, l.weights_gpu, h.w, c3_w(l));
     if(!t) CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, in, l.weightDesc, h.w, c3_conv_desc(l, C3_FW),
                                                  l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, out));
     else CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, in, c3_conv_desc(l, C3_BD),
                                                     l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, out));
-    c3_from_half(&l, out, l.output_gpu, l.batch, so, 0);
+    c3_from_half(&l, out, l.output_gpu, so, 0);
 }
 
 extern "C" void c3_backward_half_gpu(layer l, network net)
@@ -331,22 +329,20 @@ extern "C" void c3_backward_half_gpu(layer l, network net)
     int t = c3_state(l)->transposed;
     half_scratch h = c3_half_scratch(l, net);
     void *in = t ? h.y : h.x, *dout = t ? h.x : h.y;   /* the input's copy, the output gradient's copy */
-    c3_side si = t ? c3_y(l) : c3_x(l), so = t ? c3_x(l) : c3_y(l), sw;
-    int wb;
-    sw = c3_w(l, &wb);
-    c3_to_half(&l, net.input_gpu, in, l.batch, si);
-    c3_to_half(&l, l.delta_gpu, dout, l.batch, so);
-    c3_to_half(&l, l.weights_gpu, h.w, wb, sw);
+    c3_side si = t ? c3_y(l) : c3_x(l), so = t ? c3_x(l) : c3_y(l);
+    c3_to_half(&l, net.input_gpu, in, si);
+    c3_to_half(&l, l.delta_gpu, dout, so);
+    c3_to_half(&l, l.weights_gpu, h.w, c3_w(l));
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, h.x, l.dstTensorDesc, h.y, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, h.cudnn_bytes, &zero, l.weightDesc, h.dw));
-    c3_from_half(&l, h.dw, l.weight_updates_gpu, wb, sw, 1);
+    c3_from_half(&l, h.dw, l.weight_updates_gpu, c3_w(l), 1);
     if(!net.delta_gpu) return;
     /* the input's copy is no longer needed: its gradient goes into its place */
     if(!t) CUDNN3D_CHECK(cudnnConvolutionBackwardData(cudnn_handle(), &one, l.weightDesc, h.w, l.dstTensorDesc, dout, c3_conv_desc(l, C3_BD),
                                                       l.bd_algo, net.workspace, h.cudnn_bytes, &zero, l.srcTensorDesc, in));
     else CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, dout, l.weightDesc, h.w, c3_conv_desc(l, C3_FW),
                                                l.fw_algo, net.workspace, h.cudnn_bytes, &zero, l.dstTensorDesc, in));
-    c3_from_half(&l, in, net.delta_gpu, l.batch, si, 1);
+    c3_from_half(&l, in, net.delta_gpu, si, 1);
 }
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)
