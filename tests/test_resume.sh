@@ -20,38 +20,8 @@ power=0.9
 max_batches=1000000
 last_every=2
 save_every=1000000
-
-[conv3d]
-filters=2
-size=3
-pad=1
-batch_normalize=1
-activation=relu
-
-[conv3d]
-filters=1
-size=1
-
-[dtransform]
-input=logits
-
-[route]
-layers=0
-
-[conv3d]
-filters=1
-size=1
-
-[r2s]
-input=preact
-
-[dbisl]
-seg=1
-sdf=4
-s2r=2
-r2s=5
-rampup=10
 CFG
+{ echo; cat tests/fixtures/cfg/dual_tiny_layers.cfg; echo rampup=10; } >> "$T/r.cfg"
 W="$T/data/backup/r_last.weights"
 seen_iter() { # iteration stored in a weights file: seen (size_t at byte 12) / batch
   echo $(( $(od -A n -t u8 -j 12 -N 8 "$1" | tr -d ' ') / 2 ))

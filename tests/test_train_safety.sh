@@ -17,37 +17,8 @@ learning_rate=$1
 momentum=0.9
 max_batches=50
 last_every=$2
-
-[conv3d]
-filters=2
-size=3
-pad=1
-batch_normalize=1
-activation=relu
-
-[conv3d]
-filters=1
-size=1
-
-[dtransform]
-input=logits
-
-[route]
-layers=0
-
-[conv3d]
-filters=1
-size=1
-
-[r2s]
-input=preact
-
-[dbisl]
-seg=1
-sdf=4
-s2r=2
-r2s=5
 CFG
+echo; cat tests/fixtures/cfg/dual_tiny_layers.cfg
 }
 # learning_rate=1e6 diverges (seeded, so deterministically): the weights or the loss overflow after a few iterations
 cfg 1000000 1 > "$T/nan.cfg"
