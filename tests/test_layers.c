@@ -291,6 +291,27 @@ static void zero_updates(network *net)
     }
 }
 
+/* Backward adds to the gradient buffers (Darknet's rule: an input's delta sums the gradients of all its readers, the
+ * updates sum over subdivisions and carry momentum). A buffer pre-filled with a pattern as large as half the
+ * gradient, less that pattern after backward, is the gradient again; one that backward overwrote is off by the
+ * pattern. accum_pattern: the pattern for a gradient like ref. accum_err: subtracts it, then the error against ref. */
+static float *accum_pattern(const float *ref, size_t n, unsigned seed)
+{
+    float *pat = malloc((n ? n : 1) * sizeof(float)), m = 0;
+    size_t i;
+    for(i = 0; i < n; ++i) if(fabsf(ref[i]) > m) m = fabsf(ref[i]);
+    if(!(m > 0)) m = 1;
+    fill(pat, n, -0.5f * m, 0.5f * m, &seed);
+    return pat;
+}
+
+static double accum_err(float *got, const float *pat, const float *ref, size_t n, double floor_)
+{
+    size_t i;
+    for(i = 0; i < n; ++i) got[i] -= pat[i];
+    return max_rel_err(got, ref, n, floor_);
+}
+
 static void fill_input(const layer_row *r, float *x, size_t n, unsigned *s)
 {
     size_t i;
@@ -328,6 +349,29 @@ static void analytic(rig *g, const float *gy, int train)
     backward_network(net);
 }
 
+/* analytic() again with the input delta and the updates pre-filled (accum_pattern): each must come out as the
+ * pattern plus the gradient analytic() gave */
+static void cpu_accumulates(rig *g, const layer_row *r, const float *gy, const float *adx, pgroup *pg, int ng, float **an)
+{
+    network *net = g->net;
+    float *pd = accum_pattern(adx, g->nin, 1), *pp[64];
+    int k;
+    net->train = r->train;
+    forward_network(net);
+    memcpy(net->layers[net->n - 1].delta, gy, g->nout * sizeof(float));
+    memcpy(net->delta, pd, g->nin * sizeof(float));
+    for(k = 0; k < ng; ++k){ pp[k] = accum_pattern(an[k], pg[k].n, 2 + k); memcpy(pg[k].dp, pp[k], pg[k].n * sizeof(float)); }
+    backward_network(net);
+    double e = accum_err(net->delta, pd, adx, g->nin, 1e-6);
+    CHECK_MSG(e <= 1e-5, "%s: backward did not add to the input gradient it was given (rel err %g)", r->name, e);
+    for(k = 0; k < ng; ++k){
+        e = accum_err(pg[k].dp, pp[k], an[k], pg[k].n, pg[k].floor);
+        CHECK_MSG(e <= 1e-5, "%s: layer %d %s: backward did not add to the updates (rel err %g)", r->name, pg[k].layer, pg[k].what, e);
+        free(pp[k]);
+    }
+    free(pd);
+}
+
 /* max|fd - an| / max(max|an|, floor) over every every-th entry of p */
 static double fd_err(rig *g, const float *gy, int train, float *p, const float *an, size_t n, int every, float h, double floor_)
 {
@@ -355,6 +399,20 @@ static double now_ms(void)
 }
 
 #ifdef GPU
+/* every layer's parameters and updates, host to device */
+static void push_gpu(network *net)
+{
+    int i;
+    for(i = 0; i < net->n; ++i){
+        layer l = net->layers[i];
+        if(is_conv(l)){ c3_push(l); continue; }
+        layer3d_push(l.weights_gpu, l.weights, l.nweights);
+        layer3d_push(l.weight_updates_gpu, l.weight_updates, l.nweights);
+        layer3d_push(l.biases_gpu, l.biases, l.nbiases);
+        layer3d_push(l.bias_updates_gpu, l.bias_updates, l.nbiases);
+    }
+}
+
 static void push_params(network *dst, network *src)
 {
     int i;
@@ -370,14 +428,7 @@ static void push_params(network *dst, network *src)
         if(is_conv(a) && c3_state(a)->pre_bias) memcpy(c3_state(a)->pre_b, c3_state(b)->pre_b, a.out_c * sizeof(float));
     }
     zero_updates(dst);
-    for(i = 0; i < dst->n; ++i){
-        layer l = dst->layers[i];
-        if(is_conv(l)){ c3_push(l); continue; }
-        layer3d_push(l.weights_gpu, l.weights, l.nweights);
-        layer3d_push(l.weight_updates_gpu, l.weight_updates, l.nweights);
-        layer3d_push(l.biases_gpu, l.biases, l.nbiases);
-        layer3d_push(l.bias_updates_gpu, l.bias_updates, l.nbiases);
-    }
+    push_gpu(dst);
 }
 
 static void pull_params(network *net)
@@ -407,6 +458,14 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     size_t wsz = max_workspace(net);
     net->workspace = wsz ? gbuf_make_gpu(&ws, wsz / sizeof(float) + 1) : 0;
     push_params(net, c->net);
+    /* backward must add to what the buffers hold: the input delta and the updates start from patterns
+     * (accum_pattern), taken off again below */
+    pgroup pg[64];
+    int k, ng = param_groups(net, r->train, pg, 64);
+    float *pd = accum_pattern(cdx, c->nin, 1), *pp[64];
+    for(k = 0; k < ng; ++k){ pp[k] = accum_pattern(an[k], pg[k].n, 2 + k); memcpy(pg[k].dp, pp[k], pg[k].n * sizeof(float)); }
+    push_gpu(net);
+    cuda_push_array(net->delta_gpu, pd, c->nin);
     layer last = net->layers[net->n - 1];
     /* fp16|bf16: the layout the convolutions' 16-bit copies took; the 16-channel rows, which cuDNN's tensor-core
      * engines take in both layouts, must keep the one asked for (a fallback would leave channels-last untested) */
@@ -429,17 +488,17 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     cuda_pull_array(net->delta_gpu, d, c->nin);
     double t2 = now_ms();
     pull_params(net);
-    double ey = max_rel_err(y, cy, c->nout, 1e-6), ed = max_rel_err(d, cdx, c->nin, 1e-6);
+    double ey = max_rel_err(y, cy, c->nout, 1e-6), ed = accum_err(d, pd, cdx, c->nin, 1e-6);
     CHECK_MSG(ey <= r->gpu_tol, "%s: GPU output rel err %g", r->name, ey);
     /* a 16-bit row that matches the CPU to FP32 rounding did not run the 16-bit path */
     if(amp_half()) CHECK_MSG(ey > 2e-6, "%s: output rel err %g at precision %d: the 16-bit path did not run", r->name, ey, darknet3d_precision);
     CHECK_MSG(ed <= r->gpu_tol, "%s: GPU input grad rel err %g", r->name, ed);
-    pgroup pg[64];
-    int k, ng = param_groups(net, r->train, pg, 64);
     for(k = 0; k < ng; ++k){
-        double e = max_rel_err(pg[k].dp, an[k], pg[k].n, pg[k].floor);   /* the pre-BN bias in training: rounding noise on both sides */
+        double e = accum_err(pg[k].dp, pp[k], an[k], pg[k].n, pg[k].floor);   /* the pre-BN bias in training: rounding noise on both sides */
         CHECK_MSG(e <= r->gpu_tol, "%s: GPU layer %d %s grad rel err %g", r->name, pg[k].layer, pg[k].what, e);
+        free(pp[k]);
     }
+    free(pd);
     int bad = gbuf_check(&in) + gbuf_check(&dx) + gbuf_check(&ws);
     CHECK_MSG(bad == 0, "%s: %d GPU guard floats overwritten", r->name, bad);
     if(timing) printf("  time %-32s gpu forward %8.3f ms  backward %8.3f ms\n", r->name, t1 - t0, t2 - t1);
@@ -502,6 +561,7 @@ static void run_row(const layer_row *r, int timing)
         int k, ng = param_groups(net, r->train, pg, 64);
         float *an[64];
         for(k = 0; k < ng; ++k){ an[k] = malloc(pg[k].n * sizeof(float)); memcpy(an[k], pg[k].dp, pg[k].n * sizeof(float)); }
+        cpu_accumulates(&g, r, gy, adx, pg, ng, an);
         if(r->no_fd){
             printf("  %-32s no finite differences: %s\n", r->name, r->no_fd);
         }else{
