@@ -305,6 +305,13 @@ static float *accum_pattern(const float *ref, size_t n, unsigned seed)
     return pat;
 }
 
+/* each parameter group's updates set to its pattern (pp[k], like an[k]: the group's gradient) */
+static void prefill_updates(pgroup *pg, int ng, float **an, float **pp)
+{
+    int k;
+    for(k = 0; k < ng; ++k){ pp[k] = accum_pattern(an[k], pg[k].n, 2 + k); memcpy(pg[k].dp, pp[k], pg[k].n * sizeof(float)); }
+}
+
 static double accum_err(float *got, const float *pat, const float *ref, size_t n, double floor_)
 {
     size_t i;
@@ -360,7 +367,7 @@ static void cpu_accumulates(rig *g, const layer_row *r, const float *gy, const f
     forward_network(net);
     memcpy(net->layers[net->n - 1].delta, gy, g->nout * sizeof(float));
     memcpy(net->delta, pd, g->nin * sizeof(float));
-    for(k = 0; k < ng; ++k){ pp[k] = accum_pattern(an[k], pg[k].n, 2 + k); memcpy(pg[k].dp, pp[k], pg[k].n * sizeof(float)); }
+    prefill_updates(pg, ng, an, pp);
     backward_network(net);
     double e = accum_err(net->delta, pd, adx, g->nin, 1e-6);
     CHECK_MSG(e <= 1e-5, "%s: backward did not add to the input gradient it was given (rel err %g)", r->name, e);
@@ -463,7 +470,7 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     pgroup pg[64];
     int k, ng = param_groups(net, r->train, pg, 64);
     float *pd = accum_pattern(cdx, c->nin, 1), *pp[64];
-    for(k = 0; k < ng; ++k){ pp[k] = accum_pattern(an[k], pg[k].n, 2 + k); memcpy(pg[k].dp, pp[k], pg[k].n * sizeof(float)); }
+    prefill_updates(pg, ng, an, pp);
     push_gpu(net);
     cuda_push_array(net->delta_gpu, pd, c->nin);
     layer last = net->layers[net->n - 1];
