@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "nifti2_io.h"
 #include "hdf5.h"
 #include "volume_io.h"
@@ -259,6 +260,36 @@ static long long readable_bytes(const char *path)
     return got > cap ? -1 : total;
 }
 
+/* A name beside path for writing it whole before it replaces path: same directory, hidden, the process id in it, path's extension kept (nifti_clib picks gzip from it). */
+static int temp_beside(const char *path, char *tmp, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path + 1) : 0;
+    int w = snprintf(tmp, len, "%.*s.~%ld-%s", dir, path, (long)getpid(), path + dir);
+    return w < 0 || (size_t)w >= len ? -1 : 0;
+}
+
+/* Checks that tmp (nifti_image_write reports nothing back) holds at least want bytes when read to its end, then renames it onto path, so that path is never seen half-written, by a reader or after a crash; tmp is removed on failure. */
+static int publish_checked(const char *tmp, const char *path, size_t want, char *err, size_t errlen)
+{
+    struct stat st;
+    if(stat(tmp, &st) != 0 || st.st_size == 0){
+        remove(tmp);
+        snprintf(err, errlen, "%s: writing failed (directory missing or not writable?)", path); return -1;
+    }
+    long long got = readable_bytes(tmp);
+    if(got < 0 || (size_t)got < want){
+        remove(tmp);
+        snprintf(err, errlen, "%s: writing failed (short file: disk full?)", path); return -1;
+    }
+    if(rename(tmp, path) != 0){
+        int e = errno;
+        remove(tmp);
+        snprintf(err, errlen, "%s: cannot replace it: %s", path, strerror(e)); return -1;
+    }
+    return 0;
+}
+
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)
 {
     if(!(ends_with(path, ".nii") || ends_with(path, ".nii.gz"))){
@@ -302,7 +333,8 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
     nim->byteorder = nifti_short_order();
     free(nim->fname); free(nim->iname);
     nim->fname = nim->iname = NULL;
-    if(nifti_set_filenames(nim, path, 0, 1) != 0){
+    char tmp[4096];
+    if(temp_beside(path, tmp, sizeof tmp) != 0 || nifti_set_filenames(nim, tmp, 0, 1) != 0){
         snprintf(err, errlen, "%s: bad output file name", path); nifti_image_free(nim); return -1;
     }
     size_t n = (size_t)v->nx * v->ny * v->nz, i;
@@ -316,19 +348,9 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
         }
     } else memcpy(buf, v->data, n * sizeof(float));
     nim->data = buf;
-    /* nifti_image_write reports nothing back; remove any old file and check the new one exists and is complete */
-    remove(path);
     nifti_image_write(nim);
     nifti_image_free(nim);  /* frees buf */
-    struct stat st;
-    if(stat(path, &st) != 0 || st.st_size == 0){
-        snprintf(err, errlen, "%s: writing failed (directory missing or not writable?)", path); return -1;
-    }
-    long long got = readable_bytes(path);
-    if(got < 0 || (size_t)got < 352 + n * (as_uint8 ? 1 : 4)){
-        snprintf(err, errlen, "%s: writing failed (short file: disk full?)", path); return -1;
-    }
-    return 0;
+    return publish_checked(tmp, path, 352 + n * (as_uint8 ? 1 : 4), err, errlen);
 }
 
 void volume_zscore(volume *v)

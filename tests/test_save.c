@@ -189,13 +189,23 @@ static void test_volume_write_disk_full(void)
     const char *paths[2] = {"tests/out/save_full.nii", "tests/out/save_full.nii.gz"};
     int k;
     for(k = 0; k < 2; ++k){
-        char log[64], msg[1024] = {0};
+        char log[64], msg[1024] = {0}, err[1024] = {0};
+        /* a complete older file at the path stays as it was, and no temporary file is left beside it */
+        volume old, back;
+        CHECK(volume_alloc(&old, 6, 5, 4) == 0);
+        old.data[7] = 3.f;
+        CHECK_MSG(volume_write(paths[k], &old, NULL, 0, err, sizeof(err)) == 0, "%s", err);
         snprintf(log, sizeof(log), "tests/out/save_full_%d.txt", k);
         int rc = write_limited(paths[k], k, log);
         CHECK_MSG(rc == 1, "%s: child status %d", paths[k], rc);
         FILE *f = fopen(log, "r");
         if(f){ if(!fgets(msg, sizeof(msg), f)) msg[0] = 0; fclose(f); }
         CHECK_MSG(strstr(msg, paths[k]) && strstr(msg, "writing failed"), "%s: '%s'", paths[k], msg);
+        CHECK_MSG(volume_read(paths[k], NULL, &back, err, sizeof(err)) == 0, "%s", err);
+        CHECK_MSG(back.nx == 6 && back.ny == 5 && back.nz == 4 && back.data[7] == 3.f, "%s: the older file changed", paths[k]);
+        volume_free(&back);
+        volume_free(&old);
+        CHECK_MSG(system("ls -a tests/out | grep -q '^\\.~'") != 0, "a temporary file was left in tests/out");
     }
     /* without the limit the same writes succeed */
     volume v;
