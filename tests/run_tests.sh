@@ -12,9 +12,11 @@ mkdir -p tests/out
 run_one() {
   name=$1; shift
   before=$(ls -A tests/out)
+  t0=$(date +%s)
   "$@" > "$LOG" 2>"$LOG.err"
   rc=$?
   cat "$LOG"
+  echo "-- $name: $(( $(date +%s) - t0 )) s"
   p=$(grep -c '^PASS ' "$LOG"); f=$(grep -c '^FAIL ' "$LOG"); s=$(grep -c '^SKIP ' "$LOG")
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   if [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then
