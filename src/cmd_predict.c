@@ -191,7 +191,13 @@ static int predict_loop(predict_run *r)
         int bad = predict_one(r, i, &pg, &cv, err, sizeof(err));
         progress_clear(&pg);
         volume_free(&cv.v); volume_free(&cv.lab); volume_free(&cv.pv); volume_free(&cv.ref);
-        if(bad){ fprintf(stderr, "error: %s: %s\n", r->pos[i], err); return 1; }
+        if(bad){
+            /* the volume reader's and writer's messages start with their file already */
+            size_t n = strlen(r->pos[i]);
+            int named = strncmp(err, r->pos[i], n) == 0 && err[n] == ':';
+            fprintf(stderr, "error: %s%s%s\n", named ? "" : r->pos[i], named ? "" : ": ", err);
+            return 1;
+        }
     }
     return 0;
 }
