@@ -47,9 +47,9 @@ static int sdf_parse(int argc, char **argv, dtransform_params *p)
             ++i;
             if(strcmp(argv[i], "ste") == 0) p->binarize = DT_BIN_STE;
             else if(strcmp(argv[i], "softmin") == 0) p->binarize = DT_BIN_SOFTMIN;
-            else { fprintf(stderr, "sdf: -binarize must be ste or softmin (a label is already binary), got '%s'\n", argv[i]); return 2; }
+            else { fprintf(stderr, "error: seg3d sdf: -binarize must be ste or softmin (a label is already binary), got '%s'\n", argv[i]); return 2; }
         } else {
-            fprintf(stderr, "sdf: unknown or incomplete option '%s'\n", argv[i]);
+            fprintf(stderr, "error: seg3d sdf: unknown or incomplete option '%s'\n", argv[i]);
             return sdf_usage();
         }
     }
@@ -74,12 +74,12 @@ static int sdf_transform(const dtransform_params *p, const volume *v, volume *r,
     int D = v->nz, H = v->ny, W = v->nx;
     size_t n = (size_t)D * H * W, k;
     float *prob = malloc(n * sizeof(float));
-    if(!prob || volume_alloc(r, v->nx, v->ny, v->nz)){ fprintf(stderr, "sdf: out of memory\n"); free(prob); return 1; }
+    if(!prob || volume_alloc(r, v->nx, v->ny, v->nz)){ fprintf(stderr, "error: seg3d sdf: out of memory\n"); free(prob); return 1; }
     r->dx = v->dx; r->dy = v->dy; r->dz = v->dz;
     for(k = 0; k < n; ++k) prob[k] = v->data[k] > 0.5f ? 1.f : 0.f;
     double t0 = now_s();
     dtransform_state *s = dtransform_alloc(p, 1, D, H, W, 0);
-    if(!s){ fprintf(stderr, "sdf: out of memory for the transform\n"); free(prob); return 1; }
+    if(!s){ fprintf(stderr, "error: seg3d sdf: out of memory for the transform\n"); free(prob); return 1; }
     dtransform_forward(s, prob, r->data);
     *secs = now_s() - t0;
     *iters = dtransform_last_iterations(s);
@@ -100,11 +100,11 @@ int seg3d_sdf(int argc, char **argv)
     if(rc >= 0) return rc;
     char err[1024];
     volume v, r = {0};
-    if(volume_read(in, "label", &v, err, sizeof(err))){ fprintf(stderr, "sdf: %s\n", err); return 1; }
+    if(volume_read(in, "label", &v, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     double dice, secs;
     int iters;
     rc = sdf_transform(&p, &v, &r, &dice, &iters, &secs);
-    if(rc == 0 && volume_write(out, &r, &v, 0, err, sizeof(err))){ fprintf(stderr, "sdf: %s\n", err); rc = 1; }
+    if(rc == 0 && volume_write(out, &r, &v, 0, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); rc = 1; }
     if(rc == 0){
         printf("volume %d x %d x %d (W x H x D), transform at %d%% scale, %s, %d iterations, %.3f s\n", v.nx, v.ny, v.nz, (int)(p.scale * 100 + 0.5f),
                p.exact ? "exact EDT" : (p.binarize == DT_BIN_SOFTMIN ? "softmin" : "kornia iteration"), iters, secs);

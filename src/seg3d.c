@@ -115,6 +115,6 @@ int seg3d_main(int argc, char **argv)
     if(argc < 3) return usage();
     int i;
     for(i = 0; i < NCOMMANDS; ++i) if(strcmp(argv[2], commands[i].name) == 0) return commands[i].fn(argc, argv);
-    fprintf(stderr, "seg3d: unknown command '%s'\n", argv[2]);
+    fprintf(stderr, "error: seg3d: unknown command '%s'\n", argv[2]);
     return usage();
 }

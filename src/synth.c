@@ -254,16 +254,16 @@ int synth_main(int argc, char **argv)
                 fprintf(stderr, "error: %s\n%s", i + 1 >= argc ? "seg3d synth -seed: needs a value" : err, use); return 2;
             }
             i += 1;
-        } else { fprintf(stderr, "synth: unknown option '%s'\n%s", argv[i], use); return 2; }
+        } else { fprintf(stderr, "error: seg3d synth: unknown option '%s'\n%s", argv[i], use); return 2; }
     }
     if(msd){
-        if(n < 2){ fprintf(stderr, "synth: -msd needs n >= 2 (training and test cases)\n%s", use); return 2; }
-        if(synth_write_msd(outdir, (int)n, size[0], size[1], size[2], (uint64_t)seed, err, sizeof(err))){ fprintf(stderr, "synth: %s\n", err); return 1; }
+        if(n < 2){ fprintf(stderr, "error: seg3d synth: -msd needs n >= 2 (training and test cases)\n%s", use); return 2; }
+        if(synth_write_msd(outdir, (int)n, size[0], size[1], size[2], (uint64_t)seed, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
         printf("wrote %lld cases of %d x %d x %d to %s/Dataset900_Synth; data file %s/msd.data\n", n, size[0], size[1], size[2], outdir, outdir);
         return 0;
     }
     if(synth_write_dataset(outdir, (int)n, size[0], size[1], size[2], (uint64_t)seed, err, sizeof(err))){
-        fprintf(stderr, "synth: %s\n", err); return 1;
+        fprintf(stderr, "error: %s\n", err); return 1;
     }
     printf("wrote %lld cases of %d x %d x %d to %s; data file %s/synth.data\n", n, size[0], size[1], size[2], outdir, outdir);
     return 0;

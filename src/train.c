@@ -75,7 +75,7 @@ double train_validate(network *net, dataset *ds, const char *cfg, double *secs)
     net->train = 0;
     for(i = 0; i < cl->n; ++i){
         dataset_case *c = &cl->cases[i];
-        if(dataset_case_load(ds, c, 1, err, sizeof(err))){ fprintf(stderr, "validation: %s\n", err); continue; }
+        if(dataset_case_load(ds, c, 1, err, sizeof(err))){ fprintf(stderr, "warning: validation skips a case: %s\n", err); continue; }
         size_t nv = (size_t)c->nx * c->ny * c->nz, j;
         float *prob = malloc(nv * sizeof(float));
         unsigned char *pm = malloc(nv), *rm = malloc(nv);
@@ -85,7 +85,7 @@ double train_validate(network *net, dataset *ds, const char *cfg, double *secs)
             seg_overlap(pm, rm, nv, &m);
             sum += m.dice;
             ++n;
-        } else fprintf(stderr, "validation: %s: %s\n", c->name, err);
+        } else fprintf(stderr, "warning: validation skips a case: %s: %s\n", c->name, err);
         free(prob); free(pm); free(rm);
     }
     net->train = train;
