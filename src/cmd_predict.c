@@ -130,6 +130,7 @@ typedef struct { char label[4096], prob[4096], png[4096]; } case_paths;
 
 static void predict_paths(const predict_run *r, int i, case_paths *p)
 {
+    memset(p, 0, sizeof(*p));
     if(r->folder){
         snprintf(p->label, sizeof(p->label), "%s/%s_pred.nii.gz", r->out, r->ids[i]);
         if(r->probpath) snprintf(p->prob, sizeof(p->prob), "%s/%s_prob.nii.gz", r->probpath, r->ids[i]);
@@ -144,13 +145,18 @@ static void predict_paths(const predict_run *r, int i, case_paths *p)
 /* The volumes of one case. */
 typedef struct { volume v, lab, pv, ref; } case_volumes;
 
+/* whether err starts with path and a colon: the volume reader's and writer's messages name their file */
+static int names_file(const char *err, const char *path)
+{
+    size_t n = strlen(path);
+    return n > 0 && strncmp(err, path, n) == 0 && err[n] == ':';
+}
+
 /* reads, segments, scores and writes input i, then prints its line; 0, or -1 with err */
-static int predict_one(predict_run *r, int i, progress *pg, case_volumes *cv, char *err, size_t errlen)
+static int predict_one(predict_run *r, int i, const case_paths *p, progress *pg, case_volumes *cv, char *err, size_t errlen)
 {
     const char *in = r->pos[i];
-    case_paths p;
     seg_metrics m;
-    predict_paths(r, i, &p);
     if(volume_read(in, cmd_is_h5(in) ? "image" : NULL, &cv->v, err, errlen) != 0) return -1;
     if(r->refpath && volume_read(r->refpath, cmd_is_h5(r->refpath) ? "label" : NULL, &cv->ref, err, errlen) != 0) return -1;
     intensity_apply(&r->norm, &cv->v);
@@ -164,13 +170,13 @@ static int predict_one(predict_run *r, int i, progress *pg, case_volumes *cv, ch
     if(fg < 0) return -1;
     cv->lab.dx = v->dx; cv->lab.dy = v->dy; cv->lab.dz = v->dz;
     if(r->refpath && volume_metrics(&cv->lab, &cv->ref, &m, err, errlen) != 0) return -1;
-    if(volume_write(p.label, &cv->lab, v, 1, err, errlen) != 0) return -1;
-    if(r->probpath && volume_write(p.prob, &cv->pv, v, 0, err, errlen) != 0) return -1;
-    if(r->pngpath && overlay_png(p.png, v, r->refpath ? &cv->ref : NULL, &cv->lab, r->ids[i], r->refpath ? m.dice : NAN, err, errlen) != 0) return -1;
+    if(volume_write(p->label, &cv->lab, v, 1, err, errlen) != 0) return -1;
+    if(r->probpath && volume_write(p->prob, &cv->pv, v, 0, err, errlen) != 0) return -1;
+    if(r->pngpath && overlay_png(p->png, v, r->refpath ? &cv->ref : NULL, &cv->lab, r->ids[i], r->refpath ? m.dice : NAN, err, errlen) != 0) return -1;
     progress_clear(pg);
     printf("%s: %d x %d x %d voxels, window %d x %d x %d, stride %d %d %d (D H W), %.2f s; foreground %ld voxels -> %s",
-           in, v->nx, v->ny, v->nz, r->net->w, r->net->h, r->net->d, r->stride[0], r->stride[1], r->stride[2], secs, fg, p.label);
-    if(r->pngpath) printf(", %s", p.png);
+           in, v->nx, v->ny, v->nz, r->net->w, r->net->h, r->net->d, r->stride[0], r->stride[1], r->stride[2], secs, fg, p->label);
+    if(r->pngpath) printf(", %s", p->png);
     if(r->refpath) printf("; dice=%.6f", m.dice);
     printf("\n");
     fflush(stdout);
@@ -188,13 +194,14 @@ static int predict_loop(predict_run *r)
         case_volumes cv;
         memset(&cv, 0, sizeof(cv));
         progress_case(&pg, i, r->ids[i]);
-        int bad = predict_one(r, i, &pg, &cv, err, sizeof(err));
+        case_paths p;
+        predict_paths(r, i, &p);
+        int bad = predict_one(r, i, &p, &pg, &cv, err, sizeof(err));
         progress_clear(&pg);
         volume_free(&cv.v); volume_free(&cv.lab); volume_free(&cv.pv); volume_free(&cv.ref);
         if(bad){
-            /* the volume reader's and writer's messages start with their file already */
-            size_t n = strlen(r->pos[i]);
-            int named = strncmp(err, r->pos[i], n) == 0 && err[n] == ':';
+            int named = names_file(err, r->pos[i]) || (r->refpath && names_file(err, r->refpath))
+                     || names_file(err, p.label) || names_file(err, p.prob) || names_file(err, p.png);
             fprintf(stderr, "error: %s%s%s\n", named ? "" : r->pos[i], named ? "" : ": ", err);
             return 1;
         }

@@ -1,5 +1,6 @@
 /* Volume reading/writing: NIfTI through nifti_clib (any numeric datatype to float32, scaling applied, header kept as geometry) and .h5 through HDF5. */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -269,7 +270,16 @@ static int temp_beside(const char *path, char *tmp, size_t len)
     return w < 0 || (size_t)w >= len ? -1 : 0;
 }
 
-/* Checks that tmp (nifti_image_write reports nothing back) holds at least want bytes when read to its end, then renames it onto path, so that path is never seen half-written, by a reader or after a crash; tmp is removed on failure. */
+/* 0 once path's bytes are on the disk (fsync), so that a rename after it never publishes a file a power loss can empty. */
+static int sync_file(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if(fd < 0) return -1;
+    int rc = fsync(fd);
+    return close(fd) != 0 ? -1 : rc;
+}
+
+/* Checks that tmp (nifti_image_write reports nothing back) holds at least want bytes when read to its end, puts it on the disk, then renames it onto path, so that path is never seen half-written, by a reader or after a crash; tmp is removed on failure. */
 static int publish_checked(const char *tmp, const char *path, size_t want, char *err, size_t errlen)
 {
     struct stat st;
@@ -281,6 +291,11 @@ static int publish_checked(const char *tmp, const char *path, size_t want, char 
     if(got < 0 || (size_t)got < want){
         remove(tmp);
         snprintf(err, errlen, "%s: writing failed (short file: disk full?)", path); return -1;
+    }
+    if(sync_file(tmp) != 0){
+        int e = errno;
+        remove(tmp);
+        snprintf(err, errlen, "%s: writing failed (cannot flush it to the disk: %s)", path, strerror(e)); return -1;
     }
     if(rename(tmp, path) != 0){
         int e = errno;
@@ -336,6 +351,11 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
     char tmp[4096];
     if(temp_beside(path, tmp, sizeof tmp) != 0 || nifti_set_filenames(nim, tmp, 0, 1) != 0){
         snprintf(err, errlen, "%s: bad output file name", path); nifti_image_free(nim); return -1;
+    }
+    /* created here first: nifti_clib's own message would name the hidden file and not say why */
+    FILE *probe = fopen(tmp, "wb");
+    if(!probe || fclose(probe) != 0){
+        snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(errno)); nifti_image_free(nim); remove(tmp); return -1;
     }
     size_t n = (size_t)v->nx * v->ny * v->nz, i;
     void *buf = malloc(n * (as_uint8 ? 1 : sizeof(float)));

@@ -195,6 +195,8 @@ check cli_synth_bad_size "seg3d synth -size: expected three integers D H W, each
 check cli_predict_missing_args "usage: .*predict" "$DARKNET" seg3d predict "$T/w.cfg"
 # the reader's message names the file once, after "error: "
 check cli_predict_unknown_format "^error: [^ ]*vol\.mha: unknown volume format" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$T/vol.mha" "$T/p.nii.gz"
+# a failed write names the output it could not write, once, after "error: "
+check cli_predict_output_folder_missing "^error: [^ ]*nodir/p\.nii\.gz: cannot write it: No such file or directory" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/nodir/p.nii.gz"
 check cli_sdf_unknown_format "^error: [^ ]*vol\.mha: unknown volume format" "$DARKNET" seg3d sdf "$T/vol.mha" "$T/sdf.nii.gz"
 check cli_predict_bad_stride "stride" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -stride 1 0 x
 check cli_test_same_csv "-csv and -lcc_csv name the same file '.*t\.csv'" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t.csv" -lcc_csv "$T/t.csv"

@@ -1,4 +1,6 @@
 /* Checks that a weights save reports every failed write (full device, unopenable path) with the path and a non-zero status. */
+#include <errno.h>
+#include <string.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -98,6 +100,14 @@ static void test_save_unopenable(void)
     CHECK(save_weights_upto_err(net, "tests/out/no-such-dir/x.weights", net->n, err, sizeof(err)) != 0);
     CHECK_MSG(strstr(err, "tests/out/no-such-dir/x.weights") && strstr(err, "cannot open"), "%s", err);
     free_network(net);
+    /* a NIfTI volume: the message names the path asked for (not the hidden file written first) and the reason */
+    volume v;
+    CHECK(volume_alloc(&v, 4, 3, 2) == 0);
+    err[0] = 0;
+    CHECK(volume_write("tests/out/no-such-dir/x.nii.gz", &v, NULL, 1, err, sizeof(err)) != 0);
+    CHECK_MSG(strncmp(err, "tests/out/no-such-dir/x.nii.gz: cannot write it: ", 49) == 0 && strstr(err, strerror(ENOENT)), "%s", err);
+    CHECK_MSG(!strstr(err, ".~"), "%s", err);
+    volume_free(&v);
 }
 
 /* Darknet's own save_weights keeps its signature; a failed write ends the process with a failure status */
