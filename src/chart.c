@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "chart.h"
+#include "file_publish.h"
 
 #define CW 960
 #define CH 540
@@ -234,9 +235,11 @@ static int write_csv(const chart *c, const char *path, char *err, size_t errlen)
 {
     int s, i, j = 0;
     char cpath[1100];
+    publishing pub;
     snprintf(cpath, sizeof(cpath), "%s.csv", path);
-    FILE *f = fopen(cpath, "w");
-    if(!f){ snprintf(err, errlen, "%s: cannot write: %s", cpath, strerror(errno)); return -1; }
+    if(publish_begin(&pub, cpath, err, errlen)) return -1;
+    FILE *f = fopen(pub.to, "w");
+    if(!f){ snprintf(err, errlen, "%s: cannot write it: %s", cpath, strerror(errno)); return publish_abort(&pub); }
     fprintf(f, "iteration");
     for(s = 0; s < c->ns; ++s) fprintf(f, ",%s", c->names[s]);
     fprintf(f, ",valid_dice\n");
@@ -250,8 +253,8 @@ static int write_csv(const chart *c, const char *path, char *err, size_t errlen)
     /* fprintf's failures stick in the stream's error flag; fclose reports a failed flush */
     int bad = ferror(f), e = errno;
     if(fclose(f) != 0 && !bad){ bad = 1; e = errno; }
-    if(bad){ snprintf(err, errlen, "%s: write failed: %s", cpath, strerror(e)); return -1; }
-    return 0;
+    if(bad){ snprintf(err, errlen, "%s: write failed: %s", cpath, strerror(e)); return publish_abort(&pub); }
+    return publish_commit(&pub, err, errlen);
 }
 
 int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
@@ -267,9 +270,8 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
     draw_curves(cr, c, &f);
     draw_legend(cr, c, &f);
     cairo_destroy(cr);
-    cairo_status_t st = cairo_surface_status(surf);
-    if(st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(surf, path);
+    int bad = publish_png(surf, path, err, errlen);
     cairo_surface_destroy(surf);
-    if(st != CAIRO_STATUS_SUCCESS){ snprintf(err, errlen, "%s: cannot write the PNG (cairo: %s)", path, cairo_status_to_string(st)); return -1; }
+    if(bad) return -1;
     return write_csv(c, path, err, errlen);
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "overlay.h"
+#include "file_publish.h"
 
 void overlay_layout(int nx, int ny, int nz, float dx, float dy, float dz, int *Lx, int *Ly, int *Lz, int *width, int *height)
 {
@@ -212,12 +213,8 @@ int overlay_png(const char *path, const volume *img, const volume *ref, const vo
     }
     draw_header(cr, W, ref, title, dice);
     cairo_destroy(cr);
-    cairo_status_t st = rc ? CAIRO_STATUS_NO_MEMORY : cairo_surface_status(surf);
-    if(st == CAIRO_STATUS_SUCCESS) st = cairo_surface_write_to_png(surf, path);
+    if(rc){ snprintf(err, errlen, "%s: cannot draw the picture: out of memory", path); cairo_surface_destroy(surf); return -1; }
+    rc = publish_png(surf, path, err, errlen);
     cairo_surface_destroy(surf);
-    if(st != CAIRO_STATUS_SUCCESS){
-        snprintf(err, errlen, "%s: cannot write the PNG (cairo: %s)", path, cairo_status_to_string(st));
-        return -1;
-    }
-    return 0;
+    return rc;
 }

@@ -9,6 +9,7 @@
 #include "darknet3d.h"
 #include "conv3d_common.h"
 #include "layer3d.h"
+#include "file_publish.h"
 #include "train_state.h"
 
 #define STATE_MAGIC "DN3DSTAT"
@@ -242,19 +243,17 @@ static int file_hash(const char *path, uint64_t *hash, uint64_t *size, char *err
     return 0;
 }
 
-/* n bytes to <path>.tmp, flushed, then renamed over path; 0, or -1 with err (path left as it was) */
+/* n bytes to path, whole or not at all (file_publish.h); 0, or -1 with err (path left as it was) */
 static int write_atomic(const char *path, const unsigned char *p, size_t n, char *err, size_t errlen)
 {
-    char tmp[1200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if(!f){ snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno)); return -1; }
-    size_t put_n = fwrite(p, 1, n, f);
-    int ok = put_n == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    publishing pub;
+    if(publish_begin(&pub, path, err, errlen)) return -1;
+    FILE *f = fopen(pub.to, "wb");
+    if(!f){ snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(errno)); return publish_abort(&pub); }
+    int ok = fwrite(p, 1, n, f) == n;
     ok = (fclose(f) == 0) && ok;
-    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); %s is left as it was", tmp, path); remove(tmp); return -1; }
-    if(rename(tmp, path)){ snprintf(err, errlen, "cannot rename %s to %s: %s", tmp, path, strerror(errno)); return -1; }
-    return 0;
+    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); it is left as it was", path); return publish_abort(&pub); }
+    return publish_commit(&pub, err, errlen);
 }
 
 int train_state_save(const char *state_path, const char *weights_path, network *net, const loader_batch *b,

@@ -1,6 +1,5 @@
 /* Volume reading/writing: NIfTI through nifti_clib (any numeric datatype to float32, scaling applied, header kept as geometry) and .h5 through HDF5. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include "nifti2_io.h"
 #include "hdf5.h"
 #include "volume_io.h"
+#include "file_publish.h"
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -261,48 +261,18 @@ static long long readable_bytes(const char *path)
     return got > cap ? -1 : total;
 }
 
-/* A name beside path for writing it whole before it replaces path: same directory, hidden, the process id in it, path's extension kept (nifti_clib picks gzip from it). */
-static int temp_beside(const char *path, char *tmp, size_t len)
-{
-    const char *slash = strrchr(path, '/');
-    int dir = slash ? (int)(slash - path + 1) : 0;
-    int w = snprintf(tmp, len, "%.*s.~%ld-%s", dir, path, (long)getpid(), path + dir);
-    return w < 0 || (size_t)w >= len ? -1 : 0;
-}
-
-/* 0 once path's bytes are on the disk (fsync), so that a rename after it never publishes a file a power loss can empty. */
-static int sync_file(const char *path)
-{
-    int fd = open(path, O_RDONLY);
-    if(fd < 0) return -1;
-    int rc = fsync(fd);
-    return close(fd) != 0 ? -1 : rc;
-}
-
-/* Checks that tmp (nifti_image_write reports nothing back) holds at least want bytes when read to its end, puts it on the disk, then renames it onto path, so that path is never seen half-written, by a reader or after a crash; tmp is removed on failure. */
-static int publish_checked(const char *tmp, const char *path, size_t want, char *err, size_t errlen)
+/* Checks that the file written (nifti_image_write reports nothing back) holds at least want bytes when read to its end, then publishes it (file_publish.h). */
+static int publish_checked(publishing *p, size_t want, char *err, size_t errlen)
 {
     struct stat st;
-    if(stat(tmp, &st) != 0 || st.st_size == 0){
-        remove(tmp);
-        snprintf(err, errlen, "%s: writing failed (directory missing or not writable?)", path); return -1;
+    if(stat(p->to, &st) != 0 || st.st_size == 0){
+        snprintf(err, errlen, "%s: writing failed (empty file: disk full?)", p->path); return publish_abort(p);
     }
-    long long got = readable_bytes(tmp);
+    long long got = readable_bytes(p->to);
     if(got < 0 || (size_t)got < want){
-        remove(tmp);
-        snprintf(err, errlen, "%s: writing failed (short file: disk full?)", path); return -1;
+        snprintf(err, errlen, "%s: writing failed (short file: disk full?)", p->path); return publish_abort(p);
     }
-    if(sync_file(tmp) != 0){
-        int e = errno;
-        remove(tmp);
-        snprintf(err, errlen, "%s: writing failed (cannot flush it to the disk: %s)", path, strerror(e)); return -1;
-    }
-    if(rename(tmp, path) != 0){
-        int e = errno;
-        remove(tmp);
-        snprintf(err, errlen, "%s: cannot replace it: %s", path, strerror(e)); return -1;
-    }
-    return 0;
+    return publish_commit(p, err, errlen);
 }
 
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)
@@ -348,18 +318,17 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
     nim->byteorder = nifti_short_order();
     free(nim->fname); free(nim->iname);
     nim->fname = nim->iname = NULL;
-    char tmp[4096];
-    if(temp_beside(path, tmp, sizeof tmp) != 0 || nifti_set_filenames(nim, tmp, 0, 1) != 0){
-        snprintf(err, errlen, "%s: bad output file name", path); nifti_image_free(nim); return -1;
+    publishing pub;
+    if(publish_begin(&pub, path, err, errlen) != 0){ nifti_image_free(nim); return -1; }
+    if(pub.in_place){   /* nifti_clib reports no failed write, and a device or pipe cannot be read back to check it */
+        snprintf(err, errlen, "%s: not a regular file: a volume is written to a file", path); nifti_image_free(nim); return -1;
     }
-    /* created here first: nifti_clib's own message would name the hidden file and not say why */
-    FILE *probe = fopen(tmp, "wb");
-    if(!probe || fclose(probe) != 0){
-        snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(errno)); nifti_image_free(nim); remove(tmp); return -1;
+    if(nifti_set_filenames(nim, pub.to, 0, 1) != 0){
+        snprintf(err, errlen, "%s: bad output file name", path); nifti_image_free(nim); return publish_abort(&pub);
     }
     size_t n = (size_t)v->nx * v->ny * v->nz, i;
     void *buf = malloc(n * (as_uint8 ? 1 : sizeof(float)));
-    if(!buf){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    if(!buf){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return publish_abort(&pub); }
     if(as_uint8){
         uint8_t *b = buf;
         for(i = 0; i < n; ++i){
@@ -370,7 +339,7 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
     nim->data = buf;
     nifti_image_write(nim);
     nifti_image_free(nim);  /* frees buf */
-    return publish_checked(tmp, path, 352 + n * (as_uint8 ? 1 : 4), err, errlen);
+    return publish_checked(&pub, 352 + n * (as_uint8 ? 1 : 4), err, errlen);
 }
 
 void volume_zscore(volume *v)

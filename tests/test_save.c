@@ -167,6 +167,37 @@ static void test_overlay_full_device(void)
     volume_free(&pred);
 }
 
+/* Writes are published by a rename (src/file_publish.h) unless the path is a device or a pipe: those are written in
+ * place and stay what they are; a volume is refused there (it could not be read back to check it). */
+static void test_publish_not_regular(void)
+{
+    char err[1024] = {0};
+    struct stat st;
+    if(access("/dev/full", W_OK) != 0 || access("/dev/null", W_OK) != 0) SKIP("/dev/full or /dev/null is not writable on this machine");
+    chart *c = chart_create(1, 4);
+    CHECK(c != 0);
+    if(!c) return;
+    chart_set_name(c, 0, "loss");
+    chart_add(c, 0, 1, 0.5f);
+    CHECK(chart_write_png(c, "/dev/full", err, sizeof(err)) != 0);
+    CHECK_MSG(stat("/dev/full", &st) == 0 && S_ISCHR(st.st_mode), "/dev/full is no longer a device");
+    err[0] = 0;
+    CHECK_MSG(chart_write_png(c, "/dev/null", err, sizeof(err)) == 0, "%s", err);
+    CHECK_MSG(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "/dev/null is no longer a device");
+    chart_free(c);
+    CHECK_MSG(system("ls -a /dev | grep -q '^\\.~'") != 0, "a temporary file was left in /dev");
+    remove("tests/out/save_fifo.nii");
+    if(mkfifo("tests/out/save_fifo.nii", 0600) != 0) SKIP("mkfifo failed");
+    volume v;
+    CHECK(volume_alloc(&v, 4, 3, 2) == 0);
+    err[0] = 0;
+    CHECK(volume_write("tests/out/save_fifo.nii", &v, NULL, 1, err, sizeof(err)) != 0);
+    CHECK_MSG(strstr(err, "tests/out/save_fifo.nii: not a regular file"), "%s", err);
+    CHECK_MSG(stat("tests/out/save_fifo.nii", &st) == 0 && S_ISFIFO(st.st_mode), "the pipe was replaced");
+    volume_free(&v);
+    remove("tests/out/save_fifo.nii");
+}
+
 /* A file-size limit stands in for a full disk: in a child limited to 4 KiB per file, volume_write of a 256 KiB volume
  * must fail with the path named, for .nii and for .nii.gz (whose cut-short stream is only found by reading it back). */
 static int write_limited(const char *path, int as_uint8, const char *log)
@@ -239,5 +270,6 @@ int main(void)
     RUN(test_chart_full_device);
     RUN(test_overlay_full_device);
     RUN(test_volume_write_disk_full);
+    RUN(test_publish_not_regular);
     TEST_MAIN_END();
 }

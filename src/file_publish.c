@@ -1,0 +1,68 @@
+/* Files written whole or not at all: a hidden name beside the path, fsync, rename (see file_publish.h). */
+#include <cairo.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "file_publish.h"
+
+int publish_begin(publishing *p, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    p->path = path;
+    p->in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path + 1) : 0;
+    int w = p->in_place ? snprintf(p->to, sizeof(p->to), "%s", path)
+                        : snprintf(p->to, sizeof(p->to), "%.*s.~%ld-%s", dir, path, (long)getpid(), path + dir);
+    if(w < 0 || (size_t)w >= sizeof(p->to)){ snprintf(err, errlen, "%s: file name too long", path); return -1; }
+    if(p->in_place) return 0;
+    FILE *f = fopen(p->to, "wb");
+    if(!f || fclose(f) != 0){
+        int e = errno;
+        remove(p->to);
+        snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
+int publish_abort(publishing *p)
+{
+    if(!p->in_place) remove(p->to);
+    return -1;
+}
+
+int publish_commit(publishing *p, char *err, size_t errlen)
+{
+    if(p->in_place) return 0;
+    int fd = open(p->to, O_RDONLY);
+    int ok = fd >= 0 && fsync(fd) == 0;
+    int e = errno;
+    if(fd >= 0 && close(fd) != 0 && ok){ ok = 0; e = errno; }
+    if(!ok){
+        snprintf(err, errlen, "%s: writing failed (cannot flush it to the disk: %s)", p->path, strerror(e));
+        return publish_abort(p);
+    }
+    if(rename(p->to, p->path) != 0){
+        snprintf(err, errlen, "%s: cannot replace it: %s", p->path, strerror(errno));
+        return publish_abort(p);
+    }
+    return 0;
+}
+
+int publish_png(void *surf, const char *path, char *err, size_t errlen)
+{
+    publishing p;
+    cairo_status_t st = cairo_surface_status((cairo_surface_t *)surf);
+    if(st == CAIRO_STATUS_SUCCESS){
+        if(publish_begin(&p, path, err, errlen)) return -1;
+        st = cairo_surface_write_to_png((cairo_surface_t *)surf, p.to);
+        if(st == CAIRO_STATUS_SUCCESS) return publish_commit(&p, err, errlen);
+        publish_abort(&p);
+    }
+    snprintf(err, errlen, "%s: cannot write the PNG (cairo: %s)", path, cairo_status_to_string(st));
+    return -1;
+}
