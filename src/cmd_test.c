@@ -1,4 +1,5 @@
 /* `./darknet seg3d test`: predicts every case of a list of a .data set and scores it (dice, jaccard, hd95, asd), with a CSV and per-case outputs on request. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "cmd_common.h"
 #include "cfg_keys.h"
 #include "commands.h"
+#include "file_publish.h"
 
 #define NCOLS 7   /* dice, jaccard, hd95, asd, hd95_mm, asd_mm, seconds */
 
@@ -29,13 +31,33 @@ typedef struct {
     intensity_norm norm;
     network *net;
     double *res, *res_lcc;  /* [cases][NCOLS]: as thresholded (-lcc: largest component), and largest component (-lcc_csv) */
-    FILE *csv, *lcc_csv;
+    FILE *csv, *lcc_csv;        /* written under hidden names, published when the run completes (file_publish.h) */
+    publishing csv_pub, lcc_pub;
 } test_run;
+
+/* closes a results CSV and, when publish is set, checks its writes and publishes it; else removes it (an older
+ * file at its path stays). 0, or 1 with the error printed */
+static int csv_close(FILE **f, publishing *pub, int publish)
+{
+    if(!*f) return 0;
+    int bad = ferror(*f), e = errno;
+    if(fclose(*f) != 0 && !bad){ bad = 1; e = errno; }
+    *f = NULL;
+    char err[1200];
+    if(!publish || bad){
+        publish_abort(pub);
+        if(publish) fprintf(stderr, "error: %s: write failed: %s\n", pub->path, strerror(e));
+        return publish ? 1 : 0;
+    }
+    if(publish_commit(pub, err, sizeof(err)) == 0) return 0;
+    fprintf(stderr, "error: %s\n", err);
+    return 1;
+}
 
 static void test_free(test_run *t)
 {
-    if(t->csv) fclose(t->csv);
-    if(t->lcc_csv) fclose(t->lcc_csv);
+    csv_close(&t->csv, &t->csv_pub, 0);
+    csv_close(&t->lcc_csv, &t->lcc_pub, 0);
     free(t->res);
     free(t->res_lcc);
     if(t->net) free_network(t->net);
@@ -93,12 +115,14 @@ static int test_build(test_run *t)
     return t->net ? 0 : 1;
 }
 
-/* opens a results CSV and writes its head (no path: nothing); 0, or 1 with the error printed */
-static int csv_open(const char *path, FILE **f)
+/* opens a results CSV under its hidden name and writes its head (no path: nothing); 0, or 1 with the error printed */
+static int csv_open(const char *path, FILE **f, publishing *pub)
 {
+    char err[1200];
     if(!path) return 0;
-    *f = fopen(path, "w");
-    if(!*f){ fprintf(stderr, "error: %s: cannot write\n", path); return 1; }
+    if(publish_begin(pub, path, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    *f = fopen(pub->to, "w");
+    if(!*f){ fprintf(stderr, "error: %s: cannot write it: %s\n", path, strerror(errno)); publish_abort(pub); return 1; }
     fprintf(*f, "case,dice,jaccard,hd95,asd,hd95_mm,asd_mm,seconds\n");
     return 0;
 }
@@ -111,7 +135,7 @@ static int test_prepare(test_run *t)
     if(!t->res || (t->lcc_csvpath && !t->res_lcc)){ fprintf(stderr, "error: out of memory\n"); return 1; }
     if(cmd_resolve_stride(t->cfg, t->net, t->have_stride, t->stride) != 0) return 1;
     if(t->save_dir) mkdir(t->save_dir, 0777);
-    if(csv_open(t->csvpath, &t->csv) || csv_open(t->lcc_csvpath, &t->lcc_csv)) return 1;
+    if(csv_open(t->csvpath, &t->csv, &t->csv_pub) || csv_open(t->lcc_csvpath, &t->lcc_csv, &t->lcc_pub)) return 1;
     printf("%d cases (%s list %s), window %d x %d x %d, stride %d %d %d (D H W)%s\n", t->cl->n, dataset_split_names[t->split],
            t->cl->list_path, t->net->w, t->net->h, t->net->d, t->stride[0], t->stride[1], t->stride[2], t->lcc ? ", largest component" : "");
     printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "case", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "seconds");
@@ -248,6 +272,7 @@ int seg3d_test(int argc, char **argv)
     if(rc < 0 && test_prepare(&t)) rc = 1;
     if(rc < 0 && test_loop(&t)) rc = 1;
     if(rc < 0) rc = test_report(&t);
+    if(rc == 0 && (csv_close(&t.csv, &t.csv_pub, 1) | csv_close(&t.lcc_csv, &t.lcc_pub, 1))) rc = 1;
     test_free(&t);
     return rc;
 }

@@ -199,6 +199,18 @@ check cli_predict_unknown_format "^error: [^ ]*vol\.mha: unknown volume format" 
 check cli_predict_output_folder_missing "^error: [^ ]*nodir/p\.nii\.gz: cannot write it: No such file or directory" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/nodir/p.nii.gz"
 check cli_sdf_unknown_format "^error: [^ ]*vol\.mha: unknown volume format" "$DARKNET" seg3d sdf "$T/vol.mha" "$T/sdf.nii.gz"
 check cli_predict_bad_stride "stride" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -stride 1 0 x
+# a results CSV that cannot be written whole is an error (exit status 1), not a short file
+if [ -w /dev/full ]; then
+check cli_test_csv_disk_full "^error: /dev/full: write failed: No space left on device" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv /dev/full
+else echo "SKIP errors_cli_test_csv_disk_full: /dev/full is not writable here"; fi
+# a run that stops at a case it cannot read leaves an older CSV at the path as it was, and no hidden file
+{ cat "$SYN/valid.list"; echo case_missing; } > "$T/broken_valid.list"
+sed "s#^valid *=.*#valid = broken_valid.list#" "$T/good.data" > "$T/broken.data"
+printf 'older\n' > "$T/older.csv"
+if ! "$DARKNET" seg3d test "$T/broken.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/older.csv" > /dev/null 2> "$T/stderr" \
+   && grep -q "^error: case case_missing" "$T/stderr" && [ "$(cat "$T/older.csv")" = older ] && ! ls -a "$T" | grep -q '^\.~'; then
+  echo "PASS errors_cli_test_csv_kept_on_failure"; npass=$((npass + 1))
+else echo "FAIL errors_cli_test_csv_kept_on_failure: the older CSV changed, a hidden file was left, or no error"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 check cli_test_same_csv "-csv and -lcc_csv name the same file '.*t\.csv'" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t.csv" -lcc_csv "$T/t.csv"
 check cli_metrics_missing_file "nofile\.nii\.gz: cannot open" "$DARKNET" seg3d metrics "$T/nofile.nii.gz" "$T/img.nii"
 
