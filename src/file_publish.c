@@ -2,7 +2,9 @@
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,10 +15,15 @@ int publish_begin(publishing *p, const char *path, char *err, size_t errlen)
     struct stat st;
     p->path = path;
     p->in_place = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
-    const char *slash = strrchr(path, '/');
-    int dir = slash ? (int)(slash - path + 1) : 0;
-    int w = p->in_place ? snprintf(p->to, sizeof(p->to), "%s", path)
-                        : snprintf(p->to, sizeof(p->to), "%.*s.~%ld-%s", dir, path, (long)getpid(), path + dir);
+    int w = snprintf(p->target, sizeof(p->target), "%s", path);
+    char real[PATH_MAX];
+    if(!p->in_place && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && realpath(path, real))
+        w = snprintf(p->target, sizeof(p->target), "%s", real);
+    const char *t = p->target, *slash = strrchr(t, '/');
+    int dir = slash ? (int)(slash - t + 1) : 0;
+    if(w >= 0 && (size_t)w < sizeof(p->target))
+        w = p->in_place ? snprintf(p->to, sizeof(p->to), "%s", t)
+                        : snprintf(p->to, sizeof(p->to), "%.*s.~%ld-%s", dir, t, (long)getpid(), t + dir);
     if(w < 0 || (size_t)w >= sizeof(p->to)){ snprintf(err, errlen, "%s: file name too long", path); return -1; }
     if(p->in_place) return 0;
     FILE *f = fopen(p->to, "wb");
@@ -46,7 +53,7 @@ int publish_commit(publishing *p, char *err, size_t errlen)
         snprintf(err, errlen, "%s: writing failed (cannot flush it to the disk: %s)", p->path, strerror(e));
         return publish_abort(p);
     }
-    if(rename(p->to, p->path) != 0){
+    if(rename(p->to, p->target) != 0){
         snprintf(err, errlen, "%s: cannot replace it: %s", p->path, strerror(errno));
         return publish_abort(p);
     }

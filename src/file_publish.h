@@ -5,9 +5,11 @@
 
 /* One file being written. Write to `to`: the hidden name beside path (same directory, ".~<pid>-<name>", path's
  * extension kept, so that writers which pick a format from it still do), or path itself when path exists and is
- * not a regular file (a device such as /dev/null, a pipe), which is written in place and never replaced. */
+ * not a regular file (a device such as /dev/null, a pipe), which is written in place and never replaced. A path
+ * that is a symbolic link is published onto the file it points to (the link stays). */
 typedef struct {
-    const char *path;
+    const char *path;     /* as given: the name errors use */
+    char target[4096];    /* the file replaced: path, or where its symbolic link points */
     char to[4096];
     int in_place;
 } publishing;

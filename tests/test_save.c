@@ -168,7 +168,8 @@ static void test_overlay_full_device(void)
 }
 
 /* Writes are published by a rename (src/file_publish.h) unless the path is a device or a pipe: those are written in
- * place and stay what they are; a volume is refused there (it could not be read back to check it). */
+ * place and stay what they are; a volume is refused there (it could not be read back to check it). A symbolic link
+ * stays a link. */
 static void test_publish_not_regular(void)
 {
     char err[1024] = {0};
@@ -184,6 +185,15 @@ static void test_publish_not_regular(void)
     err[0] = 0;
     CHECK_MSG(chart_write_png(c, "/dev/null", err, sizeof(err)) == 0, "%s", err);
     CHECK_MSG(stat("/dev/null", &st) == 0 && S_ISCHR(st.st_mode), "/dev/null is no longer a device");
+    /* a symbolic link stays a link; the file it points to is the one replaced */
+    FILE *f = fopen("tests/out/save_link_target.png", "w");
+    if(f){ fputs("old", f); fclose(f); }
+    remove("tests/out/save_link.png");
+    CHECK(symlink("save_link_target.png", "tests/out/save_link.png") == 0);
+    err[0] = 0;
+    CHECK_MSG(chart_write_png(c, "tests/out/save_link.png", err, sizeof(err)) == 0, "%s", err);
+    CHECK_MSG(lstat("tests/out/save_link.png", &st) == 0 && S_ISLNK(st.st_mode), "the link was replaced by a file");
+    CHECK_MSG(stat("tests/out/save_link_target.png", &st) == 0 && st.st_size > 100, "the linked file was not written");
     chart_free(c);
     CHECK_MSG(system("ls -a /dev | grep -q '^\\.~'") != 0, "a temporary file was left in /dev");
     remove("tests/out/save_fifo.nii");
