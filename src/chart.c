@@ -1,5 +1,4 @@
 /* Training chart: loss terms (and validation Dice) per iteration, drawn with cairo into a PNG, plus a CSV of the same numbers. */
-#include <errno.h>
 #include <math.h>
 #include <cairo.h>
 #include <stdio.h>
@@ -237,9 +236,8 @@ static int write_csv(const chart *c, const char *path, char *err, size_t errlen)
     char cpath[1100];
     publishing pub;
     snprintf(cpath, sizeof(cpath), "%s.csv", path);
-    if(publish_begin(&pub, cpath, err, errlen)) return -1;
-    FILE *f = fopen(pub.to, "w");
-    if(!f){ snprintf(err, errlen, "%s: cannot write it: %s", cpath, strerror(errno)); return publish_abort(&pub); }
+    FILE *f = publish_fopen(&pub, cpath, err, errlen);
+    if(!f) return -1;
     fprintf(f, "iteration");
     for(s = 0; s < c->ns; ++s) fprintf(f, ",%s", c->names[s]);
     fprintf(f, ",valid_dice\n");
@@ -250,11 +248,8 @@ static int write_csv(const chart *c, const char *path, char *err, size_t errlen)
         while(j < c->nv && c->vit[j] < it) ++j;
         if(j < c->nv && c->vit[j] == it) fprintf(f, ",%g\n", c->vd[j]); else fprintf(f, ",\n");
     }
-    /* fprintf's failures stick in the stream's error flag; fclose reports a failed flush */
-    int bad = ferror(f), e = errno;
-    if(fclose(f) != 0 && !bad){ bad = 1; e = errno; }
-    if(bad){ snprintf(err, errlen, "%s: write failed: %s", cpath, strerror(e)); return publish_abort(&pub); }
-    return publish_commit(&pub, err, errlen);
+    /* fprintf's failures stick in the stream's error flag, which publish_fclose checks */
+    return publish_fclose(&pub, f, err, errlen);
 }
 
 int chart_write_png(chart *c, const char *path, char *err, size_t errlen)

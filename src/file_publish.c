@@ -10,7 +10,8 @@
 #include <unistd.h>
 #include "file_publish.h"
 
-int publish_begin(publishing *p, const char *path, char *err, size_t errlen)
+/* p's names for path (file_publish.h); 0, or -1 with err */
+static int publish_names(publishing *p, const char *path, char *err, size_t errlen)
 {
     struct stat st;
     p->path = path;
@@ -25,15 +26,43 @@ int publish_begin(publishing *p, const char *path, char *err, size_t errlen)
         w = p->in_place ? snprintf(p->to, sizeof(p->to), "%s", t)
                         : snprintf(p->to, sizeof(p->to), "%.*s.~%ld-%s", dir, t, (long)getpid(), t + dir);
     if(w < 0 || (size_t)w >= sizeof(p->to)){ snprintf(err, errlen, "%s: file name too long", path); return -1; }
-    if(p->in_place) return 0;
+    return 0;
+}
+
+FILE *publish_fopen(publishing *p, const char *path, char *err, size_t errlen)
+{
+    if(publish_names(p, path, err, errlen)) return NULL;
     FILE *f = fopen(p->to, "wb");
-    if(!f || fclose(f) != 0){
+    if(!f){
         int e = errno;
-        remove(p->to);
+        publish_abort(p);
         snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(e));
-        return -1;
+    }
+    return f;
+}
+
+int publish_begin(publishing *p, const char *path, char *err, size_t errlen)
+{
+    if(publish_names(p, path, err, errlen)) return -1;
+    if(p->in_place) return 0;   /* opening a pipe here would wait for its reader */
+    FILE *f = publish_fopen(p, path, err, errlen);
+    if(!f) return -1;
+    if(fclose(f) != 0){
+        snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(errno));
+        return publish_abort(p);
     }
     return 0;
+}
+
+int publish_fclose(publishing *p, FILE *f, char *err, size_t errlen)
+{
+    int bad = ferror(f), e = errno;
+    if(fclose(f) != 0 && !bad){ bad = 1; e = errno; }
+    if(bad){
+        snprintf(err, errlen, "%s: write failed: %s", p->path, strerror(e));
+        return publish_abort(p);
+    }
+    return publish_commit(p, err, errlen);
 }
 
 int publish_abort(publishing *p)

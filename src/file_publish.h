@@ -2,6 +2,7 @@
 #ifndef FILE_PUBLISH_H
 #define FILE_PUBLISH_H
 #include <stddef.h>
+#include <stdio.h>
 
 /* One file being written. Write to `to`: the hidden name beside path (same directory, ".~<pid>-<name>", path's
  * extension kept, so that writers which pick a format from it still do), or path itself when path exists and is
@@ -24,6 +25,13 @@ int publish_commit(publishing *p, char *err, size_t errlen);
 
 /* Writing `to` failed: removes it (path is left as it was); returns -1. */
 int publish_abort(publishing *p);
+
+/* publish_begin for a writer with a stdio stream: `to` opened for writing, or NULL with err naming path. */
+FILE *publish_fopen(publishing *p, const char *path, char *err, size_t errlen);
+
+/* Closes f, opened by publish_fopen: its writes checked (the stream's error flag, fclose's flush), then published,
+ * or removed with err "<path>: write failed: <reason>". 0, or -1 with err. */
+int publish_fclose(publishing *p, FILE *f, char *err, size_t errlen);
 
 /* surf (a cairo_surface_t *, not destroyed) written as a PNG at path the same way; its drawing errors reported too. */
 int publish_png(void *surf, const char *path, char *err, size_t errlen);

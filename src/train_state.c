@@ -247,13 +247,10 @@ static int file_hash(const char *path, uint64_t *hash, uint64_t *size, char *err
 static int write_atomic(const char *path, const unsigned char *p, size_t n, char *err, size_t errlen)
 {
     publishing pub;
-    if(publish_begin(&pub, path, err, errlen)) return -1;
-    FILE *f = fopen(pub.to, "wb");
-    if(!f){ snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(errno)); return publish_abort(&pub); }
-    int ok = fwrite(p, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    if(!ok){ snprintf(err, errlen, "%s: write failed (disk full?); it is left as it was", path); return publish_abort(&pub); }
-    return publish_commit(&pub, err, errlen);
+    FILE *f = publish_fopen(&pub, path, err, errlen);
+    if(!f) return -1;
+    fwrite(p, 1, n, f);   /* a short write sets the stream's error flag */
+    return publish_fclose(&pub, f, err, errlen);
 }
 
 int train_state_save(const char *state_path, const char *weights_path, network *net, const loader_batch *b,
