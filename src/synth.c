@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "cfg_keys.h"
+#include "file_publish.h"
 #include "synth.h"
 
 static uint64_t sm64(uint64_t *s)
@@ -125,11 +126,11 @@ static int mkdirs(const char *path)
 
 static int write_text(const char *path, const char *text, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "w");
-    if(!f){ snprintf(err, errlen, "%s: cannot write: %s", path, strerror(errno)); return -1; }
+    publishing pub;
+    FILE *f = publish_fopen(&pub, path, err, errlen);
+    if(!f) return -1;
     fputs(text, f);
-    if(fclose(f)){ snprintf(err, errlen, "%s: write failed", path); return -1; }
-    return 0;
+    return publish_fclose(&pub, f, err, errlen);
 }
 
 int synth_write_dataset(const char *outdir, int n, int d, int h, int w, uint64_t seed, char *err, size_t errlen)

@@ -202,6 +202,9 @@ check cli_predict_bad_stride "stride" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_
 # a results CSV that cannot be written whole is an error (exit status 1), not a short file
 if [ -w /dev/full ]; then
 check cli_test_csv_disk_full "^error: /dev/full: write failed: No space left on device" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv /dev/full
+# ... and prints no mean_dice= summary, which scripts would read as a result
+if grep -q "mean_dice=" "$T/stdout"; then echo "FAIL errors_cli_test_csv_disk_full_no_summary: mean_dice= printed"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_test_csv_disk_full_no_summary"; npass=$((npass + 1)); fi
 else echo "SKIP errors_cli_test_csv_disk_full: /dev/full is not writable here"; fi
 # a run that stops at a case it cannot read leaves an older CSV at the path as it was, and no hidden file
 { cat "$SYN/valid.list"; echo case_missing; } > "$T/broken_valid.list"
