@@ -29,23 +29,28 @@ static int publish_names(publishing *p, const char *path, char *err, size_t errl
     return 0;
 }
 
-FILE *publish_fopen(publishing *p, const char *path, char *err, size_t errlen)
+/* opens p->to for writing, or NULL with err naming path */
+static FILE *open_to(publishing *p, char *err, size_t errlen)
 {
-    if(publish_names(p, path, err, errlen)) return NULL;
     FILE *f = fopen(p->to, "wb");
     if(!f){
         int e = errno;
         publish_abort(p);
-        snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(e));
+        snprintf(err, errlen, "%s: cannot write it: %s", p->path, strerror(e));
     }
     return f;
+}
+
+FILE *publish_fopen(publishing *p, const char *path, char *err, size_t errlen)
+{
+    return publish_names(p, path, err, errlen) ? NULL : open_to(p, err, errlen);
 }
 
 int publish_begin(publishing *p, const char *path, char *err, size_t errlen)
 {
     if(publish_names(p, path, err, errlen)) return -1;
     if(p->in_place) return 0;   /* opening a pipe here would wait for its reader */
-    FILE *f = publish_fopen(p, path, err, errlen);
+    FILE *f = open_to(p, err, errlen);
     if(!f) return -1;
     if(fclose(f) != 0){
         snprintf(err, errlen, "%s: cannot write it: %s", path, strerror(errno));
