@@ -28,14 +28,18 @@ int cmd_batch_flag(const char *cmd, const char *arg, int *batch)
 int cmd_resolve_stride(const char *cfg, const network *net, int have_flag, int stride[3])
 {
     char err[512];
-    if(have_flag) return 0;
-    int r = cfg_infer_stride(cfg, stride, err, sizeof(err));
-    if(r < 0){ fprintf(stderr, "error: %s\n", err); return -1; }
+    int r = have_flag;
+    if(!have_flag && (r = cfg_infer_stride(cfg, stride, err, sizeof(err))) < 0){ fprintf(stderr, "error: %s\n", err); return -1; }
     if(r == 0){
         infer_default_stride(net, stride);
         fprintf(stderr, "note: no -stride and no [net] infer_stride in %s: using half the window, %d %d %d (D H W)\n",
                 cfg, stride[0], stride[1], stride[2]);
     }
+    const int win[3] = { net->d, net->h, net->w };
+    if(stride[0] > win[0] || stride[1] > win[1] || stride[2] > win[2])
+        fprintf(stderr, "note: %s %d %d %d (D H W) is larger than the window %d %d %d: windows are placed at most a window apart, "
+                "%d %d %d, so that every voxel is predicted\n", have_flag ? "-stride" : "[net] infer_stride", stride[0], stride[1], stride[2],
+                win[0], win[1], win[2], stride[0] < win[0] ? stride[0] : win[0], stride[1] < win[1] ? stride[1] : win[1], stride[2] < win[2] ? stride[2] : win[2]);
     return 0;
 }
 

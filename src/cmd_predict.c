@@ -1,4 +1,5 @@
 /* `./darknet seg3d predict`: sliding-window segmentation of one volume or several, with optional probability map, picture and reference Dice. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,11 @@ static int predict_parse(predict_run *r, int argc, char **argv)
             r->decoder = cmd_decoder(argv[++i]);
             if(r->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
         } else if(argv[i][0] == '-' && argv[i][1]){ fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], predict_use); return 2; }
-        else r->pos[npos++] = argv[i];
+        else if(i > 5 + npos){   /* an option came before it */
+            fprintf(stderr, "error: seg3d predict: '%s' follows the options (it comes after '%s'); the inputs and the output come before them\n%s",
+                    argv[i], argv[i - 1], predict_use);
+            return 2;
+        } else r->pos[npos++] = argv[i];
     }
     if(npos < 2){ fprintf(stderr, "need an input and an output\n%s", predict_use); return 2; }
     r->nin = npos - 1;
@@ -142,6 +147,55 @@ static void predict_paths(const predict_run *r, int i, case_paths *p)
     }
 }
 
+/* whether a and b name one file: the same path, or two paths of one existing file */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
+}
+
+/* 0 when the folder of path exists, else -1 with errno set */
+static int parent_exists(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    char *slash = strrchr(dir, '/');
+    if(!slash) return 0;
+    if(slash == dir) slash[1] = 0; else *slash = 0;
+    struct stat st;
+    if(stat(dir, &st) != 0) return -1;
+    if(!S_ISDIR(st.st_mode)){ errno = ENOTDIR; return -1; }
+    return 0;
+}
+
+/* before anything is written: every output's folder exists, and no output is an input, the reference or another
+ * output of its case; 0, or 1 with the error printed */
+static int predict_check_outputs(const predict_run *r)
+{
+    int i, j, k;
+    for(i = 0; i < r->nin; ++i){
+        case_paths p;
+        predict_paths(r, i, &p);
+        const char *out[3] = { p.label, p.prob, p.png }, *what[3] = { "output", "-prob output", "-png output" };
+        for(k = 0; k < 3; ++k){
+            if(!out[k][0]) continue;
+            if(parent_exists(out[k])){ fprintf(stderr, "error: %s: cannot write it: %s\n", out[k], strerror(errno)); return 1; }
+            for(j = 0; j <= r->nin; ++j){
+                const char *in = j < r->nin ? r->pos[j] : r->refpath;
+                if(in && same_file(out[k], in)){
+                    fprintf(stderr, "error: %s: the %s would overwrite the %s %s; name another file\n", out[k], what[k], j < r->nin ? "input" : "reference", in);
+                    return 1;
+                }
+            }
+            for(j = 0; j < k; ++j) if(out[j][0] && same_file(out[k], out[j])){
+                fprintf(stderr, "error: %s: the %s and the %s would both be written there\n", out[k], what[j], what[k]);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
 /* The volumes of one case. */
 typedef struct { volume v, lab, pv, ref; } case_volumes;
 
@@ -161,6 +215,11 @@ static int predict_one(predict_run *r, int i, const case_paths *p, progress *pg,
     if(r->refpath && volume_read(r->refpath, cmd_is_h5(r->refpath) ? "label" : NULL, &cv->ref, err, errlen) != 0) return -1;
     intensity_apply(&r->norm, &cv->v);
     volume *v = &cv->v;
+    if(r->refpath && (cv->ref.nx != v->nx || cv->ref.ny != v->ny || cv->ref.nz != v->nz)){
+        snprintf(err, errlen, "%s: the reference is %d x %d x %d voxels (D H W), the image %s %d x %d x %d",
+                 r->refpath, cv->ref.nz, cv->ref.ny, cv->ref.nx, in, v->nz, v->ny, v->nx);
+        return -1;
+    }
     if(volume_alloc(&cv->pv, v->nx, v->ny, v->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
     cv->pv.dx = v->dx; cv->pv.dy = v->dy; cv->pv.dz = v->dz;
     double w0 = what_time_is_it_now();
@@ -174,8 +233,8 @@ static int predict_one(predict_run *r, int i, const case_paths *p, progress *pg,
     if(r->probpath && volume_write(p->prob, &cv->pv, v, 0, err, errlen) != 0) return -1;
     if(r->pngpath && overlay_png(p->png, v, r->refpath ? &cv->ref : NULL, &cv->lab, r->ids[i], r->refpath ? m.dice : NAN, err, errlen) != 0) return -1;
     progress_clear(pg);
-    printf("%s: %d x %d x %d voxels, window %d x %d x %d, stride %d %d %d (D H W), %.2f s; foreground %ld voxels -> %s",
-           in, v->nx, v->ny, v->nz, r->net->w, r->net->h, r->net->d, r->stride[0], r->stride[1], r->stride[2], secs, fg, p->label);
+    printf("%s: %d x %d x %d voxels (D H W), window %d x %d x %d, stride %d %d %d, %.2f s; foreground %ld voxels -> %s",
+           in, v->nz, v->ny, v->nx, r->net->d, r->net->h, r->net->w, r->stride[0], r->stride[1], r->stride[2], secs, fg, p->label);
     if(r->pngpath) printf(", %s", p->png);
     if(r->refpath) printf("; dice=%.6f", m.dice);
     printf("\n");
@@ -216,7 +275,7 @@ int seg3d_predict(int argc, char **argv)
     char err[1024];
     int rc = predict_parse(&r, argc, argv);
     if(rc < 0 && intensity_read(r.cfg, &r.norm, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); rc = 1; }
-    if(rc < 0 && predict_name_cases(&r)) rc = 1;
+    if(rc < 0 && (predict_name_cases(&r) || predict_check_outputs(&r))) rc = 1;
     if(rc < 0 && predict_build(&r)) rc = 1;
     if(rc < 0) rc = predict_loop(&r);
     predict_free(&r);

@@ -13,6 +13,7 @@
 int sw_starts(int size, int patch, int stride, int *starts)
 {
     if(size < 1 || patch < 1 || stride < 1 || size < patch) return 0;
+    if(stride > patch) stride = patch;   /* windows never leave a gap */
     int n = (size - patch + stride - 1) / stride + 1, i;   /* ceil((size - patch)/stride) + 1 */
     if(starts) for(i = 0; i < n; ++i) starts[i] = stride*i < size - patch ? stride*i : size - patch;
     return n;

@@ -8,7 +8,8 @@
 #include "metrics.h"
 
 /* Window starts along one axis of (padded) length size >= patch, as DTC/UA-MT test_single_case:
- *   steps = ceil((size - patch) / stride) + 1,  start_i = min(stride*i, size - patch).
+ *   steps = ceil((size - patch) / stride) + 1,  start_i = min(stride*i, size - patch),
+ * except that a stride larger than the window is taken as the window, so every voxel is covered.
  * Writes the starts to `starts` when non-NULL; returns the number of steps (0 on bad arguments). */
 int sw_starts(int size, int patch, int stride, int *starts);
 

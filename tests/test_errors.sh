@@ -199,6 +199,23 @@ check cli_predict_unknown_format "^error: [^ ]*vol\.mha: unknown volume format" 
 check cli_predict_output_folder_missing "^error: [^ ]*nodir/p\.nii\.gz: cannot write it: No such file or directory" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/nodir/p.nii.gz"
 check cli_sdf_unknown_format "^error: [^ ]*vol\.mha: unknown volume format" "$DARKNET" seg3d sdf "$T/vol.mha" "$T/sdf.nii.gz"
 check cli_predict_bad_stride "stride" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -stride 1 0 x
+# predict refuses, before writing anything, an output that is an input (by name or through a link), the reference or
+# another output of the case, an output in a missing folder, and an argument after the options
+cp "$vol4" "$T/in_copy.nii.gz"; ln -sf in_copy.nii.gz "$T/in_link.nii.gz"
+P="$DARKNET seg3d predict $T/w.cfg $T/w_ok.weights"
+check cli_predict_output_is_input "^error: [^ ]*in_copy\.nii\.gz: the output would overwrite the input [^ ]*in_copy\.nii\.gz" $P "$T/in_copy.nii.gz" "$T/in_copy.nii.gz"
+check cli_predict_output_links_to_input "^error: [^ ]*in_link\.nii\.gz: the output would overwrite the input [^ ]*in_copy\.nii\.gz" $P "$T/in_copy.nii.gz" "$T/in_link.nii.gz"
+if cmp -s "$vol4" "$T/in_copy.nii.gz"; then echo "PASS errors_cli_predict_input_kept"; npass=$((npass + 1))
+else echo "FAIL errors_cli_predict_input_kept: the input was overwritten"; nfail=$((nfail + 1)); fi
+lab4=$(dirname "$vol4")/label.nii.gz
+check cli_predict_prob_is_reference "^error: [^ ]*label\.nii\.gz: the -prob output would overwrite the reference" $P "$vol4" "$T/p.nii.gz" -ref "$lab4" -prob "$lab4"
+check cli_predict_prob_is_output "^error: [^ ]*p\.nii\.gz: the output and the -prob output would both be written there" $P "$vol4" "$T/p.nii.gz" -prob "$T/p.nii.gz"
+rm -f "$T/p_main.nii.gz"
+check cli_predict_prob_folder_missing "^error: [^ ]*nodir/q\.nii\.gz: cannot write it: No such file or directory" $P "$vol4" "$T/p_main.nii.gz" -prob "$T/nodir/q.nii.gz"
+if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_nothing_written: the label was written before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_nothing_written"; npass=$((npass + 1)); fi
+check cli_predict_after_options "'1' follows the options \(it comes after '-lcc'\)" $P "$vol4" "$T/p.nii.gz" -lcc 1
+check cli_predict_reference_shape "^error: [^ ]*syn/case_000/label\.nii\.gz: the reference is 8 x 12 x 12 voxels \(D H W\), the image [^ ]* 8 x 16 x 16" $P "$vol4" "$T/p.nii.gz" -ref "$SYN/case_000/label.nii.gz"
 # a results CSV that cannot be written whole is an error (exit status 1), not a short file
 if [ -w /dev/full ]; then
 check cli_test_csv_disk_full "^error: /dev/full: write failed: No space left on device" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv /dev/full

@@ -22,12 +22,15 @@ static void test_sw_starts_dtc(void)
     CHECK(sw_starts(89, 80, 4, s) == 4 && s[3] == 9);
     CHECK(sw_starts(100, 112, 18, s) == 0);   /* callers pad first */
     CHECK(sw_starts(10, 3, 0, s) == 0);
+    /* a stride over the window is the window: 0, 16, ..., 80, 84 covers all 100 */
+    CHECK(sw_starts(100, 16, 40, s) == 7 && s[1] == 16 && s[5] == 80 && s[6] == 84);
     int size, patch, stride;
     for(size = 1; size < 40; ++size) for(patch = 1; patch <= size; ++patch) for(stride = 1; stride < 12; ++stride){
-        int n = sw_starts(size, patch, stride, s), i;
-        int want = (int)ceil((double)(size - patch) / stride) + 1;
+        int n = sw_starts(size, patch, stride, s), i, st = stride < patch ? stride : patch;
+        int want = (int)ceil((double)(size - patch) / st) + 1;
         CHECK(n == want);
-        for(i = 0; i < n; ++i) CHECK(s[i] == (stride*i < size - patch ? stride*i : size - patch));
+        for(i = 0; i < n; ++i) CHECK(s[i] == (st*i < size - patch ? st*i : size - patch));
+        for(i = 1; i < n; ++i) CHECK(s[i] - s[i-1] <= patch);   /* no voxel between two windows */
     }
 }
 
@@ -48,10 +51,12 @@ static int fake_fn(void *ctx, float *in, int n, int slots, float *prob, char *er
 }
 
 /* brute force, written as DTC's test_single_case: explicit padded copy, loops x, y, z, score/cnt, crop */
-static void brute_sw(const float *vol, int D, int H, int W, const int p[3], const int st[3], float *prob, float *count)
+static void brute_sw(const float *vol, int D, int H, int W, const int p[3], const int st0[3], float *prob, float *count)
 {
-    int dim[3] = { D, H, W }, pd[3], off[3], a;
+    int dim[3] = { D, H, W }, pd[3], off[3], a, st[3];
     for(a = 0; a < 3; ++a){ int pad = dim[a] < p[a] ? p[a] - dim[a] : 0; off[a] = pad/2; pd[a] = dim[a] + pad; }
+    /* one change to DTC: a stride over the window is the window (DTC leaves the voxels between windows at 0/0) */
+    for(a = 0; a < 3; ++a) st[a] = st0[a] < p[a] ? st0[a] : p[a];
     long n = (long)pd[0]*pd[1]*pd[2];
     float *img = calloc(n, sizeof(float)), *score = calloc(n, sizeof(float)), *cnt = calloc(n, sizeof(float));
     int d, h, w;
@@ -89,6 +94,7 @@ static void test_sliding_window_vs_brute(void)
         { 9, 11, 13,   4, 5, 6,   2, 3, 4 },     /* overlaps, last window clipped to size - patch */
         { 8, 10, 12,   4, 5, 6,   4, 5, 6 },     /* tiling exactly */
         { 7, 10, 12,   4, 5, 6,   5, 7, 9 },     /* stride > patch: the min() start still covers the end */
+        { 20, 17, 30,  4, 5, 6,   9, 7, 40 },    /* stride > patch over 3+ windows: taken as the patch, no gaps */
         { 3, 4, 5,     4, 6, 9,   1, 1, 1 },     /* volume smaller than the window on every axis */
         { 3, 12, 5,    4, 5, 5,   2, 2, 2 },     /* smaller on one axis, equal on another */
         { 1, 1, 1,     2, 3, 2,   1, 1, 1 },
