@@ -114,7 +114,7 @@ static int predict_name_cases(predict_run *r)
     }
     const char *dirs[3] = { r->out, r->probpath, r->pngpath };
     for(i = 0; i < 3; ++i) if(dirs[i] && !cmd_is_dir(dirs[i]) && mkdir(dirs[i], 0777) != 0){
-        fprintf(stderr, "error: %s: cannot create the folder\n", dirs[i]); return 1;
+        fprintf(stderr, "error: %s: cannot create the folder: %s\n", dirs[i], strerror(errno)); return 1;
     }
     return 0;
 }

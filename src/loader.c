@@ -90,12 +90,13 @@ loader *loader_create(dataset *ds, const loader_params *p, char *err, size_t err
     if(p->flip & ~(LOADER_FLIP_W | LOADER_FLIP_H | LOADER_FLIP_D)){ snprintf(err, errlen, "%s: bad flip mask %d", dp, p->flip); return NULL; }
     if(ds->split[SPLIT_LABELED].n < 1){ snprintf(err, errlen, "%s: no labeled cases", dp); return NULL; }
     int has_unl = ds->split[SPLIT_UNLABELED].n > 0;
-    int lpb = p->labeled_per_batch > 0 ? p->labeled_per_batch : ds->labeled_per_batch > 0 ? ds->labeled_per_batch : (p->batch + 1) / 2;
-    if(!has_unl) lpb = p->batch;
-    if(lpb > p->batch){
-        snprintf(err, errlen, "%s: labeled_per_batch %d is larger than the batch %d", dp, lpb, p->batch); return NULL;
+    int asked = p->labeled_per_batch > 0 ? p->labeled_per_batch : ds->labeled_per_batch;   /* 0: not given */
+    if(asked > p->batch){
+        snprintf(err, errlen, "%s: labeled_per_batch %d is larger than the batch %d", dp, asked, p->batch); return NULL;
     }
-    if(has_unl && lpb < 1){ snprintf(err, errlen, "%s: labeled_per_batch must be >= 1", dp); return NULL; }
+    int lpb = !has_unl ? p->batch : asked > 0 ? asked : (p->batch + 1) / 2;
+    if(has_unl && lpb == p->batch)
+        fprintf(stderr, "note: %s: %d labeled crops fill the batch of %d: the unlabeled list is not used\n", dp, lpb, p->batch);
     loader *L = calloc(1, sizeof(*L));
     if(!L){ snprintf(err, errlen, "%s: out of memory", dp); return NULL; }
     L->ds = ds;

@@ -214,6 +214,8 @@ rm -f "$T/p_main.nii.gz"
 check cli_predict_prob_folder_missing "^error: [^ ]*nodir/q\.nii\.gz: cannot write it: No such file or directory" $P "$vol4" "$T/p_main.nii.gz" -prob "$T/nodir/q.nii.gz"
 if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_nothing_written: the label was written before the error"; nfail=$((nfail + 1))
 else echo "PASS errors_cli_predict_nothing_written"; npass=$((npass + 1)); fi
+touch "$T/a_file"
+check cli_predict_outdir_is_file "^error: [^ ]*a_file: cannot create the folder: File exists" $P "$vol4" "$T/in_copy.nii.gz" "$T/a_file"
 check cli_predict_after_options "'1' follows the options \(it comes after '-lcc'\)" $P "$vol4" "$T/p.nii.gz" -lcc 1
 check cli_predict_reference_shape "^error: [^ ]*syn/case_000/label\.nii\.gz: the reference is 8 x 12 x 12 voxels \(D H W\), the image [^ ]* 8 x 16 x 16" $P "$vol4" "$T/p.nii.gz" -ref "$SYN/case_000/label.nii.gz"
 # a results CSV that cannot be written whole is an error (exit status 1), not a short file

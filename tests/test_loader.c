@@ -238,6 +238,9 @@ static void test_padding_supervised_errors(void)
         loader_free_batch(&b);
         loader_free(L);
     }
+    /* more labeled crops than the batch is an error with or without an unlabeled list */
+    p = params(2, 3, 4, 5, 5, 3);
+    CHECK(loader_create(ds, &p, err, sizeof(err)) == NULL && strstr(err, "labeled_per_batch 3 is larger than the batch 2"));
     /* parameter errors */
     p = params(2, 1, 4, 5, 6, 3);
     p.rot90 = 1;
