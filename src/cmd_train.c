@@ -120,6 +120,40 @@ static int train_read_cfg(train_run *r)
     return 0;
 }
 
+/* where a [net] setting came from, for messages: its flag, or the cfg's file:line and key */
+static void train_setting_source(const train_run *r, int from_flag, const char *key, char *out, size_t n)
+{
+    char v[256], err[256];
+    int line = 0;
+    if(from_flag) snprintf(out, n, "-%s", key);
+    else if(cfg_net_value(r->a.cfgfile, key, v, sizeof(v), &line, err, sizeof(err)) == 1)
+        snprintf(out, n, "%s:%d: [net]: key '%s'", r->a.cfgfile, line, key);
+    else snprintf(out, n, "%s: [net]: key '%s'", r->a.cfgfile, key);
+}
+
+/* with validation on: the .data file has a valid list, and each of its cases opens with a label of its image's
+ * shape (read into the cache, where validation finds them); 0, or 1 with the error printed */
+static int train_check_valid(train_run *r)
+{
+    char src[1400], err[1024];
+    case_list *cl = &r->ds->split[SPLIT_VALID];
+    int i;
+    if(r->valid_every <= 0) return 0;
+    if(cl->n == 0){
+        train_setting_source(r, r->a.valid_flag >= 0, "valid_every", src, sizeof(src));
+        fprintf(stderr, "error: %s: validation every %d iterations needs a 'valid' list, and %s has none: "
+                        "add 'valid = <list of case ids>' to it, or pass -valid_every 0\n", src, r->valid_every, r->a.datafile);
+        return 1;
+    }
+    for(i = 0; i < cl->n; ++i){
+        if(dataset_case_load(r->ds, &cl->cases[i], 1, err, sizeof(err)) == 0) continue;
+        fprintf(stderr, "error: %s (case %s of the valid list %s, checked before training because validation is on)\n",
+                err, cl->cases[i].name, cl->list_path ? cl->list_path : r->a.datafile);
+        return 1;
+    }
+    return 0;
+}
+
 /* data set, network (rand() seeded first: weight initialisation and dropout masks use it) and loader; 0 or 1 */
 static int train_build(train_run *r)
 {
@@ -127,6 +161,7 @@ static int train_build(train_run *r)
     r->ds = dataset_load(r->a.datafile, err, sizeof(err));
     if(!r->ds){ fprintf(stderr, "error: %s\n", err); return 1; }
     r->ds->norm = r->norm;
+    if(train_check_valid(r)) return 1;
     r->rand_saveable = train_rand_seed((unsigned)r->a.seed);
     r->net = load_network_checked(r->a.cfgfile, r->a.weights, r->a.clear);
     if(!r->net) return 1;
@@ -254,9 +289,10 @@ static int train_validate_due(train_run *r, int iter)
     dataset *ds = r->ds;
     if(!(r->valid_every > 0 && ds->split[SPLIT_VALID].n > 0 && (iter % r->valid_every == 0 || iter == r->net->max_batches))) return 0;
     double vs;
-    double dice = train_validate(r->net, ds, r->a.cfgfile, &vs);
+    int scored;
+    double dice = train_validate(r->net, ds, r->a.cfgfile, &vs, &scored);
     int better = isfinite(dice) && dice > r->pr.best_dice;
-    printf("valid %d: mean_dice=%.4f over %d cases (%.1f s)%s\n", iter, dice, ds->split[SPLIT_VALID].n, vs, better ? " best" : "");
+    printf("valid %d: mean_dice=%.4f over %d cases (%.1f s)%s\n", iter, dice, scored, vs, better ? " best" : "");
     fflush(stdout);
     if(r->ch) chart_add_valid(r->ch, iter, dice);
     train_progress_add_valid(&r->pr, iter, dice);

@@ -62,7 +62,7 @@ int train_checkpoint(network *net, const char *path, const loader_batch *b, cons
     return 0;
 }
 
-double train_validate(network *net, dataset *ds, const char *cfg, double *secs)
+double train_validate(network *net, dataset *ds, const char *cfg, double *secs, int *scored)
 {
     double t0 = cmd_now();
     int stride[3];
@@ -90,6 +90,7 @@ double train_validate(network *net, dataset *ds, const char *cfg, double *secs)
     }
     net->train = train;
     *secs = cmd_now() - t0;
+    *scored = n;
     return n ? sum / n : NAN;
 }
 

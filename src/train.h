@@ -17,8 +17,8 @@ int save_weights_atomic(network *net, const char *path, long *size);
 int train_checkpoint(network *net, const char *path, const loader_batch *b, const train_progress *pr, long *size);
 
 /* Mean Dice over the valid list of ds, sliding window at the cfg's infer stride (or half a window); NAN when
- * no case could be scored (each failure reported). *secs: the time it took. */
-double train_validate(network *net, dataset *ds, const char *cfg, double *secs);
+ * no case could be scored (each failure reported). *secs: the time it took; *scored: the cases the mean is over. */
+double train_validate(network *net, dataset *ds, const char *cfg, double *secs, int *scored);
 
 /* One sub-batch of training: Darknet's train_network_datum (forward, backward, and the update at the last sub-batch
  * of a step), with precision fp16's loss scaling (core/amp.h) when amp is not NULL: the update buffers saved before

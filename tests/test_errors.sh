@@ -188,6 +188,19 @@ check cli_params_no_cfg "usage: \./darknet seg3d params <cfg>" "$DARKNET" seg3d 
 check cli_train_missing_args "usage: \./darknet seg3d train <data> <cfg>" "$DARKNET" seg3d train "$T/good.data"
 check train_no_loss "cfg/vnet\.cfg has no \[dbisl\] section" "$DARKNET" seg3d train "$T/good.data" cfg/vnet.cfg -max_batches 1
 check cli_train_max_batches "seg3d train -max_batches: expected an integer in \[1, 100000000\], got 'ten'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -max_batches ten
+# validation on (-valid_every or [net] valid_every) needs a valid list whose cases all read, checked before training
+grep -v '^valid' "$T/good.data" > "$T/novalid.data"
+check cli_train_valid_every_no_valid_list "-valid_every: validation every 2 iterations needs a 'valid' list, and [^ ]*novalid\.data has none" "$DARKNET" seg3d train "$T/novalid.data" "$T/tiny.cfg" -valid_every 2
+sed 's/^max_batches=1$/max_batches=1\nvalid_every=2/' "$T/tiny.cfg" > "$T/valid_every.cfg"
+check train_valid_every_key_no_valid_list "valid_every\.cfg:8: \[net\]: key 'valid_every': validation every 2 iterations needs a 'valid' list, and [^ ]*novalid\.data has none" "$DARKNET" seg3d train "$T/novalid.data" "$T/valid_every.cfg"
+mkdir -p "$T/vbad/g" "$T/vbad/m"; cp "$img" "$lab" "$T/vbad/g/"; cp "$bigimg" "$T/vbad/m/"; cp "$lab" "$T/vbad/m/"
+echo g > "$T/vbad/l.list"; printf 'g\nm\n' > "$T/vbad/v.list"; printf 'g\nnone\n' > "$T/vbad/v2.list"
+printf 'labeled = l.list\nvalid = v.list\nimage = %%s/image.nii.gz\nlabel = %%s/label.nii.gz\nbackup = backup\n' > "$T/vbad/d.data"
+sed 's/^valid = v\.list/valid = v2.list/' "$T/vbad/d.data" > "$T/vbad/d2.data"
+check cli_train_valid_case_shape "vbad/(\./)?m/label\.nii\.gz: label is 12 x 12 x 8 but the image .* is 16 x 16 x 8 \(case m of the valid list [^ ]*v\.list" "$DARKNET" seg3d train "$T/vbad/d.data" "$T/tiny.cfg" -valid_every 1
+check cli_train_valid_case_missing "vbad/(\./)?none/image\.nii\.gz: cannot open.*\(case none of the valid list [^ ]*v2\.list" "$DARKNET" seg3d train "$T/vbad/d2.data" "$T/tiny.cfg" -valid_every 1
+if [ ! -e "$T/vbad/backup" ]; then echo "PASS errors_cli_train_valid_case_nothing_written"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_valid_case_nothing_written: $T/vbad/backup was made"; nfail=$((nfail + 1)); fi
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
 check cli_synth_bad_n "seg3d synth <n>: expected an integer in \[1, 1000\], got 'many'" "$DARKNET" seg3d synth "$T/s2" many

@@ -141,6 +141,10 @@ nvalid=$(grep -c '^valid [0-9]*: mean_dice=' "$T/v.out")
 if [ -f "$BK/t_best.weights" ] && [ -n "$logged" ] && [ "$nvalid" = 4 ] && grep -q "^valid $at: .* best$" "$T/v.out"; then
   echo "PASS train_exact_best_written (best mean Dice $logged at iteration $at, 4 validations)"
 else echo "FAIL train_exact_best_written: best='$best_line', $nvalid validations, backup: $(ls "$BK" | tr '\n' ' ')"; fail=1; fi
+# each validation line counts the cases it scored: every case of the valid list (checked before training)
+ncases=$(grep -c . "$T/data/valid.list")
+if [ "$(grep -c "^valid [0-9]*: mean_dice=[0-9.]* over $ncases cases " "$T/v.out")" = 4 ]; then echo "PASS train_exact_valid_counts_cases ($ncases cases)"
+else echo "FAIL train_exact_valid_counts_cases: $(grep '^valid' "$T/v.out" | head -1), valid list of $ncases cases"; fail=1; fi
 seen=$(od -An -tu8 -j12 -N8 "$BK/t_best.weights" 2>/dev/null | tr -d ' ')
 "$DARKNET" seg3d test "$T/data/synth.data" "$T/t.cfg" "$BK/t_best.weights" > "$T/vt.out" 2> "$T/vt.err"
 got=$(sed -n 's/^mean_dice=\([0-9.]*\) .*/\1/p' "$T/vt.out")
