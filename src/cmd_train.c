@@ -23,6 +23,7 @@
 typedef struct {
     char *datafile, *cfgfile, *weights, *gpus, *precision_flag;
     int clear, max_batches, valid_flag, benchmark_layers, deterministic_flag;
+    int seed_given;         /* -seed was on the command line */
     unsigned long seed;
 } train_args;
 
@@ -73,7 +74,7 @@ static int train_parse(train_args *a, int argc, char **argv)
         else if(strcmp(argv[i], "-gpus") == 0 && i + 1 < argc) a->gpus = argv[++i];
         else if((strcmp(argv[i], "-seed") == 0 || strcmp(argv[i], "-max_batches") == 0) && i + 1 < argc){
             if(arg_long("seg3d train", argv[i], argv[i + 1], &v, aerr, sizeof(aerr))){ fprintf(stderr, "error: %s\n", aerr); return 2; }
-            if(argv[i][1] == 's') a->seed = (unsigned long)v; else a->max_batches = (int)v;
+            if(argv[i][1] == 's'){ a->seed = (unsigned long)v; a->seed_given = 1; } else a->max_batches = (int)v;
             ++i;
         }
         else if(argv[i][0] != '-' && !a->weights && i == 5) a->weights = argv[i];
@@ -154,6 +155,19 @@ static int train_check_valid(train_run *r)
     return 0;
 }
 
+/* weights already at or past max_batches leave nothing to train; 0, or 1 with the error printed */
+static int train_check_start(const train_run *r)
+{
+    char src[1400];
+    int at = (int)get_current_batch(r->net);
+    if(!r->a.weights || at < r->net->max_batches) return 0;
+    train_setting_source(r, r->a.max_batches > 0, "max_batches", src, sizeof(src));
+    fprintf(stderr, "error: weights %s are at iteration %d, at or past max_batches %d (%s): nothing was trained or written; "
+                    "raise max_batches to train on, or pass -clear to train again from iteration 0\n",
+            r->a.weights, at, r->net->max_batches, src);
+    return 1;
+}
+
 /* data set, network (rand() seeded first: weight initialisation and dropout masks use it) and loader; 0 or 1 */
 static int train_build(train_run *r)
 {
@@ -168,6 +182,7 @@ static int train_build(train_run *r)
     network *net = r->net;
     if(r->a.max_batches > 0) net->max_batches = r->a.max_batches;
     if(net->max_batches < 1){ fprintf(stderr, "error: %s: [net] max_batches must be >= 1 (or pass -max_batches)\n", r->a.cfgfile); return 1; }
+    if(train_check_start(r)) return 1;
 #ifdef GPU
     if(gpu_index >= 0 && darknet3d_precision == DARKNET3D_FP16 && !(r->amp = train_amp_params(net, err, sizeof(err)))){
         fprintf(stderr, "error: %s\n", err);
@@ -212,7 +227,7 @@ static void train_resume(train_run *r)
     if(!r->rand_saveable) snprintf(err, sizeof(err), "rand()'s state cannot be saved on this C library");
     if(src == 0){
         fprintf(stderr, "resuming exactly at iteration %d from %s and %s\n", (int)get_current_batch(net), weights, sp);
-        if(r->pr.seed != r->a.seed) fprintf(stderr, "note: the run was started with -seed %llu; its saved random streams are used (-seed %lu has no effect)\n",
+        if(r->a.seed_given && r->pr.seed != r->a.seed) fprintf(stderr, "note: the run was started with -seed %llu; its saved random streams are used (-seed %lu has no effect)\n",
                                             (unsigned long long)r->pr.seed, r->a.seed);
         if(threads_then != omp_get_max_threads())
             fprintf(stderr, "note: the run was made with %d threads, this one has %d: results differ in the last bits from an uninterrupted run\n",
@@ -367,18 +382,17 @@ static int train_loop(train_run *r)
     return rc < 0 ? 1 : rc;
 }
 
-/* <base>_final.weights and <base>_last.weights (with their states when a batch was trained), the chart and the
- * closing lines; the exit code */
+/* <base>_final.weights and <base>_last.weights with their states (a run trains at least one batch: train_check_start),
+ * the chart and the closing lines; the exit code */
 static int train_finish(train_run *r)
 {
     char path[1200];
     const char *backup = r->ds->backup;
     int rc;
-    /* b is NULL when the weights were already at max_batches: nothing was trained, no state to write */
     snprintf(path, sizeof(path), "%s/%s_final.weights", backup, r->base);
-    if((rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size)) == 0){
+    if((rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size)) == 0){
         snprintf(path, sizeof(path), "%s/%s_last.weights", backup, r->base);
-        rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size);
+        rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size);
     }
     if(rc == 3) report_bad_weights(r);
     if(rc < 0) rc = 1;
