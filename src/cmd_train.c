@@ -33,6 +33,8 @@ typedef struct {
     int save_every, last_every, valid_every, deterministic;
     intensity_norm norm;
     char precision[96], base[256], chart_path[1200];
+    char good[1200];        /* the newest checkpoint this run wrote, or the weights it resumed from ("": neither) */
+    int good_iter;          /* the iteration of those weights */
     int rand_saveable;      /* rand()'s state can be checkpointed */
     dataset *ds;
     network *net;
@@ -221,6 +223,8 @@ static void train_resume(train_run *r)
     char sp[1300], err[1024], *weights = r->a.weights;
     network *net = r->net;
     if(!weights || r->a.clear) return;
+    snprintf(r->good, sizeof(r->good), "%s", weights);
+    r->good_iter = (int)get_current_batch(net);
     snprintf(sp, sizeof(sp), "%s.state", weights);
     int threads_then = 0;
     int src = r->rand_saveable ? train_state_load(sp, weights, net, r->L, &r->pr, &threads_then, err, sizeof(err)) : -1;
@@ -322,27 +326,48 @@ static int train_validate_due(train_run *r, int iter)
     return 0;
 }
 
+/* a checkpoint <backup>/<base><suffix> of the weights and their state; a written one becomes the run's last good
+ * weights. 0 or train_checkpoint's error */
+static int train_checkpoint_as(train_run *r, const char *suffix)
+{
+    char path[1200];
+    snprintf(path, sizeof(path), "%s/%s%s", r->ds->backup, r->base, suffix);
+    int rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size);
+    if(rc == 0){
+        snprintf(r->good, sizeof(r->good), "%s", path);
+        r->good_iter = (int)get_current_batch(r->net);
+    }
+    return rc;
+}
+
 /* <base>_<iter>.weights every save_every, <base>_last.weights and the chart every last_every; 0 or the error */
 static int train_checkpoint_due(train_run *r, int iter)
 {
-    char path[1200];
+    char suffix[64];
     int rc;
     if(iter % r->save_every == 0){
-        snprintf(path, sizeof(path), "%s/%s_%d.weights", r->ds->backup, r->base, iter);
-        if((rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size))) return rc;
+        snprintf(suffix, sizeof(suffix), "_%d.weights", iter);
+        if((rc = train_checkpoint_as(r, suffix))) return rc;
     }
     if(iter % r->last_every == 0){
-        snprintf(path, sizeof(path), "%s/%s_last.weights", r->ds->backup, r->base);
-        if((rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size))) return rc;
+        if((rc = train_checkpoint_as(r, "_last.weights"))) return rc;
         train_write_chart(r);
     }
     return 0;
 }
 
+/* what a stopped run leaves to resume from: only weights this run wrote, or the weights it resumed from */
+static void train_good_weights(const train_run *r, char *out, size_t n)
+{
+    if(r->good[0]) snprintf(out, n, "the last good weights are %s (iteration %d)", r->good, r->good_iter);
+    else snprintf(out, n, "no checkpoint was written yet (checkpoints are due every last_every=%d iterations)", r->last_every);
+}
+
 static void report_bad_weights(const train_run *r)
 {
-    fprintf(stderr, "error: weights are not finite at iteration %d: stopping; the last good weights are %s/%s_last.weights\n",
-            (int)get_current_batch(r->net), r->ds->backup, r->base);
+    char good[1400];
+    train_good_weights(r, good, sizeof(good));
+    fprintf(stderr, "error: weights are not finite at iteration %d: stopping; %s\n", (int)get_current_batch(r->net), good);
 }
 
 /* one iteration: batch, step, its line, validation and checkpoints. 0 to go on, else the exit code so far
@@ -363,7 +388,9 @@ static int train_iteration(train_run *r, int *bad_weights)
     int iter = (int)get_current_batch(net), rc;
     if(bench_now){ train_bench_wrap(net, 0); train_bench_report(net, iter, cmd_now() - t0); }
     if(!isfinite(loss)){
-        fprintf(stderr, "error: loss is %f at iteration %d: stopping; the last good weights are %s/%s_last.weights\n", loss, iter, r->ds->backup, r->base);
+        char good[1400];
+        train_good_weights(r, good, sizeof(good));
+        fprintf(stderr, "error: loss is %f at iteration %d: stopping; %s\n", loss, iter, good);
         return 3;
     }
     train_record(r, iter, loss, terms, cmd_now() - t0, tload);
@@ -386,14 +413,9 @@ static int train_loop(train_run *r)
  * the chart and the closing lines; the exit code */
 static int train_finish(train_run *r)
 {
-    char path[1200];
     const char *backup = r->ds->backup;
-    int rc;
-    snprintf(path, sizeof(path), "%s/%s_final.weights", backup, r->base);
-    if((rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size)) == 0){
-        snprintf(path, sizeof(path), "%s/%s_last.weights", backup, r->base);
-        rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size);
-    }
+    int rc = train_checkpoint_as(r, "_final.weights");
+    if(rc == 0) rc = train_checkpoint_as(r, "_last.weights");
     if(rc == 3) report_bad_weights(r);
     if(rc < 0) rc = 1;
     train_write_chart(r);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Training never loses work: a non-finite loss or weights stop training with exit 3 and a message while the last checkpoint stays finite and loadable; an unwritable checkpoint is an error (non-zero exit), never a silent stop.
+# Training never loses work: a non-finite loss or weights stop training with exit 3 and a message naming the last checkpoint the run wrote or resumed from (or saying there is none), which stays finite and loadable; an unwritable checkpoint is an error (non-zero exit), never a silent stop.
 DARKNET=${DARKNET:-./darknet}
 cd "$(dirname "$0")/.."
 T=tests/out/train_safety
@@ -35,6 +35,15 @@ if [ ! -f "$T/data/backup/nan_final.weights" ]; then echo "PASS safety_no_final_
 cfg 0.001 1 > "$T/ok.cfg"
 if "$DARKNET" seg3d predict "$T/ok.cfg" "$W" "$T/data/case_000/image.nii.gz" "$T/p.nii.gz" > /dev/null 2> "$T/ok.err"; then echo "PASS safety_last_weights_load"
 else echo "FAIL safety_last_weights_load"; tail -3 "$T/ok.err"; fi
+# the message names only weights this run wrote or resumed from: with no checkpoint due before the NaN it says so
+cfg 1000000 100 > "$T/nan100.cfg"
+"$DARKNET" seg3d train "$T/data/synth.data" "$T/nan100.cfg" -seed 1 > /dev/null 2> "$T/nan100.err"; rc=$?
+if [ $rc -eq 3 ] && grep -q "stopping; no checkpoint was written yet" "$T/nan100.err" && ! grep -q "last good weights" "$T/nan100.err"; then echo "PASS safety_nan_no_checkpoint_named"
+else echo "FAIL safety_nan_no_checkpoint_named: rc=$rc"; tail -2 "$T/nan100.err"; fi
+# ... and a resumed run that stops before its first checkpoint names the weights it resumed from
+"$DARKNET" seg3d train "$T/data/synth.data" "$T/nan100.cfg" "$W" > /dev/null 2> "$T/nan100r.err"; rc=$?
+if [ $rc -eq 3 ] && grep -q "stopping; the last good weights are $W (iteration $saved)" "$T/nan100r.err"; then echo "PASS safety_nan_names_resume_source"
+else echo "FAIL safety_nan_names_resume_source: rc=$rc"; tail -2 "$T/nan100r.err"; fi
 
 # a checkpoint that cannot be written (its .tmp path is a directory): error and non-zero exit (Darknet alone exits 0)
 mkdir -p "$T/data/backup/ok_last.weights.tmp"
