@@ -157,14 +157,20 @@ static int train_check_valid(train_run *r)
     return 0;
 }
 
-/* weights already at or past max_batches leave nothing to train; 0, or 1 with the error printed */
+/* weights past max_batches are an error; weights exactly at it (a run stopped between its last checkpoint and its
+ * _final) train nothing and are written as _final and _last. 0, or 1 with the error printed */
 static int train_check_start(const train_run *r)
 {
     char src[1400];
     int at = (int)get_current_batch(r->net);
     if(!r->a.weights || at < r->net->max_batches) return 0;
     train_setting_source(r, r->a.max_batches > 0, "max_batches", src, sizeof(src));
-    fprintf(stderr, "error: weights %s are at iteration %d, at or past max_batches %d (%s): nothing was trained or written; "
+    if(at == r->net->max_batches){
+        fprintf(stderr, "note: weights %s are at iteration %d, max_batches (%s): nothing to train; they are written as _final and _last\n",
+                r->a.weights, at, src);
+        return 0;
+    }
+    fprintf(stderr, "error: weights %s are at iteration %d, past max_batches %d (%s): nothing was trained or written; "
                     "raise max_batches to train on, or pass -clear to train again from iteration 0\n",
             r->a.weights, at, r->net->max_batches, src);
     return 1;
@@ -326,13 +332,13 @@ static int train_validate_due(train_run *r, int iter)
     return 0;
 }
 
-/* a checkpoint <backup>/<base><suffix> of the weights and their state; a written one becomes the run's last good
- * weights. 0 or train_checkpoint's error */
+/* a checkpoint <backup>/<base><suffix> of the weights and their state (the weights alone when no batch was trained:
+ * resumed at max_batches); a written one becomes the run's last good weights. 0 or train_checkpoint's error */
 static int train_checkpoint_as(train_run *r, const char *suffix)
 {
     char path[1200];
     snprintf(path, sizeof(path), "%s/%s%s", r->ds->backup, r->base, suffix);
-    int rc = train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size);
+    int rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size);
     if(rc == 0){
         snprintf(r->good, sizeof(r->good), "%s", path);
         r->good_iter = (int)get_current_batch(r->net);

@@ -201,14 +201,19 @@ check cli_train_valid_case_shape "vbad/(\./)?m/label\.nii\.gz: label is 12 x 12 
 check cli_train_valid_case_missing "vbad/(\./)?none/image\.nii\.gz: cannot open.*\(case none of the valid list [^ ]*v2\.list" "$DARKNET" seg3d train "$T/vbad/d2.data" "$T/tiny.cfg" -valid_every 1
 if [ ! -e "$T/vbad/backup" ]; then echo "PASS errors_cli_train_valid_case_nothing_written"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_valid_case_nothing_written: $T/vbad/backup was made"; nfail=$((nfail + 1)); fi
-# weights already at or past max_batches: nothing to train, and nothing is written
+# weights already past max_batches: nothing to train, and nothing is written
 sed 's#^backup *=.*#backup = mb_backup#' "$T/good.data" > "$T/mb.data"
 "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 2 > /dev/null 2>&1; cp "$T/mb_backup/tiny_last.weights" "$T/mb2.weights"; rm -rf "$T/mb_backup"
-check cli_train_weights_past_max_batches "weights [^ ]*mb2\.weights are at iteration 2, at or past max_batches 1 \(-max_batches\): nothing was trained" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights" -max_batches 1
-check cli_train_weights_at_max_batches "weights [^ ]*mb2\.weights are at iteration 2, at or past max_batches 2 \(-max_batches\)" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights" -max_batches 2
-check train_weights_past_max_batches_key "weights [^ ]*mb2\.weights are at iteration 2, at or past max_batches 1 \([^ ]*tiny\.cfg:7: \[net\]: key 'max_batches'\)" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights"
+check cli_train_weights_past_max_batches "weights [^ ]*mb2\.weights are at iteration 2, past max_batches 1 \(-max_batches\): nothing was trained" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights" -max_batches 1
+check train_weights_past_max_batches_key "weights [^ ]*mb2\.weights are at iteration 2, past max_batches 1 \([^ ]*tiny\.cfg:7: \[net\]: key 'max_batches'\)" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights"
 if [ -f "$T/mb2.weights" ] && [ ! -e "$T/mb_backup" ]; then echo "PASS errors_cli_train_weights_past_max_batches_nothing_written"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_weights_past_max_batches_nothing_written: no weights at iteration 2 to start from, or $T/mb_backup was made"; nfail=$((nfail + 1)); fi
+# weights exactly at max_batches (a run stopped between its last checkpoint and its _final): a note, and they become _final
+if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights" -max_batches 2 > /dev/null 2> "$T/stderr" \
+   && grep -q "note: weights [^ ]*mb2\.weights are at iteration 2, max_batches (-max_batches): nothing to train" "$T/stderr" \
+   && cmp -s "$T/mb2.weights" "$T/mb_backup/tiny_final.weights"; then echo "PASS errors_cli_train_weights_at_max_batches_final"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_weights_at_max_batches_final: no note, or _final differs from the weights"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+rm -rf "$T/mb_backup"
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
 check cli_synth_bad_n "seg3d synth <n>: expected an integer in \[1, 1000\], got 'many'" "$DARKNET" seg3d synth "$T/s2" many
