@@ -1,6 +1,7 @@
 /* `./darknet seg3d train`: the training command (two-stream batches, Darknet's SGD and lr policies, safe checkpoints, exact resume, validation, loss chart) as its steps. */
 #include <errno.h>
 #include <math.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,16 +86,30 @@ static int train_parse(train_args *a, int argc, char **argv)
     return -1;
 }
 
-/* -gpus picks the device; -nogpu was taken off the command line by main() (src/main.c), which set gpu_index = -1 */
-static void train_select_gpu(const train_args *a)
+/* -gpus picks the device: GPU indices as Darknet writes them ("0", "0,1"; the first is used). -nogpu was taken off
+ * the command line by main() (src/main.c), which set gpu_index = -1. 0, or 2 with the error printed */
+static int train_select_gpu(const train_args *a)
 {
-    if(gpu_index >= 0 && a->gpus){
-        gpu_index = atoi(a->gpus);
-        if(strchr(a->gpus, ',')) fprintf(stderr, "note: -gpus %s: darknet3d trains on one GPU; using GPU %d\n", a->gpus, gpu_index);
+    if(a->gpus){
+        size_t n = strspn(a->gpus, "0123456789,");
+        if(!isdigit((unsigned char)a->gpus[0]) || a->gpus[n] || strlen(a->gpus) > 64){
+            fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", a->gpus); return 2;
+        }
+        int g = atoi(a->gpus), count = 0;
+#ifdef GPU
+        if(gpu_index >= 0 && cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
+#endif
+        if(gpu_index < 0) fprintf(stderr, "note: -gpus %s: this run has no GPU (CPU build, no usable device, or -nogpu): training on the CPU\n", a->gpus);
+        else if(g >= count){ fprintf(stderr, "error: seg3d train -gpus %s: there is no GPU %d; this machine has %d (0..%d)\n", a->gpus, g, count, count - 1); return 2; }
+        else {
+            gpu_index = g;
+            if(strchr(a->gpus, ',')) fprintf(stderr, "note: -gpus %s: darknet3d trains on one GPU; using GPU %d\n", a->gpus, gpu_index);
+        }
     }
 #ifdef GPU
     if(gpu_index >= 0) cuda_set_device(gpu_index);
 #endif
+    return 0;
 }
 
 /* the [net] keys read here, the [dbisl] check and the precision; 0, or 1 with the error printed */
@@ -455,7 +470,7 @@ int seg3d_train(int argc, char **argv)
     r.weights_size = -1;
     int rc = train_parse(&r.a, argc, argv);
     if(rc >= 0) return rc;
-    train_select_gpu(&r.a);
+    if(train_select_gpu(&r.a)) return 2;
     if(train_read_cfg(&r) || train_build(&r) || train_outputs(&r)){ train_free(&r); return 1; }
     r.nseries = r.li >= 0 ? DBISL_NTERMS + 1 : 1;
     train_progress_init(&r.pr, r.nseries, r.a.seed);

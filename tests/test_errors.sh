@@ -216,6 +216,12 @@ else echo "FAIL errors_cli_train_weights_at_max_batches_final: no note, or _fina
 rm -rf "$T/mb_backup"
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
+check cli_train_gpus_bad "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got 'abc'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus abc
+# -gpus on a run without a GPU (this suite runs on the CPU, or -nogpu): a note, and the run trains on the CPU
+if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus 1 > /dev/null 2> "$T/stderr" \
+   && grep -q "note: -gpus 1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_without_gpu"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_gpus_without_gpu: no note, or the run failed"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+rm -rf "$T/mb_backup"
 check cli_synth_bad_n "seg3d synth <n>: expected an integer in \[1, 1000\], got 'many'" "$DARKNET" seg3d synth "$T/s2" many
 check cli_synth_bad_size "seg3d synth -size: expected three integers D H W, each in \[1, 256\]" "$DARKNET" seg3d synth "$T/s2" 1 -size 8 0 8
 check cli_predict_missing_args "usage: .*predict" "$DARKNET" seg3d predict "$T/w.cfg"
