@@ -9,21 +9,19 @@
 
 int volume_downsample(const volume *in, int f, int is_label, volume *out)
 {
-    if(f < 1 || !in || !in->data) return -1;
+    if(f < 1 || !in || !in->data || f > in->nx || f > in->ny || f > in->nz) return -1;
     int nx = in->nx / f, ny = in->ny / f, nz = in->nz / f;
-    if(nx < 1) nx = 1;
-    if(ny < 1) ny = 1;
-    if(nz < 1) nz = 1;
     if(volume_alloc(out, nx, ny, nz)) return -1;
     out->dx = in->dx * f; out->dy = in->dy * f; out->dz = in->dz * f;
+    if(volume_geom_coarsen(out, in, f)){ volume_free(out); return -1; }
     int x, y, z;
     #pragma omp parallel for private(x, y)
     for(z = 0; z < nz; ++z) for(y = 0; y < ny; ++y) for(x = 0; x < nx; ++x){
         double s = 0;
         int n = 0, a, b, c;
-        for(c = z * f; c < z * f + f && c < in->nz; ++c)
-            for(b = y * f; b < y * f + f && b < in->ny; ++b)
-                for(a = x * f; a < x * f + f && a < in->nx; ++a){
+        for(c = z * f; c < z * f + f; ++c)
+            for(b = y * f; b < y * f + f; ++b)
+                for(a = x * f; a < x * f + f; ++a){
                     float v = in->data[a + (size_t)in->nx * (b + (size_t)in->ny * c)];
                     s += is_label ? (v != 0) : v;
                     ++n;
@@ -38,7 +36,8 @@ int seg3d_resample(int argc, char **argv)
 {
     if(argc < 6){
         fprintf(stderr, "usage: ./darknet seg3d resample <in.nii[.gz]|in.h5> <out.nii[.gz]> <factor> [-label] [-zscore]\n"
-                        "  block-averages by an integer factor (labels: majority of the block); spacing is multiplied by the factor;\n"
+                        "  block-averages by an integer factor (labels: majority of the block); spacing is multiplied by the factor\n"
+                        "  and the qform and sform place each voxel at the centre of its block in the input's world space;\n"
                         "  -zscore then normalises the image to mean 0, standard deviation 1 over the volume\n");
         return 2;
     }
@@ -54,6 +53,13 @@ int seg3d_resample(int argc, char **argv)
     if(is_label && zscore){ fprintf(stderr, "error: -zscore applies to images, not to -label volumes\n"); return 2; }
     volume in = {0}, out = {0};
     if(volume_read(argv[3], is_label ? "label" : NULL, &in, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    const char *axis = f > in.nx ? "x" : f > in.ny ? "y" : f > in.nz ? "z" : NULL;
+    if(axis){
+        fprintf(stderr, "error: %s: <factor> %lld is larger than the volume's %s dimension %d (%d x %d x %d); "
+                "each dimension must hold at least one block of the factor\n", argv[3], f, axis,
+                axis[0] == 'x' ? in.nx : axis[0] == 'y' ? in.ny : in.nz, in.nx, in.ny, in.nz);
+        volume_free(&in); return 1;
+    }
     if(volume_downsample(&in, (int)f, is_label, &out)){ fprintf(stderr, "error: out of memory\n"); volume_free(&in); return 1; }
     if(zscore) volume_zscore(&out);
     int rc = volume_write(argv[4], &out, NULL, is_label, err, sizeof(err));

@@ -39,6 +39,32 @@ void volume_free(volume *v)
     memset(v, 0, sizeof(*v));
 }
 
+int volume_geom_coarsen(volume *out, const volume *in, int f)
+{
+    if(f < 1 || !out) return -1;
+    if(!in || !in->geom) return 0;
+    nifti_image *g = nifti_copy_nim_info((const nifti_image *)in->geom);
+    if(!g) return -1;
+    nifti_free_extensions(g);
+    double h = (f - 1) / 2.0, c[3];
+    int r, k;
+    /* qform: the quaternion and qfac stay, the spacing grows by f, the origin moves to the centre of block 0 */
+    for(r = 0; r < 3; ++r) c[r] = g->qto_xyz.m[r][3] + h * (g->qto_xyz.m[r][0] + g->qto_xyz.m[r][1] + g->qto_xyz.m[r][2]);
+    g->pixdim[1] = g->dx = out->dx; g->pixdim[2] = g->dy = out->dy; g->pixdim[3] = g->dz = out->dz;
+    g->qoffset_x = c[0]; g->qoffset_y = c[1]; g->qoffset_z = c[2];
+    g->qto_xyz = nifti_quatern_to_dmat44(g->quatern_b, g->quatern_c, g->quatern_d, c[0], c[1], c[2], g->dx, g->dy, g->dz, g->qfac);
+    g->qto_ijk = nifti_dmat44_inverse(g->qto_xyz);
+    /* sform: each column grows by f, the origin moves to the centre of block 0 */
+    for(r = 0; r < 3; ++r){
+        g->sto_xyz.m[r][3] += h * (g->sto_xyz.m[r][0] + g->sto_xyz.m[r][1] + g->sto_xyz.m[r][2]);
+        for(k = 0; k < 3; ++k) g->sto_xyz.m[r][k] *= f;
+    }
+    g->sto_ijk = nifti_dmat44_inverse(g->sto_xyz);
+    if(out->geom) nifti_image_free((nifti_image *)out->geom);
+    out->geom = g;
+    return 0;
+}
+
 /* nifti_clib reports problems on stderr at debug level >= 1; we report our own error instead */
 static void nifti_quiet(void) { nifti_set_debug_level(0); }
 

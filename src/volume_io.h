@@ -36,6 +36,13 @@ int volume_write(const char *path, const volume *v, const volume *geometry_from,
 int volume_alloc(volume *v, int nx, int ny, int nz);  /* zeroed data, spacing 1, geom NULL; 0 or -1 (bad size / out of memory) */
 void volume_free(volume *v);                          /* frees data and geom, zeroes *v; safe on a zeroed volume */
 
+/* Gives out (already allocated, spacing set to f times in's) in's geometry for a grid coarsened by the integer factor f:
+   output voxel i covers input voxels f*i .. f*i+f-1 along each axis, so its centre is input index f*i + (f-1)/2.
+   The qform keeps its quaternion, qfac and code, with the spacing scaled and the origin moved; the sform keeps its
+   code, with its columns scaled by f and its origin moved. out->geom stays NULL when in has no geometry (.h5).
+   0, or -1 when out of memory. */
+int volume_geom_coarsen(volume *out, const volume *in, int f);
+
 /* In place: mean 0, standard deviation 1 over the whole volume (a constant volume becomes 0). */
 void volume_zscore(volume *v);
 #endif

@@ -30,6 +30,8 @@ for f in tests/errors/cfg/*.cfg; do
   check "cfg_$(basename "$f" .cfg)" "$(printf '%s' "$f" | sed 's/[.[\*^$]/\\&/g')$pre$exp" "$DARKNET" seg3d params "$f"
 done
 check cfg_missing_file "tests/errors/cfg/nope\.cfg: cannot open" "$DARKNET" seg3d params tests/errors/cfg/nope.cfg
+check resample_factor_above_x "tiny\.h5: <factor> 64 is larger than the volume's x dimension 6 " "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/r64.nii.gz" 64
+check resample_factor_above_z "tiny\.h5: <factor> 5 is larger than the volume's z dimension 4 " "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/r5.nii.gz" 5
 check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got 'fp8'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision fp8
 
 # ---- a tiny valid data set and cfg to break one thing at a time

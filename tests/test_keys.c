@@ -222,7 +222,7 @@ static void run_cmd_row(const cfg_key *k, double v)
     else if(!strcmp(c, "synth") && !strcmp(f, "-seed"))
         snprintf(cmd, sizeof(cmd), "%s seg3d synth " OUT "s 1 -size 4 4 4 -seed %s", darknet_bin, val);
     else if(!strcmp(c, "resample"))
-        snprintf(cmd, sizeof(cmd), "%s seg3d resample %scase_000/image.nii.gz " OUT "r.nii.gz %s", darknet_bin, D, val);
+        snprintf(cmd, sizeof(cmd), "%s seg3d resample " OUT "rs/case_000/image.nii.gz " OUT "r.nii.gz %s", darknet_bin, val);
     else if(!strcmp(c, "sdf"))
         snprintf(cmd, sizeof(cmd), "%s seg3d sdf %scase_000/label.nii.gz " OUT "sdf.nii.gz %s %s && "
                  "%s seg3d sdf %scase_000/label.nii.gz " OUT "sdf.nii.gz %s %s -binarize softmin",
@@ -320,6 +320,9 @@ int main(int argc, char **argv)
     if(system("rm -rf " OUT " && mkdir -p " OUT)) return 1;
     char cmd[1024];
     snprintf(cmd, sizeof(cmd), "%s seg3d synth " OUT "data 3 -size 6 8 8 -seed 3 > " OUT "setup.log 2>&1", darknet_bin);
+    if(system(cmd)){ printf("FAIL test_keys_setup: %s failed\n", cmd); return 1; }
+    /* resample's largest factor needs a volume holding one block of it */
+    snprintf(cmd, sizeof(cmd), "%s seg3d synth " OUT "rs 1 -size 64 64 64 -seed 3 >> " OUT "setup.log 2>&1", darknet_bin);
     if(system(cmd)){ printf("FAIL test_keys_setup: %s failed\n", cmd); return 1; }
     write_net_cfg(OUT "base.cfg", 0, 0);
     snprintf(cmd, sizeof(cmd), "cp " OUT "base.cfg " OUT "w.cfg && %s seg3d train " OUT "data/synth.data " OUT "w.cfg -max_batches 2 >> " OUT "setup.log 2>&1", darknet_bin);
