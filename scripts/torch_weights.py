@@ -27,13 +27,20 @@ Heads:
     decoderK.out_conv2.
 A .pth may hold the state_dict itself or a dict with a 'state_dict', 'net' or 'model' entry; a 'module.' prefix
 (DataParallel) is removed. Any name or shape that does not match is an error naming the first such tensor and the cfg
-layer; so is a checkpoint tensor that no cfg layer takes. Exit code 0 on success, 1 on a mismatch, 2 on usage errors.
+layer; so is a checkpoint tensor that no cfg layer takes. Exit code 0 on success, 1 on a mismatch or a missing
+Python module (to-darknet and to-torch need numpy and torch; names and --help need neither), 2 on usage errors.
 """
 import collections
 import os
 import sys
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:   # main() names the package to install; --help works without it
+    np = None
+
+# the modules to-darknet and to-torch import, with the Debian package and the pip package that install each
+NEEDS = {"numpy": ("python3-numpy", "numpy"), "torch": ("python3-torch", "torch")}
 
 ENC = [("block_one", 1), ("block_one_dw", 0), ("block_two", 2), ("block_two_dw", 0), ("block_three", 3),
        ("block_three_dw", 0), ("block_four", 3), ("block_four_dw", 0), ("block_five", 3)]
@@ -462,7 +469,28 @@ def build_model(layout, cin, f, classes, sdf, ndec=1):
     return Flat(cin, f, classes, sdf) if layout == "flat" else MC(cin, f, classes, sdf, ndec)
 
 
+def missing_module(names):
+    """the first of names that cannot be imported, or None"""
+    for name in names:
+        if name == "numpy" and np is not None:
+            continue
+        try:
+            __import__(name)
+        except ImportError:
+            return name
+    return None
+
+
 def main(argv):
+    if any(a in ("-h", "--help", "help") for a in argv[1:]):
+        print(__doc__)
+        return 0
+    cmd = next((a for a in argv[1:] if not a.startswith("--")), "")
+    gone = missing_module(["numpy", "torch"]) if cmd in ("to-darknet", "to-torch") else None
+    if gone:
+        print("error: %s %s needs the Python module %s: apt-get install %s (Debian) or pip install %s"
+              % (os.path.basename(argv[0]), cmd, gone, NEEDS[gone][0], NEEDS[gone][1]), file=sys.stderr)
+        return 1
     args = [a for a in argv[1:] if not a.startswith("--")]
     opts = {}
     it = iter(argv[1:])

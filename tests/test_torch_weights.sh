@@ -2,9 +2,29 @@
 # scripts/torch_weights.py both ways: a random PyTorch DTC VNet / MCNet3d_v1 converted to .weights predicts what PyTorch's forward gives (1e-4), trained .weights converted to a state_dict give our prediction in PyTorch, and mismatches name the tensor.
 D=${DARKNET:-./darknet}
 PY=${TORCH_PYTHON:-/usr/bin/python3}
-if [ ! -x "$D" ]; then echo "SKIP torch_weights: no darknet binary at $D"; exit 0; fi
+# without numpy or torch: --help works, a command says in one line what to install (a module that fails to import hides
+# the real one on PYTHONPATH; an empty numpy stands in for the real one when torch is the module hidden)
+H=tests/out/torch_weights_modules.$$
+rm -rf "$H"; mkdir -p "$H/no_numpy/numpy" "$H/no_torch/numpy" "$H/no_torch/torch"
+echo 'raise ImportError("hidden by tests/test_torch_weights.sh")' > "$H/no_numpy/numpy/__init__.py"
+cp "$H/no_numpy/numpy/__init__.py" "$H/no_torch/torch/__init__.py"
+: > "$H/no_torch/numpy/__init__.py"
+modules_ok=1
+PYTHONPATH="$H/no_numpy" "$PY" scripts/torch_weights.py --help > "$H/out" 2> "$H/err"
+if [ $? -ne 0 ] || ! grep -q '^Usage:' "$H/out" || [ -s "$H/err" ]; then echo "  --help without numpy: not the usage on stdout with status 0"; modules_ok=0; fi
+for case in "no_numpy numpy python3-numpy" "no_torch torch python3-torch"; do
+  set -- $case
+  PYTHONPATH="$H/$1" "$PY" scripts/torch_weights.py to-darknet "$H/in.pth" cfg/dbisl-tiny.cfg "$H/out.weights" > "$H/out" 2> "$H/err"
+  rc=$?
+  if [ $rc -ne 1 ] || [ "$(wc -l < "$H/err")" -ne 1 ] || ! grep -q "needs the Python module $2: apt-get install $3 (Debian) or pip install $2\$" "$H/err"; then
+    echo "  to-darknet without $2: status $rc, stderr:"; sed 's/^/    /' "$H/err" | tail -3; modules_ok=0
+  fi
+done
+if [ $modules_ok = 1 ]; then echo "PASS torch_weights_missing_modules"; rm -rf "$H"; else echo "FAIL torch_weights_missing_modules"; fi
+modules_failed=$((1 - modules_ok))
+if [ ! -x "$D" ]; then echo "SKIP torch_weights: no darknet binary at $D"; exit $modules_failed; fi
 if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
-  echo "SKIP torch_weights: $PY cannot import torch and numpy (Debian: apt-get install python3-torch)"; exit 0
+  echo "SKIP torch_weights: $PY cannot import torch and numpy (Debian: apt-get install python3-torch)"; exit $modules_failed
 fi
 T=tests/out/torch_weights.$$
 rm -rf "$T"; mkdir -p "$T"
@@ -83,7 +103,7 @@ elif cmd == "same":  # same <a.pth> <b.pth>: identical tensors, names and values
     sys.exit(1 if bad else 0)
 EOF
 H="$PY $T/helper.py"
-failed=0
+failed=$modules_failed
 fail() { echo "FAIL $1"; failed=1; }
 check() {   # name, command...: PASS when the command succeeds, else FAIL with its last output lines
   name=$1; shift
