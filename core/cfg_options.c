@@ -124,7 +124,7 @@ int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, in
     FILE *f = fopen(cfg, "r");
     if(!f){ snprintf(err, errlen, "%s: cannot open", cfg); return -1; }
     char buf[4096];
-    int lineno = 0, sections = 0, found = 0;
+    int lineno = 0, sections = 0, found = 0, first = 0;
     size_t klen = strlen(key);
     while(fgets(buf, sizeof(buf), f)){
         ++lineno;
@@ -140,8 +140,14 @@ int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, in
         while(*v == ' ' || *v == '\t') ++v;
         size_t n = strcspn(v, "\r\n");
         while(n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) --n;
+        if(found){
+            snprintf(err, errlen, "%s:%d: [net]: key '%s' given twice (first on line %d)", cfg, lineno, key, first);
+            fclose(f);
+            return -1;
+        }
         snprintf(out, outlen, "%.*s", (int)n, v);
         if(line) *line = lineno;
+        first = lineno;
         found = 1;
     }
     fclose(f);

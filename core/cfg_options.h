@@ -19,7 +19,7 @@ int cfg_layers(list *options, const char *key, int index, int *out, int maxn, in
 
 /* Reads the raw value of `key` from the [net] section of a cfg file (Darknet itself ignores keys it does
  * not know there, so darknet3d keeps its run-time settings such as save_every in [net]).
- * Returns 1 found (value in out, its line in *line), 0 absent, -1 with err (unreadable file). */
+ * Returns 1 found (value in out, its line in *line), 0 absent, -1 with err (unreadable file, or the key given twice). */
 int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, int *line, char *err, size_t errlen);
 /* cfg_net_value + integer check against the [net] row of core/cfg_keys.def; def when absent. 0 or -1 with err naming file:line and key. */
 int cfg_net_int(const char *cfg, const char *key, int def, int *out, char *err, size_t errlen);

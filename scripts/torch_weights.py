@@ -86,7 +86,10 @@ def read_cfg(path):
             secs.append((s[1:-1].strip(), {}, n))
         elif "=" in s and secs:
             k, v = s.split("=", 1)
-            secs[-1][1][k.strip()] = (v.strip(), n)
+            k = k.strip()
+            if k in secs[-1][1]:
+                raise Mismatch("%s:%d: [%s]: key '%s' given twice (first on line %d)" % (path, n, secs[-1][0], k, secs[-1][1][k][1]))
+            secs[-1][1][k] = (v.strip(), n)
         else:
             raise Mismatch("%s:%d: expected key=value inside a section, got '%s'" % (path, n, s))
     if not secs or secs[0][0] not in ("net", "network"):

@@ -230,6 +230,17 @@ static int check_indices(const char *cfg, sect *s, int layer, const char *key, i
     return 0;
 }
 
+/* a key given a second time in a section: Darknet would take the first silently, so every section refuses it */
+static int check_duplicates(const char *cfg, sect *s, int layer, char *err, size_t errlen)
+{
+    int i, j;
+    for(j = 1; j < s->n; ++j)
+        for(i = 0; i < j; ++i)
+            if(!strcmp(s->opt[i].key, s->opt[j].key))
+                FAIL(&s->opt[j], "key '%s' given twice (first on line %d)", s->opt[j].key, s->opt[i].line);
+    return 0;
+}
+
 /* a section the table describes: [net], the stock sections and ours (a section registered elsewhere is left to the parser) */
 static int described(const char *type)
 {
@@ -285,7 +296,7 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
         sect *s = &t.s[i];
         int layer = i - 1;
         if(i == 0 && strcmp(s->type, "[net]") && strcmp(s->type, "[network]")) break; /* the parser reports it */
-        rc = check_keys(cfg, s, layer, err, errlen);
+        rc = check_duplicates(cfg, s, layer, err, errlen) ? -1 : check_keys(cfg, s, layer, err, errlen);
         if(rc) break;
         if(i == 0){
             if(strcmp(s->type, "[net]") == 0 || strcmp(s->type, "[network]") == 0) rc = check_net(cfg, s, err, errlen);

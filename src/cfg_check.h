@@ -6,8 +6,8 @@
 
 /* Before parse_network_cfg_err: reads the cfg text and checks what Darknet would not survive or would silently
  * misread: [net] numbers (non-numeric, batch/subdivisions < 1, sizes, lr policy and its keys), [route] layers= and
- * [shortcut] from= (integers naming an earlier layer), [dropout] not first. Sections and keys it does not know are
- * left to the parser. Returns 0, or -1 with err = "file:line: [section] (layer N): key '...': ..." */
+ * [shortcut] from= (integers naming an earlier layer), [dropout] not first; and in every section, a key given twice
+ * (Darknet would take the first silently). Other sections' keys and values are left to the parser. Returns 0, or -1 with err = "file:line: [section] (layer N): key '...': ..." */
 int cfg_precheck(const char *cfg, char *err, size_t errlen);
 
 /* After parsing: a [shortcut] adds two tensors of the same shape, a [route] concatenates inputs of the same
