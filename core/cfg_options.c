@@ -7,6 +7,7 @@
 #include "cfg_options.h"
 #include "option_list.h"
 #include "cfg_keys.h"
+#include "text_bom.h"
 
 static char *find(list *options, const char *key)
 {
@@ -128,7 +129,7 @@ int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, in
     size_t klen = strlen(key);
     while(fgets(buf, sizeof(buf), f)){
         ++lineno;
-        char *s = buf, *e;
+        char *s = text_skip_bom(buf, lineno), *e;
         while(*s == ' ' || *s == '\t') ++s;
         if(*s == '['){ if(++sections > 1) break; continue; }
         if(sections != 1 || *s == '#' || *s == ';') continue;

@@ -73,7 +73,7 @@ def read_cfg(path):
     """Darknet cfg -> [net] options and [(section, {key: (value, line)}, line)] of the layers"""
     secs = []
     try:
-        lines = open(path).read().splitlines()
+        lines = open(path, encoding="utf-8-sig").read().splitlines()   # a byte-order mark is skipped, as seg3d does
     except OSError as e:
         raise Mismatch("%s: cannot read: %s" % (path, e.strerror))
     for n, raw in enumerate(lines, 1):

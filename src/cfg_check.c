@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cfg_check.h"
 #include "cfg_keys.h"
+#include "text_bom.h"
 
 typedef struct { char *key, *val; int line; } kv;
 typedef struct { char *type; int line; int n, cap; kv *opt; } sect;
@@ -38,6 +39,7 @@ static int cfgtext_read(const char *path, cfgtext *t, char *err, size_t errlen)
     while((got = getline(&line, &cap, f)) >= 0){
         ++nu;
         size_t i, o = 0, len = (size_t)got;
+        size_t from = (size_t)(text_skip_bom(line, nu) - line);
         if(memchr(line, 0, len)){
             /* a NUL byte: not a text cfg, and Darknet's fgetl reads before the start of a line whose strlen is 0 */
             snprintf(err, errlen, "%s:%d: a NUL byte (binary data, not a text cfg)", path, nu);
@@ -46,7 +48,7 @@ static int cfgtext_read(const char *path, cfgtext *t, char *err, size_t errlen)
             cfgtext_free(t);
             return -1;
         }
-        for(i = 0; i < len; ++i){
+        for(i = from; i < len; ++i){
             char c = line[i];
             if(c == '\r' && i + 1 < len && line[i + 1] != '\n'){
                 /* Darknet keeps it as part of the key or value: the key this check sees would not be Darknet's */

@@ -8,6 +8,7 @@
 #include "dataset.h"
 #include "volume_io.h"
 #include "msd.h"
+#include "text_bom.h"
 
 const char *dataset_split_names[SPLIT_N] = {"labeled", "unlabeled", "valid", "test"};
 
@@ -110,7 +111,7 @@ static int read_list(dataset *ds, case_list *l, const char *where, char *err, si
         if(!strchr(line, '\n') && !feof(f)){
             snprintf(err, errlen, "%s:%d: line too long", l->list_path, lineno); fclose(f); return -1;
         }
-        char *s = trim(line);
+        char *s = trim(text_skip_bom(line, lineno));
         if(!*s || *s == '#') continue;
         if(strpbrk(s, " \t")){
             snprintf(err, errlen, "%s:%d: '%s': one case id per line (no spaces)", l->list_path, lineno, s); fclose(f); return -1;
@@ -189,7 +190,7 @@ static int read_data_keys(const char *data_path, char **val, int *keyline, char 
     while(fgets(line, sizeof(line), f)){
         ++lineno;
         if(!strchr(line, '\n') && !feof(f)){ snprintf(err, errlen, "%s:%d: line too long", data_path, lineno); bad = 1; break; }
-        char *s = trim(line);
+        char *s = trim(text_skip_bom(line, lineno));
         if(!*s || *s == '#' || *s == ';') continue;
         char *eq = strchr(s, '=');
         if(!eq){ snprintf(err, errlen, "%s:%d: expected 'key = value', got '%s'", data_path, lineno, s); bad = 1; break; }
