@@ -320,6 +320,28 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
     return rc;
 }
 
+void cfg_error_key_line(const char *cfg, char *err, size_t errlen)
+{
+    size_t n = strlen(cfg);
+    int line, layer, keyat = 0, keyend = 0;
+    if(strncmp(err, cfg, n) != 0 || err[n] != ':') return;
+    /* "<cfg>:<line>: [type] (layer N): key '<key>'..." */
+    if(sscanf(err + n, ":%d: [%*[^]]] (layer %d): key '%n%*[^']%n'", &line, &layer, &keyat, &keyend) != 2 || !keyend) return;
+    cfgtext t;
+    char tmp[256];
+    if(cfgtext_read(cfg, &t, tmp, sizeof(tmp))) return;
+    sect *s = layer >= 0 && layer + 1 < t.n ? &t.s[layer + 1] : 0;
+    char key[128];
+    snprintf(key, sizeof(key), "%.*s", keyend - keyat, err + n + keyat);
+    kv *o = s && s->line == line ? opt(s, key) : 0;
+    if(o && o->line != line){
+        char *rest = strdup(err + n + 1 + strcspn(err + n + 1, ":"));
+        if(rest) snprintf(err + n, errlen - n, ":%d%s", o->line, rest);
+        free(rest);
+    }
+    cfgtext_free(&t);
+}
+
 static void shape(const layer *l, char *buf, size_t n)
 {
     int d = l->out_d > 0 ? l->out_d : 1;

@@ -10,6 +10,10 @@
  * (Darknet would take the first silently). Other sections' keys and values are left to the parser. Returns 0, or -1 with err = "file:line: [section] (layer N): key '...': ..." */
 int cfg_precheck(const char *cfg, char *err, size_t errlen);
 
+/* A parser error "cfg:L: [section] (layer N): key 'k': ..." names the section's line L (Darknet keeps no line per
+ * key): rewrites L to the line of key k in that section, as the checks here name it. Other errors stay as they are. */
+void cfg_error_key_line(const char *cfg, char *err, size_t errlen);
+
 /* After parsing: a [shortcut] adds two tensors of the same shape, a [route] concatenates inputs of the same
  * depth, height and width. Returns 0, or -1 with err naming file:line, the section and its key. */
 int cfg_postcheck(const char *cfg, const network *net, char *err, size_t errlen);

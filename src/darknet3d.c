@@ -249,6 +249,7 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         net->inference = 1;          /* backward_network and update_network refuse */
     }
     if(!net){
+        cfg_error_key_line(cfg, err, sizeof(err));
         fprintf(stderr, "error: %s\n", err);
         return 0;
     }
