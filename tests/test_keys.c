@@ -310,12 +310,7 @@ int main(int argc, char **argv)
     darknet3d_gpu_available(0);
     gpu_index = -1; /* in-process rows on the CPU; the ./darknet rows use the device when there is one */
     srand(7);
-    /* ./darknet of the same build: tests run as <build>/tests/test_keys */
-    char dir[480];
-    snprintf(dir, sizeof(dir), "%s", argv[0]);
-    char *slash = strrchr(dir, '/');
-    if(slash) *slash = 0; else snprintf(dir, sizeof(dir), ".");
-    snprintf(darknet_bin, sizeof(darknet_bin), "%s/../darknet", dir);
+    tl_darknet_bin(argv[0], darknet_bin, sizeof(darknet_bin));
     (void)argc;
     if(system("rm -rf " OUT " && mkdir -p " OUT)) return 1;
     char cmd[1024];

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include "testlib.h"
 #include "nifti2_io.h"
+#include "nifti_test.h"
 
 #define OUT "tests/out/resample"
 #define NX 7
@@ -21,12 +22,7 @@ static int write_rotated(const char *path)
     int i, j, k, a;
     for(k = 0; k < NZ; ++k) for(j = 0; j < NY; ++j) for(i = 0; i < NX; ++i)
         ((float *)nim->data)[i + NX * (j + NY * k)] = (float)(i + 10 * j + 100 * k);
-    nim->pixdim[1] = nim->dx = 0.625; nim->pixdim[2] = nim->dy = 0.7; nim->pixdim[3] = nim->dz = 1.25;
-    nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
-    nim->quatern_b = 0.1; nim->quatern_c = -0.2; nim->quatern_d = 0.3;
-    nim->qoffset_x = 10; nim->qoffset_y = -20; nim->qoffset_z = 30.5; nim->qfac = -1;
-    nim->qto_xyz = nifti_quatern_to_dmat44(nim->quatern_b, nim->quatern_c, nim->quatern_d, nim->qoffset_x, nim->qoffset_y,
-                                          nim->qoffset_z, nim->dx, nim->dy, nim->dz, nim->qfac);
+    nifti_test_rotated_qform(nim);
     nim->sform_code = NIFTI_XFORM_ALIGNED_ANAT;
     double s[3][4] = {{0.6, 0.1, -0.05, -40}, {-0.08, 0.7, 0.2, 12.5}, {0.03, -0.15, 1.2, 7}};
     for(a = 0; a < 12; ++a) nim->sto_xyz.m[a / 4][a % 4] = s[a / 4][a % 4];
@@ -133,13 +129,7 @@ int main(int argc, char **argv)
 {
     const char *env = getenv("DARKNET");
     if(env && *env) snprintf(darknet_bin, sizeof(darknet_bin), "%s", env);
-    else {
-        char dir[480];
-        snprintf(dir, sizeof(dir), "%s", argv[0]);
-        char *slash = strrchr(dir, '/');
-        if(slash) *slash = 0; else snprintf(dir, sizeof(dir), ".");
-        snprintf(darknet_bin, sizeof(darknet_bin), "%s/../darknet", dir);
-    }
+    else tl_darknet_bin(argv[0], darknet_bin, sizeof(darknet_bin));
     (void)argc;
     if(system("rm -rf " OUT " && mkdir -p " OUT)) return 1;
     nifti_set_debug_level(0);

@@ -229,11 +229,7 @@ static void test_full_size(void)
 int main(int argc, char **argv)
 {
     (void)argc;
-    char dir[480];
-    snprintf(dir, sizeof(dir), "%s", argv[0]);
-    char *slash = strrchr(dir, '/');
-    if(slash) *slash = 0; else snprintf(dir, sizeof(dir), ".");
-    snprintf(darknet_bin, sizeof(darknet_bin), "%s/../darknet", dir);
+    tl_darknet_bin(argv[0], darknet_bin, sizeof(darknet_bin));
     if(access(darknet_bin, X_OK)){ printf("SKIP ssl_experiment: no darknet binary at %s\n", darknet_bin); return 0; }
     if(system("rm -rf " OUT " && mkdir -p " OUT)) return 1;
     RUN(test_pancreas_layout);

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include "testlib.h"
 #include "nifti2_io.h"
+#include "nifti_test.h"
 #include "volume_io.h"
 
 #define OUT "tests/out/volume_io"
@@ -28,12 +29,7 @@ static int write_raw(const char *path, int dt, int nx, int ny, int nz, int nt, d
         }
     }
     nim->scl_slope = slope; nim->scl_inter = inter;
-    nim->pixdim[1] = nim->dx = 0.625; nim->pixdim[2] = nim->dy = 0.7; nim->pixdim[3] = nim->dz = 1.25;
-    nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
-    nim->quatern_b = 0.1; nim->quatern_c = -0.2; nim->quatern_d = 0.3;
-    nim->qoffset_x = 10; nim->qoffset_y = -20; nim->qoffset_z = 30.5; nim->qfac = -1;
-    nim->qto_xyz = nifti_quatern_to_dmat44(nim->quatern_b, nim->quatern_c, nim->quatern_d, nim->qoffset_x, nim->qoffset_y,
-                                          nim->qoffset_z, nim->dx, nim->dy, nim->dz, nim->qfac);
+    nifti_test_rotated_qform(nim);
     nim->sform_code = NIFTI_XFORM_ALIGNED_ANAT;
     int a, b;
     for(a = 0; a < 4; ++a) for(b = 0; b < 4; ++b) nim->sto_xyz.m[a][b] = (a == b) ? 1.5 + a : (a < 3 && b == 3 ? 5.0 * a : 0.1 * (a + b) * (a < 3));

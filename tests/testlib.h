@@ -21,6 +21,16 @@ static const char *tl_name_ = "";
 
 #define TEST_MAIN_END() return tl_failed_ ? 1 : 0
 
+/* the ./darknet of the test's own build (tests run as <build>/tests/test_x): <dir of argv0>/../darknet */
+static inline void tl_darknet_bin(const char *argv0, char *out, size_t n)
+{
+    char dir[480];
+    snprintf(dir, sizeof(dir), "%s", argv0);
+    char *slash = strrchr(dir, '/');
+    if(slash) *slash = 0; else snprintf(dir, sizeof(dir), ".");
+    snprintf(out, n, "%s/../darknet", dir);
+}
+
 /* writes text to path (a cfg or a list for the test); 0 on success */
 static inline int write_text(const char *path, const char *text)
 {
