@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include "testlib.h"
 #include "nifti2_io.h"
+#include "nifti_test.h"
 #include "darknet3d.h"
 #include "predict.h"
 #include "metrics.h"
@@ -243,12 +244,7 @@ static void test_predict_command_geometry(void)
     nifti_image *nim = nifti_make_new_nim(dims, DT_FLOAT32, 1);
     long n = 9*8*5, i;
     for(i = 0; i < n; ++i) ((float *)nim->data)[i] = (float)((i*13) % 7) - 3.f;
-    nim->pixdim[1] = nim->dx = 0.7f; nim->pixdim[2] = nim->dy = 0.9f; nim->pixdim[3] = nim->dz = 2.5f;
-    nim->qform_code = NIFTI_XFORM_SCANNER_ANAT;
-    nim->quatern_b = 0.1; nim->quatern_c = -0.2; nim->quatern_d = 0.3;
-    nim->qoffset_x = 10; nim->qoffset_y = -20; nim->qoffset_z = 30.5; nim->qfac = -1;
-    nim->qto_xyz = nifti_quatern_to_dmat44(nim->quatern_b, nim->quatern_c, nim->quatern_d, nim->qoffset_x, nim->qoffset_y,
-                                          nim->qoffset_z, nim->dx, nim->dy, nim->dz, nim->qfac);
+    nifti_test_rotated_qform(nim, 0.7f, 0.9f, 2.5f);
     nim->sform_code = 0;
     nim->nifti_type = NIFTI_FTYPE_NIFTI1_1;
     CHECK(nifti_set_filenames(nim, OUT "/in.nii.gz", 0, 1) == 0);

@@ -22,7 +22,7 @@ static int write_rotated(const char *path)
     int i, j, k, a;
     for(k = 0; k < NZ; ++k) for(j = 0; j < NY; ++j) for(i = 0; i < NX; ++i)
         ((float *)nim->data)[i + NX * (j + NY * k)] = (float)(i + 10 * j + 100 * k);
-    nifti_test_rotated_qform(nim);
+    nifti_test_rotated_qform(nim, 0.625f, 0.7f, 1.25f);
     nim->sform_code = NIFTI_XFORM_ALIGNED_ANAT;
     double s[3][4] = {{0.6, 0.1, -0.05, -40}, {-0.08, 0.7, 0.2, 12.5}, {0.03, -0.15, 1.2, 7}};
     for(a = 0; a < 12; ++a) nim->sto_xyz.m[a / 4][a % 4] = s[a / 4][a % 4];

@@ -29,7 +29,7 @@ static int write_raw(const char *path, int dt, int nx, int ny, int nz, int nt, d
         }
     }
     nim->scl_slope = slope; nim->scl_inter = inter;
-    nifti_test_rotated_qform(nim);
+    nifti_test_rotated_qform(nim, 0.625f, 0.7f, 1.25f);
     nim->sform_code = NIFTI_XFORM_ALIGNED_ANAT;
     int a, b;
     for(a = 0; a < 4; ++a) for(b = 0; b < 4; ++b) nim->sto_xyz.m[a][b] = (a == b) ? 1.5 + a : (a < 3 && b == 3 ? 5.0 * a : 0.1 * (a + b) * (a < 3));
