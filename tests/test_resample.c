@@ -117,10 +117,13 @@ static void test_factor_above_a_dimension_refused(void)
 {
     int rc;
     CHECK_MSG(run(OUT "/rot.nii.gz " OUT "/big.nii.gz 6", &rc) == 1, "exit %d, want 1", rc);
+    /* the error line, wherever it is (a GPU build on a machine without a GPU prints its notice first) */
     FILE *f = fopen(OUT "/cmd.err", "r");
     char line[1024] = "";
-    if(f){ if(!fgets(line, sizeof(line), f)) line[0] = 0; fclose(f); }
-    CHECK_MSG(strstr(line, "<factor> 6") && strstr(line, "z dimension 5"), "stderr: %s", line);
+    int found = 0;
+    while(f && !found && fgets(line, sizeof(line), f)) found = strstr(line, "error: ") == line;
+    if(f) fclose(f);
+    CHECK_MSG(found && strstr(line, "<factor> 6") && strstr(line, "z dimension 5"), "stderr: %s", line);
     struct stat st;
     CHECK(stat(OUT "/big.nii.gz", &st) != 0);
 }
