@@ -251,7 +251,8 @@ static void train_resume(train_run *r)
     int src = r->rand_saveable ? train_state_load(sp, weights, net, r->L, &r->pr, &threads_then, err, sizeof(err)) : -1;
     if(!r->rand_saveable) snprintf(err, sizeof(err), "rand()'s state cannot be saved on this C library");
     if(src == 0){
-        fprintf(stderr, "resuming exactly at iteration %d from %s and %s\n", (int)get_current_batch(net), weights, sp);
+        fprintf(stderr, "resuming exactly at iteration %d from %s and %s (the run's seed: %llu)\n", (int)get_current_batch(net), weights, sp,
+                (unsigned long long)r->pr.seed);
         if(r->a.seed_given && r->pr.seed != r->a.seed) fprintf(stderr, "note: the run was started with -seed %llu; its saved random streams are used (-seed %lu has no effect)\n",
                                             (unsigned long long)r->pr.seed, r->a.seed);
         if(threads_then != omp_get_max_threads())

@@ -60,10 +60,10 @@ if cmp -s "$T/data/backup/r_final.weights" "$W"; then echo "PASS resume_final_eq
 first=$(grep -E '^[0-9]+:' "$T/run3.out" | head -1 | cut -d: -f1)
 if [ $rc -eq 0 ] && [ "$first" = "1" ]; then echo "PASS resume_clear_restarts"; else echo "FAIL resume_clear_restarts: rc=$rc first=$first"; tail -3 "$T/run3.err"; fi
 
-# the chain's first -seed is kept: a resume without -seed says nothing about it, one with another -seed says it has no effect
+# the chain's first -seed is kept: a resume names it, one with another -seed says that -seed has no effect
 "$DARKNET" seg3d train "$T/data/synth.data" "$T/r.cfg" -seed 3 -max_batches 2 > /dev/null 2> "$T/run4.err"
 "$DARKNET" seg3d train "$T/data/synth.data" "$T/r.cfg" "$W" -max_batches 4 > /dev/null 2> "$T/run5.err"; rc=$?
-if [ $rc -eq 0 ] && grep -q "resuming exactly at iteration 2" "$T/run5.err" && ! grep -q "has no effect" "$T/run5.err"; then echo "PASS resume_no_seed_no_note"
+if [ $rc -eq 0 ] && grep -q "resuming exactly at iteration 2 .*(the run's seed: 3)" "$T/run5.err" && ! grep -q "has no effect" "$T/run5.err"; then echo "PASS resume_no_seed_no_note"
 else echo "FAIL resume_no_seed_no_note: rc=$rc"; grep -E "resum|seed|error" "$T/run5.err" | tail -3; fi
 "$DARKNET" seg3d train "$T/data/synth.data" "$T/r.cfg" "$W" -seed 4 -max_batches 6 > /dev/null 2> "$T/run6.err"; rc=$?
 if [ $rc -eq 0 ] && grep -q "started with -seed 3; .*(-seed 4 has no effect)" "$T/run6.err"; then echo "PASS resume_other_seed_noted"
