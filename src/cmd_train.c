@@ -431,8 +431,8 @@ static int train_loop(train_run *r)
     return rc < 0 ? 1 : rc;
 }
 
-/* <base>_final.weights and <base>_last.weights with their states (a run trains at least one batch: train_check_start),
- * the chart and the closing lines; the exit code */
+/* <base>_final.weights and <base>_last.weights (with their states when a batch was trained: weights resumed at
+ * max_batches train none, train_check_start), the chart and the closing lines; the exit code */
 static int train_finish(train_run *r)
 {
     const char *backup = r->ds->backup;
