@@ -130,13 +130,13 @@ $(B)/ex/%.o: darknet-src/examples/%.c $(SETUP_MK)
 $(B)/%.o: %.c $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(OUR_INCS) -Wextra -Wno-unused-parameter -Wno-sign-compare -c $< -o $@
-# the files that ONEDNN changes are rebuilt when it changes in the same BUILDDIR
+# the files that test ONEDNN are rebuilt when it changes in the same BUILDDIR
 ONEDNN_STAMP := $(B)/.onednn-$(ONEDNN)
 $(ONEDNN_STAMP):
 	@mkdir -p $(dir $@)
 	rm -f $(B)/.onednn-*
 	touch $@
-$(B)/layers/conv3d_layer.o $(B)/layers/deconv3d_layer.o $(B)/layers/conv3d_onednn.o: $(ONEDNN_STAMP)
+$(patsubst %.c,$(B)/%.o,$(shell grep -l ONEDNN layers/*.c src/*.c core/*.c)): $(ONEDNN_STAMP)
 $(B)/%.cu.o: %.cu $(OUR_HDR) $(SETUP_MK)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(ARCH) $(DEFS) $(INCS) $(OUR_INCS) --compiler-options "-fPIC -O3 -Wall" -c $< -o $@
