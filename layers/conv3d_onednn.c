@@ -7,6 +7,7 @@
 #include <dnnl.h>
 #include "conv3d_onednn.h"
 #include "conv3d_common.h"
+#include "conv3d_wgrad_avx2.h"
 
 /* One engine and one stream for the process (oneDNN's CPU engine runs on OpenMP and so follows OMP_NUM_THREADS). */
 static dnnl_engine_t engine;
@@ -57,6 +58,7 @@ typedef struct {
     port ddy, dw, ddx;      /* backward-data: diff_dst, weights, diff_src (always a copy, summed into net.delta) */
     size_t fwd_floats, bwd_floats;
     int forward_only;
+    int wgrad_gemm;         /* oneDNN chose im2col + GEMM for bwd_w */
 } c3dnn;
 
 static void port_free(port *p)
@@ -190,6 +192,12 @@ static void thin_channels_last(int weights, dnnl_primitive_desc_t *pd, dnnl_prim
     *pd = cpd;
 }
 
+static int wgrad_gemm(const_dnnl_primitive_desc_t wpd)
+{
+    const char *impl = 0;
+    return dnnl_primitive_desc_query(wpd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl && strstr(impl, "gemm");
+}
+
 #define TRY(w, x) do { *what = (w); if((s = (x)) != dnnl_success) goto done; } while(0)
 
 static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
@@ -231,6 +239,7 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
         dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &ax, &aw, NULL, &ay, strides, pl, pr));
     TRY("backward-weights primitive", make_prim(&wpd, &d->bwd_w, &wd, fpd));
     thin_channels_last(1, &wpd, &d->bwd_w, xs, ys, &aw, strides, pl, pr, fpd);
+    d->wgrad_gemm = wgrad_gemm(wpd);
 
     size_t cur = 0;
     *what = "reorder";
@@ -426,6 +435,30 @@ int conv3d_onednn_forward(layer l, network net)
     return 0;
 }
 
+/* [conv3d] whose weight gradient runs in the AVX2 loops (own_wgrad): the data gradient into its copy and net.delta first, so that a failure there leaves
+ * everything untouched; then the weight gradient, by oneDNN's primitive when the loops are short of memory. */
+static int backward_own_wgrad(c3dnn *d, layer l, network net, float *ws)
+{
+    dnnl_status_t s;
+    dnnl_memory_t m;
+    /* a dY copy the data gradient shares (port_share) is filled by the weight gradient's port */
+    if(net.delta && d->ddy.shared && (s = bind(&d->wdy, l.delta, ws, 1, &m)) != dnnl_success) return failed(l, "backward-data", s);
+    if(net.delta && (s = run_bwd_d(d, ws, l.delta, l.weights, net.delta)) != dnnl_success) return failed(l, "backward-data", s);
+    if(net.delta && (s = sum_out(&d->ddx, ws)) != dnnl_success){ failed(l, "gradient accumulation", s); return 0; }
+    if(conv3d_wgrad_avx2(l, net) == 0) return 0;
+    if((s = run_bwd_w(d, ws, net.input, l.delta, l.weight_updates)) == dnnl_success) s = sum_out(&d->wdw, ws);
+    /* cannot be undone: net.delta has its gradient */
+    if(s != dnnl_success) failed(l, "backward-weights", s);
+    return 0;
+}
+
+/* 1 when the layer's weight gradient runs in the AVX2 loops: where they apply, and by default only where oneDNN chose
+ * im2col + GEMM for it (docs/performance.md, "AVX2 weight gradient") */
+static int own_wgrad(const c3dnn *d, layer l)
+{
+    return conv3d_wgrad_avx2_applies(l) && (conv3d_wgrad_avx2_mode == 2 || d->wgrad_gemm);
+}
+
 int conv3d_onednn_backward(layer l, network net)
 {
     c3dnn *d = ready(l);
@@ -433,6 +466,7 @@ int conv3d_onednn_backward(layer l, network net)
     float *ws = aligned(net.workspace);
     dnnl_status_t s;
     const int tr = c3_state(l)->transposed;
+    if(!tr && own_wgrad(d, l)) return backward_own_wgrad(d, l, net, ws);
     /* the weight gradient into its copy first: a failure up to there leaves weight_updates and net.delta untouched.
      * [conv3d]: image = net.input, positions = l.delta; [deconv3d]: the other way round. */
     if((s = run_bwd_w(d, ws, tr ? l.delta : net.input, tr ? net.input : l.delta, l.weight_updates)) != dnnl_success)

@@ -4,60 +4,14 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "conv3d_direct.h"
+#include "conv3d_test.h"
 
-typedef struct { int c, oc, d, h, w, kd, kh, kw, pd, ph, pw; } shape;
-
-static void fill(float *x, size_t n, double f)
-{
-    size_t i;
-    for(i = 0; i < n; ++i) x[i] = (float)sin(f * (i + 1)) + 0.125f;
-}
-
-/* [net] takes one channel: a pointwise layer 0 makes s->c, and layer 1 is the layer under test */
-static network *one_layer(const shape *s, int batch)
-{
-    char cfg[1024];
-    snprintf(cfg, sizeof(cfg),
-             "[net]\nbatch=%d\nheight=%d\nwidth=%d\ndepth=%d\nchannels=1\n\n"
-             "[conv3d]\nfilters=%d\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n\n"
-             "[conv3d]\nfilters=%d\nsize_d=%d\nsize_h=%d\nsize_w=%d\nstride=1\npad_d=%d\npad_h=%d\npad_w=%d\n"
-             "batch_normalize=0\nactivation=linear\n",
-             batch, s->h, s->w, s->d, s->c, s->oc, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw);
-    if(write_text("tests/out/conv3d_direct.cfg", cfg)) return 0;
-    return load_network_checked("tests/out/conv3d_direct.cfg", 0, 0);
-}
-
-/* forward and backward of layer 1 (layer 0 only sets the channel count) on fixed inputs: y, dX (from 0.5 everywhere) and dW into the given buffers */
-static void run(network *net, float *x, float *y, float *dx, float *dw)
-{
-    layer l = net->layers[1];
-    size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs, i;
-    network nn = *net;
-    nn.train = 1;
-    nn.index = 1;
-    nn.input = x;
-    l.forward(l, nn);
-    memcpy(y, l.output, ny * sizeof(float));
-    fill(l.delta, ny, 0.029);
-    for(i = 0; i < nx; ++i) dx[i] = 0.5f;
-    memset(l.weight_updates, 0, (size_t)l.nweights * sizeof(float));
-    nn.delta = dx;
-    l.backward(l, nn);
-    memcpy(dw, l.weight_updates, (size_t)l.nweights * sizeof(float));
-}
-
-static double max_rel(const float *a, const float *b, size_t n)
-{
-    double m = 0, s = 0;
-    size_t i;
-    for(i = 0; i < n; ++i){ m = fmax(m, fabs((double)a[i] - b[i])); s = fmax(s, fabs((double)b[i])); }
-    return m / (s > 0 ? s : 1);
-}
+typedef c3t_shape shape;
 
 static void check_shape(const shape *s)
 {
     const int B = 2;
-    network *net = one_layer(s, B);
+    network *net = c3t_one_layer(s, B, "conv3d", "tests/out/conv3d_direct.cfg");
     CHECK_MSG(net != 0, "cfg of %dx%dx%dx%d -> %d, kernel %dx%dx%d pad %d,%d,%d", s->c, s->d, s->h, s->w, s->oc,
               s->kd, s->kh, s->kw, s->pd, s->ph, s->pw);
     if(!net) return;
@@ -66,22 +20,22 @@ static void check_shape(const shape *s)
     size_t nx = (size_t)B * l.inputs, ny = (size_t)B * l.outputs, nw = (size_t)l.nweights;
     float *x = malloc(nx * sizeof(float)), *buf = malloc(2 * (ny + nx + nw) * sizeof(float));
     float *y0 = buf, *dx0 = y0 + ny, *dw0 = dx0 + nx, *y1 = dw0 + nw, *dx1 = y1 + ny, *dw1 = dx1 + nx;
-    fill(x, nx, 0.017);
+    c3t_fill(x, nx, 0.017);
     int saved = omp_get_max_threads(), threads[3] = {1, 2, 3}, t;
     conv3d_direct_enabled = 0;
-    run(net, x, y0, dx0, dw0);
+    c3t_run(net, x, y0, dx0, dw0);
     conv3d_direct_enabled = 1;
     for(t = 0; t < 3; ++t){
         omp_set_num_threads(threads[t]);
         if(t == 0){
-            run(net, x, y1, dx1, dw1);
-            double ey = max_rel(y1, y0, ny), ex = max_rel(dx1, dx0, nx), ew = max_rel(dw1, dw0, nw);
+            c3t_run(net, x, y1, dx1, dw1);
+            double ey = c3t_max_rel(y1, y0, ny), ex = c3t_max_rel(dx1, dx0, nx), ew = c3t_max_rel(dw1, dw0, nw);
             CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "%d -> %d at %dx%dx%d, kernel %dx%dx%d pad %d,%d,%d: relative errors "
                       "forward %g, dX %g, dW %g", s->c, s->oc, s->d, s->h, s->w, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw, ey, ex, ew);
             continue;
         }
         float *y = malloc((ny + nx + nw) * sizeof(float)), *dx = y + ny, *dw = dx + nx;
-        run(net, x, y, dx, dw);
+        c3t_run(net, x, y, dx, dw);
         CHECK_MSG(memcmp(y, y1, ny * sizeof(float)) == 0 && memcmp(dx, dx1, nx * sizeof(float)) == 0 &&
                   memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: results differ at %d threads", s->c, s->oc, threads[t]);
         free(y);
@@ -120,7 +74,7 @@ static void test_shape_rule(void)
     };
     size_t i;
     for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i){
-        network *net = one_layer(&S[i], 1);
+        network *net = c3t_one_layer(&S[i], 1, "conv3d", "tests/out/conv3d_direct.cfg");
         CHECK(net != 0);
         if(!net) continue;
         CHECK_MSG(!conv3d_direct_applies(net->layers[1]), "case %zu should take the general path", i);

@@ -6,6 +6,7 @@
 #include "darknet3d.h"
 #include "layer3d.h"
 #include "conv3d_common.h"
+#include "conv3d_wgrad_avx2.h"
 #include "amp.h"
 #ifdef GPU
 #include "cuda.h"
@@ -45,6 +46,9 @@ static const layer_row ROWS[] = {
     /* channels a multiple of 8, as in the paper's model: the shapes cuDNN's tensor-core engines take at fp16/bf16/tf32 */
     /* rows of 16 voxels or more with at most 8 filters take the direct AVX-512 loops (layers/conv3d_direct.h) */
     {"conv3d_direct_thin", 2, 3, 3, 2, 18, "[conv3d]\nfilters=5\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    /* run with conv3d_wgrad_avx2_mode = 2: the weight gradient through the AVX2 loops (layers/conv3d_wgrad_avx2.h) on
+     * any CPU with AVX2, in a oneDNN build */
+    {"conv3d_wgrad_avx2", 2, 3, 3, 4, 11, "[conv3d]\nfilters=9\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_c16_bn_tc", 2, 16, 6, 8, 8, "[conv3d]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
      "the smaller conv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
     {"deconv3d_c16_tc", 2, 16, 3, 4, 4, "[deconv3d]\nfilters=16\nsize=2\nstride=2\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
@@ -668,7 +672,9 @@ int main(int argc, char **argv)
         /* LAYER_TEST_ROW=<substring> runs the matching rows only */
         const char *only = getenv("LAYER_TEST_ROW");
         if(only && *only && !strstr(ROWS[i].name, only)) continue;
+        conv3d_wgrad_avx2_mode = strncmp(ROWS[i].name, "conv3d_wgrad_avx2", 17) ? 1 : 2;
         run_row(&ROWS[i], timing);
+        conv3d_wgrad_avx2_mode = 1;
     }
     (void)argc; (void)argv;
     TEST_MAIN_END();

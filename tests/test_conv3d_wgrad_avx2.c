@@ -1,0 +1,132 @@
+/* Tests of [conv3d]'s AVX2 weight-gradient loops (layers/conv3d_wgrad_avx2.c): the same weight gradient as the general path on shapes with channel and row tails, padding up to k-1 and uneven kernels, the same bits at 1, 2 and 3 threads, the layer's backward through them in a oneDNN build, and the shape rule. */
+#include <omp.h>
+#include "testlib.h"
+#include "darknet.h"
+#include "darknet3d.h"
+#include "conv3d_direct.h"
+#include "conv3d_wgrad_avx2.h"
+#include "conv3d_test.h"
+
+typedef c3t_shape shape;   /* sd last: 0 or 1 for stride 1 */
+
+/* the loops alone: dW from x and the same output gradient as c3t_run's */
+static int loops(network *net, const float *x, float *dw)
+{
+    layer l = net->layers[1];
+    network nn = *net;
+    nn.input = (float *)x;
+    c3t_fill(l.delta, (size_t)l.batch * l.outputs, 0.029);
+    memset(l.weight_updates, 0, (size_t)l.nweights * sizeof(float));
+    int r = conv3d_wgrad_avx2(l, nn);
+    memcpy(dw, l.weight_updates, (size_t)l.nweights * sizeof(float));
+    return r;
+}
+
+static void check_shape(const shape *s)
+{
+    const int B = 2;
+    network *net = c3t_one_layer(s, B, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
+    CHECK_MSG(net != 0, "cfg of %dx%dx%dx%d -> %d", s->c, s->d, s->h, s->w, s->oc);
+    if(!net) return;
+    layer l = net->layers[1];
+    conv3d_wgrad_avx2_mode = 2;
+    CHECK_MSG(conv3d_wgrad_avx2_applies(l), "the loops should take %d -> %d channels at w = %d", s->c, s->oc, s->w);
+    size_t nx = (size_t)B * l.inputs, ny = (size_t)B * l.outputs, nw = (size_t)l.nweights;
+    float *x = malloc(nx * sizeof(float)), *buf = malloc(2 * (ny + nx + nw) * sizeof(float)), *dw = malloc(nw * sizeof(float));
+    float *y0 = buf, *dx0 = y0 + ny, *dw0 = dx0 + nx, *y1 = dw0 + nw, *dx1 = y1 + ny, *dw1 = dx1 + nx;
+    c3t_fill(x, nx, 0.017);
+    int saved = omp_get_max_threads(), threads[3] = {1, 2, 3}, t;
+    conv3d_wgrad_avx2_mode = 0;
+    c3t_run(net, x, y0, dx0, dw0);
+    conv3d_wgrad_avx2_mode = 2;
+    for(t = 0; t < 3; ++t){
+        omp_set_num_threads(threads[t]);
+        CHECK(loops(net, x, t ? dw : dw1) == 0);
+        if(t) CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: dW differs at %d threads", s->c, s->oc, threads[t]);
+    }
+    omp_set_num_threads(saved);
+    double ew = c3t_max_rel(dw1, dw0, nw);
+    CHECK_MSG(ew < 2e-5, "%d -> %d at %dx%dx%d, kernel %dx%dx%d pad %d,%d,%d: dW relative error %g", s->c, s->oc, s->d, s->h,
+              s->w, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw, ew);
+#ifdef ONEDNN
+    /* the layer's backward takes the loops for dW; forward and dX are oneDNN's as before */
+    c3t_run(net, x, y1, dx1, dw);
+    CHECK_MSG(memcmp(y1, y0, ny * sizeof(float)) == 0 && memcmp(dx1, dx0, nx * sizeof(float)) == 0 &&
+              memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: the layer's backward did not take the loops for dW alone", s->c, s->oc);
+#endif
+    conv3d_wgrad_avx2_mode = 1;
+    free(x); free(buf); free(dw);
+    free_network(net);
+}
+
+static int cpu_has_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+static void test_loops_match_general_path(void)
+{
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA: the loops are not used here");
+    conv3d_direct_enabled = 0;
+    static const shape S[] = {
+        {16, 16, 4, 6, 24, 3, 3, 3, 1, 1, 1, 1},   /* the paper's full-resolution layer: three whole vectors per row */
+        {32, 12, 3, 5, 13, 3, 3, 3, 1, 1, 1, 1},   /* three blocks of 4 filters, a tail of 5 voxels */
+        {3, 9, 4, 4, 12, 3, 3, 3, 0, 0, 0, 1},     /* no padding: 10 voxels per row; 9 filters, a block of one */
+        {2, 5, 3, 4, 10, 3, 3, 3, 2, 2, 2, 1},     /* padding k-1: rows longer than the input's */
+        {4, 10, 3, 5, 16, 1, 3, 3, 0, 1, 1, 1},    /* a 1x3x3 kernel */
+        {5, 6, 4, 4, 17, 3, 2, 2, 1, 0, 1, 1},     /* even kernel sides */
+        {9, 17, 2, 3, 8, 2, 3, 1, 1, 1, 0, 1},     /* kw = 1, one vector per row */
+    };
+    size_t i;
+    for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
+    conv3d_direct_enabled = 1;
+}
+
+static void test_shape_rule(void)
+{
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA");
+    static const struct { shape s; const char *kind; } S[] = {
+        {{4, 8, 4, 4, 32, 3, 3, 3, 1, 1, 1, 2}, "conv3d"},    /* stride 2 */
+        {{4, 8, 3, 4, 7, 3, 3, 3, 1, 1, 1, 1}, "conv3d"},     /* rows shorter than a vector */
+        {{4, 8, 3, 4, 32, 4, 3, 3, 1, 1, 1, 1}, "conv3d"},    /* a kernel side of 4 */
+        {{4, 8, 3, 4, 32, 3, 3, 3, 1, 1, 3, 1}, "conv3d"},    /* padding k */
+        {{4, 8, 3, 4, 32, 3, 3, 3, 1, 1, 1, 1}, "deconv3d"},
+    };
+    size_t i;
+    conv3d_wgrad_avx2_mode = 2;
+    for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i){
+        network *net = c3t_one_layer(&S[i].s, 1, S[i].kind, "tests/out/conv3d_wgrad_avx2.cfg");
+        CHECK_MSG(net != 0, "case %zu", i);
+        if(!net) continue;
+        CHECK_MSG(!conv3d_wgrad_avx2_applies(net->layers[1]), "case %zu should take the general path", i);
+        free_network(net);
+    }
+    /* the default takes them only on a CPU without AVX-512F; 0 never */
+    const shape ok = {16, 16, 3, 4, 32, 3, 3, 3, 1, 1, 1, 1};
+    network *net = c3t_one_layer(&ok, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
+    CHECK(net != 0);
+    if(!net) return;
+    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]));
+    conv3d_wgrad_avx2_mode = 1;
+    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]) == !__builtin_cpu_supports("avx512f"));
+    free_network(net);
+    /* by default not for rows shorter than 32 voxels */
+    const shape short_rows = {16, 16, 3, 4, 31, 3, 3, 3, 1, 1, 1, 1};
+    net = c3t_one_layer(&short_rows, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
+    CHECK(net != 0);
+    if(!net) return;
+    CHECK(!conv3d_wgrad_avx2_applies(net->layers[1]));
+    conv3d_wgrad_avx2_mode = 2;
+    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]));
+    conv3d_wgrad_avx2_mode = 0;
+    CHECK(!conv3d_wgrad_avx2_applies(net->layers[1]));
+    conv3d_wgrad_avx2_mode = 1;
+    free_network(net);
+}
+
+int main(void)
+{
+    darknet3d_init();
+    gpu_index = -1;
+    if(system("mkdir -p tests/out")) return 1;
+    RUN(test_loops_match_general_path);
+    RUN(test_shape_rule);
+    TEST_MAIN_END();
+}
