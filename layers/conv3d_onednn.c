@@ -156,6 +156,13 @@ static dnnl_status_t make_prim(dnnl_primitive_desc_t *pd, dnnl_primitive_t *prim
     return dnnl_primitive_create(prim, *pd);
 }
 
+/* the name of the implementation oneDNN chose for pd ("" when it does not say) */
+static const char *impl_of(const_dnnl_primitive_desc_t pd)
+{
+    const char *impl = 0;
+    return dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl ? impl : "";
+}
+
 /* Thin layers (fewer than 16 channels on a side, as in LA-mini's and the demo's 8- and 4-filter networks) run their
  * data gradient, and their weight gradient where oneDNN chose im2col+gemm for it, in the channels-last layout when
  * oneDNN has a JIT kernel for it there. oneDNN's own choice pads the channels to its 16-channel blocks for the data
@@ -167,10 +174,8 @@ static void thin_channels_last(int weights, dnnl_primitive_desc_t *pd, dnnl_prim
                                const dnnl_dims_t ys, const dnnl_memory_desc_t *aw, const dnnl_dims_t strides,
                                const dnnl_dims_t pl, const dnnl_dims_t pr, const_dnnl_primitive_desc_t fpd)
 {
-    const char *impl = 0;
     if(xs[1] >= 16 && ys[1] >= 16) return;
-    if(weights && (dnnl_primitive_desc_query(*pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl ||
-                   !strstr(impl, "gemm"))) return;
+    if(weights && !strstr(impl_of(*pd), "gemm")) return;
     dnnl_memory_desc_t cx, cy;
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t cpd = 0;
@@ -181,8 +186,7 @@ static void thin_channels_last(int weights, dnnl_primitive_desc_t *pd, dnnl_prim
         ? dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &cx, aw, NULL, &cy, strides, pl, pr)
         : dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &cx, aw, &cy, strides, pl, pr);
     if(s != dnnl_success || dnnl_primitive_desc_create(&cpd, &cd, NULL, engine, fpd) != dnnl_success) return;
-    if(dnnl_primitive_desc_query(cpd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl || strncmp(impl, "jit", 3) ||
-       dnnl_primitive_create(&alt, cpd) != dnnl_success){
+    if(strncmp(impl_of(cpd), "jit", 3) || dnnl_primitive_create(&alt, cpd) != dnnl_success){
         dnnl_primitive_desc_destroy(cpd);
         return;
     }
@@ -190,12 +194,6 @@ static void thin_channels_last(int weights, dnnl_primitive_desc_t *pd, dnnl_prim
     dnnl_primitive_desc_destroy(*pd);
     *prim = alt;
     *pd = cpd;
-}
-
-static int wgrad_gemm(const_dnnl_primitive_desc_t wpd)
-{
-    const char *impl = 0;
-    return dnnl_primitive_desc_query(wpd, dnnl_query_impl_info_str, 0, &impl) == dnnl_success && impl && strstr(impl, "gemm");
 }
 
 #define TRY(w, x) do { *what = (w); if((s = (x)) != dnnl_success) goto done; } while(0)
@@ -239,7 +237,7 @@ static dnnl_status_t build(c3dnn *d, const layer *l, const char **what)
         dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &ax, &aw, NULL, &ay, strides, pl, pr));
     TRY("backward-weights primitive", make_prim(&wpd, &d->bwd_w, &wd, fpd));
     thin_channels_last(1, &wpd, &d->bwd_w, xs, ys, &aw, strides, pl, pr, fpd);
-    d->wgrad_gemm = wgrad_gemm(wpd);
+    d->wgrad_gemm = strstr(impl_of(wpd), "gemm") != 0;
 
     size_t cur = 0;
     *what = "reorder";
@@ -435,8 +433,9 @@ int conv3d_onednn_forward(layer l, network net)
     return 0;
 }
 
-/* [conv3d] whose weight gradient runs in the AVX2 loops (own_wgrad): the data gradient into its copy and net.delta first, so that a failure there leaves
- * everything untouched; then the weight gradient, by oneDNN's primitive when the loops are short of memory. */
+/* [conv3d] whose weight gradient runs in the AVX2 loops (own_wgrad): the data gradient into its copy and net.delta
+ * first, so that a failure there leaves everything untouched; then the weight gradient, by oneDNN's primitive when
+ * the loops are short of memory. */
 static int backward_own_wgrad(c3dnn *d, layer l, network net, float *ws)
 {
     dnnl_status_t s;
