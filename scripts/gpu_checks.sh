@@ -96,6 +96,18 @@ run() { # name, extra flags...: dbisl-tiny on the tiny set, weights into $O/<nam
   timeout 120 $D seg3d train "$O/$n/d.data" "$O/tiny.cfg" -clear -seed 5 "$@" > "$O/$n/out" 2> "$O/$n/err"
 }
 
+# keyoff <key> <folder> <what> <log pattern> [<run to compare with> <flags>...]: dbisl-tiny with <key>=0 against det1
+# (or the run named), deterministic, byte compare of the final weights (used by the det and mixed sections)
+keyoff() {
+  k=$1; f=$2; w=$3; p=$4; ref=${5:-det1}; [ $# -ge 5 ] && shift 5 || shift $#
+  sed -e "s/^\[net\]$/[net]\n$k=0/" "$O/tiny.cfg" > "$O/tiny-$f.cfg"
+  mkdir -p "$O/$f"
+  sed "s|^backup = .*|backup = $(cd "$O/$f" && pwd)|" "$O/$ref/d.data" > "$O/$f/d.data"
+  timeout 120 $D seg3d train "$O/$f/d.data" "$O/tiny-$f.cfg" -clear -seed 5 -deterministic -max_batches "$IT" "$@" > "$O/$f/out" 2> "$O/$f/err"
+  if cmp -s "$O/$f/tiny-${f}_final.weights" "$O/$ref/tiny_final.weights"; then say "$w: identical to separate buffers ($(grep -o "$p" "$O/$ref/err" | head -1))"
+  else say "$w: DIFFER from separate buffers (deterministic, $(ls "$O/$f" | tr '\n' ' '))"; fi
+}
+
 if want det; then
 # the softmin transform at the largest kernel on the GPU (it was refused before the kernel limit had one home)
 sed -e 's/^max_batches=.*/max_batches=4/; s/^kernel=3$/kernel=15/' cfg/dbisl-tiny.cfg > "$O/dt15.cfg"
@@ -126,17 +138,7 @@ fi
 # 3b/3c/3d. buffer sharing on the GPU, each against separate buffers in deterministic mode: shared gradient buffers
 #     (src/delta_share.h), in-place [shortcut]s (src/shortcut_share.h; the conv before each takes its activation
 #     gradient from x_norm on the GPU) and outputs rebuilt before backward (src/output_recompute.h: the rebuild
-#     kernels c3_recompute_output_gpu and rebuild_dropout_seeded_gpu). keyoff <key> <folder> <what> <log pattern>
-#     [<run to compare with> <flags>...]: dbisl-tiny with <key>=0 against det1 (or the run named)
-keyoff() {
-  k=$1; f=$2; w=$3; p=$4; ref=${5:-det1}; [ $# -ge 5 ] && shift 5 || shift $#
-  sed -e "s/^\[net\]$/[net]\n$k=0/" "$O/tiny.cfg" > "$O/tiny-$f.cfg"
-  mkdir -p "$O/$f"
-  sed "s|^backup = .*|backup = $(cd "$O/$f" && pwd)|" "$O/det1/d.data" > "$O/$f/d.data"
-  timeout 120 $D seg3d train "$O/$f/d.data" "$O/tiny-$f.cfg" -clear -seed 5 -deterministic -max_batches "$IT" "$@" > "$O/$f/out" 2> "$O/$f/err"
-  if cmp -s "$O/$f/tiny-${f}_final.weights" "$O/$ref/tiny_final.weights"; then say "$w: identical to separate buffers ($(grep -o "$p" "$O/$ref/err" | head -1))"
-  else say "$w: DIFFER from separate buffers (deterministic, $(ls "$O/$f" | tr '\n' ' '))"; fi
-}
+#     kernels c3_recompute_output_gpu and rebuild_dropout_seeded_gpu)
 keyoff share_deltas noshare "shared gradient buffers" '[0-9.]* MiB shared.*'
 keyoff inplace_shortcut noinplace "in-place [shortcut]s" 'in place: .*'
 keyoff recompute_outputs norecompute "outputs rebuilt before backward" 'rebuilt before backward: [0-9.]* MiB shared by lifetime (one per layer: [0-9.]* MiB'

@@ -443,11 +443,18 @@ static void test_gpu_vs_cpu(void)
         char err[1024], extra[512];
         snprintf(extra, sizeof(extra), "k=-3\nk_seg=-2\nlambda=0.5\nbeta=0.6\n%s", cases[c].extra);
         int nin = 2 * cases[c].ndec, t, i, j;
+        /* a network built for the device holds device buffers only ([dtransform] has no host scratch then): the CPU
+         * reference runs on a second network of the same cfg built for the CPU */
+        gpu_index = 0;
         network *net = make_net_n(extra, cases[c].ndec, err);
         CHECK_MSG(net != 0, "case %zu: %s", c, err);
-        if(!net) continue;
-        *net->seen = 4 * (size_t)net->batch * net->subdivisions;   /* iteration 4: inside every ramp above */
-        layer l = net->layers[net->n - 1];
+        gpu_index = -1;
+        network *cnet = net ? make_net_n(extra, cases[c].ndec, err) : 0;
+        gpu_index = 0;
+        CHECK_MSG(!net || cnet != 0, "case %zu (CPU): %s", c, err);
+        if(!net || !cnet){ if(net) free_network(net); continue; }
+        *net->seen = *cnet->seen = 4 * (size_t)net->batch * net->subdivisions;   /* iteration 4: inside every ramp above */
+        layer l = net->layers[net->n - 1], lc = cnet->layers[cnet->n - 1];
         CHECK(l.output_gpu != 0);
         static float in[4][B * V], truth[B * (V + 1)], dcpu[4][B * V], dgpu[4][B * V];
         unsigned s = 11 + (unsigned)c;
@@ -459,12 +466,13 @@ static void test_gpu_vs_cpu(void)
             truth[i * (V + 1) + V] = !cases[c].unlabeled && i != 1;
         }
         for(t = 0; t < nin; ++t){
-            memcpy(net->layers[t].output, in[t], B * V * sizeof(float));
+            memcpy(cnet->layers[t].output, in[t], B * V * sizeof(float));
             cuda_push_array(net->layers[t].output_gpu, in[t], B * V);
             fill_gpu(B * V, 0, net->layers[t].delta_gpu, 1);
-            memset(net->layers[t].delta, 0, B * V * sizeof(float));
+            memset(cnet->layers[t].delta, 0, B * V * sizeof(float));
         }
         memcpy(net->truth, truth, sizeof(truth));
+        memcpy(cnet->truth, truth, sizeof(truth));
         cuda_push_array(net->truth_gpu, truth, B * (V + 1));
         /* device path first (the [dtransform]/[r2s] sections and the loss), with the host results poisoned: it must
          * produce them itself */
@@ -475,14 +483,14 @@ static void test_gpu_vs_cpu(void)
         for(t = 0; t < DBISL_NTERMS; ++t) tg[t] = l.output[t];
         cuda_pull_array(l.output_gpu, to, DBISL_NTERMS * B);
         for(t = 0; t < nin; ++t) cuda_pull_array(net->layers[t].delta_gpu, dgpu[t], B * V);
-        /* then the CPU path on the host copies */
-        run_sections(net, 0);
-        float cc = l.cost[0];
-        for(t = 0; t < nin; ++t) memcpy(dcpu[t], net->layers[t].delta, B * V * sizeof(float));
+        /* then the CPU path on the CPU network */
+        run_sections(cnet, 0);
+        float cc = lc.cost[0];
+        for(t = 0; t < nin; ++t) memcpy(dcpu[t], cnet->layers[t].delta, B * V * sizeof(float));
         CHECK_MSG(fabs(cg - cc) <= 1e-4 * fabs(cc) + 1e-7, "case %zu: cost gpu %.8g cpu %.8g", c, cg, cc);
         int nz = 0;
         for(t = 0; t < DBISL_NTERMS; ++t){
-            float tc = l.output[t];
+            float tc = lc.output[t];
             nz += tc != 0;
             CHECK_MSG(fabs(tg[t] - tc) <= 1e-4 * fabs(tc) + 1e-7, "case %zu: term %s gpu %.8g cpu %.8g", c, dbisl_term_names[t], tg[t], tc);
             CHECK_MSG(to[t] == tg[t], "case %zu: output_gpu[%d] %.8g vs l.output %.8g", c, t, to[t], tg[t]);
@@ -494,6 +502,7 @@ static void test_gpu_vs_cpu(void)
         }
         printf("  case %zu: cost %.6g, %d terms nonzero\n", c, cc, nz);
         free_network(net);
+        free_network(cnet);
     }
 #endif
 }

@@ -460,6 +460,10 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     network *net = parse_row(r, 1, err, sizeof(err));
     CHECK_MSG(net != 0, "%s: GPU parse: %s", r->name, err);
     if(!net) return;
+    /* Darknet's cuda_make_array allocates nothing while gpu_index < 0 (the CPU rows run so): the device is current
+     * for the whole comparison */
+    int gi = gpu_index;
+    gpu_index = 0;
     gbuf in, dx, ws;
     memset(&ws, 0, sizeof(ws));
     float *orig_in_gpu = net->input_gpu, *orig_ws = net->workspace;
@@ -520,6 +524,7 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
     gbuf_free(&in); gbuf_free(&dx); gbuf_free(&ws);
     free(y); free(d);
     free_network(net);
+    gpu_index = gi;
 }
 #endif
 
