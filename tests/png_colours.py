@@ -32,22 +32,21 @@ def read_png(path):
         f, line = raw[y, 0], raw[y, 1:].astype(np.int32)
         if f == 0:
             cur = line
-        elif f == 2:
+        elif f == 1:   # Sub: a running sum of each channel along the row
+            cur = np.cumsum(line.reshape(w, bpp), axis=0).reshape(-1) & 255
+        elif f == 2:   # Up
             cur = (line + prev) & 255
-        else:
-            cur = line.copy()
-            for x in range(w * bpp):
-                a = cur[x - bpp] if x >= bpp else 0
-                b = prev[x]
-                if f == 1:
-                    p = a
-                elif f == 3:
-                    p = (a + b) >> 1
-                else:
-                    c = prev[x - bpp] if x >= bpp else 0
+        else:          # Average, Paeth: each byte needs the one decoded before it, on plain ints
+            cur, up = [0] * bpp + line.tolist(), [0] * bpp + prev.tolist()   # bpp zeros: the bytes left of the row
+            if f == 3:
+                for x in range(bpp, bpp + w * bpp):
+                    cur[x] = (cur[x] + ((cur[x - bpp] + up[x]) >> 1)) & 255
+            else:
+                for x in range(bpp, bpp + w * bpp):
+                    a, b, c = cur[x - bpp], up[x], up[x - bpp]
                     pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                    p = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
-                cur[x] = (cur[x] + p) & 255
+                    cur[x] = (cur[x] + (a if pa <= pb and pa <= pc else (b if pb <= pc else c))) & 255
+            cur = np.array(cur[bpp:], np.int32)
         out[y] = cur
         prev = cur
     return out.reshape(h, w, bpp)[:, :, :3]
