@@ -249,8 +249,23 @@ static int cmd_infer(int argc, char **argv)
     if(network_predict_volume(net, img.data, VW, VH, VD, stride, -1, prob, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     double t = now() - t0;
     int wins = sw_starts(VD, net->d, stride[0], 0) * sw_starts(VH, net->h, stride[1], 0) * sw_starts(VW, net->w, stride[2], 0);
-    printf("seconds=%.4f windows=%d per_pass=%d device=%s precision=%s\n", t, wins, net->batch, gpu_index >= 0 ? "gpu" : "cpu",
-           precisions[darknet3d_precision]);
+    /* the same number of passes again, the network alone (forward, and forward + the seg heads' probabilities
+     * brought to the host): what the sliding window spends beyond them is gathering and adding the windows */
+    int passes = (wins + net->batch - 1) / net->batch, i;
+    float *in = calloc((size_t)net->batch * net->inputs, sizeof(float));
+    if(!in){ fprintf(stderr, "error: out of memory\n"); return 1; }
+    double tf = now();
+    for(i = 0; i < passes; ++i) network_predict(net, in);
+    tf = now() - tf;
+    double th = now();
+    for(i = 0; i < passes; ++i){
+        network_predict(net, in);
+        if(network_foreground_prob(net, -1, prob, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    }
+    th = now() - th;
+    free(in);
+    printf("seconds=%.4f windows=%d per_pass=%d passes=%d forward_seconds=%.4f forward_heads_seconds=%.4f device=%s precision=%s\n", t,
+           wins, net->batch, passes, tf, th, gpu_index >= 0 ? "gpu" : "cpu", precisions[darknet3d_precision]);
     free(prob);
     free_network(net);
     volume_free(&img); volume_free(&lab);
