@@ -163,6 +163,11 @@ elif [ "$GPULIB" = 0 ]; then
     GPU_ROWS="gpu ($GPUNAME) | $LIB is a CPU build: run make (GPU=1) first | ratio=n/a"
 else
     echo "bench: GPU training and inference ..." >&2
+    # smi_start / smi_peak: the whole GPU's memory.used as nvidia-smi reports it (what a user sees), sampled every
+    # 100 ms while one run goes on (CUDA context, the cuDNN algorithm search and caching allocators included);
+    # smi_peak stops the sampler and prints the largest sample in MiB
+    smi_start() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$O/smi.txt" 2>/dev/null & SMI_PID=$!; }
+    smi_peak() { kill "$SMI_PID" 2>/dev/null; wait "$SMI_PID" 2>/dev/null; sort -n "$O/smi.txt" | tail -1; }
     "$B/darknet" seg3d synth "$O/synth-gpu" 5 -size 88 128 128 -seed 1 >>"$O/synth.log" 2>&1
     # numeric regimes, each against PyTorch in the same one: exact FP32 (ours' default on request; torch with TF32
     # off), TF32 tensor-core convolutions (precision=tf32, our GPU default; torch's default for cuDNN convolutions),
@@ -176,7 +181,9 @@ else
     res torch-fp32 "$GT"
     GO32=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu tf32 2>"$O/train-gpu-ours-tf32.log" | tail -1) || true
     res ours-tf32 "$GO32"
+    smi_start
     GO16=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu fp16 2>"$O/train-gpu-ours-fp16.log" | tail -1) || true
+    SO16=$(smi_peak)
     res ours-fp16 "$GO16"
     GOB=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu bf16 2>"$O/train-gpu-ours-bf16.log" | tail -1) || true
     res ours-bf16 "$GOB"
@@ -184,7 +191,9 @@ else
     res torch-tf32 "$GT32"
     GTB=$(TORCH_TF32=1 TORCH_AMP=bf16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-bf16.log" | tail -1) || true
     res torch-amp-bf16 "$GTB"
+    smi_start
     GTH=$(TORCH_TF32=1 TORCH_AMP=fp16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-fp16.log" | tail -1) || true
+    STH=$(smi_peak)
     res torch-amp-fp16 "$GTH"
     GIO=$("$O/bench_train" infer "$O/bench-gpu.cfg" "$O/vol-gpu.f32" 88 256 256 4 18 18 -gpu -precision tf32 2>"$O/infer-gpu-ours.log" | tail -1) || true
     res ours-infer "$GIO"
@@ -205,6 +214,7 @@ gpu train 112x112x80 b4 f16 synth, TF32 convolutions both, s/iter | ours=$(kv "$
 gpu train 112x112x80 b4 f16 synth, ours precision=fp16 (fp16 convolutions, FP32 accumulation, dynamic loss scale; $(kv "$GO16" skipped) steps skipped) vs PyTorch AMP fp16 (autocast + GradScaler, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO16" s_per_iter) $(kv "$GO16" error) torch=$TH | ratio=$(ratio "$(kv "$GO16" s_per_iter)" "$TH")
 gpu train 112x112x80 b4 f16 synth, ours precision=bf16 vs PyTorch AMP bf16 (autocast, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GOB" s_per_iter) $(kv "$GOB" error) torch=$TB | ratio=$(ratio "$(kv "$GOB" s_per_iter)" "$TB")
 gpu train peak memory, MiB, ours fp16 / bf16 vs PyTorch AMP fp16 / bf16 | ours=$(kv "$GO16" peak_mib)/$(kv "$GOB" peak_mib) torch=$(kv "$GTH" peak_mib)/$(kv "$GTB" peak_mib) | ratio=$(ratio "$(kv "$GO16" peak_mib)" "$(kv "$GTH" peak_mib)")
+gpu train peak memory of the whole GPU (nvidia-smi memory.used every 100 ms during the run), MiB, ours fp16 vs PyTorch AMP fp16 | ours=${SO16:-n/a} torch=${STH:-n/a} | ratio=$(ratio "${SO16:-}" "${STH:-}")
 gpu train 112x112x80 b4 f16 synth, ours TF32 vs PyTorch AMP bf16 (autocast, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO32" s_per_iter) torch=$TB $(kv "$GTB" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$TB")
 gpu train 112x112x80 b4 f16 synth, ours TF32 vs PyTorch AMP fp16 (autocast + GradScaler, channels_last_3d, cudnn.benchmark), s/iter | ours=$(kv "$GO32" s_per_iter) torch=$TH $(kv "$GTH" error) | ratio=$(ratio "$(kv "$GO32" s_per_iter)" "$TH")
 gpu train peak memory, MiB (both: device memory in use, cudaMemGetInfo total-free, after each iteration, minus the value before the model was built; CUDA context excluded, caches and workspaces included), ours TF32 vs PyTorch AMP $AMP_L | ours=$(kv "$GO32" peak_mib) torch=$AMP_M (FP32 both: $(kv "$GO" peak_mib)/$(kv "$GT" peak_mib), torch TF32 $(kv "$GT32" peak_mib)) | ratio=$(ratio "$(kv "$GO32" peak_mib)" "$AMP_M")

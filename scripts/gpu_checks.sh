@@ -38,17 +38,22 @@ trap bring_back EXIT
 IT=${GPU_CHECK_ITERS:-20}
 # each line goes to $OUT at once too, so that a call cut off at its limit (no EXIT trap then) still brings it back
 say() { echo "$*" | tee -a "$S"; [ -z "${OUT:-}" ] || cp "$S" "$OUT/summary.txt" 2>/dev/null || true; }
-# watch <pid>: the largest memory.used (MiB, whole GPU) while that process runs, sampled every 0.1 s; waits for it
-# and leaves its exit code in $rc
+# watch <pid> [samples file]: the largest memory.used (MiB, whole GPU) while that process runs, sampled every 0.1 s
+# (each sample also appended to the file when one is named); waits for it and leaves its exit code in $rc
 watch() {
   m=0
+  [ -z "${2:-}" ] || : > "$2"
   while kill -0 "$1" 2>/dev/null; do
     u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
+    [ -z "${2:-}" ] || echo "${u:-0}" >> "$2"
     [ "${u:-0}" -gt "$m" ] && m=$u; sleep 0.1
   done
   wait "$1"; rc=$?
   echo "$m"
 }
+# late_peak <samples file>: the largest sample of the last third (the steady iterations, after start-up and the
+# cuDNN algorithm search)
+late_peak() { awk '{ v[NR] = $1 } END { m = 0; for(i = int(2 * NR / 3) + 1; i <= NR; ++i) if(v[i] > m) m = v[i]; print m }' "$1" 2>/dev/null; }
 say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1); $(nproc) cores; $(date -u)"
 
 # 0. the GPU build: from the kit that scripts/gpu_kit.sh packed elsewhere when there is one (a GPU machine without
@@ -188,14 +193,14 @@ else say "resume (fp16, deterministic): DIFFERS from the uninterrupted run"; fi
 fi
 
 if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
-if want speed && in_budget 210 "speed at the paper's configuration"; then
+if want speed && in_budget 240 "speed at the paper's configuration"; then
 # 5. speed at the paper's configuration: fp32, tf32, fp16, bf16, and the cost of -deterministic (seconds per iteration after warm-up)
 $D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
 sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
 speed() { # label, cfg, flags...: s/iter; the run's peak GPU memory into $O/speed-<label>.peak
   l=$1; c=$2; shift 2
   timeout 75 $D seg3d train "$O/big/synth.data" "$c" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err" &
-  watch $! > "$O/speed-$l.peak"
+  watch $! "$O/speed-$l.samples" > "$O/speed-$l.peak"
   # mean of the per-iteration seconds (5th field) after the first 5 iterations
   awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
 }
@@ -212,8 +217,15 @@ sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0\nrecompute_outputs
 t0=$(speed tf32sep "$O/vnet0.cfg" -precision tf32)
 sed -e 's/^\[net\]$/[net]\nchannels_last=0/' "$V" > "$O/vnetnc.cfg"
 h16nc=$(speed fp16nc "$O/vnetnc.cfg" -precision fp16)
-pk() { cat "$O/speed-$1.peak" 2>/dev/null; }
+# which buffer-sharing key costs time at tf32: each one off alone
+: > "$O/keys.txt"
+for k in share_deltas inplace_shortcut recompute_outputs; do
+  sed -e "s/^\[net\]$/[net]\n$k=0/" "$V" > "$O/vnet-$k.cfg"
+  echo "$k=0 $(speed "tf32-$k" "$O/vnet-$k.cfg" -precision tf32)" >> "$O/keys.txt"
+done
+pk() { echo "$(cat "$O/speed-$1.peak" 2>/dev/null) (last third of the run $(late_peak "$O/speed-$1.samples"))"; }
 say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 with separate buffers (share_deltas=0 inplace_shortcut=0 recompute_outputs=0) $t0, fp16 with NCDHW 16-bit copies (channels_last=0) $h16nc"
+say "tf32 s/iter with one buffer-sharing key off: $(tr '\n' ',' < "$O/keys.txt" | sed 's/,$//; s/,/, /g') (all on $t32, all off $t0)"
 say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 with separate buffers $(pk tf32sep), fp16 NCDHW copies $(pk fp16nc)"
 srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
 say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16); fp16 NCDHW copies $(srch fp16nc)"
