@@ -5,8 +5,8 @@
 #   make test       build and run every test under tests/
 #   make demo       the README's main job
 
-# parallel by default, one job per core (a -j on the command line wins)
-MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+# parallel by default: one job per core, at most 8 (each nvcc job can take a GiB or more); a -j on the command line wins
+MAKEFLAGS += -j$(shell n=$$(nproc 2>/dev/null || echo 2); [ "$$n" -gt 8 ] && n=8; echo $$n)
 
 CUDA_HOME ?= /usr/local/cuda
 HAVE_CUDA := $(shell test -x $(CUDA_HOME)/bin/nvcc && test -f $(CUDA_HOME)/include/cudnn.h && echo 1 || echo 0)
