@@ -1,6 +1,7 @@
 #!/bin/sh
 # The PyTorch side of `make bench` on the CPU: training in FP32 and under the mixed-precision recipe of the GPU anchor (autocast bf16, channels_last_3d; fp16 with a GradScaler where the CPU torch has fp16 autocast), and its refusals.
 PY=${TORCH_PYTHON:-/usr/bin/python3}
+case ${BUILD:-} in *-san*) echo "SKIP bench_torch: sanitizer build (PyTorch alone runs here, none of our code; make test runs it)"; exit 0;; esac
 if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   echo "SKIP bench_torch: $PY cannot import torch and numpy (Debian: apt-get install python3-torch)"; exit 0
 fi

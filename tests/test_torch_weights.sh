@@ -2,6 +2,9 @@
 # scripts/torch_weights.py both ways: a random PyTorch DTC VNet / MCNet3d_v1 converted to .weights predicts what PyTorch's forward gives (1e-4), trained .weights converted to a state_dict give our prediction in PyTorch, and mismatches name the tensor.
 D=${DARKNET:-./darknet}
 PY=${TORCH_PYTHON:-/usr/bin/python3}
+# under a sanitizer build (make asan) nothing: the time goes to PyTorch, and the darknet calls (predict and train of the
+# tiny cfgs) run under the sanitizers in test_train_tiny.sh and test_pictures.sh; make test runs this whole file
+case ${BUILD:-} in *-san*) echo "SKIP torch_weights: sanitizer build (make test runs it; its darknet calls run under the sanitizers in other tests)"; exit 0;; esac
 # without numpy or torch: --help works, a command says in one line what to install (a module that fails to import hides
 # the real one on PYTHONPATH; an empty numpy stands in for the real one when torch is the module hidden)
 H=tests/out/torch_weights_modules.$$
