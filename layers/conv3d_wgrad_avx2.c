@@ -30,9 +30,9 @@ int conv3d_wgrad_avx2_applies(layer l)
     if(st->transposed || g->sd != 1 || g->sh != 1 || g->sw != 1) return 0;
     if(g->kd > 3 || g->kh > 3 || g->kw > 3) return 0;
     if(g->pd > g->kd - 1 || g->ph > g->kh - 1 || g->pw > g->kw - 1) return 0;
-    /* rows of 8 or 16 voxels (V-Net's 4x8x8 and 8x16x16 stages) ran no faster than oneDNN's GEMM, rows of 32 and
-     * 64 two to three times faster (docs/performance.md, "AVX2 weight gradient") */
-    return g->ow >= (conv3d_wgrad_avx2_mode == 2 ? VL : 4 * VL);
+    /* rows of 8 voxels ran slower than oneDNN's GEMM and rows of 16 about as fast, rows of 20 to 64 1.5 to 3 times
+     * faster (docs/performance.md, "AVX2 weight gradient") */
+    return g->ow >= (conv3d_wgrad_avx2_mode == 2 ? VL : 2 * VL + 1);
 }
 
 /* The copies one call works on. X: the input, c x Dp x Hp x Wp, image voxel (z, y, x) at (z + pd, y + ph, x + pw),

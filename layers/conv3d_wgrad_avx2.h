@@ -3,7 +3,7 @@
 #define CONV3D_WGRAD_AVX2_H
 #include "darknet.h"
 
-/* 0: never; 1 (default): where the rule below holds with rows of at least 32 output voxels, on a CPU with AVX2 and
+/* 0: never; 1 (default): where the rule below holds with rows of more than 16 output voxels, on a CPU with AVX2 and
  * FMA but without AVX-512F, and where oneDNN chose im2col + GEMM for the layer's weight gradient; 2: wherever the
  * rule holds on a CPU with AVX2 and FMA (the tests compare the loops with the general path on any such CPU). */
 extern int conv3d_wgrad_avx2_mode;

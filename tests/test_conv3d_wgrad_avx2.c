@@ -107,8 +107,14 @@ static void test_shape_rule(void)
     conv3d_wgrad_avx2_mode = 1;
     CHECK(conv3d_wgrad_avx2_applies(net->layers[1]) == !__builtin_cpu_supports("avx512f"));
     free_network(net);
-    /* by default not for rows shorter than 32 voxels */
-    const shape short_rows = {16, 16, 3, 4, 31, 3, 3, 3, 1, 1, 1, 1};
+    /* by default for rows of more than 16 voxels only */
+    const shape rows17 = {16, 16, 3, 4, 17, 3, 3, 3, 1, 1, 1, 1};
+    net = c3t_one_layer(&rows17, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
+    CHECK(net != 0);
+    if(!net) return;
+    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]) == !__builtin_cpu_supports("avx512f"));
+    free_network(net);
+    const shape short_rows = {16, 16, 3, 4, 16, 3, 3, 3, 1, 1, 1, 1};
     net = c3t_one_layer(&short_rows, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
     CHECK(net != 0);
     if(!net) return;
