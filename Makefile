@@ -43,7 +43,7 @@ LDLIBS := -lopenblas -lnifti2 -lznz -lhdf5_serial $(CAIRO_LIBS) -lz -lm -pthread
 ifeq ($(GPU),1)
 DEFS += -DGPU
 INCS += -I$(CUDA_HOME)/include
-LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++
+LDLIBS += -L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib64/stubs -lcudart -lcurand -lcuda -lstdc++ -ldl
 endif
 ifeq ($(CUDNN),1)
 DEFS += -DCUDNN

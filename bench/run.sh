@@ -39,7 +39,7 @@ else
         GPULIB=1
         CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
         GFLAGS="-DGPU -I$CUDA_HOME/include"
-        LIBS="$LIBS -L$CUDA_HOME/lib64 -L$CUDA_HOME/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++"
+        LIBS="$LIBS -L$CUDA_HOME/lib64 -L$CUDA_HOME/lib64/stubs -lcudart -lcurand -lcuda -lstdc++ -ldl"
         # Darknet's layer struct has cuDNN fields: the driver must be compiled with the library's CUDNN setting
         if nm "$LIB" 2>/dev/null | grep -q ' U cudnn'; then GFLAGS="$GFLAGS -DCUDNN"; LIBS="$LIBS -lcudnn"; fi
     fi
