@@ -79,6 +79,20 @@ static void test_loops_match_general_path(void)
     conv3d_direct_enabled = 1;
 }
 
+/* whether the loops take a 16 -> 16, 3x3x3 layer with rows of w voxels under mode m (-1: the layer was not built) */
+static int takes_at_width(int w, int m)
+{
+    const shape s = {16, 16, 3, 4, w, 3, 3, 3, 1, 1, 1, 1};
+    network *net = c3t_one_layer(&s, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
+    if(!net) return -1;
+    int saved = conv3d_wgrad_avx2_mode;
+    conv3d_wgrad_avx2_mode = m;
+    int r = conv3d_wgrad_avx2_applies(net->layers[1]);
+    conv3d_wgrad_avx2_mode = saved;
+    free_network(net);
+    return r;
+}
+
 static void test_shape_rule(void)
 {
     if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA");
@@ -98,33 +112,15 @@ static void test_shape_rule(void)
         CHECK_MSG(!conv3d_wgrad_avx2_applies(net->layers[1]), "case %zu should take the general path", i);
         free_network(net);
     }
-    /* the default takes them only on a CPU without AVX-512F; 0 never */
-    const shape ok = {16, 16, 3, 4, 32, 3, 3, 3, 1, 1, 1, 1};
-    network *net = c3t_one_layer(&ok, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
-    CHECK(net != 0);
-    if(!net) return;
-    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]));
     conv3d_wgrad_avx2_mode = 1;
-    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]) == !__builtin_cpu_supports("avx512f"));
-    free_network(net);
-    /* by default for rows of more than 16 voxels only */
-    const shape rows17 = {16, 16, 3, 4, 17, 3, 3, 3, 1, 1, 1, 1};
-    net = c3t_one_layer(&rows17, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
-    CHECK(net != 0);
-    if(!net) return;
-    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]) == !__builtin_cpu_supports("avx512f"));
-    free_network(net);
-    const shape short_rows = {16, 16, 3, 4, 16, 3, 3, 3, 1, 1, 1, 1};
-    net = c3t_one_layer(&short_rows, 1, "conv3d", "tests/out/conv3d_wgrad_avx2.cfg");
-    CHECK(net != 0);
-    if(!net) return;
-    CHECK(!conv3d_wgrad_avx2_applies(net->layers[1]));
-    conv3d_wgrad_avx2_mode = 2;
-    CHECK(conv3d_wgrad_avx2_applies(net->layers[1]));
-    conv3d_wgrad_avx2_mode = 0;
-    CHECK(!conv3d_wgrad_avx2_applies(net->layers[1]));
-    conv3d_wgrad_avx2_mode = 1;
-    free_network(net);
+    /* the default takes them only on a CPU without AVX-512F and for rows of more than 16 voxels; 0 never */
+    const int dflt = !__builtin_cpu_supports("avx512f");
+    CHECK(takes_at_width(32, 2) == 1);
+    CHECK(takes_at_width(32, 1) == dflt);
+    CHECK(takes_at_width(17, 1) == dflt);
+    CHECK(takes_at_width(16, 1) == 0);
+    CHECK(takes_at_width(16, 2) == 1);
+    CHECK(takes_at_width(16, 0) == 0);
 }
 
 int main(void)
