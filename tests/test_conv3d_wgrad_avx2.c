@@ -1,4 +1,4 @@
-/* Tests of [conv3d]'s AVX2 weight-gradient loops (layers/conv3d_wgrad_avx2.c): the same weight gradient as the general path on shapes with channel and row tails, padding up to k-1 and uneven kernels, the same bits at 1, 2 and 3 threads, the layer's backward through them in a oneDNN build, and the shape rule. */
+/* Tests of [conv3d]'s AVX2 weight-gradient kernel (layers/conv3d_wgrad_avx2.c): the same weight gradient as the general path on shapes with channel, column and row tails, padding up to k-1 and uneven kernels, the same bits at 1, 2 and 3 threads and with samples copied one by one, the layer's backward through it in a oneDNN build, and the shape rule. */
 #include <omp.h>
 #include "testlib.h"
 #include "darknet.h"
@@ -9,8 +9,8 @@
 
 typedef c3t_shape shape;   /* sd last: 0 or 1 for stride 1 */
 
-/* the loops alone: dW from x and the same output gradient as c3t_run's */
-static int loops(network *net, const float *x, float *dw)
+/* the kernel alone: dW from x and the same output gradient as c3t_run's */
+static int kernel_dw(network *net, const float *x, float *dw)
 {
     layer l = net->layers[1];
     network nn = *net;
@@ -30,7 +30,7 @@ static void check_shape(const shape *s)
     if(!net) return;
     layer l = net->layers[1];
     conv3d_wgrad_avx2_mode = 2;
-    CHECK_MSG(conv3d_wgrad_avx2_applies(l), "the loops should take %d -> %d channels at w = %d", s->c, s->oc, s->w);
+    CHECK_MSG(conv3d_wgrad_avx2_applies(l), "the kernel should take %d -> %d channels at w = %d", s->c, s->oc, s->w);
     size_t nx = (size_t)B * l.inputs, ny = (size_t)B * l.outputs, nw = (size_t)l.nweights;
     float *x = malloc(nx * sizeof(float)), *buf = malloc(2 * (ny + nx + nw) * sizeof(float)), *dw = malloc(nw * sizeof(float));
     float *y0 = buf, *dx0 = y0 + ny, *dw0 = dx0 + nx, *y1 = dw0 + nw, *dx1 = y1 + ny, *dw1 = dx1 + nx;
@@ -41,18 +41,24 @@ static void check_shape(const shape *s)
     conv3d_wgrad_avx2_mode = 2;
     for(t = 0; t < 3; ++t){
         omp_set_num_threads(threads[t]);
-        CHECK(loops(net, x, t ? dw : dw1) == 0);
+        CHECK(kernel_dw(net, x, t ? dw : dw1) == 0);
         if(t) CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: dW differs at %d threads", s->c, s->oc, threads[t]);
     }
     omp_set_num_threads(saved);
+    /* one sample per copy instead of the whole batch */
+    const size_t group = conv3d_wgrad_avx2_group_floats;
+    conv3d_wgrad_avx2_group_floats = 1;
+    CHECK(kernel_dw(net, x, dw) == 0);
+    CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: dW differs with one sample per copy", s->c, s->oc);
+    conv3d_wgrad_avx2_group_floats = group;
     double ew = c3t_max_rel(dw1, dw0, nw);
     CHECK_MSG(ew < 2e-5, "%d -> %d at %dx%dx%d, kernel %dx%dx%d pad %d,%d,%d: dW relative error %g", s->c, s->oc, s->d, s->h,
               s->w, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw, ew);
 #ifdef ONEDNN
-    /* the layer's backward takes the loops for dW; forward and dX are oneDNN's as before */
+    /* the layer's backward takes the kernel for dW; forward and dX are oneDNN's as before */
     c3t_run(net, x, y1, dx1, dw);
     CHECK_MSG(memcmp(y1, y0, ny * sizeof(float)) == 0 && memcmp(dx1, dx0, nx * sizeof(float)) == 0 &&
-              memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: the layer's backward did not take the loops for dW alone", s->c, s->oc);
+              memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: the layer's backward did not take the kernel for dW alone", s->c, s->oc);
 #endif
     conv3d_wgrad_avx2_mode = 1;
     free(x); free(buf); free(dw);
@@ -61,9 +67,9 @@ static void check_shape(const shape *s)
 
 static int cpu_has_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
-static void test_loops_match_general_path(void)
+static void test_kernel_matches_general_path(void)
 {
-    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA: the loops are not used here");
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA: the kernel is not used here");
     conv3d_direct_enabled = 0;
     static const shape S[] = {
         {16, 16, 4, 6, 24, 3, 3, 3, 1, 1, 1, 1},   /* the paper's full-resolution layer: three whole vectors per row */
@@ -73,13 +79,16 @@ static void test_loops_match_general_path(void)
         {4, 10, 3, 5, 16, 1, 3, 3, 0, 1, 1, 1},    /* a 1x3x3 kernel */
         {5, 6, 4, 4, 17, 3, 2, 2, 1, 0, 1, 1},     /* even kernel sides */
         {9, 17, 2, 3, 8, 2, 3, 1, 1, 1, 0, 1},     /* kw = 1, one vector per row */
+        {6, 5, 3, 4, 9, 3, 3, 3, 1, 1, 1, 1},      /* at most 8 filters: one vector of them, 12 columns per task */
+        {40, 24, 2, 3, 4, 3, 3, 3, 1, 1, 1, 1},    /* two blocks of 16 filters, the second half empty; rows of 4 */
+        {64, 64, 2, 2, 2, 3, 3, 3, 1, 1, 1, 1},    /* the V-Net's bottom: 8 voxels, 1728 columns */
     };
     size_t i;
     for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
     conv3d_direct_enabled = 1;
 }
 
-/* whether the loops take a 16 -> 16, 3x3x3 layer with rows of w voxels under mode m (-1: the layer was not built) */
+/* whether the kernel takes a 16 -> 16, 3x3x3 layer with rows of w voxels under mode m (-1: the layer was not built) */
 static int takes_at_width(int w, int m)
 {
     const shape s = {16, 16, 3, 4, w, 3, 3, 3, 1, 1, 1, 1};
@@ -98,7 +107,6 @@ static void test_shape_rule(void)
     if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA");
     static const struct { shape s; const char *kind; } S[] = {
         {{4, 8, 4, 4, 32, 3, 3, 3, 1, 1, 1, 2}, "conv3d"},    /* stride 2 */
-        {{4, 8, 3, 4, 7, 3, 3, 3, 1, 1, 1, 1}, "conv3d"},     /* rows shorter than a vector */
         {{4, 8, 3, 4, 32, 4, 3, 3, 1, 1, 1, 1}, "conv3d"},    /* a kernel side of 4 */
         {{4, 8, 3, 4, 32, 3, 3, 3, 1, 1, 3, 1}, "conv3d"},    /* padding k */
         {{4, 8, 3, 4, 32, 3, 3, 3, 1, 1, 1, 1}, "deconv3d"},
@@ -113,13 +121,12 @@ static void test_shape_rule(void)
         free_network(net);
     }
     conv3d_wgrad_avx2_mode = 1;
-    /* the default takes them only on a CPU without AVX-512F and for rows of more than 16 voxels; 0 never */
+    /* the default takes them only on a CPU without AVX-512F, at any row length; 0 never */
     const int dflt = !__builtin_cpu_supports("avx512f");
     CHECK(takes_at_width(32, 2) == 1);
     CHECK(takes_at_width(32, 1) == dflt);
-    CHECK(takes_at_width(17, 1) == dflt);
-    CHECK(takes_at_width(16, 1) == 0);
-    CHECK(takes_at_width(16, 2) == 1);
+    CHECK(takes_at_width(4, 1) == dflt);
+    CHECK(takes_at_width(4, 2) == 1);
     CHECK(takes_at_width(16, 0) == 0);
 }
 
@@ -128,7 +135,7 @@ int main(void)
     darknet3d_init();
     gpu_index = -1;
     if(system("mkdir -p tests/out")) return 1;
-    RUN(test_loops_match_general_path);
+    RUN(test_kernel_matches_general_path);
     RUN(test_shape_rule);
     TEST_MAIN_END();
 }
