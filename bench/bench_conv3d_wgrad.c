@@ -81,7 +81,11 @@ int main(int argc, char **argv)
         if(!net){ fprintf(stderr, "bench_conv3d_wgrad: cfg for %s failed\n", S[k].name); return 1; }
         layer l = net->layers[1];
         conv3d_wgrad_avx2_mode = 2;
-        if(!conv3d_wgrad_avx2_applies(l)){ fprintf(stderr, "bench_conv3d_wgrad: the kernel does not apply here (no AVX2 with FMA?)\n"); return 1; }
+        if(!conv3d_wgrad_avx2_applies(l)){
+            printf("%-22s the kernel does not take this layer here (no AVX2 with FMA?)\n", S[k].name);
+            free_network(net);
+            continue;
+        }
         size_t nx = (size_t)batch * l.inputs, ny = (size_t)batch * l.outputs, i;
         float *x = malloc(nx * sizeof(float)), *dx = calloc(nx, sizeof(float)), *dy = malloc(ny * sizeof(float));
         for(i = 0; i < nx; ++i) x[i] = (float)((i * 2654435761u) >> 16 & 1023) / 1024.f - 0.5f;

@@ -1,19 +1,15 @@
-/* The weight gradient of stride-1 [conv3d] layers on AVX2 CPUs as an outer-product kernel: output channels in the vector lanes, (input channel, tap) columns broadcast, over channels-last copies of the input and the output gradient. */
+/* The AVX2 weight gradient of stride-1 [conv3d] layers: which layers take it, and for rows of at least 32 voxels direct loops with 4 output channels x 3 taps of 8 lanes in registers over zero-padded copies of the input and the output gradient (shorter rows: conv3d_wgrad_avx2_cl.c). */
 #include <stdlib.h>
 #include <string.h>
 #include <immintrin.h>
-#include <omp.h>
 #include "conv3d_wgrad_avx2.h"
 #include "conv3d_common.h"
 
 int conv3d_wgrad_avx2_mode = 1;
+int conv3d_wgrad_avx2_kernel = 0;
 
-#define VL 8                      /* floats per vector */
-/* voxels per chunk of rows: a task's output-gradient vectors of a chunk (64 bytes a voxel) stay in L1 while it runs
- * its columns, and the per-chunk cost (12 accumulators loaded and stored) is about 1 % */
-#define CHUNK_VOXELS 384
-
-size_t conv3d_wgrad_avx2_group_floats = (size_t)8 << 20;
+#define OB 4      /* output channels per task */
+#define VL 8      /* floats per vector */
 
 /* 0: no AVX2 with FMA; 1: AVX2 with FMA, no AVX-512F; 2: AVX2 with FMA and AVX-512F */
 static int cpu_level(void)
@@ -37,208 +33,133 @@ int conv3d_wgrad_avx2_applies(layer l)
     return g->pd <= g->kd - 1 && g->ph <= g->kh - 1 && g->pw <= g->kw - 1;
 }
 
-/* The shapes of one call. A task is a tile of mr vectors of output channels by nc columns, a column being one
- * (input channel, tap) of the weights, taken tap by tap (column q = tap * c + ic), so that a task's broadcasts read
- * neighbouring floats of X; l.weight_updates holds it at dW[oc][ic * k3 + tap].
- * X: the input of nb samples, channels last and zero-padded: nb x Dp x Hp x Wp x c, image voxel (z, y, x) at
- * (z + pd, y + ph, x + pw). DY: the output gradient of nb samples, channels last: nb x od x oh x ow x ocp, zeros
- * past out_c. A row is one (sample, z, y) of the output. */
-typedef struct {
-    int mr, nc;           /* vectors of output channels and columns per task */
-    int ocp, ncol, ncb;   /* output channels rounded up to mr * VL; columns; column blocks */
-    int Dp, Hp, Wp;
-    int nb;               /* samples per copy */
-    int rows_per_chunk;
-    size_t xs, ys;        /* floats of one sample's X and DY */
-    size_t *xrow;         /* X's offset of each row of nb samples */
-} plan;
-
-static plan plan_of(const layer *l, const geom3d *g)
+/* 1: the row loops below, 0: the outer-product kernel. The loops ran faster from rows of 32 voxels, the kernel below
+ * them (docs/performance.md, "AVX2 weight gradient"); the loops need rows of at least one vector. */
+static int row_loops(const geom3d *g)
 {
-    plan p;
-    p.mr = l->out_c > VL ? 2 : 1;
-    p.nc = p.mr == 2 ? 6 : 12;    /* mr * nc = 12 accumulators, with the dY vectors and a broadcast in 16 registers */
-    p.ocp = (l->out_c + p.mr * VL - 1) / (p.mr * VL) * (p.mr * VL);
-    p.ncol = l->c * g->kd * g->kh * g->kw;
-    p.ncb = (p.ncol + p.nc - 1) / p.nc;
-    p.Dp = g->od + g->kd - 1;
-    p.Hp = g->oh + g->kh - 1;
-    p.Wp = g->ow + g->kw - 1;
-    p.xs = (size_t)p.Dp * p.Hp * p.Wp * l->c;
-    p.ys = (size_t)g->od * g->oh * g->ow * p.ocp;
-    p.nb = (int)(conv3d_wgrad_avx2_group_floats / (p.xs + p.ys));
-    if(p.nb < 1) p.nb = 1;
-    if(p.nb > l->batch) p.nb = l->batch;
-    p.rows_per_chunk = CHUNK_VOXELS / g->ow > 1 ? CHUNK_VOXELS / g->ow : 1;
-    return p;
+    if(g->ow < VL) return 0;
+    return conv3d_wgrad_avx2_kernel ? conv3d_wgrad_avx2_kernel == 1 : g->ow >= 4 * VL;
 }
 
-/* samples s0 .. s0 + n - 1 into X and DY (inside a parallel region) */
-static void copy_in(const layer *l, const network *net, const geom3d *g, const plan *p, int s0, int n, float *X, float *DY)
+/* The copies one call works on. X: the input, c x Dp x Hp x Wp, image voxel (z, y, x) at (z + pd, y + ph, x + pw),
+ * zeros elsewhere; Wp covers the reads of whole vectors at x0 + e. DY: the output gradient, OC x od x oh x Wd with
+ * OC rounded up to OB and rows rounded up to VL, zeros past the layer's channels and row ends. */
+typedef struct { int Dp, Hp, Wp, Wd, oc_pad; } copies;
+
+static copies copies_of(const layer *l, const geom3d *g)
 {
-    const int C = l->c;
+    copies c;
+    c.Wd = (g->ow + VL - 1) / VL * VL;
+    c.Dp = g->od + g->kd - 1;
+    c.Hp = g->oh + g->kh - 1;
+    c.Wp = c.Wd + g->kw - 1;
+    c.oc_pad = (l->out_c + OB - 1) / OB * OB;
+    return c;
+}
+
+static void pad_input(const float *x, const geom3d *g, const copies *c, float *X)
+{
     long r;
-    #pragma omp for schedule(static)
-    for(r = 0; r < (long)n * p->Dp * p->Hp; ++r){
-        const int s = (int)(r / ((long)p->Dp * p->Hp)), z = (int)(r / p->Hp % p->Dp) - g->pd, y = (int)(r % p->Hp) - g->ph;
-        float *row = X + (size_t)r * p->Wp * C;
-        memset(row, 0, (size_t)p->Wp * C * sizeof(float));
-        if(z < 0 || z >= g->d || y < 0 || y >= g->h) continue;
-        const float *in = net->input + (size_t)(s0 + s) * l->inputs + ((size_t)z * g->h + y) * g->w;
-        const size_t cs = (size_t)g->d * g->h * g->w;
-        int c, x;
-        for(c = 0; c < C; ++c)
-            for(x = 0; x < g->w; ++x) row[(size_t)(x + g->pw) * C + c] = in[c * cs + x];
-    }
-    const size_t os = (size_t)g->od * g->oh * g->ow;
-    #pragma omp for schedule(static)
-    for(r = 0; r < (long)n * g->od * g->oh; ++r){
-        const int s = (int)(r / ((long)g->od * g->oh));
-        const size_t at = (size_t)(r % ((long)g->od * g->oh)) * g->ow;
-        const float *dy = l->delta + (size_t)(s0 + s) * l->outputs + at;
-        float *row = DY + (size_t)r * g->ow * p->ocp;
-        int c, x;
-        if(p->ocp > l->out_c) memset(row, 0, (size_t)g->ow * p->ocp * sizeof(float));
-        for(c = 0; c < l->out_c; ++c)
-            for(x = 0; x < g->ow; ++x) row[(size_t)x * p->ocp + c] = dy[c * os + x];
+    #pragma omp parallel for schedule(static)
+    for(r = 0; r < (long)g->c * c->Dp; ++r){
+        const int ch = (int)(r / c->Dp), z = (int)(r % c->Dp) - g->pd;
+        float *plane = X + (size_t)r * c->Hp * c->Wp;
+        int y;
+        memset(plane, 0, (size_t)c->Hp * c->Wp * sizeof(float));
+        if(z < 0 || z >= g->d) continue;
+        for(y = 0; y < g->h; ++y)
+            memcpy(plane + (size_t)(y + g->ph) * c->Wp + g->pw, x + (((size_t)ch * g->d + z) * g->h + y) * g->w, (size_t)g->w * sizeof(float));
     }
 }
 
-/* The row loop of a task: for each row of the chunk, X's row start xp and DY's vectors dp of the task's output
- * channels, then ROW over the row's voxels */
-#define FOR_ROWS(...)                                                                                          \
-    do {                                                                                                       \
-        const int C = g->c, ocp = p->ocp, ow = g->ow;                                                          \
-        long r;                                                                                                \
-        for(r = r0; r < r1; ++r){                                                                              \
-            const float *xp = X + p->xrow[r];                                                                  \
-            const float *dp = DY + (size_t)r * ow * ocp + (size_t)ob * p->mr * VL;                             \
-            int x;                                                                                             \
-            for(x = 0; x < ow; ++x, xp += C, dp += ocp){ __VA_ARGS__ }                                               \
-        }                                                                                                      \
-    } while(0)
-
-/* the accumulators are named locals, not an array: a __m256 may alias any float, so an array would be stored back
- * after every FMA */
-#define LD(a, i) __m256 a = _mm256_load_ps(acc + (i) * VL)
-#define ST(a, i) _mm256_store_ps(acc + (i) * VL, a)
-#define BC(j) const __m256 b##j = _mm256_broadcast_ss(xp + o##j)
-
-/* 2 vectors of output channels x 6 columns: acc's tile (vector m, column j at (m * 6 + j) * VL) += over the rows
- * r0 .. r1 - 1 */
-__attribute__((target("avx2,fma")))
-static void tile_2x6(const float *X, const float *DY, const geom3d *g, const plan *p, const int *off, int ob, long r0,
-                     long r1, float *acc)
+static void pad_gradient(const float *dy, int out_c, const geom3d *g, const copies *c, float *DY)
 {
-    const long o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
-    LD(a0, 0); LD(a1, 1); LD(a2, 2); LD(a3, 3); LD(a4, 4); LD(a5, 5);
-    LD(c0, 6); LD(c1, 7); LD(c2, 8); LD(c3, 9); LD(c4, 10); LD(c5, 11);
-    FOR_ROWS({
-        const __m256 d0 = _mm256_load_ps(dp), d1 = _mm256_load_ps(dp + VL);
-        BC(0); a0 = _mm256_fmadd_ps(d0, b0, a0); c0 = _mm256_fmadd_ps(d1, b0, c0);
-        BC(1); a1 = _mm256_fmadd_ps(d0, b1, a1); c1 = _mm256_fmadd_ps(d1, b1, c1);
-        BC(2); a2 = _mm256_fmadd_ps(d0, b2, a2); c2 = _mm256_fmadd_ps(d1, b2, c2);
-        BC(3); a3 = _mm256_fmadd_ps(d0, b3, a3); c3 = _mm256_fmadd_ps(d1, b3, c3);
-        BC(4); a4 = _mm256_fmadd_ps(d0, b4, a4); c4 = _mm256_fmadd_ps(d1, b4, c4);
-        BC(5); a5 = _mm256_fmadd_ps(d0, b5, a5); c5 = _mm256_fmadd_ps(d1, b5, c5);
-    });
-    ST(a0, 0); ST(a1, 1); ST(a2, 2); ST(a3, 3); ST(a4, 4); ST(a5, 5);
-    ST(c0, 6); ST(c1, 7); ST(c2, 8); ST(c3, 9); ST(c4, 10); ST(c5, 11);
+    long r;
+    #pragma omp parallel for schedule(static)
+    for(r = 0; r < (long)c->oc_pad * g->od; ++r){
+        const int ch = (int)(r / g->od);
+        float *plane = DY + (size_t)r * g->oh * c->Wd;
+        int y;
+        memset(plane, 0, (size_t)g->oh * c->Wd * sizeof(float));
+        if(ch >= out_c) continue;
+        for(y = 0; y < g->oh; ++y) memcpy(plane + (size_t)y * c->Wd, dy + ((size_t)r * g->oh + y) * g->ow, (size_t)g->ow * sizeof(float));
+    }
 }
 
-/* 1 vector of output channels x 12 columns, for layers of at most 8 filters (column j at j * VL) */
-__attribute__((target("avx2,fma")))
-static void tile_1x12(const float *X, const float *DY, const geom3d *g, const plan *p, const int *off, int ob, long r0,
-                      long r1, float *acc)
+/* acc[o][e] (o < OB, e < KW) += over the rows of output slice z: DY[blk * OB + o] times X[ci] shifted by (a, b, e).
+ * KW is a compile-time constant at each call, so the 12 accumulators, the KW shifted x vectors and one dY vector
+ * stay in the 16 registers. */
+static inline __attribute__((always_inline, target("avx2,fma")))
+void wgrad_rows(const float *X, const float *DY, const geom3d *g, const copies *c, int blk, int ci, int a, int b,
+                const int KW, int z, __m256 acc[OB][3])
 {
-    const long o0 = off[0], o1 = off[1], o2 = off[2], o3 = off[3], o4 = off[4], o5 = off[5];
-    const long o6 = off[6], o7 = off[7], o8 = off[8], o9 = off[9], o10 = off[10], o11 = off[11];
-    LD(a0, 0); LD(a1, 1); LD(a2, 2); LD(a3, 3); LD(a4, 4); LD(a5, 5);
-    LD(a6, 6); LD(a7, 7); LD(a8, 8); LD(a9, 9); LD(a10, 10); LD(a11, 11);
-    FOR_ROWS({
-        const __m256 d0 = _mm256_load_ps(dp);
-        BC(0); a0 = _mm256_fmadd_ps(d0, b0, a0); BC(1); a1 = _mm256_fmadd_ps(d0, b1, a1);
-        BC(2); a2 = _mm256_fmadd_ps(d0, b2, a2); BC(3); a3 = _mm256_fmadd_ps(d0, b3, a3);
-        BC(4); a4 = _mm256_fmadd_ps(d0, b4, a4); BC(5); a5 = _mm256_fmadd_ps(d0, b5, a5);
-        BC(6); a6 = _mm256_fmadd_ps(d0, b6, a6); BC(7); a7 = _mm256_fmadd_ps(d0, b7, a7);
-        BC(8); a8 = _mm256_fmadd_ps(d0, b8, a8); BC(9); a9 = _mm256_fmadd_ps(d0, b9, a9);
-        BC(10); a10 = _mm256_fmadd_ps(d0, b10, a10); BC(11); a11 = _mm256_fmadd_ps(d0, b11, a11);
-    });
-    ST(a0, 0); ST(a1, 1); ST(a2, 2); ST(a3, 3); ST(a4, 4); ST(a5, 5);
-    ST(a6, 6); ST(a7, 7); ST(a8, 8); ST(a9, 9); ST(a10, 10); ST(a11, 11);
+    const size_t cs = (size_t)g->od * g->oh * c->Wd;
+    int o, e, y, x0;
+    for(y = 0; y < g->oh; ++y){
+        const float *xr = X + (((size_t)ci * c->Dp + z + a) * c->Hp + y + b) * c->Wp;
+        const float *dr = DY + (((size_t)blk * OB * g->od + z) * g->oh + y) * c->Wd;
+        for(x0 = 0; x0 < c->Wd; x0 += VL){
+            __m256 xv[3];
+            for(e = 0; e < KW; ++e) xv[e] = _mm256_loadu_ps(xr + x0 + e);
+            for(o = 0; o < OB; ++o){
+                __m256 dv = _mm256_loadu_ps(dr + o * cs + x0);
+                __asm__("" : "+x"(dv));   /* one load of dY[o], not one per FMA */
+                for(e = 0; e < KW; ++e) acc[o][e] = _mm256_fmadd_ps(dv, xv[e], acc[o][e]);
+            }
+        }
+    }
 }
 
-/* one task (output block ob, column block cb) over rows r0 .. r1 - 1, accumulated in accmem */
-static void task(const float *X, const float *DY, const geom3d *g, const plan *p, const int *off, int ob, int cb,
-                 long r0, long r1, float *accmem)
+/* one task (output block blk, input channel ci, kernel row (a, b)) over output slice z, accumulated in accmem */
+__attribute__((target("avx2,fma")))
+static void wgrad_task(const float *X, const float *DY, const geom3d *g, const copies *c, int blk, int ci, int a, int b,
+                       int z, float *accmem)
 {
-    const int *o = off + (size_t)cb * p->nc;
-    if(p->mr == 2) tile_2x6(X, DY, g, p, o, ob, r0, r1, accmem);
-    else tile_1x12(X, DY, g, p, o, ob, r0, r1, accmem);
+    __m256 acc[OB][3];
+    int o, e;
+    for(o = 0; o < OB; ++o) for(e = 0; e < 3; ++e) acc[o][e] = _mm256_loadu_ps(accmem + (o * 3 + e) * VL);
+    if(g->kw == 3) wgrad_rows(X, DY, g, c, blk, ci, a, b, 3, z, acc);
+    else if(g->kw == 2) wgrad_rows(X, DY, g, c, blk, ci, a, b, 2, z, acc);
+    else wgrad_rows(X, DY, g, c, blk, ci, a, b, 1, z, acc);
+    for(o = 0; o < OB; ++o) for(e = 0; e < 3; ++e) _mm256_storeu_ps(accmem + (o * 3 + e) * VL, acc[o][e]);
 }
 
 int conv3d_wgrad_avx2(layer l, network net)
 {
     const geom3d *g = &c3_state(l)->g;
-    plan p = plan_of(&l, g);
-    const int k3 = g->kd * g->kh * g->kw, nob = p.ocp / (p.mr * VL);
-    const long ntask = (long)nob * p.ncb;
-    const size_t tile = (size_t)p.mr * p.nc * VL;
-    /* X's offset of each column from its row's start; the last block's missing columns repeat column 0 and are
-     * dropped at the end */
-    int *off = malloc((size_t)p.ncb * p.nc * sizeof(int));
-    float *X = aligned_alloc(64, ((size_t)p.nb * p.xs * sizeof(float) + 63) / 64 * 64);
-    float *DY = aligned_alloc(64, ((size_t)p.nb * p.ys * sizeof(float) + 63) / 64 * 64);
-    float *acc = aligned_alloc(64, (size_t)ntask * tile * sizeof(float));
-    const long nrows = (long)p.nb * g->od * g->oh;
-    size_t *xrow = malloc((size_t)nrows * sizeof(size_t));
-    long r;
-    int n;
-    if(!off || !X || !DY || !acc || !xrow){ free(off); free(X); free(DY); free(acc); free(xrow); return -1; }
-    for(r = 0; r < nrows; ++r){
-        const long sz = r / g->oh;   /* sample * od + z */
-        xrow[r] = ((size_t)sz / g->od * p.Dp + sz % g->od) * p.Hp * p.Wp * l.c + (size_t)(r % g->oh) * p.Wp * l.c;
-    }
-    p.xrow = xrow;
-    memset(acc, 0, (size_t)ntask * tile * sizeof(float));
-    for(n = 0; n < p.ncb * p.nc; ++n){
-        const int q = n < p.ncol ? n : 0, t = q / l.c, ic = q % l.c;
-        const int a = t / (g->kh * g->kw), b = t / g->kw % g->kh, e = t % g->kw;
-        off[n] = ((a * p.Hp + b) * p.Wp + e) * l.c + ic;
-    }
-    #pragma omp parallel
-    {
-        /* each thread owns a fixed range of tasks and runs it over every chunk, with no barrier between chunks */
-        const int nt = omp_get_num_threads(), me = omp_get_thread_num();
-        const long t0 = ntask * me / nt, t1 = ntask * (me + 1) / nt;
-        int s0;
-        for(s0 = 0; s0 < l.batch; s0 += p.nb){
-            const int ns = l.batch - s0 < p.nb ? l.batch - s0 : p.nb;
-            const long nrows = (long)ns * g->od * g->oh;
-            long r0, t;
-            copy_in(&l, &net, g, &p, s0, ns, X, DY);
-            /* every task finishes a chunk of rows before the next, so that the chunk stays in cache; each output
-             * lane sums over samples, rows and voxels in that order, whatever the thread count */
-            for(r0 = 0; r0 < nrows; r0 += p.rows_per_chunk){
-                const long r1 = r0 + p.rows_per_chunk < nrows ? r0 + p.rows_per_chunk : nrows;
-                for(t = t0; t < t1; ++t) task(X, DY, g, &p, off, (int)(t / p.ncb), (int)(t % p.ncb), r0, r1, acc + (size_t)t * tile);
+    if(!row_loops(g)) return conv3d_wgrad_avx2_cl(l, net);
+    const copies c = copies_of(&l, g);
+    const int k3 = g->kd * g->kh * g->kw, rows = g->kd * g->kh, nblk = c.oc_pad / OB;
+    const long ntask = (long)nblk * l.c * rows;
+    float *X = malloc((size_t)g->c * c.Dp * c.Hp * c.Wp * sizeof(float));
+    float *DY = malloc((size_t)c.oc_pad * g->od * g->oh * c.Wd * sizeof(float));
+    float *acc = calloc((size_t)ntask * OB * 3 * VL, sizeof(float));
+    long t;
+    int s, z;
+    if(!X || !DY || !acc){ free(X); free(DY); free(acc); return -1; }
+    for(s = 0; s < l.batch; ++s){
+        pad_input(net.input + (size_t)s * l.inputs, g, &c, X);
+        pad_gradient(l.delta + (size_t)s * l.outputs, l.out_c, g, &c, DY);
+        /* every task finishes a slice before the next, so the slice's dY stays in cache */
+        for(z = 0; z < g->od; ++z){
+            #pragma omp parallel for schedule(static)
+            for(t = 0; t < ntask; ++t){
+                const int blk = (int)(t / ((long)rows * l.c)), ci = (int)(t / rows % l.c), ab = (int)(t % rows);
+                wgrad_task(X, DY, g, &c, blk, ci, ab / g->kh, ab % g->kh, z, acc + (size_t)t * OB * 3 * VL);
             }
-            #pragma omp barrier
-        }
-        /* the tiles into l.weight_updates, dW[oc][ic * k3 + tap] */
-        int oc;
-        #pragma omp for schedule(static)
-        for(oc = 0; oc < l.out_c; ++oc){
-            const int ob = oc / (p.mr * VL), m = oc / VL % p.mr, i = oc % VL;
-            float *dw = l.weight_updates + (size_t)oc * p.ncol;
-            int ic, tap;
-            for(ic = 0; ic < l.c; ++ic)
-                for(tap = 0; tap < k3; ++tap){
-                    const int q = tap * l.c + ic;
-                    dw[ic * k3 + tap] += acc[((size_t)ob * p.ncb + q / p.nc) * tile + (m * p.nc + q % p.nc) * VL + i];
-                }
         }
     }
-    free(off); free(X); free(DY); free(acc); free(xrow);
+    for(t = 0; t < ntask; ++t){
+        const int blk = (int)(t / ((long)rows * l.c)), ci = (int)(t / rows % l.c), ab = (int)(t % rows);
+        int o, e, i;
+        for(o = 0; o < OB && blk * OB + o < l.out_c; ++o)
+            for(e = 0; e < g->kw; ++e){
+                const float *v = acc + ((size_t)t * OB * 3 + o * 3 + e) * VL;
+                float sum = 0;
+                for(i = 0; i < VL; ++i) sum += v[i];
+                l.weight_updates[((size_t)(blk * OB + o) * l.c + ci) * k3 + ab * g->kw + e] += sum;
+            }
+    }
+    free(X); free(DY); free(acc);
     return 0;
 }

@@ -39,21 +39,28 @@ static void check_shape(const shape *s)
     conv3d_wgrad_avx2_mode = 0;
     c3t_run(net, x, y0, dx0, dw0);
     conv3d_wgrad_avx2_mode = 2;
-    for(t = 0; t < 3; ++t){
-        omp_set_num_threads(threads[t]);
-        CHECK(kernel_dw(net, x, t ? dw : dw1) == 0);
-        if(t) CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: dW differs at %d threads", s->c, s->oc, threads[t]);
+    int kern;
+    /* the row loops (1, where rows hold a vector), the outer-product kernel (2), then the default choice (3 here, 0 in
+     * conv3d_wgrad_avx2_kernel) */
+    for(kern = s->w >= 8 ? 1 : 2; kern <= 3; ++kern){
+        conv3d_wgrad_avx2_kernel = kern % 3;
+        for(t = 0; t < 3; ++t){
+            omp_set_num_threads(threads[t]);
+            CHECK(kernel_dw(net, x, t ? dw : dw1) == 0);
+            if(t) CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d, kernel %d: dW differs at %d threads", s->c, s->oc, kern, threads[t]);
+        }
+        omp_set_num_threads(saved);
+        if(kern == 2){   /* one sample per copy instead of the whole batch */
+            const size_t group = conv3d_wgrad_avx2_group_floats;
+            conv3d_wgrad_avx2_group_floats = 1;
+            CHECK(kernel_dw(net, x, dw) == 0);
+            CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: dW differs with one sample per copy", s->c, s->oc);
+            conv3d_wgrad_avx2_group_floats = group;
+        }
+        double e = c3t_max_rel(dw1, dw0, nw);
+        CHECK_MSG(e < 2e-5, "%d -> %d at %dx%dx%d, kernel %dx%dx%d pad %d,%d,%d, AVX2 kernel %d: dW relative error %g", s->c, s->oc,
+                  s->d, s->h, s->w, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw, kern, e);
     }
-    omp_set_num_threads(saved);
-    /* one sample per copy instead of the whole batch */
-    const size_t group = conv3d_wgrad_avx2_group_floats;
-    conv3d_wgrad_avx2_group_floats = 1;
-    CHECK(kernel_dw(net, x, dw) == 0);
-    CHECK_MSG(memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: dW differs with one sample per copy", s->c, s->oc);
-    conv3d_wgrad_avx2_group_floats = group;
-    double ew = c3t_max_rel(dw1, dw0, nw);
-    CHECK_MSG(ew < 2e-5, "%d -> %d at %dx%dx%d, kernel %dx%dx%d pad %d,%d,%d: dW relative error %g", s->c, s->oc, s->d, s->h,
-              s->w, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw, ew);
 #ifdef ONEDNN
     /* the layer's backward takes the kernel for dW; forward and dX are oneDNN's as before */
     c3t_run(net, x, y1, dx1, dw);
@@ -72,7 +79,8 @@ static void test_kernel_matches_general_path(void)
     if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA: the kernel is not used here");
     conv3d_direct_enabled = 0;
     static const shape S[] = {
-        {16, 16, 4, 6, 24, 3, 3, 3, 1, 1, 1, 1},   /* the paper's full-resolution layer: three whole vectors per row */
+        {16, 16, 4, 6, 24, 3, 3, 3, 1, 1, 1, 1},   /* LA-mini's half-resolution layer: three whole vectors per row */
+        {16, 16, 2, 3, 40, 3, 3, 3, 1, 1, 1, 1},   /* rows of 40: the default takes the row loops */
         {32, 12, 3, 5, 13, 3, 3, 3, 1, 1, 1, 1},   /* three blocks of 4 filters, a tail of 5 voxels */
         {3, 9, 4, 4, 12, 3, 3, 3, 0, 0, 0, 1},     /* no padding: 10 voxels per row; 9 filters, a block of one */
         {2, 5, 3, 4, 10, 3, 3, 3, 2, 2, 2, 1},     /* padding k-1: rows longer than the input's */

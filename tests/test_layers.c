@@ -46,9 +46,10 @@ static const layer_row ROWS[] = {
     /* channels a multiple of 8, as in the paper's model: the shapes cuDNN's tensor-core engines take at fp16/bf16/tf32 */
     /* rows of 16 voxels or more with at most 8 filters take the direct AVX-512 loops (layers/conv3d_direct.h) */
     {"conv3d_direct_thin", 2, 3, 3, 2, 18, "[conv3d]\nfilters=5\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
-    /* run with conv3d_wgrad_avx2_mode = 2: the weight gradient through the AVX2 loops (layers/conv3d_wgrad_avx2.h) on
-     * any CPU with AVX2, in a oneDNN build */
+    /* run with conv3d_wgrad_avx2_mode = 2: the weight gradient through the AVX2 kernels (layers/conv3d_wgrad_avx2.h)
+     * on any CPU with AVX2, in a oneDNN build: rows of 11 take the outer-product kernel, rows of 33 the row loops */
     {"conv3d_wgrad_avx2", 2, 3, 3, 4, 11, "[conv3d]\nfilters=9\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    {"conv3d_wgrad_avx2_rows", 2, 3, 2, 2, 33, "[conv3d]\nfilters=9\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_c16_bn_tc", 2, 16, 6, 8, 8, "[conv3d]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
      "the smaller conv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
     {"deconv3d_c16_tc", 2, 16, 3, 4, 4, "[deconv3d]\nfilters=16\nsize=2\nstride=2\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
