@@ -5,25 +5,10 @@
 #include <omp.h>
 #include "darknet.h"
 #include "darknet3d.h"
+#include "bench_conv3d.h"
 #include "conv3d_direct.h"
 
-typedef struct { const char *name; int c, oc, d, h, w; } shape;
-
-/* [net] takes one channel: a pointwise layer 0 sets the channel count; layer 1 is timed */
-static network *net_for(const shape *s, int batch)
-{
-    char cfg[1024];
-    snprintf(cfg, sizeof(cfg),
-             "[net]\nbatch=%d\nheight=%d\nwidth=%d\ndepth=%d\nchannels=1\n\n"
-             "[conv3d]\nfilters=%d\nsize=1\nstride=1\npad=0\nbatch_normalize=0\nactivation=linear\n\n"
-             "[conv3d]\nfilters=%d\nsize=3\nstride=1\npad=1\nbatch_normalize=1\nactivation=relu\n",
-             batch, s->h, s->w, s->d, s->c, s->oc);
-    FILE *f = fopen("tests/out/bench_conv3d_direct.cfg", "w");
-    if(!f) return 0;
-    fputs(cfg, f);
-    fclose(f);
-    return load_network_checked("tests/out/bench_conv3d_direct.cfg", 0, 0);
-}
+typedef c3b_shape shape;
 
 static double once(network *net, float *x, float *dx, float *dy, double *fwd)
 {
@@ -59,14 +44,13 @@ int main(int argc, char **argv)
     double tg = 0, td = 0;
     size_t k;
     for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
-        network *net = net_for(&S[k], batch);
+        network *net = c3b_net(&S[k], batch, (char *)"tests/out/bench_conv3d_direct.cfg");
         if(!net){ fprintf(stderr, "bench_conv3d_direct: cfg for %s failed\n", S[k].name); return 1; }
         layer l = net->layers[1];
         if(!conv3d_direct_applies(l)){ fprintf(stderr, "bench_conv3d_direct: the direct loops do not apply here (no AVX-512F?)\n"); return 1; }
-        size_t nx = (size_t)batch * l.inputs, ny = (size_t)batch * l.outputs, i;
+        size_t nx = (size_t)batch * l.inputs, ny = (size_t)batch * l.outputs;
         float *x = malloc(nx * sizeof(float)), *dx = calloc(nx, sizeof(float)), *dy = malloc(ny * sizeof(float));
-        for(i = 0; i < nx; ++i) x[i] = (float)((i * 2654435761u) >> 16 & 1023) / 1024.f - 0.5f;
-        for(i = 0; i < ny; ++i) dy[i] = (float)((i * 40503u) >> 8 & 1023) / 1024.f - 0.5f;
+        c3b_fill(x, nx, dy, ny);
         double bg = 1e30, bd = 1e30, fg = 1e30, fd = 1e30;
         int r;
         for(r = 0; r <= reps; ++r){          /* round 0 warms both paths up */
