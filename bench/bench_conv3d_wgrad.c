@@ -93,6 +93,7 @@ int main(int argc, char **argv)
         free_network(net);
     }
     conv3d_wgrad_avx2_mode = 1;
+    if(tg <= 0){ printf("conv3d_wgrad_ratio=n/a\n"); return 0; }
     printf("%-22s %12.1f %12.1f %8.2f\n", "total", tg * 1e3, tk * 1e3, tk / tg);
     printf("conv3d_wgrad_ratio=%.2f\n", tk / tg);
     return 0;
