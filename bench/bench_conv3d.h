@@ -24,11 +24,19 @@ static network *c3b_net(const c3b_shape *s, int batch, char *cfg_path)
     return load_network_checked(cfg_path, 0, 0);
 }
 
-/* x (nx floats) and dy (ny floats) from two integer hashes, in [-0.5, 0.5) */
-static void c3b_fill(float *x, size_t nx, float *dy, size_t ny)
+/* the timed layer's input x and output gradient dy (from two integer hashes, in [-0.5, 0.5)) and a zeroed dx */
+typedef struct { float *x, *dx, *dy; } c3b_bufs;
+
+static c3b_bufs c3b_alloc(layer l)
 {
+    const size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs;
+    c3b_bufs b = {malloc(nx * sizeof(float)), calloc(nx, sizeof(float)), malloc(ny * sizeof(float))};
     size_t i;
-    for(i = 0; i < nx; ++i) x[i] = (float)((i * 2654435761u) >> 16 & 1023) / 1024.f - 0.5f;
-    for(i = 0; i < ny; ++i) dy[i] = (float)((i * 40503u) >> 8 & 1023) / 1024.f - 0.5f;
+    if(!b.x || !b.dx || !b.dy){ fprintf(stderr, "bench: out of memory\n"); exit(1); }
+    for(i = 0; i < nx; ++i) b.x[i] = (float)((i * 2654435761u) >> 16 & 1023) / 1024.f - 0.5f;
+    for(i = 0; i < ny; ++i) b.dy[i] = (float)((i * 40503u) >> 8 & 1023) / 1024.f - 0.5f;
+    return b;
 }
+
+static void c3b_free(c3b_bufs *b) { free(b->x); free(b->dx); free(b->dy); }
 #endif

@@ -52,9 +52,8 @@ int main(int argc, char **argv)
             free_network(net);
             continue;
         }
-        size_t nx = (size_t)batch * l.inputs, ny = (size_t)batch * l.outputs;
-        float *x = malloc(nx * sizeof(float)), *dx = calloc(nx, sizeof(float)), *dy = malloc(ny * sizeof(float));
-        c3b_fill(x, nx, dy, ny);
+        c3b_bufs buf = c3b_alloc(l);
+        float *x = buf.x, *dx = buf.dx, *dy = buf.dy;
         double bg = 1e30, bd = 1e30, fg = 1e30, fd = 1e30;
         int r;
         for(r = 0; r <= reps; ++r){          /* round 0 warms both paths up */
@@ -71,7 +70,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "%s (%d)", S[k].name, batch);
         printf("%-24s %12.1f %12.1f %10.2f %12.1f   forward %.1f / %.1f ms\n", name, bg * 1e3, bd * 1e3, bd / bg, gflop / bd, fg * 1e3, fd * 1e3);
         tg += bg; td += bd;
-        free(x); free(dx); free(dy);
+        c3b_free(&buf);
         free_network(net);
     }
     if(tg <= 0){ printf("conv3d_direct_ratio=n/a\n"); return 0; }

@@ -71,9 +71,8 @@ int main(int argc, char **argv)
             free_network(net);
             continue;
         }
-        size_t nx = (size_t)batch * l.inputs, ny = (size_t)batch * l.outputs;
-        float *x = malloc(nx * sizeof(float)), *dx = calloc(nx, sizeof(float)), *dy = malloc(ny * sizeof(float));
-        c3b_fill(x, nx, dy, ny);
+        c3b_bufs buf = c3b_alloc(l);
+        float *x = buf.x, *dx = buf.dx, *dy = buf.dy;
         double bg = 1e30, bk = 1e30, bw = 1e30;
         int r;
         for(r = 0; r <= reps; ++r){          /* round 0 warms both paths up */
@@ -89,7 +88,7 @@ int main(int argc, char **argv)
         snprintf(name, sizeof(name), "%s (%d)", S[k].name, batch);
         printf("%-22s %12.1f %12.1f %8.2f %12.1f %10.1f\n", name, bg * 1e3, bk * 1e3, bk / bg, bw * 1e3, gflop / bw);
         tg += bg; tk += bk;
-        free(x); free(dx); free(dy);
+        c3b_free(&buf);
         free_network(net);
     }
     conv3d_wgrad_avx2_mode = 1;

@@ -190,13 +190,13 @@ int conv3d_wgrad_avx2_cl(layer l, network net)
         int s0;
         for(s0 = 0; s0 < l.batch; s0 += p.nb){
             const int ns = l.batch - s0 < p.nb ? l.batch - s0 : p.nb;
-            const long nrows = (long)ns * g->od * g->oh;
+            const long grows = (long)ns * g->od * g->oh;   /* rows of this group */
             long r0, t;
             copy_in(&l, &net, g, &p, s0, ns, X, DY);
             /* every task finishes a chunk of rows before the next, so that the chunk stays in cache; each output
              * lane sums over samples, rows and voxels in that order, whatever the thread count */
-            for(r0 = 0; r0 < nrows; r0 += p.rows_per_chunk){
-                const long r1 = r0 + p.rows_per_chunk < nrows ? r0 + p.rows_per_chunk : nrows;
+            for(r0 = 0; r0 < grows; r0 += p.rows_per_chunk){
+                const long r1 = r0 + p.rows_per_chunk < grows ? r0 + p.rows_per_chunk : grows;
                 for(t = t0; t < t1; ++t) task(X, DY, g, &p, off, (int)(t / p.ncb), (int)(t % p.ncb), r0, r1, acc + (size_t)t * tile);
             }
             #pragma omp barrier
