@@ -14,7 +14,7 @@
 #include "synth.h"
 #include "volume_io.h"
 #ifdef GPU
-#include <cuda_runtime.h>
+#include "cuda3d.h"
 #endif
 
 static double now(void)
@@ -30,9 +30,8 @@ static double gpu_used_mib(void)
 {
 #ifdef GPU
     if(gpu_index >= 0){
-        size_t fr = 0, tot = 0;
-        cudaDeviceSynchronize();
-        if(cudaMemGetInfo(&fr, &tot) == cudaSuccess) return (double)(tot - fr) / (1 << 20);
+        double m = cuda3d_device_used_mib();
+        if(m >= 0) return m;
     }
 #endif
     return 0;

@@ -74,4 +74,14 @@ void cuda3d_free(void **p)
     if(*p) CUDA3D_CHECK(cudaFree(*p));
     *p = NULL;
 }
+
+double cuda3d_device_used_mib(void)
+{
+    size_t fr = 0, tot = 0;
+    if(cudaDeviceSynchronize() != cudaSuccess || cudaMemGetInfo(&fr, &tot) != cudaSuccess){
+        (void)cudaGetLastError();
+        return -1;
+    }
+    return (double)(tot - fr) / (1 << 20);
+}
 #endif

@@ -52,6 +52,9 @@ int cuda3d_make_array_at(float **x_gpu, const float *x, size_t n, const char *fi
 int cuda3d_malloc_at(void **p, size_t bytes, const char *file, int line);
 /* frees and NULLs *p (no-op on NULL) */
 void cuda3d_free(void **p);
+/* MiB in use on the current device (cudaMemGetInfo: total - free, after a synchronize): every process's memory and
+ * the CUDA context included, as nvidia-smi counts it; -1 when the query fails */
+double cuda3d_device_used_mib(void);
 #endif
 
 #ifdef __cplusplus

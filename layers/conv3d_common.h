@@ -142,8 +142,9 @@ enum { C3_FW, C3_BD, C3_BF };
 /* l.convDesc set to the math type operation op's algorithm was chosen with; every cuDNN call of the layer takes it */
 cudnnConvolutionDescriptor_t c3_conv_desc(layer l, int op);
 #endif
-/* the cuDNN algorithm searches (one per new convolution shape) made since the last call: count and seconds */
-void c3_search_stats(int *n, double *seconds);
+/* the cuDNN algorithm searches (one per new convolution shape) made since the last call: count, seconds, the largest
+ * device scratch one allocated (bytes), and how many fell back to cuDNN's heuristic ranking for want of device memory */
+void c3_search_stats(int *n, double *seconds, size_t *scratch_bytes, int *short_of_memory);
 /* Forward and backward of either kind at precision fp16|bf16 (the FP32 paths stay in each layer's own file). */
 void c3_forward_half_gpu(layer l, network net);
 void c3_backward_half_gpu(layer l, network net);

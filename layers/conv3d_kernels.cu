@@ -119,13 +119,15 @@ static half_parts c3_half_parts(layer l)
 static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3], missed; } c3_cache[C3_CACHE];
 static int c3_cached;
 
-/* the searches made since c3_search_stats last reported them: how many, and their wall time */
-static int c3_searches;
+/* the searches made since c3_search_stats last reported them: how many, their wall time, the largest scratch one
+ * allocated (c3_trial), and how many used cuDNN's heuristic ranking for want of device memory for the scratch */
+static int c3_searches, c3_search_short;
 static double c3_search_s;
-extern "C" void c3_search_stats(int *n, double *seconds)
+static size_t c3_search_bytes;
+extern "C" void c3_search_stats(int *n, double *seconds, size_t *scratch_bytes, int *short_of_memory)
 {
-    *n = c3_searches; *seconds = c3_search_s;
-    c3_searches = 0; c3_search_s = 0;
+    *n = c3_searches; *seconds = c3_search_s; *scratch_bytes = c3_search_bytes; *short_of_memory = c3_search_short;
+    c3_searches = c3_search_short = 0; c3_search_s = 0; c3_search_bytes = 0;
 }
 
 static const char *c3_name(const layer *l) { return c3_state(*l)->transposed ? "deconv3d" : "conv3d"; }
@@ -150,14 +152,60 @@ static int c3_perf_count(cudnnStatus_t st, int n, int least)
     return n > C3_MAX_PERF ? C3_MAX_PERF : n;
 }
 
-/* By measurement: cudnnFind* times every algorithm on buffers it allocates itself; the fastest that passes PICK
- * wins. In deterministic mode the heuristic ranking of cudnnGet*_v7 is used instead, so that two runs (whose timings
- * differ) choose the same algorithms. A failed query leaves the default algorithm (IMPLICIT_GEMM forward, ALGO_1
- * backward: deterministic, small workspace) with the search's math type. Returns how many of the operations the
- * network needs were left at the default that way. */
+/* Device scratch of one measured search: the convolution's two tensors and its weights in the layer's data type, and
+ * a workspace as large as the largest entry of cuDNN's heuristic ranking that could be picked needs (at most the
+ * bound). cudnnFindConvolution*Algorithm without Ex allocates each algorithm's workspace itself, however large, so the
+ * device's peak during a search could exceed what training uses; here it is these four buffers. */
+typedef struct { void *x, *y, *w, *ws; size_t ws_bytes, bytes; } c3_trial;
+
+static void c3_trial_free(c3_trial *t)
+{
+    cudaFree(t->x); cudaFree(t->y); cudaFree(t->w); cudaFree(t->ws);
+    (void)cudaGetLastError();
+    memset(t, 0, sizeof(*t));
+}
+
+/* 0, or -1 with nothing allocated (no device memory for the tensors); a workspace that does not fit is halved until it
+ * does, which only leaves the entries that need more unmeasured */
+static int c3_trial_alloc(const layer *l, size_t ws_bytes, c3_trial *t)
+{
+    conv3d_state *st = c3_state(*l);
+    const geom3d *g = &st->g;
+    size_t e = c3_dtype() == CUDNN_DATA_FLOAT ? sizeof(float) : 2;
+    int yc = st->transposed ? l->c : l->out_c;
+    size_t nx = (size_t)l->batch * g->c * g->d * g->h * g->w * e, ny = (size_t)l->batch * yc * g->od * g->oh * g->ow * e;
+    size_t nw = (size_t)l->nweights * e;
+    memset(t, 0, sizeof(*t));
+    if(cudaMalloc(&t->x, nx) != cudaSuccess || cudaMalloc(&t->y, ny) != cudaSuccess || cudaMalloc(&t->w, nw) != cudaSuccess ||
+       cudaMemset(t->x, 0, nx) != cudaSuccess || cudaMemset(t->y, 0, ny) != cudaSuccess || cudaMemset(t->w, 0, nw) != cudaSuccess){
+        c3_trial_free(t);
+        return -1;
+    }
+    while(ws_bytes && cudaMalloc(&t->ws, ws_bytes) != cudaSuccess){ (void)cudaGetLastError(); t->ws = 0; ws_bytes /= 2; }
+    t->ws_bytes = t->ws ? ws_bytes : 0;
+    t->bytes = nx + ny + nw + t->ws_bytes;
+    return 0;
+}
+
+/* the largest workspace among the first found entries of a ranking that PICK could choose, at least cur */
+#define C3_WS_NEED(perf, found, cur) do { int i_; for(i_ = 0; i_ < (found); ++i_) \
+    if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && c3_math_ok((perf)[i_].mathType) && \
+       (perf)[i_].memory > (cur)) (cur) = (perf)[i_].memory; } while(0)
+
+/* keeps found entries of a measured ranking, marking those that need more workspace than the search had (not timed,
+ * whatever cuDNN reports for them) as failed, so that PICK passes them over */
+#define C3_TAKE_MEASURED(dst, src, found, ws_bytes, nf) do { int i_; for(i_ = 0; i_ < (found); ++i_){ (dst)[i_] = (src)[i_]; \
+    if((dst)[i_].memory > (ws_bytes)) (dst)[i_].status = CUDNN_STATUS_ALLOC_FAILED; } (nf) = (found); } while(0)
+
+/* By measurement: cudnnFind*Ex times every algorithm of cuDNN's ranking on scratch buffers of ours (c3_trial); the
+ * fastest that passes PICK wins. In deterministic mode the heuristic ranking of cudnnGet*_v7 is used instead, so that
+ * two runs (whose timings differ) choose the same algorithms; it is also what a layer gets when the device has no
+ * memory for the scratch or a search fails. Without either, the default algorithm (IMPLICIT_GEMM forward, ALGO_1
+ * backward: deterministic, small workspace) stays with the search's math type. Returns how many of the operations
+ * the network needs were left at the default that way. */
 static int c3_choose_algos(layer *l)
 {
-    int found = 0, key[C3_KEYLEN], i, n, missed = 0;
+    int key[C3_KEYLEN], i, n[3], nf[3] = {0, 0, 0}, found, missed = 0;
     conv3d_state *st = c3_state(*l);
     c3_algo_key(l, key);
     for(i = 0; i < c3_cached; ++i) if(!memcmp(c3_cache[i].key, key, sizeof(key))){
@@ -169,37 +217,48 @@ static int c3_choose_algos(layer *l)
     }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    cudnnConvolutionFwdAlgoPerf_t fw[C3_MAX_PERF];
-    cudnnConvolutionBwdDataAlgoPerf_t bd[C3_MAX_PERF];
-    cudnnConvolutionBwdFilterAlgoPerf_t bf[C3_MAX_PERF];
+    cudnnConvolutionFwdAlgoPerf_t fw[C3_MAX_PERF], fwm[C3_MAX_PERF];
+    cudnnConvolutionBwdDataAlgoPerf_t bd[C3_MAX_PERF], bdm[C3_MAX_PERF];
+    cudnnConvolutionBwdFilterAlgoPerf_t bf[C3_MAX_PERF], bfm[C3_MAX_PERF];
     l->fw_algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     l->bd_algo = CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
     l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
     st->math[C3_FW] = st->math[C3_BD] = st->math[C3_BF] = c3_search_math();
     cudnnHandle_t h = cudnn_handle();
-    int measure = !darknet3d_deterministic;
     /* an inference network runs forward passes only: [conv3d] needs the forward algorithm, [deconv3d] the
      * backward-data one (its forward); the others keep the defaults, unsearched and without a workspace */
     int need_fw = !layer3d_inference || !st->transposed, need_bd = !layer3d_inference || st->transposed, need_bf = !layer3d_inference;
-    cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n);
-    n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    if(need_fw && !((measure ? cudnnFindConvolutionForwardAlgorithm(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw)
-                : cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc, n, &found, fw))
-       == CUDNN_STATUS_SUCCESS && found)) ++missed;
-    else if(need_fw) PICK(fw, found, l->fw_algo, st->math[C3_FW], "forward", missed);
-    cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n);
-    n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    if(need_bd && !((measure ? cudnnFindConvolutionBackwardDataAlgorithm(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd)
-                : cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc, n, &found, bd))
-       == CUDNN_STATUS_SUCCESS && found)) ++missed;
-    else if(need_bd) PICK(bd, found, l->bd_algo, st->math[C3_BD], "backward-data", missed);
-    cs = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n);
-    n = c3_perf_count(cs, n, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
-    if(need_bf && !((measure ? cudnnFindConvolutionBackwardFilterAlgorithm(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf)
-                : cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc, n, &found, bf))
-       == CUDNN_STATUS_SUCCESS && found)) ++missed;
-    else if(need_bf) PICK(bf, found, l->bf_algo, st->math[C3_BF], "backward-filter", missed);
-    (void)cudaGetLastError();   /* a failed trial inside cudnnFind* (out of memory for one algorithm) is not the run's error */
+    n[C3_FW] = c3_perf_count(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n[C3_FW]), n[C3_FW], CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    n[C3_BD] = c3_perf_count(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n[C3_BD]), n[C3_BD], CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+    n[C3_BF] = c3_perf_count(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n[C3_BF]), n[C3_BF], CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    if(need_fw && cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
+                                                         n[C3_FW], &nf[C3_FW], fw) != CUDNN_STATUS_SUCCESS) nf[C3_FW] = 0;
+    if(need_bd && cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
+                                                              n[C3_BD], &nf[C3_BD], bd) != CUDNN_STATUS_SUCCESS) nf[C3_BD] = 0;
+    if(need_bf && cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, l->srcTensorDesc, l->dstTensorDesc, l->convDesc, l->weightDesc,
+                                                                n[C3_BF], &nf[C3_BF], bf) != CUDNN_STATUS_SUCCESS) nf[C3_BF] = 0;
+    c3_trial t;
+    size_t ws = 0;
+    C3_WS_NEED(fw, nf[C3_FW], ws);
+    C3_WS_NEED(bd, nf[C3_BD], ws);
+    C3_WS_NEED(bf, nf[C3_BF], ws);
+    if(!darknet3d_deterministic && c3_trial_alloc(l, ws, &t) == 0){
+        if(t.bytes > c3_search_bytes) c3_search_bytes = t.bytes;
+        if(need_fw && cudnnFindConvolutionForwardAlgorithmEx(h, l->srcTensorDesc, t.x, l->weightDesc, t.w, l->convDesc, l->dstTensorDesc, t.y,
+                                                             n[C3_FW], &found, fwm, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS && found){
+            C3_TAKE_MEASURED(fw, fwm, found, t.ws_bytes, nf[C3_FW]); }
+        if(need_bd && cudnnFindConvolutionBackwardDataAlgorithmEx(h, l->weightDesc, t.w, l->dstTensorDesc, t.y, l->convDesc, l->srcTensorDesc, t.x,
+                                                                  n[C3_BD], &found, bdm, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS && found){
+            C3_TAKE_MEASURED(bd, bdm, found, t.ws_bytes, nf[C3_BD]); }
+        if(need_bf && cudnnFindConvolutionBackwardFilterAlgorithmEx(h, l->srcTensorDesc, t.x, l->dstTensorDesc, t.y, l->convDesc, l->weightDesc, t.w,
+                                                                    n[C3_BF], &found, bfm, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS && found){
+            C3_TAKE_MEASURED(bf, bfm, found, t.ws_bytes, nf[C3_BF]); }
+        c3_trial_free(&t);
+    } else if(!darknet3d_deterministic) ++c3_search_short;
+    (void)cudaGetLastError();   /* a failed trial inside cudnnFind*Ex is not the run's error */
+    if(need_fw){ if(nf[C3_FW]) PICK(fw, nf[C3_FW], l->fw_algo, st->math[C3_FW], "forward", missed); else ++missed; }
+    if(need_bd){ if(nf[C3_BD]) PICK(bd, nf[C3_BD], l->bd_algo, st->math[C3_BD], "backward-data", missed); else ++missed; }
+    if(need_bf){ if(nf[C3_BF]) PICK(bf, nf[C3_BF], l->bf_algo, st->math[C3_BF], "backward-filter", missed); else ++missed; }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ++c3_searches;
     c3_search_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

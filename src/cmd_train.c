@@ -9,6 +9,9 @@
 #include "darknet3d.h"
 #include "cfg_options.h"
 #include "cfg_keys.h"
+#ifdef GPU
+#include "cuda3d.h"
+#endif
 #include "cfg_check.h"
 #include "dataset.h"
 #include "intensity.h"
@@ -45,6 +48,7 @@ typedef struct {
     chart *ch;
     long weights_size;      /* bytes of this network's weights file (-1 until the first is written) */
     double start;
+    double built_mib;       /* GPU: device memory in use once the network was built (cuda3d_device_used_mib) */
     size_t start_batch;
     loader_batch *b;        /* the batch trained last (NULL: none yet) */
     amp_params *amp;        /* precision fp16 on the GPU: the update buffers the loss scaling saves and checks (else NULL) */
@@ -203,6 +207,9 @@ static int train_build(train_run *r)
     r->net = load_network_checked(r->a.cfgfile, r->a.weights, r->a.clear);
     if(!r->net) return 1;
     network *net = r->net;
+#ifdef GPU
+    if(gpu_index >= 0) r->built_mib = cuda3d_device_used_mib();
+#endif
     if(r->a.max_batches > 0) net->max_batches = r->a.max_batches;
     if(net->max_batches < 1){ fprintf(stderr, "error: %s: [net] max_batches must be >= 1 (or pass -max_batches)\n", r->a.cfgfile); return 1; }
     if(train_check_start(r)) return 1;
@@ -416,6 +423,12 @@ static int train_iteration(train_run *r, int *bad_weights)
         return 3;
     }
     train_record(r, iter, loss, terms, cmd_now() - t0, tload);
+#ifdef GPU
+    /* what nvidia-smi's peak of a run is made of: context, network and search (built), the first pass's extras */
+    if(gpu_index >= 0 && (size_t)iter == r->start_batch + 1)
+        fprintf(stderr, "GPU memory in use on the device (whole device, CUDA context included): %.0f MiB once the network was built, "
+                        "%.0f MiB after the first iteration\n", r->built_mib, cuda3d_device_used_mib());
+#endif
     if((rc = train_validate_due(r, iter)) || (rc = train_checkpoint_due(r, iter))) *bad_weights = rc == 3;
     return rc;
 }

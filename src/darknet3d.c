@@ -254,10 +254,13 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         return 0;
     }
 #if defined(GPU) && defined(CUDNN)
-    int nsearch;
+    int nsearch, nshort;
     double tsearch;
-    c3_search_stats(&nsearch, &tsearch);
-    if(nsearch) fprintf(stderr, "cuDNN algorithm search: %d convolution shapes in %.1f s (kept for the process)\n", nsearch, tsearch);
+    size_t scratch;
+    c3_search_stats(&nsearch, &tsearch, &scratch, &nshort);
+    if(nsearch) fprintf(stderr, "cuDNN algorithm search: %d convolution shapes in %.1f s, at most %.0f MiB of device scratch (kept for the process)\n",
+                        nsearch, tsearch, scratch / 1048576.);
+    if(nshort) fprintf(stderr, "note: %d convolution shapes took cuDNN's heuristic choice: no device memory for the search's scratch\n", nshort);
 #endif
     if(cfg_postcheck(cfg, net, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
