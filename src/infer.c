@@ -9,6 +9,11 @@
 #include "numerics3d.h"
 #include "infer.h"
 #include "layer3d.h"
+#include "sw_index.h"
+#include "infer_gpu.h"
+#ifdef GPU
+#include "cuda3d.h"
+#endif
 
 int sw_starts(int size, int patch, int stride, int *starts)
 {
@@ -56,6 +61,26 @@ static int sw_plan_make(sw_plan *p, int D, int H, int W, const int patch[3], con
     p->PD = p->pdim[0]; p->PH = p->pdim[1]; p->PW = p->pdim[2];
     p->pvox = (long)patch[0]*patch[1]*patch[2];
     return 0;
+}
+
+#ifdef GPU
+/* the plan's geometry as the element functions of sw_index.h take it */
+static sw_geom sw_plan_geom(const sw_plan *p)
+{
+    sw_geom g;
+    int a;
+    for(a = 0; a < 3; ++a){ g.dim[a] = p->dim[a]; g.patch[a] = p->patch[a]; g.off[a] = p->off[a]; }
+    g.PH = p->PH; g.PW = p->PW;
+    return g;
+}
+#endif
+
+/* the padded start of window wi, in DTC's order (x (w) outermost, z (d) innermost) */
+static void sw_window_start(const sw_plan *p, long wi, int *z0, int *y0, int *x0)
+{
+    const int *nst = p->nst;
+    int iz = (int)(wi % nst[0]), iy = (int)((wi / nst[0]) % nst[1]), ix = (int)(wi / ((long)nst[0]*nst[1]));
+    *z0 = p->st[0][iz]; *y0 = p->st[1][iy]; *x0 = p->st[2][ix];
 }
 
 /* copies the window at padded position (z0, y0, x0) out of vol into dst, zeros outside the volume */
@@ -113,9 +138,8 @@ static int sw_run(const sw_plan *p, const float *vol, int slots, sw_fn fn, void 
     int filled = 0, b;
     for(wi = 0; wi <= nwin; ++wi){
         if(wi < nwin){
-            /* window order as DTC: x (w) outermost, z (d) innermost */
-            int iz = (int)(wi % nst[0]), iy = (int)((wi / nst[0]) % nst[1]), ix = (int)(wi / ((long)nst[0]*nst[1]));
-            int z0 = p->st[0][iz], y0 = p->st[1][iy], x0 = p->st[2][ix];
+            int z0, y0, x0;
+            sw_window_start(p, wi, &z0, &y0, &x0);
             sw_gather(p, vol, z0, y0, x0, in + filled*pvox);
             pos[3*filled] = z0; pos[3*filled+1] = y0; pos[3*filled+2] = x0;
             ++filled;
@@ -181,46 +205,37 @@ static int has_activation(LAYER_TYPE t)
 }
 
 
-/* foreground probability from the seg heads of a [dbisl] layer li: one decoder, or the mean of both */
-static int dbisl_foreground_prob(network *net, int li, int decoder, float *prob, char *err, size_t errlen)
+/* Where the foreground probability of a forward pass is read: one or two outputs (two: the [dbisl] decoders' seg
+ * heads, averaged) and how each is read (SW_PROB_*). */
+typedef struct { int layer[2], n, mode; } fg_source;
+
+/* the rules of network_foreground_prob (infer.h); 0, or -1 with err */
+static int fg_source_find(network *net, int decoder, fg_source *s, char *err, size_t errlen)
 {
-    long vox = (long)net->d*net->h*net->w, i;
-    int batch = net->batch;
-    layer dl = net->layers[li];
-    int ndec = dl.n >= 4 ? 2 : 1, k;   /* inputs [seg_a, sdf_a(, seg_b, sdf_b)] */
-    if(decoder >= ndec){
-        snprintf(err, errlen, "decoder b asked, but the [dbisl] layer (layer %d) has one decoder", li);
-        return -1;
-    }
-    int lo = decoder < 0 ? 0 : decoder, hi = decoder < 0 ? ndec - 1 : decoder;
-    for(k = lo; k <= hi; ++k){
-        int si = dl.input_layers[2*k];
-        layer s = net->layers[si];
-        if((long)s.outputs != vox){
-            snprintf(err, errlen, "seg head of decoder %c (layer %d) gives %d values per sample, the input has %ld voxels",
-                     'a' + k, si, s.outputs, vox);
+    long vox = (long)net->d*net->h*net->w;
+    int li, k;
+    for(li = 0; li < net->n; ++li) if(DBISL != BLANK && net->layers[li].type == DBISL) break;
+    if(li < net->n){
+        layer dl = net->layers[li];
+        int ndec = dl.n >= 4 ? 2 : 1;   /* inputs [seg_a, sdf_a(, seg_b, sdf_b)] */
+        if(decoder >= ndec){
+            snprintf(err, errlen, "decoder b asked, but the [dbisl] layer (layer %d) has one decoder", li);
             return -1;
         }
-        const float *o = layer_host_output(net, si);
-        #pragma omp parallel for schedule(static)
-        for(i = 0; i < vox*batch; ++i){
-            float p = sigmoid3d(o[i]);
-            prob[i] = k == lo ? p : prob[i] + p;
+        int lo = decoder < 0 ? 0 : decoder, hi = decoder < 0 ? ndec - 1 : decoder;
+        s->n = 0;
+        s->mode = SW_PROB_SIGMOID;
+        for(k = lo; k <= hi; ++k){
+            int si = dl.input_layers[2*k];
+            if((long)net->layers[si].outputs != vox){
+                snprintf(err, errlen, "seg head of decoder %c (layer %d) gives %d values per sample, the input has %ld voxels",
+                         'a' + k, si, net->layers[si].outputs, vox);
+                return -1;
+            }
+            s->layer[s->n++] = si;
         }
+        return 0;
     }
-    if(hi > lo){
-        #pragma omp parallel for schedule(static)
-        for(i = 0; i < vox*batch; ++i) prob[i] *= 1.f / (hi - lo + 1);
-    }
-    return 0;
-}
-
-int network_foreground_prob(network *net, int decoder, float *prob, char *err, size_t errlen)
-{
-    long vox = (long)net->d*net->h*net->w, b, i;
-    int batch = net->batch, li;
-    for(li = 0; li < net->n; ++li) if(DBISL != BLANK && net->layers[li].type == DBISL) break;
-    if(li < net->n) return dbisl_foreground_prob(net, li, decoder, prob, err, errlen);
     if(decoder > 0){
         snprintf(err, errlen, "decoder b asked, but the network has no [dbisl] layer");
         return -1;
@@ -234,19 +249,34 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
                  li, get_layer_string(l.type), l.outputs, vox);
         return -1;
     }
-    const float *o = layer_host_output(net, li);
-    for(b = 0; b < batch; ++b){
-        const float *ob = o + b*l.outputs;
-        float *pb = prob + b*vox;
-        if(ch == 2){
+    int is_prob = (R2S != BLANK && l.type == R2S) || l.type == LOGXENT || (has_activation(l.type) && l.activation == LOGISTIC);
+    s->layer[0] = li;
+    s->n = 1;
+    s->mode = ch == 2 ? SW_PROB_SOFTMAX2 : is_prob ? SW_PROB_SAME : SW_PROB_SIGMOID;
+    return 0;
+}
+
+int network_foreground_prob(network *net, int decoder, float *prob, char *err, size_t errlen)
+{
+    long vox = (long)net->d*net->h*net->w, v;
+    int b, k;
+    fg_source s;
+    if(fg_source_find(net, decoder, &s, err, errlen)) return -1;
+    for(k = 0; k < s.n; ++k){
+        const float *o = layer_host_output(net, s.layer[k]);
+        long stride = net->layers[s.layer[k]].outputs;
+        for(b = 0; b < net->batch; ++b){
+            float *pb = prob + b*vox;
             #pragma omp parallel for schedule(static)
-            for(i = 0; i < vox; ++i) pb[i] = sigmoid3d(ob[vox + i] - ob[i]);   /* softmax, channel 1 */
-        } else {
-            int is_prob = (R2S != BLANK && l.type == R2S) || l.type == LOGXENT ||
-                          (has_activation(l.type) && l.activation == LOGISTIC);
-            #pragma omp parallel for schedule(static)
-            for(i = 0; i < vox; ++i) pb[i] = is_prob ? ob[i] : sigmoid3d(ob[i]);
+            for(v = 0; v < vox; ++v){
+                float q = sw_prob_at(o, vox, stride, s.mode, b, v);
+                pb[v] = k == 0 ? q : pb[v] + q;
+            }
         }
+    }
+    if(s.n > 1){
+        #pragma omp parallel for schedule(static)
+        for(v = 0; v < vox*net->batch; ++v) prob[v] *= 1.f / s.n;
     }
     return 0;
 }
@@ -263,6 +293,99 @@ static int net_window_fn(void *ctx, float *in, int n, int slots, float *prob, ch
     progress_update(c->pg, c->done, c->total);
     return r;
 }
+
+#ifdef GPU
+/* 1 when the sliding window can run on the device: a network on the GPU whose outputs need no rebuilding during
+ * the forward pass (src/output_recompute.h; forward_device_input does not rebuild them) */
+static int sw_on_device(const network *net)
+{
+    int i;
+    if(gpu_index < 0 || net->gpu_index < 0 || !net->input_gpu) return 0;
+    for(i = 0; i < net->n; ++i){
+        const int *r = net->layers[i].recompute_forward;
+        if(r[0] || r[1] || r[2]) return 0;
+    }
+    return 1;
+}
+
+/* the forward pass of a network whose input is already in net->input_gpu: Darknet's forward_network_gpu without
+ * the copy of net->input to the device, with what network_predict sets (no truth, no delta, train = 0) */
+static void forward_device_input(network *netp)
+{
+    network net = *netp;
+    int i;
+    net.train = 0;
+    net.truth = 0;
+    net.delta = 0;
+    cuda_set_device(net.gpu_index);
+    for(i = 0; i < net.n; ++i){
+        net.index = i;
+        layer l = net.layers[i];
+        l.forward_gpu(l, net);
+        net.input_gpu = l.output_gpu;
+        net.input = l.output;
+        if(l.truth){ net.truth_gpu = l.output_gpu; net.truth = l.output; }
+    }
+}
+
+/* sw_run + sw_crop on the device: the volume is copied there once; each window is gathered into the network's
+ * input, and the heads' probability and the sums are made there (the same windows, order and additions as on the
+ * host); the sums and counts come back once. 0, or -1 with err. */
+static int sw_run_gpu(network *net, const sw_plan *p, const float *vol, int decoder, net_ctx *c, float *prob,
+                      char *err, size_t errlen)
+{
+    fg_source s;
+    if(fg_source_find(net, decoder, &s, err, errlen)) return -1;
+    sw_geom g = sw_plan_geom(p);
+    long nvol = (long)p->dim[0]*p->dim[1]*p->dim[2], npad = p->PD*p->PH*p->PW, pvox = p->pvox, wi;
+    long nwin = (long)p->nst[0]*p->nst[1]*p->nst[2];
+    int slots = net->batch, filled = 0, b, k, rc = -1;
+    int *pos = malloc(sizeof(int) * 3 * slots);
+    float *sum = malloc(sizeof(float) * npad), *cnt = malloc(sizeof(float) * npad);
+    float *vol_d = 0, *sum_d = 0, *cnt_d = 0, *prob_d = 0;
+    if(!pos || !sum || !cnt){
+        snprintf(err, errlen, "sliding window: out of memory (padded volume %ldx%ldx%ld)", p->PD, p->PH, p->PW);
+        goto done;
+    }
+    if(cuda3d_malloc((void **)&vol_d, sizeof(float) * nvol) || cuda3d_malloc((void **)&sum_d, sizeof(float) * npad) ||
+       cuda3d_malloc((void **)&cnt_d, sizeof(float) * npad) || cuda3d_malloc((void **)&prob_d, sizeof(float) * pvox * slots)){
+        char why[600] = "";
+        cuda3d_take_error(why, sizeof(why));
+        snprintf(err, errlen, "sliding window on the GPU (padded volume %ldx%ldx%ld): %s", p->PD, p->PH, p->PW, why);
+        goto done;
+    }
+    CUDA3D_CHECK(cudaMemcpy(vol_d, vol, sizeof(float) * nvol, cudaMemcpyHostToDevice));
+    CUDA3D_CHECK(cudaMemset(sum_d, 0, sizeof(float) * npad));
+    CUDA3D_CHECK(cudaMemset(cnt_d, 0, sizeof(float) * npad));
+    for(wi = 0; wi <= nwin; ++wi){
+        if(wi < nwin){
+            int *q = pos + 3*filled;
+            sw_window_start(p, wi, q, q + 1, q + 2);
+            sw_gather_gpu(vol_d, g, q[0], q[1], q[2], net->input_gpu + filled*pvox);
+            if(++filled < slots) continue;
+        }
+        if(filled == 0) break;
+        if(filled < slots) CUDA3D_CHECK(cudaMemset(net->input_gpu + filled*pvox, 0, sizeof(float) * pvox * (slots - filled)));
+        forward_device_input(net);
+        for(k = 0; k < s.n; ++k){
+            layer l = net->layers[s.layer[k]];
+            sw_prob_gpu(l.output_gpu, pvox, l.outputs, s.mode, filled, k == 0, k == s.n - 1 && s.n > 1 ? 1.f / s.n : 1.f, prob_d);
+        }
+        for(b = 0; b < filled; ++b) sw_scatter_gpu(prob_d + b*pvox, g, pos[3*b], pos[3*b+1], pos[3*b+2], sum_d, cnt_d);
+        c->done += filled;
+        progress_update(c->pg, c->done, c->total);
+        filled = 0;
+    }
+    CUDA3D_CHECK(cudaMemcpy(sum, sum_d, sizeof(float) * npad, cudaMemcpyDeviceToHost));
+    CUDA3D_CHECK(cudaMemcpy(cnt, cnt_d, sizeof(float) * npad, cudaMemcpyDeviceToHost));
+    sw_crop(p, sum, cnt, prob, 0);
+    rc = 0;
+done:
+    cuda3d_free((void **)&vol_d); cuda3d_free((void **)&sum_d); cuda3d_free((void **)&cnt_d); cuda3d_free((void **)&prob_d);
+    free(pos); free(sum); free(cnt);
+    return rc;
+}
+#endif
 
 int network_predict_volume(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
                            int decoder, float *prob, char *err, size_t errlen)
@@ -281,6 +404,16 @@ int network_predict_volume_progress(network *net, const float *vol, int nx, int 
     int patch[3] = { net->d, net->h, net->w }, dim[3] = { nz, ny, nx }, a;
     net_ctx c = { net, decoder, pg, 0, 1 };
     for(a = 0; a < 3; ++a) c.total *= sw_starts(dim[a] > patch[a] ? dim[a] : patch[a], patch[a], stride[a], 0);
+#ifdef GPU
+    if(sw_on_device(net)){
+        sw_plan p;
+        int rc = sw_plan_make(&p, nz, ny, nx, patch, stride, err, errlen);
+        if(rc == -2) snprintf(err, errlen, "sliding window: out of memory");
+        if(rc == 0) rc = sw_run_gpu(net, &p, vol, decoder, &c, prob, err, errlen);
+        sw_plan_free(&p);
+        return rc < 0 ? -1 : 0;
+    }
+#endif
     return sliding_window(vol, nz, ny, nx, patch, stride, net->batch, net_window_fn, &c, prob, 0, err, errlen);
 }
 

@@ -8,6 +8,7 @@
 #include "predict.h"
 #include "metrics.h"
 #include "volume_io.h"
+#include "sw_index.h"
 
 #define OUT "tests/out/predict"
 static void mkout(void){ mkdir("tests/out", 0755); mkdir(OUT, 0755); }
@@ -88,9 +89,7 @@ static void brute_sw(const float *vol, int D, int H, int W, const int p[3], cons
     free(img); free(score); free(cnt);
 }
 
-static void test_sliding_window_vs_brute(void)
-{
-    static const int cases[][9] = {
+static const int sw_cases[][9] = {
         /* D H W, patch d h w, stride d h w */
         { 9, 11, 13,   4, 5, 6,   2, 3, 4 },     /* overlaps, last window clipped to size - patch */
         { 8, 10, 12,   4, 5, 6,   4, 5, 6 },     /* tiling exactly */
@@ -100,10 +99,14 @@ static void test_sliding_window_vs_brute(void)
         { 3, 12, 5,    4, 5, 5,   2, 2, 2 },     /* smaller on one axis, equal on another */
         { 1, 1, 1,     2, 3, 2,   1, 1, 1 },
         { 13, 6, 7,    5, 6, 7,   1, 4, 4 },
-    };
+};
+#define SW_NCASES ((int)(sizeof(sw_cases)/sizeof(sw_cases[0])))
+
+static void test_sliding_window_vs_brute(void)
+{
     int ci, slots;
-    for(ci = 0; ci < (int)(sizeof(cases)/sizeof(cases[0])); ++ci) for(slots = 1; slots <= 5; slots += 2){
-        const int *c = cases[ci];
+    for(ci = 0; ci < SW_NCASES; ++ci) for(slots = 1; slots <= 5; slots += 2){
+        const int *c = sw_cases[ci];
         int D = c[0], H = c[1], W = c[2], patch[3] = { c[3], c[4], c[5] }, st[3] = { c[6], c[7], c[8] };
         long n = (long)D*H*W, i;
         float *vol = malloc(n*sizeof(float)), *p1 = malloc(n*sizeof(float)), *c1 = malloc(n*sizeof(float));
@@ -125,6 +128,103 @@ static void test_sliding_window_vs_brute(void)
         CHECK_MSG(e < 1e-6, "case %d slots %d: averaged probabilities differ, rel err %g", ci, slots, e);
         free(vol); free(p1); free(c1); free(p2); free(c2);
     }
+}
+
+/* The GPU sliding window's index arithmetic (src/sw_index.h, run by src/infer_kernels.cu) replayed on the host:
+ * each window gathered element by element, each element's value added at sw_scatter_index, the windows in
+ * sw_run's order, then cropped: the same bits as the brute-force reference (a window's elements go to distinct
+ * voxels, so only the window order fixes the sums). */
+static void test_sw_index_elements(void)
+{
+    int ci, a;
+    for(ci = 0; ci < SW_NCASES; ++ci){
+        const int *c = sw_cases[ci];
+        int dim[3] = { c[0], c[1], c[2] }, patch[3] = { c[3], c[4], c[5] }, st[3] = { c[6], c[7], c[8] }, pd[3], ns[3], s[3][64];
+        sw_geom g;
+        for(a = 0; a < 3; ++a){
+            pd[a] = dim[a] > patch[a] ? dim[a] : patch[a];
+            g.dim[a] = dim[a]; g.patch[a] = patch[a]; g.off[a] = (pd[a] - dim[a]) / 2;
+            ns[a] = sw_starts(pd[a], patch[a], st[a], s[a]);
+        }
+        g.PH = pd[1]; g.PW = pd[2];
+        long n = (long)dim[0]*dim[1]*dim[2], np = (long)pd[0]*pd[1]*pd[2], pv = (long)patch[0]*patch[1]*patch[2], i, e;
+        float *vol = malloc(n*sizeof(float)), *sum = calloc(np, sizeof(float)), *cnt = calloc(np, sizeof(float));
+        float *win = malloc(pv*sizeof(float)), *p1 = malloc(n*sizeof(float)), *c1 = malloc(n*sizeof(float));
+        float *p2 = malloc(n*sizeof(float)), *c2 = malloc(n*sizeof(float));
+        for(i = 0; i < n; ++i) vol[i] = (float)(i + 1);
+        int ix, iy, iz, bad = 0;
+        for(ix = 0; ix < ns[2]; ++ix) for(iy = 0; iy < ns[1]; ++iy) for(iz = 0; iz < ns[0]; ++iz){
+            int z0 = s[0][iz], y0 = s[1][iy], x0 = s[2][ix];
+            for(e = 0; e < pv; ++e) win[e] = sw_gather_at(vol, g, z0, y0, x0, e);
+            for(e = 0; e < pv; ++e){
+                long j = sw_scatter_index(g, z0, y0, x0, e);
+                if(j < 0 || j >= np){ bad = 1; continue; }
+                sum[j] += gfun(win[e], e);
+                cnt[j] += 1;
+            }
+        }
+        CHECK_MSG(!bad, "case %d: an element's index is outside the padded volume", ci);
+        int d, h, w;
+        for(d = 0; d < dim[0]; ++d) for(h = 0; h < dim[1]; ++h) for(w = 0; w < dim[2]; ++w){
+            long j = (w + g.off[2]) + g.PW*((long)(h + g.off[1]) + g.PH*(d + g.off[0])), o = w + dim[2]*((long)h + dim[1]*d);
+            p1[o] = sum[j] / cnt[j];
+            c1[o] = cnt[j];
+        }
+        brute_sw(vol, dim[0], dim[1], dim[2], patch, st, p2, c2);
+        CHECK_MSG(memcmp(c1, c2, n*sizeof(float)) == 0, "case %d: counts differ from the reference", ci);
+        CHECK_MSG(memcmp(p1, p2, n*sizeof(float)) == 0, "case %d: averaged probabilities differ from the reference", ci);
+        free(vol); free(sum); free(cnt); free(win); free(p1); free(c1); free(p2); free(c2);
+    }
+}
+
+/* network_predict_volume on the GPU (the device sliding window, src/infer_kernels.cu) against the CPU: each way of
+ * reading the output, a [dbisl] network's decoders, a padded axis and last passes with filler windows */
+static void test_predict_volume_gpu_vs_cpu(void)
+{
+#ifndef GPU
+    SKIP("CPU build");
+#else
+    if(!darknet3d_gpu_available(0)) SKIP("no CUDA device");
+    mkout();
+    /* 6 windows of 4 x 5 x 6 over 3 x 7 x 11 (depth padded): batch 4 and 5 end with filler windows */
+    write_text(OUT "/g_same.cfg", "[net]\nbatch=4\nchannels=1\ndepth=4\nheight=5\nwidth=6\n\n[r2s]\nk=-1\n");
+    write_text(OUT "/g_sigmoid.cfg", "[net]\nbatch=5\nchannels=1\ndepth=4\nheight=5\nwidth=6\n\n[r2s]\nk=2\n\n[route]\nlayers=0\n");
+    write_text(OUT "/g_softmax.cfg", "[net]\nbatch=2\nchannels=1\ndepth=4\nheight=5\nwidth=6\n\n[r2s]\nk=1\n\n[r2s]\nk=-1\n\n[route]\nlayers=0,1\n");
+    write_text(OUT "/g_dbisl.cfg",
+        "[net]\nbatch=4\nchannels=1\ndepth=4\nheight=5\nwidth=6\n\n"
+        "[r2s]\nk=1\n\n[r2s]\nk=-1\n\n[r2s]\nk=3\n\n[r2s]\nk=-2\n\n"
+        "[dbisl]\nseg=0,2\nsdf=1,3\nw_sup_reg=0\nw_sup_s2r=0\nw_con_s2r=0\nw_con_r2s=0\n");
+    const char *cfgs[4] = { OUT "/g_same.cfg", OUT "/g_sigmoid.cfg", OUT "/g_softmax.cfg", OUT "/g_dbisl.cfg" };
+    int nx = 11, ny = 7, nz = 3, stride[3] = { 1, 2, 3 }, k, dec, was = gpu_index;
+    long n = (long)nx*ny*nz, i;
+    float *vol = malloc(n*sizeof(float)), *pc = malloc(n*sizeof(float)), *pg = malloc(n*sizeof(float));
+    for(i = 0; i < n; ++i) vol[i] = 0.05f*(float)((i*37) % 101) - 2.5f;
+    for(k = 0; k < 4; ++k) for(dec = -1; dec <= (k == 3 ? 1 : -1); ++dec){
+        char err[512] = "";
+        gpu_index = -1;
+        network *cpu = load_network_checked((char *)cfgs[k], 0, 0);
+        gpu_index = 0;
+        cuda_set_device(0);
+        network *gpu = load_network_checked((char *)cfgs[k], 0, 0);
+        CHECK(cpu && gpu);
+        if(cpu && gpu){
+            gpu_index = -1;
+            CHECK_MSG(network_predict_volume(cpu, vol, nx, ny, nz, stride, dec, pc, err, sizeof(err)) == 0, "%s", err);
+            gpu_index = 0;
+            CHECK_MSG(network_predict_volume(gpu, vol, nx, ny, nz, stride, dec, pg, err, sizeof(err)) == 0, "%s", err);
+            double e = 0;
+            for(i = 0; i < n; ++i) if(fabs(pc[i] - pg[i]) > e) e = fabs(pc[i] - pg[i]);
+            CHECK_MSG(e < 1e-5, "%s decoder %d: GPU vs CPU max abs difference %g", cfgs[k], dec, e);
+            printf("  %s decoder %d: GPU vs CPU max abs difference %g\n", cfgs[k], dec, e);
+        }
+        gpu_index = 0;
+        if(gpu) free_network(gpu);
+        gpu_index = -1;
+        if(cpu) free_network(cpu);
+    }
+    gpu_index = was;
+    free(vol); free(pc); free(pg);
+#endif
 }
 
 static void test_largest_component(void)
@@ -330,6 +430,8 @@ int main(void)
     darknet3d_gpu_available(0);
     RUN(test_sw_starts_dtc);
     RUN(test_sliding_window_vs_brute);
+    RUN(test_sw_index_elements);
+    RUN(test_predict_volume_gpu_vs_cpu);
     RUN(test_largest_component);
     RUN(test_cfg_infer_stride);
     RUN(test_network_predict_volume);
