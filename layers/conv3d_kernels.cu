@@ -205,7 +205,7 @@ static int c3_trial_alloc(const layer *l, size_t ws_bytes, c3_trial *t)
  * the network needs were left at the default that way. */
 static int c3_choose_algos(layer *l)
 {
-    int key[C3_KEYLEN], i, n[3], nf[3] = {0, 0, 0}, found, missed = 0;
+    int key[C3_KEYLEN], i, n[3] = {0, 0, 0}, nf[3] = {0, 0, 0}, found = 0, missed = 0;
     conv3d_state *st = c3_state(*l);
     c3_algo_key(l, key);
     for(i = 0; i < c3_cached; ++i) if(!memcmp(c3_cache[i].key, key, sizeof(key))){
@@ -228,9 +228,12 @@ static int c3_choose_algos(layer *l)
     /* an inference network runs forward passes only: [conv3d] needs the forward algorithm, [deconv3d] the
      * backward-data one (its forward); the others keep the defaults, unsearched and without a workspace */
     int need_fw = !layer3d_inference || !st->transposed, need_bd = !layer3d_inference || st->transposed, need_bf = !layer3d_inference;
-    n[C3_FW] = c3_perf_count(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n[C3_FW]), n[C3_FW], CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
-    n[C3_BD] = c3_perf_count(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n[C3_BD]), n[C3_BD], CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
-    n[C3_BF] = c3_perf_count(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n[C3_BF]), n[C3_BF], CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n[C3_FW]);
+    n[C3_FW] = c3_perf_count(cs, n[C3_FW], CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
+    cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n[C3_BD]);
+    n[C3_BD] = c3_perf_count(cs, n[C3_BD], CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+    cs = cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, &n[C3_BF]);
+    n[C3_BF] = c3_perf_count(cs, n[C3_BF], CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
     if(need_fw && cudnnGetConvolutionForwardAlgorithm_v7(h, l->srcTensorDesc, l->weightDesc, l->convDesc, l->dstTensorDesc,
                                                          n[C3_FW], &nf[C3_FW], fw) != CUDNN_STATUS_SUCCESS) nf[C3_FW] = 0;
     if(need_bd && cudnnGetConvolutionBackwardDataAlgorithm_v7(h, l->weightDesc, l->dstTensorDesc, l->convDesc, l->srcTensorDesc,
