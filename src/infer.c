@@ -6,7 +6,6 @@
 #include "cfg_keys.h"
 #include "cfg_options.h"
 #include "darknet3d.h"
-#include "numerics3d.h"
 #include "infer.h"
 #include "layer3d.h"
 #include "sw_index.h"
