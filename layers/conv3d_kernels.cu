@@ -51,8 +51,9 @@ extern "C" int darknet3d_deterministic;
 /* The first entry that succeeded, fits the bound and passes c3_math_ok; with darknet3d_deterministic the first such
  * entry cuDNN reports as deterministic (bit-identical from run to run). Without a deterministic one the fastest
  * passing entry is used, and without any passing entry the default algorithm stays; miss counts both. The layer says
- * so, unless its copies are channels-last: then a miss makes it fall back to NCDHW copies (c3_cudnn_setup). */
-#define PICK(perf, found, out, math, what, miss) do { int i_, got_ = -1; \
+ * so, unless its copies are channels-last: then a miss makes it fall back to NCDHW copies (c3_cudnn_setup). ms gets
+ * the chosen entry's time (milliseconds; meaningful for measured rankings only). */
+#define PICK(perf, found, out, math, what, miss, ms) do { int i_, got_ = -1; \
     for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
         c3_math_ok((perf)[i_].mathType) && (!darknet3d_deterministic || (perf)[i_].determinism == CUDNN_DETERMINISTIC)) got_ = i_; \
     if(got_ < 0 && darknet3d_deterministic){ \
@@ -60,7 +61,7 @@ extern "C" int darknet3d_deterministic;
         for(i_ = 0; i_ < (found) && got_ < 0; ++i_) if((perf)[i_].status == CUDNN_STATUS_SUCCESS && (perf)[i_].memory <= C3_WORKSPACE_LIMIT && \
             c3_math_ok((perf)[i_].mathType)) got_ = i_; \
         if(!c3_cl(l)) fprintf(stderr, "note: %s: no deterministic cuDNN %s algorithm fits; results may vary from run to run\n", c3_name(l), what); } \
-    if(got_ >= 0){ (out) = (perf)[got_].algo; (math) = c3_run_math((perf)[got_].mathType); } \
+    if(got_ >= 0){ (out) = (perf)[got_].algo; (math) = c3_run_math((perf)[got_].mathType); (ms) = (perf)[got_].time; } \
     else if(++(miss), !c3_cl(l)) fprintf(stderr, "note: %s: no cuDNN %s algorithm passed the search; the default one (%d) is used\n", c3_name(l), what, (int)(out)); \
     } while(0)
 
@@ -114,20 +115,17 @@ static half_parts c3_half_parts(layer l)
 /* The algorithms of one convolution, chosen once per process for its key (c3_algo_key): a resize back to a known
  * shape, or another network with the same layer, reuses the choice instead of measuring again. A process-wide
  * table of choices (no device memory); when it is full, choices are measured again (nothing is evicted). */
-#define C3_KEYLEN 22
+#define C3_KEYLEN 23
 #define C3_CACHE 512
-static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3], missed; } c3_cache[C3_CACHE];
+static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3], missed, thin; } c3_cache[C3_CACHE];
 static int c3_cached;
 
-/* the searches made since c3_search_stats last reported them: how many, their wall time, the largest scratch one
- * allocated (c3_trial), and how many used cuDNN's heuristic ranking for want of device memory for the scratch */
-static int c3_searches, c3_search_short;
-static double c3_search_s;
-static size_t c3_search_bytes;
-extern "C" void c3_search_stats(int *n, double *seconds, size_t *scratch_bytes, int *short_of_memory)
+/* the searches made since c3_search_stats last reported them (conv3d_common.h, c3_search_report) */
+static c3_search_report c3_report;
+extern "C" void c3_search_stats(c3_search_report *r)
 {
-    *n = c3_searches; *seconds = c3_search_s; *scratch_bytes = c3_search_bytes; *short_of_memory = c3_search_short;
-    c3_searches = c3_search_short = 0; c3_search_s = 0; c3_search_bytes = 0;
+    *r = c3_report;
+    memset(&c3_report, 0, sizeof(c3_report));
 }
 
 static const char *c3_name(const layer *l) { return c3_state(*l)->transposed ? "deconv3d" : "conv3d"; }
@@ -140,7 +138,7 @@ static void c3_algo_key(const layer *l, int *key)
                         g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic,
                         /* inference searches one operation, which differs by kind: a [conv3d] and a [deconv3d] of one
                          * convolution shape (V-Net's down- and up-sampling) share a choice only in training */
-                        layer3d_inference ? 1 + st->transposed : 0, c3_cl(l)};
+                        layer3d_inference ? 1 + st->transposed : 0, c3_cl(l), c3_thin_gpu_mode};
     memcpy(key, k, sizeof(k));
 }
 
@@ -197,6 +195,23 @@ static int c3_trial_alloc(const layer *l, size_t ws_bytes, c3_trial *t)
 #define C3_TAKE_MEASURED(dst, src, found, ws_bytes, nf) do { int i_; for(i_ = 0; i_ < (found); ++i_){ (dst)[i_] = (src)[i_]; \
     if((dst)[i_].memory > (ws_bytes)) (dst)[i_].status = CUDNN_STATUS_ALLOC_FAILED; } (nf) = (found); } while(0)
 
+/* Whether a [conv3d] of the thin-layer rule runs the direct kernels (c3_thin_gpu_mode): against cudnn_ms, the
+ * measured time of cuDNN's chosen algorithms for the operations the network needs, or always when there is no such
+ * time (-1: deterministic mode, or a search that did not time them all). */
+static void c3_choose_thin(layer *l, int fw, int bd, int bf, double cudnn_ms)
+{
+    conv3d_state *st = c3_state(*l);
+    st->thin = 0;
+    if(!c3_thin_gpu_mode || !c3_thin_applies(l)) return;
+    if(c3_thin_gpu_mode == 2 || cudnn_ms < 0) st->thin = 1;
+    else {
+        double ours = c3_thin_time_ms(l, fw, bd, bf);
+        st->thin = ours >= 0 && ours < cudnn_ms;
+        if(ours >= 0){ ++c3_report.thin_measured; c3_report.thin_ms += ours; c3_report.cudnn_ms += cudnn_ms; }
+    }
+    c3_report.thin += st->thin;
+}
+
 /* By measurement: cudnnFind*Ex times every algorithm of cuDNN's ranking on scratch buffers of ours (c3_trial); the
  * fastest that passes PICK wins. In deterministic mode the heuristic ranking of cudnnGet*_v7 is used instead, so that
  * two runs (whose timings differ) choose the same algorithms; it is also what a layer gets when the device has no
@@ -205,7 +220,8 @@ static int c3_trial_alloc(const layer *l, size_t ws_bytes, c3_trial *t)
  * the network needs were left at the default that way. */
 static int c3_choose_algos(layer *l)
 {
-    int key[C3_KEYLEN], i, n[3] = {0, 0, 0}, nf[3] = {0, 0, 0}, found = 0, missed = 0;
+    int key[C3_KEYLEN], i, n[3] = {0, 0, 0}, nf[3] = {0, 0, 0}, found = 0, missed = 0, measured[3] = {0, 0, 0};
+    float ms[3] = {0, 0, 0};
     conv3d_state *st = c3_state(*l);
     c3_algo_key(l, key);
     for(i = 0; i < c3_cached; ++i) if(!memcmp(c3_cache[i].key, key, sizeof(key))){
@@ -213,6 +229,7 @@ static int c3_choose_algos(layer *l)
         l->bd_algo = (cudnnConvolutionBwdDataAlgo_t)c3_cache[i].bd;
         l->bf_algo = (cudnnConvolutionBwdFilterAlgo_t)c3_cache[i].bf;
         memcpy(st->math, c3_cache[i].math, sizeof(st->math));
+        st->thin = c3_cache[i].thin;
         return c3_cache[i].missed;
     }
     struct timespec t0, t1;
@@ -246,30 +263,33 @@ static int c3_choose_algos(layer *l)
     C3_WS_NEED(bd, nf[C3_BD], ws);
     C3_WS_NEED(bf, nf[C3_BF], ws);
     if(!darknet3d_deterministic && c3_trial_alloc(l, ws, &t) == 0){
-        if(t.bytes > c3_search_bytes) c3_search_bytes = t.bytes;
+        if(t.bytes > c3_report.scratch_bytes) c3_report.scratch_bytes = t.bytes;
         if(need_fw && cudnnFindConvolutionForwardAlgorithmEx(h, l->srcTensorDesc, t.x, l->weightDesc, t.w, l->convDesc, l->dstTensorDesc, t.y,
                                                              n[C3_FW], &found, fwm, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS && found){
-            C3_TAKE_MEASURED(fw, fwm, found, t.ws_bytes, nf[C3_FW]); }
+            C3_TAKE_MEASURED(fw, fwm, found, t.ws_bytes, nf[C3_FW]); measured[C3_FW] = 1; }
         if(need_bd && cudnnFindConvolutionBackwardDataAlgorithmEx(h, l->weightDesc, t.w, l->dstTensorDesc, t.y, l->convDesc, l->srcTensorDesc, t.x,
                                                                   n[C3_BD], &found, bdm, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS && found){
-            C3_TAKE_MEASURED(bd, bdm, found, t.ws_bytes, nf[C3_BD]); }
+            C3_TAKE_MEASURED(bd, bdm, found, t.ws_bytes, nf[C3_BD]); measured[C3_BD] = 1; }
         if(need_bf && cudnnFindConvolutionBackwardFilterAlgorithmEx(h, l->srcTensorDesc, t.x, l->dstTensorDesc, t.y, l->convDesc, l->weightDesc, t.w,
                                                                     n[C3_BF], &found, bfm, t.ws, t.ws_bytes) == CUDNN_STATUS_SUCCESS && found){
-            C3_TAKE_MEASURED(bf, bfm, found, t.ws_bytes, nf[C3_BF]); }
+            C3_TAKE_MEASURED(bf, bfm, found, t.ws_bytes, nf[C3_BF]); measured[C3_BF] = 1; }
         c3_trial_free(&t);
-    } else if(!darknet3d_deterministic) ++c3_search_short;
+    } else if(!darknet3d_deterministic) ++c3_report.short_of_memory;
     (void)cudaGetLastError();   /* a failed trial inside cudnnFind*Ex is not the run's error */
-    if(need_fw){ if(nf[C3_FW]) PICK(fw, nf[C3_FW], l->fw_algo, st->math[C3_FW], "forward", missed); else ++missed; }
-    if(need_bd){ if(nf[C3_BD]) PICK(bd, nf[C3_BD], l->bd_algo, st->math[C3_BD], "backward-data", missed); else ++missed; }
-    if(need_bf){ if(nf[C3_BF]) PICK(bf, nf[C3_BF], l->bf_algo, st->math[C3_BF], "backward-filter", missed); else ++missed; }
+    if(need_fw){ if(nf[C3_FW]) PICK(fw, nf[C3_FW], l->fw_algo, st->math[C3_FW], "forward", missed, ms[C3_FW]); else ++missed; }
+    if(need_bd){ if(nf[C3_BD]) PICK(bd, nf[C3_BD], l->bd_algo, st->math[C3_BD], "backward-data", missed, ms[C3_BD]); else ++missed; }
+    if(need_bf){ if(nf[C3_BF]) PICK(bf, nf[C3_BF], l->bf_algo, st->math[C3_BF], "backward-filter", missed, ms[C3_BF]); else ++missed; }
+    c3_choose_thin(l, need_fw, need_bd, need_bf, (!need_fw || measured[C3_FW]) && (!need_bd || measured[C3_BD]) && (!need_bf || measured[C3_BF]) &&
+                   !missed ? (double)(need_fw ? ms[C3_FW] : 0) + (need_bd ? ms[C3_BD] : 0) + (need_bf ? ms[C3_BF] : 0) : -1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    ++c3_searches;
-    c3_search_s += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    ++c3_report.searches;
+    c3_report.seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if(c3_cached < C3_CACHE){
         memcpy(c3_cache[c3_cached].key, key, sizeof(key));
         c3_cache[c3_cached].fw = l->fw_algo; c3_cache[c3_cached].bd = l->bd_algo; c3_cache[c3_cached].bf = l->bf_algo;
         memcpy(c3_cache[c3_cached].math, st->math, sizeof(st->math));
         c3_cache[c3_cached].missed = missed;
+        c3_cache[c3_cached].thin = st->thin;
         ++c3_cached;
     }
     return missed;
@@ -297,6 +317,7 @@ static int c3_setup_layout(layer *l)
     if(s > most) most = s;
     c3_state(*l)->cudnn_ws = most;
     l->workspace_size = amp_half() ? c3_half_parts(*l).total : most;   /* fp16|bf16: the 16-bit copies follow */
+    if(c3_state(*l)->thin) l->workspace_size = c3_thin_workspace_bytes(l);   /* the direct kernels' block sums only */
     return 0;
 }
 
@@ -409,6 +430,7 @@ extern "C" void c3_backward_half_gpu(layer l, network net)
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)
 {
+    if(c3_state(l)->thin){ c3_thin_forward_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     if(amp_half()){ c3_forward_half_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     float one = 1, zero = 0;
     CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, c3_conv_desc(l, C3_FW),
@@ -420,6 +442,7 @@ extern "C" void backward_conv3d_layer_gpu(layer l, network net)
 {
     float one = 1;
     c3_post_backward_gpu(l, net);
+    if(c3_state(l)->thin){ c3_thin_backward_gpu(l, net); return; }
     if(amp_half()){ c3_backward_half_gpu(l, net); return; }
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));

@@ -254,13 +254,18 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         return 0;
     }
 #if defined(GPU) && defined(CUDNN)
-    int nsearch, nshort;
-    double tsearch;
-    size_t scratch;
-    c3_search_stats(&nsearch, &tsearch, &scratch, &nshort);
-    if(nsearch) fprintf(stderr, "cuDNN algorithm search: %d convolution shapes in %.1f s, at most %.0f MiB of device scratch (kept for the process)\n",
-                        nsearch, tsearch, scratch / 1048576.);
-    if(nshort) fprintf(stderr, "note: %d convolution shapes took cuDNN's heuristic choice: no device memory for the search's scratch\n", nshort);
+    c3_search_report sr;
+    c3_search_stats(&sr);
+    if(sr.searches) fprintf(stderr, "cuDNN algorithm search: %d convolution shapes in %.1f s, at most %.0f MiB of device scratch (kept for the process)\n",
+                            sr.searches, sr.seconds, sr.scratch_bytes / 1048576.);
+    if(sr.short_of_memory) fprintf(stderr, "note: %d convolution shapes took cuDNN's heuristic choice: no device memory for the search's scratch\n",
+                                   sr.short_of_memory);
+    if(sr.thin || sr.thin_measured){
+        fprintf(stderr, "direct kernels for thin layers: %d convolution shapes", sr.thin);
+        if(sr.thin_measured) fprintf(stderr, " (%d measured against cuDNN's choice, one pass of their operations: %.2f ms against %.2f ms)",
+                                     sr.thin_measured, sr.thin_ms, sr.cudnn_ms);
+        fputc('\n', stderr);
+    }
 #endif
     if(cfg_postcheck(cfg, net, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);

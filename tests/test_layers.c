@@ -54,6 +54,12 @@ static const layer_row ROWS[] = {
      "the smaller conv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
     {"deconv3d_c16_tc", 2, 16, 3, 4, 4, "[deconv3d]\nfilters=16\nsize=2\nstride=2\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
      "the smaller deconv3d rows check the gradients; this one is for the GPU engines of 16-channel shapes"},
+    /* the shapes of the GPU's direct kernels for thin layers (layers/conv3d_thin.h): a head, a head over two blocks
+     * of 16 channels, a first layer over two blocks of 16 filters, an unpadded 3x3x3 into few filters */
+    {"conv3d_thin_head", 2, 16, 3, 4, 5, "[conv3d]\nfilters=1\nsize=1\nbias=1\nactivation=tanh\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    {"conv3d_thin_head_c20", 2, 20, 2, 3, 5, "[conv3d]\nfilters=2\nsize=1\nbias=0\nactivation=linear\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    {"conv3d_thin_first", 2, 1, 3, 4, 5, "[conv3d]\nfilters=20\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    {"conv3d_thin_k3_pad0", 2, 6, 4, 5, 6, "[conv3d]\nfilters=2\nsize=3\npad=0\nbias=1\nactivation=linear\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     /* [deconv3d] */
     {"deconv3d_plain_noncubic", 2, 3, 3, 4, 5, "[deconv3d]\nfilters=4\nsize_d=3\nsize_h=2\nsize_w=3\nstride_d=2\nstride_h=1\nstride_w=2\npad_d=1\npad_h=0\npad_w=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"deconv3d_bn_stride2_train", 2, 3, 3, 4, 5, "[deconv3d]\nfilters=4\nsize=2\nstride=2\npad=0\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
@@ -493,6 +499,9 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
                                                cl ? "channels-last" : "NCDHW", darknet3d_channels_last ? "channels-last" : "NCDHW");
         else if(cl != darknet3d_channels_last) printf("  %s: layer %d keeps NCDHW 16-bit copies (no channels-last cuDNN algorithm)\n", r->name, i);
     }
+    /* a _thin row that ran cuDNN's path would test nothing new */
+    for(int i = 0; c3_thin_gpu_mode == 2 && i < net->n; ++i) if(net->layers[i].type == CONV3D && c3_thin_applies(&net->layers[i]))
+        CHECK_MSG(c3_state(net->layers[i])->thin, "%s: layer %d: the thin-layer kernels were not chosen", r->name, i);
     double t0 = now_ms();
     net->train = r->train;
     forward_network(net);
@@ -530,6 +539,15 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
 #endif
 
 static int have_gpu = 0;
+
+#ifdef GPU
+/* 1 when a [conv3d] of the network takes the GPU's direct kernels for thin layers */
+static int thin_row(const network *net)
+{
+    for(int i = 0; i < net->n; ++i) if(net->layers[i].type == CONV3D && c3_thin_applies(&net->layers[i])) return 1;
+    return 0;
+}
+#endif
 
 /* The guards see a write one float past either end of a buffer, and nothing else. */
 static void test_guards_detect_overrun(void)
@@ -629,9 +647,19 @@ static void run_row(const layer_row *r, int timing)
         if(snap){
             rig s = g;
             s.net = snap;
+            /* cuDNN's path in these rows; the direct kernels for thin layers in the _thin row below */
+            c3_thin_gpu_mode = 0;
             gpu_vs_cpu(r, &s, x0, gy, y, adx, an, timing);
             printf("%s gpu_vs_cpu_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", r->name);
             if(tl_cur_failed_) tl_failed_++;
+            if(thin_row(snap)){
+                tl_cur_failed_ = 0;
+                c3_thin_gpu_mode = 2;
+                gpu_vs_cpu(r, &s, x0, gy, y, adx, an, timing);
+                printf("%s gpu_vs_cpu_thin_%s\n", tl_cur_failed_ ? "FAIL" : "PASS", r->name);
+                if(tl_cur_failed_) tl_failed_++;
+                c3_thin_gpu_mode = 0;
+            }
             /* the convolutions at precision fp16 and bf16 (16-bit operands, FP32 accumulation) against the same FP32 CPU
              * results, with the tolerances docs/design.md states ("Mixed precision"); each in both layouts of the
              * 16-bit copies: channels-last (the default) and NCDHW (channels_last=0, the _ncdhw rows) */
@@ -650,6 +678,7 @@ static void run_row(const layer_row *r, int timing)
                     if(tl_cur_failed_) tl_failed_++;
                 }
             }
+            c3_thin_gpu_mode = 1;
             free_network(snap);
         }else
 #endif

@@ -1,0 +1,147 @@
+/* Index arithmetic of the GPU's direct kernels for thin [conv3d] layers (1x1x1 heads with few filters, layers with few input channels), written once for the CUDA kernels (layers/conv3d_thin_kernels.cu) and the host test that replays them. */
+#ifndef CONV3D_THIN_H
+#define CONV3D_THIN_H
+#include "numerics3d.h"
+
+#ifdef __CUDA_ARCH__
+#define THIN3D_UNROLL _Pragma("unroll")
+#else
+#define THIN3D_UNROLL
+#endif
+
+/* The shape rule (thin3d_applies): stride 1, a cubic kernel of THIN3D_K1 or THIN3D_K3, padding at most k - 1 on each axis, and
+ * either at most THIN3D_THIN_OC filters over at most THIN3D_WIDE_C input channels (the seg and sdf heads), or at most
+ * THIN3D_THIN_C input channels into at most THIN3D_WIDE_OC filters (a network's first layer); all weights fit
+ * THIN3D_MAX_WEIGHTS floats of shared memory. */
+#define THIN3D_THIN_OC 4
+#define THIN3D_WIDE_C 64
+#define THIN3D_THIN_C 4
+#define THIN3D_WIDE_OC 32
+#define THIN3D_MAX_WEIGHTS 4096
+
+/* One thin convolution of stride 1: image x [n][c][d][h][w], output y [n][oc][od][oh][ow], cubic kernel k, weights
+ * [oc][c][k][k][k] (PyTorch's layout), padding pd, ph, pw. A voxel index j runs over n * (voxels per sample). */
+typedef struct { int n, c, oc, d, h, w, od, oh, ow, k, pd, ph, pw; } thin3d_geom;
+
+/* 1 when the direct kernels take a convolution of this geometry (kernel kd x kh x kw, strides sd, sh, sw) */
+NUMERICS3D_FN int thin3d_applies(const thin3d_geom *g, int kd, int kh, int kw, int sd, int sh, int sw)
+{
+    int k = g->k;
+    if(kd != k || kh != k || kw != k || (k != 1 && k != 3) || sd != 1 || sh != 1 || sw != 1) return 0;
+    if(g->pd < 0 || g->ph < 0 || g->pw < 0 || g->pd > k - 1 || g->ph > k - 1 || g->pw > k - 1) return 0;
+    if(g->c < 1 || g->oc < 1 || (long)g->oc * g->c * k * k * k > THIN3D_MAX_WEIGHTS) return 0;
+    return (g->oc <= THIN3D_THIN_OC && g->c <= THIN3D_WIDE_C) || (g->c <= THIN3D_THIN_C && g->oc <= THIN3D_WIDE_OC);
+}
+
+/* splits voxel j of a volume of sd x sh x sw voxels per sample into sample and coordinates; returns the voxel's
+ * index within its sample */
+NUMERICS3D_FN long thin3d_split(long j, int sd, int sh, int sw, int *n, int *z, int *y, int *x)
+{
+    long sp = (long)sd * sh * sw, b, s;
+    int plane = sh * sw;
+    if(j <= 0x7fffffffL && sp <= 0x7fffffffL){   /* 32-bit division where it suffices (64-bit is emulated on the GPU) */
+        unsigned int q = (unsigned int)j / (unsigned int)sp;
+        b = q; s = (long)((unsigned int)j - q * (unsigned int)sp);
+    } else { b = j / sp; s = j - b * sp; }
+    int zz = (int)(s / plane), r = (int)(s - (long)zz * plane);
+    int yv = r / sw;
+    *n = (int)b; *z = zz; *y = yv; *x = r - yv * sw;
+    (void)sd;
+    return s;
+}
+
+/* Forward at output voxel j for the ocb filters from o0 (those below g->oc): acc[o] = sum over channels, then taps in
+ * (kz, ky, kx) order, of w * x; written to y. k and ocb are compile-time constants in the kernels. */
+NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const float *x, const float *w, float *y, long j, int o0,
+                                  float *acc)
+{
+    int n, z, yy, xx, c, o;
+    long s = thin3d_split(j, g->od, g->oh, g->ow, &n, &z, &yy, &xx);
+    long isp = (long)g->d * g->h * g->w, osp = (long)g->od * g->oh * g->ow;
+    int taps = k * k * k;
+    THIN3D_UNROLL for(o = 0; o < ocb; ++o) acc[o] = 0.f;
+    for(c = 0; c < g->c; ++c){
+        const float *xc = x + ((long)n * g->c + c) * isp;
+        THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
+            int iz = z - g->pd + kz;
+            if(iz < 0 || iz >= g->d) continue;
+            THIN3D_UNROLL for(int ky = 0; ky < k; ++ky){
+                int iy = yy - g->ph + ky;
+                if(iy < 0 || iy >= g->h) continue;
+                THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
+                    int ix = xx - g->pw + kx;
+                    if(ix < 0 || ix >= g->w) continue;
+                    float v = xc[((long)iz * g->h + iy) * g->w + ix];
+                    int t = (kz * k + ky) * k + kx;
+                    THIN3D_UNROLL for(o = 0; o < ocb; ++o) if(o0 + o < g->oc) acc[o] += w[((long)(o0 + o) * g->c + c) * taps + t] * v;
+                }
+            }
+        }
+    }
+    THIN3D_UNROLL for(o = 0; o < ocb; ++o) if(o0 + o < g->oc) y[((long)n * g->oc + o0 + o) * osp + s] = acc[o];
+}
+
+/* Data gradient at image voxel j for the icb channels from c0 (those below g->c): dx += sum over filters, then taps, of
+ * w * dy at the output voxel the tap reads j from (stride 1: output = image + pad - tap). */
+NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const float *dy, const float *w, float *dx, long j, int c0,
+                                float *acc)
+{
+    int n, z, yy, xx, c, o;
+    long s = thin3d_split(j, g->d, g->h, g->w, &n, &z, &yy, &xx);
+    long isp = (long)g->d * g->h * g->w, osp = (long)g->od * g->oh * g->ow;
+    int taps = k * k * k;
+    THIN3D_UNROLL for(c = 0; c < icb; ++c) acc[c] = 0.f;
+    for(o = 0; o < g->oc; ++o){
+        const float *dyo = dy + ((long)n * g->oc + o) * osp;
+        THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
+            int oz = z + g->pd - kz;
+            if(oz < 0 || oz >= g->od) continue;
+            THIN3D_UNROLL for(int ky = 0; ky < k; ++ky){
+                int oy = yy + g->ph - ky;
+                if(oy < 0 || oy >= g->oh) continue;
+                THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
+                    int ox = xx + g->pw - kx;
+                    if(ox < 0 || ox >= g->ow) continue;
+                    float gv = dyo[((long)oz * g->oh + oy) * g->ow + ox];
+                    int t = (kz * k + ky) * k + kx;
+                    THIN3D_UNROLL for(c = 0; c < icb; ++c) if(c0 + c < g->c) acc[c] += w[((long)o * g->c + c0 + c) * taps + t] * gv;
+                }
+            }
+        }
+    }
+    THIN3D_UNROLL for(c = 0; c < icb; ++c) if(c0 + c < g->c) dx[((long)n * g->c + c0 + c) * isp + s] += acc[c];
+}
+
+/* Weight gradient of the pair (filter o, channel c) at output voxel j: acc[t] += dy * x at the image voxel tap t
+ * reads, for the k^3 taps. */
+NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, const float *x, const float *dy, int o, int c, long j, float *acc)
+{
+    int n, z, yy, xx;
+    long s = thin3d_split(j, g->od, g->oh, g->ow, &n, &z, &yy, &xx);
+    long isp = (long)g->d * g->h * g->w, osp = (long)g->od * g->oh * g->ow;
+    float gv = dy[((long)n * g->oc + o) * osp + s];
+    const float *xc = x + ((long)n * g->c + c) * isp;
+    THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
+        int iz = z - g->pd + kz;
+        if(iz < 0 || iz >= g->d) continue;
+        THIN3D_UNROLL for(int ky = 0; ky < k; ++ky){
+            int iy = yy - g->ph + ky;
+            if(iy < 0 || iy >= g->h) continue;
+            THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
+                int ix = xx - g->pw + kx;
+                if(ix < 0 || ix >= g->w) continue;
+                acc[(kz * k + ky) * k + kx] += gv * xc[((long)iz * g->h + iy) * g->w + ix];
+            }
+        }
+    }
+}
+
+/* Blocks along the voxels of one weight-gradient pair: enough for every SM with the pairs of a head, and a fixed
+ * function of the shape, so the block sums are added in the same order in every run. */
+#define THIN3D_THREADS 256
+NUMERICS3D_FN int thin3d_wgrad_chunks(long voxels)
+{
+    long ch = (voxels + 16L * THIN3D_THREADS - 1) / (16L * THIN3D_THREADS);
+    return ch < 1 ? 1 : ch > 64 ? 64 : (int)ch;
+}
+#endif

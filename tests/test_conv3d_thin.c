@@ -1,0 +1,160 @@
+/* Tests of the index arithmetic of the GPU's direct kernels for thin [conv3d] layers (layers/conv3d_thin.h), replayed on the host with the kernels' decomposition (filter and channel blocks, the weight gradient's chunks, warps and block sums) against the CPU layer, and the shape rule; the kernels themselves are compared with the CPU in test_layers' gpu_vs_cpu_thin_ rows. */
+#include "testlib.h"
+#include "darknet.h"
+#include "darknet3d.h"
+#include "conv3d_common.h"
+#include "conv3d_direct.h"
+#include "conv3d_thin.h"
+#include "conv3d_test.h"
+
+static thin3d_geom geom_of(layer l)
+{
+    const geom3d *g = &c3_state(l)->g;
+    thin3d_geom t = {l.batch, g->c, l.out_c, g->d, g->h, g->w, g->od, g->oh, g->ow, g->kd, g->pd, g->ph, g->pw};
+    return t;
+}
+
+static long out_vox(const thin3d_geom *g) { return (long)g->n * g->od * g->oh * g->ow; }
+static long in_vox(const thin3d_geom *g) { return (long)g->n * g->d * g->h * g->w; }
+
+/* the forward kernel's grid: blocks of OCB filters (4 for at most 4 filters, else 16), every output voxel */
+static void replay_forward(const thin3d_geom *g, const float *x, const float *w, float *y)
+{
+    int ocb = g->oc <= 4 ? 4 : 16, o0;
+    float acc[16];
+    for(o0 = 0; o0 < g->oc; o0 += ocb)
+        for(long j = 0; j < out_vox(g); ++j) thin3d_forward_at(g, g->k, ocb, x, w, y, j, o0, acc);
+}
+
+static void replay_dgrad(const thin3d_geom *g, const float *dy, const float *w, float *dx)
+{
+    int icb = g->c <= 4 ? 4 : 16, c0;
+    float acc[16];
+    for(c0 = 0; c0 < g->c; c0 += icb)
+        for(long j = 0; j < in_vox(g); ++j) thin3d_dgrad_at(g, g->k, icb, dy, w, dx, j, c0, acc);
+}
+
+/* The weight-gradient kernel's decomposition: per (pair, chunk) block, each thread's grid-stride sums, the warp's
+ * shuffle-down tree (lane 0's result), the warps in order into part[(pair * taps + t) * chunks + chunk]; then the
+ * finishing kernel's sum over chunks in order, added to dw. */
+static void replay_wgrad(const thin3d_geom *g, const float *x, const float *dy, float *dw)
+{
+    enum { TH = THIN3D_THREADS, WARPS = THIN3D_THREADS / 32 };
+    int k = g->k, T = k * k * k, chunks = thin3d_wgrad_chunks(out_vox(g)), pairs = g->oc * g->c;
+    float *part = calloc((size_t)pairs * T * chunks, sizeof(float));
+    static float acc[TH][27];
+    for(int p = 0; p < pairs; ++p){
+        int o = p / g->c, c = p - o * g->c;
+        for(int b = 0; b < chunks; ++b){
+            memset(acc, 0, sizeof(acc));
+            for(int t = 0; t < TH; ++t)
+                for(long j = (long)b * TH + t; j < out_vox(g); j += (long)chunks * TH) thin3d_wgrad_at(g, k, x, dy, o, c, j, acc[t]);
+            for(int tap = 0; tap < T; ++tap){
+                float red[WARPS];
+                for(int wp = 0; wp < WARPS; ++wp){
+                    float v[32], nv[32];
+                    for(int lane = 0; lane < 32; ++lane) v[lane] = acc[wp * 32 + lane][tap];
+                    for(int off = 16; off > 0; off >>= 1){
+                        for(int lane = 0; lane < 32; ++lane) nv[lane] = v[lane] + (lane + off < 32 ? v[lane + off] : v[lane]);
+                        memcpy(v, nv, sizeof(v));
+                    }
+                    red[wp] = v[0];
+                }
+                float s = 0.f;
+                for(int wp = 0; wp < WARPS; ++wp) s += red[wp];
+                part[((long)p * T + tap) * chunks + b] = s;
+            }
+        }
+    }
+    for(int q = 0; q < pairs * T; ++q){
+        double s = 0;
+        for(int i = 0; i < chunks; ++i) s += part[(long)q * chunks + i];
+        dw[q] += (float)s;
+    }
+    free(part);
+}
+
+typedef struct { int c, oc, d, h, w, k, pd, ph, pw; } shape;
+
+static void check_shape(const shape *s)
+{
+    const int B = 2;
+    c3t_shape cs = {s->c, s->oc, s->d, s->h, s->w, s->k, s->k, s->k, s->pd, s->ph, s->pw, 1};
+    network *net = c3t_one_layer(&cs, B, "conv3d", "tests/out/conv3d_thin.cfg");
+    CHECK_MSG(net != 0, "cfg of %d -> %d at %dx%dx%d", s->c, s->oc, s->d, s->h, s->w);
+    if(!net) return;
+    layer l = net->layers[1];
+    thin3d_geom g = geom_of(l);
+    const geom3d *gg = &c3_state(l)->g;
+    CHECK_MSG(thin3d_applies(&g, gg->kd, gg->kh, gg->kw, gg->sd, gg->sh, gg->sw), "the rule should take %d -> %d, kernel %d pad %d,%d,%d",
+              s->c, s->oc, s->k, s->pd, s->ph, s->pw);
+    size_t nx = (size_t)B * l.inputs, ny = (size_t)B * l.outputs, nw = (size_t)l.nweights, i;
+    float *x = malloc(nx * sizeof(float)), *buf = malloc(2 * (ny + nx + nw) * sizeof(float)), *dy = malloc(ny * sizeof(float));
+    float *y0 = buf, *dx0 = y0 + ny, *dw0 = dx0 + nx, *y1 = dw0 + nw, *dx1 = y1 + ny, *dw1 = dx1 + nx;
+    c3t_fill(x, nx, 0.017);
+    int saved = conv3d_direct_enabled;
+    conv3d_direct_enabled = 0;   /* the general path as the reference */
+    c3t_run(net, x, y0, dx0, dw0);
+    conv3d_direct_enabled = saved;
+    /* the replay, from what c3t_run starts from: dX 0.5 everywhere, dW 0, the same output gradient */
+    c3t_fill(dy, ny, 0.029);
+    for(i = 0; i < nx; ++i) dx1[i] = 0.5f;
+    memset(dw1, 0, nw * sizeof(float));
+    for(i = 0; i < ny; ++i) y1[i] = -7.f;   /* every output written */
+    replay_forward(&g, x, l.weights, y1);
+    for(i = 0; l.biases && i < ny; ++i) y1[i] += l.biases[(i / (ny / B / l.out_c)) % l.out_c];   /* the layer's bias (linear, no batch norm) */
+    replay_dgrad(&g, dy, l.weights, dx1);
+    replay_wgrad(&g, x, dy, dw1);
+    double ey = c3t_max_rel(y1, y0, ny), ex = c3t_max_rel(dx1, dx0, nx), ew = c3t_max_rel(dw1, dw0, nw);
+    CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "%d -> %d at %dx%dx%d, kernel %d pad %d,%d,%d (%d weight-gradient chunks): relative "
+              "errors forward %g, dX %g, dW %g", s->c, s->oc, s->d, s->h, s->w, s->k, s->pd, s->ph, s->pw,
+              thin3d_wgrad_chunks(out_vox(&g)), ey, ex, ew);
+    free(x); free(buf); free(dy);
+    free_network(net);
+}
+
+static void test_replay_matches_cpu_layer(void)
+{
+    static const shape S[] = {
+        {16, 1, 3, 4, 5, 1, 0, 0, 0},      /* the V-Net's seg and sdf heads */
+        {20, 2, 2, 3, 5, 1, 0, 0, 0},      /* two blocks of 16 channels in the data gradient */
+        {1, 20, 3, 4, 5, 3, 1, 1, 1},      /* a first layer: two blocks of 16 filters in the forward */
+        {6, 2, 4, 5, 6, 3, 0, 0, 0},       /* unpadded 3x3x3 into few filters */
+        {3, 5, 3, 3, 4, 3, 2, 2, 2},       /* padding k - 1 */
+        {2, 3, 3, 4, 5, 3, 0, 1, 2},       /* a different padding on each axis */
+        {4, 1, 8, 32, 40, 1, 0, 0, 0},     /* 20480 output voxels: five weight-gradient chunks */
+        {1, 16, 6, 20, 24, 3, 1, 1, 1},    /* 5760 output voxels: two chunks of 27 taps */
+    };
+    for(size_t i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
+}
+
+static void test_shape_rule(void)
+{
+    static const struct { thin3d_geom g; int kd, kh, kw, sd, sh, sw, want; const char *what; } R[] = {
+        {{2, 16, 1, 8, 8, 8, 8, 8, 8, 1, 0, 0, 0}, 1, 1, 1, 1, 1, 1, 1, "a head"},
+        {{2, 64, 4, 8, 8, 8, 8, 8, 8, 1, 0, 0, 0}, 1, 1, 1, 1, 1, 1, 1, "the widest head"},
+        {{2, 65, 1, 8, 8, 8, 8, 8, 8, 1, 0, 0, 0}, 1, 1, 1, 1, 1, 1, 0, "65 input channels"},
+        {{2, 16, 5, 8, 8, 8, 8, 8, 8, 1, 0, 0, 0}, 1, 1, 1, 1, 1, 1, 0, "5 filters over 16 channels"},
+        {{2, 1, 32, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 1, "a first layer of 32 filters"},
+        {{2, 1, 33, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 0, "33 filters"},
+        {{2, 40, 4, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 0, "weights over the shared-memory bound"},
+        {{2, 4, 4, 8, 8, 8, 4, 4, 4, 3, 1, 1, 1}, 3, 3, 3, 2, 2, 2, 0, "stride 2"},
+        {{2, 4, 4, 8, 8, 8, 7, 7, 7, 2, 0, 0, 0}, 2, 2, 2, 1, 1, 1, 0, "a 2x2x2 kernel"},
+        {{2, 4, 4, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 1, 3, 3, 1, 1, 1, 0, "a 1x3x3 kernel"},
+        {{2, 4, 4, 8, 8, 8, 12, 12, 12, 3, 3, 3, 3}, 3, 3, 3, 1, 1, 1, 0, "padding k"},
+        {{2, 4, 4, 8, 8, 8, 8, 8, 8, 1, 1, 0, 0}, 1, 1, 1, 1, 1, 1, 0, "a padded 1x1x1"},
+    };
+    for(size_t i = 0; i < sizeof(R) / sizeof(R[0]); ++i)
+        CHECK_MSG(thin3d_applies(&R[i].g, R[i].kd, R[i].kh, R[i].kw, R[i].sd, R[i].sh, R[i].sw) == R[i].want, "%s: rule gives %d",
+                  R[i].what, !R[i].want);
+}
+
+int main(void)
+{
+    darknet3d_init();
+    gpu_index = -1;
+    if(system("mkdir -p tests/out")) return 1;
+    RUN(test_replay_matches_cpu_layer);
+    RUN(test_shape_rule);
+    TEST_MAIN_END();
+}
