@@ -38,14 +38,17 @@ __global__ void chan_sum_kernel(const float *a, const T *b, const float *shift, 
 {
     __shared__ double s1[C3_THREADS], s2[C3_THREADS];
     int k = blockIdx.y;
-    size_t n = (size_t)batch * sp, j;
     double t1 = 0, t2 = 0;
     float m = shift ? shift[k] : 0.f;
-    for(j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (size_t)gridDim.x * blockDim.x){
-        size_t idx = ((j / sp) * c + k) * sp + j % sp;
-        double v = (double)a[idx] - m;
-        t1 += sq ? v * v : v;
-        if(b) t2 += (double)a[idx] * amp_to_float(b[idx]);
+    /* the samples in order, each sample's plane of channel k in grid strides: no division per element */
+    for(int bi = 0; bi < batch; ++bi){
+        size_t base = ((size_t)bi * c + k) * sp;
+        for(size_t s = (size_t)blockIdx.x * blockDim.x + threadIdx.x; s < sp; s += (size_t)gridDim.x * blockDim.x){
+            size_t idx = base + s;
+            double v = (double)a[idx] - m;
+            t1 += sq ? v * v : v;
+            if(b) t2 += (double)a[idx] * amp_to_float(b[idx]);
+        }
     }
     s1[threadIdx.x] = t1; s2[threadIdx.x] = t2;
     __syncthreads();
@@ -82,10 +85,23 @@ static void chan_sum(const conv3d_state *st, const float *a, const T *b, const f
     }
 }
 
-__global__ void add_channel_kernel(float *y, const float *v, int c, size_t sp, size_t n)
+/* The activations applied inside the kernels that write a layer's output (one pass less over it), with Darknet's own
+ * formulas (activation_kernels.cu), so the bits are those of activate_array_gpu; C3_ACT_APART: another activation,
+ * applied by activate_array_gpu after the kernel. */
+#define C3_ACT_APART (-1)
+static int c3_act_fused(ACTIVATION a) { return a == LINEAR || a == RELU || a == LEAKY ? (int)a : C3_ACT_APART; }
+__device__ __forceinline__ float c3_act(float x, int a)
+{
+    if(a == RELU) return x * (x > 0);
+    if(a == LEAKY) return (x > 0) ? x : .1f * x;
+    return x;
+}
+
+/* y += v[channel], then the fused activation act (c3_act_fused; C3_ACT_APART leaves y there) */
+__global__ void add_channel_kernel(float *y, const float *v, int c, size_t sp, size_t n, int act)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
-    if(i < n) y[i] += v[cuda3d_channel(i, sp, c)];
+    if(i < n) y[i] = c3_act(y[i] + v[cuda3d_channel(i, sp, c)], act);
 }
 
 __global__ void mean_kernel(const double *acc, int c, double m, float *mean)
@@ -110,7 +126,7 @@ __global__ void var_kernel(const double *acc, int c, double m, float *mean, floa
  * (bn_recompute_kernel) is this one bit for bit */
 template <typename T>
 __global__ void normalize_kernel(float *y, T *xn, const float *mean, const float *var, const float *scales, const float *biases,
-                                 int c, size_t sp, size_t n)
+                                 int c, size_t sp, size_t n, int act)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
@@ -121,17 +137,17 @@ __global__ void normalize_kernel(float *y, T *xn, const float *mean, const float
         xn[i] = h;
         t = amp_to_float(h);
     }
-    y[i] = scales[k] * t + biases[k];
+    y[i] = c3_act(scales[k] * t + biases[k], act);
 }
 
 /* y = scale * x_norm + bias, as normalize_kernel computes it from the value it keeps */
 template <typename T>
-__global__ void bn_recompute_kernel(float *y, const T *xn, const float *scales, const float *biases, int c, size_t sp, size_t n)
+__global__ void bn_recompute_kernel(float *y, const T *xn, const float *scales, const float *biases, int c, size_t sp, size_t n, int act)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = cuda3d_channel(i, sp, c);
-    y[i] = scales[k] * amp_to_float(xn[i]) + biases[k];
+    y[i] = c3_act(scales[k] * amp_to_float(xn[i]) + biases[k], act);
 }
 
 /* from the sums of dy and dy*xhat: the parameter updates and the coefficients of dz = g*(dy - a - xhat*b) */
@@ -190,10 +206,10 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
     conv3d_state *st = c3_state(l);
     int c = l.out_c;
     size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
-    int cb = (c + 255) / 256;
+    int cb = (c + 255) / 256, act = c3_act_fused(l.activation);
     if(l.batch_normalize){
         if(st->pre_bias){
-            add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, st->pre_b_gpu, c, sp, n);
+            add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, st->pre_b_gpu, c, sp, n, (int)LINEAR);
             CUDA3D_CHECK_LAUNCH();
         }
         const float *mu = l.rolling_mean_gpu, *var = l.rolling_variance_gpu;
@@ -209,25 +225,26 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
             mu = l.mean_gpu; var = l.variance_gpu;
         }
         with_x_norm(l, [&](auto xn){
-            normalize_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, mu, var, l.scales_gpu, l.biases_gpu, c, sp, n);
+            normalize_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, mu, var, l.scales_gpu, l.biases_gpu, c, sp, n, act);
         });
         CUDA3D_CHECK_LAUNCH();
     }else if(l.nbiases){
-        add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n);
+        add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n, act);
         CUDA3D_CHECK_LAUNCH();
-    }
-    activate_array_gpu(l.output_gpu, (int)n, l.activation);
+    }else act = C3_ACT_APART;   /* no kernel wrote the output */
+    if(act == C3_ACT_APART && l.activation != LINEAR) activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
 
 extern "C" void c3_recompute_output_gpu(layer l, network net)
 {
     size_t n = (size_t)l.batch * l.outputs;
+    int act = c3_act_fused(l.activation);
     (void)net;
     with_x_norm(l, [&](auto xn){
-        bn_recompute_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, l.scales_gpu, l.biases_gpu, l.out_c, l.outputs / l.out_c, n);
+        bn_recompute_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, l.scales_gpu, l.biases_gpu, l.out_c, l.outputs / l.out_c, n, act);
     });
     CUDA3D_CHECK_LAUNCH();
-    activate_array_gpu(l.output_gpu, (int)n, l.activation);
+    if(act == C3_ACT_APART) activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
 
 extern "C" void c3_post_backward_gpu(layer l, network net)
