@@ -1,4 +1,4 @@
-/* Replaces the forward/backward of stock [dropout] (CPU and GPU), [route] and equal-shape [shortcut] layers (CPU) with darknet3d's faster ones after a network is parsed, and lets a single-input [route] share its input's buffers. */
+/* Replaces the forward/backward of stock [dropout] (CPU and GPU), [route] (CPU) and equal-shape [shortcut] layers (CPU and GPU) with darknet3d's faster ones after a network is parsed, and lets a single-input [route] share its input's buffers. */
 #include <stdlib.h>
 #include "fast_paths.h"
 #include "dropout_seeded.h"
@@ -35,6 +35,10 @@ int darknet3d_install_fast_paths(network *net)
         } else if(shortcut_fast_applies(net, i)){
             l->forward = forward_shortcut_fast;
             l->backward = backward_shortcut_fast;
+#ifdef GPU
+            l->forward_gpu = forward_shortcut_fast_gpu;
+            l->backward_gpu = backward_shortcut_fast_gpu;
+#endif
             ++n;
         }
     }

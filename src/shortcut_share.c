@@ -31,18 +31,6 @@ static int held_elsewhere(network *net, const float *p, int self, int gpu)
     return 0;
 }
 
-#ifdef GPU
-#include "blas.h"
-#include "activations.h"
-/* Darknet's forward_shortcut_layer_gpu without its copy of the input into the output when they are one buffer */
-static void forward_shortcut_inplace_gpu(layer l, network net)
-{
-    if(net.input_gpu != l.output_gpu) copy_gpu(l.outputs * l.batch, net.input_gpu, 1, l.output_gpu, 1);
-    shortcut_gpu(l.batch, l.w, l.h, l.c, net.layers[l.index].output_gpu, l.out_w, l.out_h, l.out_c, l.alpha, l.beta, l.output_gpu);
-    activate_array_gpu(l.output_gpu, l.outputs * l.batch, l.activation);
-}
-#endif
-
 static int can_share(network *net, const int *nread, int i)
 {
     layer *l = &net->layers[i], *prev;
@@ -75,7 +63,8 @@ int network_share_shortcut_outputs(network *net, size_t *saved)
         if(l->output_gpu){
             cuda_free(l->output_gpu);
             l->output_gpu = prev->output_gpu;
-            l->forward_gpu = forward_shortcut_inplace_gpu;
+            l->forward_gpu = forward_shortcut_fast_gpu;   /* adds in place; Darknet's would copy the input onto itself */
+            l->backward_gpu = backward_shortcut_fast_gpu;
         }
 #endif
         *saved += (size_t)l->outputs * l->batch * sizeof(float);

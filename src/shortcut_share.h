@@ -10,7 +10,7 @@
  * and no other layer reads that output (the rules of src/delta_share.c: the next layer, the inputs of [route],
  * [dualsplit] and [shortcut], the heads of [dbisl]), the [shortcut] takes that layer's output buffer (CPU and GPU)
  * as its own and adds in place: each element is read before it is written, so every value is the same bits (on the
- * GPU, Darknet's forward without its copy of the input onto itself).
+ * GPU too: the fused pass of layers/shortcut_fast.h).
  * Not done when `from` is the layer before, when another layer holds either buffer (a [dropout] after the
  * [shortcut], a single-input [route]), or when the network has a layer type outside the known list.
  * Returns the number of [shortcut]s changed and adds the bytes freed to *saved. free_network frees a buffer several

@@ -375,6 +375,70 @@ static void test_dropout_gpu_equals_cpu(void)
 #endif
 }
 
+/* the GPU twin of the fused [shortcut] (layers/shortcut_fast_kernels.cu) gives Darknet's GPU results bit for bit: every
+ * layer's output and delta of a forward and backward, with the activations it fuses (linear, leaky, relu on values of
+ * both signs), one it leaves to Darknet's pass (logistic), and `from` the layer before (both delta adds in one buffer) */
+static const char *SC_GPU_CFG =
+    "[net]\nbatch=2\nheight=4\nwidth=5\ndepth=3\nchannels=2\n\n"
+    "[r2s]\nk=1\n\n"
+    "[r2s]\nk=2\n\n"
+    "[shortcut]\nfrom=0\nactivation=linear\n\n"
+    "[shortcut]\nfrom=-1\nactivation=leaky\nalpha=-0.5\nbeta=2\n\n"
+    "[shortcut]\nfrom=1\nactivation=relu\nalpha=-1\n\n"
+    "[shortcut]\nfrom=0\nactivation=logistic\n";
+
+#ifdef GPU
+static void run_net_gpu(network *net, float *out, size_t per)
+{
+    fill(net->input, (size_t)net->batch * net->inputs, 0.3);
+    net->delta = 0;
+    net->train = 1;
+    forward_network(net);
+    layer *last = &net->layers[net->n - 1];
+    size_t m = (size_t)last->batch * last->outputs;
+    fill(last->delta, m, 0.7);
+    for(size_t i = 0; i < m; ++i) last->delta[i] -= 0.5f;
+    cuda_push_array(last->delta_gpu, last->delta, m);
+    backward_network(net);
+    for(int i = 0; i < net->n; ++i){
+        layer l = net->layers[i];
+        m = (size_t)l.batch * l.outputs;
+        cuda_pull_array(l.output_gpu, out + 2 * i * per, m);
+        cuda_pull_array(l.delta_gpu, out + (2 * i + 1) * per, m);
+    }
+}
+#endif
+
+static void test_shortcut_gpu_identical(void)
+{
+#ifdef GPU
+    if(!have_gpu) SKIP("no usable GPU");
+    char err[1024] = {0};
+    gpu_index = 0;
+    network *net = parse_text("tests/out/fast_paths_sc_gpu.cfg", SC_GPU_CFG, err);
+    CHECK_MSG(net != 0, "%s", err);
+    if(!net){ gpu_index = -1; return; }
+    size_t per = (size_t)net->batch * net->layers[0].outputs;
+    float *a = calloc(2 * net->n * per, sizeof(float)), *b = calloc(2 * net->n * per, sizeof(float));
+    run_net_gpu(net, a, per);
+    CHECK(darknet3d_install_fast_paths(net) == 4);
+    CHECK(net->layers[3].forward_gpu == forward_shortcut_fast_gpu && net->layers[5].backward_gpu == backward_shortcut_fast_gpu);
+    run_net_gpu(net, b, per);
+    int negative = 0;
+    for(int i = 0; i < net->n; ++i){
+        CHECK_MSG(memcmp(a + 2 * i * per, b + 2 * i * per, per * sizeof(float)) == 0, "layer %d output differs", i);
+        CHECK_MSG(memcmp(a + (2 * i + 1) * per, b + (2 * i + 1) * per, per * sizeof(float)) == 0, "layer %d delta differs", i);
+    }
+    for(size_t j = 0; j < per; ++j) negative += a[2 * 3 * per + j] < 0;   /* the leaky shortcut's output */
+    CHECK_MSG(negative > 0 && negative < (int)per, "leaky shortcut: %d of %zu outputs negative (both signs wanted)", negative, per);
+    free(a); free(b);
+    free_network(net);
+    gpu_index = -1;
+#else
+    SKIP("CPU build");
+#endif
+}
+
 /* runs layer 0's training forward on input x; returns the network as that forward saw it */
 static network forward_first(network *net, float *x)
 {
@@ -706,6 +770,7 @@ int main(void)
     RUN(test_recompute_output_identical);
     RUN(test_recompute_rule);
     RUN(test_dropout_gpu_equals_cpu);
+    RUN(test_shortcut_gpu_identical);
     RUN(test_recompute_output_gpu);
     TEST_MAIN_END();
 }

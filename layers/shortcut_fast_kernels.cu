@@ -1,0 +1,66 @@
+/* CUDA twin of layers/shortcut_fast.c: the fused forward and backward of stock [shortcut] for equal shapes, one pass each instead of Darknet's copy + strided add + activation and gradient + axpy + strided add. */
+#include "cuda3d.h"
+extern "C" {
+#include "shortcut_fast.h"
+#include "activations.h"
+}
+
+/* The activations fused into the passes, with Darknet's own formulas (activation_kernels.cu), so that every value is
+ * the bits of the stock layer's; SC_APART: another activation, left to activate_array_gpu/gradient_array_gpu. */
+#define SC_APART (-1)
+static int sc_fused(ACTIVATION a) { return a == LINEAR || a == RELU || a == LEAKY ? (int)a : SC_APART; }
+__device__ __forceinline__ float sc_act(float x, int a)
+{
+    if(a == RELU) return x * (x > 0);
+    if(a == LEAKY) return (x > 0) ? x : .1f * x;
+    return x;
+}
+__device__ __forceinline__ float sc_grad(float y, int a)
+{
+    if(a == RELU) return (y > 0);
+    if(a == LEAKY) return (y > 0) ? 1 : .1f;
+    return 1;
+}
+
+/* out = act(s1 * in + s2 * add), as Darknet's copy, shortcut_kernel (s1*out + s2*add) and activation; in may be out
+ * (the in-place [shortcut] of src/shortcut_share.h): each element is read before it is written */
+__global__ void shortcut_fast_forward_kernel(size_t n, float s1, float s2, const float *in, const float *add, float *out, int act)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    float o = in[i];
+    out[i] = sc_act(s1 * o + s2 * add[i], act);
+}
+
+/* d *= act'(y) (kept in delta, as gradient_array_gpu does), then nd += s1 * d and fd = 1 * fd + s2 * d (axpy_gpu and
+ * shortcut_kernel); nd and fd may be one buffer (`from` is the layer before), and the two adds stay in that order */
+__global__ void shortcut_fast_backward_kernel(size_t n, float s1, float s2, const float *y, float *delta, float *nd, float *fd, int act)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    float d = delta[i];
+    if(act != LINEAR){ d *= sc_grad(y[i], act); delta[i] = d; }
+    if(nd) nd[i] += s1 * d;
+    if(fd){ float f = fd[i]; fd[i] = 1 * f + s2 * d; }
+}
+
+extern "C" void forward_shortcut_fast_gpu(layer l, network net)
+{
+    size_t n = (size_t)l.outputs * l.batch;
+    int act = sc_fused(l.activation);
+    shortcut_fast_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, l.alpha, l.beta, net.input_gpu, net.layers[l.index].output_gpu,
+                                                             l.output_gpu, act == SC_APART ? (int)LINEAR : act);
+    CUDA3D_CHECK_LAUNCH();
+    if(act == SC_APART) activate_array_gpu(l.output_gpu, (int)n, l.activation);
+}
+
+extern "C" void backward_shortcut_fast_gpu(layer l, network net)
+{
+    size_t n = (size_t)l.outputs * l.batch;
+    int act = sc_fused(l.activation);
+    if(act == SC_APART){ gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu); act = LINEAR; }
+    float *nd = net.delta_gpu, *fd = net.layers[l.index].delta_gpu;
+    if(!nd && !fd && act == LINEAR) return;
+    shortcut_fast_backward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, l.alpha, l.beta, l.output_gpu, l.delta_gpu, nd, fd, act);
+    CUDA3D_CHECK_LAUNCH();
+}
