@@ -229,6 +229,8 @@ say "tf32 s/iter with one buffer-sharing key off: $(tr '\n' ',' < "$O/keys.txt" 
 say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 with separate buffers $(pk tf32sep), fp16 NCDHW copies $(pk fp16nc)"
 srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
 say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16); fp16 NCDHW copies $(srch fp16nc)"
+thn() { sed -n 's/^direct kernels for thin layers: //p' "$O/speed-$1.err" | head -1; }
+say "direct kernels for thin layers (layers/conv3d_thin.h), taken against cuDNN's choice: fp32 $(thn fp32); tf32 $(thn tf32); tf32 -deterministic $(thn det); fp16 $(thn fp16); bf16 $(thn bf16)"
 mem() { sed -n 's/^GPU memory in use on the device (whole device, CUDA context included): \([0-9-]*\) MiB once the network was built, \([0-9-]*\) MiB after the first iteration$/\1 built, \2 after iteration 1/p' "$O/speed-$1.err" | head -1; }
 say "device memory in use (cudaMemGetInfo, whole device), MiB: fp32 $(mem fp32); tf32 $(mem tf32); fp16 $(mem fp16); bf16 $(mem bf16)"
 say "fp16 layers that fell back from channels-last to NCDHW copies: $(grep -c 'keeps NCDHW copies' "$O/speed-fp16.err"); bf16: $(grep -c 'keeps NCDHW copies' "$O/speed-bf16.err")"
