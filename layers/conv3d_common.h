@@ -50,7 +50,7 @@ typedef struct {
     int math[3];        /* cudnnMathType_t each chosen algorithm runs with, indexed by C3_FW, C3_BD, C3_BF */
     int nhwc;           /* 1: the 16-bit copies of precision fp16|bf16 are channels-last (c3_cudnn_setup) */
     int nhwc_fallback;  /* 1: channels-last was asked for and cuDNN had no algorithm for it, so NCDHW */
-    int thin;           /* 1: the convolution runs the direct kernels for thin layers instead of cuDNN (c3_choose_algos) */
+    int thin;           /* C3_THIN_FW | C3_THIN_BWD: the passes that run the direct kernels for thin layers instead of cuDNN */
     int xn_type;        /* the type x_norm_gpu holds: DARKNET3D_FP32 (floats), or DARKNET3D_FP16/BF16 (16-bit values) when the
                          * layer was sized at precision fp16|bf16 (docs/design.md, "Mixed precision") */
 #endif
@@ -145,21 +145,24 @@ cudnnConvolutionDescriptor_t c3_conv_desc(layer l, int op);
 #endif
 /* The cuDNN algorithm searches (one per new convolution shape) made since the last c3_search_stats: count, seconds,
  * the largest device scratch one allocated (bytes), how many fell back to cuDNN's heuristic ranking for want of device
- * memory; how many shapes took the direct kernels for thin layers, and of those that were measured against cuDNN's
- * choice, the milliseconds of one pass of their operations, ours and cuDNN's. */
-typedef struct { int searches, short_of_memory, thin, thin_measured; double seconds, thin_ms, cudnn_ms; size_t scratch_bytes; } c3_search_report;
+ * memory; how many shapes run the direct kernels for thin layers in their forward and in their backward pass, and
+ * over the shapes measured against cuDNN's choice, the milliseconds of one forward and backward with the faster of
+ * the two in each direction, and with cuDNN's alone. */
+typedef struct { int searches, short_of_memory, thin_fw, thin_bwd, thin_measured; double seconds, best_ms, cudnn_ms; size_t scratch_bytes; } c3_search_report;
 void c3_search_stats(c3_search_report *r);
 /* The direct kernels for thin [conv3d] layers (layers/conv3d_thin.h has the shape rule; FP32 at every precision):
  * 1 when l's shape qualifies; forward into l.output; backward adding into l.weight_updates and net.delta, with block
- * sums in c3_thin_workspace_bytes of net.workspace; the milliseconds of the operations asked for on scratch (-1: no
- * memory). c3_thin_gpu_mode: 0 never, 1 when measured faster than cuDNN's choice (the default; in deterministic mode,
- * whose cuDNN choice is not measured, always), 2 always (the tests). */
+ * sums in c3_thin_workspace_bytes of net.workspace; the milliseconds of a forward (fw) and of a backward's operations
+ * asked for (bd, bf) on scratch (-1: no memory). c3_thin_gpu_mode: 0 never; 1, the default, in each direction
+ * (forward; backward) where they measure faster than cuDNN's choice, and in both in deterministic mode, whose cuDNN
+ * choice is not measured; 2 always (the tests). */
+enum { C3_THIN_FW = 1, C3_THIN_BWD = 2 };
 extern int c3_thin_gpu_mode;
 int c3_thin_applies(const layer *l);
 size_t c3_thin_workspace_bytes(const layer *l);
 void c3_thin_forward_gpu(layer l, network net);
 void c3_thin_backward_gpu(layer l, network net);
-double c3_thin_time_ms(const layer *l, int fw, int bd, int bf);
+int c3_thin_time(const layer *l, int fw, int bd, int bf, double *fw_ms, double *bwd_ms);
 /* Forward and backward of either kind at precision fp16|bf16 (the FP32 paths stay in each layer's own file). */
 void c3_forward_half_gpu(layer l, network net);
 void c3_backward_half_gpu(layer l, network net);

@@ -195,21 +195,29 @@ static int c3_trial_alloc(const layer *l, size_t ws_bytes, c3_trial *t)
 #define C3_TAKE_MEASURED(dst, src, found, ws_bytes, nf) do { int i_; for(i_ = 0; i_ < (found); ++i_){ (dst)[i_] = (src)[i_]; \
     if((dst)[i_].memory > (ws_bytes)) (dst)[i_].status = CUDNN_STATUS_ALLOC_FAILED; } (nf) = (found); } while(0)
 
-/* Whether a [conv3d] of the thin-layer rule runs the direct kernels (c3_thin_gpu_mode): against cudnn_ms, the
- * measured time of cuDNN's chosen algorithms for the operations the network needs, or always when there is no such
- * time (-1: deterministic mode, or a search that did not time them all). */
-static void c3_choose_thin(layer *l, int fw, int bd, int bf, double cudnn_ms)
+/* Which passes of a [conv3d] of the thin-layer rule run the direct kernels (c3_thin_gpu_mode): each direction where
+ * they are faster than cudnn_fw and cudnn_bwd, the measured times of cuDNN's chosen algorithms for the forward and the
+ * backward operations the network needs, or both when there are no such times (negative: deterministic mode, or a
+ * search that did not time them all). A measured layer says what it took. */
+static void c3_choose_thin(layer *l, int fw, int bd, int bf, double cudnn_fw, double cudnn_bwd)
 {
     conv3d_state *st = c3_state(*l);
     st->thin = 0;
     if(!c3_thin_gpu_mode || !c3_thin_applies(l)) return;
-    if(c3_thin_gpu_mode == 2 || cudnn_ms < 0) st->thin = 1;
-    else {
-        double ours = c3_thin_time_ms(l, fw, bd, bf);
-        st->thin = ours >= 0 && ours < cudnn_ms;
-        if(ours >= 0){ ++c3_report.thin_measured; c3_report.thin_ms += ours; c3_report.cudnn_ms += cudnn_ms; }
+    double ofw, obwd;
+    if(c3_thin_gpu_mode == 2 || cudnn_fw < 0 || cudnn_bwd < 0) st->thin = (fw ? C3_THIN_FW : 0) | (bd || bf ? C3_THIN_BWD : 0);
+    else if(c3_thin_time(l, fw, bd, bf, &ofw, &obwd) == 0){
+        st->thin = (fw && ofw < cudnn_fw ? C3_THIN_FW : 0) | ((bd || bf) && obwd < cudnn_bwd ? C3_THIN_BWD : 0);
+        ++c3_report.thin_measured;
+        c3_report.best_ms += (ofw < cudnn_fw ? ofw : cudnn_fw) + (obwd < cudnn_bwd ? obwd : cudnn_bwd);
+        c3_report.cudnn_ms += cudnn_fw + cudnn_bwd;
+        fprintf(stderr, "note: conv3d %dx%dx%d, %d -> %d channels, kernel %d: forward %.3f ms direct, %.3f cuDNN; backward %.3f ms direct, "
+                "%.3f cuDNN: %s\n", st->g.d, st->g.h, st->g.w, st->g.c, l->out_c, st->g.kd, ofw, cudnn_fw, obwd, cudnn_bwd,
+                st->thin == (C3_THIN_FW | C3_THIN_BWD) ? "direct kernels" : st->thin == C3_THIN_FW ? "direct forward, cuDNN backward" :
+                st->thin == C3_THIN_BWD ? "cuDNN forward, direct backward" : "cuDNN");
     }
-    c3_report.thin += st->thin;
+    c3_report.thin_fw += !!(st->thin & C3_THIN_FW);
+    c3_report.thin_bwd += !!(st->thin & C3_THIN_BWD);
 }
 
 /* By measurement: cudnnFind*Ex times every algorithm of cuDNN's ranking on scratch buffers of ours (c3_trial); the
@@ -279,8 +287,9 @@ static int c3_choose_algos(layer *l)
     if(need_fw){ if(nf[C3_FW]) PICK(fw, nf[C3_FW], l->fw_algo, st->math[C3_FW], "forward", missed, ms[C3_FW]); else ++missed; }
     if(need_bd){ if(nf[C3_BD]) PICK(bd, nf[C3_BD], l->bd_algo, st->math[C3_BD], "backward-data", missed, ms[C3_BD]); else ++missed; }
     if(need_bf){ if(nf[C3_BF]) PICK(bf, nf[C3_BF], l->bf_algo, st->math[C3_BF], "backward-filter", missed, ms[C3_BF]); else ++missed; }
-    c3_choose_thin(l, need_fw, need_bd, need_bf, (!need_fw || measured[C3_FW]) && (!need_bd || measured[C3_BD]) && (!need_bf || measured[C3_BF]) &&
-                   !missed ? (double)(need_fw ? ms[C3_FW] : 0) + (need_bd ? ms[C3_BD] : 0) + (need_bf ? ms[C3_BF] : 0) : -1);
+    int timed = (!need_fw || measured[C3_FW]) && (!need_bd || measured[C3_BD]) && (!need_bf || measured[C3_BF]) && !missed;
+    c3_choose_thin(l, need_fw, need_bd, need_bf, timed ? (need_fw ? ms[C3_FW] : 0) : -1,
+                   timed ? (double)(need_bd ? ms[C3_BD] : 0) + (need_bf ? ms[C3_BF] : 0) : -1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ++c3_report.searches;
     c3_report.seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
@@ -317,7 +326,9 @@ static int c3_setup_layout(layer *l)
     if(s > most) most = s;
     c3_state(*l)->cudnn_ws = most;
     l->workspace_size = amp_half() ? c3_half_parts(*l).total : most;   /* fp16|bf16: the 16-bit copies follow */
-    if(c3_state(*l)->thin) l->workspace_size = c3_thin_workspace_bytes(l);   /* the direct kernels' block sums only */
+    if(c3_state(*l)->thin == (C3_THIN_FW | C3_THIN_BWD) || (inf && c3_state(*l)->thin))
+        l->workspace_size = c3_thin_workspace_bytes(l);   /* the direct kernels' block sums only */
+    else if(c3_state(*l)->thin && c3_thin_workspace_bytes(l) > l->workspace_size) l->workspace_size = c3_thin_workspace_bytes(l);
     return 0;
 }
 
@@ -430,7 +441,7 @@ extern "C" void c3_backward_half_gpu(layer l, network net)
 
 extern "C" void forward_conv3d_layer_gpu(layer l, network net)
 {
-    if(c3_state(l)->thin){ c3_thin_forward_gpu(l, net); c3_post_forward_gpu(l, net); return; }
+    if(c3_state(l)->thin & C3_THIN_FW){ c3_thin_forward_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     if(amp_half()){ c3_forward_half_gpu(l, net); c3_post_forward_gpu(l, net); return; }
     float one = 1, zero = 0;
     CUDNN3D_CHECK(cudnnConvolutionForward(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.weightDesc, l.weights_gpu, c3_conv_desc(l, C3_FW),
@@ -442,7 +453,7 @@ extern "C" void backward_conv3d_layer_gpu(layer l, network net)
 {
     float one = 1;
     c3_post_backward_gpu(l, net);
-    if(c3_state(l)->thin){ c3_thin_backward_gpu(l, net); return; }
+    if(c3_state(l)->thin & C3_THIN_BWD){ c3_thin_backward_gpu(l, net); return; }
     if(amp_half()){ c3_backward_half_gpu(l, net); return; }
     CUDNN3D_CHECK(cudnnConvolutionBackwardFilter(cudnn_handle(), &one, l.srcTensorDesc, net.input_gpu, l.dstTensorDesc, l.delta_gpu, c3_conv_desc(l, C3_BF),
                                                  l.bf_algo, net.workspace, l.workspace_size, &one, l.weightDesc, l.weight_updates_gpu));

@@ -1,4 +1,4 @@
-/* Index arithmetic of the GPU's direct kernels for thin [conv3d] layers (1x1x1 heads with few filters, layers with few input channels), written once for the CUDA kernels (layers/conv3d_thin_kernels.cu) and the host test that replays them. */
+/* Index arithmetic of the GPU's direct kernels for thin [conv3d] layers (1x1x1 heads with few filters, layers with few input channels, 3x3x3 layers of at most 16 filters), written once for the CUDA kernels (layers/conv3d_thin_kernels.cu) and the host test that replays them. */
 #ifndef CONV3D_THIN_H
 #define CONV3D_THIN_H
 #include "numerics3d.h"
@@ -9,15 +9,18 @@
 #define THIN3D_UNROLL
 #endif
 
-/* The shape rule (thin3d_applies): stride 1, a cubic kernel of THIN3D_K1 or THIN3D_K3, padding at most k - 1 on each axis, and
- * either at most THIN3D_THIN_OC filters over at most THIN3D_WIDE_C input channels (the seg and sdf heads), or at most
- * THIN3D_THIN_C input channels into at most THIN3D_WIDE_OC filters (a network's first layer); all weights fit
- * THIN3D_MAX_WEIGHTS floats of shared memory. */
+/* The shape rule (thin3d_applies): stride 1, a cubic kernel of 1 or 3, padding at most k - 1 on each axis, and one of
+ * at most THIN3D_THIN_OC filters over at most THIN3D_WIDE_C input channels (the seg and sdf heads), at most
+ * THIN3D_THIN_C input channels into at most THIN3D_WIDE_OC filters (a network's first layer), or a 3x3x3 kernel of
+ * at most THIN3D_NARROW_OC filters over at most THIN3D_NARROW_C channels (the 16-filter layers at full resolution);
+ * the weights, at most 16 x 32 x 27 floats under these clauses, fit THIN3D_MAX_WEIGHTS floats of shared memory. */
 #define THIN3D_THIN_OC 4
 #define THIN3D_WIDE_C 64
 #define THIN3D_THIN_C 4
 #define THIN3D_WIDE_OC 32
-#define THIN3D_MAX_WEIGHTS 4096
+#define THIN3D_NARROW_OC 16
+#define THIN3D_NARROW_C 32
+#define THIN3D_MAX_WEIGHTS 16384
 
 /* One thin convolution of stride 1: image x [n][c][d][h][w], output y [n][oc][od][oh][ow], cubic kernel k, weights
  * [oc][c][k][k][k] (PyTorch's layout), padding pd, ph, pw. A voxel index j runs over n * (voxels per sample). */
@@ -30,7 +33,8 @@ NUMERICS3D_FN int thin3d_applies(const thin3d_geom *g, int kd, int kh, int kw, i
     if(kd != k || kh != k || kw != k || (k != 1 && k != 3) || sd != 1 || sh != 1 || sw != 1) return 0;
     if(g->pd < 0 || g->ph < 0 || g->pw < 0 || g->pd > k - 1 || g->ph > k - 1 || g->pw > k - 1) return 0;
     if(g->c < 1 || g->oc < 1 || (long)g->oc * g->c * k * k * k > THIN3D_MAX_WEIGHTS) return 0;
-    return (g->oc <= THIN3D_THIN_OC && g->c <= THIN3D_WIDE_C) || (g->c <= THIN3D_THIN_C && g->oc <= THIN3D_WIDE_OC);
+    return (g->oc <= THIN3D_THIN_OC && g->c <= THIN3D_WIDE_C) || (g->c <= THIN3D_THIN_C && g->oc <= THIN3D_WIDE_OC) ||
+           (k == 3 && g->oc <= THIN3D_NARROW_OC && g->c <= THIN3D_NARROW_C);
 }
 
 /* splits voxel j of a volume of sd x sh x sw voxels per sample into sample and coordinates; returns the voxel's

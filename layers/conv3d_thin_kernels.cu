@@ -98,12 +98,24 @@ static long out_voxels(const thin3d_geom *g) { return (long)g->n * g->od * g->oh
 static long in_voxels(const thin3d_geom *g) { return (long)g->n * g->d * g->h * g->w; }
 static size_t weight_bytes(const thin3d_geom *g) { return (size_t)g->oc * g->c * g->k * g->k * g->k * sizeof(float); }
 
+/* weights over 48 KiB of shared memory need the kernel's opt-in (up to THIN3D_MAX_WEIGHTS floats: 64 KiB) */
+template <typename F> static void shared_opt_in(F kernel, size_t bytes)
+{
+    if(bytes > 48 * 1024) CUDA3D_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+}
+
 template <int K>
 static void thin_forward(const thin3d_geom &g, const float *x, const float *w, float *y)
 {
     long n = out_voxels(&g);
-    if(g.oc <= 4) thin_forward_kernel<K, 4><<<dim3(thin3d_blocks(n), 1), THIN3D_THREADS, weight_bytes(&g)>>>(g, x, w, y, n);
-    else thin_forward_kernel<K, 16><<<dim3(thin3d_blocks(n), (g.oc + 15) / 16), THIN3D_THREADS, weight_bytes(&g)>>>(g, x, w, y, n);
+    size_t sh = weight_bytes(&g);
+    if(g.oc <= 4){
+        shared_opt_in(thin_forward_kernel<K, 4>, sh);
+        thin_forward_kernel<K, 4><<<dim3(thin3d_blocks(n), 1), THIN3D_THREADS, sh>>>(g, x, w, y, n);
+    } else {
+        shared_opt_in(thin_forward_kernel<K, 16>, sh);
+        thin_forward_kernel<K, 16><<<dim3(thin3d_blocks(n), (g.oc + 15) / 16), THIN3D_THREADS, sh>>>(g, x, w, y, n);
+    }
     CUDA3D_CHECK_LAUNCH();
 }
 
@@ -111,8 +123,14 @@ template <int K>
 static void thin_dgrad(const thin3d_geom &g, const float *dy, const float *w, float *dx)
 {
     long n = in_voxels(&g);
-    if(g.c <= 4) thin_dgrad_kernel<K, 4><<<dim3(thin3d_blocks(n), 1), THIN3D_THREADS, weight_bytes(&g)>>>(g, dy, w, dx, n);
-    else thin_dgrad_kernel<K, 16><<<dim3(thin3d_blocks(n), (g.c + 15) / 16), THIN3D_THREADS, weight_bytes(&g)>>>(g, dy, w, dx, n);
+    size_t sh = weight_bytes(&g);
+    if(g.c <= 4){
+        shared_opt_in(thin_dgrad_kernel<K, 4>, sh);
+        thin_dgrad_kernel<K, 4><<<dim3(thin3d_blocks(n), 1), THIN3D_THREADS, sh>>>(g, dy, w, dx, n);
+    } else {
+        shared_opt_in(thin_dgrad_kernel<K, 16>, sh);
+        thin_dgrad_kernel<K, 16><<<dim3(thin3d_blocks(n), (g.c + 15) / 16), THIN3D_THREADS, sh>>>(g, dy, w, dx, n);
+    }
     CUDA3D_CHECK_LAUNCH();
 }
 
@@ -162,32 +180,45 @@ extern "C" void c3_thin_backward_gpu(layer l, network net)
     if(net.delta_gpu) run_dgrad(g, l.delta_gpu, l.weights_gpu, net.delta_gpu);
 }
 
-/* Milliseconds of the operations asked for (forward, data gradient, weight gradient), mean of 3 runs after one
- * unmeasured run, on scratch buffers of the layer's sizes; -1 when the device has no memory for them. */
-extern "C" double c3_thin_time_ms(const layer *l, int fw, int bd, int bf)
+/* Milliseconds of the forward (when fw) and of the backward's operations asked for (data and weight gradient), each
+ * the mean of 3 runs after one unmeasured run, on scratch buffers of the layer's sizes; -1 when the device has no
+ * memory for them. */
+extern "C" int c3_thin_time(const layer *l, int fw, int bd, int bf, double *fw_ms, double *bwd_ms)
 {
     thin3d_geom g = thin3d_of(l);
     size_t nx = (size_t)in_voxels(&g) * g.c * sizeof(float), ny = (size_t)out_voxels(&g) * g.oc * sizeof(float);
     float *x = 0, *y = 0, *w = 0, *dw = 0, *part = 0;
-    cudaEvent_t e0 = 0, e1 = 0;
-    double ms = -1;
-    if(cudaMalloc(&x, nx) == cudaSuccess && cudaMalloc(&y, ny) == cudaSuccess && cudaMalloc(&w, weight_bytes(&g)) == cudaSuccess &&
+    cudaEvent_t ev[4] = {0, 0, 0, 0};   /* forward start and end, backward start and end */
+    int ok = -1, e;
+    *fw_ms = *bwd_ms = 0;
+    int have_ev = 1;
+    for(e = 0; e < 4; ++e) have_ev = have_ev && cudaEventCreate(&ev[e]) == cudaSuccess;
+    if(have_ev && cudaMalloc(&x, nx) == cudaSuccess && cudaMalloc(&y, ny) == cudaSuccess && cudaMalloc(&w, weight_bytes(&g)) == cudaSuccess &&
        cudaMalloc(&dw, weight_bytes(&g)) == cudaSuccess && cudaMalloc(&part, c3_thin_workspace_bytes(l)) == cudaSuccess &&
        cudaMemset(x, 0, nx) == cudaSuccess && cudaMemset(y, 0, ny) == cudaSuccess && cudaMemset(w, 0, weight_bytes(&g)) == cudaSuccess &&
-       cudaMemset(dw, 0, weight_bytes(&g)) == cudaSuccess && cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess){
-        float t = 0;
-        for(int r = 0; r < 4; ++r){
-            if(r == 1) cudaEventRecord(e0);
-            if(fw) run_forward(g, x, w, y);
+       cudaMemset(dw, 0, weight_bytes(&g)) == cudaSuccess){
+        float t1 = 0, t2 = 0;
+        int r;
+        if(fw) run_forward(g, x, w, y);   /* unmeasured first runs */
+        if(bf) run_wgrad(g, x, y, part, dw);
+        if(bd) run_dgrad(g, y, w, x);
+        cudaEventRecord(ev[0]);
+        for(r = 0; fw && r < 3; ++r) run_forward(g, x, w, y);
+        cudaEventRecord(ev[1]);
+        cudaEventRecord(ev[2]);
+        for(r = 0; r < 3; ++r){
             if(bf) run_wgrad(g, x, y, part, dw);
             if(bd) run_dgrad(g, y, w, x);
         }
-        cudaEventRecord(e1);
-        if(cudaEventSynchronize(e1) == cudaSuccess && cudaEventElapsedTime(&t, e0, e1) == cudaSuccess) ms = t / 3.0;
+        cudaEventRecord(ev[3]);
+        if(cudaEventSynchronize(ev[3]) == cudaSuccess && cudaEventElapsedTime(&t1, ev[0], ev[1]) == cudaSuccess &&
+           cudaEventElapsedTime(&t2, ev[2], ev[3]) == cudaSuccess){
+            *fw_ms = t1 / 3.0; *bwd_ms = t2 / 3.0;
+            ok = 0;
+        }
     }
-    if(e0) cudaEventDestroy(e0);
-    if(e1) cudaEventDestroy(e1);
+    for(e = 0; e < 4; ++e) if(ev[e]) cudaEventDestroy(ev[e]);
     cudaFree(x); cudaFree(y); cudaFree(w); cudaFree(dw); cudaFree(part);
     (void)cudaGetLastError();
-    return ms;
+    return ok;
 }

@@ -260,10 +260,10 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
                             sr.searches, sr.seconds, sr.scratch_bytes / 1048576.);
     if(sr.short_of_memory) fprintf(stderr, "note: %d convolution shapes took cuDNN's heuristic choice: no device memory for the search's scratch\n",
                                    sr.short_of_memory);
-    if(sr.thin || sr.thin_measured){
-        fprintf(stderr, "direct kernels for thin layers: %d convolution shapes", sr.thin);
-        if(sr.thin_measured) fprintf(stderr, " (%d measured against cuDNN's choice, one pass of their operations: %.2f ms against %.2f ms)",
-                                     sr.thin_measured, sr.thin_ms, sr.cudnn_ms);
+    if(sr.thin_fw || sr.thin_bwd || sr.thin_measured){
+        fprintf(stderr, "direct kernels for thin layers: %d convolution shapes forward, %d backward", sr.thin_fw, sr.thin_bwd);
+        if(sr.thin_measured) fprintf(stderr, " (%d measured against cuDNN's choice: a forward and backward of them %.2f ms with the faster, %.2f ms with cuDNN's)",
+                                     sr.thin_measured, sr.best_ms, sr.cudnn_ms);
         fputc('\n', stderr);
     }
 #endif

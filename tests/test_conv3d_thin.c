@@ -124,6 +124,8 @@ static void test_replay_matches_cpu_layer(void)
         {2, 3, 3, 4, 5, 3, 0, 1, 2},       /* a different padding on each axis */
         {4, 1, 8, 32, 40, 1, 0, 0, 0},     /* 20480 output voxels: five weight-gradient chunks */
         {1, 16, 6, 20, 24, 3, 1, 1, 1},    /* 5760 output voxels: two chunks of 27 taps */
+        {16, 16, 3, 5, 6, 3, 1, 1, 1},     /* a 16-filter layer at full resolution */
+        {32, 16, 2, 4, 5, 3, 1, 1, 1},     /* the second decoder's first layer (32 channels after upsampling) */
     };
     for(size_t i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
 }
@@ -137,7 +139,12 @@ static void test_shape_rule(void)
         {{2, 16, 5, 8, 8, 8, 8, 8, 8, 1, 0, 0, 0}, 1, 1, 1, 1, 1, 1, 0, "5 filters over 16 channels"},
         {{2, 1, 32, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 1, "a first layer of 32 filters"},
         {{2, 1, 33, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 0, "33 filters"},
-        {{2, 40, 4, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 0, "weights over the shared-memory bound"},
+        {{2, 40, 4, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 1, "a 3x3x3 layer of 4 filters over 40 channels"},
+        {{2, 16, 16, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 1, "16 -> 16, 3x3x3"},
+        {{2, 32, 16, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 1, "32 -> 16, 3x3x3"},
+        {{2, 33, 16, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 0, "33 -> 16, 3x3x3"},
+        {{2, 16, 17, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 3, 3, 3, 1, 1, 1, 0, "16 -> 17, 3x3x3"},
+        {{2, 16, 16, 8, 8, 8, 8, 8, 8, 1, 0, 0, 0}, 1, 1, 1, 1, 1, 1, 0, "16 -> 16, 1x1x1"},
         {{2, 4, 4, 8, 8, 8, 4, 4, 4, 3, 1, 1, 1}, 3, 3, 3, 2, 2, 2, 0, "stride 2"},
         {{2, 4, 4, 8, 8, 8, 7, 7, 7, 2, 0, 0, 0}, 2, 2, 2, 1, 1, 1, 0, "a 2x2x2 kernel"},
         {{2, 4, 4, 8, 8, 8, 8, 8, 8, 3, 1, 1, 1}, 1, 3, 3, 1, 1, 1, 0, "a 1x3x3 kernel"},
