@@ -13,7 +13,8 @@
  * at most THIN3D_THIN_OC filters over at most THIN3D_WIDE_C input channels (the seg and sdf heads), at most
  * THIN3D_THIN_C input channels into at most THIN3D_WIDE_OC filters (a network's first layer), or a 3x3x3 kernel of
  * at most THIN3D_NARROW_OC filters over at most THIN3D_NARROW_C channels (the 16-filter layers at full resolution);
- * the weights, at most 16 x 32 x 27 floats under these clauses, fit THIN3D_MAX_WEIGHTS floats of shared memory. */
+ * the weights, padded to blocks (thin3d_wf_at) at most 16 x 32 x 27 floats under these clauses, fit THIN3D_MAX_WEIGHTS floats
+ * of shared memory. */
 #define THIN3D_THIN_OC 4
 #define THIN3D_WIDE_C 64
 #define THIN3D_THIN_C 4
@@ -26,13 +27,17 @@
  * [oc][c][k][k][k] (PyTorch's layout), padding pd, ph, pw. A voxel index j runs over n * (voxels per sample). */
 typedef struct { int n, c, oc, d, h, w, od, oh, ow, k, pd, ph, pw; } thin3d_geom;
 
+/* The filters (forward) or channels (data gradient) one thread sums at once: 4 when there are at most 4, else 16 */
+NUMERICS3D_FN int thin3d_block(int n) { return n <= 4 ? 4 : 16; }
+NUMERICS3D_FN int thin3d_padded(int n) { int b = thin3d_block(n); return (n + b - 1) / b * b; }
+
 /* 1 when the direct kernels take a convolution of this geometry (kernel kd x kh x kw, strides sd, sh, sw) */
 NUMERICS3D_FN int thin3d_applies(const thin3d_geom *g, int kd, int kh, int kw, int sd, int sh, int sw)
 {
     int k = g->k;
     if(kd != k || kh != k || kw != k || (k != 1 && k != 3) || sd != 1 || sh != 1 || sw != 1) return 0;
     if(g->pd < 0 || g->ph < 0 || g->pw < 0 || g->pd > k - 1 || g->ph > k - 1 || g->pw > k - 1) return 0;
-    if(g->c < 1 || g->oc < 1 || (long)g->oc * g->c * k * k * k > THIN3D_MAX_WEIGHTS) return 0;
+    if(g->c < 1 || g->oc < 1 || (long)thin3d_padded(g->oc) * thin3d_padded(g->c) * k * k * k > THIN3D_MAX_WEIGHTS) return 0;
     return (g->oc <= THIN3D_THIN_OC && g->c <= THIN3D_WIDE_C) || (g->c <= THIN3D_THIN_C && g->oc <= THIN3D_WIDE_OC) ||
            (k == 3 && g->oc <= THIN3D_NARROW_OC && g->c <= THIN3D_NARROW_C);
 }
@@ -54,15 +59,55 @@ NUMERICS3D_FN long thin3d_split(long j, int sd, int sh, int sw, int *n, int *z, 
     return s;
 }
 
-/* Forward at output voxel j for the ocb filters from o0 (those below g->oc): acc[o] = sum over channels, then taps in
- * (kz, ky, kx) order, of w * x; written to y. k and ocb are compile-time constants in the kernels. */
-NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const float *x, const float *w, float *y, long j, int o0,
-                                  float *acc)
+/* The weights as the kernels keep them in shared memory, zero-padded so that a thread reads a whole block of 4 or 16
+ * consecutive values (vector loads on the device): the forward's layout [c][tap][filter, padded], the data gradient's
+ * [filter][tap][channel, padded]. Floats of each layout, and where PyTorch's weight (o, c, t) goes in it. */
+NUMERICS3D_FN long thin3d_wf_size(const thin3d_geom *g) { return (long)g->c * g->k * g->k * g->k * thin3d_padded(g->oc); }
+NUMERICS3D_FN long thin3d_wd_size(const thin3d_geom *g) { return (long)g->oc * g->k * g->k * g->k * thin3d_padded(g->c); }
+NUMERICS3D_FN long thin3d_wf_at(const thin3d_geom *g, int o, int c, int t)
+{
+    return ((long)c * g->k * g->k * g->k + t) * thin3d_padded(g->oc) + o;
+}
+NUMERICS3D_FN long thin3d_wd_at(const thin3d_geom *g, int o, int c, int t)
+{
+    return ((long)o * g->k * g->k * g->k + t) * thin3d_padded(g->c) + c;
+}
+/* element i of a layout (f: the forward's, else the data gradient's) from PyTorch's [o][c][tap] weights w */
+NUMERICS3D_FN float thin3d_layout_value(const thin3d_geom *g, int f, const float *w, long i)
+{
+    int T = g->k * g->k * g->k, P = thin3d_padded(f ? g->oc : g->c);
+    int inner = (int)(i % P);
+    long r = i / P;
+    int t = (int)(r % T), outer = (int)(r / T);
+    int o = f ? inner : outer, c = f ? outer : inner;
+    if(o >= g->oc || c >= g->c) return 0.f;
+    return w[((long)o * g->c + c) * T + t];
+}
+
+/* acc[0..nb) += row[0..nb) * v: nb is 4 or 16 (a compile-time constant in the kernels, which read the row as vectors) */
+NUMERICS3D_FN void thin3d_axpy_row(float *acc, const float *row, float v, int nb)
+{
+#ifdef __CUDA_ARCH__
+    const float4 *r4 = (const float4 *)row;
+    THIN3D_UNROLL for(int q = 0; q < nb / 4; ++q){
+        float4 u = r4[q];
+        acc[4 * q] += u.x * v; acc[4 * q + 1] += u.y * v; acc[4 * q + 2] += u.z * v; acc[4 * q + 3] += u.w * v;
+    }
+#else
+    for(int q = 0; q < nb; ++q) acc[q] += row[q] * v;
+#endif
+}
+
+/* Forward at output voxel j for the ocb filters from o0 (thin3d_block(oc) of them; those below g->oc are written):
+ * acc[o] = sum over channels, then taps in (kz, ky, kx) order, of w * x, with wf the forward's weight layout. k and ocb
+ * are compile-time constants in the kernels. */
+NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const float *x, const float *wf, float *y, long j, int o0,
+                                     float *acc)
 {
     int n, z, yy, xx, c, o;
     long s = thin3d_split(j, g->od, g->oh, g->ow, &n, &z, &yy, &xx);
     long isp = (long)g->d * g->h * g->w, osp = (long)g->od * g->oh * g->ow;
-    int taps = k * k * k;
+    int taps = k * k * k, P = thin3d_padded(g->oc);
     THIN3D_UNROLL for(o = 0; o < ocb; ++o) acc[o] = 0.f;
     for(c = 0; c < g->c; ++c){
         const float *xc = x + ((long)n * g->c + c) * isp;
@@ -75,9 +120,8 @@ NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const
                 THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
                     int ix = xx - g->pw + kx;
                     if(ix < 0 || ix >= g->w) continue;
-                    float v = xc[((long)iz * g->h + iy) * g->w + ix];
                     int t = (kz * k + ky) * k + kx;
-                    THIN3D_UNROLL for(o = 0; o < ocb; ++o) if(o0 + o < g->oc) acc[o] += w[((long)(o0 + o) * g->c + c) * taps + t] * v;
+                    thin3d_axpy_row(acc, wf + ((long)c * taps + t) * P + o0, xc[((long)iz * g->h + iy) * g->w + ix], ocb);
                 }
             }
         }
@@ -85,15 +129,16 @@ NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const
     THIN3D_UNROLL for(o = 0; o < ocb; ++o) if(o0 + o < g->oc) y[((long)n * g->oc + o0 + o) * osp + s] = acc[o];
 }
 
-/* Data gradient at image voxel j for the icb channels from c0 (those below g->c): dx += sum over filters, then taps, of
- * w * dy at the output voxel the tap reads j from (stride 1: output = image + pad - tap). */
-NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const float *dy, const float *w, float *dx, long j, int c0,
-                                float *acc)
+/* Data gradient at image voxel j for the icb channels from c0 (thin3d_block(c) of them; those below g->c are written):
+ * dx += sum over filters, then taps, of w * dy at the output voxel the tap reads j from (stride 1: output = image +
+ * pad - tap), with wd the data gradient's weight layout. */
+NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const float *dy, const float *wd, float *dx, long j, int c0,
+                                   float *acc)
 {
     int n, z, yy, xx, c, o;
     long s = thin3d_split(j, g->d, g->h, g->w, &n, &z, &yy, &xx);
     long isp = (long)g->d * g->h * g->w, osp = (long)g->od * g->oh * g->ow;
-    int taps = k * k * k;
+    int taps = k * k * k, P = thin3d_padded(g->c);
     THIN3D_UNROLL for(c = 0; c < icb; ++c) acc[c] = 0.f;
     for(o = 0; o < g->oc; ++o){
         const float *dyo = dy + ((long)n * g->oc + o) * osp;
@@ -106,9 +151,8 @@ NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const f
                 THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
                     int ox = xx + g->pw - kx;
                     if(ox < 0 || ox >= g->ow) continue;
-                    float gv = dyo[((long)oz * g->oh + oy) * g->ow + ox];
                     int t = (kz * k + ky) * k + kx;
-                    THIN3D_UNROLL for(c = 0; c < icb; ++c) if(c0 + c < g->c) acc[c] += w[((long)o * g->c + c0 + c) * taps + t] * gv;
+                    thin3d_axpy_row(acc, wd + ((long)o * taps + t) * P + c0, dyo[((long)oz * g->oh + oy) * g->ow + ox], icb);
                 }
             }
         }
@@ -116,14 +160,19 @@ NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const f
     THIN3D_UNROLL for(c = 0; c < icb; ++c) if(c0 + c < g->c) dx[((long)n * g->c + c0 + c) * isp + s] += acc[c];
 }
 
-/* Weight gradient of the pair (filter o, channel c) at output voxel j: acc[t] += dy * x at the image voxel tap t
- * reads, for the k^3 taps. */
-NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, const float *x, const float *dy, int o, int c, long j, float *acc)
+/* The weight gradient's filters per thread: each image value loaded serves THIN3D_WG_OB filters */
+#define THIN3D_WG_OB 4
+
+/* Weight gradient of filters o0.. o0 + THIN3D_WG_OB - 1 (those below g->oc) and channel c at output voxel j:
+ * acc[b * k^3 + t] += dy(o0 + b) * x at the image voxel tap t reads. */
+NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, const float *x, const float *dy, int o0, int c, long j, float *acc)
 {
-    int n, z, yy, xx;
+    int n, z, yy, xx, b;
     long s = thin3d_split(j, g->od, g->oh, g->ow, &n, &z, &yy, &xx);
     long isp = (long)g->d * g->h * g->w, osp = (long)g->od * g->oh * g->ow;
-    float gv = dy[((long)n * g->oc + o) * osp + s];
+    int taps = k * k * k;
+    float gv[THIN3D_WG_OB];
+    THIN3D_UNROLL for(b = 0; b < THIN3D_WG_OB; ++b) gv[b] = o0 + b < g->oc ? dy[((long)n * g->oc + o0 + b) * osp + s] : 0.f;
     const float *xc = x + ((long)n * g->c + c) * isp;
     THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
         int iz = z - g->pd + kz;
@@ -134,7 +183,9 @@ NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, const float *x, 
             THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
                 int ix = xx - g->pw + kx;
                 if(ix < 0 || ix >= g->w) continue;
-                acc[(kz * k + ky) * k + kx] += gv * xc[((long)iz * g->h + iy) * g->w + ix];
+                float v = xc[((long)iz * g->h + iy) * g->w + ix];
+                int t = (kz * k + ky) * k + kx;
+                THIN3D_UNROLL for(b = 0; b < THIN3D_WG_OB; ++b) acc[b * taps + t] += gv[b] * v;
             }
         }
     }

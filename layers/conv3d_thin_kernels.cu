@@ -29,58 +29,65 @@ static int thin3d_blocks(long nvox)
     return b < 1 ? 1 : b > 4096 ? 4096 : (int)b;
 }
 
-/* y for the OCB filters of blockIdx.y, every output voxel */
+/* y for the OCB filters of blockIdx.y, every output voxel; the weights first into shared memory in the forward's
+ * layout (thin3d_wf_at), 16-byte aligned for the vector loads */
 template <int K, int OCB>
 __global__ void thin_forward_kernel(thin3d_geom g, const float *x, const float *w, float *y, long nvox)
 {
-    extern __shared__ float wsh[];
-    int nw = g.oc * g.c * K * K * K;
-    for(int i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = w[i];
+    extern __shared__ float4 sh4[];
+    float *wsh = (float *)sh4;
+    long nw = thin3d_wf_size(&g);
+    for(long i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = thin3d_layout_value(&g, 1, w, i);
     __syncthreads();
     float acc[OCB];
     for(long j = blockIdx.x * (long)blockDim.x + threadIdx.x; j < nvox; j += (long)gridDim.x * blockDim.x)
         thin3d_forward_at(&g, K, OCB, x, wsh, y, j, blockIdx.y * OCB, acc);
 }
 
-/* dx += the data gradient for the ICB channels of blockIdx.y, every image voxel */
+/* dx += the data gradient for the ICB channels of blockIdx.y, every image voxel; the weights in the data gradient's
+ * layout (thin3d_wd_at) */
 template <int K, int ICB>
 __global__ void thin_dgrad_kernel(thin3d_geom g, const float *dy, const float *w, float *dx, long nvox)
 {
-    extern __shared__ float wsh[];
-    int nw = g.oc * g.c * K * K * K;
-    for(int i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = w[i];
+    extern __shared__ float4 sh4[];
+    float *wsh = (float *)sh4;
+    long nw = thin3d_wd_size(&g);
+    for(long i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = thin3d_layout_value(&g, 0, w, i);
     __syncthreads();
     float acc[ICB];
     for(long j = blockIdx.x * (long)blockDim.x + threadIdx.x; j < nvox; j += (long)gridDim.x * blockDim.x)
         thin3d_dgrad_at(&g, K, ICB, dy, wsh, dx, j, blockIdx.y * ICB, acc);
 }
 
-/* The weight gradient of pair blockIdx.y (filter o, channel c) over this block's share of the output voxels: each
- * thread's sums, then the warps' (shuffles), then the block's in warp order, to part[(pair * taps + t) * chunks +
- * block]. Fixed orders throughout, so the same bits in every run. */
+/* The weight gradient of filter block ob = blockIdx.y / c (THIN3D_WG_OB filters from ob * THIN3D_WG_OB) and channel
+ * blockIdx.y % c over this block's share of the output voxels: each thread's sums, then the warps' (shuffles), then
+ * the block's in warp order, to part[(weight index) * chunks + block] for the filters below oc. Fixed orders
+ * throughout, so the same bits in every run. */
 template <int K>
 __global__ void thin_wgrad_kernel(thin3d_geom g, const float *x, const float *dy, long nvox, float *part)
 {
-    const int T = K * K * K;
-    __shared__ float red[T][THIN3D_THREADS / 32];
-    int p = blockIdx.y, o = p / g.c, c = p - o * g.c;
-    float acc[T];
+    const int T = K * K * K, R = THIN3D_WG_OB * T;
+    __shared__ float red[R][THIN3D_THREADS / 32];
+    int p = blockIdx.y, ob = p / g.c, c = p - ob * g.c, o0 = ob * THIN3D_WG_OB;
+    float acc[R];
 #pragma unroll
-    for(int t = 0; t < T; ++t) acc[t] = 0.f;
+    for(int r = 0; r < R; ++r) acc[r] = 0.f;
     for(long j = blockIdx.x * (long)blockDim.x + threadIdx.x; j < nvox; j += (long)gridDim.x * blockDim.x)
-        thin3d_wgrad_at(&g, K, x, dy, o, c, j, acc);
+        thin3d_wgrad_at(&g, K, x, dy, o0, c, j, acc);
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 #pragma unroll
-    for(int t = 0; t < T; ++t){
-        float v = acc[t];
+    for(int r = 0; r < R; ++r){
+        float v = acc[r];
         for(int off = 16; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);
-        if(lane == 0) red[t][warp] = v;
+        if(lane == 0) red[r][warp] = v;
     }
     __syncthreads();
-    for(int t = threadIdx.x; t < T; t += blockDim.x){
-        float s = 0.f;
-        for(int i = 0; i < THIN3D_THREADS / 32; ++i) s += red[t][i];
-        part[((long)p * T + t) * gridDim.x + blockIdx.x] = s;
+    for(int r = threadIdx.x; r < R; r += blockDim.x){
+        int b = r / T, t = r - b * T;
+        if(o0 + b >= g.oc) continue;
+        float sum = 0.f;
+        for(int i = 0; i < THIN3D_THREADS / 32; ++i) sum += red[r][i];
+        part[(((long)(o0 + b) * g.c + c) * T + t) * gridDim.x + blockIdx.x] = sum;
     }
 }
 
@@ -108,13 +115,13 @@ template <int K>
 static void thin_forward(const thin3d_geom &g, const float *x, const float *w, float *y)
 {
     long n = out_voxels(&g);
-    size_t sh = weight_bytes(&g);
+    size_t sh = (size_t)thin3d_wf_size(&g) * sizeof(float);
     if(g.oc <= 4){
         shared_opt_in(thin_forward_kernel<K, 4>, sh);
         thin_forward_kernel<K, 4><<<dim3(thin3d_blocks(n), 1), THIN3D_THREADS, sh>>>(g, x, w, y, n);
     } else {
         shared_opt_in(thin_forward_kernel<K, 16>, sh);
-        thin_forward_kernel<K, 16><<<dim3(thin3d_blocks(n), (g.oc + 15) / 16), THIN3D_THREADS, sh>>>(g, x, w, y, n);
+        thin_forward_kernel<K, 16><<<dim3(thin3d_blocks(n), thin3d_padded(g.oc) / 16), THIN3D_THREADS, sh>>>(g, x, w, y, n);
     }
     CUDA3D_CHECK_LAUNCH();
 }
@@ -123,13 +130,13 @@ template <int K>
 static void thin_dgrad(const thin3d_geom &g, const float *dy, const float *w, float *dx)
 {
     long n = in_voxels(&g);
-    size_t sh = weight_bytes(&g);
+    size_t sh = (size_t)thin3d_wd_size(&g) * sizeof(float);
     if(g.c <= 4){
         shared_opt_in(thin_dgrad_kernel<K, 4>, sh);
         thin_dgrad_kernel<K, 4><<<dim3(thin3d_blocks(n), 1), THIN3D_THREADS, sh>>>(g, dy, w, dx, n);
     } else {
         shared_opt_in(thin_dgrad_kernel<K, 16>, sh);
-        thin_dgrad_kernel<K, 16><<<dim3(thin3d_blocks(n), (g.c + 15) / 16), THIN3D_THREADS, sh>>>(g, dy, w, dx, n);
+        thin_dgrad_kernel<K, 16><<<dim3(thin3d_blocks(n), thin3d_padded(g.c) / 16), THIN3D_THREADS, sh>>>(g, dy, w, dx, n);
     }
     CUDA3D_CHECK_LAUNCH();
 }
@@ -139,7 +146,7 @@ static void thin_wgrad(const thin3d_geom &g, const float *x, const float *dy, fl
 {
     long n = out_voxels(&g);
     int chunks = thin3d_wgrad_chunks(n), nw = g.oc * g.c * K * K * K;
-    thin_wgrad_kernel<K><<<dim3(chunks, g.oc * g.c), THIN3D_THREADS>>>(g, x, dy, n, part);
+    thin_wgrad_kernel<K><<<dim3(chunks, (g.oc + THIN3D_WG_OB - 1) / THIN3D_WG_OB * g.c), THIN3D_THREADS>>>(g, x, dy, n, part);
     CUDA3D_CHECK_LAUNCH();
     thin_wgrad_finish_kernel<<<(nw + 255) / 256, 256>>>(part, chunks, nw, dw);
     CUDA3D_CHECK_LAUNCH();

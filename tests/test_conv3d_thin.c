@@ -17,58 +17,72 @@ static thin3d_geom geom_of(layer l)
 static long out_vox(const thin3d_geom *g) { return (long)g->n * g->od * g->oh * g->ow; }
 static long in_vox(const thin3d_geom *g) { return (long)g->n * g->d * g->h * g->w; }
 
-/* the forward kernel's grid: blocks of OCB filters (4 for at most 4 filters, else 16), every output voxel */
+/* a weight layout of the kernels' shared memory (f: the forward's), filled as they fill it */
+static float *layout(const thin3d_geom *g, int f, const float *w)
+{
+    long n = f ? thin3d_wf_size(g) : thin3d_wd_size(g), i;
+    float *l = malloc(n * sizeof(float));
+    for(i = 0; i < n; ++i) l[i] = thin3d_layout_value(g, f, w, i);
+    return l;
+}
+
+/* the forward kernel's grid: blocks of thin3d_block(oc) filters, every output voxel */
 static void replay_forward(const thin3d_geom *g, const float *x, const float *w, float *y)
 {
-    int ocb = g->oc <= 4 ? 4 : 16, o0;
-    float acc[16];
-    for(o0 = 0; o0 < g->oc; o0 += ocb)
-        for(long j = 0; j < out_vox(g); ++j) thin3d_forward_at(g, g->k, ocb, x, w, y, j, o0, acc);
+    int ocb = thin3d_block(g->oc), o0;
+    float acc[16], *wf = layout(g, 1, w);
+    for(o0 = 0; o0 < thin3d_padded(g->oc); o0 += ocb)
+        for(long j = 0; j < out_vox(g); ++j) thin3d_forward_at(g, g->k, ocb, x, wf, y, j, o0, acc);
+    free(wf);
 }
 
 static void replay_dgrad(const thin3d_geom *g, const float *dy, const float *w, float *dx)
 {
-    int icb = g->c <= 4 ? 4 : 16, c0;
-    float acc[16];
-    for(c0 = 0; c0 < g->c; c0 += icb)
-        for(long j = 0; j < in_vox(g); ++j) thin3d_dgrad_at(g, g->k, icb, dy, w, dx, j, c0, acc);
+    int icb = thin3d_block(g->c), c0;
+    float acc[16], *wd = layout(g, 0, w);
+    for(c0 = 0; c0 < thin3d_padded(g->c); c0 += icb)
+        for(long j = 0; j < in_vox(g); ++j) thin3d_dgrad_at(g, g->k, icb, dy, wd, dx, j, c0, acc);
+    free(wd);
 }
 
-/* The weight-gradient kernel's decomposition: per (pair, chunk) block, each thread's grid-stride sums, the warp's
- * shuffle-down tree (lane 0's result), the warps in order into part[(pair * taps + t) * chunks + chunk]; then the
- * finishing kernel's sum over chunks in order, added to dw. */
+/* The weight-gradient kernel's decomposition: per (filter block, channel, chunk) block, each thread's grid-stride
+ * sums, the warp's shuffle-down tree (lane 0's result), the warps in order into part[(weight) * chunks + chunk] for
+ * the filters below oc; then the finishing kernel's sum over chunks in order, added to dw. */
 static void replay_wgrad(const thin3d_geom *g, const float *x, const float *dy, float *dw)
 {
-    enum { TH = THIN3D_THREADS, WARPS = THIN3D_THREADS / 32 };
-    int k = g->k, T = k * k * k, chunks = thin3d_wgrad_chunks(out_vox(g)), pairs = g->oc * g->c;
-    float *part = calloc((size_t)pairs * T * chunks, sizeof(float));
-    static float acc[TH][27];
-    for(int p = 0; p < pairs; ++p){
-        int o = p / g->c, c = p - o * g->c;
+    enum { TH = THIN3D_THREADS, WARPS = THIN3D_THREADS / 32, OB = THIN3D_WG_OB };
+    int k = g->k, T = k * k * k, R = OB * T, chunks = thin3d_wgrad_chunks(out_vox(g));
+    int blocks = (g->oc + OB - 1) / OB * g->c;
+    float *part = calloc((size_t)g->oc * g->c * T * chunks, sizeof(float));
+    static float acc[TH][OB * 27];
+    for(int p = 0; p < blocks; ++p){
+        int ob = p / g->c, c = p - ob * g->c, o0 = ob * OB;
         for(int b = 0; b < chunks; ++b){
             memset(acc, 0, sizeof(acc));
             for(int t = 0; t < TH; ++t)
-                for(long j = (long)b * TH + t; j < out_vox(g); j += (long)chunks * TH) thin3d_wgrad_at(g, k, x, dy, o, c, j, acc[t]);
-            for(int tap = 0; tap < T; ++tap){
+                for(long j = (long)b * TH + t; j < out_vox(g); j += (long)chunks * TH) thin3d_wgrad_at(g, k, x, dy, o0, c, j, acc[t]);
+            for(int r = 0; r < R; ++r){
+                int fb = r / T, tap = r - fb * T;
                 float red[WARPS];
                 for(int wp = 0; wp < WARPS; ++wp){
                     float v[32], nv[32];
-                    for(int lane = 0; lane < 32; ++lane) v[lane] = acc[wp * 32 + lane][tap];
+                    for(int lane = 0; lane < 32; ++lane) v[lane] = acc[wp * 32 + lane][r];
                     for(int off = 16; off > 0; off >>= 1){
                         for(int lane = 0; lane < 32; ++lane) nv[lane] = v[lane] + (lane + off < 32 ? v[lane + off] : v[lane]);
                         memcpy(v, nv, sizeof(v));
                     }
                     red[wp] = v[0];
                 }
-                float s = 0.f;
-                for(int wp = 0; wp < WARPS; ++wp) s += red[wp];
-                part[((long)p * T + tap) * chunks + b] = s;
+                if(o0 + fb >= g->oc) continue;
+                float sum = 0.f;
+                for(int wp = 0; wp < WARPS; ++wp) sum += red[wp];
+                part[(((long)(o0 + fb) * g->c + c) * T + tap) * chunks + b] = sum;
             }
         }
     }
-    for(int q = 0; q < pairs * T; ++q){
+    for(long q = 0; q < (long)g->oc * g->c * T; ++q){
         double s = 0;
-        for(int i = 0; i < chunks; ++i) s += part[(long)q * chunks + i];
+        for(int i = 0; i < chunks; ++i) s += part[q * chunks + i];
         dw[q] += (float)s;
     }
     free(part);
