@@ -150,10 +150,11 @@ cudnnConvolutionDescriptor_t c3_conv_desc(layer l, int op);
  * the two in each direction, and with cuDNN's alone. */
 typedef struct { int searches, short_of_memory, thin_fw, thin_bwd, thin_measured; double seconds, best_ms, cudnn_ms; size_t scratch_bytes; } c3_search_report;
 void c3_search_stats(c3_search_report *r);
-/* The direct kernels for thin [conv3d] layers (layers/conv3d_thin.h has the shape rule; FP32 at every precision):
- * 1 when l's shape qualifies; forward into l.output; backward adding into l.weight_updates and net.delta, with block
- * sums in c3_thin_workspace_bytes of net.workspace; the milliseconds of a forward (fw) and of a backward's operations
- * asked for (bd, bf) on scratch (-1: no memory). c3_thin_gpu_mode: 0 never; 1, the default, in each direction
+/* The direct kernels for thin [conv3d] and [deconv3d] layers (layers/conv3d_thin.h has the shape rule; FP32 at every
+ * precision): 1 when l's shape qualifies; the forward into l.output; the backward adding into l.weight_updates and
+ * net.delta, with block sums in c3_thin_workspace_bytes of net.workspace; the milliseconds of the layer's forward pass
+ * (fwd) and of its backward with the operations asked for (bwd_data: the input's gradient, bwd_weights) on scratch (-1:
+ * no memory). c3_thin_gpu_mode: 0 never; 1, the default, in each direction
  * (forward; backward) where they measure faster than cuDNN's choice, and in both in deterministic mode, whose cuDNN
  * choice is not measured; 2 always (the tests). */
 enum { C3_THIN_FW = 1, C3_THIN_BWD = 2 };
@@ -162,7 +163,7 @@ int c3_thin_applies(const layer *l);
 size_t c3_thin_workspace_bytes(const layer *l);
 void c3_thin_forward_gpu(layer l, network net);
 void c3_thin_backward_gpu(layer l, network net);
-int c3_thin_time(const layer *l, int fw, int bd, int bf, double *fw_ms, double *bwd_ms);
+int c3_thin_time(const layer *l, int fwd, int bwd_data, int bwd_weights, double *fw_ms, double *bwd_ms);
 /* Forward and backward of either kind at precision fp16|bf16 (the FP32 paths stay in each layer's own file). */
 void c3_forward_half_gpu(layer l, network net);
 void c3_backward_half_gpu(layer l, network net);

@@ -195,24 +195,29 @@ static int c3_trial_alloc(const layer *l, size_t ws_bytes, c3_trial *t)
 #define C3_TAKE_MEASURED(dst, src, found, ws_bytes, nf) do { int i_; for(i_ = 0; i_ < (found); ++i_){ (dst)[i_] = (src)[i_]; \
     if((dst)[i_].memory > (ws_bytes)) (dst)[i_].status = CUDNN_STATUS_ALLOC_FAILED; } (nf) = (found); } while(0)
 
-/* Which passes of a [conv3d] of the thin-layer rule run the direct kernels (c3_thin_gpu_mode): each direction where
- * they are faster than cudnn_fw and cudnn_bwd, the measured times of cuDNN's chosen algorithms for the forward and the
- * backward operations the network needs, or both when there are no such times (negative: deterministic mode, or a
- * search that did not time them all). A measured layer says what it took. */
-static void c3_choose_thin(layer *l, int fw, int bd, int bf, double cudnn_fw, double cudnn_bwd)
+/* Which passes of a layer of the thin-layer rule run the direct kernels (c3_thin_gpu_mode): each direction where they
+ * are faster than cudnn_fw and cudnn_bwd, the measured times of cuDNN's chosen algorithms for the layer's forward pass
+ * and for the backward operations the network needs (fwd, bwd_data, bwd_weights: in the layer's terms), or both when
+ * there are no such times (negative: deterministic mode, or a search that did not time them all). A measured layer
+ * says what it took. */
+static void c3_choose_thin(layer *l, int fwd, int bwd_data, int bwd_weights, double cudnn_fw, double cudnn_bwd)
 {
     conv3d_state *st = c3_state(*l);
     st->thin = 0;
     if(!c3_thin_gpu_mode || !c3_thin_applies(l)) return;
     double ofw, obwd;
-    if(c3_thin_gpu_mode == 2 || cudnn_fw < 0 || cudnn_bwd < 0) st->thin = (fw ? C3_THIN_FW : 0) | (bd || bf ? C3_THIN_BWD : 0);
-    else if(c3_thin_time(l, fw, bd, bf, &ofw, &obwd) == 0){
-        st->thin = (fw && ofw < cudnn_fw ? C3_THIN_FW : 0) | ((bd || bf) && obwd < cudnn_bwd ? C3_THIN_BWD : 0);
+    int bwd = bwd_data || bwd_weights;
+    if(c3_thin_gpu_mode == 2 || cudnn_fw < 0 || cudnn_bwd < 0) st->thin = (fwd ? C3_THIN_FW : 0) | (bwd ? C3_THIN_BWD : 0);
+    else if(c3_thin_time(l, fwd, bwd_data, bwd_weights, &ofw, &obwd) == 0){
+        st->thin = (fwd && ofw < cudnn_fw ? C3_THIN_FW : 0) | (bwd && obwd < cudnn_bwd ? C3_THIN_BWD : 0);
         ++c3_report.thin_measured;
         c3_report.best_ms += (ofw < cudnn_fw ? ofw : cudnn_fw) + (obwd < cudnn_bwd ? obwd : cudnn_bwd);
         c3_report.cudnn_ms += cudnn_fw + cudnn_bwd;
-        fprintf(stderr, "note: conv3d %dx%dx%d, %d -> %d channels, kernel %d: forward %.3f ms direct, %.3f cuDNN; backward %.3f ms direct, "
-                "%.3f cuDNN: %s\n", st->g.d, st->g.h, st->g.w, st->g.c, l->out_c, st->g.kd, ofw, cudnn_fw, obwd, cudnn_bwd,
+        const geom3d *g = &st->g;
+        int im[3] = {g->d, g->h, g->w}, po[3] = {g->od, g->oh, g->ow}, *in = st->transposed ? po : im, *out = st->transposed ? im : po;
+        fprintf(stderr, "note: %s %dx%dx%d -> %dx%dx%d, %d -> %d channels, kernel %d: forward %.3f ms direct, %.3f cuDNN; backward %.3f ms "
+                "direct, %.3f cuDNN: %s\n", c3_name(l), in[0], in[1], in[2], out[0], out[1], out[2], l->c, l->out_c, g->kd,
+                ofw, cudnn_fw, obwd, cudnn_bwd,
                 st->thin == (C3_THIN_FW | C3_THIN_BWD) ? "direct kernels" : st->thin == C3_THIN_FW ? "direct forward, cuDNN backward" :
                 st->thin == C3_THIN_BWD ? "cuDNN forward, direct backward" : "cuDNN");
     }
@@ -287,9 +292,11 @@ static int c3_choose_algos(layer *l)
     if(need_fw){ if(nf[C3_FW]) PICK(fw, nf[C3_FW], l->fw_algo, st->math[C3_FW], "forward", missed, ms[C3_FW]); else ++missed; }
     if(need_bd){ if(nf[C3_BD]) PICK(bd, nf[C3_BD], l->bd_algo, st->math[C3_BD], "backward-data", missed, ms[C3_BD]); else ++missed; }
     if(need_bf){ if(nf[C3_BF]) PICK(bf, nf[C3_BF], l->bf_algo, st->math[C3_BF], "backward-filter", missed, ms[C3_BF]); else ++missed; }
+    /* the layer's passes in cuDNN's operations: [conv3d] forward = FW, input gradient = BD; [deconv3d] the other way */
     int timed = (!need_fw || measured[C3_FW]) && (!need_bd || measured[C3_BD]) && (!need_bf || measured[C3_BF]) && !missed;
-    c3_choose_thin(l, need_fw, need_bd, need_bf, timed ? (need_fw ? ms[C3_FW] : 0) : -1,
-                   timed ? (double)(need_bd ? ms[C3_BD] : 0) + (need_bf ? ms[C3_BF] : 0) : -1);
+    int pf = st->transposed ? C3_BD : C3_FW, pd = st->transposed ? C3_FW : C3_BD, npf = st->transposed ? need_bd : need_fw;
+    int npd = st->transposed ? need_fw : need_bd;
+    c3_choose_thin(l, npf, npd, need_bf, timed ? (npf ? ms[pf] : 0) : -1, timed ? (double)(npd ? ms[pd] : 0) + (need_bf ? ms[C3_BF] : 0) : -1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ++c3_report.searches;
     c3_report.seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);

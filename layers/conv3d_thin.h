@@ -9,10 +9,13 @@
 #define THIN3D_UNROLL
 #endif
 
-/* The shape rule (thin3d_applies): stride 1, a cubic kernel of 1 or 3, padding at most k - 1 on each axis, and one of
- * at most THIN3D_THIN_OC filters over at most THIN3D_WIDE_C input channels (the seg and sdf heads), at most
- * THIN3D_THIN_C input channels into at most THIN3D_WIDE_OC filters (a network's first layer), or a 3x3x3 kernel of
- * at most THIN3D_NARROW_OC filters over at most THIN3D_NARROW_C channels (the 16-filter layers at full resolution);
+/* The shape rule (thin3d_applies), in the convolution's terms (c channels of the image, oc of the positions: a
+ * [conv3d]'s input and filters, a [deconv3d]'s filters and input): either stride 1, a cubic kernel of 1 or 3, padding
+ * at most k - 1 on each axis, and one of at most THIN3D_THIN_OC filters over at most THIN3D_WIDE_C input channels (the
+ * seg and sdf heads), at most THIN3D_THIN_C input channels into at most THIN3D_WIDE_OC filters (a network's first
+ * layer), or a 3x3x3 kernel of at most THIN3D_NARROW_OC filters over at most THIN3D_NARROW_C channels (the 16-filter
+ * layers at full resolution); or kernel 2, stride 2, no padding, at most THIN3D_NARROW_C channels on each side (the
+ * V-Net's down- and up-sampling between the first two resolutions);
  * the weights, padded to blocks (thin3d_wf_at) at most 16 x 32 x 27 floats under these clauses, fit THIN3D_MAX_WEIGHTS floats
  * of shared memory. */
 #define THIN3D_THIN_OC 4
@@ -23,9 +26,10 @@
 #define THIN3D_NARROW_C 32
 #define THIN3D_MAX_WEIGHTS 16384
 
-/* One thin convolution of stride 1: image x [n][c][d][h][w], output y [n][oc][od][oh][ow], cubic kernel k, weights
- * [oc][c][k][k][k] (PyTorch's layout), padding pd, ph, pw. A voxel index j runs over n * (voxels per sample). */
-typedef struct { int n, c, oc, d, h, w, od, oh, ow, k, pd, ph, pw; } thin3d_geom;
+/* One thin convolution: image x [n][c][d][h][w], positions y [n][oc][od][oh][ow], cubic kernel k, stride s on every
+ * axis, weights [oc][c][k][k][k] (PyTorch's Conv3d layout, and ConvTranspose3d's with its input as oc), padding pd,
+ * ph, pw. A voxel index j runs over n * (voxels per sample). */
+typedef struct { int n, c, oc, d, h, w, od, oh, ow, k, s, pd, ph, pw; } thin3d_geom;
 
 /* The filters (forward) or channels (data gradient) one thread sums at once: 4 when there are at most 4, else 16 */
 NUMERICS3D_FN int thin3d_block(int n) { return n <= 4 ? 4 : 16; }
@@ -35,9 +39,11 @@ NUMERICS3D_FN int thin3d_padded(int n) { int b = thin3d_block(n); return (n + b 
 NUMERICS3D_FN int thin3d_applies(const thin3d_geom *g, int kd, int kh, int kw, int sd, int sh, int sw)
 {
     int k = g->k;
-    if(kd != k || kh != k || kw != k || (k != 1 && k != 3) || sd != 1 || sh != 1 || sw != 1) return 0;
-    if(g->pd < 0 || g->ph < 0 || g->pw < 0 || g->pd > k - 1 || g->ph > k - 1 || g->pw > k - 1) return 0;
+    if(kd != k || kh != k || kw != k || sd != g->s || sh != g->s || sw != g->s) return 0;
     if(g->c < 1 || g->oc < 1 || (long)thin3d_padded(g->oc) * thin3d_padded(g->c) * k * k * k > THIN3D_MAX_WEIGHTS) return 0;
+    if(g->pd < 0 || g->ph < 0 || g->pw < 0 || g->pd > k - 1 || g->ph > k - 1 || g->pw > k - 1) return 0;
+    if(k == 2 && g->s == 2) return g->pd == 0 && g->ph == 0 && g->pw == 0 && g->oc <= THIN3D_NARROW_C && g->c <= THIN3D_NARROW_C;
+    if((k != 1 && k != 3) || g->s != 1) return 0;
     return (g->oc <= THIN3D_THIN_OC && g->c <= THIN3D_WIDE_C) || (g->c <= THIN3D_THIN_C && g->oc <= THIN3D_WIDE_OC) ||
            (k == 3 && g->oc <= THIN3D_NARROW_OC && g->c <= THIN3D_NARROW_C);
 }
@@ -98,11 +104,11 @@ NUMERICS3D_FN void thin3d_axpy_row(float *acc, const float *row, float v, int nb
 #endif
 }
 
-/* Forward at output voxel j for the ocb filters from o0 (thin3d_block(oc) of them; those below g->oc are written):
- * acc[o] = sum over channels, then taps in (kz, ky, kx) order, of w * x, with wf the forward's weight layout. k and ocb
- * are compile-time constants in the kernels. */
-NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const float *x, const float *wf, float *y, long j, int o0,
-                                     float *acc)
+/* Forward at output voxel j for the ocb filters from o0 (thin3d_block(oc) of them; those below g->oc are written, or
+ * added to with add): acc[o] = sum over channels, then taps in (kz, ky, kx) order, of w * x, with wf the forward's
+ * weight layout. k, s (g->k, g->s) and ocb are compile-time constants in the kernels. */
+NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int s1, int ocb, const float *x, const float *wf, float *y, long j,
+                                     int o0, int add, float *acc)
 {
     int n, z, yy, xx, c, o;
     long s = thin3d_split(j, g->od, g->oh, g->ow, &n, &z, &yy, &xx);
@@ -112,13 +118,13 @@ NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const
     for(c = 0; c < g->c; ++c){
         const float *xc = x + ((long)n * g->c + c) * isp;
         THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
-            int iz = z - g->pd + kz;
+            int iz = z * s1 - g->pd + kz;
             if(iz < 0 || iz >= g->d) continue;
             THIN3D_UNROLL for(int ky = 0; ky < k; ++ky){
-                int iy = yy - g->ph + ky;
+                int iy = yy * s1 - g->ph + ky;
                 if(iy < 0 || iy >= g->h) continue;
                 THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
-                    int ix = xx - g->pw + kx;
+                    int ix = xx * s1 - g->pw + kx;
                     if(ix < 0 || ix >= g->w) continue;
                     int t = (kz * k + ky) * k + kx;
                     thin3d_axpy_row(acc, wf + ((long)c * taps + t) * P + o0, xc[((long)iz * g->h + iy) * g->w + ix], ocb);
@@ -126,14 +132,17 @@ NUMERICS3D_FN void thin3d_forward_at(const thin3d_geom *g, int k, int ocb, const
             }
         }
     }
-    THIN3D_UNROLL for(o = 0; o < ocb; ++o) if(o0 + o < g->oc) y[((long)n * g->oc + o0 + o) * osp + s] = acc[o];
+    THIN3D_UNROLL for(o = 0; o < ocb; ++o) if(o0 + o < g->oc){
+        float *yo = y + ((long)n * g->oc + o0 + o) * osp + s;
+        *yo = add ? *yo + acc[o] : acc[o];
+    }
 }
 
-/* Data gradient at image voxel j for the icb channels from c0 (thin3d_block(c) of them; those below g->c are written):
- * dx += sum over filters, then taps, of w * dy at the output voxel the tap reads j from (stride 1: output = image +
- * pad - tap), with wd the data gradient's weight layout. */
-NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const float *dy, const float *wd, float *dx, long j, int c0,
-                                   float *acc)
+/* Data gradient at image voxel j for the icb channels from c0 (thin3d_block(c) of them; those below g->c are added to,
+ * or written without add): the sum over filters, then taps, of w * dy at the output voxel whose tap reads j (output *
+ * s = image + pad - tap), with wd the data gradient's weight layout. */
+NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int s1, int icb, const float *dy, const float *wd, float *dx, long j,
+                                   int c0, int add, float *acc)
 {
     int n, z, yy, xx, c, o;
     long s = thin3d_split(j, g->d, g->h, g->w, &n, &z, &yy, &xx);
@@ -144,20 +153,29 @@ NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const f
         const float *dyo = dy + ((long)n * g->oc + o) * osp;
         THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
             int oz = z + g->pd - kz;
-            if(oz < 0 || oz >= g->od) continue;
+            if(oz < 0 || oz % s1) continue;
+            oz /= s1;
+            if(oz >= g->od) continue;
             THIN3D_UNROLL for(int ky = 0; ky < k; ++ky){
                 int oy = yy + g->ph - ky;
-                if(oy < 0 || oy >= g->oh) continue;
+                if(oy < 0 || oy % s1) continue;
+                oy /= s1;
+                if(oy >= g->oh) continue;
                 THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
                     int ox = xx + g->pw - kx;
-                    if(ox < 0 || ox >= g->ow) continue;
+                    if(ox < 0 || ox % s1) continue;
+                    ox /= s1;
+                    if(ox >= g->ow) continue;
                     int t = (kz * k + ky) * k + kx;
                     thin3d_axpy_row(acc, wd + ((long)o * taps + t) * P + c0, dyo[((long)oz * g->oh + oy) * g->ow + ox], icb);
                 }
             }
         }
     }
-    THIN3D_UNROLL for(c = 0; c < icb; ++c) if(c0 + c < g->c) dx[((long)n * g->c + c0 + c) * isp + s] += acc[c];
+    THIN3D_UNROLL for(c = 0; c < icb; ++c) if(c0 + c < g->c){
+        float *xv = dx + ((long)n * g->c + c0 + c) * isp + s;
+        *xv = add ? *xv + acc[c] : acc[c];
+    }
 }
 
 /* The weight gradient's filters per thread: each image value loaded serves THIN3D_WG_OB filters */
@@ -165,7 +183,7 @@ NUMERICS3D_FN void thin3d_dgrad_at(const thin3d_geom *g, int k, int icb, const f
 
 /* Weight gradient of filters o0.. o0 + THIN3D_WG_OB - 1 (those below g->oc) and channel c at output voxel j:
  * acc[b * k^3 + t] += dy(o0 + b) * x at the image voxel tap t reads. */
-NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, const float *x, const float *dy, int o0, int c, long j, float *acc)
+NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, int s1, const float *x, const float *dy, int o0, int c, long j, float *acc)
 {
     int n, z, yy, xx, b;
     long s = thin3d_split(j, g->od, g->oh, g->ow, &n, &z, &yy, &xx);
@@ -175,13 +193,13 @@ NUMERICS3D_FN void thin3d_wgrad_at(const thin3d_geom *g, int k, const float *x, 
     THIN3D_UNROLL for(b = 0; b < THIN3D_WG_OB; ++b) gv[b] = o0 + b < g->oc ? dy[((long)n * g->oc + o0 + b) * osp + s] : 0.f;
     const float *xc = x + ((long)n * g->c + c) * isp;
     THIN3D_UNROLL for(int kz = 0; kz < k; ++kz){
-        int iz = z - g->pd + kz;
+        int iz = z * s1 - g->pd + kz;
         if(iz < 0 || iz >= g->d) continue;
         THIN3D_UNROLL for(int ky = 0; ky < k; ++ky){
-            int iy = yy - g->ph + ky;
+            int iy = yy * s1 - g->ph + ky;
             if(iy < 0 || iy >= g->h) continue;
             THIN3D_UNROLL for(int kx = 0; kx < k; ++kx){
-                int ix = xx - g->pw + kx;
+                int ix = xx * s1 - g->pw + kx;
                 if(ix < 0 || ix >= g->w) continue;
                 float v = xc[((long)iz * g->h + iy) * g->w + ix];
                 int t = (kz * k + ky) * k + kx;

@@ -60,6 +60,7 @@ static const layer_row ROWS[] = {
     {"conv3d_thin_head_c20", 2, 20, 2, 3, 5, "[conv3d]\nfilters=2\nsize=1\nbias=0\nactivation=linear\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_thin_first", 2, 1, 3, 4, 5, "[conv3d]\nfilters=20\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_thin_k3_pad0", 2, 6, 4, 5, 6, "[conv3d]\nfilters=2\nsize=3\npad=0\nbias=1\nactivation=linear\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
+    {"conv3d_thin_k2s2", 2, 4, 4, 6, 5, "[conv3d]\nfilters=6\nsize=2\nstride=2\npad=0\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_thin_c32_f16", 2, 32, 2, 4, 5, "[conv3d]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=relu\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
      "the smaller conv3d rows check the gradients; this one is for the GPU's direct kernels at 32 channels into 16 filters"},
     /* [deconv3d] */
@@ -502,7 +503,7 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
         else if(cl != darknet3d_channels_last) printf("  %s: layer %d keeps NCDHW 16-bit copies (no channels-last cuDNN algorithm)\n", r->name, i);
     }
     /* a _thin row that ran cuDNN's path would test nothing new */
-    for(int i = 0; c3_thin_gpu_mode == 2 && i < net->n; ++i) if(net->layers[i].type == CONV3D && c3_thin_applies(&net->layers[i]))
+    for(int i = 0; c3_thin_gpu_mode == 2 && i < net->n; ++i) if(is_conv(net->layers[i]) && c3_thin_applies(&net->layers[i]))
         CHECK_MSG(c3_state(net->layers[i])->thin == (C3_THIN_FW | C3_THIN_BWD), "%s: layer %d: the thin-layer kernels were not chosen "
                   "for both passes (%d)", r->name, i, c3_state(net->layers[i])->thin);
     double t0 = now_ms();
@@ -544,10 +545,10 @@ static void gpu_vs_cpu(const layer_row *r, rig *c, const float *x, const float *
 static int have_gpu = 0;
 
 #ifdef GPU
-/* 1 when a [conv3d] of the network takes the GPU's direct kernels for thin layers */
+/* 1 when a [conv3d] or [deconv3d] of the network takes the GPU's direct kernels for thin layers */
 static int thin_row(const network *net)
 {
-    for(int i = 0; i < net->n; ++i) if(net->layers[i].type == CONV3D && c3_thin_applies(&net->layers[i])) return 1;
+    for(int i = 0; i < net->n; ++i) if(is_conv(net->layers[i]) && c3_thin_applies(&net->layers[i])) return 1;
     return 0;
 }
 #endif
