@@ -1,6 +1,7 @@
 /* CUDA twin of conv3d_common.c: pre-BN bias, batch-norm with PyTorch semantics, bias, activation and the SGD update of [conv3d]/[deconv3d]. */
 #include "cuda3d.h"
 #include "amp_device.cuh"
+#include "act_fused.cuh"
 extern "C" {
 #include "activations.h"
 #include "conv3d_common.h"
@@ -85,23 +86,11 @@ static void chan_sum(const conv3d_state *st, const float *a, const T *b, const f
     }
 }
 
-/* The activations applied inside the kernels that write a layer's output (one pass less over it), with Darknet's own
- * formulas (activation_kernels.cu), so the bits are those of activate_array_gpu; C3_ACT_APART: another activation,
- * applied by activate_array_gpu after the kernel. */
-#define C3_ACT_APART (-1)
-static int c3_act_fused(ACTIVATION a) { return a == LINEAR || a == RELU || a == LEAKY ? (int)a : C3_ACT_APART; }
-__device__ __forceinline__ float c3_act(float x, int a)
-{
-    if(a == RELU) return x * (x > 0);
-    if(a == LEAKY) return (x > 0) ? x : .1f * x;
-    return x;
-}
-
-/* y += v[channel], then the fused activation act (c3_act_fused; C3_ACT_APART leaves y there) */
+/* y += v[channel], then the fused activation act (core/act_fused.cuh; ACT_FUSED_APART leaves y there) */
 __global__ void add_channel_kernel(float *y, const float *v, int c, size_t sp, size_t n, int act)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
-    if(i < n) y[i] = c3_act(y[i] + v[cuda3d_channel(i, sp, c)], act);
+    if(i < n) y[i] = act_fused_apply(y[i] + v[cuda3d_channel(i, sp, c)], act);
 }
 
 __global__ void mean_kernel(const double *acc, int c, double m, float *mean)
@@ -137,7 +126,7 @@ __global__ void normalize_kernel(float *y, T *xn, const float *mean, const float
         xn[i] = h;
         t = amp_to_float(h);
     }
-    y[i] = c3_act(scales[k] * t + biases[k], act);
+    y[i] = act_fused_apply(scales[k] * t + biases[k], act);
 }
 
 /* y = scale * x_norm + bias, as normalize_kernel computes it from the value it keeps */
@@ -147,7 +136,7 @@ __global__ void bn_recompute_kernel(float *y, const T *xn, const float *scales, 
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = cuda3d_channel(i, sp, c);
-    y[i] = c3_act(scales[k] * amp_to_float(xn[i]) + biases[k], act);
+    y[i] = act_fused_apply(scales[k] * amp_to_float(xn[i]) + biases[k], act);
 }
 
 /* from the sums of dy and dy*xhat: the parameter updates and the coefficients of dz = g*(dy - a - xhat*b) */
@@ -206,7 +195,7 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
     conv3d_state *st = c3_state(l);
     int c = l.out_c;
     size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
-    int cb = (c + 255) / 256, act = c3_act_fused(l.activation);
+    int cb = (c + 255) / 256, act = act_fused(l.activation);
     if(l.batch_normalize){
         if(st->pre_bias){
             add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, st->pre_b_gpu, c, sp, n, (int)LINEAR);
@@ -231,20 +220,20 @@ extern "C" void c3_post_forward_gpu(layer l, network net)
     }else if(l.nbiases){
         add_channel_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, l.biases_gpu, c, sp, n, act);
         CUDA3D_CHECK_LAUNCH();
-    }else act = C3_ACT_APART;   /* no kernel wrote the output */
-    if(act == C3_ACT_APART && l.activation != LINEAR) activate_array_gpu(l.output_gpu, (int)n, l.activation);
+    }else act = ACT_FUSED_APART;   /* no kernel wrote the output */
+    if(act == ACT_FUSED_APART && l.activation != LINEAR) activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
 
 extern "C" void c3_recompute_output_gpu(layer l, network net)
 {
     size_t n = (size_t)l.batch * l.outputs;
-    int act = c3_act_fused(l.activation);
+    int act = act_fused(l.activation);
     (void)net;
     with_x_norm(l, [&](auto xn){
         bn_recompute_kernel<<<cuda_gridsize(n), BLOCK>>>(l.output_gpu, xn, l.scales_gpu, l.biases_gpu, l.out_c, l.outputs / l.out_c, n, act);
     });
     CUDA3D_CHECK_LAUNCH();
-    if(act == C3_ACT_APART) activate_array_gpu(l.output_gpu, (int)n, l.activation);
+    if(act == ACT_FUSED_APART) activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
 
 extern "C" void c3_post_backward_gpu(layer l, network net)

@@ -1,25 +1,9 @@
 /* CUDA twin of layers/shortcut_fast.c: the fused forward and backward of stock [shortcut] for equal shapes, one pass each instead of Darknet's copy + strided add + activation and gradient + axpy + strided add. */
 #include "cuda3d.h"
+#include "act_fused.cuh"
 extern "C" {
 #include "shortcut_fast.h"
 #include "activations.h"
-}
-
-/* The activations fused into the passes, with Darknet's own formulas (activation_kernels.cu), so that every value is
- * the bits of the stock layer's; SC_APART: another activation, left to activate_array_gpu/gradient_array_gpu. */
-#define SC_APART (-1)
-static int sc_fused(ACTIVATION a) { return a == LINEAR || a == RELU || a == LEAKY ? (int)a : SC_APART; }
-__device__ __forceinline__ float sc_act(float x, int a)
-{
-    if(a == RELU) return x * (x > 0);
-    if(a == LEAKY) return (x > 0) ? x : .1f * x;
-    return x;
-}
-__device__ __forceinline__ float sc_grad(float y, int a)
-{
-    if(a == RELU) return (y > 0);
-    if(a == LEAKY) return (y > 0) ? 1 : .1f;
-    return 1;
 }
 
 /* out = act(s1 * in + s2 * add), as Darknet's copy, shortcut_kernel (s1*out + s2*add) and activation; in may be out
@@ -29,7 +13,7 @@ __global__ void shortcut_fast_forward_kernel(size_t n, float s1, float s2, const
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     float o = in[i];
-    out[i] = sc_act(s1 * o + s2 * add[i], act);
+    out[i] = act_fused_apply(s1 * o + s2 * add[i], act);
 }
 
 /* d *= act'(y) (kept in delta, as gradient_array_gpu does), then nd += s1 * d and fd = 1 * fd + s2 * d (axpy_gpu and
@@ -39,7 +23,7 @@ __global__ void shortcut_fast_backward_kernel(size_t n, float s1, float s2, cons
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     float d = delta[i];
-    if(act != LINEAR){ d *= sc_grad(y[i], act); delta[i] = d; }
+    if(act != LINEAR){ d *= act_fused_grad(y[i], act); delta[i] = d; }
     if(nd) nd[i] += s1 * d;
     if(fd){ float f = fd[i]; fd[i] = 1 * f + s2 * d; }
 }
@@ -47,18 +31,18 @@ __global__ void shortcut_fast_backward_kernel(size_t n, float s1, float s2, cons
 extern "C" void forward_shortcut_fast_gpu(layer l, network net)
 {
     size_t n = (size_t)l.outputs * l.batch;
-    int act = sc_fused(l.activation);
+    int act = act_fused(l.activation);
     shortcut_fast_forward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, l.alpha, l.beta, net.input_gpu, net.layers[l.index].output_gpu,
-                                                             l.output_gpu, act == SC_APART ? (int)LINEAR : act);
+                                                             l.output_gpu, act == ACT_FUSED_APART ? (int)LINEAR : act);
     CUDA3D_CHECK_LAUNCH();
-    if(act == SC_APART) activate_array_gpu(l.output_gpu, (int)n, l.activation);
+    if(act == ACT_FUSED_APART) activate_array_gpu(l.output_gpu, (int)n, l.activation);
 }
 
 extern "C" void backward_shortcut_fast_gpu(layer l, network net)
 {
     size_t n = (size_t)l.outputs * l.batch;
-    int act = sc_fused(l.activation);
-    if(act == SC_APART){ gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu); act = LINEAR; }
+    int act = act_fused(l.activation);
+    if(act == ACT_FUSED_APART){ gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu); act = LINEAR; }
     float *nd = net.delta_gpu, *fd = net.layers[l.index].delta_gpu;
     if(!nd && !fd && act == LINEAR) return;
     shortcut_fast_backward_kernel<<<cuda_gridsize(n), BLOCK>>>(n, l.alpha, l.beta, l.output_gpu, l.delta_gpu, nd, fd, act);
