@@ -23,11 +23,12 @@ extern "C" int c3_thin_applies(const layer *l)
     return thin3d_applies(&t, st->g.kd, st->g.kh, st->g.kw, st->g.sd, st->g.sh, st->g.sw);
 }
 
-/* blocks of a grid-stride loop over nvox voxels: at most 4096 (each block first copies the weights to shared memory) */
+/* blocks of a grid-stride loop over nvox voxels: at most 1024, a few waves of a large GPU, since each block first
+ * builds the weight layout in shared memory (up to 13824 values, each with its index arithmetic) */
 static int thin3d_blocks(long nvox)
 {
     long b = (nvox + THIN3D_THREADS - 1) / THIN3D_THREADS;
-    return b < 1 ? 1 : b > 4096 ? 4096 : (int)b;
+    return b < 1 ? 1 : b > 1024 ? 1024 : (int)b;
 }
 
 /* y for the OCB filters of blockIdx.y, every output voxel; the weights first into shared memory in the forward's
