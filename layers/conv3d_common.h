@@ -5,6 +5,7 @@
 #include "darknet.h"
 #include "layer3d.h"
 #include "vol2col.h"
+#include "conv3d_thin.h"
 
 #define BN3D_EPS 1e-5f
 #define BN3D_MOMENTUM 0.01f   /* rolling = (1 - m) * rolling + m * batch statistic (Darknet's .99/.01) */
@@ -58,6 +59,16 @@ typedef struct {
 } conv3d_state;
 
 static inline conv3d_state *c3_state(layer l) { return (conv3d_state *)l.plugin_state; }
+
+/* the layer's convolution as the direct kernels for thin layers see it (layers/conv3d_thin.h): the image's channels
+ * g.c, the positions' channels yc (a [conv3d]'s filters, a [deconv3d]'s input) */
+static inline thin3d_geom c3_thin_geom(layer l)
+{
+    const conv3d_state *st = c3_state(l);
+    const geom3d *g = &st->g;
+    thin3d_geom t = {l.batch, g->c, st->transposed ? l.c : l.out_c, g->d, g->h, g->w, g->od, g->oh, g->ow, g->kd, g->sd, g->pd, g->ph, g->pw};
+    return t;
+}
 
 /* most blocks one GPU channel reduction uses (its deterministic partial sums have this many per row) */
 #define C3_SUM_BLOCKS 128

@@ -3,23 +3,14 @@
 extern "C" {
 #include "conv3d_layer.h"
 }
-#include "conv3d_thin.h"
 
 extern "C" { int c3_thin_gpu_mode = 1; }
-
-static thin3d_geom thin3d_of(const layer *l)
-{
-    const geom3d *g = &c3_state(*l)->g;
-    int yc = c3_state(*l)->transposed ? l->c : l->out_c;   /* the positions' channels (conv3d_common.h, c3_geom) */
-    thin3d_geom t = {l->batch, g->c, yc, g->d, g->h, g->w, g->od, g->oh, g->ow, g->kd, g->sd, g->pd, g->ph, g->pw};
-    return t;
-}
 
 extern "C" int c3_thin_applies(const layer *l)
 {
     const conv3d_state *st = c3_state(*l);
     if(!st) return 0;
-    thin3d_geom t = thin3d_of(l);
+    thin3d_geom t = c3_thin_geom(*l);
     return thin3d_applies(&t, st->g.kd, st->g.kh, st->g.kw, st->g.sd, st->g.sh, st->g.sw);
 }
 
@@ -189,14 +180,14 @@ static void pass_backward(const thin3d_geom &g, int transposed, const float *w, 
 
 extern "C" size_t c3_thin_workspace_bytes(const layer *l)
 {
-    thin3d_geom g = thin3d_of(l);
+    thin3d_geom g = c3_thin_geom(*l);
     return (size_t)thin3d_wgrad_chunks(out_voxels(&g)) * weight_bytes(&g);
 }
 
 /* l.output = the layer's linear part on net.input (before batch norm and activation), at every precision in FP32 */
 extern "C" void c3_thin_forward_gpu(layer l, network net)
 {
-    thin3d_geom g = thin3d_of(&l);
+    thin3d_geom g = c3_thin_geom(l);
     pass_forward(g, c3_state(l)->transposed, l.weights_gpu, net.input_gpu, l.output_gpu);
 }
 
@@ -204,7 +195,7 @@ extern "C" void c3_thin_forward_gpu(layer l, network net)
  * the activation and batch norm); the block sums of dW in net.workspace */
 extern "C" void c3_thin_backward_gpu(layer l, network net)
 {
-    thin3d_geom g = thin3d_of(&l);
+    thin3d_geom g = c3_thin_geom(l);
     pass_backward(g, c3_state(l)->transposed, l.weights_gpu, net.input_gpu, l.delta_gpu, net.delta_gpu, net.workspace, l.weight_updates_gpu);
 }
 
@@ -213,7 +204,7 @@ extern "C" void c3_thin_backward_gpu(layer l, network net)
  * of the layer's sizes; -1 when the device has no memory for them. */
 extern "C" int c3_thin_time(const layer *l, int fwd, int bwd_data, int bwd_weights, double *fw_ms, double *bwd_ms)
 {
-    thin3d_geom g = thin3d_of(l);
+    thin3d_geom g = c3_thin_geom(*l);
     int tr = c3_state(*l)->transposed;
     size_t nx = (size_t)in_voxels(&g) * g.c * sizeof(float), ny = (size_t)out_voxels(&g) * g.oc * sizeof(float);
     float *x = 0, *y = 0, *w = 0, *dw = 0, *part = 0;

@@ -4,16 +4,7 @@
 #include "darknet3d.h"
 #include "conv3d_common.h"
 #include "conv3d_direct.h"
-#include "conv3d_thin.h"
 #include "conv3d_test.h"
-
-static thin3d_geom geom_of(layer l)
-{
-    const geom3d *g = &c3_state(l)->g;
-    int yc = c3_state(l)->transposed ? l.c : l.out_c;
-    thin3d_geom t = {l.batch, g->c, yc, g->d, g->h, g->w, g->od, g->oh, g->ow, g->kd, g->sd, g->pd, g->ph, g->pw};
-    return t;
-}
 
 static long out_vox(const thin3d_geom *g) { return (long)g->n * g->od * g->oh * g->ow; }
 static long in_vox(const thin3d_geom *g) { return (long)g->n * g->d * g->h * g->w; }
@@ -116,7 +107,7 @@ static void check_shape(const shape *s, const char *kind)
     if(!net) return;
     layer l = net->layers[1];
     int tr = c3_state(l)->transposed;
-    thin3d_geom g = geom_of(l);
+    thin3d_geom g = c3_thin_geom(l);
     const geom3d *gg = &c3_state(l)->g;
     CHECK_MSG(thin3d_applies(&g, gg->kd, gg->kh, gg->kw, gg->sd, gg->sh, gg->sw), "the rule should take %s %d -> %d, kernel %d stride %d "
               "pad %d,%d,%d", kind, s->c, s->oc, s->k, s->st, s->pd, s->ph, s->pw);
