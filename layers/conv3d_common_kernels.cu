@@ -31,11 +31,29 @@ __global__ void chan_sum_finish_kernel(const double *part, int nblocks, int rows
     acc[r] += t;
 }
 
-/* acc[k] += sum over batch and space of (a - shift[k]) (squared when sq), and acc[c + k] += sum a*b when b;
- * with part, the block sums are stored there (rows k and c + k) for chan_sum_finish_kernel instead */
+/* The gradient of relu or leaky after batch norm, from the kept x_norm: the sign of scale * xn + bias, computed as
+ * normalize_kernel computes it, is that of the activated output (c3_backward_reads_output), so d * bn_act_factor is
+ * gradient_array_gpu(output) on d, bit for bit (multiplied with __fmul_rn, never contracted into an FMA).
+ * scales NULL: no activation gradient (factor 1). */
+struct bn_act_grad {
+    const float *scales, *biases;
+    int leaky;
+};
+
+template <typename T>
+__device__ __forceinline__ float bn_act_factor(bn_act_grad g, int k, T xn)
+{
+    if(!g.scales) return 1.f;
+    float a = g.scales[k] * amp_to_float(xn) + g.biases[k];
+    return a > 0 ? 1.f : (g.leaky ? .1f : 0.f);
+}
+
+/* acc[k] += sum over batch and space of (a - shift[k]) (squared when sq), and acc[c + k] += sum a*b when b, where a is
+ * first multiplied by the activation gradient g (which needs b = x_norm); with part, the block sums are stored there
+ * (rows k and c + k) for chan_sum_finish_kernel instead */
 template <typename T>
 __global__ void chan_sum_kernel(const float *a, const T *b, const float *shift, int sq, int batch, int c, size_t sp, double *acc,
-                                double *part)
+                                double *part, bn_act_grad g)
 {
     __shared__ double s1[C3_THREADS], s2[C3_THREADS];
     int k = blockIdx.y;
@@ -46,9 +64,11 @@ __global__ void chan_sum_kernel(const float *a, const T *b, const float *shift, 
         size_t base = ((size_t)bi * c + k) * sp;
         for(size_t s = (size_t)blockIdx.x * blockDim.x + threadIdx.x; s < sp; s += (size_t)gridDim.x * blockDim.x){
             size_t idx = base + s;
-            double v = (double)a[idx] - m;
+            float ai = a[idx];
+            if(g.scales) ai = __fmul_rn(ai, bn_act_factor(g, k, b[idx]));
+            double v = (double)ai - m;
             t1 += sq ? v * v : v;
-            if(b) t2 += (double)a[idx] * amp_to_float(b[idx]);
+            if(b) t2 += (double)ai * amp_to_float(b[idx]);
         }
     }
     s1[threadIdx.x] = t1; s2[threadIdx.x] = t2;
@@ -70,7 +90,7 @@ __global__ void chan_sum_kernel(const float *a, const T *b, const float *shift, 
 
 template <typename T>
 static void chan_sum(const conv3d_state *st, const float *a, const T *b, const float *shift, int sq, int batch, int c, size_t sp,
-                     double *acc)
+                     double *acc, bn_act_grad g = bn_act_grad{0, 0, 0})
 {
     size_t n = (size_t)batch * sp;
     int bx = (int)((n + C3_THREADS - 1) / C3_THREADS);
@@ -78,7 +98,7 @@ static void chan_sum(const conv3d_state *st, const float *a, const T *b, const f
     dim3 grid(bx, c);
     int rows = b ? 2 * c : c;
     double *part = darknet3d_deterministic ? st->part_gpu : 0;
-    chan_sum_kernel<<<grid, C3_THREADS>>>(a, b, shift, sq, batch, c, sp, acc, part);
+    chan_sum_kernel<<<grid, C3_THREADS>>>(a, b, shift, sq, batch, c, sp, acc, part, g);
     CUDA3D_CHECK_LAUNCH();
     if(part){
         chan_sum_finish_kernel<<<(rows + 255) / 256, 256>>>(part, bx, rows, acc);
@@ -152,26 +172,16 @@ __global__ void bn_back_coef_kernel(const double *acc, int c, double m, int trai
     coef[2 * c + k] = train ? (float)(acc[c + k] / m) : 0.f;
 }
 
+/* d = coef * (d * g - a - xhat * b), g the activation gradient (bn_act_grad) */
 template <typename T>
-__global__ void bn_back_kernel(float *d, const T *xn, const float *coef, int c, size_t sp, size_t n)
+__global__ void bn_back_kernel(float *d, const T *xn, const float *coef, int c, size_t sp, size_t n, bn_act_grad g)
 {
     size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
     if(i >= n) return;
     int k = cuda3d_channel(i, sp, c);
-    d[i] = coef[k] * (d[i] - coef[c + k] - amp_to_float(xn[i]) * coef[2 * c + k]);
-}
-
-/* d *= act'(scale * xn + bias) for relu and leaky: the sign of the pre-activation, computed as normalize_kernel
- * computes it, is that of the activated output (c3_backward_reads_output), so this is gradient_array_gpu(output) */
-template <typename T>
-__global__ void bn_act_grad_kernel(float *d, const T *xn, const float *scales, const float *biases, int leaky,
-                                   int c, size_t sp, size_t n)
-{
-    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
-    if(i >= n) return;
-    int k = cuda3d_channel(i, sp, c);
-    float a = scales[k] * amp_to_float(xn[i]) + biases[k];
-    d[i] *= a > 0 ? 1.f : (leaky ? .1f : 0.f);
+    float di = d[i];
+    if(g.scales) di = __fmul_rn(di, bn_act_factor(g, k, xn[i]));   /* rounded here, as the stored product was: no FMA */
+    d[i] = coef[k] * (di - coef[c + k] - amp_to_float(xn[i]) * coef[2 * c + k]);
 }
 
 __global__ void acc_add_kernel(const double *acc, int c, float *out)
@@ -242,13 +252,11 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     int c = l.out_c;
     size_t sp = l.outputs / c, n = (size_t)l.batch * l.outputs;
     int cb = (c + 255) / 256;
-    if(l.batch_normalize && (l.activation == RELU || l.activation == LEAKY)){
-        /* l.output_gpu may hold a later layer's values (c3_backward_reads_output) */
-        with_x_norm(l, [&](auto xn){
-            bn_act_grad_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, xn, l.scales_gpu, l.biases_gpu, l.activation == LEAKY, c, sp, n);
-        });
-        CUDA3D_CHECK_LAUNCH();
-    }else gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
+    /* relu or leaky after batch norm: their gradient is taken from x_norm inside the two passes below (l.output_gpu
+     * may hold a later layer's values, c3_backward_reads_output); any other activation from the output, first */
+    bn_act_grad g = {0, 0, 0};
+    if(l.batch_normalize && (l.activation == RELU || l.activation == LEAKY)) g = bn_act_grad{l.scales_gpu, l.biases_gpu, l.activation == LEAKY};
+    else gradient_array_gpu(l.output_gpu, (int)n, l.activation, l.delta_gpu);
     if(!l.batch_normalize){
         if(!l.nbiases) return;
         double *acc = zeroed_acc(st, c);
@@ -260,11 +268,11 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     double m = (double)l.batch * sp;
     double *acc = zeroed_acc(st, 2 * c);
     float *coef = st->coef_gpu;
-    with_x_norm(l, [&](auto xn){ chan_sum(st, l.delta_gpu, xn, (const float *)0, 0, l.batch, c, sp, acc); });
+    with_x_norm(l, [&](auto xn){ chan_sum(st, l.delta_gpu, xn, (const float *)0, 0, l.batch, c, sp, acc, g); });
     bn_back_coef_kernel<<<cb, 256>>>(acc, c, m, net.train, l.scales_gpu, net.train ? l.variance_gpu : l.rolling_variance_gpu,
                                      l.bias_updates_gpu, l.scale_updates_gpu, coef);
     CUDA3D_CHECK_LAUNCH();
-    with_x_norm(l, [&](auto xn){ bn_back_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, xn, coef, c, sp, n); });
+    with_x_norm(l, [&](auto xn){ bn_back_kernel<<<cuda_gridsize(n), BLOCK>>>(l.delta_gpu, xn, coef, c, sp, n, g); });
     CUDA3D_CHECK_LAUNCH();
     if(st->pre_bias){
         acc = zeroed_acc(st, c);

@@ -63,6 +63,8 @@ static const layer_row ROWS[] = {
     {"conv3d_thin_k2s2", 2, 4, 4, 6, 5, "[conv3d]\nfilters=6\nsize=2\nstride=2\npad=0\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"conv3d_thin_c32_f16", 2, 32, 2, 4, 5, "[conv3d]\nfilters=16\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=relu\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
      "the smaller conv3d rows check the gradients; this one is for the GPU's direct kernels at 32 channels into 16 filters"},
+    {"conv3d_bn_leaky", 2, 4, 3, 4, 5, "[conv3d]\nfilters=5\nsize=3\npad=1\nbatch_normalize=1\nbias=1\nactivation=leaky\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1,
+     "leaky's kink is crossed by central differences; this row is for the GPU's batch-norm backward, which takes leaky's gradient from x_norm inside its two passes"},
     /* [deconv3d] */
     {"deconv3d_plain_noncubic", 2, 3, 3, 4, 5, "[deconv3d]\nfilters=4\nsize_d=3\nsize_h=2\nsize_w=3\nstride_d=2\nstride_h=1\nstride_w=2\npad_d=1\npad_h=0\npad_w=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
     {"deconv3d_bn_stride2_train", 2, 3, 3, 4, 5, "[deconv3d]\nfilters=4\nsize=2\nstride=2\npad=0\nbatch_normalize=1\nbias=1\nactivation=logistic\n", 1, IN_UNIFORM, 1e-2f, 5e-3f, 1e-4f, 1, 0},
