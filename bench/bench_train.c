@@ -146,13 +146,13 @@ static int cmd_train(int argc, char **argv)
     size_t V = (size_t)net->d * net->h * net->w;
     int it;
     double tsum = 0, tload = 0, tmin = 1e30, mem = 0;
-    float loss = 0;
+    float loss = 0, *own_input = net->input, *own_truth = net->truth;   /* put back after the batches used in place */
     for(it = 0; it < warmup + iters; ++it){
         double t0 = now();
         loader_batch *b = 0;
         if(loader_next(L, &b, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
         double t1 = now();
-        get_next_batch(b->d, net->batch, 0, net->input, net->truth);
+        if(!loader_batch_bind(b, 0, net)) get_next_batch(b->d, net->batch, 0, net->input, net->truth);
         loss = train_datum(net, amp, &scaler, &saved);
 #ifdef GPU
         if(gpu_index >= 0) cudaDeviceSynchronize(); /* kernels still queued belong to this iteration's time */
@@ -168,6 +168,7 @@ static int cmd_train(int argc, char **argv)
     }
     if(df) fclose(df);
     loader_stop(L);
+    net->input = own_input; net->truth = own_truth;
     struct rusage ru;
     double rss = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0;   /* the process's peak RSS so far */
     printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f rss_mib=%.0f iters=%d device=%s precision=%s skipped=%ld\n",
@@ -180,11 +181,12 @@ static int cmd_train(int argc, char **argv)
             double a = now();
             loader_batch *b = 0;
             if(loader_next(L, &b, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
-            get_next_batch(b->d, net->batch, 0, net->input, net->truth);
+            if(!loader_batch_bind(b, 0, net)) get_next_batch(b->d, net->batch, 0, net->input, net->truth);
             tl += now() - a;
             profiled_step(net, tf, tb, tu);
         }
         loader_stop(L);
+        net->input = own_input; net->truth = own_truth;
         double total = (now() - t0) / piters;
         const char *kinds[] = {"conv3d", "deconv3d", "upsample3d", "shortcut", "dropout", "route", "dualsplit", "dbisl", "other"};
         int k, i;

@@ -84,4 +84,20 @@ double cuda3d_device_used_mib(void)
     }
     return (double)(tot - fr) / (1 << 20);
 }
+
+void *cuda3d_host_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if(cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault) != cudaSuccess){
+        (void)cudaGetLastError();
+        return NULL;
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+void cuda3d_host_free(void *p)
+{
+    if(p && cudaFreeHost(p) != cudaSuccess) (void)cudaGetLastError();
+}
 #endif

@@ -55,6 +55,11 @@ void cuda3d_free(void **p);
 /* MiB in use on the current device (cudaMemGetInfo: total - free, after a synchronize): every process's memory and
  * the CUDA context included, as nvidia-smi counts it; -1 when the query fails */
 double cuda3d_device_used_mib(void);
+/* bytes of zeroed page-locked host memory (cudaHostAlloc: copies to and from the device read it directly, at the
+ * bus's rate, instead of through a staging copy); NULL, with the CUDA error cleared, when none can be had (no device,
+ * or the limit on locked memory). cuda3d_host_free frees it (no-op on NULL). */
+void *cuda3d_host_alloc(size_t bytes);
+void cuda3d_host_free(void *p);
 #endif
 
 #ifdef __cplusplus

@@ -298,13 +298,15 @@ static float train_step(train_run *r, float *terms)
 {
     network *net = r->net;
     int sub, t, nsub = r->b->rows / net->batch;
-    float loss = 0;
+    float loss = 0, *own_input = net->input, *own_truth = net->truth;
     for(sub = 0; sub < nsub; ++sub){
-        get_next_batch(r->b->d, net->batch, sub * net->batch, net->input, net->truth);
+        if(!loader_batch_bind(r->b, sub * net->batch, net)) get_next_batch(r->b->d, net->batch, sub * net->batch, net->input, net->truth);
         loss += train_datum(net, r->amp, &r->pr.amp, &r->amp_saved) / nsub;
         /* the term values are copied to the host by the loss layer every iteration */
         if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[r->li].output[t] / nsub;
     }
+    net->input = own_input;
+    net->truth = own_truth;
     return loss;
 }
 

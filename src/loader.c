@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "loader.h"
+#ifdef GPU
+#include "cuda3d.h"
+#endif
 
 /* splitmix64: a small, well-mixed generator with its own state (rand() is shared and unseeded per loader) */
 static uint64_t rng_next(uint64_t *s)
@@ -119,15 +122,63 @@ loader *loader_create(dataset *ds, const loader_params *p, char *err, size_t err
     return L;
 }
 
+static void block_matrix_free_block(float *block, int pinned)
+{
+#ifdef GPU
+    if(pinned){ cuda3d_host_free(block); return; }
+#endif
+    (void)pinned;
+    free(block);
+}
+
+/* m = rows x cols zeros in one block, rows in order; page-locked on a GPU run when the device gives it (*pinned = 1).
+ * 0, or -1 with m->vals NULL. */
+static int block_matrix(matrix *m, int rows, int cols, int *pinned)
+{
+    size_t n = (size_t)rows * cols;
+    float *block = NULL;
+    *pinned = 0;
+    memset(m, 0, sizeof(*m));
+#ifdef GPU
+    if(gpu_index >= 0 && (block = cuda3d_host_alloc(n * sizeof(float)))) *pinned = 1;
+#endif
+    if(!block) block = calloc(n ? n : 1, sizeof(float));
+    float **vals = calloc(rows > 0 ? rows : 1, sizeof(float *));
+    if(!block || !vals){ free(vals); block_matrix_free_block(block, *pinned); return -1; }
+    int r;
+    for(r = 0; r < rows; ++r) vals[r] = block + (size_t)r * cols;
+    m->rows = rows; m->cols = cols; m->vals = vals;
+    return 0;
+}
+
+static void block_matrix_free(matrix *m, int pinned)
+{
+    if(m->vals) block_matrix_free_block(m->vals[0], pinned);
+    free(m->vals);
+    memset(m, 0, sizeof(*m));
+}
+
+int loader_batch_bind(const loader_batch *b, int offset, network *net)
+{
+    if(!b->d.X.vals || offset < 0 || offset + net->batch > b->rows || b->d.X.cols != net->inputs ||
+       (net->truth && b->d.y.cols != net->truths)) return 0;
+    net->input = b->d.X.vals[offset];
+    if(net->truth) net->truth = b->d.y.vals[offset];
+    return 1;
+}
+
 loader_batch loader_alloc_batch(const loader *L)
 {
     loader_batch b;
     memset(&b, 0, sizeof(b));
-    int vox = L->p.d * L->p.h * L->p.w;
+    int vox = L->p.d * L->p.h * L->p.w, px = 0, py = 0;
     b.rows = L->rows;
     b.d.shallow = 0;
-    b.d.X = make_matrix(L->rows, vox);
-    b.d.y = make_matrix(L->rows, vox + 1);
+    if(block_matrix(&b.d.X, L->rows, vox, &px) || block_matrix(&b.d.y, L->rows, vox + 1, &py)){
+        block_matrix_free(&b.d.X, px);
+        return b;
+    }
+    b.pinned = px | py << 1;
     b.d.w = L->p.w;
     b.d.h = L->p.h;
     b.info = calloc(L->rows, sizeof(*b.info));
@@ -139,8 +190,8 @@ loader_batch loader_alloc_batch(const loader *L)
 
 void loader_free_batch(loader_batch *b)
 {
-    if(b->d.X.vals) free_matrix(b->d.X);
-    if(b->d.y.vals) free_matrix(b->d.y);
+    block_matrix_free(&b->d.X, b->pinned & 1);
+    block_matrix_free(&b->d.y, b->pinned >> 1 & 1);
     free(b->info);
     free(b->state);
     memset(b, 0, sizeof(*b));

@@ -6,7 +6,7 @@
 #include "dataset.h"
 
 /* ---------------------------------------------------------------------------------------------
- * Batch layout (what train_network copies into net.input / net.truth with get_next_batch):
+ * Batch layout (what get_next_batch would copy into net.input / net.truth; loader_batch_bind uses it in place):
  *
  *   rows = batch * subdivisions. Each consecutive group of `batch` rows (one sub-batch, what one
  *   forward pass sees) holds `labeled_per_batch` labeled samples first, then the unlabeled ones.
@@ -58,7 +58,9 @@ typedef struct {
 } loader_sample_info;
 
 typedef struct {
-    data d;                 /* Darknet data: d.X rows x (D*H*W), d.y rows x (D*H*W + 1) */
+    data d;                 /* Darknet data: d.X rows x (D*H*W), d.y rows x (D*H*W + 1); each matrix one block, its
+                             * rows in order (loader_batch_bind), page-locked on a GPU run (pinned) */
+    int pinned;             /* bit 0: d.X's block is page-locked, bit 1: d.y's */
     loader_sample_info *info;
     int rows;
     unsigned char *state;   /* the sequence's position right after this batch (loader_restore continues from it) */
@@ -76,8 +78,14 @@ void loader_free(loader *L);
  * into the data set's cache on first use. 0 or -1 with err (a volume that cannot be read). Do not
  * call while the background thread runs. */
 int loader_fill(loader *L, loader_batch *b, char *err, size_t errlen);
+/* A batch's buffers; on failure d.X.vals or info is NULL (out of memory). */
 loader_batch loader_alloc_batch(const loader *L);
 void loader_free_batch(loader_batch *b);
+/* Points net->input (and net->truth, when the network has one) at rows [offset, offset + net->batch) of b: what
+ * get_next_batch would copy there, used in place. 1 when done; 0, nothing changed, when b's row lengths are not the
+ * network's (the caller copies with get_next_batch then). The caller keeps the network's own two pointers and puts
+ * them back once the batch is used (they are what free_network frees). */
+int loader_batch_bind(const loader_batch *b, int offset, network *net);
 
 /* Background loading (Darknet's load_data pattern): the first call starts the thread and waits for
  * batch 1; every call returns the batch the thread finished and immediately starts the next one,

@@ -167,6 +167,47 @@ static void test_two_streams_and_truth(void)
     dataset_free(ds);
 }
 
+/* loader_batch_bind points a network at a sub-batch in place: the values get_next_batch copies, for every offset;
+ * a network whose row lengths differ is left alone */
+static void test_batch_bind(void)
+{
+    dataset *ds = make_ds(5, 7, 0, 6, 5, 4);
+    if(!ds){ CHECK(0); return; }
+    char err[1024];
+    loader_params p = params(2, 0, 3, 4, 4, 7);
+    p.subdivisions = 3;
+    loader *L = loader_create(ds, &p, err, sizeof(err));
+    CHECK_MSG(L != NULL, "%s", err);
+    if(!L){ dataset_free(ds); return; }
+    loader_batch b = loader_alloc_batch(L);
+    CHECK(b.rows == 6 && b.d.X.vals && b.d.y.vals);
+    CHECK_MSG(loader_fill(L, &b, err, sizeof(err)) == 0, "%s", err);
+    int vox = 3 * 4 * 4, off, bad = 0;
+    float *in = calloc(2 * vox, sizeof(float)), *tr = calloc(2 * (vox + 1), sizeof(float));
+    for(off = 0; off + 2 <= b.rows; off += 2){
+        network net;
+        memset(&net, 0, sizeof(net));
+        net.batch = 2; net.inputs = vox; net.truths = vox + 1; net.input = in; net.truth = tr;
+        get_next_batch(b.d, 2, off, in, tr);
+        CHECK(loader_batch_bind(&b, off, &net) == 1);
+        bad += net.input != b.d.X.vals[off] || net.truth != b.d.y.vals[off];
+        bad += memcmp(net.input, in, 2 * vox * sizeof(float)) != 0 || memcmp(net.truth, tr, 2 * (vox + 1) * sizeof(float)) != 0;
+    }
+    CHECK_MSG(bad == 0, "%d sub-batches differ from get_next_batch's copy", bad);
+    network other;
+    memset(&other, 0, sizeof(other));
+    other.batch = 2; other.inputs = vox + 1; other.truths = vox + 1; other.input = in; other.truth = tr;
+    CHECK(loader_batch_bind(&b, 0, &other) == 0 && other.input == in && other.truth == tr);
+    other.inputs = vox;
+    CHECK(loader_batch_bind(&b, 6, &other) == 0 && other.input == in);   /* past the last row */
+    other.truth = NULL;   /* a network without truth: only the input */
+    CHECK(loader_batch_bind(&b, 4, &other) == 1 && other.input == b.d.X.vals[4] && other.truth == NULL);
+    free(in); free(tr);
+    loader_free_batch(&b);
+    loader_free(L);
+    dataset_free(ds);
+}
+
 static int batches_equal(const loader_batch *a, const loader_batch *b)
 {
     int r;
@@ -273,6 +314,7 @@ int main(void)
 {
     RUN(test_extract_vs_bruteforce);
     RUN(test_two_streams_and_truth);
+    RUN(test_batch_bind);
     RUN(test_seed_and_thread);
     RUN(test_padding_supervised_errors);
     TEST_MAIN_END();
