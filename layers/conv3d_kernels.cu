@@ -347,8 +347,12 @@ extern "C" int c3_cudnn_setup(layer *l)
     int was = st->nhwc_fallback;   /* a resize of a layer that fell back says so once */
     st->nhwc = amp_half() && darknet3d_channels_last;
     st->nhwc_fallback = 0;
+    c3_search_report before = c3_report;
     int r = c3_setup_layout(l);
     if(r == 0 || !st->nhwc) return r ? -1 : 0;
+    /* the layer's thin-kernel choice is counted once, for the layout it keeps (the searches themselves both count) */
+    c3_report.thin_fw = before.thin_fw; c3_report.thin_bwd = before.thin_bwd; c3_report.thin_measured = before.thin_measured;
+    c3_report.best_ms = before.best_ms; c3_report.cudnn_ms = before.cudnn_ms;
     char why[600] = "";
     if(r < 0) cuda3d_take_error(why, sizeof(why));
     if(!was) fprintf(stderr, "note: %s %dx%dx%d -> %d channels: no %scuDNN algorithm for channels-last 16-bit copies%s%s; this layer keeps NCDHW copies\n",
