@@ -331,6 +331,7 @@ layer c3_make_layer(int batch, dims3d in, conv3d_options o, const c3_kind *k)
         layer empty = {0};
         return empty;
     }
+    c3_state(l)->first = o.first;
     l.forward = k->forward;
     l.backward = k->backward;
     l.update = k->update;
@@ -387,6 +388,7 @@ int c3_parse_section(list *options, size_params params, layer *l, const c3_kind 
                      o.k[0], o.k[1], o.k[2], in.d, in.h, in.w, o.p[0], o.p[1], o.p[2]);
         return -1;
     }
+    o.first = params.index == 0;
     *l = c3_make_layer(params.batch, in, o, k);
     if(!l->weights) return layer3d_alloc_error(err, errlen);
     return 0;

@@ -20,6 +20,8 @@ typedef struct {
     int k[3], s[3], p[3];       /* d, h, w */
     int batch_normalize, bias;
     ACTIVATION activation;
+    int first;                  /* 1: the network's first layer, whose input's gradient Darknet never computes (not a
+                                 * cfg key: set by the parser from the layer's index) */
 } conv3d_options;
 int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen);
 
@@ -52,6 +54,7 @@ typedef struct {
     int nhwc;           /* 1: the 16-bit copies of precision fp16|bf16 are channels-last (c3_cudnn_setup) */
     int nhwc_fallback;  /* 1: channels-last was asked for and cuDNN had no algorithm for it, so NCDHW */
     int thin;           /* C3_THIN_FW | C3_THIN_BWD: the passes that run the direct kernels for thin layers instead of cuDNN */
+    int first;          /* conv3d_options.first: the algorithm search leaves the input's gradient out */
     int xn_type;        /* the type x_norm_gpu holds: DARKNET3D_FP32 (floats), or DARKNET3D_FP16/BF16 (16-bit values) when the
                          * layer was sized at precision fp16|bf16 (docs/design.md, "Mixed precision") */
 #endif

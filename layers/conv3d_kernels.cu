@@ -115,7 +115,7 @@ static half_parts c3_half_parts(layer l)
 /* The algorithms of one convolution, chosen once per process for its key (c3_algo_key): a resize back to a known
  * shape, or another network with the same layer, reuses the choice instead of measuring again. A process-wide
  * table of choices (no device memory); when it is full, choices are measured again (nothing is evicted). */
-#define C3_KEYLEN 23
+#define C3_KEYLEN 24
 #define C3_CACHE 512
 static struct { int key[C3_KEYLEN]; int fw, bd, bf, math[3], missed, thin; } c3_cache[C3_CACHE];
 static int c3_cached;
@@ -138,7 +138,7 @@ static void c3_algo_key(const layer *l, int *key)
                         g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic,
                         /* inference searches one operation, which differs by kind: a [conv3d] and a [deconv3d] of one
                          * convolution shape (V-Net's down- and up-sampling) share a choice only in training */
-                        layer3d_inference ? 1 + st->transposed : 0, c3_cl(l), c3_thin_gpu_mode};
+                        layer3d_inference ? 1 + st->transposed : 0, c3_cl(l), c3_thin_gpu_mode, st->first};
     memcpy(key, k, sizeof(k));
 }
 
@@ -256,8 +256,10 @@ static int c3_choose_algos(layer *l)
     st->math[C3_FW] = st->math[C3_BD] = st->math[C3_BF] = c3_search_math();
     cudnnHandle_t h = cudnn_handle();
     /* an inference network runs forward passes only: [conv3d] needs the forward algorithm, [deconv3d] the
-     * backward-data one (its forward); the others keep the defaults, unsearched and without a workspace */
-    int need_fw = !layer3d_inference || !st->transposed, need_bd = !layer3d_inference || st->transposed, need_bf = !layer3d_inference;
+     * backward-data one (its forward); the network's first layer never computes its input's gradient ([conv3d]:
+     * backward-data, [deconv3d]: forward). The others keep the defaults, unsearched and without a workspace. */
+    int grad_in = !layer3d_inference && !st->first;
+    int need_fw = st->transposed ? grad_in : 1, need_bd = st->transposed ? 1 : grad_in, need_bf = !layer3d_inference;
     cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n[C3_FW]);
     n[C3_FW] = c3_perf_count(cs, n[C3_FW], CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n[C3_BD]);
