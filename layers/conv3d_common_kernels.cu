@@ -282,24 +282,31 @@ extern "C" void c3_post_backward_gpu(layer l, network net)
     }
 }
 
+/* Darknet's SGD step on one parameter array in one pass: dw += decay_k * w (when decay), w += rate * dw, dw *= momentum
+ * (update_convolutional_layer_gpu's axpy, axpy and scal; each multiply-add one FMA, as nvcc compiles Darknet's axpy) */
+__global__ void sgd_step_kernel(float *w, float *dw, size_t n, int decay, float decay_k, float rate, float momentum)
+{
+    size_t i = (size_t)(blockIdx.x + blockIdx.y * gridDim.x) * blockDim.x + threadIdx.x;
+    if(i >= n) return;
+    float x = w[i], g = dw[i];
+    if(decay) g = __fmaf_rn(decay_k, x, g);
+    w[i] = __fmaf_rn(rate, g, x);
+    dw[i] = g * momentum;
+}
+
+static void sgd_step(float *w, float *dw, size_t n, int decay, float decay_k, float rate, float momentum)
+{
+    sgd_step_kernel<<<cuda_gridsize(n), BLOCK>>>(w, dw, n, decay, decay_k, rate, momentum);
+    CUDA3D_CHECK_LAUNCH();
+}
+
 extern "C" void c3_update_gpu(layer l, update_args a)
 {
     conv3d_state *st = c3_state(l);
-    float lr = a.learning_rate * l.learning_rate_scale;
+    float lr = a.learning_rate * l.learning_rate_scale, rate = lr / a.batch;
     int n = l.out_c;
-    if(l.nbiases){
-        axpy_gpu(n, lr / a.batch, l.bias_updates_gpu, 1, l.biases_gpu, 1);
-        scal_gpu(n, a.momentum, l.bias_updates_gpu, 1);
-    }
-    if(l.scales_gpu){
-        axpy_gpu(n, lr / a.batch, l.scale_updates_gpu, 1, l.scales_gpu, 1);
-        scal_gpu(n, a.momentum, l.scale_updates_gpu, 1);
-    }
-    if(st->pre_bias){
-        axpy_gpu(n, lr / a.batch, st->pre_b_updates_gpu, 1, st->pre_b_gpu, 1);
-        scal_gpu(n, a.momentum, st->pre_b_updates_gpu, 1);
-    }
-    axpy_gpu(l.nweights, -a.decay * a.batch, l.weights_gpu, 1, l.weight_updates_gpu, 1);
-    axpy_gpu(l.nweights, lr / a.batch, l.weight_updates_gpu, 1, l.weights_gpu, 1);
-    scal_gpu(l.nweights, a.momentum, l.weight_updates_gpu, 1);
+    if(l.nbiases) sgd_step(l.biases_gpu, l.bias_updates_gpu, n, 0, 0.f, rate, a.momentum);
+    if(l.scales_gpu) sgd_step(l.scales_gpu, l.scale_updates_gpu, n, 0, 0.f, rate, a.momentum);
+    if(st->pre_bias) sgd_step(st->pre_b_gpu, st->pre_b_updates_gpu, n, 0, 0.f, rate, a.momentum);
+    sgd_step(l.weights_gpu, l.weight_updates_gpu, l.nweights, 1, -a.decay * a.batch, rate, a.momentum);
 }
