@@ -255,9 +255,8 @@ static int c3_choose_algos(layer *l)
     l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
     st->math[C3_FW] = st->math[C3_BD] = st->math[C3_BF] = c3_search_math();
     cudnnHandle_t h = cudnn_handle();
-    /* an inference network runs forward passes only: [conv3d] needs the forward algorithm, [deconv3d] the
-     * backward-data one (its forward); the network's first layer never computes its input's gradient ([conv3d]:
-     * backward-data, [deconv3d]: forward). The others keep the defaults, unsearched and without a workspace. */
+    /* inference runs forward passes only ([conv3d]: cuDNN forward, [deconv3d]: backward-data), the network's first layer
+     * never its input's gradient; operations not needed keep the defaults, unsearched and without a workspace */
     int grad_in = !layer3d_inference && !st->first;
     int need_fw = st->transposed ? grad_in : 1, need_bd = st->transposed ? 1 : grad_in, need_bf = !layer3d_inference;
     cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n[C3_FW]);
