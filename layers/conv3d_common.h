@@ -35,6 +35,7 @@ int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char 
 typedef struct {
     geom3d g;           /* conv3d: image = input, positions = output; deconv3d: image = output, positions = input */
     int transposed;
+    int first;          /* conv3d_options.first: the GPU's algorithm search leaves the input's gradient out */
     int bias;           /* the cfg key */
     int pre_bias;       /* batch_normalize && bias */
     size_t chunk;       /* positions per CPU column chunk (bounds the workspace) */
@@ -54,7 +55,6 @@ typedef struct {
     int nhwc;           /* 1: the 16-bit copies of precision fp16|bf16 are channels-last (c3_cudnn_setup) */
     int nhwc_fallback;  /* 1: channels-last was asked for and cuDNN had no algorithm for it, so NCDHW */
     int thin;           /* C3_THIN_FW | C3_THIN_BWD: the passes that run the direct kernels for thin layers instead of cuDNN */
-    int first;          /* conv3d_options.first: the algorithm search leaves the input's gradient out */
     int xn_type;        /* the type x_norm_gpu holds: DARKNET3D_FP32 (floats), or DARKNET3D_FP16/BF16 (16-bit values) when the
                          * layer was sized at precision fp16|bf16 (docs/design.md, "Mixed precision") */
 #endif
