@@ -302,6 +302,7 @@ static void test_weights_roundtrip(void)
         layer l = a->layers[i];
         conv3d_state *st = c3_state(l);
         CHECK(l.type == (i == 0 || i == 3 || !C3_TRANSPOSED ? CONV3D : DECONV3D));
+        CHECK(st->first == (i == 0));   /* the parser marks the network's first layer (the GPU search's input gradient) */
         fill_rand(l.weights, l.nweights, -1, 1);
         if(l.nbiases) fill_rand(l.biases, l.nbiases, -1, 1);
         if(l.scales){
