@@ -9,6 +9,7 @@
 # BENCH_GPU_ONLY=1: only the GPU rows (scripts/gpu_checks.sh), BENCH_CPU_ONLY=1: no GPU rows, BENCH_DRIVERS_ONLY=1: build
 # the drivers (bench_train, bench_dtransform_c) into tests/out/bench and stop, BENCH_PREBUILT=<dir>: take them from <dir>
 # instead of building them (scripts/gpu_kit.sh packs them for a GPU machine without compiler libraries).
+# ONEDNN_MAX_CPU_ISA=AVX2: both sides as on a CPU without AVX-512 (named in the machine line).
 # Defaults keep the CPU part near 5 minutes on 2 idle cores (one training iteration is a few seconds per side).
 # bench/cpu_before_after.sh compares two builds of ours and PyTorch on the CPU in interleaved rounds.
 set -e
@@ -25,6 +26,13 @@ GWARM=${BENCH_GPU_WARMUP:-3}
 O=tests/out/bench
 mkdir -p "$O"
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$T OPENBLAS_NUM_THREADS=$T MKL_NUM_THREADS=$T
+# ONEDNN_MAX_CPU_ISA=AVX2 measures both sides as on a CPU without AVX-512: it caps oneDNN (ours and PyTorch's) and our
+# own kernels (core/cpu_isa.h); PyTorch's other kernels follow ATEN_CPU_CAPABILITY, set to match unless given
+ISA_CAP=${ONEDNN_MAX_CPU_ISA:-${DNNL_MAX_CPU_ISA:-}}
+case "$ISA_CAP" in
+    [Aa][Vv][Xx]2|[Aa][Vv][Xx]2_*) export ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-avx2} ;;
+    [Ss][Ss][Ee]41|[Aa][Vv][Xx]) export ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-default} ;;
+esac
 LIB="$B/libdarknet3d.a"
 if [ -n "${BENCH_PREBUILT:-}" ]; then
     # the drivers as scripts/gpu_kit.sh packed them on another machine: no compiler or -dev packages are needed here
@@ -231,7 +239,9 @@ MATCH=no; [ "$P_OURS" = "$P_TORCH" ] && MATCH=yes
 echo "== make bench: darknet3d vs PyTorch $TORCHV, same run, same machine =="
 [ -n "$PY_NOTE" ] && echo "# torch: $PY_NOTE"
 echo "# torch: $PY"
-echo "# machine: CPU $CPU, $T threads used (of $(nproc)); GPU: ${GPUNAME:-none}; load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
+ISA=AVX2; grep -qw avx512f /proc/cpuinfo 2>/dev/null && ISA=AVX-512; grep -qw avx2 /proc/cpuinfo 2>/dev/null || ISA="no AVX2"
+[ -z "$ISA_CAP" ] || ISA="$ISA, capped by ONEDNN_MAX_CPU_ISA=$ISA_CAP for both sides (ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-unset})"
+echo "# machine: CPU $CPU ($ISA), $T threads used (of $(nproc)); GPU: ${GPUNAME:-none}; load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# CPU config: 64x64x32 crops (W x H x D), batch 4 (2 labeled + 2 unlabeled), 16 filters, synthetic phantoms (seg3d synth 40x80x80), full DBiSL loss (s2r scale 0.5, k3, h 0.35, softmin as the cfg default); $ITERS timed iterations after $WARM warm-up per side"
 echo "# model: params ours=$P_OURS torch=$P_TORCH match=$MATCH; forward GMAC/sample: 64x64x32 $FW, 112x112x80 $(kv "$MAC_GPU" fwd_gmac_per_sample); training $FLOP GFLOP/iter at 64x64x32"
 echo "# floor: sgemm 64x32768x864 on $T threads: OpenBLAS $GF_BLAS GFLOP/s, oneDNN ${GF_DNNL:-n/a (not a oneDNN build)} GFLOP/s -> the conv FLOPs at the faster rate take $FLOOR s/iter at 64x64x32; per-layer profile of ours: $O/train-cpu-ours.txt"

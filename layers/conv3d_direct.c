@@ -4,22 +4,16 @@
 #include <immintrin.h>
 #include "conv3d_direct.h"
 #include "conv3d_common.h"
+#include "cpu_isa.h"
 
 int conv3d_direct_enabled = 1;
 
 #define OB 8      /* output channels per register block */
 #define VL 16     /* floats per vector */
 
-static int have_avx512(void)
-{
-    static int v = -1;
-    if(v < 0){ __builtin_cpu_init(); v = __builtin_cpu_supports("avx512f") ? 1 : 0; }
-    return v;
-}
-
 int conv3d_direct_applies(layer l)
 {
-    if(!conv3d_direct_enabled || !l.plugin_state || !have_avx512()) return 0;
+    if(!conv3d_direct_enabled || !l.plugin_state || cpu_isa_level() < CPU_ISA_AVX512) return 0;
     const conv3d_state *st = c3_state(l);
     const geom3d *g = &st->g;
     if(st->transposed || l.out_c > CONV3D_DIRECT_OC || l.c > CONV3D_DIRECT_C) return 0;

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #include "conv3d_wgrad_avx2.h"
 #include "conv3d_common.h"
+#include "cpu_isa.h"
 
 int conv3d_wgrad_avx2_mode = 1;
 int conv3d_wgrad_avx2_kernel = 0;
@@ -11,21 +12,10 @@ int conv3d_wgrad_avx2_kernel = 0;
 #define OB 4      /* output channels per task */
 #define VL 8      /* floats per vector */
 
-/* 0: no AVX2 with FMA; 1: AVX2 with FMA, no AVX-512F; 2: AVX2 with FMA and AVX-512F */
-static int cpu_level(void)
-{
-    static int v = -1;
-    if(v < 0){
-        __builtin_cpu_init();
-        v = !(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 0 : __builtin_cpu_supports("avx512f") ? 2 : 1;
-    }
-    return v;
-}
-
 int conv3d_wgrad_avx2_applies(layer l)
 {
-    const int cpu = cpu_level();
-    if(!l.plugin_state || !cpu || conv3d_wgrad_avx2_mode == 0 || (conv3d_wgrad_avx2_mode == 1 && cpu == 2)) return 0;
+    const int cpu = cpu_isa_level();
+    if(!l.plugin_state || !cpu || conv3d_wgrad_avx2_mode == 0 || (conv3d_wgrad_avx2_mode == 1 && cpu == CPU_ISA_AVX512)) return 0;
     const conv3d_state *st = c3_state(l);
     const geom3d *g = &st->g;
     if(st->transposed || g->sd != 1 || g->sh != 1 || g->sw != 1) return 0;

@@ -5,6 +5,7 @@
 #include "darknet3d.h"
 #include "conv3d_direct.h"
 #include "conv3d_wgrad_avx2.h"
+#include "cpu_isa.h"
 #include "conv3d_test.h"
 
 typedef c3t_shape shape;   /* sd last: 0 or 1 for stride 1 */
@@ -72,11 +73,11 @@ static void check_shape(const shape *s)
     free_network(net);
 }
 
-static int cpu_has_avx2(void) { __builtin_cpu_init(); return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+static int cpu_has_avx2(void) { return cpu_isa_level() >= CPU_ISA_AVX2; }
 
 static void test_kernel_matches_general_path(void)
 {
-    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA: the kernel is not used here");
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA, or ONEDNN_MAX_CPU_ISA caps it: the kernel is not used here");
     conv3d_direct_enabled = 0;
     static const shape S[] = {
         {16, 16, 4, 6, 24, 3, 3, 3, 1, 1, 1, 1},   /* LA-mini's half-resolution layer: three whole vectors per row */
@@ -112,7 +113,7 @@ static int takes_at_width(int w, int m)
 
 static void test_shape_rule(void)
 {
-    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA");
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA, or ONEDNN_MAX_CPU_ISA caps it");
     static const struct { shape s; const char *kind; } S[] = {
         {{4, 8, 4, 4, 32, 3, 3, 3, 1, 1, 1, 2}, "conv3d"},    /* stride 2 */
         {{4, 8, 3, 4, 32, 4, 3, 3, 1, 1, 1, 1}, "conv3d"},    /* a kernel side of 4 */
@@ -129,13 +130,30 @@ static void test_shape_rule(void)
         free_network(net);
     }
     conv3d_wgrad_avx2_mode = 1;
-    /* the default takes them only on a CPU without AVX-512F, at any row length; 0 never */
-    const int dflt = !__builtin_cpu_supports("avx512f");
+    /* the default takes them only on a CPU without AVX-512F (or with it capped, cpu_isa.h), at any row length; 0 never */
+    const int dflt = cpu_isa_level() == CPU_ISA_AVX2;
     CHECK(takes_at_width(32, 2) == 1);
     CHECK(takes_at_width(32, 1) == dflt);
     CHECK(takes_at_width(4, 1) == dflt);
     CHECK(takes_at_width(4, 2) == 1);
     CHECK(takes_at_width(16, 0) == 0);
+}
+
+/* the cap of ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA: lowers the processor's level by oneDNN's names, never raises it */
+static void test_isa_cap(void)
+{
+    static const struct { int cpu; const char *cap; int level; } C[] = {
+        {CPU_ISA_AVX512, 0, CPU_ISA_AVX512}, {CPU_ISA_AVX512, "", CPU_ISA_AVX512}, {CPU_ISA_AVX512, "AVX2", CPU_ISA_AVX2},
+        {CPU_ISA_AVX512, "avx2", CPU_ISA_AVX2}, {CPU_ISA_AVX512, "AVX2_VNNI_2", CPU_ISA_AVX2}, {CPU_ISA_AVX512, "AVX", CPU_ISA_BASE},
+        {CPU_ISA_AVX512, "SSE41", CPU_ISA_BASE}, {CPU_ISA_AVX512, "AVX512_CORE", CPU_ISA_AVX512},
+        {CPU_ISA_AVX512, "AVX10_1_512_AMX_FP16", CPU_ISA_AVX512}, {CPU_ISA_AVX512, "ALL", CPU_ISA_AVX512},
+        {CPU_ISA_AVX512, "AVX2X", CPU_ISA_AVX512}, {CPU_ISA_AVX2, "AVX512_CORE", CPU_ISA_AVX2}, {CPU_ISA_AVX2, "ALL", CPU_ISA_AVX2},
+        {CPU_ISA_AVX2, "AVX", CPU_ISA_BASE}, {CPU_ISA_BASE, "AVX2", CPU_ISA_BASE},
+    };
+    size_t i;
+    for(i = 0; i < sizeof(C) / sizeof(C[0]); ++i)
+        CHECK_MSG(cpu_isa_capped(C[i].cpu, C[i].cap) == C[i].level, "level %d capped by '%s': %d, expected %d", C[i].cpu,
+                  C[i].cap ? C[i].cap : "(none)", cpu_isa_capped(C[i].cpu, C[i].cap), C[i].level);
 }
 
 int main(void)
@@ -145,5 +163,6 @@ int main(void)
     if(system("mkdir -p tests/out")) return 1;
     RUN(test_kernel_matches_general_path);
     RUN(test_shape_rule);
+    RUN(test_isa_cap);
     TEST_MAIN_END();
 }
