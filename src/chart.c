@@ -86,10 +86,26 @@ static void text_at(cairo_t *cr, double x, double y, const char *s, double align
     cairo_show_text(cr, s);
 }
 
-/* The plot's scales: iterations 0..maxit across, losses 0..ytop up the left, Dice 0..1 up the right. */
+int chart_smooth_half(int n) { return n < CHART_SMOOTH_MIN ? 0 : n / 200; }
+
+void chart_smooth(const float *v, int n, int half, float *out)
+{
+    double sum = 0;
+    int i, cnt = 0, lo = 0, hi = 0;   /* the window [lo, hi) */
+    for(i = 0; i < n; ++i){
+        for(; hi < n && hi <= i + half; ++hi) if(isfinite(v[hi])){ sum += v[hi]; ++cnt; }
+        for(; lo < i - half; ++lo) if(isfinite(v[lo])){ sum -= v[lo]; --cnt; }
+        out[i] = cnt ? (float)(sum / cnt) : NAN;
+        if(!cnt) sum = 0;   /* no rounding left over from values that have left */
+    }
+}
+
+/* The plot's scales: iterations 0..maxit across, losses 0..ytop up the left, Dice 0..1 up the right; sm: each
+ * series' moving means (ns x maxp, as v) when the chart is smoothed (half > 0), else NULL. */
 typedef struct {
-    int maxit;
+    int maxit, half;
     double ystep, ytop, xstep, pw, ph;
+    float *sm;
 } frame;
 
 static frame chart_frame(const chart *c)
@@ -98,8 +114,13 @@ static frame chart_frame(const chart *c)
     int s, i;
     float vmax = 0;
     f.maxit = 1;
+    f.half = chart_smooth_half(c->n[0]);
+    f.sm = f.half ? malloc((size_t)c->ns * c->maxp * sizeof(float)) : NULL;
+    if(!f.sm) f.half = 0;   /* short of memory: point by point */
+    for(s = 0; s < c->ns && f.sm; ++s) chart_smooth(c->v + (size_t)s * c->maxp, c->n[s], f.half, f.sm + (size_t)s * c->maxp);
+    const float *scaled = f.sm ? f.sm : c->v;
     for(s = 0; s < c->ns; ++s) for(i = 0; i < c->n[s]; ++i){
-        float v = c->v[s * c->maxp + i];
+        float v = scaled[s * c->maxp + i];
         if(c->it[s * c->maxp + i] > f.maxit) f.maxit = c->it[s * c->maxp + i];
         if(isfinite(v) && v > vmax) vmax = v;
     }
@@ -178,26 +199,38 @@ static void draw_valid(cairo_t *cr, const chart *c, const frame *f)
     }
 }
 
-/* loss curves, series 0 thickest and on top; a non-finite value breaks the line; then the validation Dice */
+/* one series' values v as a line; a non-finite value breaks it */
+static void draw_line(cairo_t *cr, const chart *c, const frame *f, int s, const float *v)
+{
+    int i, pen = 0;
+    for(i = 0; i < c->n[s]; ++i){
+        if(!isfinite(v[i])){ pen = 0; continue; }
+        double x = xp(f, c->it[s * c->maxp + i]), y = yp(f, v[i]);
+        if(pen) cairo_line_to(cr, x, y); else cairo_move_to(cr, x, y);
+        pen = 1;
+    }
+    cairo_stroke(cr);
+}
+
+/* loss curves, series 0 thickest and on top (smoothed: every point faded first, then the means); then the
+ * validation Dice */
 static void draw_curves(cairo_t *cr, const chart *c, const frame *f)
 {
-    int s, i;
+    int s;
     cairo_save(cr);
     cairo_rectangle(cr, ML, MT - 2, f->pw + 2, f->ph + 4);
     cairo_clip(cr);
     cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+    for(s = c->ns - 1; s >= 0 && f->sm; --s){
+        const unsigned char *p = palette[s % 12];
+        cairo_set_source_rgba(cr, p[0] / 255., p[1] / 255., p[2] / 255., 0.18);
+        cairo_set_line_width(cr, 0.8);
+        draw_line(cr, c, f, s, c->v + (size_t)s * c->maxp);
+    }
     for(s = c->ns - 1; s >= 0; --s){
-        int pen = 0;
         rgb(cr, palette[s % 12]);
         cairo_set_line_width(cr, s == 0 ? 2 : 1.2);
-        for(i = 0; i < c->n[s]; ++i){
-            float v = c->v[s * c->maxp + i];
-            if(!isfinite(v)){ pen = 0; continue; }
-            double x = xp(f, c->it[s * c->maxp + i]), y = yp(f, v);
-            if(pen) cairo_line_to(cr, x, y); else cairo_move_to(cr, x, y);
-            pen = 1;
-        }
-        cairo_stroke(cr);
+        draw_line(cr, c, f, s, (f->sm ? f->sm : c->v) + (size_t)s * c->maxp);
     }
     if(c->nv) draw_valid(cr, c, f);
     cairo_restore(cr);
@@ -206,8 +239,8 @@ static void draw_curves(cairo_t *cr, const chart *c, const frame *f)
 /* legend, top right */
 static void draw_legend(cairo_t *cr, const chart *c, const frame *f)
 {
-    int s, rows = c->ns + (c->nv ? 1 : 0), r = 0;
-    double lw = 230, x0 = ML + f->pw - lw - 8, y0 = MT + 8;
+    int s, rows = c->ns + (c->nv ? 1 : 0) + (f->sm ? 1 : 0), r = 0;
+    double lw = 260, x0 = ML + f->pw - lw - 8, y0 = MT + 8;
     cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
     cairo_rectangle(cr, x0, y0, lw, 8 + 16 * rows);
     cairo_fill_preserve(cr);
@@ -226,6 +259,13 @@ static void draw_legend(cairo_t *cr, const chart *c, const frame *f)
         cairo_set_line_width(cr, 3);
         cairo_move_to(cr, x0 + 8, y0 + 12 + 16 * r); cairo_line_to(cr, x0 + 30, y0 + 12 + 16 * r); cairo_stroke(cr);
         text_at(cr, x0 + 36, y0 + 16 + 16 * r, "validation Dice (right axis)", 0);
+        ++r;
+    }
+    if(f->sm){
+        char lab[96];
+        snprintf(lab, sizeof(lab), "lines: mean of %d iterations; faded: raw", 2 * f->half + 1);
+        cairo_set_source_rgb(cr, 0.3, 0.3, 0.3);
+        text_at(cr, x0 + 8, y0 + 16 + 16 * r, lab, 0);
     }
 }
 
@@ -264,6 +304,7 @@ int chart_write_png(chart *c, const char *path, char *err, size_t errlen)
     draw_axes(cr, c, &f);
     draw_curves(cr, c, &f);
     draw_legend(cr, c, &f);
+    free(f.sm);
     cairo_destroy(cr);
     int bad = publish_png(surf, path, err, errlen);
     cairo_surface_destroy(surf);

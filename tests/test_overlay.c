@@ -1,5 +1,6 @@
-/* Tests of the cairo pictures: the per-case overlay PNG (size, outline pixels where the masks' edges are) and the training chart (size, validation Dice curve). */
+/* Tests of the cairo pictures: the per-case overlay PNG (size, outline pixels where the masks' edges are) and the training chart (size, validation Dice curve, the moving mean of long runs and its scale). */
 #include <cairo.h>
+#include <math.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include "testlib.h"
@@ -169,10 +170,70 @@ static void test_chart_png(void)
     chart_free(c);
 }
 
+/* the moving mean against its definition: finite neighbours within half on each side, NAN where none */
+static void test_chart_smooth(void)
+{
+    const float v[5] = {1, 2, NAN, 4, 5}, want1[5] = {1.5f, 1.5f, 3, 4.5f, 4.5f};
+    float out[5], nan3[3] = {NAN, NAN, NAN};
+    int i, j;
+    chart_smooth(v, 5, 1, out);
+    for(i = 0; i < 5; ++i) CHECK_MSG(out[i] == want1[i], "half 1, point %d: %g, expected %g", i, out[i], want1[i]);
+    chart_smooth(v, 5, 0, out);
+    for(i = 0; i < 5; ++i) CHECK_MSG(i == 2 ? isnan(out[i]) : out[i] == v[i], "half 0, point %d: %g", i, out[i]);
+    chart_smooth(nan3, 3, 1, out);
+    CHECK(isnan(out[0]) && isnan(out[1]) && isnan(out[2]));
+    enum { N = 3000, H = 15 };
+    static float x[N], y[N];
+    unsigned r = 7;
+    for(i = 0; i < N; ++i){ r = r * 1103515245u + 12345u; x[i] = (i % 97 == 0 || (i > 1000 && i < 1040)) ? NAN : (float)(r >> 8) / (1 << 24) + i * 1e-3f; }
+    chart_smooth(x, N, H, y);
+    int bad = 0;
+    for(i = 0; i < N; ++i){
+        double sum = 0; int n = 0;
+        for(j = i - H; j <= i + H; ++j) if(j >= 0 && j < N && isfinite(x[j])){ sum += x[j]; ++n; }
+        if(n ? fabs(y[i] - sum / n) > 1e-5 * fabs(sum / n) + 1e-6 : !isnan(y[i])) ++bad;
+    }
+    CHECK_MSG(bad == 0, "%d of %d means differ from the direct sums", bad, N);
+    CHECK(chart_smooth_half(CHART_SMOOTH_MIN - 1) == 0 && chart_smooth_half(CHART_SMOOTH_MIN) == CHART_SMOOTH_MIN / 200 &&
+          chart_smooth_half(12000) == 60);
+}
+
+/* a long run's chart is scaled to the means: one spike of 100 among losses of 1 leaves the line of 1 high in the plot
+ * (on a 0..100 axis it would lie on the bottom axis) */
+static void test_chart_long_run_scale(void)
+{
+    char err[512];
+    int i, x;
+    mkdir("tests/out", 0777); mkdir(DIR, 0777);
+    chart *c = chart_create(1, 2000);
+    CHECK(c != NULL);
+    if(!c) return;
+    chart_set_name(c, 0, "total");
+    for(i = 1; i <= 2000; ++i) chart_add(c, 0, i, i == 1500 ? 100.f : 1.f);
+    const char *path = DIR "/chart_long.png";
+    CHECK_MSG(chart_write_png(c, path, err, sizeof(err)) == 0, "%s", err);
+    chart_free(c);
+    png_img p;
+    if(png_load(path, &p)){ CHECK_MSG(0, "cannot read %s back", path); return; }
+    /* the plot spans rows 20..500; the means' maximum is about 100/21 + 1, so the axis tops at 6 or 7 and the line
+     * of 1 lies 70..80 rows above the bottom axis */
+    static const unsigned char BLACK[3] = {0, 0, 0};
+    long line = 0, bottom = 0;
+    int y;
+    for(x = 100; x < 600; ++x){
+        for(y = 415; y <= 435; ++y) line += px_is(&p, x, y, BLACK);
+        for(y = 490; y <= 498; ++y) bottom += px_is(&p, x, y, BLACK);
+    }
+    CHECK_MSG(line >= 500 && bottom == 0, "black pixels on rows 415..435: %ld (the line of 1), on rows 490..498: %ld", line, bottom);
+    cairo_surface_destroy(p.s);
+}
+
 int main(void)
 {
     RUN(test_overlay_layout);
     RUN(test_overlay_png_outlines);
     RUN(test_chart_png);
+    RUN(test_chart_smooth);
+    RUN(test_chart_long_run_scale);
     TEST_MAIN_END();
 }
