@@ -7,8 +7,9 @@
 #define CONV3D_DIRECT_C 16     /* most input channels */
 
 /* 1 when forward_/backward_conv3d_layer take the direct loops for l: the shape rule above, a CPU with AVX-512F (not
- * capped by ONEDNN_MAX_CPU_ISA, cpu_isa_level) and conv3d_direct_enabled. Every sum runs in a fixed order (the weight gradient per (channel, tap row) over samples,
- * rows and voxels in order), so results do not depend on the thread count. */
+ * capped by ONEDNN_MAX_CPU_ISA, cpu_isa_level) and conv3d_direct_enabled. Every sum runs in a fixed order (the weight
+ * gradient per (channel, tap row) over samples, rows and voxels in order), so results do not depend on the thread
+ * count. */
 int conv3d_direct_applies(layer l);
 /* 0 turns the direct loops off (the tests compare them with the general path); default 1 */
 extern int conv3d_direct_enabled;

@@ -4,10 +4,10 @@
 #include <stddef.h>
 #include "darknet.h"
 
-/* 0: never; 1 (default): where the rule below holds, on a CPU with AVX2 and FMA but without AVX-512F (or with
- * it capped by ONEDNN_MAX_CPU_ISA=AVX2, cpu_isa_level), and where oneDNN chose im2col + GEMM for the layer's weight
- * gradient; 2: wherever the rule holds on a CPU with AVX2 and FMA
- * (the tests compare both kernels with the general path on any such CPU). */
+/* 0: never; 1 (default): where the rule below holds, on a CPU with AVX2 and FMA but without AVX-512F (or with it
+ * capped by ONEDNN_MAX_CPU_ISA=AVX2, cpu_isa_level), and where oneDNN chose im2col + GEMM for the layer's weight
+ * gradient; 2: wherever the rule holds on a CPU with AVX2 and FMA (the tests compare both kernels with the general
+ * path on any such CPU). */
 extern int conv3d_wgrad_avx2_mode;
 /* 0 (default): by row length, the row loops from rows of 32 voxels and the outer-product kernel below; 1: the row
  * loops wherever rows hold a vector (8 voxels); 2: the outer-product kernel. Both give the same sums up to rounding. */
