@@ -6,7 +6,8 @@ usage: la_curve_plot.py collect <out dir> <curve.csv>
        la_curve_plot.py plot <curve.csv> <curve.png> [--title TEXT]
        la_curve_plot.py paired <curve.csv>[+<more.csv> ...] <baseline variant> <variant> [column ...]
          (several CSVs joined by +, e.g. the curve's and a sweep's, are read as one) per schedule length both variants have: each side's values by seed with mean ± std, and the paired
-         difference (variant - baseline) seed by seed with its mean ± std; columns valid_dice unlabeled_dice
+         difference (variant - baseline) seed by seed with its mean ± std and, from 2 seeds on, the paired t test
+         (t, two-sided p, 95% confidence interval of the mean difference); columns valid_dice unlabeled_dice
          valid_hd95 valid_asd valid_lcc_dice by default, those the CSV has (nan values are left out, and so are their seeds)"""
 import csv
 import ctypes
@@ -296,6 +297,45 @@ def mean_std(xs, signed=False):
     return (f + " ± %.3f") % (m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)))
 
 
+def t_cdf(t, df):
+    """Student's t distribution function with df degrees of freedom: Simpson's rule over the density from 0 to |t|
+    (4000 panels; the density is smooth and bounded, so the error is far below the printed digits)"""
+    c = math.exp(math.lgamma((df + 1) / 2.0) - math.lgamma(df / 2.0)) / math.sqrt(df * math.pi)
+    pdf = lambda x: c * (1 + x * x / df) ** (-(df + 1) / 2.0)
+    a, n = abs(t), 4000
+    h = a / n
+    area = (pdf(0) + pdf(a) + sum((4 if k % 2 else 2) * pdf(k * h) for k in range(1, n))) * h / 3
+    return 0.5 + area if t >= 0 else 0.5 - area
+
+
+def t_quantile(q, df):
+    """the t value with t_cdf(t, df) = q, for 0.5 <= q < 1, by bisection"""
+    lo, hi = 0.0, 1.0
+    while t_cdf(hi, df) < q:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_cdf(mid, df) < q else (lo, mid)
+    return (lo + hi) / 2
+
+
+def paired_test(diff):
+    """the one-sample t test of the paired differences against 0: "t = ..., p = ... (two-sided), 95% CI lo … hi",
+    or "" for fewer than 2 seeds or differences that are all equal"""
+    n = len(diff)
+    if n < 2:
+        return ""
+    m = sum(diff) / n
+    sd = math.sqrt(sum((d - m) ** 2 for d in diff) / (n - 1))
+    if sd == 0:
+        return ""
+    se = sd / math.sqrt(n)
+    t = m / se
+    p = 2 * (1 - t_cdf(abs(t), n - 1))
+    h = t_quantile(0.975, n - 1) * se
+    return "t = %.2f, p = %.3f (two-sided), 95%% CI %+.3f … %+.3f" % (t, p, m - h, m + h)
+
+
 def paired(csv_path, base, other, columns=None):
     """Paired comparison of two variants of one curve CSV, seed by seed (the docs' paired tables). Columns named
     must exist; of the default ones, those the CSV lacks are left out."""
@@ -335,10 +375,11 @@ def paired(csv_path, base, other, columns=None):
                 continue
             fmt = lambda d: ", ".join("%.3f" % d[s] for s in seeds)
             diff = [b[s] - a[s] for s in seeds]
-            print("%s %s seeds %s: %s %s (%s); %s %s (%s); %s - %s %s (%s)" % (
+            test = paired_test(diff)
+            print("%s %s seeds %s: %s %s (%s); %s %s (%s); %s - %s %s (%s)%s" % (
                 it, col, " ".join(map(str, seeds)), base, fmt(a), mean_std([a[s] for s in seeds]),
                 other, fmt(b), mean_std([b[s] for s in seeds]), other, base,
-                ", ".join("%+.3f" % d for d in diff), mean_std(diff, signed=True)))
+                ", ".join("%+.3f" % d for d in diff), mean_std(diff, signed=True), "; " + test if test else ""))
     return 0
 
 

@@ -143,7 +143,9 @@ if [ $rc1 -eq 0 ] && [ "$1 $2" = "1370 500" ] && [ "$3" -gt 400 ] 2>/dev/null &&
    && [ $rc2 -eq 0 ] && [ "$7 $8" = "760 500" ] && [ "$9" -gt 300 ] 2>/dev/null && [ "${10}" -gt 300 ] && [ "${11}" -eq 0 ] \
    && [ $rc3 -eq 1 ] && printf '%s' "$e1" | grep -q "no runs" && [ ! -e "$T/empty.png" ] && [ $rc4 -eq 1 ] && printf '%s' "$e2" | grep -q "no runs/ folder"; then
   echo "PASS la_curve_plot"; else echo "FAIL la_curve_plot (rc $rc1 $rc2 $rc3 $rc4, pixels: $*)"; fi
-# paired differences by seed (the docs' paired tables): sup 0.73 0.74 0.75 against dbisl 0.65 0.67 0.69 at 750
+# paired differences by seed (the docs' paired tables): sup 0.73 0.74 0.75 against dbisl 0.65 0.67 0.69 at 750;
+# the t test: t = -0.07 / (0.01 / sqrt 3), the interval by the table value t(0.975, 2 df) = 4.303 (and scipy's
+# ttest_1samp / t.interval gave the same printed digits on 200 random sets of 2-12 differences)
 pr=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup dbisl valid_dice 2>&1); rc1=$?
 pn=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup lall unlabeled_dice 2>&1); rc2=$?
 pe=$($PY scripts/la_curve_plot.py paired "$T/syn.csv" sup mt 2>&1); rc3=$?
@@ -153,7 +155,8 @@ grep '^sup,750,' "$T/syn.csv" | sed 's/^sup,/mt,/; s/,0\.7\([0-9]\),/,0.8\1,/' |
 pj=$($PY scripts/la_curve_plot.py paired "$T/syn.csv+$T/sweep.csv" sup mt valid_dice 2>&1); rc4=$?
 pm=$($PY scripts/la_curve_plot.py paired "$T/syn.csv+$T/nothere.csv" sup mt 2>&1); rc5=$?
 if [ $rc1 -eq 0 ] && [ "$(printf '%s\n' "$pr" | wc -l)" -eq 3 ] && printf '%s\n' "$pp" | grep -qF 'sup - dbisl +0.080, +0.070, +0.060 (+0.070 ± 0.010)' \
-   && printf '%s\n' "$pr" | grep -qF '750 valid_dice seeds 1 2 3: sup 0.730, 0.740, 0.750 (0.740 ± 0.010); dbisl 0.650, 0.670, 0.690 (0.670 ± 0.020); dbisl - sup -0.080, -0.070, -0.060 (-0.070 ± 0.010)' \
+   && printf '%s\n' "$pr" | grep -qF '750 valid_dice seeds 1 2 3: sup 0.730, 0.740, 0.750 (0.740 ± 0.010); dbisl 0.650, 0.670, 0.690 (0.670 ± 0.020); dbisl - sup -0.080, -0.070, -0.060 (-0.070 ± 0.010); t = -12.12, p = 0.007 (two-sided), 95% CI -0.095 … -0.045' \
+   && ! printf '%s\n' "$pj" | grep -q 't = ' \
    && [ $rc2 -eq 0 ] && [ -z "$pn" ] && [ $rc3 -eq 1 ] && printf '%s' "$pe" | grep -q "no schedule length has runs of both sup and mt" \
    && [ $rc4 -eq 0 ] && printf '%s\n' "$pj" | grep -qF 'mt - sup +0.100, +0.100, +0.100 (+0.100 ± 0.000)' \
    && [ $rc5 -eq 1 ] && printf '%s' "$pm" | grep -q "nothere.csv: no such file"; then
