@@ -111,7 +111,11 @@ DEFAULTS_HELP = """# Defaults measured on LA-mini (docs/dbisl.md, "Making the r2
 #   0.405 +- 0.288 at 750 iterations (one seed 0.073); with the ramp, 0.670 (seed 1).
 #   lambda=1 (the paper: 0.5): 0.751 against 0.730 at 750 iterations (S2R only, unramped); at 3000 iterations
 #   S2R only with lambda 1 scored 0.863 against 0.870 for supervised training (3 seeds, H200).
-#   Supervised training still wins at this scale (0.806 at 750 iterations); the gap closes with training length."""
+#   Against supervised training (batch 4) the gap closes with training length: -0.044 at 750 iterations, -0.005
+#   +- 0.007 at 6000 (4 seeds), +0.006 +- 0.007 at 12000 (0.891 +- 0.004 against 0.885 +- 0.003, 3 seeds).
+# The candidate full resolution is to decide (docs/la-curve.md): beta=0.3 (less pseudo-supervision), at 12000
+#   iterations 0.894 +- 0.005 / 0.874 +- 0.005 against supervised 0.882 +- 0.007 / 0.867 +- 0.004, paired +0.012 +-
+#   0.008 (p = 0.033) / +0.007 +- 0.006, above at every seed (5 seeds; picked at 6000 on seeds 1-2)."""
 
 
 SUP_HELP = """# Supervised baseline: only w_sup_seg is on, and lambda=1 (L_seg itself, the paper's 'V-Net' row). DBiSL's
