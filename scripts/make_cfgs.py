@@ -114,8 +114,9 @@ DEFAULTS_HELP = """# Defaults measured on LA-mini (docs/dbisl.md, "Making the r2
 #   Against supervised training (batch 4) the gap closes with training length: -0.044 at 750 iterations, -0.005
 #   +- 0.007 at 6000 (4 seeds), +0.006 +- 0.007 at 12000 (0.891 +- 0.004 against 0.885 +- 0.003, 3 seeds).
 # The candidate full resolution is to decide (docs/la-curve.md): beta=0.3 (less pseudo-supervision), at 12000
-#   iterations 0.894 +- 0.005 / 0.874 +- 0.005 against supervised 0.882 +- 0.007 / 0.867 +- 0.004, paired +0.012 +-
-#   0.008 (p = 0.033) / +0.007 +- 0.006, above at every seed (5 seeds; picked at 6000 on seeds 1-2)."""
+#   iterations 0.894 +- 0.004 / 0.873 +- 0.005 against supervised 0.882 +- 0.006 / 0.866 +- 0.004, paired +0.012 +-
+#   0.007 (p = 0.010) / +0.007 +- 0.005 (p = 0.019), above at every seed (6 seeds; picked at 6000 on seeds 1-2;
+#   seeds 3-6 alone +0.014 +- 0.007, p = 0.028). All 64 scans labeled: +0.024 +- 0.003 (the headroom)."""
 
 
 SUP_HELP = """# Supervised baseline: only w_sup_seg is on, and lambda=1 (L_seg itself, the paper's 'V-Net' row). DBiSL's
