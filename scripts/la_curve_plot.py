@@ -288,13 +288,17 @@ def plot(csv_path, png_path, title=None):
                                                             " ".join(lab for _, lab in panels)))
 
 
+def mean_sd(xs):
+    """the mean and the sample standard deviation (None for one value)"""
+    m = sum(xs) / len(xs)
+    return m, (math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else None)
+
+
 def mean_std(xs, signed=False):
     """mean ± sample std; signed: the mean of a difference, with its sign also when positive"""
-    m = sum(xs) / len(xs)
+    m, sd = mean_sd(xs)
     f = "%+.3f" if signed else "%.3f"
-    if len(xs) < 2:
-        return f % m
-    return (f + " ± %.3f") % (m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)))
+    return f % m if sd is None else (f + " ± %.3f") % (m, sd)
 
 
 def t_cdf(t, df):
@@ -323,11 +327,8 @@ def paired_test(diff):
     """the one-sample t test of the paired differences against 0: "t = ..., p = ... (two-sided), 95% CI lo … hi",
     or "" for fewer than 2 seeds or differences that are all equal"""
     n = len(diff)
-    if n < 2:
-        return ""
-    m = sum(diff) / n
-    sd = math.sqrt(sum((d - m) ** 2 for d in diff) / (n - 1))
-    if sd == 0:
+    m, sd = mean_sd(diff)
+    if not sd:
         return ""
     se = sd / math.sqrt(n)
     t = m / se
