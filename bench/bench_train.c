@@ -13,6 +13,7 @@
 #include "infer.h"
 #include "synth.h"
 #include "volume_io.h"
+#include "cpu_isa.h"
 #ifdef GPU
 #include "cuda3d.h"
 #endif
@@ -122,6 +123,7 @@ static int cmd_train(int argc, char **argv)
     if(pick_device(argc > 8 && !strcmp(argv[8], "-gpu"))) return 3;
     /* the GPU's convolution numerics, as [net] precision / -precision set them for seg3d */
     static const char *precisions[] = {"fp32", "tf32", "fp16", "bf16"};
+    static const char *isa_names[] = {"base", "avx2", "avx512"};   /* cpu_isa.h: the level our CPU kernels dispatch on */
     darknet3d_precision = DARKNET3D_FP32;
     for(int p = 0; p < 4 && argc > 9; ++p) if(!strcmp(argv[9], precisions[p])) darknet3d_precision = gpu_index >= 0 ? p : DARKNET3D_FP32;
     char err[1024];
@@ -171,9 +173,9 @@ static int cmd_train(int argc, char **argv)
     net->input = own_input; net->truth = own_truth;
     struct rusage ru;
     double rss = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0;   /* the process's peak RSS so far */
-    printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f rss_mib=%.0f iters=%d device=%s precision=%s skipped=%ld\n",
+    printf("s_per_iter=%.4f min=%.4f loader_wait=%.4f loss=%.4f params=%zu peak_mib=%.0f rss_mib=%.0f iters=%d device=%s precision=%s skipped=%ld cpu_isa=%s\n",
            tsum / iters, tmin, tload / iters, loss, network_param_count(net), mem, rss, iters, gpu_index >= 0 ? "gpu" : "cpu",
-           precisions[darknet3d_precision], scaler.skipped);
+           precisions[darknet3d_precision], scaler.skipped, isa_names[cpu_isa_level()]);
     if(piters > 0 && gpu_index < 0){
         double *tf = calloc(net->n, sizeof(double)), *tb = calloc(net->n, sizeof(double)), *tu = calloc(net->n, sizeof(double));
         double tl = 0, t0 = now();

@@ -241,6 +241,8 @@ echo "== make bench: darknet3d vs PyTorch $TORCHV, same run, same machine =="
 echo "# torch: $PY"
 ISA=AVX2; grep -qw avx512f /proc/cpuinfo 2>/dev/null && ISA=AVX-512; grep -qw avx2 /proc/cpuinfo 2>/dev/null || ISA="no AVX2"
 [ -z "$ISA_CAP" ] || ISA="$ISA, capped by ONEDNN_MAX_CPU_ISA=$ISA_CAP for both sides (ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-unset})"
+# the level our own CPU kernels dispatched on (core/cpu_isa.h, as bench_train reported it)
+[ -z "$(kv "$R_OURS" cpu_isa)" ] || ISA="$ISA; our kernels at $(kv "$R_OURS" cpu_isa)"
 echo "# machine: CPU $CPU ($ISA), $T threads used (of $(nproc)); GPU: ${GPUNAME:-none}; load average at start $LOAD0, at end $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# CPU config: 64x64x32 crops (W x H x D), batch 4 (2 labeled + 2 unlabeled), 16 filters, synthetic phantoms (seg3d synth 40x80x80), full DBiSL loss (s2r scale 0.5, k3, h 0.35, softmin as the cfg default); $ITERS timed iterations after $WARM warm-up per side"
 echo "# model: params ours=$P_OURS torch=$P_TORCH match=$MATCH; forward GMAC/sample: 64x64x32 $FW, 112x112x80 $(kv "$MAC_GPU" fwd_gmac_per_sample); training $FLOP GFLOP/iter at 64x64x32"
