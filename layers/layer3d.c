@@ -25,6 +25,7 @@ int params_dims(size_params params, dims3d *in, char *err, size_t errlen)
 }
 
 int layer3d_inference = 0;
+int layer3d_defer_device = 0;
 
 float *layer3d_alloc(size_t n)
 {
@@ -48,6 +49,7 @@ int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out)
     if(gpu_index >= 0){
         cuda3d_free((void **)&l->output_gpu);
         cuda3d_free((void **)&l->delta_gpu);
+        if(layer3d_defer_device) return 0;
         if(cuda3d_make_array(&l->output_gpu, l->output, n)) return -1;
         if(!layer3d_inference && cuda3d_make_array(&l->delta_gpu, l->delta, n)) return -1;
     }
@@ -60,7 +62,7 @@ int layer3d_buffers_ok(const layer *l)
     int need_delta = !layer3d_inference;
     if(!l->output || (need_delta && !l->delta)) return 0;
 #ifdef GPU
-    if(gpu_index >= 0 && (!l->output_gpu || (need_delta && !l->delta_gpu))) return 0;
+    if(gpu_index >= 0 && !layer3d_defer_device && (!l->output_gpu || (need_delta && !l->delta_gpu))) return 0;
 #endif
     return 1;
 }

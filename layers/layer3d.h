@@ -22,11 +22,17 @@ int params_dims(size_params params, dims3d *in, char *err, size_t errlen);
  * functions allocate no delta, no weight/bias/scale updates and no buffer that only backward reads. */
 extern int layer3d_inference;
 
-/* Fills batch/in/out shape fields and allocates output and delta (no delta when layer3d_inference) (CPU, and GPU when gpu_index >= 0).
+/* 1 while a GPU network is parsed and its buffers are shared (src/darknet3d.c): layer3d_set_shapes makes no device
+ * twins of output and delta, the sharings plan on the host buffers alone, and network_mirror_buffers
+ * (src/buffer_mirror.h) then makes each twin once, so that the device never holds the per-layer buffers the
+ * sharings replace. */
+extern int layer3d_defer_device;
+
+/* Fills batch/in/out shape fields and allocates output and delta (no delta when layer3d_inference) (CPU, and GPU when gpu_index >= 0 and not layer3d_defer_device).
  * 0, or -1 when memory is short (a failed GPU allocation is recorded for cuda3d_take_error, core/cuda3d.h). */
 int layer3d_set_shapes(layer *l, int batch, dims3d in, dims3d out);
 
-/* 1 when output and delta (not needed when layer3d_inference) exist on the CPU and, for a GPU run, on the GPU */
+/* 1 when output and delta (not needed when layer3d_inference) exist on the CPU and, for a GPU run, on the GPU (unless deferred) */
 int layer3d_buffers_ok(const layer *l);
 /* A make_ function's failure as a parse error: "out of GPU memory: file:line: call: error" after a recorded failed
  * GPU allocation, "the GPU refused the layer: ..." after another recorded GPU failure (core/cuda3d.h), else "out of

@@ -33,8 +33,9 @@ int arena_overlap_memory(const arena_block *a, const arena_block *b);
 /* Places the blocks in one arena, largest first, each at the lowest offset where it overlaps no placed block that is
  * needed at a common step. Returns the arena's size in floats, or (size_t)-1 when out of memory. */
 size_t arena_place(arena_block *b, int nb);
-/* Points layer l's output (delta: its delta), and its device twin, at offset off of the arenas, first freeing the
- * buffers it held when free_old (the first holder of a shared buffer). */
+/* Points layer l's output (delta: its delta), and its device twin (NULL when arena_gpu is: src/buffer_mirror.h
+ * makes it later), at offset off of the arenas, first freeing the buffers it held when free_old (the first holder of
+ * a shared buffer). */
 void arena_take(layer *l, int delta, int free_old, float *arena, float *arena_gpu, size_t off);
 /* the bytes of the blocks needed at the busiest step in [0, tmax] (what no placement can go below) */
 size_t arena_most_alive(const arena_block *b, int nb, int tmax);

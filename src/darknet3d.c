@@ -11,6 +11,7 @@
 #include "output_recompute.h"
 #include "layer3d.h"
 #include "conv3d_common.h"
+#include "buffer_mirror.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -231,29 +232,14 @@ static int share_buffers(network *net, char *cfg, int inference)
     return 0;
 }
 
-static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
-{
-    char err[1024];
-    /* stock sections Darknet reads unchecked ([net], [route], [shortcut], [dropout]): see cfg_check.h */
-    if(cfg_precheck(cfg, err, sizeof(err))){
-        fprintf(stderr, "error: %s\n", err);
-        return 0;
-    }
-    layer3d_inference = inference;   /* our make_ functions skip delta, updates and backward-only buffers */
-    parse_batch_override = batch;
-    network *net = parse_network_cfg_err(cfg, err, sizeof(err));
-    layer3d_inference = 0;
-    parse_batch_override = 0;
-    if(net && inference){
-        free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
-        net->inference = 1;          /* backward_network and update_network refuse */
-    }
-    if(!net){
-        cfg_error_key_line(cfg, err, sizeof(err));
-        fprintf(stderr, "error: %s\n", err);
-        return 0;
-    }
+#ifdef GPU
+const mirror_ops *darknet3d_mirror_ops = 0;
+#endif
+
 #if defined(GPU) && defined(CUDNN)
+/* the cuDNN algorithm search's start-up lines (layers/conv3d_common.h c3_search_stats) */
+static void print_search_report(void)
+{
     c3_search_report sr;
     c3_search_stats(&sr);
     if(sr.searches) fprintf(stderr, "cuDNN algorithm search: %d convolution shapes in %.1f s, at most %.0f MiB of device scratch (kept for the process)\n",
@@ -266,6 +252,38 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
                                      sr.thin_measured, sr.best_ms, sr.cudnn_ms);
         fputc('\n', stderr);
     }
+}
+#endif
+
+/* Parses cfg, checks it, installs the fast paths and shares the buffers: the network before its weights, or NULL
+ * with the error printed. While layer3d_defer_device is set the device holds none of the outputs and deltas. */
+static network *load_network_planned(char *cfg, int inference, int batch)
+{
+    char err[1024];
+    /* stock sections Darknet reads unchecked ([net], [route], [shortcut], [dropout]): see cfg_check.h */
+    if(cfg_precheck(cfg, err, sizeof(err))){
+        fprintf(stderr, "error: %s\n", err);
+        return 0;
+    }
+    layer3d_inference = inference;   /* our make_ functions skip delta, updates and backward-only buffers */
+    parse_batch_override = batch;
+    network *net = parse_network_cfg_err(cfg, err, sizeof(err));
+    layer3d_inference = 0;
+    parse_batch_override = 0;
+#ifdef GPU
+    if(net && layer3d_defer_device) network_drop_device_buffers(net, darknet3d_mirror_ops);   /* the stock layers' */
+#endif
+    if(net && inference){
+        free_deltas(net);            /* the stock layers' ([route], [shortcut], [dropout], [cost]) */
+        net->inference = 1;          /* backward_network and update_network refuse */
+    }
+    if(!net){
+        cfg_error_key_line(cfg, err, sizeof(err));
+        fprintf(stderr, "error: %s\n", err);
+        return 0;
+    }
+#if defined(GPU) && defined(CUDNN)
+    print_search_report();
 #endif
     if(cfg_postcheck(cfg, net, err, sizeof(err))){
         fprintf(stderr, "error: %s\n", err);
@@ -282,6 +300,28 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
         free_network(net);
         return 0;
     }
+    return net;
+}
+
+/* A GPU network's outputs and deltas reach the device only once the sharings have placed them (src/buffer_mirror.h):
+ * the per-layer buffers the sharings replace never take device memory, not even while the network is built. */
+static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
+{
+    char err[1024];
+#ifdef GPU
+    int defer = gpu_index >= 0 || darknet3d_mirror_ops;
+    layer3d_defer_device = defer;
+#endif
+    network *net = load_network_planned(cfg, inference, batch);
+#ifdef GPU
+    layer3d_defer_device = 0;
+    if(net && defer && network_mirror_buffers(net, darknet3d_mirror_ops, err, sizeof(err))){
+        fprintf(stderr, "error: %s: device buffers for the outputs and gradients: %s\n", cfg, err);
+        free_network(net);
+        return 0;
+    }
+#endif
+    if(!net) return 0;
     if(weights && weights[0]){
         if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
             fprintf(stderr, "\nerror: %s\n", err);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "layer3d.h"
 #include "delta_share.h"
 #include "buffer_plan.h"
 #include "layers3d.h"
@@ -73,7 +74,7 @@ int network_share_deltas(network *net, size_t *before, size_t *after, size_t *bo
     else if((top = arena_place(g, ng)) == (size_t)-1){ top = 0; rc = -1; }
     else if(top && !(arena = calloc(top, sizeof(float)))) rc = -1;
 #ifdef GPU
-    else if(top && gpu_index >= 0 && cuda3d_make_array(&arena_gpu, 0, top)){ cuda3d_take_error(err, errlen); rc = -2; }
+    else if(top && gpu_index >= 0 && !layer3d_defer_device && cuda3d_make_array(&arena_gpu, 0, top)){ cuda3d_take_error(err, errlen); rc = -2; }
 #endif
     if(rc == -1) snprintf(err, errlen, "out of memory for %zu MiB of gradients", top >> 18);
     if(rc){

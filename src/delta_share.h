@@ -7,8 +7,8 @@
 /* Darknet keeps one delta per layer for the whole backward pass. Layer i's delta is needed only from the first
  * backward step that writes into it (the backward of the highest-index layer that reads layer i: the next layer,
  * a [route]/[dualsplit]/[shortcut] that names it, or, for the heads of [dbisl], the whole pass) down to layer i's
- * own backward. The deltas are placed in one arena (net->delta_arena, and its device twin when gpu_index >= 0),
- * largest first, each where it overlaps no delta needed at the same time; the layer that last uses memory that
+ * own backward. The deltas are placed in one arena (net->delta_arena; on a GPU its device twin, made by
+ * src/buffer_mirror.h), largest first, each where it overlaps no delta needed at the same time; the layer that last uses memory that
  * another delta takes over later gets delta_release, so backward_network zeroes its delta after that layer's
  * backward (patches/darknet3d.patch), and every delta starts from zeros as before. free_network frees the arena.
  * Sums are added in the same order as with separate buffers, so training gives the same bits.

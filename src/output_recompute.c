@@ -1,6 +1,7 @@
 /* Places the rebuildable outputs of a training network in one arena by lifetime and marks where the backward pass rebuilds them (src/output_recompute.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include "layer3d.h"
 #include "output_recompute.h"
 #include "buffer_plan.h"
 #include "layers3d.h"
@@ -118,7 +119,7 @@ static int make_plan(network *net, int *root, plan *p)
         plan *b = &p[root[i]];
         if(!l->output || i == n - 1 || !rebuildable(net, i, root[i])) b->ok = 0;
 #ifdef GPU
-        if(gpu_index >= 0 && !l->output_gpu) b->ok = 0;
+        if(gpu_index >= 0 && !layer3d_defer_device && !l->output_gpu) b->ok = 0;
 #endif
         if(changes(l) && i > b->last_change) b->last_change = i;
         m = layer_inputs(net, i, in);
@@ -215,7 +216,7 @@ int network_recompute_outputs(network *net, size_t *before, size_t *after, size_
     if(rc == 0 && (top = arena_place(b, nb)) == (size_t)-1){ top = 0; rc = -1; }
     if(rc == 0 && !(arena = calloc(top, sizeof(float)))) rc = -1;
 #ifdef GPU
-    if(rc == 0 && gpu_index >= 0 && cuda3d_make_array(&arena_gpu, 0, top)){ cuda3d_take_error(err, errlen); rc = -2; }
+    if(rc == 0 && gpu_index >= 0 && !layer3d_defer_device && cuda3d_make_array(&arena_gpu, 0, top)){ cuda3d_take_error(err, errlen); rc = -2; }
 #endif
     if(rc == -1) snprintf(err, errlen, "out of memory for %zu MiB of outputs", top >> 18);
     if(rc){

@@ -16,8 +16,8 @@
  * of each decoder, and in backward by the rebuilds of those [shortcut]s' buffers) is not kept between two reads
  * either: after each of the three longest runs of forward steps, and of backward steps, that do not read it, it is
  * rebuilt again (recompute_forward before forward_network's step, recompute_backward before backward_network's). The
- * outputs are placed in one arena (net->output_arena, with its device twin when gpu_index >= 0) where no two
- * needed at a common step overlap (src/buffer_plan.h); the forward passes overwrite every value they write, so
+ * outputs are placed in one arena (net->output_arena; on a GPU its device twin, made by src/buffer_mirror.h) where
+ * no two needed at a common step overlap (src/buffer_plan.h); the forward passes overwrite every value they write, so
  * training gives the same bits as with one buffer per layer.
  * An inference network (no backward pass) places every output so, with its forward span only, but the ones read
  * after the forward pass. Left as they are: an output another layer holds too where that layer cannot run again

@@ -60,12 +60,10 @@ int network_share_shortcut_outputs(network *net, size_t *saved)
         free(l->output);
         l->output = prev->output;
 #ifdef GPU
-        if(l->output_gpu){
-            cuda_free(l->output_gpu);
-            l->output_gpu = prev->output_gpu;
-            l->forward_gpu = forward_shortcut_fast_gpu;   /* adds in place; Darknet's would copy the input onto itself */
-            l->backward_gpu = backward_shortcut_fast_gpu;
-        }
+        if(l->output_gpu) cuda_free(l->output_gpu);   /* none while the device twins are deferred (layer3d.h) */
+        l->output_gpu = prev->output_gpu;
+        l->forward_gpu = forward_shortcut_fast_gpu;   /* adds in place; Darknet's would copy the input onto itself */
+        l->backward_gpu = backward_shortcut_fast_gpu;
 #endif
         *saved += (size_t)l->outputs * l->batch * sizeof(float);
         ++changed;
