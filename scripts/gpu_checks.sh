@@ -148,6 +148,17 @@ keyoff share_deltas noshare "shared gradient buffers" '[0-9.]* MiB shared.*'
 keyoff inplace_shortcut noinplace "in-place [shortcut]s" 'in place: .*'
 keyoff recompute_outputs norecompute "outputs rebuilt before backward" 'rebuilt before backward: [0-9.]* MiB shared by lifetime (one per layer: [0-9.]* MiB'
 
+# 3e. training on the GPU against the CPU (dbisl-tiny, fp32, deterministic, the same seed): the losses of the first
+#     iterations agree to float precision when every device buffer is wired as its host twin (src/buffer_mirror.h)
+run gpu32 -deterministic -max_batches 3 -precision fp32
+run cpu32 -deterministic -max_batches 3 -nogpu
+losses() { sed -n 's/^\([123]\): \([-0-9.]*\),.*/\2/p' "$O/$1/out" | tr '\n' ' '; }
+LG=$(losses gpu32) LC=$(losses cpu32)
+say "training on the GPU (fp32) vs the CPU, losses of iterations 1-3: gpu $LG; cpu $LC; largest relative difference $(
+  printf '%s\n%s\n' "$LG" "$LC" | awk 'NR == 1 { n = split($0, g) } NR == 2 { m = split($0, c); d = -1
+    for(i = 1; i <= n && i <= m; ++i){ r = (g[i] - c[i]) / (c[i] < 0 ? -c[i] : c[i] + 1e-30); if(r < 0) r = -r; if(r > d) d = r }
+    print (n == 3 && m == 3) ? sprintf("%.2g", d) : "n/a (a run did not train 3 iterations)" }')"
+
 # 4. exact resume on the GPU in deterministic mode: stop at IT/2, resume to IT
 run part -deterministic -max_batches $((IT / 2))
 cp "$O/part/tiny_last.weights" "$O/part/w.weights"; cp "$O/part/tiny_last.weights.state" "$O/part/w.weights.state" 2>/dev/null
