@@ -86,13 +86,19 @@ int network_mirror_buffers(network *net, const mirror_ops *ops, char *err, size_
 {
     int i, k, r;
     if(!ops) ops = &device_ops;
+    char why[768];
     for(i = 0; i < net->n; ++i){
         layer *l = &net->layers[i];
         for(k = 0; k < 2; ++k){
             const float *h = *slot(l, k, 0);
             if(!h || *slot(l, k, 1)) continue;
-            if((r = arena_twin(net, ops, h, slot(l, k, 1), err, errlen)) < 0) return -1;
-            if(r == 1 && shared_twin(net, ops, h, err, errlen)) return -1;
+            why[0] = 0;
+            if((r = arena_twin(net, ops, h, slot(l, k, 1), why, sizeof(why))) == 1) r = shared_twin(net, ops, h, why, sizeof(why));
+            if(r){
+                snprintf(err, errlen, "layer %d (%s), its %s: %s (a smaller batch or crop needs less)", i, get_layer_string(l->type),
+                         k ? "gradient" : "output", why);
+                return -1;
+            }
         }
     }
     for(i = net->n - 1; i >= 0; --i)
