@@ -28,7 +28,6 @@ static float **slot(layer *l, int k, int gpu)
     return k ? &l->delta : &l->output;
 }
 
-static int in_arena(const float *p, const float *arena, size_t n) { return arena && p >= arena && p < arena + n; }
 
 void network_drop_device_buffers(network *net, const mirror_ops *ops)
 {
@@ -55,7 +54,7 @@ static int arena_twin(network *net, const mirror_ops *ops, const float *h, float
     const size_t n[2] = { net->output_arena_n, net->delta_arena_n };
     int a;
     for(a = 0; a < 2; ++a){
-        if(!in_arena(h, arena[a], n[a])) continue;
+        if(!buffer_in_arena(h, arena[a], n[a])) continue;
         if(!*twin[a] && ops->alloc(twin[a], n[a], ops->ctx, err, errlen)) return -1;
         *g = *twin[a] + (h - arena[a]);
         return 0;

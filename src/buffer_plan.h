@@ -37,6 +37,11 @@ size_t arena_place(arena_block *b, int nb);
  * makes it later), at offset off of the arenas, first freeing the buffers it held when free_old (the first holder of
  * a shared buffer). */
 void arena_take(layer *l, int delta, int free_old, float *arena, float *arena_gpu, size_t off);
+/* whether p points into the arena of n floats that starts at arena (false for a NULL arena or p) */
+static inline int buffer_in_arena(const float *p, const float *arena, size_t n)
+{
+    return p && arena && p >= arena && p < arena + n;
+}
 /* the bytes of the blocks needed at the busiest step in [0, tmax] (what no placement can go below) */
 size_t arena_most_alive(const arena_block *b, int nb, int tmax);
 #endif

@@ -12,6 +12,7 @@
 #include "layer3d.h"
 #include "conv3d_common.h"
 #include "buffer_mirror.h"
+#include "buffer_plan.h"
 #ifdef GPU
 #include "cuda_runtime.h"
 #endif
@@ -83,11 +84,6 @@ size_t network_param_count(network *net)
     return total;
 }
 
-static int in_arena(const float *p, const float *arena, size_t n)
-{
-    return p && arena && p >= arena && p < arena + n;
-}
-
 /* layer m's buffer of slot k: output, delta, x, x_norm */
 static float *buffer_slot(layer m, int k)
 {
@@ -110,8 +106,8 @@ void layer_buffer_bytes(network *net, int i, size_t b[5])
     int kind[4] = { 0, 1, 2, 2 };
     for(k = 0; k < 4; ++k){
         float *p = buffer_slot(l, k);
-        if(k < 2 && in_arena(p, arena[k], arena_n[k])){   /* a shared arena: all of it, at its first holder */
-            for(j = 0; j < i && !in_arena(buffer_slot(net->layers[j], k), arena[k], arena_n[k]); ++j);
+        if(k < 2 && buffer_in_arena(p, arena[k], arena_n[k])){   /* a shared arena: all of it, at its first holder */
+            for(j = 0; j < i && !buffer_in_arena(buffer_slot(net->layers[j], k), arena[k], arena_n[k]); ++j);
             if(j == i) b[k] += arena_n[k] * sizeof(float);
             continue;
         }
