@@ -24,7 +24,7 @@ typedef struct {
     int con_rampup, con_ramp_shape;  /* gamma(t) of the con_* terms, shaped as beta(t) */
     int con_side[2];                 /* con_s2r, con_r2s: which heads take the gradient (DBISL_SIDE_* bits) */
     float k_seg, dice_w, ce_w;        /* k_seg: T_r2s's k inside sup_r2s (the CE needs the logit k_seg*R^) */
-    int pse_labeled, pseudo_hard, pse_mask; /* pse_mask 0: every voxel of the selected samples */
+    int pse_labeled, pseudo_hard, pse_mask; /* pse_mask 1: all four heads agree, 2: the two seg heads, 0: every voxel */
     dtransform_params lp;            /* transform of the labels: the s2r sections' settings, exact = label_exact */
     size_t V;                        /* voxels per sample */
     int D, H, W;

@@ -31,14 +31,14 @@ struct dbisl_args {
 
 __device__ __forceinline__ int bit(unsigned long long m, size_t i) { return (int)((m >> i) & 1ull); }
 
-/* pseudo label and unanimous confidence mask of voxel j (recomputed where needed instead of stored) */
+/* pseudo label and confidence mask of voxel j, as pse_term in dbisl_layer.c (recomputed where needed instead of stored) */
 __device__ __forceinline__ int pse_mask(const dbisl_args &a, size_t j, int sel, float *ybar)
 {
     float y0 = a.Y[0][j], y1 = a.Y[1][j];
     int p = y0 > .5f, q = y1 > .5f, c = a.Rh[0][j] < 0, d = a.Rh[1][j] < 0;
     float yb = .5f * (y0 + y1);
     *ybar = a.pseudo_hard ? (float)(yb > .5f) : yb;
-    return sel && (!a.use_mask || (p == q && q == c && c == d));
+    return sel && (!a.use_mask || (p == q && (a.use_mask == 2 || (q == c && c == d))));
 }
 
 /* d(scale * Lseg)/dx at one voxel (seg_term's gradient loop), I and S the batch-wise Dice sums */

@@ -221,7 +221,8 @@ static void decoder_terms(dbisl_state *s, int w, const dbisl_inputs *in, const f
                                            r2s & DBISL_SIDE_SDF ? s->gP[w] : 0, r2s & DBISL_SIDE_SEG ? s->gY[w] : 0);
 }
 
-/* Pseudo-supervision: pseudo label and unanimous confidence mask (no gradient through either), then the
+/* Pseudo-supervision: pseudo label and confidence mask (pse_mask 1: all four heads agree, 2: the two segmentation
+ * heads agree, 0: every voxel; no gradient through either), then the
  * masked CE of each decoder against them. */
 static void pse_term(dbisl_state *s, const dbisl_inputs *in, const int *pse_sel, int B, float beta)
 {
@@ -231,7 +232,7 @@ static void pse_term(dbisl_state *s, const dbisl_inputs *in, const int *pse_sel,
     for(i = 0; i < B; ++i){
         for(j = i * V; j < (i + 1) * V; ++j){
             int a = s->Y[0][j] > .5f, b = s->Y[1][j] > .5f, c = s->Rh[0][j] < 0, d = s->Rh[1][j] < 0;
-            float m = (pse_sel[i] && (!s->pse_mask || (a == b && b == c && c == d))) ? 1.f : 0.f;
+            float m = (pse_sel[i] && (!s->pse_mask || (a == b && (s->pse_mask == 2 || (b == c && c == d))))) ? 1.f : 0.f;
             float yb = .5f * (s->Y[0][j] + s->Y[1][j]);
             s->ybar[j] = s->pseudo_hard ? (yb > .5f) : yb;
             s->msk[j] = m;

@@ -33,7 +33,8 @@
  *   con_r2s  A  MSE(T_r2s(R^_w), Y_w)             T_r2s: the [r2s] section's output
  *   pse      A (or unlabeled only)  CE(Y_w, Ybar) averaged over the confidence mask M
  *            Ybar = (Y_Phi + Y_Psi)/2 (no gradient), M = [Y_Phi>.5]==[Y_Psi>.5]==[R^_Phi<0]==[R^_Psi<0]
- *            (pse_mask=0: M = every voxel; pseudo_hard=1: Ybar thresholded at .5)
+ *            (pse_mask=2: M = [Y_Phi>.5]==[Y_Psi>.5], the mask without distance heads, for w/o reg_task;
+ *            pse_mask=0: M = every voxel; pseudo_hard=1: Ybar thresholded at .5)
  *   L_all = lambda * (sup + gamma(t) * con) + beta(t) * pse,  beta(t) = beta * exp(-5 (1 - t/rampup)^2) for
  *   t < rampup (ramp=sigmoid; linear: beta * t/rampup; none: beta), gamma(t) the same shape with con_rampup and
  *   con_ramp and 1 at the end (con_rampup=0, the default: gamma = 1).

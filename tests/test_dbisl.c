@@ -380,38 +380,52 @@ static void test_transforms_train_only(void)
     free_network(net);
 }
 
-/* pse_mask=0: the pseudo-supervision CE is averaged over every voxel of the selected samples (no confidence mask) */
-static void test_pse_mask_off(void)
+/* pse_mask=0, 1, 2: the pseudo-supervision CE averaged over the voxels of the selected samples where the mask holds
+ * (0: every voxel; 1: both seg heads and both distance heads agree; 2: the two seg heads agree), its gradient
+ * zero outside the mask; the expected values are computed here from the heads' values */
+static void test_pse_mask(void)
 {
-    char err[1024];
-    network *net = make_net("k=-3\nbeta=0.7\nrampup=0\nscale=1\npse_mask=0\nw_sup_seg=0\nw_sup_reg=0\nw_sup_s2r=0\nw_sup_r2s=0\n"
-                            "w_con_seg=0\nw_con_reg=0\nw_con_s2r=0\nw_con_r2s=0\n", err);
-    CHECK_MSG(net != 0, "%s", err);
-    if(!net) return;
-    static float a[4][B * V], truth[B * (V + 1)];
-    int j, t;
-    unsigned s = 11;
-    for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; a[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
-    for(j = 0; j < B; ++j) truth[j * (V + 1) + V] = j == 0;
-    float *in[4] = {a[0], a[1], a[2], a[3]};
-    float cost = run(net, in, truth);
-    /* expected: 0.7 * sum over both seg heads of mean(softplus(z) - ybar z), ybar = mean of the two sigmoids */
-    double ce = 0, maxerr = 0;
-    for(j = 0; j < B * V; ++j){
-        float y0 = 1 / (1 + expf(-a[0][j])), y1 = 1 / (1 + expf(-a[2][j])), yb = .5f * (y0 + y1);
-        int w;
-        for(w = 0; w < 2; ++w){
-            float z = a[2 * w][j], y = w ? y1 : y0;
-            ce += log1p(exp(z)) - yb * z;
-            double g = 0.7 * (y - yb) / (B * V), got = -net->layers[2 * w].delta[j] / B;
-            if(fabs(got - g) > maxerr) maxerr = fabs(got - g);
+    int mode;
+    for(mode = 0; mode <= 2; ++mode){
+        char err[1024], cfg[512];
+        snprintf(cfg, sizeof(cfg), "k=-3\nbeta=0.7\nrampup=0\nscale=1\npse_mask=%d\nw_sup_seg=0\nw_sup_reg=0\nw_sup_s2r=0\n"
+                 "w_sup_r2s=0\nw_con_seg=0\nw_con_reg=0\nw_con_s2r=0\nw_con_r2s=0\n", mode);
+        network *net = make_net(cfg, err);
+        CHECK_MSG(net != 0, "pse_mask=%d: %s", mode, err);
+        if(!net) continue;
+        static float a[4][B * V], truth[B * (V + 1)];
+        int j, t, cnt = 0;
+        unsigned s = 11;
+        for(t = 0; t < 4; ++t) for(j = 0; j < B * V; ++j){ s = s * 1103515245u + 12345u; a[t][j] = ((s >> 8) % 2000) / 500.f - 2.f; }
+        for(j = 0; j < B; ++j) truth[j * (V + 1) + V] = j == 0;
+        float *in[4] = {a[0], a[1], a[2], a[3]};
+        float cost = run(net, in, truth);
+        static char m[B * V];
+        for(j = 0; j < B * V; ++j){
+            int p = a[0][j] > 0, q = a[2][j] > 0, c = a[1][j] < 0, d = a[3][j] < 0;   /* sigmoid > .5, tanh < 0 */
+            m[j] = mode == 0 || (p == q && (mode == 2 || (q == c && c == d)));
+            cnt += m[j];
         }
-        CHECK(net->layers[1].delta[j] == 0 && net->layers[3].delta[j] == 0);
+        CHECK_MSG(mode == 0 ? cnt == B * V : cnt > 0 && cnt < B * V, "pse_mask=%d: %d masked voxels", mode, cnt);
+        /* expected: 0.7 * sum over both seg heads of the masked mean of softplus(z) - ybar z, ybar the mean of the
+         * two sigmoids; gradient 0.7 (y - ybar) / cnt inside the mask, 0 outside */
+        double ce = 0, maxerr = 0;
+        for(j = 0; j < B * V; ++j){
+            float y0 = 1 / (1 + expf(-a[0][j])), y1 = 1 / (1 + expf(-a[2][j])), yb = .5f * (y0 + y1);
+            int w;
+            for(w = 0; w < 2; ++w){
+                float z = a[2 * w][j], y = w ? y1 : y0;
+                if(m[j]) ce += log1p(exp(z)) - yb * z;
+                double g = m[j] ? 0.7 * (y - yb) / cnt : 0, got = -net->layers[2 * w].delta[j] / B;
+                if(fabs(got - g) > maxerr) maxerr = fabs(got - g);
+            }
+            CHECK(net->layers[1].delta[j] == 0 && net->layers[3].delta[j] == 0);
+        }
+        double want = 0.7 * ce / cnt;
+        CHECK_MSG(fabs(cost - want) <= 1e-5 * fabs(want), "pse_mask=%d: cost %.8g, expected %.8g", mode, cost, want);
+        CHECK_MSG(maxerr <= 1e-7, "pse_mask=%d: gradient max abs err %g", mode, maxerr);
+        free_network(net);
     }
-    double want = 0.7 * ce / (B * V);
-    CHECK_MSG(fabs(cost - want) <= 1e-5 * fabs(want), "cost %.8g, expected %.8g", cost, want);
-    CHECK_MSG(maxerr <= 1e-7, "gradient max abs err %g", maxerr);
-    free_network(net);
 }
 
 /* The device path (forward_gpu/backward_gpu) against the CPU path on the same network: cost, term
@@ -434,6 +448,7 @@ static void test_gpu_vs_cpu(void)
         {"binarize=softmin\nscale=1\n", 2, 1},                       /* no labeled sample */
         {"binarize=ste\nscale=1\n", 1, 0},                            /* one decoder */
         {"binarize=softmin\nscale=1\npse_mask=0\n", 2, 0},            /* no confidence mask */
+        {"binarize=ste\nscale=1\npse_mask=2\n", 2, 0},                /* the seg heads' mask */
         {"binarize=softmin\nscale=1\ncon_rampup=8\ncon_s2r_grad=sdf\n", 2, 0},  /* con ramp at t=4, stop-gradients */
         {"binarize=ste\nscale=1\ncon_rampup=8\ncon_ramp=linear\ncon_s2r_grad=seg\ncon_r2s_grad=sdf\n", 2, 0},
         {"binarize=softmin\nscale=1\ncon_r2s_grad=seg\n", 2, 0},
@@ -521,7 +536,7 @@ int main(void)
     RUN(test_beta_ramp);
     RUN(test_con_ramp);
     RUN(test_con_grad_side);
-    RUN(test_pse_mask_off);
+    RUN(test_pse_mask);
     RUN(test_transforms_train_only);
     gpu_index = gi;
     RUN(test_gpu_vs_cpu);
