@@ -112,7 +112,7 @@ DEFAULTS_HELP = """# Defaults measured on LA-mini (docs/dbisl.md, "Making the r2
 #   lambda=1 (the paper: 0.5): 0.751 against 0.730 at 750 iterations (S2R only, unramped); at 3000 iterations
 #   S2R only with lambda 1 scored 0.863 against 0.870 for supervised training (3 seeds, H200).
 #   Against supervised training (batch 4) the gap closes with training length: -0.044 at 750 iterations, -0.005
-#   +- 0.007 at 6000 (4 seeds), +0.006 +- 0.007 at 12000 (0.891 +- 0.004 against 0.885 +- 0.003, 3 seeds).
+#   +- 0.007 at 6000 (4 seeds), +0.011 +- 0.011 at 12000 (0.892 +- 0.004 against 0.881 +- 0.007, 4 seeds; p = 0.14).
 # The candidate full resolution is to decide (docs/la-curve.md): beta=0.3 (less pseudo-supervision), at 12000
 #   iterations 0.894 +- 0.004 / 0.873 +- 0.005 against supervised 0.882 +- 0.006 / 0.866 +- 0.004, paired +0.012 +-
 #   0.007 (p = 0.010) / +0.007 +- 0.005 (p = 0.019), above at every seed (6 seeds; picked at 6000 on seeds 1-2;
