@@ -35,9 +35,10 @@ typedef struct {
     float *lab, *ybar, *msk, *tmp;
     dtransform_state *tl;            /* NULL without s2r sections */
     float term[DBISL_NTERMS];
+    float pse_cover;                 /* share of the pseudo-supervised samples' voxels in the confidence mask, -1: pse off */
     /* device copies (GPU path, allocated only when gpu_index >= 0 at parse; dev says so):
      * batch*V floats each for decoders w < ndec; R_gpu the labels' distance map; acc_gpu DBISL_NACC
-     * doubles; res_gpu DBISL_NTERMS + 1 floats (term values, then the cost) */
+     * doubles; res_gpu DBISL_NTERMS + 2 floats (term values, the cost, the confidence mask's voxel count) */
     int dev;
     float *Y_gpu[2], *Rh_gpu[2], *gP_gpu[2], *dS_gpu[2], *gY_gpu[2], *gz_gpu[2], *gR_gpu[2];
     float *lab_gpu, *R_gpu, *res_gpu;

@@ -258,6 +258,7 @@ __global__ void dbisl_final_kernel(dbisl_args a, const double *acc, float *res, 
         if(out) out[t] = term[t];
     }
     res[DBISL_NTERMS] = (float)total;
+    res[DBISL_NTERMS + 1] = a.on[DBISL_PSE] ? (float)X[2] : -1.f;
 }
 
 /* 1-D grids: the x dimension allows 2^31 - 1 blocks on every architecture we build for (sm_80, sm_90) */
@@ -275,7 +276,7 @@ extern "C" int dbisl_alloc_gpu(dbisl_state *s)
            cuda3d_make_array(&s->gR_gpu[w], NULL, n)) return -1;
     }
     if(cuda3d_make_array(&s->lab_gpu, NULL, n) || cuda3d_make_array(&s->R_gpu, NULL, n) ||
-       cuda3d_make_array(&s->res_gpu, NULL, DBISL_NTERMS + 1)) return -1;
+       cuda3d_make_array(&s->res_gpu, NULL, DBISL_NTERMS + 2)) return -1;
     if(cuda3d_malloc((void **)&s->acc_gpu, DBISL_NACC * sizeof(double))) return -1;
     if(cuda3d_malloc((void **)&s->part_gpu, (size_t)DBISL_NACC * DBISL_MAX_SUM_BLOCKS * sizeof(double))) return -1;
     if(s->s2r[0] >= 0 && !(s->tl_gpu = dtransform_alloc(&s->lp, s->batch, s->D, s->H, s->W, 1))) return -1;
@@ -432,10 +433,12 @@ extern "C" void forward_dbisl_layer_gpu(const layer l, network net)
     dbisl_final_kernel<<<1, 1>>>(a, s->acc_gpu, s->res_gpu, l.output_gpu);
     CUDA3D_CHECK_LAUNCH();
     /* the one device-to-host copy of the iteration (it also waits for the kernels above) */
-    float res[DBISL_NTERMS + 1];
-    CUDA3D_CHECK(cudaMemcpy(res, s->res_gpu, (DBISL_NTERMS + 1) * sizeof(float), cudaMemcpyDeviceToHost));
+    float res[DBISL_NTERMS + 2];
+    CUDA3D_CHECK(cudaMemcpy(res, s->res_gpu, (DBISL_NTERMS + 2) * sizeof(float), cudaMemcpyDeviceToHost));
     for(int i = 0; i < DBISL_NTERMS; ++i){ s->term[i] = res[i]; l.output[i] = res[i]; }
     l.cost[0] = res[DBISL_NTERMS];
+    int nsel = __builtin_popcountll(a.psem);
+    s->pse_cover = res[DBISL_NTERMS + 1] < 0 ? -1.f : nsel ? res[DBISL_NTERMS + 1] / ((float)nsel * s->V) : 0.f;
 }
 
 extern "C" void backward_dbisl_layer_gpu(const layer l, network net)

@@ -37,6 +37,11 @@ static float ramp(int shape, int rampup, int t)
     return expf(-5.f * (1.f - x) * (1.f - x));
 }
 
+float dbisl_pse_cover(layer l)
+{
+    return st(l)->pse_cover;
+}
+
 float dbisl_beta(layer l, int t)
 {
     dbisl_state *s = st(l);
@@ -228,8 +233,9 @@ static void pse_term(dbisl_state *s, const dbisl_inputs *in, const int *pse_sel,
 {
     size_t V = s->V, n = (size_t)B * V, j;
     double cnt = 0;
-    int i, w;
+    int i, w, nsel = 0;
     for(i = 0; i < B; ++i){
+        nsel += pse_sel[i] != 0;
         for(j = i * V; j < (i + 1) * V; ++j){
             int a = s->Y[0][j] > .5f, b = s->Y[1][j] > .5f, c = s->Rh[0][j] < 0, d = s->Rh[1][j] < 0;
             float m = (pse_sel[i] && (!s->pse_mask || (a == b && (s->pse_mask == 2 || (b == c && c == d))))) ? 1.f : 0.f;
@@ -239,6 +245,7 @@ static void pse_term(dbisl_state *s, const dbisl_inputs *in, const int *pse_sel,
             cnt += m;
         }
     }
+    s->pse_cover = nsel ? (float)(cnt / ((double)nsel * V)) : 0;
     if(cnt <= 0) return;
     float sc = beta * s->w[DBISL_PSE];
     for(w = 0; w < 2; ++w){
@@ -267,6 +274,7 @@ void dbisl_compute(layer l, network net, const dbisl_inputs *in)
     float f[DBISL_NTERMS];
     dbisl_factors(l, (int)get_current_batch(&net), f);
     memset(s->term, 0, sizeof(s->term));
+    s->pse_cover = -1;
     for(w = 0; w < s->ndec; ++w) decoder_terms(s, w, in, R, lab_sel, all_sel, B, f);
     if(s->ndec == 2){
         if(s->w[DBISL_CON_SEG] != 0)
@@ -474,6 +482,7 @@ static dbisl_state *alloc_state(const dbisl_state *cfg, size_params params, char
     s->V = V;
     s->D = net->d; s->H = net->h; s->W = net->w;
     s->batch = params.batch;
+    s->pse_cover = -1;
     if(layer3d_inference) return s;
     float *p = (float *)(s + 1);
     int w;

@@ -63,6 +63,10 @@ void forward_dbisl_layer_gpu(const layer l, network net);
 void backward_dbisl_layer_gpu(const layer l, network net);
 #endif
 
+/* The share of the pseudo-supervised samples' voxels inside the confidence mask M at the last training forward
+ * (0..1), or -1 when the pse term was off (one decoder, w_pse = 0, or no forward yet). A mask near 0 leaves pse to
+ * a handful of voxels, each with a gradient of order 1/|M|; near 1 with pse_mask=1 the four heads agree. */
+float dbisl_pse_cover(layer l);
 /* The current pseudo-supervision weight beta(t) of a [dbisl] layer at iteration t. */
 float dbisl_beta(layer l, int t);
 /* The factor of every term at iteration t: lambda (sup_*), lambda * gamma(t) (con_*), beta(t) (pse);

@@ -44,6 +44,7 @@ typedef struct {
     network *net;
     loader *L;
     int li, nseries;        /* the [dbisl] layer (-1: none); chart series */
+    float pse_cover;        /* the step's mean confidence-mask share (dbisl_pse_cover), -1: pse off */
     train_progress pr;
     chart *ch;
     long weights_size;      /* bytes of this network's weights file (-1 until the first is written) */
@@ -304,6 +305,8 @@ static float train_step(train_run *r, float *terms)
         loss += train_datum(net, r->amp, &r->pr.amp, &r->amp_saved) / nsub;
         /* the term values are copied to the host by the loss layer every iteration */
         if(r->li >= 0) for(t = 0; t < DBISL_NTERMS; ++t) terms[t] += net->layers[r->li].output[t] / nsub;
+        float c = r->li >= 0 ? dbisl_pse_cover(net->layers[r->li]) : -1;
+        r->pse_cover = sub == 0 ? c : (r->pse_cover < 0 || c < 0) ? -1 : r->pse_cover + (c - r->pse_cover) / (sub + 1);
     }
     net->input = own_input;
     net->truth = own_truth;
@@ -322,7 +325,9 @@ static void train_record(train_run *r, int iter, float loss, const float *terms,
     if(r->li >= 0){
         printf(" |");
         for(t = 0; t < DBISL_NTERMS; ++t) printf(" %s=%.4f", dbisl_term_names[t], terms[t]);
-        printf(" beta=%.3f load=%.3fs", dbisl_beta(net->layers[r->li], iter), tload);
+        printf(" beta=%.3f", dbisl_beta(net->layers[r->li], iter));
+        if(r->pse_cover >= 0) printf(" mask=%.3f", r->pse_cover);
+        printf(" load=%.3fs", tload);
     }
     printf("\n");
     fflush(stdout);

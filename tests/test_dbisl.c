@@ -423,9 +423,21 @@ static void test_pse_mask(void)
         }
         double want = 0.7 * ce / cnt;
         CHECK_MSG(fabs(cost - want) <= 1e-5 * fabs(want), "pse_mask=%d: cost %.8g, expected %.8g", mode, cost, want);
+        float cover = dbisl_pse_cover(net->layers[net->n - 1]);
+        CHECK_MSG(fabs(cover - (double)cnt / (B * V)) <= 1e-6, "pse_mask=%d: mask share %g, expected %g", mode, cover, (double)cnt / (B * V));
         CHECK_MSG(maxerr <= 1e-7, "pse_mask=%d: gradient max abs err %g", mode, maxerr);
         free_network(net);
     }
+    /* without the pse term the share is -1 (the training line then prints no mask=) */
+    char err[1024];
+    network *net = make_net("k=-3\nrampup=0\nscale=1\nw_pse=0\n", err);
+    CHECK_MSG(net != 0, "w_pse=0: %s", err);
+    if(!net) return;
+    static float z[4][B * V], truth[B * (V + 1)];
+    float *in[4] = {z[0], z[1], z[2], z[3]};
+    run(net, in, truth);
+    CHECK_MSG(dbisl_pse_cover(net->layers[net->n - 1]) == -1, "w_pse=0: mask share %g", dbisl_pse_cover(net->layers[net->n - 1]));
+    free_network(net);
 }
 
 /* The device path (forward_gpu/backward_gpu) against the CPU path on the same network: cost, term
@@ -494,7 +506,7 @@ static void test_gpu_vs_cpu(void)
         for(t = 0; t < DBISL_NTERMS; ++t) l.output[t] = NAN;
         l.cost[0] = NAN;
         run_sections(net, 1);
-        float cg = l.cost[0], tg[DBISL_NTERMS], to[DBISL_NTERMS * B];
+        float cg = l.cost[0], tg[DBISL_NTERMS], to[DBISL_NTERMS * B], covg = dbisl_pse_cover(l);
         for(t = 0; t < DBISL_NTERMS; ++t) tg[t] = l.output[t];
         cuda_pull_array(l.output_gpu, to, DBISL_NTERMS * B);
         for(t = 0; t < nin; ++t) cuda_pull_array(net->layers[t].delta_gpu, dgpu[t], B * V);
@@ -503,6 +515,8 @@ static void test_gpu_vs_cpu(void)
         float cc = lc.cost[0];
         for(t = 0; t < nin; ++t) memcpy(dcpu[t], cnet->layers[t].delta, B * V * sizeof(float));
         CHECK_MSG(fabs(cg - cc) <= 1e-4 * fabs(cc) + 1e-7, "case %zu: cost gpu %.8g cpu %.8g", c, cg, cc);
+        float covc = dbisl_pse_cover(lc);   /* the mask's share: equal up to one voxel whose sigmoid sits at .5 */
+        CHECK_MSG((covc < 0) == (covg < 0) && fabs(covg - covc) <= 1.5 / (B * V), "case %zu: mask share gpu %g cpu %g", c, covg, covc);
         int nz = 0;
         for(t = 0; t < DBISL_NTERMS; ++t){
             float tc = lc.output[t];
