@@ -15,5 +15,7 @@ int seg3d_predict(int argc, char **argv);
 int seg3d_test(int argc, char **argv);
 int seg3d_metrics(int argc, char **argv);
 int seg3d_sdf(int argc, char **argv);
+/* ./darknet seg3d heads <cfg> <weights> <image> [...] [-stride D H W] (src/cmd_heads.c) */
+int seg3d_heads(int argc, char **argv);
 
 #endif

@@ -97,6 +97,9 @@ static const seg3d_command commands[] = {
       "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n" },
     { "sdf", seg3d_sdf,
       "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n" },
+    { "heads", seg3d_heads,
+      "  heads <cfg> <weights> <image> [<image> ...] [-stride D H W]  a [dbisl] network's heads: foreground and inside\n"
+      "                                  shares, sign agreement, confidence-mask share per pse_mask (CPU)\n" },
     { "keys", cmd_keys,
       "  keys                            every cfg key and numeric flag value with its accepted range\n" },
 };

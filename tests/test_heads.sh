@@ -1,0 +1,50 @@
+#!/bin/sh
+# `./darknet seg3d heads` on a briefly trained dbisl-tiny: shares in [0, 1], the seg-head mask holding the four-head one,
+# each decoder's foreground share equal to the share `seg3d predict -decoder a|b` labels at the same windows, the
+# mask= of the training line in [0, 1], and clear errors for bad input.
+D=${DARKNET:-./darknet}
+if [ ! -x "$D" ]; then echo "SKIP heads: no darknet binary at $D"; exit 0; fi
+T=tests/out/heads_sh
+rm -rf "$T"; mkdir -p "$T"
+$D seg3d synth "$T/synth" 4 -size 32 64 64 -seed 3 > /dev/null 2>&1 || { echo "FAIL heads_synth"; exit 1; }
+$D seg3d train "$T/synth/synth.data" cfg/dbisl-tiny.cfg -max_batches 40 -clear -nogpu > "$T/train.log" 2> "$T/train.err"; rc=$?
+W="$T/synth/backup/dbisl-tiny_final.weights"
+if [ $rc -ne 0 ] || [ ! -f "$W" ]; then echo "FAIL heads_train (rc $rc)"; tail -3 "$T/train.err"; exit 1; fi
+# the training line's mask= share lies in [0, 1]
+m=$(grep -o ' mask=[0-9.]*' "$T/train.log" | tail -1 | cut -d= -f2)
+if [ -n "$m" ] && awk -v m="$m" 'BEGIN{exit !(m >= 0 && m <= 1)}'; then echo "PASS heads_train_line_mask"; else echo "FAIL heads_train_line_mask ('$m')"; fi
+
+img="$T/synth/case_000/image.nii.gz"
+out=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" "$T/synth/case_001/image.nii.gz" 2>&1); rc=$?
+last=$(printf '%s\n' "$out" | tail -1)
+v() { printf '%s\n' "$last" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^all volumes: 262144 voxels$' \
+   && awk -v a="$(v seg_a)" -v b="$(v sdf_b)" -v g="$(v agree_a)" -v m1="$(v mask1)" -v m2="$(v mask2)" \
+      'BEGIN{exit !(a != "" && a >= 0 && a <= 1 && b >= 0 && b <= 1 && g >= 0 && g <= 1 && m1 >= 0 && m1 <= m2 && m2 <= 1)}'; then
+  echo "PASS heads_shares"; else echo "FAIL heads_shares (rc $rc: $last)"; printf '%s\n' "$out" | tail -5; fi
+
+# each decoder's foreground share against the label `seg3d predict -decoder a|b` writes at the same (non-overlapping) windows
+one=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" 2>&1 | tail -1)
+for dec in a b; do
+  $D seg3d predict cfg/dbisl-tiny.cfg "$W" "$img" "$T/$dec.nii.gz" -decoder $dec -stride 16 32 32 -nogpu > /dev/null 2>&1; rc=$?
+  fg=$($D seg3d metrics "$T/$dec.nii.gz" "$T/$dec.nii.gz" 2>/dev/null | head -1 | awk '{print $2}')
+  share=$(printf '%s\n' "$one" | tr ' ' '\n' | grep "^seg_$dec=" | cut -d= -f2)
+  if [ $rc -eq 0 ] && [ -n "$fg" ] && awk -v f="$fg" -v s="$share" 'BEGIN{d = f / 131072 - s; if(d < 0) d = -d; exit !(s > 0 && s < 1 && d <= 2 / 131072)}'; then
+    echo "PASS heads_seg_${dec}_matches_predict ($fg voxels, seg_$dec=$share)"; else echo "FAIL heads_seg_${dec}_matches_predict (rc $rc: $fg voxels vs seg_$dec=$share)"; fi
+done
+
+# bad input: usage errors exit 2, a missing image or a cfg without [dbisl] exit 1 with an error line
+ok=1
+for args in "cfg/dbisl-tiny.cfg $W" "cfg/dbisl-tiny.cfg $W $img -bogus" "cfg/dbisl-tiny.cfg $W $img -stride 1 2"; do
+  $D seg3d heads $args > /dev/null 2>&1; rc=$?
+  [ $rc -eq 2 ] || { ok=0; echo "  'heads $args' gave rc=$rc, want 2"; }
+done
+e=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$T/none.nii.gz" 2>&1); rc=$?
+{ [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "error: .*none.nii.gz"; } || { ok=0; echo "  missing image: rc=$rc: $e"; }
+printf '[net]\nbatch=1\nwidth=8\nheight=8\ndepth=8\nchannels=1\n\n[conv3d]\nfilters=1\nsize=1\nactivation=linear\n' > "$T/plain.cfg"
+# a weights file for it: Darknet's header (major 0, minor 2, revision 0, 64-bit seen), then the bias and the weight
+printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\200\077' > "$T/plain.weights"
+e=$($D seg3d heads "$T/plain.cfg" "$T/plain.weights" "$img" 2>&1); rc=$?
+{ [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "error: .*plain.cfg: no \[dbisl\] section"; } || { ok=0; echo "  cfg without [dbisl]: rc=$rc: $e"; }
+if [ $ok -eq 1 ]; then echo "PASS heads_bad_input"; else echo "FAIL heads_bad_input"; fi
+rm -rf "$T"
