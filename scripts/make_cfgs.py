@@ -95,7 +95,10 @@ LOSS_HELP = """# [dbisl]: the DBiSL objective (layers/dbisl_layer.h). seg/sdf: t
 #   k_seg: T_r2s inside the Dice+CE supervision term. With k = -1500 that CE is linear in the logit and reaches
 #   hundreds per voxel (it dominated the loss in the measured PyTorch reference), so it uses a soft k.
 #   [dtransform] binarize=softmin: the s2r gradient that reaches the boundary (docs/dbisl.md). Measured on LA-mini
-#   (valid_16, 750 iterations, 2-3 seeds, S2R only at lambda 0.5): DBiSL with ste 0.623, with softmin 0.730."""
+#   (valid_16, 750 iterations, 2-3 seeds, S2R only at lambda 0.5): DBiSL with ste 0.623, with softmin 0.730.
+#   pse_mask=1: the pseudo-supervision's confidence mask asks all four heads; 2: the two seg heads only, which a
+#   run with every distance term off (the paper's w/o reg_task) needs: its distance heads are untrained, and
+#   their signs made the four-head mask empty, tiny or background-only at LA-mini seeds 1-3 (docs/la-curve.md)."""
 
 # The defaults of the DBiSL cfgs, measured on LA-mini (scripts/la_ablation, docs/dbisl.md, valid_16 Dice):
 # bidirectional consistency (con_s2r and con_r2s) with the con_* terms ramped up over the whole schedule
@@ -134,7 +137,7 @@ def dbisl_section(c, seg, sdf, s2r, r2s, ramp, max_batches, extra=None):
         keys.update(s2r=",".join(map(str, s2r)), r2s=",".join(map(str, r2s)))
     keys.update({
         "lambda": 0.5, "beta": 1.0, "rampup": ramp, "ramp": "sigmoid", "k_seg": -50,
-        "dice_weight": 0.5, "ce_weight": 0.5, "pse_labeled": 1, "pseudo_hard": 0, "label_exact": 0})
+        "dice_weight": 0.5, "ce_weight": 0.5, "pse_labeled": 1, "pseudo_hard": 0, "pse_mask": 1, "label_exact": 0})
     keys.update(extra or {})
     keys = {k: (max_batches if v == "schedule" else v) for k, v in keys.items()}
     c.lines.append(LOSS_HELP)
