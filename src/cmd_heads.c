@@ -11,11 +11,21 @@
 #include "commands.h"
 
 /* voxel counts over the windows; decoder w: fg[w] seg head > .5, in[w] distance head < 0, agree[w] the two agree */
+typedef struct { double n, fg[2], in[2], agree[2], mask1, mask2, mask1_fg, mask2_fg; } heads_counts;
 typedef struct {
     network *net;
     int li, ndec;
-    double n, fg[2], in[2], agree[2], mask1, mask2, mask1_fg, mask2_fg;
+    heads_counts k;
 } heads_ctx;
+
+/* a += b, field by field (every field is a double) */
+static void heads_add(heads_counts *a, const heads_counts *b)
+{
+    double *x = (double *)a;
+    const double *y = (const double *)b;
+    size_t i;
+    for(i = 0; i < sizeof(*a) / sizeof(double); ++i) x[i] += y[i];
+}
 
 static void heads_count(heads_ctx *c, const float *seg[2], const float *sdf[2], size_t nvox)
 {
@@ -26,14 +36,14 @@ static void heads_count(heads_ctx *c, const float *seg[2], const float *sdf[2], 
         for(w = 0; w < c->ndec; ++w){
             f[w] = seg[w][k] > 0;          /* sigmoid > .5, as the confidence mask reads it */
             r[w] = sdf[w][k] < 0;          /* tanh < 0: inside */
-            c->fg[w] += f[w]; c->in[w] += r[w]; c->agree[w] += f[w] == r[w];
+            c->k.fg[w] += f[w]; c->k.in[w] += r[w]; c->k.agree[w] += f[w] == r[w];
         }
         if(c->ndec == 2 && f[0] == f[1]){
-            c->mask2 += 1; c->mask2_fg += f[0];
-            if(r[0] == f[0] && r[1] == f[0]){ c->mask1 += 1; c->mask1_fg += f[0]; }
+            c->k.mask2 += 1; c->k.mask2_fg += f[0];
+            if(r[0] == f[0] && r[1] == f[0]){ c->k.mask1 += 1; c->k.mask1_fg += f[0]; }
         }
     }
-    c->n += nvox;
+    c->k.n += nvox;
 }
 
 /* sliding_window's callback: one forward pass, then the heads of the n real windows are counted */
@@ -58,16 +68,16 @@ static int heads_window_fn(void *ctx, float *in, int n, int slots, float *prob, 
 
 static void heads_print(const char *what, const heads_ctx *c)
 {
-    double n = c->n > 0 ? c->n : 1;
+    double n = c->k.n > 0 ? c->k.n : 1;
     int w;
-    printf("%s: %.0f voxels\n", what, c->n);
+    printf("%s: %.0f voxels\n", what, c->k.n);
     for(w = 0; w < c->ndec; ++w)
         printf("  decoder %c: seg head foreground %.4f, distance head inside %.4f, the two agree %.4f\n",
-               'a' + w, c->fg[w] / n, c->in[w] / n, c->agree[w] / n);
+               'a' + w, c->k.fg[w] / n, c->k.in[w] / n, c->k.agree[w] / n);
     if(c->ndec == 2)
         printf("  confidence mask: pse_mask=1 (all four heads) %.4f, foreground share %.4f; "
                "pse_mask=2 (the seg heads) %.4f, foreground share %.4f\n",
-               c->mask1 / n, c->mask1 ? c->mask1_fg / c->mask1 : 0, c->mask2 / n, c->mask2 ? c->mask2_fg / c->mask2 : 0);
+               c->k.mask1 / n, c->k.mask1 ? c->k.mask1_fg / c->k.mask1 : 0, c->k.mask2 / n, c->k.mask2 ? c->k.mask2_fg / c->k.mask2 : 0);
 }
 
 /* the [dbisl] layer of net (-1 with the error printed when there is none) */
@@ -85,9 +95,7 @@ static int heads_volume(heads_ctx *c, const intensity_norm *norm, const char *pa
     char err[1024];
     volume v = {0};
     heads_ctx one = *c;
-    one.n = 0;
-    memset(one.fg, 0, sizeof one.fg); memset(one.in, 0, sizeof one.in); memset(one.agree, 0, sizeof one.agree);
-    one.mask1 = one.mask2 = one.mask1_fg = one.mask2_fg = 0;
+    memset(&one.k, 0, sizeof one.k);
     if(volume_read(path, cmd_is_h5(path) ? "image" : NULL, &v, err, sizeof err) != 0){ fprintf(stderr, "error: %s\n", err); return 1; }
     intensity_apply(norm, &v);
     network *net = c->net;
@@ -98,10 +106,7 @@ static int heads_volume(heads_ctx *c, const intensity_norm *norm, const char *pa
     if(rc) fprintf(stderr, "error: %s: %s\n", path, err);
     else {
         heads_print(path, &one);
-        int w;
-        c->n += one.n;
-        for(w = 0; w < 2; ++w){ c->fg[w] += one.fg[w]; c->in[w] += one.in[w]; c->agree[w] += one.agree[w]; }
-        c->mask1 += one.mask1; c->mask2 += one.mask2; c->mask1_fg += one.mask1_fg; c->mask2_fg += one.mask2_fg;
+        heads_add(&c->k, &one.k);
     }
     free(prob);
     volume_free(&v);
@@ -157,10 +162,10 @@ int seg3d_heads(int argc, char **argv)
         rc = heads_volume(&c, &norm, argv[i], stride);
     }
     if(rc == 0){
-        double n = c.n > 0 ? c.n : 1;
+        double n = c.k.n > 0 ? c.k.n : 1;
         if(nimg > 1) heads_print("all volumes", &c);
         printf("seg_a=%.6f seg_b=%.6f sdf_a=%.6f sdf_b=%.6f agree_a=%.6f agree_b=%.6f mask1=%.6f mask2=%.6f\n",
-               c.fg[0] / n, c.fg[1] / n, c.in[0] / n, c.in[1] / n, c.agree[0] / n, c.agree[1] / n, c.mask1 / n, c.mask2 / n);
+               c.k.fg[0] / n, c.k.fg[1] / n, c.k.in[0] / n, c.k.in[1] / n, c.k.agree[0] / n, c.k.agree[1] / n, c.k.mask1 / n, c.k.mask2 / n);
     }
     free_network(net);
     return rc;
