@@ -1,4 +1,4 @@
-/* `./darknet seg3d test`: predicts every case of a list of a .data set and scores it (dice, jaccard, hd95, asd), with a CSV and per-case outputs on request. */
+/* `./darknet seg3d test`: predicts every case of a list of a .data set and scores it (dice, jaccard, hd95, asd, predicted and reference volume), with a CSV and per-case outputs on request. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include "commands.h"
 #include "file_publish.h"
 
-#define NCOLS 7   /* dice, jaccard, hd95, asd, hd95_mm, asd_mm, seconds */
+#define NCOLS 9   /* dice, jaccard, hd95, asd, hd95_mm, asd_mm, seconds, pred_ml, ref_ml */
 
 static const char *test_use =
     "usage: ./darknet seg3d test <data> <cfg> <weights> [-split valid|test|labeled|unlabeled] "
@@ -115,7 +115,7 @@ static int csv_open(const char *path, FILE **f, publishing *pub)
     if(!path) return 0;
     *f = publish_fopen(pub, path, err, sizeof(err));
     if(!*f){ fprintf(stderr, "error: %s\n", err); return 1; }
-    fprintf(*f, "case,dice,jaccard,hd95,asd,hd95_mm,asd_mm,seconds\n");
+    fprintf(*f, "case,dice,jaccard,hd95,asd,hd95_mm,asd_mm,seconds,pred_ml,ref_ml\n");
     return 0;
 }
 
@@ -130,7 +130,8 @@ static int test_prepare(test_run *t)
     if(csv_open(t->csvpath, &t->csv, &t->csv_pub) || csv_open(t->lcc_csvpath, &t->lcc_csv, &t->lcc_pub)) return 1;
     printf("%d cases (%s list %s), window %d x %d x %d, stride %d %d %d (D H W)%s\n", t->cl->n, dataset_split_names[t->split],
            t->cl->list_path, t->net->w, t->net->h, t->net->d, t->stride[0], t->stride[1], t->stride[2], t->lcc ? ", largest component" : "");
-    printf("%-24s %8s %8s %8s %8s %8s %8s %8s\n", "case", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "seconds");
+    printf("%-24s %8s %8s %8s %8s %8s %8s %8s %9s %9s\n", "case", "dice", "jaccard", "hd95", "asd", "hd95_mm", "asd_mm", "seconds",
+           "pred_ml", "ref_ml");
     fflush(stdout);
     return 0;
 }
@@ -174,16 +175,17 @@ static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv
     return 0;
 }
 
-/* one case's results row from its metrics and seconds */
-static double *result_row(double *r, const seg_metrics *m, double secs)
+/* one case's results row from its metrics, seconds and the volume of one voxel in mL (the reference's spacing) */
+static double *result_row(double *r, const seg_metrics *m, double secs, double voxel_ml)
 {
     r[0] = m->dice; r[1] = m->jaccard; r[2] = m->hd95; r[3] = m->asd; r[4] = m->hd95_mm; r[5] = m->asd_mm; r[6] = secs;
+    r[7] = m->npred * voxel_ml; r[8] = m->nref * voxel_ml;
     return r;
 }
 
 static void csv_row(FILE *f, const char *name, const double *r)
 {
-    if(f) fprintf(f, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f\n", name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+    if(f) fprintf(f, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%.6f,%.6f\n", name, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
 }
 
 /* every case in turn, one table row (and CSV rows) each; stops at the first that fails. 0, or 1 */
@@ -202,14 +204,15 @@ static int test_loop(test_run *t)
         double t0 = what_time_is_it_now();
         int bad = test_one(t, c, &pg, &cv, &m, &ml, err, sizeof(err));
         double secs = what_time_is_it_now() - t0;
+        const double voxel_ml = (double)cv.ref.dx * cv.ref.dy * cv.ref.dz / 1000.0;
         volume_free(&cv.img); volume_free(&cv.ref); volume_free(&cv.pv); volume_free(&cv.lab); volume_free(&cv.lab_lcc);
         progress_clear(&pg);
         if(bad){ fprintf(stderr, "error: case %s: %s\n", c->name, err); return 1; }
-        double *r = result_row(t->res + NCOLS*i, &m, secs);
-        printf("%-24s %8.4f %8.4f %8.3f %8.3f %8.3f %8.3f %8.2f\n", c->name, r[0], r[1], r[2], r[3], r[4], r[5], r[6]);
+        double *r = result_row(t->res + NCOLS*i, &m, secs, voxel_ml);
+        printf("%-24s %8.4f %8.4f %8.3f %8.3f %8.3f %8.3f %8.2f %9.3f %9.3f\n", c->name, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
         fflush(stdout);
         csv_row(t->csv, c->name, r);
-        if(t->res_lcc) csv_row(t->lcc_csv, c->name, result_row(t->res_lcc + NCOLS*i, &ml, secs));
+        if(t->res_lcc) csv_row(t->lcc_csv, c->name, result_row(t->res_lcc + NCOLS*i, &ml, secs, voxel_ml));
     }
     return 0;
 }
@@ -243,8 +246,8 @@ static int report_table(const double *res, int nc, const char *title, const char
     for(k = 0; k < NCOLS; ++k) printf(" %.4f+-%.4f", mean[k], sd[k]);
     printf("\n");
     if(used[2] < nc) printf("note: hd95/asd averaged over %d of %d cases (empty prediction or reference gives nan)\n", used[2], nc);
-    printf("%smean_dice=%.6f %smean_jaccard=%.6f %smean_hd95=%.6f %smean_asd=%.6f\n",
-           prefix, mean[0], prefix, mean[1], prefix, mean[2], prefix, mean[3]);
+    printf("%smean_dice=%.6f %smean_jaccard=%.6f %smean_hd95=%.6f %smean_asd=%.6f %smean_pred_ml=%.6f %smean_ref_ml=%.6f\n",
+           prefix, mean[0], prefix, mean[1], prefix, mean[2], prefix, mean[3], prefix, mean[7], prefix, mean[8]);
     return 0;
 }
 
