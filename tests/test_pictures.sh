@@ -14,20 +14,9 @@ $D seg3d synth "$T/s" 6 -size 16 24 24 -seed 3 > /dev/null 2>&1 || { bad picture
 cp "$T/s/labeled.list" "$T/s/valid.list"
 cat "$T/s/unlabeled.list" >> "$T/s/valid.list"
 nvalid=$(wc -l < "$T/s/valid.list")
-# a network that passes the image through: foreground = sigmoid(image) > 0.5, i.e. the bright voxels
-cat > "$T/id.cfg" <<'EOF'
-[net]
-batch=1
-width=8
-height=8
-depth=8
-channels=1
-
-[conv3d]
-filters=1
-size=1
-EOF
-printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\200\077' > "$T/id.weights"
+# a network that passes the image through: foreground = the bright voxels
+. tests/identity_net.sh
+identity_net "$T"
 
 # ---- seg3d test, piped
 $D seg3d test "$T/s/synth.data" "$T/id.cfg" "$T/id.weights" -stride 4 4 4 -save_dir "$T/pred" -csv "$T/t.csv" > "$T/out" 2> "$T/err"

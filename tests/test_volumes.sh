@@ -24,19 +24,8 @@ for p in glob.glob(sys.argv[1] + '/*/*.nii.gz'):
         f.write(bytes(raw))
 PYEOF
 # a network that passes the image through: foreground = the bright voxels
-cat > "$T/id.cfg" <<'CFG'
-[net]
-batch=1
-width=8
-height=8
-depth=8
-channels=1
-
-[conv3d]
-filters=1
-size=1
-CFG
-printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\200\077' > "$T/id.weights"
+. tests/identity_net.sh
+identity_net "$T"
 
 $D seg3d test "$T/s/synth.data" "$T/id.cfg" "$T/id.weights" -stride 4 4 4 -save_dir "$T/pred" -csv "$T/t.csv" -lcc_csv "$T/l.csv" > "$T/out" 2> "$T/err"
 rc=$?
