@@ -41,10 +41,10 @@ for args in "cfg/dbisl-tiny.cfg $W" "cfg/dbisl-tiny.cfg $W $img -bogus" "cfg/dbi
 done
 e=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$T/none.nii.gz" 2>&1); rc=$?
 { [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "error: .*none.nii.gz"; } || { ok=0; echo "  missing image: rc=$rc: $e"; }
-printf '[net]\nbatch=1\nwidth=8\nheight=8\ndepth=8\nchannels=1\n\n[conv3d]\nfilters=1\nsize=1\nactivation=linear\n' > "$T/plain.cfg"
-# a weights file for it: Darknet's header (major 0, minor 2, revision 0, 64-bit seen), then the bias and the weight
-printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\200\077' > "$T/plain.weights"
-e=$($D seg3d heads "$T/plain.cfg" "$T/plain.weights" "$img" 2>&1); rc=$?
-{ [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "error: .*plain.cfg: no \[dbisl\] section"; } || { ok=0; echo "  cfg without [dbisl]: rc=$rc: $e"; }
+# a network without [dbisl]: the identity network of tests/identity_net.sh
+. tests/identity_net.sh
+identity_net "$T"
+e=$($D seg3d heads "$T/id.cfg" "$T/id.weights" "$img" 2>&1); rc=$?
+{ [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "error: .*id.cfg: no \[dbisl\] section"; } || { ok=0; echo "  cfg without [dbisl]: rc=$rc: $e"; }
 if [ $ok -eq 1 ]; then echo "PASS heads_bad_input"; else echo "FAIL heads_bad_input"; fi
 rm -rf "$T"
