@@ -26,7 +26,7 @@ static int metrics_report(const char *pred, const char *ref, const volume *p, co
     if(fabsf(p->dx - r->dx) > 1e-4f*r->dx || fabsf(p->dy - r->dy) > 1e-4f*r->dy || fabsf(p->dz - r->dz) > 1e-4f*r->dz)
         fprintf(stderr, "note: spacing differs (%g %g %g vs %g %g %g): using the reference's\n", p->dx, p->dy, p->dz, r->dx, r->dy, r->dz);
     if(volume_metrics(p, r, &m, err, sizeof(err)) != 0){ fprintf(stderr, "error: %s vs %s: %s\n", pred, ref, err); return 1; }
-    const double voxel_ml = (double)r->dx * r->dy * r->dz / 1000.0;
+    const double voxel_ml = volume_voxel_ml(r);
     printf("pred %ld voxels (%.3f mL), ref %ld (%.3f mL), overlap %ld; spacing %g %g %g mm\n", m.npred, m.npred * voxel_ml,
            m.nref, m.nref * voxel_ml, m.ninter, r->dx, r->dy, r->dz);
     printf("dice=%.6f jaccard=%.6f hd95=%.6f asd=%.6f hd95_mm=%.6f asd_mm=%.6f\n", m.dice, m.jaccard, m.hd95, m.asd, m.hd95_mm, m.asd_mm);

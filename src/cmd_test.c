@@ -204,7 +204,7 @@ static int test_loop(test_run *t)
         double t0 = what_time_is_it_now();
         int bad = test_one(t, c, &pg, &cv, &m, &ml, err, sizeof(err));
         double secs = what_time_is_it_now() - t0;
-        const double voxel_ml = (double)cv.ref.dx * cv.ref.dy * cv.ref.dz / 1000.0;
+        const double voxel_ml = volume_voxel_ml(&cv.ref);
         volume_free(&cv.img); volume_free(&cv.ref); volume_free(&cv.pv); volume_free(&cv.lab); volume_free(&cv.lab_lcc);
         progress_clear(&pg);
         if(bad){ fprintf(stderr, "error: case %s: %s\n", c->name, err); return 1; }

@@ -23,6 +23,9 @@ typedef struct {
                             Owned by the volume: volume_free releases it; do not share one geom between two volumes. */
 } volume;
 
+/* the volume of one voxel in mL (spacing in mm) */
+static inline double volume_voxel_ml(const volume *v) { return (double)v->dx * v->dy * v->dz / 1000.0; }
+
 /* Reads .nii, .nii.gz (any int/float datatype -> float32) or .h5 (dataset `h5_dataset`, NULL means "image").
    A 4D file with one frame is accepted, more frames is an error; so is a NaN or infinite voxel. Returns 0, or -1 with err naming the file and the problem.
    On error *v is left zeroed (nothing to free). */
