@@ -1,7 +1,7 @@
 #!/bin/sh
 # `./darknet seg3d heads` on a briefly trained dbisl-tiny: shares in [0, 1], the seg-head mask holding the four-head one,
 # each decoder's foreground share equal to the share `seg3d predict -decoder a|b` labels at the same windows, the
-# mask= of the training line in [0, 1], and clear errors for bad input.
+# mask= of the training line in [0, 1], clear errors for bad input, and scripts/la_heads over a run's checkpoints.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP heads: no darknet binary at $D"; exit 0; fi
 T=tests/out/heads_sh
@@ -47,4 +47,26 @@ identity_net "$T"
 e=$($D seg3d heads "$T/id.cfg" "$T/id.weights" "$img" 2>&1); rc=$?
 { [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "error: .*id.cfg: no \[dbisl\] section"; } || { ok=0; echo "  cfg without [dbisl]: rc=$rc: $e"; }
 if [ $ok -eq 1 ]; then echo "PASS heads_bad_input"; else echo "FAIL heads_bad_input"; fi
+
+# scripts/la_heads: one line per checkpoint (iterations ascending, final last; _last and _best ignored), each the
+# result line of seg3d heads on the split's cases; la.data's relative paths taken from the run directory
+R="$T/run"; mkdir -p "$R/backup"
+cp cfg/dbisl-tiny.cfg "$R/"
+sed -e 's|^root = .*|root = ../synth|' -e 's|^labeled = .*|labeled = ../synth/labeled.list|' \
+    -e 's|^unlabeled = .*|unlabeled = ../synth/unlabeled.list|' -e 's|^valid = .*|valid = ../synth/valid.list|' \
+    "$T/synth/synth.data" > "$R/la.data"
+for k in 20 100 final last best; do cp "$W" "$R/backup/dbisl-tiny_$k.weights"; done
+cp "$R/backup/dbisl-tiny_20.weights" "$R/backup/dbisl-tiny_3.weights"
+out=$(DARKNET=$D sh scripts/la_heads "$R" unlabeled); rc=$?
+imgs=$(sed "s|.*|$T/synth/&/image.nii.gz|" "$T/synth/unlabeled.list" | tr '\n' ' ')
+want=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" $imgs 2>/dev/null | tail -1 | sed 's/[a-z_0-9]*=//g')
+got=$(printf '%s\n' "$out" | awk 'NR > 1 {print $1}' | tr '\n' ' ')
+if [ $rc -eq 0 ] && [ "$got" = "3 20 100 final " ] && [ -n "$want" ] \
+   && [ "$(printf '%s\n' "$out" | awk 'NR > 1 {$1 = ""; print substr($0, 2)}' | sort -u)" = "$want" ] \
+   && printf '%s\n' "$out" | head -1 | grep -q '^checkpoint seg_a seg_b sdf_a sdf_b agree_a agree_b mask1 mask2$'; then
+  echo "PASS la_heads_checkpoints"; else echo "FAIL la_heads_checkpoints (rc $rc, checkpoints '$got', want '$want')"; printf '%s\n' "$out" | tail -5; fi
+e=$(DARKNET=$D sh scripts/la_heads "$R" nosuch 2>&1); rc=$?
+e2=$(DARKNET=$D sh scripts/la_heads "$T/synth" 2>&1); rc2=$?
+if [ $rc -eq 1 ] && printf '%s\n' "$e" | grep -q "nosuch.list: no such file" && [ $rc2 -eq 1 ] && printf '%s\n' "$e2" | grep -q "la.data: no such file"; then
+  echo "PASS la_heads_bad_input"; else echo "FAIL la_heads_bad_input (rc $rc: $e / rc $rc2: $e2)"; fi
 rm -rf "$T"
