@@ -9,11 +9,9 @@ mkdir -p tests/out
 CF="-O3 -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore"
 LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lz -lm -pthread"
 [ -f "$B/libdarknet3d.a" ] || { echo "build $B first (make BUILDDIR=$B $B/libdarknet3d.a)"; exit 1; }
-if nm "$B/libdarknet3d.a" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; fi
-CUDALIBS="-L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs -lcudart -lcublas -lcurand -lcuda -lstdc++ -lcudnn"
-# a CPU library links without CUDA; a GPU one needs -DGPU (layer layout) and the CUDA libraries
-gcc $CF bench/bench_dtransform.c -o $B/bench_dtransform $B/libdarknet3d.a $LIBS 2>/dev/null ||
-  gcc $CF -DGPU -DCUDNN -I/usr/local/cuda/include bench/bench_dtransform.c -o $B/bench_dtransform $B/libdarknet3d.a $LIBS $CUDALIBS
+. bench/lib_flags.sh
+lib_flags "$B/libdarknet3d.a"
+gcc $CF $LIB_CFLAGS bench/bench_dtransform.c -o $B/bench_dtransform $B/libdarknet3d.a $LIBS $LIB_LIBS
 /usr/bin/python3 -c "
 import sys; sys.path.insert(0, 'scripts')
 import torch, dtransform_reference as r

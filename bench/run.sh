@@ -40,17 +40,10 @@ if [ -n "${BENCH_PREBUILT:-}" ]; then
 else
     [ -f "$LIB" ] || { echo "bench: $LIB not found (run make first)"; exit 1; }
     LIBS="-lopenblas -lnifti2 -lznz -lhdf5_serial -lpng -lcairo -lz -lm -pthread -fopenmp"
-    # a library built with ONEDNN (the Makefile's default when libdnnl-dev is installed) needs oneDNN
-    if nm "$LIB" 2>/dev/null | grep -q ' U dnnl_'; then LIBS="$LIBS -ldnnl"; DNNL_DEF=-DBENCH_DNNL; fi
-    GPULIB=0
-    if ar t "$LIB" | grep -q '\.cu\.o$'; then
-        GPULIB=1
-        CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
-        GFLAGS="-DGPU -I$CUDA_HOME/include"
-        LIBS="$LIBS -L$CUDA_HOME/lib64 -L$CUDA_HOME/lib64/stubs -lcudart -lcurand -lcuda -lstdc++ -ldl"
-        # Darknet's layer struct has cuDNN fields: the driver must be compiled with the library's CUDNN setting
-        if nm "$LIB" 2>/dev/null | grep -q ' U cudnn'; then GFLAGS="$GFLAGS -DCUDNN"; LIBS="$LIBS -lcudnn"; fi
-    fi
+    . bench/lib_flags.sh
+    lib_flags "$LIB"
+    LIBS="$LIBS $LIB_LIBS"; GFLAGS=$LIB_CFLAGS; GPULIB=$LIB_GPU
+    [ "$LIB_DNNL" = 0 ] || DNNL_DEF=-DBENCH_DNNL
     CFL="-O3 -g -fopenmp -Idarknet-src/include -Idarknet-src/src -Isrc -Ilayers -Icore ${GFLAGS:-}"
     cc $CFL bench/bench_train.c -o "$O/bench_train" "$LIB" $LIBS
     cc $CFL ${DNNL_DEF:-} bench/bench_dtransform_c.c -o "$O/bench_dtransform_c" "$LIB" $LIBS
