@@ -100,6 +100,17 @@ if [ $r1 -eq 0 ] && [ ! "$T/res/runs/r-seed1/valid.csv" -nt "$T/res/mark" ] && p
    && grep -q '^valid raw 0\.' "$T/res/runs/r-seed1/metrics.txt" && [ $r2 -eq 0 ] && [ "$T/res2/runs/r-seed1/valid.csv" -nt "$T/res/mark" ] \
    && grep -q '^infer_stride=8,8,8$' "$T/res2/runs/r-seed1/r.cfg" && grep -q " ok 4$" "$T/res2/runs/r-seed1/result.txt"; then
   echo "PASS la_ablation_reuse_evaluation"; else echo "FAIL la_ablation_reuse_evaluation (rc $r1 $r2: $c1)"; fi
+# metrics.txt's volume columns (10, 11: pred_ml, ref_ml) are seg3d test's mean_pred_ml / mean_ref_ml, the largest
+# component never larger; metrics.md shows them, and a run evaluated before they existed (9 fields) shows n/a
+M="$T/res/runs/r-seed1"
+mv=$(awk '$1 == "valid" && $2 == "raw" { print NF, $10, $11 } $1 == "valid" && $2 == "lcc" { print $10 }' "$M/metrics.txt" | tr '\n' ' ')
+sv=$(tail -1 "$M/valid.txt" | tr ' ' '\n' | sed -n 's/^mean_pred_ml=//p; s/^mean_ref_ml=//p' | tr '\n' ' ')
+cp -r "$T/res" "$T/old"; awk '{ print $1, $2, $3, $4, $5, $6, $7, $8, $9 }' "$M/metrics.txt" > "$T/old/runs/r-seed1/metrics.txt"
+LA_TABLES_ONLY=1 sh scripts/la_ablation "$T/nowhere" "$T/old" "$T/v3.txt" 1 > /dev/null 2>&1; r1=$?
+if printf '%s %s\n' "$mv" "$sv" | awk '{ exit !($1 == 11 && $3 > 0 && $4 <= $2 && ($2 - $5) ^ 2 < 1e-10 && ($3 - $6) ^ 2 < 1e-10) }' \
+   && grep -q '| predicted (mL) | reference (mL) | runs |$' "$T/res/metrics.md" && grep -q '^| r | valid_16 | none |.* [0-9.]* +- 0\.0 | [0-9.]* +- 0\.0 | 1 |$' "$T/res/metrics.md" \
+   && [ $r1 -eq 0 ] && grep -q '^| r | valid_16 | none |.* n/a | n/a | 1 |$' "$T/old/metrics.md"; then
+  echo "PASS la_ablation_volumes ($mv/ $sv)"; else echo "FAIL la_ablation_volumes (metrics.txt '$mv', valid.txt '$sv', rc $r1)"; grep '^| r |' "$T/res/metrics.md" "$T/old/metrics.md"; fi
 # status: a run cut by LA_DEADLINE is 'stopped', a run whose training fails is 'failed'
 printf 'long dbisl net.max_batches=100000\n' > "$T/v6.txt"
 LA_ITERS= LA_DEADLINE=2 LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/dl" "$T/v6.txt" 1 > /dev/null 2>&1; r1=$?
