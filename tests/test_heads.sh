@@ -33,6 +33,12 @@ for dec in a b; do
     echo "PASS heads_seg_${dec}_matches_predict ($fg voxels, seg_$dec=$share)"; else echo "FAIL heads_seg_${dec}_matches_predict (rc $rc: $fg voxels vs seg_$dec=$share)"; fi
 done
 
+# -stride D H W: the window's own stride gives the default's line, a finer one a line of its own
+s1=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" -stride 16 32 32 2> /dev/null | tail -1); r1=$?
+s2=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" -stride 8 16 16 2> /dev/null | tail -1); r2=$?
+case $s2 in seg_a=*) ok2=1;; *) ok2=0;; esac
+if [ $r1 -eq 0 ] && [ "$s1" = "$one" ] && [ $r2 -eq 0 ] && [ $ok2 -eq 1 ]; then echo "PASS heads_stride"; else echo "FAIL heads_stride ('$s1' vs '$one'; '$s2')"; fi
+
 # bad input: usage errors exit 2, a missing image or a cfg without [dbisl] exit 1 with an error line
 ok=1
 for args in "cfg/dbisl-tiny.cfg $W" "cfg/dbisl-tiny.cfg $W $img -bogus" "cfg/dbisl-tiny.cfg $W $img -stride 1 2"; do

@@ -215,6 +215,8 @@ static void run_cmd_row(const cfg_key *k, double v)
         snprintf(cmd, sizeof(cmd), "%s seg3d predict " OUT "base.cfg %s %scase_000/image.nii.gz " OUT "pred.nii.gz -stride %s", darknet_bin, W, D, val);
     else if(!strcmp(c, "test"))
         snprintf(cmd, sizeof(cmd), "%s seg3d test %ssynth.data " OUT "base.cfg %s -stride %s", darknet_bin, D, W, val);
+    else if(!strcmp(c, "heads"))
+        snprintf(cmd, sizeof(cmd), "%s seg3d heads " OUT "base.cfg %s %scase_000/image.nii.gz -stride %s", darknet_bin, W, D, val);
     else if(!strcmp(c, "synth") && !strcmp(f, "<n>"))
         snprintf(cmd, sizeof(cmd), "%s seg3d synth " OUT "s %s -size 1 2 2", darknet_bin, val);
     else if(!strcmp(c, "synth") && !strcmp(f, "-size"))
