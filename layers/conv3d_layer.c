@@ -7,6 +7,7 @@
 #include "conv3d_layer.h"
 #include "conv3d_onednn.h"
 #include "conv3d_direct.h"
+#include "conv3d_winograd.h"
 #include "layers3d.h"
 
 dims3d conv3d_out_dims(dims3d in, const conv3d_options *o)
@@ -141,6 +142,7 @@ void forward_conv3d_layer(layer l, network net)
     const int T = chunk_threads(st);
     if(pointwise_thin(l, st)){ pointwise_forward(l, net); c3_post_forward(l, net); return; }
     if(conv3d_direct_applies(l) && conv3d_direct_forward(l, net) == 0){ c3_post_forward(l, net); return; }
+    if(conv3d_winograd_forward_applies(l) && conv3d_winograd_forward(l, net) == 0){ c3_post_forward(l, net); return; }
 #ifdef ONEDNN
     if(conv3d_onednn_forward(l, net) == 0){ c3_post_forward(l, net); return; }
 #endif
@@ -276,6 +278,7 @@ void backward_conv3d_layer(layer l, network net)
     c3_post_backward(l, net);
     if(pointwise_thin(l, st) && pointwise_backward(l, net) == 0) return;
     if(conv3d_direct_applies(l) && conv3d_direct_backward(l, net) == 0) return;
+    if(conv3d_winograd_backward_applies(l) && conv3d_winograd_backward(l, net) == 0) return;
 #ifdef ONEDNN
     if(conv3d_onednn_backward(l, net) == 0) return;
 #endif

@@ -1,0 +1,109 @@
+/* Tests of [conv3d]'s Winograd loops (layers/conv3d_winograd.c): the same forward, data gradient and weight gradient as the general path (oneDNN or vol2col + GEMM) to float rounding on shapes with odd sides, partial tile rows and channel counts off the register blocks, the same bits at 1, 2 and 3 threads, and the shape rule. */
+#include <omp.h>
+#include "testlib.h"
+#include "darknet.h"
+#include "darknet3d.h"
+#include "conv3d_winograd.h"
+#include "cpu_isa.h"
+#include "conv3d_test.h"
+
+typedef c3t_shape shape;
+
+static void check_shape(const shape *s)
+{
+    const int B = 2;
+    network *net = c3t_one_layer(s, B, "conv3d", "tests/out/conv3d_winograd.cfg");
+    CHECK_MSG(net != 0, "cfg of %dx%dx%dx%d -> %d", s->c, s->d, s->h, s->w, s->oc);
+    if(!net) return;
+    layer l = net->layers[1];
+    CHECK_MSG(conv3d_winograd_backward_applies(l) && conv3d_winograd_forward_applies(l) == (s->c >= 8),
+              "the Winograd loops should take %d -> %d channels at %dx%dx%d", s->c, s->oc, s->d, s->h, s->w);
+    size_t nx = (size_t)B * l.inputs, ny = (size_t)B * l.outputs, nw = (size_t)l.nweights;
+    float *x = malloc(nx * sizeof(float)), *buf = malloc(2 * (ny + nx + nw) * sizeof(float));
+    float *y0 = buf, *dx0 = y0 + ny, *dw0 = dx0 + nx, *y1 = dw0 + nw, *dx1 = y1 + ny, *dw1 = dx1 + nx;
+    c3t_fill(x, nx, 0.017);
+    int saved = omp_get_max_threads(), threads[3] = {1, 2, 3}, t;
+    conv3d_winograd_mode = 0;
+    c3t_run(net, x, y0, dx0, dw0);
+    conv3d_winograd_mode = 2;
+    for(t = 0; t < 3; ++t){
+        omp_set_num_threads(threads[t]);
+        if(t == 0){
+            c3t_run(net, x, y1, dx1, dw1);
+            double ey = c3t_max_rel(y1, y0, ny), ex = c3t_max_rel(dx1, dx0, nx), ew = c3t_max_rel(dw1, dw0, nw);
+            CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "%d -> %d at %dx%dx%d: relative errors forward %g, dX %g, dW %g",
+                      s->c, s->oc, s->d, s->h, s->w, ey, ex, ew);
+            continue;
+        }
+        float *y = malloc((ny + nx + nw) * sizeof(float)), *dx = y + ny, *dw = dx + nx;
+        c3t_run(net, x, y, dx, dw);
+        CHECK_MSG(memcmp(y, y1, ny * sizeof(float)) == 0 && memcmp(dx, dx1, nx * sizeof(float)) == 0 &&
+                  memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: results differ at %d threads", s->c, s->oc, threads[t]);
+        free(y);
+    }
+    conv3d_winograd_mode = 1;
+    omp_set_num_threads(saved);
+    free(x); free(buf);
+    free_network(net);
+}
+
+static int cpu_has_avx2(void) { return cpu_isa_level() >= CPU_ISA_AVX2; }
+
+static void test_winograd_matches_general_path(void)
+{
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 and FMA, or ONEDNN_MAX_CPU_ISA caps it: the Winograd loops are not used here");
+    static const shape S[] = {
+        {16, 16, 6, 8, 32, 3, 3, 3, 1, 1, 1},   /* make bench's full-resolution layer, 2 tile rows of 16 tiles */
+        {8, 8, 5, 7, 48, 3, 3, 3, 1, 1, 1},     /* LA-mini's: odd depth and height (half-empty tiles) */
+        {1, 16, 4, 4, 17, 3, 3, 3, 1, 1, 1},    /* one input channel, an odd row: 9 tiles in two vectors */
+        {7, 5, 3, 5, 23, 3, 3, 3, 1, 1, 1},     /* channel counts off the register blocks (6, 4, 2, 1 and 2, 1) */
+        {32, 64, 2, 3, 16, 3, 3, 3, 1, 1, 1},   /* the most channels the rule takes: one tile row per block */
+    };
+    size_t i;
+    for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
+}
+
+static void test_shape_rule(void)
+{
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 and FMA, or ONEDNN_MAX_CPU_ISA caps it");
+    /* fw, bw: whether the forward and the backward pass take the Winograd loops */
+    static const struct { shape s; int fw, bw; } S[] = {
+        {{8, 8, 3, 4, 32, 3, 3, 3, 0, 0, 0}, 0, 0},     /* no padding */
+        {{8, 8, 3, 4, 32, 3, 3, 3, 1, 1, 1, 2}, 0, 0},  /* stride 2 along depth */
+        {{8, 8, 3, 4, 32, 1, 3, 3, 0, 1, 1}, 0, 0},     /* a 1x3x3 kernel */
+        {{8, 8, 3, 4, 15, 3, 3, 3, 1, 1, 1}, 0, 0},     /* rows shorter than two vectors */
+        {{7, 8, 3, 4, 32, 3, 3, 3, 1, 1, 1}, 0, 1},     /* fewer than 8 input channels: the backward only */
+        {{64, 33, 3, 4, 32, 3, 3, 3, 1, 1, 1}, 1, 0},   /* out_c x c above 2048: the forward only */
+        {{64, 64, 3, 4, 32, 3, 3, 3, 1, 1, 1}, 1, 0},   /* 4096: the forward only */
+        {{65, 64, 3, 4, 32, 3, 3, 3, 1, 1, 1}, 0, 0},   /* above 4096 */
+    };
+    size_t i;
+    conv3d_winograd_mode = 2;
+    for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i){
+        network *net = c3t_one_layer(&S[i].s, 1, "conv3d", "tests/out/conv3d_winograd.cfg");
+        CHECK(net != 0);
+        if(!net) continue;
+        layer l = net->layers[1];
+        CHECK_MSG(conv3d_winograd_forward_applies(l) == S[i].fw && conv3d_winograd_backward_applies(l) == S[i].bw,
+                  "case %zu: forward %d backward %d, expected %d %d", i, conv3d_winograd_forward_applies(l),
+                  conv3d_winograd_backward_applies(l), S[i].fw, S[i].bw);
+        free_network(net);
+    }
+    conv3d_winograd_mode = 0;
+    network *net = c3t_one_layer(&S[0].s, 1, "conv3d", "tests/out/conv3d_winograd.cfg");
+    if(net){
+        CHECK_MSG(!conv3d_winograd_forward_applies(net->layers[1]) && !conv3d_winograd_backward_applies(net->layers[1]), "mode 0 takes nothing");
+        free_network(net);
+    }
+    conv3d_winograd_mode = 1;
+}
+
+int main(void)
+{
+    darknet3d_init();
+    gpu_index = -1;
+    if(system("mkdir -p tests/out")) return 1;
+    RUN(test_winograd_matches_general_path);
+    RUN(test_shape_rule);
+    TEST_MAIN_END();
+}
