@@ -19,6 +19,12 @@ int conv3d_winograd_mode = 1;
 #define WGRAD_BLOCK 4096
 #endif
 #define WGRAD_BLOCK_DOC  /* the same for the weight gradient, whose products sum over the block's tiles */
+#ifndef FWD_TILES
+#define FWD_TILES 32      /* fewest tiles per block of the forward pass and data gradient (64 -> 64 at 8x16x16: 8 tiles a row) */
+#endif
+#ifndef WGRAD_TILES
+#define WGRAD_TILES 128   /* fewest tiles per block of the weight gradient: each block adds into all its group's sums */
+#endif
 #ifndef MAX_CC
 #define MAX_CC 2048       /* most out_c x c of the backward pass */
 #endif
@@ -46,7 +52,7 @@ int conv3d_winograd_backward_applies(layer l) { return shape_rule(l) && (long)l.
  * `rows` consecutive tile rows of the nrows (tile row r: tile z r / ty, tile y r % ty), NT = rows * txp tiles. */
 typedef struct { int c, oc, d, h, w, ty, txp, L, rows, nrows; size_t NT, fsc, fso; } wtile;
 
-static wtile wtile_of(int c, int oc, int d, int h, int w, int budget)
+static wtile wtile_of(int c, int oc, int d, int h, int w, int budget, int min_tiles)
 {
     wtile t;
     int tx = (w + 1) / 2, r;
@@ -56,6 +62,7 @@ static wtile wtile_of(int c, int oc, int d, int h, int w, int budget)
     t.L = 2 * t.txp + 2;
     t.nrows = (d + 1) / 2 * t.ty;
     r = budget / ((c + oc) * t.txp);
+    if(r * t.txp < min_tiles) r = (min_tiles + t.txp - 1) / t.txp;
     t.rows = r < 1 ? 1 : r > t.nrows ? t.nrows : r;
     t.NT = (size_t)t.rows * t.txp;
     t.fsc = (size_t)c * t.NT + F_PAD;
@@ -304,7 +311,7 @@ static void correlate(const float *in, size_t in_stride, const float *U, const w
 int conv3d_winograd_forward(layer l, network net)
 {
     const geom3d *g = &c3_state(l)->g;
-    const wtile t = wtile_of(l.c, l.out_c, g->d, g->h, g->w, FWD_BLOCK);
+    const wtile t = wtile_of(l.c, l.out_c, g->d, g->h, g->w, FWD_BLOCK, FWD_TILES);
     const int T = omp_get_max_threads();
     float *U = malloc(((size_t)NF * l.out_c * l.c + (size_t)T * scratch_floats(&t)) * sizeof(float));
     if(!U) return -1;
@@ -419,7 +426,7 @@ static void weights_from(const float *dU, int oc, int c, float *dw)
 static int backward_weights(layer l, network net)
 {
     const geom3d *g = &c3_state(l)->g;
-    const wtile t = wtile_of(l.c, l.out_c, g->d, g->h, g->w, WGRAD_BLOCK);
+    const wtile t = wtile_of(l.c, l.out_c, g->d, g->h, g->w, WGRAD_BLOCK, WGRAD_TILES);
     const int T = omp_get_max_threads();
     const long nb = (t.nrows + t.rows - 1) / t.rows, ntask = (long)l.batch * nb, G = ntask < WG_GROUPS ? ntask : WG_GROUPS;
     const size_t slot = scratch_floats(&t), nu = (size_t)NF * l.out_c * l.c;
@@ -461,7 +468,7 @@ static int backward_weights(layer l, network net)
 int conv3d_winograd_backward(layer l, network net)
 {
     const geom3d *g = &c3_state(l)->g;
-    const wtile t = wtile_of(l.out_c, l.c, g->d, g->h, g->w, FWD_BLOCK);
+    const wtile t = wtile_of(l.out_c, l.c, g->d, g->h, g->w, FWD_BLOCK, FWD_TILES);
     const int T = omp_get_max_threads();
     float *U = 0;
     if(net.delta && !(U = malloc(((size_t)NF * l.out_c * l.c + (size_t)T * scratch_floats(&t)) * sizeof(float)))) return -1;

@@ -31,6 +31,8 @@ static void check_shape(const shape *s)
         if(t == 0){
             c3t_run(net, x, y1, dx1, dw1);
             double ey = c3t_max_rel(y1, y0, ny), ex = c3t_max_rel(dx1, dx0, nx), ew = c3t_max_rel(dw1, dw0, nw);
+            printf("  %d -> %d at %dx%dx%d: max difference over max magnitude, forward %.2g, dX %.2g, dW %.2g\n", s->c, s->oc,
+                   s->d, s->h, s->w, ey, ex, ew);
             CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "%d -> %d at %dx%dx%d: relative errors forward %g, dX %g, dW %g",
                       s->c, s->oc, s->d, s->h, s->w, ey, ex, ew);
             continue;
