@@ -10,25 +10,8 @@
 
 typedef c3b_shape shape;
 
-/* one forward and backward of layer 1; *fwd gets the forward's seconds, the return value both */
-static double once(network *net, float *x, float *dx, float *dy, double *fwd)
-{
-    layer l = net->layers[1];
-    network nn = *net;
-    nn.train = 1;
-    nn.index = 1;
-    nn.input = x;
-    nn.delta = dx;
-    double t0 = omp_get_wtime();
-    l.forward(l, nn);
-    double t1 = omp_get_wtime();
-    memcpy(l.delta, dy, (size_t)l.batch * l.outputs * sizeof(float));
-    double t2 = omp_get_wtime();
-    l.backward(l, nn);
-    double t3 = omp_get_wtime();
-    *fwd = t1 - t0;
-    return (t1 - t0) + (t3 - t2);
-}
+/* the general path (0) or the Winograd loops wherever their shape rule holds (1) */
+static void use(int winograd) { conv3d_winograd_mode = winograd ? 2 : 0; }
 
 int main(int argc, char **argv)
 {
@@ -48,7 +31,7 @@ int main(int argc, char **argv)
     darknet3d_init();
     gpu_index = -1;
     if(system("mkdir -p tests/out")) return 1;
-    printf("%-28s %11s %11s %7s %12s %18s  %s\n", "layer (batch)", "general ms", "winograd ms", "ratio", "equiv. GF/s", "forward ms g / w", "passes taken");
+    printf("%-28s %12s %12s %8s %12s %18s  %s\n", "layer (batch)", "general ms", "winograd ms", "ratio", "equiv. GF/s", "forward ms g / w", "passes taken");
     double tg = 0, tw = 0;
     size_t k;
     for(k = 0; k < sizeof(S) / sizeof(S[0]); ++k){
@@ -62,29 +45,19 @@ int main(int argc, char **argv)
             continue;
         }
         c3b_bufs buf = c3b_alloc(l);
-        double bg = 1e30, bw = 1e30, fg = 1e30, fw = 1e30;
-        int r;
-        for(r = 0; r <= reps; ++r){          /* round 0 warms both paths up */
-            double fa, fb;
-            conv3d_winograd_mode = 0;
-            double a = once(net, buf.x, buf.dx, buf.dy, &fa);
-            conv3d_winograd_mode = 2;
-            double b = once(net, buf.x, buf.dx, buf.dy, &fb);
-            if(r > 0){ if(a < bg) bg = a; if(b < bw) bw = b; if(fa < fg) fg = fa; if(fb < fw) fw = fb; }
-        }
+        double t[2], f[2];
+        c3b_best(net, &buf, use, reps, t, f);
         /* forward + data gradient + weight gradient, each the FLOPs of a direct convolution */
         double gflop = 3.0 * 2.0 * S[k].c * S[k].oc * 27.0 * S[k].d * S[k].h * S[k].w * batch / 1e9;
         char name[64];
         snprintf(name, sizeof(name), "%s (%d)", S[k].name, batch);
-        printf("%-28s %11.1f %11.1f %7.2f %12.1f %8.1f / %-8.1f  %s\n", name, bg * 1e3, bw * 1e3, bw / bg, gflop / bw, fg * 1e3, fw * 1e3,
+        printf("%-28s %12.1f %12.1f %8.2f %12.1f %8.1f / %-8.1f  %s\n", name, t[0] * 1e3, t[1] * 1e3, t[1] / t[0], gflop / t[1], f[0] * 1e3, f[1] * 1e3,
                conv3d_winograd_forward_applies(l) ? conv3d_winograd_backward_applies(l) ? "both" : "forward" : "backward");
-        tg += bg; tw += bw;
+        tg += t[0]; tw += t[1];
         c3b_free(&buf);
         free_network(net);
     }
     conv3d_winograd_mode = 1;
-    if(tg <= 0){ printf("conv3d_winograd_ratio=n/a\n"); return 0; }
-    printf("%-28s %11.1f %11.1f %7.2f\n", "total", tg * 1e3, tw * 1e3, tw / tg);
-    printf("conv3d_winograd_ratio=%.2f\n", tw / tg);
+    c3b_total("conv3d_winograd_ratio", 28, tg, tw);
     return 0;
 }

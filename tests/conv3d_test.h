@@ -2,6 +2,8 @@
 #ifndef CONV3D_TEST_H
 #define CONV3D_TEST_H
 #include <math.h>
+#include <omp.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include "darknet.h"
@@ -59,5 +61,33 @@ static inline double c3t_max_rel(const float *a, const float *b, size_t n)
     size_t i;
     for(i = 0; i < n; ++i){ m = fmax(m, fabs((double)a[i] - b[i])); s = fmax(s, fabs((double)b[i])); }
     return m / (s > 0 ? s : 1);
+}
+/* layer 1 of net with use(0), the general path, as the reference and use(1), the path under test, at 1, 2 and 3
+ * threads (use(0) again after): err[0..3) gets the largest difference over the largest value of y, dX and dW at one
+ * thread; returns 0 when 2 and 3 threads give the same bits as one, else the first thread count that does not */
+static inline int c3t_compare_paths(network *net, void (*use)(int), double err[3])
+{
+    layer l = net->layers[1];
+    size_t nx = (size_t)l.batch * l.inputs, ny = (size_t)l.batch * l.outputs, nw = (size_t)l.nweights;
+    float *x = malloc(nx * sizeof(float)), *buf = malloc(3 * (ny + nx + nw) * sizeof(float));
+    float *r[3][3];   /* [run][y, dX, dW]: the reference, one thread, more threads */
+    int saved = omp_get_max_threads(), t, k, bad = 0;
+    size_t n[3] = {ny, nx, nw}, off = 0;
+    for(t = 0; t < 3; ++t) for(k = 0; k < 3; ++k){ r[t][k] = buf + off; off += n[k]; }
+    c3t_fill(x, nx, 0.017);
+    use(0);
+    c3t_run(net, x, r[0][0], r[0][1], r[0][2]);
+    use(1);
+    for(t = 1; t <= 3; ++t){
+        omp_set_num_threads(t);
+        float **o = r[t == 1 ? 1 : 2];
+        c3t_run(net, x, o[0], o[1], o[2]);
+        for(k = 0; k < 3 && t > 1 && !bad; ++k) if(memcmp(o[k], r[1][k], n[k] * sizeof(float))) bad = t;
+    }
+    for(k = 0; k < 3; ++k) err[k] = c3t_max_rel(r[1][k], r[0][k], n[k]);
+    omp_set_num_threads(saved);
+    use(0);
+    free(x); free(buf);
+    return bad;
 }
 #endif

@@ -9,43 +9,26 @@
 
 typedef c3t_shape shape;
 
+/* the general path (0) or the Winograd loops wherever their shape rule holds (1) */
+static void use(int winograd) { conv3d_winograd_mode = winograd ? 2 : 0; }
+
 static void check_shape(const shape *s)
 {
-    const int B = 2;
-    network *net = c3t_one_layer(s, B, "conv3d", "tests/out/conv3d_winograd.cfg");
+    network *net = c3t_one_layer(s, 2, "conv3d", "tests/out/conv3d_winograd.cfg");
     CHECK_MSG(net != 0, "cfg of %dx%dx%dx%d -> %d", s->c, s->d, s->h, s->w, s->oc);
     if(!net) return;
     layer l = net->layers[1];
+    use(1);
     CHECK_MSG(conv3d_winograd_backward_applies(l) && conv3d_winograd_forward_applies(l) == (s->c >= 8),
               "the Winograd loops should take %d -> %d channels at %dx%dx%d", s->c, s->oc, s->d, s->h, s->w);
-    size_t nx = (size_t)B * l.inputs, ny = (size_t)B * l.outputs, nw = (size_t)l.nweights;
-    float *x = malloc(nx * sizeof(float)), *buf = malloc(2 * (ny + nx + nw) * sizeof(float));
-    float *y0 = buf, *dx0 = y0 + ny, *dw0 = dx0 + nx, *y1 = dw0 + nw, *dx1 = y1 + ny, *dw1 = dx1 + nx;
-    c3t_fill(x, nx, 0.017);
-    int saved = omp_get_max_threads(), threads[3] = {1, 2, 3}, t;
-    conv3d_winograd_mode = 0;
-    c3t_run(net, x, y0, dx0, dw0);
-    conv3d_winograd_mode = 2;
-    for(t = 0; t < 3; ++t){
-        omp_set_num_threads(threads[t]);
-        if(t == 0){
-            c3t_run(net, x, y1, dx1, dw1);
-            double ey = c3t_max_rel(y1, y0, ny), ex = c3t_max_rel(dx1, dx0, nx), ew = c3t_max_rel(dw1, dw0, nw);
-            printf("  %d -> %d at %dx%dx%d: max difference over max magnitude, forward %.2g, dX %.2g, dW %.2g\n", s->c, s->oc,
-                   s->d, s->h, s->w, ey, ex, ew);
-            CHECK_MSG(ey < 1e-5 && ex < 1e-5 && ew < 1e-5, "%d -> %d at %dx%dx%d: relative errors forward %g, dX %g, dW %g",
-                      s->c, s->oc, s->d, s->h, s->w, ey, ex, ew);
-            continue;
-        }
-        float *y = malloc((ny + nx + nw) * sizeof(float)), *dx = y + ny, *dw = dx + nx;
-        c3t_run(net, x, y, dx, dw);
-        CHECK_MSG(memcmp(y, y1, ny * sizeof(float)) == 0 && memcmp(dx, dx1, nx * sizeof(float)) == 0 &&
-                  memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: results differ at %d threads", s->c, s->oc, threads[t]);
-        free(y);
-    }
+    double e[3];
+    int bad = c3t_compare_paths(net, use, e);
+    printf("  %d -> %d at %dx%dx%d: max difference over max magnitude, forward %.2g, dX %.2g, dW %.2g\n", s->c, s->oc,
+           s->d, s->h, s->w, e[0], e[1], e[2]);
+    CHECK_MSG(e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5, "%d -> %d at %dx%dx%d: relative errors forward %g, dX %g, dW %g",
+              s->c, s->oc, s->d, s->h, s->w, e[0], e[1], e[2]);
+    CHECK_MSG(bad == 0, "%d -> %d: results differ at %d threads", s->c, s->oc, bad);
     conv3d_winograd_mode = 1;
-    omp_set_num_threads(saved);
-    free(x); free(buf);
     free_network(net);
 }
 
