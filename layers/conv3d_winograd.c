@@ -11,23 +11,12 @@ int conv3d_winograd_mode = 1;
 
 #define VL 8              /* floats per vector */
 #define NF 64             /* transformed taps of a 4x4x4 tile: f = (a * 4 + b) * 4 + e over z, y, x */
-#ifndef FWD_BLOCK
-#define FWD_BLOCK 1024
-#endif
-#define FWD_BLOCK_DOC    /* (c + oc) x tiles per block of the forward pass and data gradient: 256 KB of transforms */
-#ifndef WGRAD_BLOCK
-#define WGRAD_BLOCK 4096
-#endif
-#define WGRAD_BLOCK_DOC  /* the same for the weight gradient, whose products sum over the block's tiles */
-#ifndef FWD_TILES
-#define FWD_TILES 32      /* fewest tiles per block of the forward pass and data gradient (64 -> 64 at 8x16x16: 8 tiles a row) */
-#endif
-#ifndef WGRAD_TILES
-#define WGRAD_TILES 128   /* fewest tiles per block of the weight gradient: each block adds into all its group's sums */
-#endif
-#ifndef MAX_CC
-#define MAX_CC 2048       /* most out_c x c of the backward pass */
-#endif
+#define FWD_BLOCK 1024    /* (c + oc) x tiles per block of the forward pass and data gradient: 256 KB of transforms */
+#define FWD_TILES 32      /* and at least this many tiles (64 -> 64 at 8x16x16 has 8 tiles a row) */
+#define WGRAD_BLOCK 4096  /* the same for the weight gradient, */
+#define WGRAD_TILES 128   /* at least this many: each block adds into all of its group's sums */
+#define FWD_CC 4096       /* most out_c x c of the forward pass */
+#define BWD_CC 2048       /* most out_c x c of the backward pass */
 #define WG_GROUPS 8       /* fixed groups of the weight gradient's blocks, each with its own sums */
 #define F_PAD 16          /* floats between the transforms of consecutive f: their rows would otherwise share L1 sets */
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -44,8 +33,8 @@ static int shape_rule(layer l)
     return g->w >= 2 * VL;
 }
 
-int conv3d_winograd_forward_applies(layer l) { return shape_rule(l) && l.c >= 8 && (long)l.out_c * l.c <= 4096; }
-int conv3d_winograd_backward_applies(layer l) { return shape_rule(l) && (long)l.out_c * l.c <= MAX_CC; }
+int conv3d_winograd_forward_applies(layer l) { return shape_rule(l) && l.c >= 8 && (long)l.out_c * l.c <= FWD_CC; }
+int conv3d_winograd_backward_applies(layer l) { return shape_rule(l) && (long)l.out_c * l.c <= BWD_CC; }
 
 /* The tiling of one correlation: an image of c channels, d x h x w voxels, oc output channels of the same size in
  * tiles of 2x2x2; a tile row is the tx tiles along w at one (tile z, tile y), txp = tx rounded up to VL; a block is
@@ -71,7 +60,7 @@ static wtile wtile_of(int c, int oc, int d, int h, int w, int budget, int min_ti
 }
 
 /* floats of one thread's scratch: the block's transformed tiles (64 x c x NT) and products (64 x oc x NT), and rows */
-static size_t scratch_floats(const wtile *t) { return NF * (t->fsc + t->fso) + 33 * (size_t)t->L; }
+static size_t scratch_floats(const wtile *t) { return NF * (t->fsc + t->fso) + 17 * (size_t)t->L; }
 
 #define R restrict
 
