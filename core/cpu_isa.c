@@ -28,3 +28,9 @@ int cpu_isa_level(void)
     }
     return v;
 }
+
+int cpu_isa_avx2_mode(int mode)
+{
+    const int cpu = cpu_isa_level();
+    return cpu >= CPU_ISA_AVX2 && (mode == 2 || (mode == 1 && cpu == CPU_ISA_AVX2));
+}

@@ -14,8 +14,7 @@ int conv3d_wgrad_avx2_kernel = 0;
 
 int conv3d_wgrad_avx2_applies(layer l)
 {
-    const int cpu = cpu_isa_level();
-    if(!l.plugin_state || cpu < CPU_ISA_AVX2 || conv3d_wgrad_avx2_mode == 0 || (conv3d_wgrad_avx2_mode == 1 && cpu == CPU_ISA_AVX512)) return 0;
+    if(!l.plugin_state || !cpu_isa_avx2_mode(conv3d_wgrad_avx2_mode)) return 0;
     const conv3d_state *st = c3_state(l);
     const geom3d *g = &st->g;
     if(st->transposed || g->sd != 1 || g->sh != 1 || g->sw != 1) return 0;

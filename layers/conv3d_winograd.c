@@ -24,8 +24,7 @@ int conv3d_winograd_mode = 1;
 /* the rule both passes share: the CPU and mode, a [conv3d] of 3x3x3 kernels, stride 1, padding 1, rows of two vectors */
 static int shape_rule(layer l)
 {
-    const int cpu = cpu_isa_level();
-    if(!l.plugin_state || cpu < CPU_ISA_AVX2 || conv3d_winograd_mode == 0 || (conv3d_winograd_mode == 1 && cpu == CPU_ISA_AVX512)) return 0;
+    if(!l.plugin_state || !cpu_isa_avx2_mode(conv3d_winograd_mode)) return 0;
     const conv3d_state *st = c3_state(l);
     const geom3d *g = &st->g;
     if(st->transposed || g->kd != 3 || g->kh != 3 || g->kw != 3) return 0;
