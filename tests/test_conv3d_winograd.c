@@ -48,6 +48,42 @@ static void test_winograd_matches_general_path(void)
     for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
 }
 
+/* random shapes the rule takes in one pass or both, batch 1 to 3: depth and height from 1 (one half-empty tile), rows
+ * of 16 to 71 voxels, 1 to 64 channels on each side (out x in at most 4096), on and off the register blocks;
+ * WINOGRAD_SHAPES=N sets how many (default 12), the seed is fixed */
+static void test_random_shapes(void)
+{
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 and FMA, or ONEDNN_MAX_CPU_ISA caps it");
+    const char *env = getenv("WINOGRAD_SHAPES");
+    int n = env ? atoi(env) : 12, i;
+    unsigned r = 12345u;
+#define RND(lo, hi) (r = r * 1103515245u + 12345u, (lo) + (int)((r >> 16) % (unsigned)((hi) - (lo) + 1)))
+    for(i = 0; i < n; ++i){
+        shape s = {0};
+        s.c = RND(1, 64); s.oc = RND(1, 64);
+        while((long)s.c * s.oc > 4096) s.oc /= 2;
+        s.d = RND(1, 6); s.h = RND(1, 7); s.w = RND(16, 71);
+        s.kd = s.kh = s.kw = 3; s.pd = s.ph = s.pw = 1;
+        int batch = RND(1, 3);
+        network *net = c3t_one_layer(&s, batch, "conv3d", "tests/out/conv3d_winograd.cfg");
+        CHECK_MSG(net != 0, "cfg of %dx%dx%dx%d -> %d", s.c, s.d, s.h, s.w, s.oc);
+        if(!net) continue;
+        layer l = net->layers[1];
+        use(1);
+        CHECK_MSG(conv3d_winograd_forward_applies(l) == (s.c >= 8) &&
+                  conv3d_winograd_backward_applies(l) == ((long)s.c * s.oc <= 2048),
+                  "the rule should take %d -> %d at %dx%dx%d", s.c, s.oc, s.d, s.h, s.w);
+        double e[3];
+        int bad = c3t_compare_paths(net, use, e);
+        CHECK_MSG(e[0] < 1e-5 && e[1] < 1e-5 && e[2] < 1e-5 && bad == 0,
+                  "%d -> %d at %dx%dx%d, batch %d: relative errors forward %g, dX %g, dW %g; threads differing %d",
+                  s.c, s.oc, s.d, s.h, s.w, batch, e[0], e[1], e[2], bad);
+        free_network(net);
+    }
+#undef RND
+    conv3d_winograd_mode = 1;
+}
+
 static void test_shape_rule(void)
 {
     if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 and FMA, or ONEDNN_MAX_CPU_ISA caps it");
@@ -89,6 +125,7 @@ int main(void)
     gpu_index = -1;
     if(system("mkdir -p tests/out")) return 1;
     RUN(test_winograd_matches_general_path);
+    RUN(test_random_shapes);
     RUN(test_shape_rule);
     TEST_MAIN_END();
 }
