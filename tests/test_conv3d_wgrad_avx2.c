@@ -67,7 +67,10 @@ static void check_shape(const shape *s)
     /* the layer's backward takes the kernel for dW; forward and dX are oneDNN's as before */
     c3t_run(net, x, y1, dx1, dw);
     CHECK_MSG(memcmp(y1, y0, ny * sizeof(float)) == 0 && memcmp(dx1, dx0, nx * sizeof(float)) == 0 &&
-              memcmp(dw, dw1, nw * sizeof(float)) == 0, "%d -> %d: the layer's backward did not take the kernel for dW alone", s->c, s->oc);
+              memcmp(dw, dw1, nw * sizeof(float)) == 0,
+              "%d -> %d at %dx%dx%d, kernel %dx%dx%d pad %d,%d,%d: the layer's backward did not take the kernel for dW alone "
+              "(the same y %d, dX %d, dW %d)", s->c, s->oc, s->d, s->h, s->w, s->kd, s->kh, s->kw, s->pd, s->ph, s->pw,
+              !memcmp(y1, y0, ny * sizeof(float)), !memcmp(dx1, dx0, nx * sizeof(float)), !memcmp(dw, dw1, nw * sizeof(float)));
 #endif
     conv3d_wgrad_avx2_mode = 1;
     free(x); free(buf); free(dw);
@@ -95,6 +98,31 @@ static void test_kernel_matches_general_path(void)
     };
     size_t i;
     for(i = 0; i < sizeof(S) / sizeof(S[0]); ++i) check_shape(&S[i]);
+    conv3d_direct_enabled = 1;
+}
+
+/* random shapes the rule takes (stride 1, kernel sides 1 to 3, padding up to k - 1): sides from 1 voxel, rows of 1 to
+ * 40, 1 to 40 channels a side, each through both kernels as check_shape runs them; WGRAD_SHAPES=N sets how many
+ * (default 12), the seed is fixed */
+static void test_random_shapes(void)
+{
+    if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA, or ONEDNN_MAX_CPU_ISA caps it");
+    const char *env = getenv("WGRAD_SHAPES");
+    int n = env ? atoi(env) : 12, i;
+    unsigned r = 4242u;
+#define RND(lo, hi) (r = r * 1103515245u + 12345u, (lo) + (int)((r >> 16) % (unsigned)((hi) - (lo) + 1)))
+    conv3d_direct_enabled = 0;
+    for(i = 0; i < n; ++i){
+        shape s = {0};
+        s.c = RND(1, 40); s.oc = RND(1, 40);
+        s.kd = RND(1, 3); s.kh = RND(1, 3); s.kw = RND(1, 3);
+        s.pd = RND(0, s.kd - 1); s.ph = RND(0, s.kh - 1); s.pw = RND(0, s.kw - 1);
+        s.d = RND(s.kd, 6); s.h = RND(s.kh, 7); s.w = RND(s.kw > 1 ? s.kw : 1, 40);
+        s.sd = 1;
+        if(s.kd * s.kh * s.kw == 1 && s.oc <= 4) s.oc += 4;   /* 1x1x1 with at most 4 filters: the pointwise loops */
+        check_shape(&s);
+    }
+#undef RND
     conv3d_direct_enabled = 1;
 }
 
@@ -164,6 +192,7 @@ int main(void)
     conv3d_winograd_mode = 0;   /* these 3x3x3 layers would take the Winograd loops, which have their own test */
     if(system("mkdir -p tests/out")) return 1;
     RUN(test_kernel_matches_general_path);
+    RUN(test_random_shapes);
     RUN(test_shape_rule);
     RUN(test_isa_cap);
     TEST_MAIN_END();
