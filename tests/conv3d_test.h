@@ -20,6 +20,20 @@ static inline void c3t_fill(float *x, size_t n, double f)
     for(i = 0; i < n; ++i) x[i] = (float)sin(f * (i + 1)) + 0.125f;
 }
 
+/* the next number of a fixed linear congruential stream *r, in lo..hi */
+static inline int c3t_rand(unsigned *r, int lo, int hi)
+{
+    *r = *r * 1103515245u + 12345u;
+    return lo + (int)((*r >> 16) % (unsigned)(hi - lo + 1));
+}
+
+/* how many random shapes a sweep runs: the environment variable name, else n */
+static inline int c3t_sweep_count(const char *name, int n)
+{
+    const char *e = getenv(name);
+    return e ? atoi(e) : n;
+}
+
 /* [net] takes one channel: a pointwise layer 0 makes s->c, and layer 1 is the layer under test, of kind ("conv3d" or
  * "deconv3d"), without batch-norm, linear; written to path */
 static inline network *c3t_one_layer(const c3t_shape *s, int batch, const char *kind, const char *path)

@@ -107,22 +107,19 @@ static void test_kernel_matches_general_path(void)
 static void test_random_shapes(void)
 {
     if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 with FMA, or ONEDNN_MAX_CPU_ISA caps it");
-    const char *env = getenv("WGRAD_SHAPES");
-    int n = env ? atoi(env) : 12, i;
+    int n = c3t_sweep_count("WGRAD_SHAPES", 12), i;
     unsigned r = 4242u;
-#define RND(lo, hi) (r = r * 1103515245u + 12345u, (lo) + (int)((r >> 16) % (unsigned)((hi) - (lo) + 1)))
     conv3d_direct_enabled = 0;
     for(i = 0; i < n; ++i){
         shape s = {0};
-        s.c = RND(1, 40); s.oc = RND(1, 40);
-        s.kd = RND(1, 3); s.kh = RND(1, 3); s.kw = RND(1, 3);
-        s.pd = RND(0, s.kd - 1); s.ph = RND(0, s.kh - 1); s.pw = RND(0, s.kw - 1);
-        s.d = RND(s.kd, 6); s.h = RND(s.kh, 7); s.w = RND(s.kw > 1 ? s.kw : 1, 40);
+        s.c = c3t_rand(&r, 1, 40); s.oc = c3t_rand(&r, 1, 40);
+        s.kd = c3t_rand(&r, 1, 3); s.kh = c3t_rand(&r, 1, 3); s.kw = c3t_rand(&r, 1, 3);
+        s.pd = c3t_rand(&r, 0, s.kd - 1); s.ph = c3t_rand(&r, 0, s.kh - 1); s.pw = c3t_rand(&r, 0, s.kw - 1);
+        s.d = c3t_rand(&r, s.kd, 6); s.h = c3t_rand(&r, s.kh, 7); s.w = c3t_rand(&r, s.kw > 1 ? s.kw : 1, 40);
         s.sd = 1;
         if(s.kd * s.kh * s.kw == 1 && s.oc <= 4) s.oc += 4;   /* 1x1x1 with at most 4 filters: the pointwise loops */
         check_shape(&s);
     }
-#undef RND
     conv3d_direct_enabled = 1;
 }
 

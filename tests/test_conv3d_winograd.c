@@ -54,17 +54,15 @@ static void test_winograd_matches_general_path(void)
 static void test_random_shapes(void)
 {
     if(!cpu_has_avx2()) SKIP("this CPU has no AVX2 and FMA, or ONEDNN_MAX_CPU_ISA caps it");
-    const char *env = getenv("WINOGRAD_SHAPES");
-    int n = env ? atoi(env) : 12, i;
+    int n = c3t_sweep_count("WINOGRAD_SHAPES", 12), i;
     unsigned r = 12345u;
-#define RND(lo, hi) (r = r * 1103515245u + 12345u, (lo) + (int)((r >> 16) % (unsigned)((hi) - (lo) + 1)))
     for(i = 0; i < n; ++i){
         shape s = {0};
-        s.c = RND(1, 64); s.oc = RND(1, 64);
+        s.c = c3t_rand(&r, 1, 64); s.oc = c3t_rand(&r, 1, 64);
         while((long)s.c * s.oc > 4096) s.oc /= 2;
-        s.d = RND(1, 6); s.h = RND(1, 7); s.w = RND(16, 71);
+        s.d = c3t_rand(&r, 1, 6); s.h = c3t_rand(&r, 1, 7); s.w = c3t_rand(&r, 16, 71);
         s.kd = s.kh = s.kw = 3; s.pd = s.ph = s.pw = 1;
-        int batch = RND(1, 3);
+        int batch = c3t_rand(&r, 1, 3);
         network *net = c3t_one_layer(&s, batch, "conv3d", "tests/out/conv3d_winograd.cfg");
         CHECK_MSG(net != 0, "cfg of %dx%dx%dx%d -> %d", s.c, s.d, s.h, s.w, s.oc);
         if(!net) continue;
@@ -80,7 +78,6 @@ static void test_random_shapes(void)
                   s.c, s.oc, s.d, s.h, s.w, batch, e[0], e[1], e[2], bad);
         free_network(net);
     }
-#undef RND
     conv3d_winograd_mode = 1;
 }
 
