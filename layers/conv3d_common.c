@@ -5,6 +5,8 @@
 #include <string.h>
 #include <omp.h>
 #include "conv3d_common.h"
+
+int conv3d_first_layer_rule = 1;
 #include "conv3d_onednn.h"
 #include "cfg_options.h"
 #include "option_list.h"
@@ -388,7 +390,7 @@ int c3_parse_section(list *options, size_params params, layer *l, const c3_kind 
                      o.k[0], o.k[1], o.k[2], in.d, in.h, in.w, o.p[0], o.p[1], o.p[2]);
         return -1;
     }
-    o.first = params.index == 0;
+    o.first = conv3d_first_layer_rule && params.index == 0;
     *l = c3_make_layer(params.batch, in, o, k);
     if(!l->weights) return layer3d_alloc_error(err, errlen);
     return 0;

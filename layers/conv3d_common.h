@@ -24,6 +24,9 @@ typedef struct {
                                  * cfg key: set by the parser from the layer's index) */
 } conv3d_options;
 int conv3d_read_options(list *options, const char *sec, conv3d_options *o, char *err, size_t errlen);
+/* 1 (the default): the parser marks a network's layer 0 as first; 0: no layer is first, so that a test that asks a
+ * lone layer for its input's gradient on the GPU gets the operation searched and its workspace sized */
+extern int conv3d_first_layer_rule;
 
 /* Private state of a conv3d/deconv3d layer, in l.plugin_state (one block: free_layer frees it).
  * Parameters of such a layer (PyTorch Conv3d/ConvTranspose3d [+ BatchNorm3d]):

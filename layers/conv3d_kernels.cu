@@ -136,10 +136,24 @@ static void c3_algo_key(const layer *l, int *key)
     const geom3d *g = &st->g;
     int k[C3_KEYLEN] = {l->batch, g->c, g->d, g->h, g->w, st->transposed ? l->c : l->out_c, g->od, g->oh, g->ow,
                         g->kd, g->kh, g->kw, g->pd, g->ph, g->pw, g->sd, g->sh, g->sw, darknet3d_precision, darknet3d_deterministic,
-                        /* inference searches one operation, which differs by kind: a [conv3d] and a [deconv3d] of one
-                         * convolution shape (V-Net's down- and up-sampling) share a choice only in training */
-                        layer3d_inference ? 1 + st->transposed : 0, c3_cl(l), c3_thin_gpu_mode, st->first};
+                        /* a [conv3d] and a [deconv3d] of one convolution shape (V-Net's down- and up-sampling) share
+                         * cuDNN's choice only in training, and only where no direct kernel is timed: inference searches
+                         * one operation, which differs by kind, and the direct kernels' choice is in the layer's terms */
+                        layer3d_inference ? 1 + st->transposed : c3_thin_gpu_mode && c3_thin_applies(l) ? 3 + st->transposed : 0,
+                        c3_cl(l), c3_thin_gpu_mode, st->first};
     memcpy(key, k, sizeof(k));
+}
+
+/* the cuDNN operations (C3_FW, C3_BD, C3_BF) the network runs for l: inference only the forward pass ([conv3d]:
+ * forward, [deconv3d]: backward-data), the network's first layer never its input's gradient; the others keep the
+ * default algorithms, unsearched and without a workspace */
+static void c3_needed(const layer *l, int need[3])
+{
+    const conv3d_state *st = c3_state(*l);
+    int grad_in = !layer3d_inference && !st->first;
+    need[C3_FW] = st->transposed ? grad_in : 1;
+    need[C3_BD] = st->transposed ? 1 : grad_in;
+    need[C3_BF] = !layer3d_inference;
 }
 
 /* entries one search may return: cuDNN's own count (one per algorithm and math type), at least the algorithms' */
@@ -255,10 +269,9 @@ static int c3_choose_algos(layer *l)
     l->bf_algo = CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1;
     st->math[C3_FW] = st->math[C3_BD] = st->math[C3_BF] = c3_search_math();
     cudnnHandle_t h = cudnn_handle();
-    /* inference runs forward passes only ([conv3d]: cuDNN forward, [deconv3d]: backward-data), the network's first layer
-     * never its input's gradient; operations not needed keep the defaults, unsearched and without a workspace */
-    int grad_in = !layer3d_inference && !st->first;
-    int need_fw = st->transposed ? grad_in : 1, need_bd = st->transposed ? 1 : grad_in, need_bf = !layer3d_inference;
+    int need[3];
+    c3_needed(l, need);
+    int need_fw = need[C3_FW], need_bd = need[C3_BD], need_bf = need[C3_BF];
     cudnnStatus_t cs = cudnnGetConvolutionForwardAlgorithmMaxCount(h, &n[C3_FW]);
     n[C3_FW] = c3_perf_count(cs, n[C3_FW], CUDNN_CONVOLUTION_FWD_ALGO_COUNT);
     cs = cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, &n[C3_BD]);
@@ -319,17 +332,18 @@ static int c3_setup_layout(layer *l)
     if(c3_descriptors(l)) return -1;
     if(c3_choose_algos(l) && c3_cl(l)) return 1;
     size_t most = 0, s = 0;
-    int t = c3_state(*l)->transposed, inf = layer3d_inference;   /* inference: only the operation its forward runs */
+    int need[3], inf = layer3d_inference;
+    c3_needed(l, need);
     /* a chosen algorithm the descriptors cannot run is an error of the layer's make, not an abort in the first pass */
-    if((!inf || !t) && CUDNN3D_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, c3_conv_desc(*l, C3_FW),
+    if(need[C3_FW] && CUDNN3D_TRY(cudnnGetConvolutionForwardWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->weightDesc, c3_conv_desc(*l, C3_FW),
                                                            l->dstTensorDesc, l->fw_algo, &s))) return -1;
     if(s > most) most = s;
     s = 0;
-    if((!inf || t) && CUDNN3D_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BD),
+    if(need[C3_BD] && CUDNN3D_TRY(cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn_handle(), l->weightDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BD),
                                                                 l->srcTensorDesc, l->bd_algo, &s))) return -1;
     if(s > most) most = s;
     s = 0;
-    if(!inf && CUDNN3D_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BF),
+    if(need[C3_BF] && CUDNN3D_TRY(cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn_handle(), l->srcTensorDesc, l->dstTensorDesc, c3_conv_desc(*l, C3_BF),
                                                                   l->weightDesc, l->bf_algo, &s))) return -1;
     if(s > most) most = s;
     c3_state(*l)->cudnn_ws = most;

@@ -703,6 +703,7 @@ int main(int argc, char **argv)
 {
     darknet3d_init();
     have_gpu = darknet3d_gpu_available(0);
+    conv3d_first_layer_rule = 0;   /* each row's layer is layer 0 and is asked for its input's gradient */
     gpu_index = -1;
     if(system("mkdir -p tests/out")) return 1;
     const char *t = getenv("LAYER_TEST_TIME");
