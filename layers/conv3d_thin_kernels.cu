@@ -98,10 +98,20 @@ static long out_voxels(const thin3d_geom *g) { return (long)g->n * g->od * g->oh
 static long in_voxels(const thin3d_geom *g) { return (long)g->n * g->d * g->h * g->w; }
 static size_t weight_bytes(const thin3d_geom *g) { return (size_t)g->oc * g->c * g->k * g->k * g->k * sizeof(float); }
 
+/* While c3_thin_time measures (thin_timing), a refused opt-in or launch is recorded in thin_failed and the layer
+ * keeps cuDNN; while the network runs, it is fatal (core/cuda3d.h). */
+static int thin_timing, thin_failed;
+static void thin_check(cudaError_t e)
+{
+    if(!thin_timing) CUDA3D_CHECK(e);
+    else if(e != cudaSuccess){ thin_failed = 1; (void)cudaGetLastError(); }
+}
+#define THIN_CHECK_LAUNCH() thin_check(cudaPeekAtLastError())
+
 /* weights over 48 KiB of shared memory need the kernel's opt-in (up to THIN3D_MAX_WEIGHTS floats: 64 KiB) */
 template <typename F> static void shared_opt_in(F kernel, size_t bytes)
 {
-    if(bytes > 48 * 1024) CUDA3D_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    if(bytes > 48 * 1024) thin_check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
 }
 
 template <int K, int S>
@@ -116,7 +126,7 @@ static void thin_forward(const thin3d_geom &g, const float *x, const float *w, f
         shared_opt_in(thin_forward_kernel<K, S, 16>, sh);
         thin_forward_kernel<K, S, 16><<<dim3(thin3d_blocks(n), thin3d_padded(g.oc) / 16), THIN3D_THREADS, sh>>>(g, x, w, y, n, add);
     }
-    CUDA3D_CHECK_LAUNCH();
+    THIN_CHECK_LAUNCH();
 }
 
 template <int K, int S>
@@ -131,7 +141,7 @@ static void thin_dgrad(const thin3d_geom &g, const float *dy, const float *w, fl
         shared_opt_in(thin_dgrad_kernel<K, S, 16>, sh);
         thin_dgrad_kernel<K, S, 16><<<dim3(thin3d_blocks(n), thin3d_padded(g.c) / 16), THIN3D_THREADS, sh>>>(g, dy, w, dx, n, add);
     }
-    CUDA3D_CHECK_LAUNCH();
+    THIN_CHECK_LAUNCH();
 }
 
 template <int K, int S>
@@ -140,9 +150,9 @@ static void thin_wgrad(const thin3d_geom &g, const float *x, const float *dy, fl
     long n = out_voxels(&g);
     int chunks = thin3d_wgrad_chunks(n), nw = g.oc * g.c * K * K * K;
     thin_wgrad_kernel<K, S><<<dim3(chunks, (g.oc + THIN3D_WG_OB - 1) / THIN3D_WG_OB * g.c), THIN3D_THREADS>>>(g, x, dy, n, part);
-    CUDA3D_CHECK_LAUNCH();
+    THIN_CHECK_LAUNCH();
     thin_wgrad_finish_kernel<<<(nw + 255) / 256, 256>>>(part, chunks, nw, dw);
-    CUDA3D_CHECK_LAUNCH();
+    THIN_CHECK_LAUNCH();
 }
 
 /* the three geometries of the rule: 1x1x1 and 3x3x3 at stride 1, 2x2x2 at stride 2 */
@@ -201,7 +211,7 @@ extern "C" void c3_thin_backward_gpu(layer l, network net)
 
 /* Milliseconds of the layer's forward pass (when fwd) and of its backward pass with the operations asked for (the
  * input's gradient, the weight gradient), each the mean of 3 runs after one unmeasured run, on zeroed scratch buffers
- * of the layer's sizes; -1 when the device has no memory for them. */
+ * of the layer's sizes; -1 when the device has no memory for them or refuses a launch. */
 extern "C" int c3_thin_time(const layer *l, int fwd, int bwd_data, int bwd_weights, double *fw_ms, double *bwd_ms)
 {
     thin3d_geom g = c3_thin_geom(*l);
@@ -218,6 +228,8 @@ extern "C" int c3_thin_time(const layer *l, int fwd, int bwd_data, int bwd_weigh
        cudaMemset(dw, 0, weight_bytes(&g)) == cudaSuccess){
         float *in = tr ? y : x, *out = tr ? x : y, *din = bwd_data ? in : 0, *gw = bwd_weights ? dw : 0, t1 = 0, t2 = 0;
         int r;
+        thin_timing = 1;
+        thin_failed = 0;
         if(fwd) pass_forward(g, tr, w, in, out);   /* unmeasured first runs */
         pass_backward(g, tr, w, in, out, din, part, gw);
         cudaEventRecord(ev[0]);
@@ -226,7 +238,8 @@ extern "C" int c3_thin_time(const layer *l, int fwd, int bwd_data, int bwd_weigh
         cudaEventRecord(ev[2]);
         for(r = 0; r < 3; ++r) pass_backward(g, tr, w, in, out, din, part, gw);
         cudaEventRecord(ev[3]);
-        if(cudaEventSynchronize(ev[3]) == cudaSuccess && cudaEventElapsedTime(&t1, ev[0], ev[1]) == cudaSuccess &&
+        thin_timing = 0;
+        if(!thin_failed && cudaEventSynchronize(ev[3]) == cudaSuccess && cudaEventElapsedTime(&t1, ev[0], ev[1]) == cudaSuccess &&
            cudaEventElapsedTime(&t2, ev[2], ev[3]) == cudaSuccess){
             *fw_ms = t1 / 3.0; *bwd_ms = t2 / 3.0;
             ok = 0;
