@@ -377,15 +377,15 @@ static void test_dropout_gpu_equals_cpu(void)
 
 /* the GPU twin of the fused [shortcut] (layers/shortcut_fast_kernels.cu) gives Darknet's GPU results bit for bit: every
  * layer's output and delta of a forward and backward, with the activations it fuses (linear, leaky, relu on values of
- * both signs: the sources are linear convolutions), one it leaves to Darknet's pass (logistic), and `from` the layer
- * before (both delta adds in one buffer) */
+ * both signs: the sources are linear convolutions), one it leaves to Darknet's pass (logistic), `from` the layer
+ * before (both delta adds in one buffer), and alpha and beta off the powers of two (products that round) */
 static const char *SC_GPU_CFG =
     "[net]\nbatch=2\nheight=4\nwidth=5\ndepth=3\nchannels=2\n\n"
     "[conv3d]\nfilters=2\nsize=1\nactivation=linear\n\n"
     "[conv3d]\nfilters=2\nsize=1\nactivation=linear\n\n"
     "[shortcut]\nfrom=0\nactivation=linear\n\n"
     "[shortcut]\nfrom=-1\nactivation=leaky\nalpha=-0.5\nbeta=2\n\n"
-    "[shortcut]\nfrom=1\nactivation=relu\nalpha=-1\n\n"
+    "[shortcut]\nfrom=1\nactivation=relu\nalpha=-0.7\nbeta=0.3\n\n"
     "[shortcut]\nfrom=0\nactivation=logistic\n";
 
 #ifdef GPU
