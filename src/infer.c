@@ -293,6 +293,8 @@ static int net_window_fn(void *ctx, float *in, int n, int slots, float *prob, ch
     return r;
 }
 
+long sw_device_windows;
+
 #ifdef GPU
 /* 1 when the sliding window can run on the device: a network on the GPU whose outputs need no rebuilding during
  * the forward pass (src/output_recompute.h; forward_device_input does not rebuild them) */
@@ -335,6 +337,7 @@ static int sw_run_gpu(network *net, const sw_plan *p, const float *vol, int deco
 {
     fg_source s;
     if(fg_source_find(net, decoder, &s, err, errlen)) return -1;
+    cuda_set_device(net->gpu_index);
     sw_geom g = sw_plan_geom(p);
     long nvol = (long)p->dim[0]*p->dim[1]*p->dim[2], npad = p->PD*p->PH*p->PW, pvox = p->pvox, wi;
     long nwin = (long)p->nst[0]*p->nst[1]*p->nst[2];
@@ -372,6 +375,7 @@ static int sw_run_gpu(network *net, const sw_plan *p, const float *vol, int deco
         }
         for(b = 0; b < filled; ++b) sw_scatter_gpu(prob_d + b*pvox, g, pos[3*b], pos[3*b+1], pos[3*b+2], sum_d, cnt_d);
         c->done += filled;
+        sw_device_windows += filled;
         progress_update(c->pg, c->done, c->total);
         filled = 0;
     }

@@ -35,6 +35,9 @@ int sliding_window(const float *vol, int D, int H, int W, const int patch[3], co
  * On GPU (gpu_index >= 0) the heads are pulled from the device. Returns 0 or -1 with err. */
 int network_foreground_prob(network *net, int decoder, float *prob, char *err, size_t errlen);
 
+/* windows the device sliding window (GPU builds) has run since the start: the tests read it to know which path ran */
+extern long sw_device_windows;
+
 /* Sliding-window foreground probability of a whole volume (nx*ny*nz floats, nx fastest) with `net`
  * (input 1 x net->d x net->h x net->w; net->batch windows per forward pass, net->train = 0).
  * stride along (d, h, w) = (z, y, x). prob is overwritten. Returns 0 or -1 with err. */

@@ -211,7 +211,10 @@ static void test_predict_volume_gpu_vs_cpu(void)
             gpu_index = -1;
             CHECK_MSG(network_predict_volume(cpu, vol, nx, ny, nz, stride, dec, pc, err, sizeof(err)) == 0, "%s", err);
             gpu_index = 0;
+            long before = sw_device_windows;
             CHECK_MSG(network_predict_volume(gpu, vol, nx, ny, nz, stride, dec, pg, err, sizeof(err)) == 0, "%s", err);
+            CHECK_MSG(sw_device_windows - before == 6, "%s: %ld windows on the device, 6 expected (the host path ran)", cfgs[k],
+                      sw_device_windows - before);
             double e = 0;
             for(i = 0; i < n; ++i) if(fabs(pc[i] - pg[i]) > e) e = fabs(pc[i] - pg[i]);
             CHECK_MSG(e < 1e-5, "%s decoder %d: GPU vs CPU max abs difference %g", cfgs[k], dec, e);
