@@ -41,6 +41,7 @@ void network_drop_device_buffers(network *net, const mirror_ops *ops)
             if(!g) continue;
             for(j = 0; j < net->n; ++j)
                 for(m = 0; m < 2; ++m) if(*slot(&net->layers[j], m, 1) == g) *slot(&net->layers[j], m, 1) = 0;
+            if(net->output_gpu == g) net->output_gpu = 0;
             ops->release(g, ops->ctx);
         }
     }
@@ -100,8 +101,7 @@ int network_mirror_buffers(network *net, const mirror_ops *ops, char *err, size_
             }
         }
     }
-    for(i = net->n - 1; i >= 0; --i)
-        if(net->layers[i].output == net->output){ net->output_gpu = net->layers[i].output_gpu; break; }
+    if(net->n > 0) net->output_gpu = get_network_output_layer(net).output_gpu;   /* as Darknet's parser sets it */
     return 0;
 }
 #endif

@@ -184,9 +184,10 @@ static void test_drop_device_buffers(void)
     ls[1].type = DROPOUT; ls[1].output_gpu = a; ls[1].delta_gpu = b;
     ls[2].type = ROUTE; ls[2].output_gpu = c; ls[2].delta_gpu = d;
     ls[3].type = DBISL; ls[3].output_gpu = e;
-    net.n = 4; net.layers = ls;
+    net.n = 4; net.layers = ls; net.output_gpu = c;
     network_drop_device_buffers(&net, &ops);
     CHECK_MSG(r.released == 4, "%d releases, 4 distinct buffers", r.released);
+    CHECK_MSG(net.output_gpu == 0, "net->output_gpu still points at a released buffer");
     CHECK(!ls[0].output_gpu && !ls[0].delta_gpu && !ls[1].output_gpu && !ls[1].delta_gpu && !ls[2].output_gpu && !ls[2].delta_gpu);
     CHECK(ls[3].output_gpu == e);
 }
