@@ -78,13 +78,13 @@ NUMERICS3D_FN long thin3d_wd_at(const thin3d_geom *g, int o, int c, int t)
 {
     return ((long)o * g->k * g->k * g->k + t) * thin3d_padded(g->c) + c;
 }
-/* element i of a layout (f: the forward's, else the data gradient's) from PyTorch's [o][c][tap] weights w */
-NUMERICS3D_FN float thin3d_layout_value(const thin3d_geom *g, int f, const float *w, long i)
+/* element i of a layout (f: the forward's, else the data gradient's) from PyTorch's [o][c][tap] weights w; a layout
+ * has at most THIN3D_MAX_WEIGHTS elements, so 32-bit division (the GPU's 64-bit one is emulated) */
+NUMERICS3D_FN float thin3d_layout_value(const thin3d_geom *g, int f, const float *w, int i)
 {
     int T = g->k * g->k * g->k, P = thin3d_padded(f ? g->oc : g->c);
-    int inner = (int)(i % P);
-    long r = i / P;
-    int t = (int)(r % T), outer = (int)(r / T);
+    int inner = i % P, r = i / P;
+    int t = r % T, outer = r / T;
     int o = f ? inner : outer, c = f ? outer : inner;
     if(o >= g->oc || c >= g->c) return 0.f;
     return w[((long)o * g->c + c) * T + t];

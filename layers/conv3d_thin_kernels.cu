@@ -29,8 +29,8 @@ __global__ void thin_forward_kernel(thin3d_geom g, const float *x, const float *
 {
     extern __shared__ float4 sh4[];
     float *wsh = (float *)sh4;
-    long nw = thin3d_wf_size(&g);
-    for(long i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = thin3d_layout_value(&g, 1, w, i);
+    int nw = (int)thin3d_wf_size(&g);
+    for(int i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = thin3d_layout_value(&g, 1, w, i);
     __syncthreads();
     float acc[OCB];
     for(long j = blockIdx.x * (long)blockDim.x + threadIdx.x; j < nvox; j += (long)gridDim.x * blockDim.x)
@@ -44,8 +44,8 @@ __global__ void thin_dgrad_kernel(thin3d_geom g, const float *dy, const float *w
 {
     extern __shared__ float4 sh4[];
     float *wsh = (float *)sh4;
-    long nw = thin3d_wd_size(&g);
-    for(long i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = thin3d_layout_value(&g, 0, w, i);
+    int nw = (int)thin3d_wd_size(&g);
+    for(int i = threadIdx.x; i < nw; i += blockDim.x) wsh[i] = thin3d_layout_value(&g, 0, w, i);
     __syncthreads();
     float acc[ICB];
     for(long j = blockIdx.x * (long)blockDim.x + threadIdx.x; j < nvox; j += (long)gridDim.x * blockDim.x)
