@@ -164,11 +164,14 @@ elif [ "$GPULIB" = 0 ]; then
     GPU_ROWS="gpu ($GPUNAME) | $LIB is a CPU build: run make (GPU=1) first | ratio=n/a"
 else
     echo "bench: GPU training and inference ..." >&2
-    # smi_start / smi_peak: the whole GPU's memory.used as nvidia-smi reports it (what a user sees), sampled every
-    # 100 ms while one run goes on (CUDA context, the cuDNN algorithm search and caching allocators included);
-    # smi_peak stops the sampler and prints the largest sample in MiB
-    smi_start() { nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$O/smi.txt" 2>/dev/null & SMI_PID=$!; }
-    smi_peak() { kill "$SMI_PID" 2>/dev/null; wait "$SMI_PID" 2>/dev/null; sort -n "$O/smi.txt" | tail -1; }
+    # smi_start / smi_stop / smi_peak: the whole GPU's memory.used as nvidia-smi reports it (what a user sees), sampled
+    # about every 100 ms while one run goes on (CUDA context, the cuDNN algorithm search and caching allocators
+    # included), one nvidia-smi call per sample so that each is written when it is taken (a killed `nvidia-smi -lms`
+    # loses its buffered samples); smi_stop ends the sampler in this shell (wait on it from a $(...) subshell fails
+    # under dash, and set -e would end the bench there); smi_peak prints the largest sample in MiB
+    smi_start() { ( while :; do nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1; sleep 0.1; done ) > "$O/smi.txt" & SMI_PID=$!; }
+    smi_stop() { kill "$SMI_PID" 2>/dev/null || true; wait "$SMI_PID" 2>/dev/null || true; }
+    smi_peak() { grep -E '^[0-9]+$' "$O/smi.txt" | sort -n | tail -1; }
     "$B/darknet" seg3d synth "$O/synth-gpu" 5 -size 88 128 128 -seed 1 >>"$O/synth.log" 2>&1
     # numeric regimes, each against PyTorch in the same one: exact FP32 (ours' default on request; torch with TF32
     # off), TF32 tensor-core convolutions (precision=tf32, our GPU default; torch's default for cuDNN convolutions),
@@ -184,7 +187,8 @@ else
     res ours-tf32 "$GO32"
     smi_start
     GO16=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu fp16 2>"$O/train-gpu-ours-fp16.log" | tail -1) || true
-    SO16=$(smi_peak)
+    smi_stop
+    SO16=$(smi_peak) || true
     res ours-fp16 "$GO16"
     GOB=$("$O/bench_train" train "$O/bench-gpu.cfg" "$O/synth-gpu/synth.data" "$GITERS" "$GWARM" - 0 -gpu bf16 2>"$O/train-gpu-ours-bf16.log" | tail -1) || true
     res ours-bf16 "$GOB"
@@ -194,7 +198,8 @@ else
     res torch-amp-bf16 "$GTB"
     smi_start
     GTH=$(TORCH_TF32=1 TORCH_AMP=fp16 $PY bench/dbisl_torch.py train 112 112 80 16 4 2 "$GITERS" "$GWARM" "$T" cuda "$O/batches-gpu.f32" 4 2>"$O/train-gpu-torch-fp16.log" | tail -1) || true
-    STH=$(smi_peak)
+    smi_stop
+    STH=$(smi_peak) || true
     res torch-amp-fp16 "$GTH"
     GIO=$("$O/bench_train" infer "$O/bench-gpu.cfg" "$O/vol-gpu.f32" 88 256 256 4 18 18 -gpu -precision tf32 2>"$O/infer-gpu-ours.log" | tail -1) || true
     res ours-infer "$GIO"
