@@ -6,16 +6,18 @@
 #   GPU_KIT_ROOT (.): where the kit is unpacked and so whose build/gpu runs (tests/test_gpu_kit.sh runs the det section
 #   of a CPU build's kit in a scratch folder)
 #   GPU_CHECK_ITERS (20) iterations of the timed runs; each check is bounded by `timeout`, so a hung check costs at most its limit
-#   GPU_CHECK_BUDGET (470: under 8 minutes) seconds for the whole script: the checks run in order of priority (build, tests, determinism,
-#   resume, mixed precision, speed, predict memory, bench), and a check that would start after the budget is spent
-#   is reported as "skipped (time budget)" instead of run; the bench gets what is left
+#   GPU_CHECK_BUDGET (540: a device call's 600 s less a minute) seconds for the whole script: the checks run in order of
+#   priority (build, tests, determinism, resume, mixed precision, speed at the four precisions, predict memory, bench,
+#   then the speed of -deterministic and of each buffer key off), and a check that would start after the budget is
+#   spent is reported as "skipped (time budget)" instead of run; the bench gets what the checks before it leave
 #   GPU_CHECK_SECTIONS ("tests det mixed speed bench"): the sections to run, in this order whatever the order given:
 #   tests (the C tests), det (deterministic mode, shared buffers, exact resume, predict against the CPU), mixed (fp16 and
 #   bf16 training), speed (s/iter and peak memory at the paper's configuration, predict memory), bench (make bench's
-#   GPU rows). On an H200 all of them took 452 s (docs/performance.md, "Running the GPU checks")
+#   GPU rows). On an H200 (2026-12-04) they took 452 s, before the speed runs with each buffer key off were added
+#   (docs/performance.md, "Running the GPU checks")
 set -u
 T0=$(date +%s)
-BUDGET=${GPU_CHECK_BUDGET:-470}
+BUDGET=${GPU_CHECK_BUDGET:-540}
 left() { echo $((BUDGET - ($(date +%s) - T0))); }
 # in_budget <seconds the check needs at least> <name>: 0 when there is time, else says the check is skipped
 want() { case " ${GPU_CHECK_SECTIONS:-tests det mixed speed bench} " in *" $1 "*) return 0;; esac; return 1; }
@@ -35,6 +37,7 @@ bring_back() {
     | tar -C "$O" -czf "$OUT/gpu_checks_logs.tar.gz" -T - 2>/dev/null
 }
 trap bring_back EXIT
+trap 'exit 143' TERM INT HUP   # dash runs no EXIT trap on a signal: exit, so that it runs
 IT=${GPU_CHECK_ITERS:-20}
 # each line goes to $OUT at once too, so that a call cut off at its limit (no EXIT trap then) still brings it back
 say() { echo "$*" | tee -a "$S"; [ -z "${OUT:-}" ] || cp "$S" "$OUT/summary.txt" 2>/dev/null || true; }
@@ -45,8 +48,9 @@ watch() {
   [ -z "${2:-}" ] || : > "$2"
   while kill -0 "$1" 2>/dev/null; do
     u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
-    [ -z "${2:-}" ] || echo "${u:-0}" >> "$2"
-    [ "${u:-0}" -gt "$m" ] && m=$u; sleep 0.1
+    case $u in ''|*[!0-9]*) u=0;; esac   # "[N/A]" (MIG) or nothing
+    [ -z "${2:-}" ] || echo "$u" >> "$2"
+    [ "$u" -gt "$m" ] && m=$u; sleep 0.1
   done
   wait "$1"; rc=$?
   echo "$m"
@@ -82,7 +86,8 @@ if want tests; then
 [ -n "$PREBUILT" ] || make -j"$(nproc)" GPU=1 tests-build > "$O/tests-build.log" 2>&1
 for t in "$R"/build/gpu/tests/test_*; do
   echo "== $t" >> "$O/tests.log"
-  timeout 300 "$t" >> "$O/tests.log" 2>> "$O/tests.err" || echo "FAIL $(basename "$t"): exit $?" >> "$O/tests.log"
+  # line-buffered, so that Darknet's "CUDA Error" line before its abort reaches the log
+  timeout 180 stdbuf -oL "$t" >> "$O/tests.log" 2>> "$O/tests.err" || { trc=$?; echo "FAIL ${t##*/}: exit $trc" >> "$O/tests.log"; }
 done
 say "C tests on the GPU: $(grep -c '^PASS' "$O/tests.log") passed, $(grep -c '^FAIL' "$O/tests.log") failed, $(grep -c '^SKIP' "$O/tests.log") skipped"
 grep '^FAIL' "$O/tests.log" | head -20 >> "$S"
@@ -204,8 +209,9 @@ else say "resume (fp16, deterministic): DIFFERS from the uninterrupted run"; fi
 fi
 
 if ! nvidia-smi -L > /dev/null 2>&1; then say "no GPU: speed checks skipped"; exit 0; fi
-if want speed && in_budget 240 "speed at the paper's configuration"; then
-# 5. speed at the paper's configuration: fp32, tf32, fp16, bf16, and the cost of -deterministic (seconds per iteration after warm-up)
+if want speed && in_budget 120 "speed at the paper's configuration"; then
+# 5. speed at the paper's configuration: fp32, tf32, fp16, bf16 (seconds per iteration after warm-up; the cost of
+#    -deterministic, of the buffer keys and of NCDHW copies in section 7, after the bench)
 $D seg3d synth "$O/big" 4 -size 80 112 112 -seed 6 > /dev/null 2>&1
 sed -e 's/^max_batches=.*/max_batches=1000/' cfg/dbisl-vnet.cfg > "$O/vnet.cfg"
 speed() { # label, cfg, flags...: s/iter; the run's peak GPU memory into $O/speed-<label>.peak
@@ -222,38 +228,28 @@ profile() {
        END { for(k in t) printf "%s %.1f\n", k, t[k]; print "~ " tot }' "$O/speed-$1.out" | sort -k2,2nr | tr '\n' ';' | sed 's/~ //'
 }
 V="$O/vnet.cfg"
-f32=$(speed fp32 "$V" -precision fp32); t32=$(speed tf32 "$V" -precision tf32 -benchmark_layers); det=$(speed det "$V" -precision tf32 -deterministic)
+f32=$(speed fp32 "$V" -precision fp32); t32=$(speed tf32 "$V" -precision tf32 -benchmark_layers)
 h16=$(speed fp16 "$V" -precision fp16 -benchmark_layers); b16=$(speed bf16 "$V" -precision bf16)
-sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0\nrecompute_outputs=0/' "$V" > "$O/vnet0.cfg"
-t0=$(speed tf32sep "$O/vnet0.cfg" -precision tf32)
-sed -e 's/^\[net\]$/[net]\nchannels_last=0/' "$V" > "$O/vnetnc.cfg"
-h16nc=$(speed fp16nc "$O/vnetnc.cfg" -precision fp16)
-# which buffer-sharing key costs time at tf32: each one off alone
-: > "$O/keys.txt"
-for k in share_deltas inplace_shortcut recompute_outputs; do
-  sed -e "s/^\[net\]$/[net]\n$k=0/" "$V" > "$O/vnet-$k.cfg"
-  echo "$k=0 $(speed "tf32-$k" "$O/vnet-$k.cfg" -precision tf32)" >> "$O/keys.txt"
-done
 pk() { echo "$(cat "$O/speed-$1.peak" 2>/dev/null) (last third of the run $(late_peak "$O/speed-$1.samples"))"; }
-say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, tf32 -deterministic $det, fp16 $h16, bf16 $b16, tf32 with separate buffers (share_deltas=0 inplace_shortcut=0 recompute_outputs=0) $t0, fp16 with NCDHW 16-bit copies (channels_last=0) $h16nc"
-say "tf32 s/iter with one buffer-sharing key off: $(tr '\n' ',' < "$O/keys.txt" | sed 's/,$//; s/,/, /g') (all on $t32, all off $t0)"
-say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16), tf32 with separate buffers $(pk tf32sep), fp16 NCDHW copies $(pk fp16nc)"
+say "dbisl-vnet 112x112x80 batch 2+2 s/iter: fp32 $f32, tf32 $t32, fp16 $h16, bf16 $b16"
+say "dbisl-vnet peak GPU memory.used, MiB (idle $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)): fp32 $(pk fp32), tf32 $(pk tf32), fp16 $(pk fp16), bf16 $(pk bf16)"
 srch() { sed -n 's/^cuDNN algorithm search: //p' "$O/speed-$1.err" | head -1; }
-say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16); fp16 NCDHW copies $(srch fp16nc)"
+say "cuDNN algorithm search at start-up: fp32 $(srch fp32); tf32 $(srch tf32); fp16 $(srch fp16); bf16 $(srch bf16)"
 thn() { sed -n 's/^direct kernels for thin layers: //p' "$O/speed-$1.err" | head -1; }
-say "direct kernels for thin layers (layers/conv3d_thin.h), taken against cuDNN's choice: fp32 $(thn fp32); tf32 $(thn tf32); tf32 -deterministic $(thn det); fp16 $(thn fp16); bf16 $(thn bf16)"
+say "direct kernels for thin layers (layers/conv3d_thin.h), taken against cuDNN's choice: fp32 $(thn fp32); tf32 $(thn tf32); fp16 $(thn fp16); bf16 $(thn bf16)"
 mem() { sed -n 's/^GPU memory in use on the device (whole device, CUDA context included): \([0-9-]*\) MiB once the network was built, \([0-9-]*\) MiB after the first iteration$/\1 built, \2 after iteration 1/p' "$O/speed-$1.err" | head -1; }
 say "device memory in use (cudaMemGetInfo, whole device), MiB: fp32 $(mem fp32); tf32 $(mem tf32); fp16 $(mem fp16); bf16 $(mem bf16)"
 say "fp16 layers that fell back from channels-last to NCDHW copies: $(grep -c 'keeps NCDHW copies' "$O/speed-fp16.err"); bf16: $(grep -c 'keeps NCDHW copies' "$O/speed-bf16.err")"
 say "tf32 per layer type, ms of the second iteration: $(profile tf32)"
 say "fp16 per layer type, ms of the second iteration: $(profile fp16)"
+SPEED_RAN=1
 fi
 
-if want speed && in_budget 60 "predict peak memory"; then
+VW=$(ls -t "$O"/big/backup/vnet_final.weights "$O"/big/backup/vnet_*.weights 2>/dev/null | head -1)   # a timed-out speed run leaves no _final
+if want speed && [ -n "$VW" ] && [ -f "$O/vnet.cfg" ] && in_budget 60 "predict peak memory"; then
 # 5b. peak GPU memory of predict (the inference-shaped network: no deltas, no updates) on an 88x256x256 volume with
 #     the weights of the speed runs: the cfg's 4 windows per forward pass and -batch 1 (memory.used sampled each 0.1 s)
 $D seg3d synth "$O/vol" 1 -size 88 256 256 -seed 7 > /dev/null 2>&1
-VW=$(ls -t "$O"/big/backup/vnet_final.weights "$O"/big/backup/vnet_*.weights 2>/dev/null | head -1)   # a timed-out speed run leaves no _final
 peak() { # flags...: the largest memory.used (MiB) while predict runs, and its exit code and time
   s0=$(date +%s.%N)
   timeout 60 $D seg3d predict "$O/vnet.cfg" "$VW" "$O/vol/case_000/image.nii.gz" "$O/vol/pred$2.nii.gz" "$@" > "$O/predict$2.out" 2> "$O/predict$2.err" &
@@ -265,9 +261,29 @@ fi
 
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
-want bench && in_budget 90 "bench GPU rows" || exit 0
+if want bench && in_budget 90 "bench GPU rows"; then
 timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD="$R/build/gpu" BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
 mkdir -p "$O/bench-logs" && cp tests/out/bench/*.log tests/out/bench/*.txt "$O/bench-logs/" 2>/dev/null
 grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"
 [ -s "$O/bench.txt" ] || grep '^bench result ' "$O/bench.err" >> "$S"   # cut short: the results it had
+fi
+
+# 7. what the time left allows, each run said as it ends: the cost of -deterministic, of separate buffers (all three
+#    sharing keys off, then each alone) and of NCDHW 16-bit copies
+if [ "${SPEED_RAN:-0}" = 1 ]; then
+extra() { # label, cfg, what, flags...: one speed run when 30 s are left
+  in_budget 30 "speed, $3" || return 0
+  l=$1; c=$2; w=$3; shift 3
+  say "dbisl-vnet s/iter, $w: $(speed "$l" "$c" "$@") (peak $(pk "$l") MiB)"
+}
+extra det "$V" "tf32 -deterministic (tf32: $t32)" -precision tf32 -deterministic
+sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0\nrecompute_outputs=0/' "$V" > "$O/vnet0.cfg"
+extra tf32sep "$O/vnet0.cfg" "tf32 with separate buffers (share_deltas=0 inplace_shortcut=0 recompute_outputs=0)" -precision tf32
+sed -e 's/^\[net\]$/[net]\nchannels_last=0/' "$V" > "$O/vnetnc.cfg"
+extra fp16nc "$O/vnetnc.cfg" "fp16 with NCDHW 16-bit copies (channels_last=0; fp16: $h16)" -precision fp16
+for k in share_deltas inplace_shortcut recompute_outputs; do
+  sed -e "s/^\[net\]$/[net]\n$k=0/" "$V" > "$O/vnet-$k.cfg"
+  extra "tf32-$k" "$O/vnet-$k.cfg" "tf32 with $k=0 alone" -precision tf32
+done
+fi
