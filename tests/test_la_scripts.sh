@@ -200,6 +200,11 @@ CK="$T/ck"; rm -rf "$CK"; mkdir -p "$CK/runs"; cp -r "$T/res/runs/r-seed1" "$CK/
 rm -f "$B"/r_final.weights* "$B"/r_4.weights* "$CK/runs/r-seed1/result.txt"; cp "$B/r_2.weights" "$B/r_last.weights"; cp "$B/r_2.weights.state" "$B/r_last.weights.state"
 c1=$(sh scripts/la_slot checkpoint "$CK" r-seed1 "$S/ck" 2>&1); k1=$?
 c2=$(sh scripts/la_slot checkpoint "$T/res" r-seed1 "$S/ck2" 2>&1); k2=$?
+# collect names a stopped run: its results come back, its weights do not (checkpoint carries it), and collect succeeds
+c3=$(sh scripts/la_slot collect "$CK" "$S/back3" r-seed1 2>&1); k3=$?
+# take: at most 8 files a call, .sums files included
+mkdir -p "$S/ck8"; for i in 1 2 3 4 5 6 7; do : > "$S/ck8/r$i.ckpt.sums"; done; for i in 0 1 2 3; do : > "$S/ck8/r1.ckpt.part-0$i"; done
+t8=$(sh scripts/la_slot take "$S/ck8" "$S/call8" 4 2>/dev/null)
 t1=$(sh scripts/la_slot take "$S/ck" "$S/call1" 1 2>&1); t2=$(sh scripts/la_slot take "$S/ck" "$S/call2" 5 2>&1)
 o1=$(sh scripts/la_slot restore "$S/call1" "$S/m" 2>&1); q1=$?
 o2=$(sh scripts/la_slot restore "$S/call2" "$S/m" 2>&1); q2=$?
@@ -208,12 +213,14 @@ mkdir -p "$S/bad"; cp "$S/call2/"* "$S/bad/"; printf 'x' | dd of="$S/bad/r-seed1
 sh scripts/la_slot restore "$S/call1" "$S/m2" > /dev/null 2>&1; o4=$(sh scripts/la_slot restore "$S/bad" "$S/m2" 2>&1); q4=$?
 LA_ITERS= LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$S/m" "$T/v3.txt" 1 > /dev/null 2>&1; q5=$?
 if [ $k1 -eq 0 ] && [ "$(printf '%s\n' "$c1" | tail -1 | cut -d' ' -f1)" = parts=2 ] && [ $k2 -eq 1 ] && printf '%s' "$c2" | grep -q "has finished" \
+   && [ $k3 -eq 0 ] && tar tzf "$S/back3/results.tar.gz" | grep -q '^./runs/r-seed1/train.err$' && ! ls "$S/back3"/*.part-* > /dev/null 2>&1 \
+   && printf '%s' "$c3" | grep -q "r-seed1: no final weights" && [ "$t8" = "taken=1 left=3" ] && [ "$(ls "$S/call8" | wc -l)" -eq 8 ] \
    && [ "$t1" = "taken=1 left=1" ] && [ "$t2" = "taken=1 left=0" ] && [ -f "$S/call1/r-seed1.ckpt.sums" ] \
    && [ $q1 -eq 0 ] && [ "$o1" = "r-seed1 parts=1/2" ] && [ $q2 -eq 0 ] && [ "$o2" = "r-seed1 restored" ] && [ $q3 -eq 0 ] && [ "$o3" = "r-seed1 restored" ] \
    && [ $q4 -eq 1 ] && printf '%s' "$o4" | grep -q "does not match its checksum" && [ ! -e "$S/m2/runs/r-seed1" ] \
    && [ $q5 -eq 0 ] && grep -q "resuming exactly at iteration 2" "$S/m/runs/r-seed1/train.err" \
    && cmp -s "$S/m/runs/r-seed1/backup/r_final.weights" "$T/res/runs/r-seed1/backup/r_final.weights" && grep -q " ok 4$" "$S/m/runs/r-seed1/result.txt"; then
-  echo "PASS la_slot_checkpoint"; else echo "FAIL la_slot_checkpoint (rc $k1 $k2 $q1 $q2 $q3 $q4 $q5)"; printf '%s\n' "$c1" "$c2" "$t1" "$t2" "$o1" "$o2" "$o3" "$o4" | tail -8; fi
+  echo "PASS la_slot_checkpoint"; else echo "FAIL la_slot_checkpoint (rc $k1 $k2 $k3 $q1 $q2 $q3 $q4 $q5)"; printf '%s\n' "$c1" "$c2" "$c3" "$t8" "$t1" "$t2" "$o1" "$o2" "$o3" "$o4" | tail -10; fi
 # LA_TABLES_ONLY=1: the tables again from the brought-back results alone (no LA folder, no weights, nothing trained)
 U="$S/unpacked"; mkdir -p "$U"; tar -C "$U" -xzf "$S/back/results.tar.gz" 2>/dev/null
 out=$(LA_TABLES_ONLY=1 sh scripts/la_ablation "$T/nowhere" "$U" "$U/experiment.variants" 1 2>&1); rc=$?
