@@ -37,20 +37,24 @@ bring_back() {
     | tar -C "$O" -czf "$OUT/gpu_checks_logs.tar.gz" -T - 2>/dev/null
 }
 trap bring_back EXIT
-trap 'exit 143' TERM INT HUP   # dash runs no EXIT trap on a signal: exit, so that it runs
+# dash runs no EXIT trap on a signal, and runs a signal's trap only once its foreground command returns: the long
+# checks run in the background under fgw, so that a SIGTERM (the call's limit) ends the check and exits at once
+CH=""
+trap '[ -z "$CH" ] || kill -TERM "$CH" 2>/dev/null; exit 143' TERM INT HUP
+fgw() { "$@" & CH=$!; wait "$CH"; fr=$?; CH=""; return $fr; }
 IT=${GPU_CHECK_ITERS:-20}
 # each line goes to $OUT at once too, so that a call cut off at its limit (no EXIT trap then) still brings it back
 say() { echo "$*" | tee -a "$S"; [ -z "${OUT:-}" ] || cp "$S" "$OUT/summary.txt" 2>/dev/null || true; }
 # watch <pid> [samples file]: the largest memory.used (MiB, whole GPU) while that process runs, sampled every 0.1 s
 # (each sample also appended to the file when one is named); waits for it and leaves its exit code in $rc
 watch() {
-  m=0
+  m=n/a
   [ -z "${2:-}" ] || : > "$2"
   while kill -0 "$1" 2>/dev/null; do
     u=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null | head -1)
-    case $u in ''|*[!0-9]*) u=0;; esac   # "[N/A]" (MIG) or nothing
+    case $u in ''|*[!0-9]*) sleep 0.1; continue;; esac   # "[N/A]" (MIG) or nothing: no sample
     [ -z "${2:-}" ] || echo "$u" >> "$2"
-    [ "$u" -gt "$m" ] && m=$u; sleep 0.1
+    { [ "$m" = n/a ] || [ "$u" -gt "$m" ]; } && m=$u; sleep 0.1
   done
   wait "$1"; rc=$?
   echo "$m"
@@ -87,7 +91,7 @@ if want tests; then
 for t in "$R"/build/gpu/tests/test_*; do
   echo "== $t" >> "$O/tests.log"
   # line-buffered, so that Darknet's "CUDA Error" line before its abort reaches the log
-  timeout 180 stdbuf -oL "$t" >> "$O/tests.log" 2>> "$O/tests.err" || { trc=$?; echo "FAIL ${t##*/}: exit $trc" >> "$O/tests.log"; }
+  fgw timeout 180 stdbuf -oL "$t" >> "$O/tests.log" 2>> "$O/tests.err" || { trc=$?; echo "FAIL ${t##*/}: exit $trc" >> "$O/tests.log"; }
 done
 say "C tests on the GPU: $(grep -c '^PASS' "$O/tests.log") passed, $(grep -c '^FAIL' "$O/tests.log") failed, $(grep -c '^SKIP' "$O/tests.log") skipped"
 grep '^FAIL' "$O/tests.log" | head -20 >> "$S"
@@ -262,11 +266,12 @@ fi
 # 6. make bench's GPU rows (ours vs PyTorch: FP32, TF32, AMP bf16/fp16 with channels_last_3d; peak memory; sliding
 #    window; gpu_train_ratio), with the torch already on the machine (no PyPI there)
 if want bench && in_budget 90 "bench GPU rows"; then
-timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD="$R/build/gpu" BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
+fgw timeout "$(left)" env BENCH_TORCH_LD="$PRE_LD" BENCH_GPU_ONLY=1 BENCH_BUILD="$R/build/gpu" BENCH_PREBUILT="$PREBUILT" BENCH_TORCH_INSTALL="${BENCH_TORCH_INSTALL:-0}" sh bench/run.sh > "$O/bench.txt" 2> "$O/bench.err"
 say "bench GPU rows: exit $? ($(sed -n 's/^== make bench: //p' "$O/bench.txt"))"
 mkdir -p "$O/bench-logs" && cp tests/out/bench/*.log tests/out/bench/*.txt "$O/bench-logs/" 2>/dev/null
 grep -E '^(gpu|# torch)' "$O/bench.txt" >> "$S"
 [ -s "$O/bench.txt" ] || grep '^bench result ' "$O/bench.err" >> "$S"   # cut short: the results it had
+[ -z "${OUT:-}" ] || cp "$S" "$OUT/summary.txt"
 fi
 
 # 7. what the time left allows, each run said as it ends: the cost of -deterministic, of separate buffers (all three
@@ -275,7 +280,7 @@ if [ "${SPEED_RAN:-0}" = 1 ]; then
 extra() { # label, cfg, what, flags...: one speed run when 30 s are left
   in_budget 30 "speed, $3" || return 0
   l=$1; c=$2; w=$3; shift 3
-  say "dbisl-vnet s/iter, $w: $(speed "$l" "$c" "$@") (peak $(pk "$l") MiB)"
+  say "dbisl-vnet s/iter, $w: $(speed "$l" "$c" "$@") (peak MiB: $(pk "$l"))"
 }
 extra det "$V" "tf32 -deterministic (tf32: $t32)" -precision tf32 -deterministic
 sed -e 's/^\[net\]$/[net]\nshare_deltas=0\ninplace_shortcut=0\nrecompute_outputs=0/' "$V" > "$O/vnet0.cfg"
