@@ -125,6 +125,7 @@ if [ "$(printf '%s\n' "$v" | wc -l)" -eq 25 ] && printf '%s\n' "$v" | grep -q '^
    && printf '%s\n' "$v" | grep -q '^sup_750 sup net.max_batches=750$' && printf '%s\n' "$v" | grep -q '^sup_b2_1500 sup net.max_batches=1500 net.batch=2$' && printf '%s\n' "$v" | grep -q '^lall_3000 dbisl .*rampup=1500 con_rampup=0 lambda=0.5 w_sup_r2s=1 w_con_r2s=1$' \
    && [ "$(printf '%s\n' "$v" | grep '^noregmask_6000 .* pse_mask=2$' | grep -o 'w_[a-z_0-9]*=0' | wc -l)" -eq 6 ] \
    && ! printf '%s\n' "$v" | grep -q '^noreg_' \
+   && [ "$(LA_PROTOCOL=full LA_CURVE_ITERS=6000 LA_CURVE_VARIANTS="dbisl lall" sh scripts/la_curve --variants | grep -c '^[a-z]*_6000 dbisl net.max_batches=6000 rampup=2118 con_rampup=[06]')" -eq 2 ] \
    && [ "$(LA_CURVE_ITERS=6000 LA_CURVE_VARIANTS=noreg sh scripts/la_curve --variants | grep -v pse_mask | grep -o 'w_[a-z_0-9]*=0' | wc -l)" -eq 6 ] \
    && ! LA_CURVE_ITERS="750 x" sh scripts/la_curve --variants > /dev/null 2>&1 && ! LA_CURVE_VARIANTS="sup mt" sh scripts/la_curve --variants > /dev/null 2>&1; then
   echo "PASS la_curve_variants"; else echo "FAIL la_curve_variants"; fi
