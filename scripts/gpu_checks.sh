@@ -60,8 +60,8 @@ watch() {
   echo "$m"
 }
 # late_peak <samples file>: the largest sample of the last third (the steady iterations, after start-up and the
-# cuDNN algorithm search)
-late_peak() { awk '{ v[NR] = $1 } END { m = 0; for(i = int(2 * NR / 3) + 1; i <= NR; ++i) if(v[i] > m) m = v[i]; print m }' "$1" 2>/dev/null; }
+# cuDNN algorithm search); n/a without samples
+late_peak() { awk '{ v[NR] = $1 } END { m = "n/a"; for(i = int(2 * NR / 3) + 1; i <= NR; ++i) if(m == "n/a" || v[i] > m) m = v[i]; print m }' "$1" 2>/dev/null || echo n/a; }
 say "machine: $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1); $(nproc) cores; $(date -u)"
 
 # 0. the GPU build: from the kit that scripts/gpu_kit.sh packed elsewhere when there is one (a GPU machine without
@@ -222,8 +222,9 @@ speed() { # label, cfg, flags...: s/iter; the run's peak GPU memory into $O/spee
   l=$1; c=$2; shift 2
   timeout 75 $D seg3d train "$O/big/synth.data" "$c" -clear -max_batches "$IT" "$@" > "$O/speed-$l.out" 2> "$O/speed-$l.err" &
   watch $! "$O/speed-$l.samples" > "$O/speed-$l.peak"
-  # mean of the per-iteration seconds (5th field) after the first 5 iterations
-  awk -F', ' '/^[0-9]+:/ { n++; if(n > 5){ split($4, a, " "); t += a[1]; m++ } } END { if(m) printf "%.3f", t / m; else printf "n/a" }' "$O/speed-$l.out"
+  # mean of the per-iteration seconds (5th field) after the first 5 iterations (after the first half of a run of
+  # fewer than 10, GPU_CHECK_ITERS; n/a without iterations)
+  awk -F', ' '/^[0-9]+:/ { split($4, a, " "); v[++n] = a[1] } END { w = n >= 10 ? 5 : int(n / 2); for(i = w + 1; i <= n; ++i) t += v[i]; if(n > w) printf "%.3f", t / (n - w); else printf "n/a" }' "$O/speed-$l.out"
 }
 # where an iteration's GPU time goes (-benchmark_layers times the second iteration, synchronised per layer, which the
 # mean above leaves out): milliseconds per layer type, forward + backward, largest first, then the totals line
