@@ -76,7 +76,12 @@ if [ -f "$KIT" ]; then
   PREBUILT=$R/build/gpu-kit/kit/bench
   say "build: from the kit ($(tail -1 "$O/build.log"))"
   KC=$(sed -n 's/^commit //p' "$R/build/gpu-kit/kit/MANIFEST" 2>/dev/null); HC=$(git rev-parse --short HEAD 2>/dev/null || true)
-  [ -z "$KC" ] || [ -z "$HC" ] || [ "$KC" = "$HC" ] || say "build: WARNING: the kit was packed at commit $KC, the tree is at $HC (repack: sh scripts/gpu_kit.sh pack)"
+  # the files between the two commits that the build does not read (docs/, *.md) do not stale the kit
+  if [ -n "$KC" ] && [ -n "$HC" ] && [ "$KC" != "$HC" ]; then
+    if KD=$(git diff --name-only "$KC" HEAD -- 2>/dev/null) && [ -z "$(printf '%s\n' "$KD" | grep -vE '^(docs/|.*\.md$)' | grep .)" ]; then
+      say "build: the kit was packed at commit $KC; the tree is at $HC, which differs from it only in documentation"
+    else say "build: WARNING: the kit was packed at commit $KC, the tree is at $HC (repack: sh scripts/gpu_kit.sh pack)"; fi
+  fi
 elif ! timeout 300 make -j"$(nproc)" GPU=1 > "$O/build.log" 2>&1; then
   say "build: FAILED (see build.log; without compiler libraries here, carry a kit: sh scripts/gpu_kit.sh pack)"; exit 1
 else say "build: ok"; fi
