@@ -35,24 +35,38 @@ int volume_downsample(const volume *in, int f, int is_label, volume *out)
 int seg3d_resample(int argc, char **argv)
 {
     if(argc < 6){
-        fprintf(stderr, "usage: ./darknet seg3d resample <in.nii[.gz]|in.h5> <out.nii[.gz]> <factor> [-label] [-zscore]\n"
+        fprintf(stderr, "usage: ./darknet seg3d resample <in.nii[.gz]|in.h5> <out.nii[.gz]> <factor> [-label] [-zscore] [-spacing DX DY DZ]\n"
                         "  block-averages by an integer factor (labels: majority of the block); spacing is multiplied by the factor\n"
                         "  and the qform and sform place each voxel at the centre of its block in the input's world space;\n"
-                        "  -zscore then normalises the image to mean 0, standard deviation 1 over the volume\n");
+                        "  -zscore then normalises the image to mean 0, standard deviation 1 over the volume;\n"
+                        "  -spacing: the voxel spacing in mm of an input that carries none (.h5; 1 mm otherwise); factor 1 converts\n");
         return 2;
     }
     char err[1024];
     long long f;
     if(arg_long("seg3d resample", "<factor>", argv[5], &f, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
-    int is_label = 0, zscore = 0, i;
+    int is_label = 0, zscore = 0, has_spacing = 0, i, a;
+    float spacing[3] = {1, 1, 1};
     for(i = 6; i < argc; ++i){
         if(strcmp(argv[i], "-label") == 0) is_label = 1;
         else if(strcmp(argv[i], "-zscore") == 0) zscore = 1;
+        else if(strcmp(argv[i], "-spacing") == 0){
+            if(i + 3 >= argc){ fprintf(stderr, "error: seg3d resample -spacing: expected three numbers DX DY DZ (mm)\n"); return 2; }
+            for(a = 0; a < 3; ++a)
+                if(arg_float("seg3d resample", "-spacing", argv[++i], &spacing[a], err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 2; }
+            has_spacing = 1;
+        }
         else { fprintf(stderr, "error: unknown option '%s'\n", argv[i]); return 2; }
     }
     if(is_label && zscore){ fprintf(stderr, "error: -zscore applies to images, not to -label volumes\n"); return 2; }
     volume in = {0}, out = {0};
     if(volume_read(argv[3], is_label ? "label" : NULL, &in, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    if(has_spacing && in.geom){
+        fprintf(stderr, "error: %s: -spacing is for inputs without a geometry (.h5); this file's header sets its spacing (%g %g %g mm) "
+                "and its orientation, which the output keeps\n", argv[3], in.dx, in.dy, in.dz);
+        volume_free(&in); return 2;
+    }
+    if(has_spacing){ in.dx = spacing[0]; in.dy = spacing[1]; in.dz = spacing[2]; }
     const char *axis = f > in.nx ? "x" : f > in.ny ? "y" : f > in.nz ? "z" : NULL;
     if(axis){
         fprintf(stderr, "error: %s: <factor> %lld is larger than the volume's %s dimension %d (%d x %d x %d); "

@@ -81,22 +81,27 @@ static const seg3d_command commands[] = {
       "  params <cfg> [-precision P]     layer table, trainable parameter count and buffer memory at the cfg's batch\n"
       "                                  (-precision fp16|bf16: also the GPU's count with its 16-bit x_norm)\n" },
     { "train", seg3d_train,
-      "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-dont_show]\n"
+      "  train <data> <cfg> [weights] [-clear] [-nogpu] [-gpus 0] [-seed S] [-max_batches N] [-valid_every N]\n"
+      "        [-precision fp32|tf32|fp16|bf16] [-benchmark_layers] [-deterministic] [-dont_show]\n"
       "                                  trains a cfg (e.g. with a [dbisl] loss) on a .data set\n" },
     { "resample", seg3d_resample,
-      "  resample <in> <out.nii.gz> <factor> [-label]  integer-factor block downsampling (labels: majority)\n" },
+      "  resample <in> <out.nii.gz> <factor> [-label] [-zscore] [-spacing DX DY DZ]  integer-factor block downsampling\n"
+      "                                  (labels: majority); -spacing: the mm spacing of an .h5 input (factor 1 converts)\n" },
     { "synth", synth_main,
-      "  synth <outdir> <n> [-size D H W] [-seed S]  synthetic phantom data set with lists and synth.data\n" },
+      "  synth <outdir> <n> [-size D H W] [-seed S] [-msd]  synthetic phantom data set with lists and synth.data\n"
+      "                                  (-msd: an nnU-Net raw folder and msd.data)\n" },
     { "predict", seg3d_predict,
       "  predict <cfg> <weights> <in.nii[.gz]|in.h5> <out.nii[.gz]> [-stride D H W] [-prob p.nii.gz] [-png p.png] [-ref label] [-lcc] [-decoder a|b|mean]\n"
-      "                                  sliding-window segmentation of one volume; several: <in1> <in2> ... <outdir>\n" },
+      "        [-batch N] [-precision P]  sliding-window segmentation of one volume; several: <in1> <in2> ... <outdir>\n" },
     { "test", seg3d_test,
-      "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-decoder a|b|mean]\n"
+      "  test <data> <cfg> <weights> [-split S] [-csv f] [-save_dir DIR] [-stride D H W] [-lcc] [-lcc_csv f] [-decoder a|b|mean]\n"
+      "        [-batch N] [-precision P]\n"
       "                                  predicts and scores every case of the valid (or test) list (-save_dir: NIfTI + PNG per case)\n" },
     { "metrics", seg3d_metrics,
       "  metrics <pred.nii[.gz]> <ref.nii[.gz]>  dice, jaccard, hd95, asd (voxels and mm) as medpy\n" },
     { "sdf", seg3d_sdf,
-      "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact]  signed distance map by the s2r transform; last line dice_inverse=\n" },
+      "  sdf <label.nii[.gz]> <out.nii[.gz]> [-scale S] [-exact] [-binarize ste|softmin] [-kernel K] [-h H]\n"
+      "                                  signed distance map by the s2r transform; last line dice_inverse=\n" },
     { "heads", seg3d_heads,
       "  heads <cfg> <weights> <image> [<image> ...] [-stride D H W]  a [dbisl] network's heads: foreground and inside\n"
       "                                  shares, sign agreement, confidence-mask share per pse_mask (CPU)\n" },

@@ -32,11 +32,14 @@ done
 check cfg_missing_file "tests/errors/cfg/nope\.cfg: cannot open" "$DARKNET" seg3d params tests/errors/cfg/nope.cfg
 check resample_factor_above_x "tiny\.h5: <factor> 64 is larger than the volume's x dimension 6 " "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/r64.nii.gz" 64
 check resample_factor_above_z "tiny\.h5: <factor> 5 is larger than the volume's z dimension 4 " "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/r5.nii.gz" 5
+check resample_spacing_missing "resample -spacing: expected three numbers DX DY DZ" "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/rs.nii.gz" 1 -spacing 0.6 0.6
+check resample_spacing_range "resample -spacing: expected a number in \[0\.001, 1000\], got '0'" "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/rs.nii.gz" 1 -spacing 0.6 0 0.6
 check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got 'fp8'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision fp8
 
 # ---- a tiny valid data set and cfg to break one thing at a time
 "$DARKNET" seg3d synth "$T/syn" 2 -size 8 12 12 -seed 3 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
 "$DARKNET" seg3d synth "$T/big" 1 -size 8 16 16 -seed 4 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
+check resample_spacing_nifti "syn/case_000/image\.nii\.gz: -spacing is for inputs without a geometry" "$DARKNET" seg3d resample "$T/syn/case_000/image.nii.gz" "$T/rs.nii.gz" 1 -spacing 1 1 1
 cat > "$T/tiny.cfg" <<'EOF'
 [net]
 batch=2

@@ -223,6 +223,9 @@ static void run_cmd_row(const cfg_key *k, double v)
         snprintf(cmd, sizeof(cmd), "%s seg3d synth " OUT "s 1 -size %s", darknet_bin, val);
     else if(!strcmp(c, "synth") && !strcmp(f, "-seed"))
         snprintf(cmd, sizeof(cmd), "%s seg3d synth " OUT "s 1 -size 4 4 4 -seed %s", darknet_bin, val);
+    else if(!strcmp(c, "resample") && !strcmp(f, "-spacing"))
+        snprintf(cmd, sizeof(cmd), "%s seg3d resample tests/errors/tiny.h5 " OUT "r.nii.gz 1 -spacing %s %s %s && "
+                 "%s seg3d resample tests/errors/tiny.h5 " OUT "r.nii.gz 2 -label -spacing %s 1 %s", darknet_bin, val, val, val, darknet_bin, val, val);
     else if(!strcmp(c, "resample"))
         snprintf(cmd, sizeof(cmd), "%s seg3d resample " OUT "rs/case_000/image.nii.gz " OUT "r.nii.gz %s", darknet_bin, val);
     else if(!strcmp(c, "sdf"))

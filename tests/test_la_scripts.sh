@@ -119,6 +119,27 @@ DARKNET="$T/false.sh" LA_EVAL_UNLABELED=0 sh scripts/la_ablation "$T/la" "$T/fl"
 if [ $r1 -eq 0 ] && grep -q "^long 1 .* stopped" "$T/dl/runs/long-seed1/result.txt" && [ $r2 -eq 0 ] && grep -q "^long 1 .* failed" "$T/fl/runs/long-seed1/result.txt"; then
   echo "PASS la_ablation_status"; else echo "FAIL la_ablation_status (rc $r1 $r2)"; cat "$T/dl/runs/long-seed1/result.txt" "$T/fl/runs/long-seed1/result.txt"; fi
 
+# scripts/la_prepare: UA-MT's layout (80 training cases in train.list, 2 in test.list, one mri_norm2.h5 each) -> NIfTI
+# at 0.625 mm and the split lists by position; a second run converts nothing; a list naming other cases is refused
+S="$T/uamt"; mkdir -p "$S/2018LA_Seg_Training Set"
+for i in $(seq 101 182); do mkdir -p "$S/2018LA_Seg_Training Set/C$i"; cp tests/errors/tiny.h5 "$S/2018LA_Seg_Training Set/C$i/mri_norm2.h5"; done
+seq 101 180 | sed 's/^/C/' > "$S/train.list"; printf 'C181\nC182\n' > "$S/test.list"
+out=$(sh scripts/la_prepare "$S" "$T/lap" 2>&1); rc=$?
+out2=$(sh scripts/la_prepare "$S" "$T/lap" 2>&1); rc2=$?
+sp=$($D seg3d metrics "$T/lap/C150/label.nii.gz" "$T/lap/C150/label.nii.gz" 2>&1 | sed -n 's/.*spacing \([0-9. ]*\) mm.*/\1/p')
+if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && printf '%s' "$out" | grep -q ': 82 cases converted, 82 in all;' && printf '%s' "$out2" | grep -q ': 0 cases converted' \
+   && [ "$sp" = "0.625 0.625 0.625" ] && [ "$(head -1 "$T/lap/valid_16.list")$(tail -1 "$T/lap/valid_16.list")" = C165C180 ] \
+   && [ "$(cat "$T/lap/labeled_16.list" "$T/lap/unlabeled_48.list" "$T/lap/valid_16.list" | cmp - "$S/train.list" && echo same)" = same ] \
+   && [ "$(wc -l < "$T/lap/labeled_8.list")$(head -1 "$T/lap/unlabeled_72.list")$(wc -l < "$T/lap/unlabeled_64.list")" = 8C10964 ] && cmp -s "$T/lap/test.list" "$S/test.list" \
+   && echo C999 > "$T/lap/valid_16.list" && ! sh scripts/la_prepare "$S" "$T/lap" > "$T/lap.err" 2>&1 && grep -q 'valid_16.list exists and names other cases' "$T/lap.err" \
+   && ! sh scripts/la_prepare tests/errors "$T/lap2" > "$T/lap2.err" 2>&1 && grep -q 'tests/errors: 1 training cases; the LA split is defined on' "$T/lap2.err"; then
+  echo "PASS la_prepare"; else echo "FAIL la_prepare (rc $rc $rc2, spacing '$sp')"; printf '%s\n%s\n' "$out" "$out2" | tail -4; fi
+# a folder of <case>.h5 files without train.list: the cases are its 80 sorted names
+mkdir -p "$T/h5s"; for i in $(seq 280 -1 201); do cp tests/errors/tiny.h5 "$T/h5s/Z$i.h5"; done
+if sh scripts/la_prepare "$T/h5s" "$T/lap3" > "$T/lap3.out" 2>&1 && [ "$(head -1 "$T/lap3/labeled_16.list")$(head -1 "$T/lap3/valid_16.list")" = Z201Z265 ] \
+   && [ -f "$T/lap3/Z280/image.nii.gz" ] && [ ! -f "$T/lap3/test.list" ]; then
+  echo "PASS la_prepare_h5_folder"; else echo "FAIL la_prepare_h5_folder"; tail -3 "$T/lap3.out"; fi
+
 # scripts/la_curve: the variants it writes, then two tiny schedules end to end (runs, curve.csv, curve.png)
 v=$(sh scripts/la_curve --variants)
 if [ "$(printf '%s\n' "$v" | wc -l)" -eq 25 ] && printf '%s\n' "$v" | grep -q '^dbisl_12000 dbisl net.max_batches=12000 rampup=6000 con_rampup=12000$' \
