@@ -83,12 +83,13 @@ int cfg_choice(list *options, const char *key, const char *def, const char **cho
     return -1;
 }
 
+const char *cfg_activation_names[] = {"logistic", "relu", "relie", "linear", "ramp", "tanh", "plse", "leaky", "elu", "loggy", "stair", "hardtan", "lhtan", "selu", 0};
+
 int cfg_activation(list *options, const char *key, const char *def, ACTIVATION *out, char *err, size_t errlen)
 {
-    static const char *names[] = {"logistic", "relu", "relie", "linear", "ramp", "tanh", "plse", "leaky", "elu", "loggy", "stair", "hardtan", "lhtan", "selu", 0};
     static const ACTIVATION acts[] = {LOGISTIC, RELU, RELIE, LINEAR, RAMP, TANH, PLSE, LEAKY, ELU, LOGGY, STAIR, HARDTAN, LHTAN, SELU};
     int i = 0;
-    if(cfg_choice(options, key, def, names, &i, err, errlen)) return -1;
+    if(cfg_choice(options, key, def, cfg_activation_names, &i, err, errlen)) return -1;
     *out = acts[i];
     return 0;
 }

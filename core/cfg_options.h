@@ -13,6 +13,8 @@ int cfg_float(list *options, const char *section, const char *key, float def, in
 int cfg_choice(list *options, const char *key, const char *def, const char **choices, int *out, char *err, size_t errlen);
 /* Darknet activation names */
 int cfg_activation(list *options, const char *key, const char *def, ACTIVATION *out, char *err, size_t errlen);
+/* the activation names cfg_activation accepts (Darknet's, the ones its layers implement), NULL-terminated */
+extern const char *cfg_activation_names[];
 /* comma-separated integers (layer indices; negative = relative to `index`), count in *n, resolved to absolute */
 int cfg_layers(list *options, const char *key, int index, int *out, int maxn, int *n, char *err, size_t errlen);
 #endif

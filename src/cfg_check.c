@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cfg_check.h"
 #include "cfg_keys.h"
+#include "cfg_options.h"
 #include "text_bom.h"
 
 typedef struct { char *key, *val; int line; } kv;
@@ -160,6 +161,16 @@ static int check_float(const char *cfg, sect *s, int layer, const char *key, cha
     return 0;
 }
 
+/* three integers 'D,H,W', each in the key's range (K_INT3) */
+static int check_int3(const char *cfg, sect *s, int layer, const cfg_key *k, kv *o, char *err, size_t errlen)
+{
+    int a, b, c;
+    char extra;
+    if(sscanf(o->val, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi)
+        FAIL(o, "key '%s': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f], got '%s'", o->key, k->lo, k->hi, o->val);
+    return 0;
+}
+
 /* comma-separated list of numbers (integers when ints != 0); count in *n */
 static int check_list(const char *cfg, sect *s, int layer, kv *o, int ints, int *n, char *err, size_t errlen)
 {
@@ -268,6 +279,7 @@ static int check_keys(const char *cfg, sect *s, int layer, char *err, size_t err
         if(!is_stock && strcmp(k->where, "*")) continue;
         if(k->kind == K_INT && check_int(cfg, s, layer, o->key, 0, 0, err, errlen)) return -1;
         if(k->kind == K_FLOAT && check_float(cfg, s, layer, o->key, err, errlen)) return -1;
+        if(k->kind == K_INT3 && check_int3(cfg, s, layer, k, o, err, errlen)) return -1;
     }
     return 0;
 }
@@ -307,6 +319,16 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
             rc = check_indices(cfg, s, layer, "layers", 64, err, errlen);
         } else if(strcmp(s->type, "[shortcut]") == 0 || strcmp(s->type, "[short]") == 0){
             rc = check_indices(cfg, s, layer, "from", 1, err, errlen);
+            kv *a = opt(s, "activation");
+            int k = 0;
+            while(!rc && a && cfg_activation_names[k] && strcmp(cfg_activation_names[k], a->val)) ++k;
+            if(!rc && a && !cfg_activation_names[k]){
+                /* Darknet would take ReLU in its place with a notice */
+                int n = where(err, errlen, cfg, s, a, layer);
+                if(n >= 0 && (size_t)n < errlen) n += snprintf(err + n, errlen - n, "key 'activation': '%s' is not one of", a->val);
+                for(k = 0; cfg_activation_names[k] && n >= 0 && (size_t)n < errlen; ++k) n += snprintf(err + n, errlen - n, " %s", cfg_activation_names[k]);
+                rc = -1;
+            }
 
         } else if(strcmp(s->type, "[dropout]") == 0){
             if(layer == 0){

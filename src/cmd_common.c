@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include "cfg_keys.h"
 #include "infer.h"
 #include "cmd_common.h"
@@ -64,6 +65,11 @@ int cmd_mkdir_p(const char *dir)
         if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }
     }
     if(mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    /* an existing file of that name is no folder to write into, nor is a folder this user cannot write */
+    struct stat st;
+    if(stat(tmp, &st) != 0) return -1;
+    if(!S_ISDIR(st.st_mode)){ errno = ENOTDIR; return -1; }
+    if(access(tmp, W_OK | X_OK) != 0) return -1;
     return 0;
 }
 

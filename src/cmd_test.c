@@ -105,7 +105,9 @@ static int test_build(test_run *t)
     if(darknet3d_set_precision(t->cfg, t->precision_flag, precision, sizeof(precision), err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     fprintf(stderr, "precision %s\n", precision);
     t->net = load_network_infer(t->cfg, t->weights, t->batch ? t->batch : infer_default_batch());
-    return t->net ? 0 : 1;
+    if(!t->net) return 1;
+    if(network_decoder_check(t->net, t->decoder, err, sizeof(err))){ fprintf(stderr, "error: %s: -decoder: %s\n", t->cfg, err); return 1; }
+    return 0;
 }
 
 /* opens a results CSV under its hidden name and writes its head (no path: nothing); 0, or 1 with the error printed */

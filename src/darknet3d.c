@@ -1,4 +1,5 @@
 /* darknet3d start-up: registers our layer types with Darknet's cfg parser, detects the GPU, counts parameters and loads networks without exiting. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,37 @@ static network *load_network_planned(char *cfg, int inference, int batch)
     return net;
 }
 
+long floats_first_nonfinite(FILE *f)
+{
+    float buf[4096];
+    size_t got, k;
+    long at = 0;
+    while((got = fread(buf, sizeof(float), 4096, f)) > 0){
+        for(k = 0; k < got; ++k) if(!isfinite(buf[k])) return at + (long)k;
+        at += (long)got;
+    }
+    return -1;
+}
+
+/* 0 when every parameter of a weights file is finite, else -1 with err naming the file and the first bad value;
+ * the header as Darknet reads it (major, minor, revision, then seen as a size_t from version 0.2 on, else an int) */
+static int weights_finite(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    int v[3];
+    if(!f) return 0;   /* the loader has read it; nothing to add */
+    long bad = -1;
+    if(fread(v, sizeof(int), 3, f) == 3){
+        size_t seen_bytes = (v[0] * 10 + v[1] >= 2 && v[0] < 1000 && v[1] < 1000) ? sizeof(size_t) : sizeof(int);
+        if(fseek(f, (long)(3 * sizeof(int) + seen_bytes), SEEK_SET) == 0) bad = floats_first_nonfinite(f);
+    }
+    fclose(f);
+    if(bad < 0) return 0;
+    snprintf(err, errlen, "%s: parameter %ld of the file is not finite (NaN or infinite): these weights cannot be used "
+             "(a diverged run's file?)", path, bad);
+    return -1;
+}
+
 /* A GPU network's outputs and deltas reach the device only once the sharings have placed them (src/buffer_mirror.h):
  * the per-layer buffers the sharings replace never take device memory, not even while the network is built. */
 static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
@@ -319,7 +351,7 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
 #endif
     if(!net) return 0;
     if(weights && weights[0]){
-        if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
+        if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0 || weights_finite(weights, err, sizeof(err))){
             fprintf(stderr, "\nerror: %s\n", err);
             free_network(net);
             return 0;

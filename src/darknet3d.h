@@ -25,7 +25,11 @@ size_t network_param_count(network *net);
 void layer_buffer_bytes(network *net, int i, size_t b[5]);
 void network_buffer_bytes(network *net, size_t b[5]);
 
-/* Loads a cfg without exiting: returns NULL and prints the error (file:line: [section] key: ...) */
+/* The index of the first float that is not finite from f's position to its end, -1 when every one is finite */
+long floats_first_nonfinite(FILE *f);
+
+/* Loads a cfg without exiting: returns NULL and prints the error (file:line: [section] key: ...). Weights with a
+ * value that is not finite (a diverged run's file) are refused, naming the file and the value's position. */
 network *load_network_checked(char *cfg, char *weights, int clear);
 
 /* The same network shaped for forward passes only (predict, test): no delta on any layer, no weight/bias/scale

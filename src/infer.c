@@ -209,6 +209,14 @@ static int has_activation(LAYER_TYPE t)
 typedef struct { int layer[2], n, mode; } fg_source;
 
 /* the rules of network_foreground_prob (infer.h); 0, or -1 with err */
+static int fg_source_find(network *net, int decoder, fg_source *s, char *err, size_t errlen);
+
+int network_decoder_check(network *net, int decoder, char *err, size_t errlen)
+{
+    fg_source s;
+    return fg_source_find(net, decoder, &s, err, errlen);
+}
+
 static int fg_source_find(network *net, int decoder, fg_source *s, char *err, size_t errlen)
 {
     long vox = (long)net->d*net->h*net->w;
@@ -396,6 +404,20 @@ int network_predict_volume(network *net, const float *vol, int nx, int ny, int n
     return network_predict_volume_progress(net, vol, nx, ny, nz, stride, decoder, NULL, prob, err, errlen);
 }
 
+/* 0 when every probability is finite, else -1 with err: how many are not, and the input's range (an input far
+ * outside the range the network was trained on overflows its activations) */
+static int prob_finite(const float *prob, const float *vol, size_t n, char *err, size_t errlen)
+{
+    size_t i, bad = 0;
+    for(i = 0; i < n; ++i) bad += !isfinite(prob[i]);
+    if(!bad) return 0;
+    float lo = vol[0], hi = vol[0];
+    for(i = 1; i < n; ++i){ if(vol[i] < lo) lo = vol[i]; if(vol[i] > hi) hi = vol[i]; }
+    snprintf(err, errlen, "the network's output is not finite (NaN or infinite) at %zu of %zu voxels; the input's values "
+             "span [%g, %g] after [net] normalize: values far outside what the network was trained on overflow it", bad, n, lo, hi);
+    return -1;
+}
+
 int network_predict_volume_progress(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
                                     int decoder, progress *pg, float *prob, char *err, size_t errlen)
 {
@@ -414,10 +436,11 @@ int network_predict_volume_progress(network *net, const float *vol, int nx, int 
         if(rc == -2) snprintf(err, errlen, "sliding window: out of memory");
         if(rc == 0) rc = sw_run_gpu(net, &p, vol, decoder, &c, prob, err, errlen);
         sw_plan_free(&p);
-        return rc < 0 ? -1 : 0;
+        return rc < 0 ? -1 : prob_finite(prob, vol, (size_t)nx * ny * nz, err, errlen);
     }
 #endif
-    return sliding_window(vol, nz, ny, nx, patch, stride, net->batch, net_window_fn, &c, prob, 0, err, errlen);
+    if(sliding_window(vol, nz, ny, nx, patch, stride, net->batch, net_window_fn, &c, prob, 0, err, errlen)) return -1;
+    return prob_finite(prob, vol, (size_t)nx * ny * nz, err, errlen);
 }
 
 long largest_component(unsigned char *mask, int D, int H, int W)

@@ -34,6 +34,9 @@ int sliding_window(const float *vol, int D, int H, int W, const int patch[3], co
  *    [logistic], or a layer whose activation is logistic); 2 channels -> softmax, foreground = channel 1.
  * On GPU (gpu_index >= 0) the heads are pulled from the device. Returns 0 or -1 with err. */
 int network_foreground_prob(network *net, int decoder, float *prob, char *err, size_t errlen);
+/* 0 when the network has the output network_foreground_prob reads for this decoder (-decoder checked before any
+ * volume is read), else -1 with err */
+int network_decoder_check(network *net, int decoder, char *err, size_t errlen);
 
 /* windows the device sliding window (GPU builds) has run since the start: the tests read it to know which path ran */
 extern long sw_device_windows;

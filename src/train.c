@@ -36,12 +36,8 @@ int save_weights_atomic(network *net, const char *path, long *expect)
     }
     /* a diverging run can overflow its weights while the loss still looks finite (saturated sigmoids): such a file
      * is never made the checkpoint */
-    float buf[4096];
-    size_t got, k;
-    int bad = 0;
     fseek(f, (long)(3 * sizeof(int) + sizeof(size_t)), SEEK_SET);
-    while(!bad && (got = fread(buf, sizeof(float), 4096, f)) > 0)
-        for(k = 0; k < got; ++k) if(!isfinite(buf[k])){ bad = 1; break; }
+    int bad = floats_first_nonfinite(f) >= 0;
     fclose(f);
     if(bad){ remove(tmp); return 3; }
     if(want <= 0) *expect = size;

@@ -74,6 +74,25 @@ static float spacing_or_one(double d)
     return (d > 0 && isfinite(d)) ? (float)d : 1.f;
 }
 
+/* A header voxel size of 0, NaN or infinity is no size: nifti_clib reads it as 1 (and so does spacing_or_one), so
+ * the raw header is read again to say so, once per file, naming it. Only the axes nifti_clib gave 1 are looked at
+ * (a byte-swapped header's raw values are not the sizes; its 1.0 is a small finite number). */
+static void note_bad_pixdim(const char *path, const nifti_image *nim)
+{
+    int nver = 0, a;
+    double got[4] = {0, nim->dx, nim->dy, nim->dz};
+    if(got[1] != 1 && got[2] != 1 && got[3] != 1) return;
+    void *h = nifti_read_header(path, &nver, 0);
+    if(!h) return;
+    for(a = 1; a <= 3 && a <= nim->dim[0]; ++a){
+        double d = nver == 2 ? ((nifti_2_header *)h)->pixdim[a] : ((nifti_1_header *)h)->pixdim[a];
+        if(got[a] == 1 && (d == 0 || !isfinite(d)))
+            fprintf(stderr, "note: %s: pixdim[%d] = %g is not a voxel size; 1 mm is used along that axis (distances in mm "
+                    "and volumes in mL assume it)\n", path, a, d);
+    }
+    free(h);
+}
+
 /* Reads the voxel data of a single-file NIfTI whose header nim holds into nim->data, unconverted; on failure frees nim. */
 static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t errlen)
 {
@@ -169,6 +188,7 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
     if(nifti_to_floats(path, nim, n, out, err, errlen)){ free(out); nifti_image_free(nim); return -1; }
     memset(v, 0, sizeof(*v));
     v->nx = (int)nx; v->ny = (int)ny; v->nz = (int)nz;
+    note_bad_pixdim(path, nim);
     v->dx = spacing_or_one(nim->dx);
     v->dy = nim->dim[0] >= 2 ? spacing_or_one(nim->dy) : 1.f;
     v->dz = nim->dim[0] >= 3 ? spacing_or_one(nim->dz) : 1.f;

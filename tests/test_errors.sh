@@ -34,6 +34,10 @@ check resample_factor_above_x "tiny\.h5: <factor> 64 is larger than the volume's
 check resample_factor_above_z "tiny\.h5: <factor> 5 is larger than the volume's z dimension 4 " "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/r5.nii.gz" 5
 check resample_spacing_missing "resample -spacing: expected three numbers DX DY DZ" "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/rs.nii.gz" 1 -spacing 0.6 0.6
 check resample_spacing_range "resample -spacing: expected a number in \[0\.001, 1000\], got '0'" "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/rs.nii.gz" 1 -spacing 0.6 0 0.6
+check params_precision_no_value "seg3d params: unknown or incomplete option '-precision'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision
+check params_extra_argument "seg3d params: unknown or incomplete option 'extra'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg extra
+sed 's/^width=.*/width=20/' cfg/dbisl-tiny.cfg > "$T/crop20.cfg"
+check dbisl_crop_not_divisible "crop20\.cfg:[0-9]+: \[dbisl\] .*a crop side \(\[net\] depth, height, width: [0-9]+, [0-9]+, 20\) that the network's down-sampling does not divide" "$DARKNET" seg3d params "$T/crop20.cfg"
 check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got 'fp8'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision fp8
 
 # ---- a tiny valid data set and cfg to break one thing at a time
@@ -182,6 +186,11 @@ else echo "FAIL errors_weights_ok_control: predict with weights of the right siz
 check weights_other_cfg_longer "w_long\.weights: 12 bytes left after the last layer: the weights file was not written for this cfg" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_long.weights" "$vol4" "$T/p.nii.gz"
 { hdr; f4 3; } > "$T/w_short.weights"
 check weights_truncated_mid_layer "w_short\.weights: weights file ends inside layer 0 \(conv3d\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_short.weights" "$vol4" "$T/p.nii.gz"
+{ hdr; f4 2; printf '\000\000\300\177'; f4 1; } > "$T/w_nan.weights"   # the third parameter NaN
+check weights_nan "w_nan\.weights: parameter 2 of the file is not finite \(NaN or infinite\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_nan.weights" "$vol4" "$T/p.nii.gz"
+{ hdr; f4 3; printf '\000\000\200\177'; } > "$T/w_inf.weights"   # the last parameter +infinity
+check weights_inf "w_inf\.weights: parameter 3 of the file is not finite" "$DARKNET" seg3d test "$T/syn/synth.data" "$T/w.cfg" "$T/w_inf.weights"
+check cli_predict_decoder_b_no_dbisl "w\.cfg: -decoder: decoder b asked, but the network has no \[dbisl\] layer" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -decoder b
 hdr | head -c 10 > "$T/w_header.weights"
 check weights_truncated_header "w_header\.weights: truncated weights header" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_header.weights" "$vol4" "$T/p.nii.gz"
 check weights_missing "w_none\.weights: cannot open weights file" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_none.weights" "$vol4" "$T/p.nii.gz"
@@ -253,6 +262,8 @@ if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_nothing_written
 else echo "PASS errors_cli_predict_nothing_written"; npass=$((npass + 1)); fi
 touch "$T/a_file"
 check cli_predict_outdir_is_file "^error: [^ ]*a_file: cannot create the folder: File exists" $P "$vol4" "$T/in_copy.nii.gz" "$T/a_file"
+grep -v '^backup' "$T/good.data" > "$T/backup_file.data"; echo 'backup = a_file' >> "$T/backup_file.data"
+check train_backup_is_file "cannot create backup folder [^ ]*a_file: Not a directory" "$DARKNET" seg3d train "$T/backup_file.data" "$T/tiny.cfg" -max_batches 1
 check cli_predict_after_options "'1' follows the options \(it comes after '-lcc'\)" $P "$vol4" "$T/p.nii.gz" -lcc 1
 check cli_predict_reference_shape "^error: [^ ]*syn/case_000/label\.nii\.gz: the reference is 8 x 12 x 12 voxels \(D H W\), the image [^ ]* 8 x 16 x 16" $P "$vol4" "$T/p.nii.gz" -ref "$SYN/case_000/label.nii.gz"
 # a results CSV that cannot be written whole is an error (exit status 1), not a short file

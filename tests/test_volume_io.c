@@ -163,6 +163,12 @@ static void test_identity_geometry_spacing(void)
     CHECK(h && h->qform_code > 0 && fabs(h->qto_xyz.m[0][0] - 0.5) < 1e-6 && fabs(h->qto_xyz.m[2][2] - 3) < 1e-6);
     if(h) nifti_image_free(h);
     volume_free(&b);
+    /* a header voxel size of 0 is no size: 1 mm along that axis, the others kept */
+    v.dy = 0;
+    CHECK_MSG(volume_write(OUT "/pixdim0.nii.gz", &v, NULL, 0, err, sizeof(err)) == 0, "%s", err);
+    CHECK_MSG(volume_read(OUT "/pixdim0.nii.gz", NULL, &b, err, sizeof(err)) == 0, "%s", err);
+    CHECK_NEAR(b.dx, 0.5, 1e-6); CHECK_NEAR(b.dy, 1, 1e-6); CHECK_NEAR(b.dz, 3, 1e-6);
+    volume_free(&b);
     /* bad names and empty volumes are errors, not crashes */
     CHECK(volume_write(OUT "/x.img", &v, NULL, 0, err, sizeof(err)) == -1 && strstr(err, "x.img"));
     CHECK(volume_write(OUT "/no_such_dir/x.nii", &v, NULL, 0, err, sizeof(err)) == -1 && strstr(err, "no_such_dir"));
