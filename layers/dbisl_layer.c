@@ -350,11 +350,12 @@ static int check_input(size_params params, int idx, const char *key, int D, int 
     if(in.out_c != 1 || d != D || in.out_h != D * H || in.out_w != W){
         int n = snprintf(err, errlen, "key '%s': layer %d outputs %d x %d x %d x %d, expected 1 x %d x %d x %d (one channel at the network's input size)",
                          key, idx, in.out_c, d, d ? in.out_h / d : in.out_h, in.out_w, D, H, W);
-        /* a head of another size: the layers between the input and it did not give the size back, which in an
-         * encoder-decoder means a crop side that the down-sampling does not divide */
+        /* a head of another size: the key names a layer that is no head, or the layers before it did not give the
+         * size back, which in an encoder-decoder is a crop side that the down-sampling does not divide */
         if((d != D || in.out_h != D * H || in.out_w != W) && n > 0 && (size_t)n < errlen)
-            snprintf(err + n, errlen - n, "; a head of another size than the input means a crop side ([net] depth, height, width: %d, %d, %d) "
-                     "that the network's down-sampling does not divide (16 for the V-Net cfgs' four stride-2 stages)", D, H, W);
+            snprintf(err + n, errlen - n, "; either the key names a layer that is not a full-size head, or a crop side ([net] depth, "
+                     "height, width: %d, %d, %d) is not a multiple of the network's down-sampling (16 for the V-Net cfgs' four "
+                     "stride-2 stages)", D, H, W);
         return -1;
     }
     return 0;

@@ -127,7 +127,7 @@ static int predict_build(predict_run *r)
     fprintf(stderr, "precision %s\n", precision);
     r->net = load_network_infer(r->cfg, r->weights, r->batch ? r->batch : infer_default_batch());
     if(!r->net) return 1;
-    if(network_decoder_check(r->net, r->decoder, perr, sizeof(perr))){ fprintf(stderr, "error: %s: -decoder: %s\n", r->cfg, perr); return 1; }
+    if(network_decoder_check(r->net, r->decoder, perr, sizeof(perr))){ fprintf(stderr, "error: %s: %s\n", r->cfg, perr); return 1; }
     return cmd_resolve_stride(r->cfg, r->net, r->have_stride, r->stride) != 0;
 }
 

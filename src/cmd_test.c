@@ -106,7 +106,7 @@ static int test_build(test_run *t)
     fprintf(stderr, "precision %s\n", precision);
     t->net = load_network_infer(t->cfg, t->weights, t->batch ? t->batch : infer_default_batch());
     if(!t->net) return 1;
-    if(network_decoder_check(t->net, t->decoder, err, sizeof(err))){ fprintf(stderr, "error: %s: -decoder: %s\n", t->cfg, err); return 1; }
+    if(network_decoder_check(t->net, t->decoder, err, sizeof(err))){ fprintf(stderr, "error: %s: %s\n", t->cfg, err); return 1; }
     return 0;
 }
 

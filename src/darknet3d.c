@@ -326,8 +326,8 @@ static int weights_finite(const char *path, char *err, size_t errlen)
     }
     fclose(f);
     if(bad < 0) return 0;
-    snprintf(err, errlen, "%s: parameter %ld of the file is not finite (NaN or infinite): these weights cannot be used "
-             "(a diverged run's file?)", path, bad);
+    snprintf(err, errlen, "%s: parameter %ld of the file (counting from 1) is not finite (NaN or infinite): these weights "
+             "cannot be used (a diverged run's file?)", path, bad + 1);
     return -1;
 }
 

@@ -404,8 +404,8 @@ int network_predict_volume(network *net, const float *vol, int nx, int ny, int n
     return network_predict_volume_progress(net, vol, nx, ny, nz, stride, decoder, NULL, prob, err, errlen);
 }
 
-/* 0 when every probability is finite, else -1 with err: how many are not, and the input's range (an input far
- * outside the range the network was trained on overflows its activations) */
+/* 0 when every probability is finite, else -2 with err: how many are not, and the input's range (an input far
+ * outside the range the network was trained on, or weights that grew too large, overflow its activations) */
 static int prob_finite(const float *prob, const float *vol, size_t n, char *err, size_t errlen)
 {
     size_t i, bad = 0;
@@ -413,9 +413,10 @@ static int prob_finite(const float *prob, const float *vol, size_t n, char *err,
     if(!bad) return 0;
     float lo = vol[0], hi = vol[0];
     for(i = 1; i < n; ++i){ if(vol[i] < lo) lo = vol[i]; if(vol[i] > hi) hi = vol[i]; }
-    snprintf(err, errlen, "the network's output is not finite (NaN or infinite) at %zu of %zu voxels; the input's values "
-             "span [%g, %g] after [net] normalize: values far outside what the network was trained on overflow it", bad, n, lo, hi);
-    return -1;
+    snprintf(err, errlen, "the network's output is not finite (NaN or infinite) at %zu of %zu voxels (the input's values "
+             "span [%g, %g] after [net] normalize; an input far outside the trained range, or weights grown too large, "
+             "overflow the activations)", bad, n, lo, hi);
+    return -2;
 }
 
 int network_predict_volume_progress(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],

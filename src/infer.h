@@ -43,7 +43,8 @@ extern long sw_device_windows;
 
 /* Sliding-window foreground probability of a whole volume (nx*ny*nz floats, nx fastest) with `net`
  * (input 1 x net->d x net->h x net->w; net->batch windows per forward pass, net->train = 0).
- * stride along (d, h, w) = (z, y, x). prob is overwritten. Returns 0 or -1 with err. */
+ * stride along (d, h, w) = (z, y, x). prob is overwritten. Returns 0; -2 with err when a probability is not finite
+ * (NaN or infinite: the map is no segmentation); -1 with err on any other failure. */
 int network_predict_volume(network *net, const float *vol, int nx, int ny, int nz, const int stride[3],
                            int decoder, float *prob, char *err, size_t errlen);
 /* The same, reporting finished windows to pg (NULL: none). */

@@ -75,7 +75,13 @@ double train_validate(network *net, dataset *ds, const char *cfg, double *secs, 
         size_t nv = (size_t)c->nx * c->ny * c->nz, j;
         float *prob = malloc(nv * sizeof(float));
         unsigned char *pm = malloc(nv), *rm = malloc(nv);
-        if(network_predict_volume(net, c->image, c->nx, c->ny, c->nz, stride, -1, prob, err, sizeof(err)) == 0){
+        int rc = network_predict_volume(net, c->image, c->nx, c->ny, c->nz, stride, -1, prob, err, sizeof(err));
+        if(rc == -2){   /* a diverging network: the case is scored, not left out; its non-finite voxels as background */
+            fprintf(stderr, "warning: validation: case %s: %s: those voxels count as background\n", c->name, err);
+            for(j = 0; j < nv; ++j) if(!isfinite(prob[j])) prob[j] = 0;
+            rc = 0;
+        }
+        if(rc == 0){
             for(j = 0; j < nv; ++j){ pm[j] = prob[j] > 0.5f; rm[j] = c->label[j] != 0; }
             seg_metrics m;
             seg_overlap(pm, rm, nv, &m);

@@ -75,8 +75,7 @@ static float spacing_or_one(double d)
 }
 
 /* A header voxel size of 0, NaN or infinity is no size: nifti_clib reads it as 1 (and so does spacing_or_one), so
- * the raw header is read again to say so, once per file, naming it. Only the axes nifti_clib gave 1 are looked at
- * (a byte-swapped header's raw values are not the sizes; its 1.0 is a small finite number). */
+ * the raw header is read again to say so, once per file, naming it. Only the axes nifti_clib gave 1 are looked at. */
 static void note_bad_pixdim(const char *path, const nifti_image *nim)
 {
     int nver = 0, a;
@@ -84,6 +83,10 @@ static void note_bad_pixdim(const char *path, const nifti_image *nim)
     if(got[1] != 1 && got[2] != 1 && got[3] != 1) return;
     void *h = nifti_read_header(path, &nver, 0);
     if(!h) return;
+    /* nifti_read_header leaves a byte-swapped header as it is on disk: sizeof_hdr then reads other than 348 / 540 */
+    int swapped = nver == 2 ? ((nifti_2_header *)h)->sizeof_hdr != 540 : ((nifti_1_header *)h)->sizeof_hdr != 348;
+    if(swapped && nver == 2) nifti_swap_8bytes(8, ((nifti_2_header *)h)->pixdim);
+    else if(swapped) nifti_swap_4bytes(8, ((nifti_1_header *)h)->pixdim);
     for(a = 1; a <= 3 && a <= nim->dim[0]; ++a){
         double d = nver == 2 ? ((nifti_2_header *)h)->pixdim[a] : ((nifti_1_header *)h)->pixdim[a];
         if(got[a] == 1 && (d == 0 || !isfinite(d)))

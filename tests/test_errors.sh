@@ -37,7 +37,7 @@ check resample_spacing_range "resample -spacing: expected a number in \[0\.001, 
 check params_precision_no_value "seg3d params: unknown or incomplete option '-precision'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision
 check params_extra_argument "seg3d params: unknown or incomplete option 'extra'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg extra
 sed 's/^width=.*/width=20/' cfg/dbisl-tiny.cfg > "$T/crop20.cfg"
-check dbisl_crop_not_divisible "crop20\.cfg:[0-9]+: \[dbisl\] .*a crop side \(\[net\] depth, height, width: [0-9]+, [0-9]+, 20\) that the network's down-sampling does not divide" "$DARKNET" seg3d params "$T/crop20.cfg"
+check dbisl_crop_not_divisible "crop20\.cfg:[0-9]+: \[dbisl\] .*a crop side \(\[net\] depth, height, width: [0-9]+, [0-9]+, 20\) is not a multiple of the network's down-sampling" "$DARKNET" seg3d params "$T/crop20.cfg"
 check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got 'fp8'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision fp8
 
 # ---- a tiny valid data set and cfg to break one thing at a time
@@ -187,10 +187,10 @@ check weights_other_cfg_longer "w_long\.weights: 12 bytes left after the last la
 { hdr; f4 3; } > "$T/w_short.weights"
 check weights_truncated_mid_layer "w_short\.weights: weights file ends inside layer 0 \(conv3d\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_short.weights" "$vol4" "$T/p.nii.gz"
 { hdr; f4 2; printf '\000\000\300\177'; f4 1; } > "$T/w_nan.weights"   # the third parameter NaN
-check weights_nan "w_nan\.weights: parameter 2 of the file is not finite \(NaN or infinite\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_nan.weights" "$vol4" "$T/p.nii.gz"
+check weights_nan "w_nan\.weights: parameter 3 of the file \(counting from 1\) is not finite \(NaN or infinite\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_nan.weights" "$vol4" "$T/p.nii.gz"
 { hdr; f4 3; printf '\000\000\200\177'; } > "$T/w_inf.weights"   # the last parameter +infinity
-check weights_inf "w_inf\.weights: parameter 3 of the file is not finite" "$DARKNET" seg3d test "$T/syn/synth.data" "$T/w.cfg" "$T/w_inf.weights"
-check cli_predict_decoder_b_no_dbisl "w\.cfg: -decoder: decoder b asked, but the network has no \[dbisl\] layer" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -decoder b
+check weights_inf "w_inf\.weights: parameter 4 of the file \(counting from 1\) is not finite" "$DARKNET" seg3d test "$T/syn/synth.data" "$T/w.cfg" "$T/w_inf.weights"
+check cli_predict_decoder_b_no_dbisl "w\.cfg: decoder b asked, but the network has no \[dbisl\] layer" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -decoder b
 hdr | head -c 10 > "$T/w_header.weights"
 check weights_truncated_header "w_header\.weights: truncated weights header" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_header.weights" "$vol4" "$T/p.nii.gz"
 check weights_missing "w_none\.weights: cannot open weights file" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_none.weights" "$vol4" "$T/p.nii.gz"

@@ -306,7 +306,7 @@ static void test_network_predict_volume(void)
         /* an output that is not finite is an error, not a probability map */
         float keep = vol[40];
         vol[40] = NAN;
-        CHECK_MSG(network_predict_volume(net, vol, nx, ny, nz, stride, -1, prob, err, sizeof(err)) == -1 &&
+        CHECK_MSG(network_predict_volume(net, vol, nx, ny, nz, stride, -1, prob, err, sizeof(err)) == -2 &&
                   strstr(err, "the network's output is not finite (NaN or infinite) at 1 of 231 voxels"), "%s", err);
         vol[40] = keep;
         free_network(net);
