@@ -75,6 +75,16 @@ int arg_float(const char *cmd, const char *flag, const char *v, float *out, char
     return 0;
 }
 
+int cfg_int3_value(const cfg_key *k, const char *v, int out[3])
+{
+    int a, b, c;
+    char extra;
+    if(sscanf(v, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi)
+        return -1;
+    out[0] = a; out[1] = b; out[2] = c;
+    return 0;
+}
+
 int arg_int3(const char *cmd, const char *flag, int argc, char **argv, int i, int out[3], char *err, size_t errlen)
 {
     const cfg_key *k = row(cmd, flag, err, errlen);

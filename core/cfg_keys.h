@@ -30,6 +30,8 @@ const char *cfg_key_moved(const char *where, const char *key);
  * what was given and the accepted range. */
 int arg_long(const char *cmd, const char *flag, const char *v, long long *out, char *err, size_t errlen);
 int arg_float(const char *cmd, const char *flag, const char *v, float *out, char *err, size_t errlen);
+/* a K_INT3 value as cfg text, "D,H,W", each in the row's range: 0 with them in out, else -1 */
+int cfg_int3_value(const cfg_key *k, const char *v, int out[3]);
 /* three integers at argv[i+1..i+3] */
 int arg_int3(const char *cmd, const char *flag, int argc, char **argv, int i, int out[3], char *err, size_t errlen);
 

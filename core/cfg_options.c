@@ -73,7 +73,11 @@ int cfg_float(list *options, const char *section, const char *key, float def, in
 int cfg_choice(list *options, const char *key, const char *def, const char **choices, int *out, char *err, size_t errlen)
 {
     char *v = find(options, key);
-    if(!v) v = (char *)def;
+    return cfg_choice_of(key, v ? v : def, choices, out, err, errlen);
+}
+
+int cfg_choice_of(const char *key, const char *v, const char **choices, int *out, char *err, size_t errlen)
+{
     int i;
     for(i = 0; choices[i]; ++i){
         if(strcmp(v, choices[i]) == 0){ *out = i; return 0; }

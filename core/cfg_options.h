@@ -11,6 +11,8 @@ int cfg_int(list *options, const char *section, const char *key, int def, int re
 int cfg_float(list *options, const char *section, const char *key, float def, int required, float *out, char *err, size_t errlen);
 /* choices: NULL-terminated list of accepted words; returns the index into choices in *out */
 int cfg_choice(list *options, const char *key, const char *def, const char **choices, int *out, char *err, size_t errlen);
+/* the same rule for a value already read (v): 0 with its index, or -1 with "key 'K': 'v' is not one of ..." */
+int cfg_choice_of(const char *key, const char *v, const char **choices, int *out, char *err, size_t errlen);
 /* Darknet activation names */
 int cfg_activation(list *options, const char *key, const char *def, ACTIVATION *out, char *err, size_t errlen);
 /* the activation names cfg_activation accepts (Darknet's, the ones its layers implement), NULL-terminated */

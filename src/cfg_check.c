@@ -164,11 +164,18 @@ static int check_float(const char *cfg, sect *s, int layer, const char *key, cha
 /* three integers 'D,H,W', each in the key's range (K_INT3) */
 static int check_int3(const char *cfg, sect *s, int layer, const cfg_key *k, kv *o, char *err, size_t errlen)
 {
-    int a, b, c;
-    char extra;
-    if(sscanf(o->val, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi)
+    int v[3];
+    if(cfg_int3_value(k, o->val, v))
         FAIL(o, "key '%s': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f], got '%s'", o->key, k->lo, k->hi, o->val);
     return 0;
+}
+
+/* a word among choices (cfg_choice_of's rule and message), prefixed with file:line: [section] */
+static int check_choice(const char *cfg, sect *s, int layer, kv *o, const char **choices, char *err, size_t errlen)
+{
+    int i, n = where(err, errlen, cfg, s, o, layer);
+    if(n < 0 || (size_t)n >= errlen) n = 0;
+    return cfg_choice_of(o->key, o->val, choices, &i, err + n, errlen - n);
 }
 
 /* comma-separated list of numbers (integers when ints != 0); count in *n */
@@ -206,12 +213,10 @@ static int check_net(const char *cfg, sect *s, char *err, size_t errlen)
     if((double)h * w * c * d * (batch / subdiv) * ts > (double)INT_MAX)
         FAIL(opt(s, "height"), "input of batch x channels x depth x height x width = %ld x %ld x %ld x %ld x %ld is too large (more than %d values)",
              batch / subdiv * ts, c, d, h, w, INT_MAX);
-    int i;
     kv *p = opt(s, "policy");
     if(p){
         static const char *pol[] = {"constant", "step", "exp", "poly", "steps", "sig", "random", 0};
-        for(i = 0; pol[i] && strcmp(pol[i], p->val); ++i);
-        if(!pol[i]) FAIL(p, "key 'policy': '%s' is not one of constant step exp poly steps sig random", p->val);
+        if(check_choice(cfg, s, layer, p, pol, err, errlen)) return -1;
         if(strcmp(p->val, "steps") == 0){
             kv *st = opt(s, "steps"), *sc = opt(s, "scales");
             int nst, nsc;
@@ -319,16 +324,8 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
             rc = check_indices(cfg, s, layer, "layers", 64, err, errlen);
         } else if(strcmp(s->type, "[shortcut]") == 0 || strcmp(s->type, "[short]") == 0){
             rc = check_indices(cfg, s, layer, "from", 1, err, errlen);
-            kv *a = opt(s, "activation");
-            int k = 0;
-            while(!rc && a && cfg_activation_names[k] && strcmp(cfg_activation_names[k], a->val)) ++k;
-            if(!rc && a && !cfg_activation_names[k]){
-                /* Darknet would take ReLU in its place with a notice */
-                int n = where(err, errlen, cfg, s, a, layer);
-                if(n >= 0 && (size_t)n < errlen) n += snprintf(err + n, errlen - n, "key 'activation': '%s' is not one of", a->val);
-                for(k = 0; cfg_activation_names[k] && n >= 0 && (size_t)n < errlen; ++k) n += snprintf(err + n, errlen - n, " %s", cfg_activation_names[k]);
-                rc = -1;
-            }
+            kv *a = opt(s, "activation");   /* Darknet would take ReLU in place of a name it lacks, with a notice */
+            if(!rc && a) rc = check_choice(cfg, s, layer, a, cfg_activation_names, err, errlen);
 
         } else if(strcmp(s->type, "[dropout]") == 0){
             if(layer == 0){

@@ -476,16 +476,15 @@ long largest_component(unsigned char *mask, int D, int H, int W)
 
 int cfg_infer_stride(const char *cfg, int stride[3], char *err, size_t errlen)
 {
-    char v[256], extra;
-    int line = 0, a, b, c;
+    char v[256];
+    int line = 0;
     int r = cfg_net_value(cfg, "infer_stride", v, sizeof(v), &line, err, errlen);
     if(r <= 0) return r;
     const cfg_key *k = cfg_key_find("[net]", "infer_stride");
-    if(sscanf(v, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi){
+    if(cfg_int3_value(k, v, stride)){
         snprintf(err, errlen, "%s:%d: [net]: key 'infer_stride': expected three integers 'D,H,W' (z,y,x), each in [%.0f, %.0f]", cfg, line, k->lo, k->hi);
         return -1;
     }
-    stride[0] = a; stride[1] = b; stride[2] = c;
     return 1;
 }
 

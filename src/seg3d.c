@@ -25,9 +25,8 @@ static int cmd_params(int argc, char **argv)
 {
     if(argc < 4){ fprintf(stderr, "usage: ./darknet seg3d params <cfg> [-precision fp32|tf32|fp16|bf16]\n"); return 2; }
     char *prec = find_char_arg(argc, argv, "-precision", 0);   /* removes the flag and its value from argv */
-    int a;
-    for(a = 4; a < argc && argv[a]; ++a){
-        fprintf(stderr, "error: seg3d params: unknown or incomplete option '%s' (params <cfg> [-precision fp32|tf32|fp16|bf16])\n", argv[a]);
+    if(argc > 4 && argv[4]){
+        fprintf(stderr, "error: seg3d params: unknown or incomplete option '%s' (params <cfg> [-precision fp32|tf32|fp16|bf16])\n", argv[4]);
         return 2;
     }
     if(prec && strcmp(prec, "fp32") && strcmp(prec, "tf32") && strcmp(prec, "fp16") && strcmp(prec, "bf16")){
