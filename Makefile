@@ -93,7 +93,7 @@ LIB := $(B)/libdarknet3d.a
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 
-.PHONY: all setup test demo bench clean distclean lib tests-build
+.PHONY: all setup test demo bench clean distclean lib tests-build darknet
 all: darknet
 
 # Set-up runs before any rule is looked at: make first remakes this included file (running scripts/setup.sh),
@@ -107,6 +107,7 @@ $(SETUP_MK): scripts/setup.sh patches/darknet3d.patch
 	echo '# written after scripts/setup.sh succeeded; its mtime marks the set-up' > $@
 setup: $(SETUP_MK)
 
+# phony: the link is remade on every make, so it names the variant this make built (GPU=0 or the GPU build) even when the other one is newer
 darknet: $(B)/darknet
 	ln -sf $(B)/darknet darknet
 

@@ -22,11 +22,32 @@ char *getenv(const char *name)
     return NULL;
 }
 
+/* 1 when argv names a command beyond the global flags Darknet's main removes (-nogpu, -i N): its main indexes
+ * argv[1] after removing them, which is NULL without one */
+static int names_command(int argc, char **argv)
+{
+    int i;
+    for(i = 1; i < argc; ++i){
+        if(strcmp(argv[i], "-nogpu") == 0) continue;
+        if(strcmp(argv[i], "-i") == 0){ ++i; continue; }
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if(!names_command(argc, argv)){
+        fprintf(stderr, "usage: %s seg3d <command> [args]   (darknet3d's commands; %s seg3d lists them)\n"
+                        "       %s <function> [args]        (Darknet's own commands, e.g. detector)\n",
+                argv[0], argv[0], argv[0]);
+        return 2;
+    }
     darknet3d_init();
     int have_gpu = darknet3d_gpu_available(1);
-    if(argc >= 2 && strcmp(argv[1], "seg3d") == 0){
+    int c = 1;
+    while(c < argc && strcmp(argv[c], "-nogpu") == 0) ++c;
+    if(c < argc && strcmp(argv[c], "seg3d") == 0){
         /* -nogpu anywhere: every seg3d command runs on the CPU (as Darknet's own commands do) */
         int i, n = 0;
         for(i = 0; i < argc; ++i){

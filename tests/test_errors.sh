@@ -197,6 +197,9 @@ check weights_missing "w_none\.weights: cannot open weights file" "$DARKNET" seg
 
 # ---- command line
 check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
+check cli_no_function "usage: .*darknet seg3d <command>" "$DARKNET"
+check cli_only_nogpu "usage: .*darknet seg3d <command>" "$DARKNET" -nogpu
+check cli_only_gpu_index "usage: .*darknet seg3d <command>" "$DARKNET" -i 0
 check cli_unknown_command "seg3d: unknown command 'trian'" "$DARKNET" seg3d trian x y
 check cli_params_no_cfg "usage: \./darknet seg3d params <cfg>" "$DARKNET" seg3d params
 check cli_train_missing_args "usage: \./darknet seg3d train <data> <cfg>" "$DARKNET" seg3d train "$T/good.data"

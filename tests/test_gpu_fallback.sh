@@ -8,6 +8,9 @@ printf '[net]\nbatch=1\nheight=4\nwidth=4\ndepth=2\nchannels=1\n\n[r2s]\nk=-5\n'
 $G seg3d params "$T/a.cfg" > "$T/out" 2> "$T/err"; rc=$?
 n=$(grep -c "no CUDA device is usable" "$T/err")
 if [ $rc -eq 0 ] && [ "$n" -eq 1 ] && tail -1 "$T/out" | grep -q '^params=0$'; then echo "PASS gpu_fallback_seg3d"; else echo "FAIL gpu_fallback_seg3d (rc=$rc notices=$n)"; cat "$T/err" | tail -3; fi
+# -nogpu before seg3d, as Darknet accepts its flags anywhere
+$G -nogpu seg3d params "$T/a.cfg" > "$T/out" 2> "$T/err"; rc=$?
+if [ $rc -eq 0 ] && tail -1 "$T/out" | grep -q '^params=0$'; then echo "PASS gpu_fallback_nogpu_first"; else echo "FAIL gpu_fallback_nogpu_first (rc=$rc)"; tail -3 "$T/err"; fi
 # a stock command: Darknet's main gets -nogpu and must not die in cudaSetDevice
 $G classifier > "$T/out" 2> "$T/err"; rc=$?
 if grep -q "usage" "$T/err" && [ $rc -lt 128 ] && [ "$(grep -c 'no CUDA device is usable' "$T/err")" -eq 1 ]; then echo "PASS gpu_fallback_stock_command"; else echo "FAIL gpu_fallback_stock_command (rc=$rc)"; tail -3 "$T/err"; fi
