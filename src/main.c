@@ -22,22 +22,56 @@ char *getenv(const char *name)
     return NULL;
 }
 
-/* 1 when argv names a command beyond the global flags Darknet's main removes (-nogpu, -i N): its main indexes
- * argv[1] after removing them, which is NULL without one */
-static int names_command(int argc, char **argv)
+/* The index in argv of the command, past the global flags Darknet's main removes (-nogpu, -i N); 0 when there is
+ * none (Darknet's main would read argv[1] = NULL once they are removed) */
+static int command_index(int argc, char **argv)
 {
     int i;
     for(i = 1; i < argc; ++i){
         if(strcmp(argv[i], "-nogpu") == 0) continue;
         if(strcmp(argv[i], "-i") == 0){ ++i; continue; }
-        return 1;
+        return i;
     }
+    return 0;
+}
+
+/* Darknet's commands that read positional arguments without checking their count (a missing one is NULL, or read
+ * past the end of argv): how many they need after the command name, and what they are */
+static const struct { const char *name; int n; const char *args; } stock_positional[] = {
+    {"detect", 2, "<cfg> <weights> [image]"}, {"classify", 3, "<cfg> <weights> <image>"},
+    {"3d", 3, "<left image> <right image> <out> [shift]"}, {"test", 1, "<image>"}, {"imtest", 1, "<image>"},
+    {"rgbgr", 3, "<cfg> <weights> <out weights>"}, {"reset", 3, "<cfg> <weights> <out weights>"},
+    {"denormalize", 3, "<cfg> <weights> <out weights>"}, {"normalize", 3, "<cfg> <weights> <out weights>"},
+    {"rescale", 3, "<cfg> <weights> <out weights>"}, {"oneoff", 3, "<cfg> <weights> <out weights>"},
+    {"statistics", 2, "<cfg> <weights>"}, {"ops", 1, "<cfg>"}, {"speed", 1, "<cfg> [tics]"},
+    {"visualize", 1, "<cfg> [weights]"}, {"oneoff2", 4, "<cfg> <weights> <out weights> <layer>"},
+    {"print", 3, "<cfg> <weights> <layer>"}, {"partial", 4, "<cfg> <weights> <out weights> <layers>"},
+    {"mkimg", 6, "<cfg> <weights> <h> <w> <count> <prefix>"},
+};
+
+/* 0, or -1 after a usage line when argv[c] is one of stock_positional with fewer arguments after it than it reads
+ * (Darknet's global flags -nogpu and -i N not counted: its main removes them first) */
+static int check_stock_arguments(int argc, char **argv, int c)
+{
+    size_t k;
+    int i, n = 0;
+    for(i = c + 1; i < argc; ++i){
+        if(strcmp(argv[i], "-nogpu") == 0) continue;
+        if(strcmp(argv[i], "-i") == 0){ ++i; continue; }
+        ++n;
+    }
+    for(k = 0; k < sizeof stock_positional / sizeof stock_positional[0]; ++k)
+        if(strcmp(argv[c], stock_positional[k].name) == 0 && n < stock_positional[k].n){
+            fprintf(stderr, "usage: %s %s %s\n", argv[0], argv[c], stock_positional[k].args);
+            return -1;
+        }
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if(!names_command(argc, argv)){
+    int c = command_index(argc, argv);
+    if(!c){
         fprintf(stderr, "usage: %s seg3d <command> [args]   (darknet3d's commands; %s seg3d lists them)\n"
                         "       %s <function> [args]        (Darknet's own commands, e.g. detector)\n",
                 argv[0], argv[0], argv[0]);
@@ -45,9 +79,9 @@ int main(int argc, char **argv)
     }
     darknet3d_init();
     int have_gpu = darknet3d_gpu_available(1);
-    int c = 1;
-    while(c < argc && strcmp(argv[c], "-nogpu") == 0) ++c;
-    if(c < argc && strcmp(argv[c], "seg3d") == 0){
+    int s = 1;   /* seg3d after -nogpu only: its commands do not take -i */
+    while(s < argc && strcmp(argv[s], "-nogpu") == 0) ++s;
+    if(s < argc && strcmp(argv[s], "seg3d") == 0){
         /* -nogpu anywhere: every seg3d command runs on the CPU (as Darknet's own commands do) */
         int i, n = 0;
         for(i = 0; i < argc; ++i){
@@ -57,6 +91,7 @@ int main(int argc, char **argv)
         argv[n] = 0;
         return seg3d_main(n, argv);
     }
+    if(check_stock_arguments(argc, argv, c)) return 2;
     if(!have_gpu){
         /* Darknet's main would call cudaSetDevice and die: pass -nogpu instead */
         char **args = calloc(argc + 2, sizeof(char *));

@@ -200,6 +200,10 @@ check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
 check cli_no_function "usage: .*darknet seg3d <command>" "$DARKNET"
 check cli_only_nogpu "usage: .*darknet seg3d <command>" "$DARKNET" -nogpu
 check cli_only_gpu_index "usage: .*darknet seg3d <command>" "$DARKNET" -i 0
+# Darknet's own commands that read positional arguments unchecked (they crashed on a missing one)
+check cli_stock_partial_short "usage: .*darknet partial <cfg> <weights> <out weights> <layers>" "$DARKNET" partial a.cfg a.weights
+check cli_stock_print_short "usage: .*darknet print <cfg> <weights> <layer>" "$DARKNET" -nogpu print a.cfg a.weights
+check cli_stock_oneoff2_short "usage: .*darknet oneoff2 <cfg>" "$DARKNET" -i 0 oneoff2
 check cli_unknown_command "seg3d: unknown command 'trian'" "$DARKNET" seg3d trian x y
 check cli_params_no_cfg "usage: \./darknet seg3d params <cfg>" "$DARKNET" seg3d params
 check cli_train_missing_args "usage: \./darknet seg3d train <data> <cfg>" "$DARKNET" seg3d train "$T/good.data"
