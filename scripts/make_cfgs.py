@@ -111,7 +111,10 @@ DEFAULTS_HELP = """# Defaults measured on LA-mini (docs/dbisl.md, "Making the r2
 #   0.759 +- 0.021 / 0.730 +- 0.023. Without the ramp con_r2s pulls the saturated tanh heads' segmentation to
 #   background: bidirectional 0.668 (2 seeds), S2R only 0.721 / 0.670.
 #   w_sup_r2s=0: the r2s supervision term is off. The paper's L_all (w_sup_r2s=1 lambda=0.5 con_rampup=0) scored
-#   0.405 +- 0.288 at 750 iterations (one seed 0.073); with the ramp, 0.670 (seed 1).
+#   0.404 +- 0.287 at 750 iterations on an H200 (one seed 0.073; on a CPU 0.218 +- 0.308, two seeds near 0); with
+#   the ramp, 0.670 (seed 1). Without any distance term (the paper's w/o reg_task, pse_mask=2) every seed collapses
+#   at 12000 iterations (0.356 +- 0.072, 3 seeds; 0.81-0.86 until beta reaches full weight): the distance task is
+#   what keeps long schedules stable.
 #   lambda=1 (the paper: 0.5): 0.751 against 0.730 at 750 iterations (S2R only, unramped); at 3000 iterations
 #   S2R only with lambda 1 scored 0.863 against 0.870 for supervised training (3 seeds, H200).
 #   Against supervised training (batch 4) the gap closes with training length: -0.044 at 750 iterations, -0.005
