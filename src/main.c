@@ -22,17 +22,24 @@ char *getenv(const char *name)
     return NULL;
 }
 
-/* The index in argv of the command, past the global flags Darknet's main removes (-nogpu, -i N); 0 when there is
- * none (Darknet's main would read argv[1] = NULL once they are removed) */
+/* The first index from i on that is not one of the global flags Darknet's main removes (-nogpu, -i N); argc when
+ * none is left */
+static int skip_global_flags(int argc, char **argv, int i)
+{
+    while(i < argc){
+        if(strcmp(argv[i], "-nogpu") == 0) i += 1;
+        else if(strcmp(argv[i], "-i") == 0) i += 2;
+        else return i;
+    }
+    return argc;
+}
+
+/* The index in argv of the command, 0 when there is none (Darknet's main would read argv[1] = NULL once the global
+ * flags are removed) */
 static int command_index(int argc, char **argv)
 {
-    int i;
-    for(i = 1; i < argc; ++i){
-        if(strcmp(argv[i], "-nogpu") == 0) continue;
-        if(strcmp(argv[i], "-i") == 0){ ++i; continue; }
-        return i;
-    }
-    return 0;
+    int c = skip_global_flags(argc, argv, 1);
+    return c < argc ? c : 0;
 }
 
 /* Darknet's commands that read positional arguments without checking their count (a missing one is NULL, or read
@@ -55,11 +62,7 @@ static int check_stock_arguments(int argc, char **argv, int c)
 {
     size_t k;
     int i, n = 0;
-    for(i = c + 1; i < argc; ++i){
-        if(strcmp(argv[i], "-nogpu") == 0) continue;
-        if(strcmp(argv[i], "-i") == 0){ ++i; continue; }
-        ++n;
-    }
+    for(i = skip_global_flags(argc, argv, c + 1); i < argc; i = skip_global_flags(argc, argv, i + 1)) ++n;
     for(k = 0; k < sizeof stock_positional / sizeof stock_positional[0]; ++k)
         if(strcmp(argv[c], stock_positional[k].name) == 0 && n < stock_positional[k].n){
             fprintf(stderr, "usage: %s %s %s\n", argv[0], argv[c], stock_positional[k].args);
