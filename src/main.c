@@ -82,11 +82,15 @@ int main(int argc, char **argv)
     }
     darknet3d_init();
     int have_gpu = darknet3d_gpu_available(1);
-    int s = 1;   /* seg3d after -nogpu only: its commands do not take -i */
-    while(s < argc && strcmp(argv[s], "-nogpu") == 0) ++s;
-    if(s < argc && strcmp(argv[s], "seg3d") == 0){
-        /* -nogpu anywhere: every seg3d command runs on the CPU (as Darknet's own commands do) */
+    if(strcmp(argv[c], "seg3d") == 0){
+        /* -nogpu anywhere: every seg3d command runs on the CPU (as Darknet's own commands do); -i N is not theirs */
         int i, n = 0;
+        for(i = 1; i < c; ++i)
+            if(strcmp(argv[i], "-i") == 0){
+                fprintf(stderr, "error: -i %s: seg3d commands do not take Darknet's -i; train picks the GPU with -gpus N, "
+                                "the others run on GPU 0, and -nogpu runs any of them on the CPU\n", i + 1 < c ? argv[i + 1] : "");
+                return 2;
+            }
         for(i = 0; i < argc; ++i){
             if(strcmp(argv[i], "-nogpu") == 0) gpu_index = -1;
             else argv[n++] = argv[i];

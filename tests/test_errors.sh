@@ -200,6 +200,7 @@ check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
 check cli_no_function "usage: .*darknet seg3d <command>" "$DARKNET"
 check cli_only_nogpu "usage: .*darknet seg3d <command>" "$DARKNET" -nogpu
 check cli_only_gpu_index "usage: .*darknet seg3d <command>" "$DARKNET" -i 0
+check cli_gpu_index_before_seg3d "-i 0: seg3d commands do not take Darknet's -i" "$DARKNET" -i 0 seg3d params cfg/dbisl-tiny.cfg
 # Darknet's own commands that read positional arguments unchecked (they crashed on a missing one)
 check cli_stock_partial_short "usage: .*darknet partial <cfg> <weights> <out weights> <layers>" "$DARKNET" partial a.cfg a.weights
 check cli_stock_print_short "usage: .*darknet print <cfg> <weights> <layer>" "$DARKNET" -nogpu print a.cfg a.weights
