@@ -88,7 +88,7 @@ int main(int argc, char **argv)
         for(i = 1; i < c; ++i)
             if(strcmp(argv[i], "-i") == 0){
                 fprintf(stderr, "error: -i %s: seg3d commands do not take Darknet's -i; train picks the GPU with -gpus N, "
-                                "the others run on GPU 0, and -nogpu runs any of them on the CPU\n", i + 1 < c ? argv[i + 1] : "");
+                                "the others run on GPU 0, and -nogpu runs any of them on the CPU\n", argv[i + 1]);   /* i + 1 < c: skip_global_flags took -i with its value */
                 return 2;
             }
         for(i = 0; i < argc; ++i){
