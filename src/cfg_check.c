@@ -197,6 +197,32 @@ static int check_list(const char *cfg, sect *s, int layer, kv *o, int ints, int 
     return 0;
 }
 
+/* policy=steps: 'steps' ascending integers in the range of [net] step, 'scales' numbers in the range of [net] scale,
+ * one scale per step (Darknet multiplies the rate by scales[i] once the batch passes steps[i]) */
+static int check_steps(const char *cfg, sect *s, kv *st, kv *sc, char *err, size_t errlen)
+{
+    const int layer = -1;
+    const cfg_key *ks = cfg_key_find("[net]", "step"), *kc = cfg_key_find("[net]", "scale");
+    int nst, nsc, i;
+    if(check_list(cfg, s, layer, st, 1, &nst, err, errlen) || check_list(cfg, s, layer, sc, 0, &nsc, err, errlen)) return -1;
+    if(nst != nsc) FAIL(sc, "key 'scales': %d values for %d steps (one scale per step)", nsc, nst);
+    const char *p = st->val, *q = sc->val;
+    long prev = 0;
+    for(i = 0; i < nst; ++i){
+        char *e1, *e2;
+        errno = 0;
+        long x = strtol(p, &e1, 10);
+        if(errno || x < ks->lo || x > ks->hi) FAIL(st, "key 'steps': step %d is '%.*s', not an integer in [%.0f, %.0f]", i + 1, (int)strcspn(p, ","), p, ks->lo, ks->hi);
+        if(i > 0 && x <= prev) FAIL(st, "key 'steps': %ld after %ld: the steps must be in increasing order", x, prev);
+        double y = strtod(q, &e2);
+        if(!isfinite(y) || y < kc->lo || y > kc->hi) FAIL(sc, "key 'scales': scale %d is '%.*s', not a number in [%g, %g]", i + 1, (int)strcspn(q, ","), q, kc->lo, kc->hi);
+        prev = x;
+        p = e1 + 1;
+        q = e2 + 1;
+    }
+    return 0;
+}
+
 static int check_net(const char *cfg, sect *s, char *err, size_t errlen)
 {
     const int layer = -1;
@@ -213,16 +239,18 @@ static int check_net(const char *cfg, sect *s, char *err, size_t errlen)
     if((double)h * w * c * d * (batch / subdiv) * ts > (double)INT_MAX)
         FAIL(opt(s, "height"), "input of batch x channels x depth x height x width = %ld x %ld x %ld x %ld x %ld is too large (more than %d values)",
              batch / subdiv * ts, c, d, h, w, INT_MAX);
+    static const char *norms[] = {"none", "zscore", "ctwindow", 0}, *precs[] = {"fp32", "tf32", "fp16", "bf16", 0};
+    kv *nz = opt(s, "normalize"), *pr = opt(s, "precision");
+    if(nz && check_choice(cfg, s, layer, nz, norms, err, errlen)) return -1;
+    if(pr && check_choice(cfg, s, layer, pr, precs, err, errlen)) return -1;
     kv *p = opt(s, "policy");
     if(p){
         static const char *pol[] = {"constant", "step", "exp", "poly", "steps", "sig", "random", 0};
         if(check_choice(cfg, s, layer, p, pol, err, errlen)) return -1;
         if(strcmp(p->val, "steps") == 0){
             kv *st = opt(s, "steps"), *sc = opt(s, "scales");
-            int nst, nsc;
             if(!st || !sc) FAIL(p, "key 'policy': policy=steps needs the keys 'steps' and 'scales'");
-            if(check_list(cfg, s, layer, st, 1, &nst, err, errlen) || check_list(cfg, s, layer, sc, 0, &nsc, err, errlen)) return -1;
-            if(nst != nsc) FAIL(sc, "key 'scales': %d values for %d steps (one scale per step)", nsc, nst);
+            if(check_steps(cfg, s, st, sc, err, errlen)) return -1;
         }
     }
     return 0;
@@ -259,6 +287,14 @@ static int check_duplicates(const char *cfg, sect *s, int layer, char *err, size
     return 0;
 }
 
+/* 'key=' with nothing after it: Darknet's read_option drops such a line, and the key would then read as missing */
+static int check_empty_values(const char *cfg, sect *s, int layer, char *err, size_t errlen)
+{
+    int j;
+    for(j = 0; j < s->n; ++j) if(!s->opt[j].val[0]) FAIL(&s->opt[j], "key '%s': no value after '='", s->opt[j].key);
+    return 0;
+}
+
 /* a section the table describes: [net], the stock sections and ours (a section registered elsewhere is left to the parser) */
 static int described(const char *type)
 {
@@ -289,6 +325,21 @@ static int check_keys(const char *cfg, sect *s, int layer, char *err, size_t err
     return 0;
 }
 
+/* [dbisl] reads its truth from the batch Darknet sizes by the last layer's outputs (src/loader.c packs a label volume
+ * there), so it must be the network's last section */
+static int check_dbisl_last(const char *cfg, const cfgtext *t, char *err, size_t errlen)
+{
+    int i;
+    for(i = 1; i + 1 < t->n; ++i){
+        sect *s = &t->s[i];
+        int layer = i - 1;
+        if(strcmp(s->type, "[dbisl]") == 0)
+            FAIL(0, "[dbisl] must be the last section (the loss reads the labels from the batch the last layer sizes); "
+                 "%s on line %d follows it", t->s[i + 1].type, t->s[i + 1].line);
+    }
+    return 0;
+}
+
 /* 1 when the cfg has a section of this type ("[dbisl]"), 0 when not, -1 when it cannot be read */
 int cfg_has_section(const char *cfg, const char *type)
 {
@@ -311,11 +362,12 @@ int cfg_precheck(const char *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "%s:%d: %s: expected 'key=value', got '%s'", cfg, t.bad_line, t.n ? t.s[i].type : "", t.bad);
         rc = -1;
     }
+    if(!rc) rc = check_dbisl_last(cfg, &t, err, errlen);
     for(i = 0; i < t.n && !rc; ++i){
         sect *s = &t.s[i];
         int layer = i - 1;
         if(i == 0 && strcmp(s->type, "[net]") && strcmp(s->type, "[network]")) break; /* the parser reports it */
-        rc = check_duplicates(cfg, s, layer, err, errlen) ? -1 : check_keys(cfg, s, layer, err, errlen);
+        rc = check_duplicates(cfg, s, layer, err, errlen) || check_empty_values(cfg, s, layer, err, errlen) ? -1 : check_keys(cfg, s, layer, err, errlen);
         if(rc) break;
         if(i == 0){
             if(strcmp(s->type, "[net]") == 0 || strcmp(s->type, "[network]") == 0) rc = check_net(cfg, s, err, errlen);
