@@ -77,12 +77,20 @@ int arg_float(const char *cmd, const char *flag, const char *v, float *out, char
 
 int cfg_int3_value(const cfg_key *k, const char *v, int out[3])
 {
-    int a, b, c;
-    char extra;
-    if(sscanf(v, " %d , %d , %d %c", &a, &b, &c, &extra) != 3 || a < k->lo || b < k->lo || c < k->lo || a > k->hi || b > k->hi || c > k->hi)
-        return -1;
-    out[0] = a; out[1] = b; out[2] = c;
-    return 0;
+    const char *p = v;
+    int a;
+    for(a = 0; a < 3; ++a){
+        char *end;
+        while(*p == ' ' || *p == '\t') ++p;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if(end == p || errno || x < k->lo || x > k->hi) return -1;   /* strtol's range, then the row's: no wrap-around */
+        out[a] = (int)x;
+        p = end;
+        while(*p == ' ' || *p == '\t') ++p;
+        if(a < 2 && *p++ != ',') return -1;
+    }
+    return *p ? -1 : 0;
 }
 
 int arg_int3(const char *cmd, const char *flag, int argc, char **argv, int i, int out[3], char *err, size_t errlen)

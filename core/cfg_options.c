@@ -125,37 +125,45 @@ int cfg_layers(list *options, const char *key, int index, int *out, int maxn, in
     return 0;
 }
 
+/* Darknet's read_cfg removes every space, tab, CR and LF from a line before it splits key=value, so the key and value
+ * read here are the ones Darknet and src/cfg_check.c see ("save _every = 1" is save_every=1); lines of any length. */
 int cfg_net_value(const char *cfg, const char *key, char *out, size_t outlen, int *line, char *err, size_t errlen)
 {
     FILE *f = fopen(cfg, "r");
     if(!f){ snprintf(err, errlen, "%s: cannot open", cfg); return -1; }
-    char buf[4096];
+    char *buf = 0;
+    size_t cap = 0;
+    ssize_t got;
     int lineno = 0, sections = 0, found = 0, first = 0;
-    size_t klen = strlen(key);
-    while(fgets(buf, sizeof(buf), f)){
+    while((got = getline(&buf, &cap, f)) >= 0){
         ++lineno;
-        char *s = text_skip_bom(buf, lineno), *e;
-        while(*s == ' ' || *s == '\t') ++s;
+        char *s = text_skip_bom(buf, lineno), *r, *w;
+        for(r = w = s; r < buf + got; ++r) if(*r != ' ' && *r != '\t' && *r != '\r' && *r != '\n' && *r) *w++ = *r;
+        *w = 0;
         if(*s == '['){ if(++sections > 1) break; continue; }
         if(sections != 1 || *s == '#' || *s == ';') continue;
         char *eq = strchr(s, '=');
         if(!eq) continue;
-        for(e = eq; e > s && (e[-1] == ' ' || e[-1] == '\t'); --e);
-        if((size_t)(e - s) != klen || strncmp(s, key, klen) != 0) continue;
-        char *v = eq + 1;
-        while(*v == ' ' || *v == '\t') ++v;
-        size_t n = strcspn(v, "\r\n");
-        while(n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) --n;
+        *eq = 0;
+        if(strcmp(s, key) != 0) continue;
         if(found){
             snprintf(err, errlen, "%s:%d: [net]: key '%s' given twice (first on line %d)", cfg, lineno, key, first);
+            free(buf);
             fclose(f);
             return -1;
         }
-        snprintf(out, outlen, "%.*s", (int)n, v);
+        if(strlen(eq + 1) >= outlen){
+            snprintf(err, errlen, "%s:%d: [net]: key '%s': the value is longer than %zu characters", cfg, lineno, key, outlen - 1);
+            free(buf);
+            fclose(f);
+            return -1;
+        }
+        snprintf(out, outlen, "%s", eq + 1);
         if(line) *line = lineno;
         first = lineno;
         found = 1;
     }
+    free(buf);
     fclose(f);
     return found;
 }

@@ -5,6 +5,8 @@
 #include "darknet.h"
 #include "darknet3d.h"
 #include "cfg_keys.h"
+#include "cfg_options.h"
+#include "infer.h"
 #include "volume_io.h"
 
 #define OUT "tests/out/keys/"
@@ -309,6 +311,25 @@ static void test_degenerate_volumes(void)
     CHECK_MSG(sh(cmd, &rc, OUT "deg.err") == 0 && rc == 0, "train and test on 1 x 1 x 1 volumes: exit %d (see " OUT "deg.err)", rc);
 }
 
+/* [net] keys darknet3d reads itself see the line as Darknet's read_cfg does: all white space removed, any length */
+static void test_net_reader_as_darknet(void)
+{
+    FILE *f = fopen(OUT "reader.cfg", "w");
+    CHECK(f != 0);
+    if(!f) return;
+    fprintf(f, "[net]\nbatch=2\n save _every = 7\n#");
+    int i;
+    for(i = 0; i < 5000; ++i) fputc('x', f);
+    fprintf(f, "last_every=3\ninfer_stride = 2, 3 ,4\n[conv3d]\nlast_every=5\n");
+    fclose(f);
+    char err[512];
+    int v = 0, st[3] = {0, 0, 0};
+    CHECK(cfg_net_int(OUT "reader.cfg", "save_every", 1000, &v, err, sizeof(err)) == 0 && v == 7);
+    CHECK_MSG(cfg_net_int(OUT "reader.cfg", "last_every", 100, &v, err, sizeof(err)) == 0 && v == 100,
+              "a comment line of 5000 characters ending in last_every=3: read %d, not the default 100", v);
+    CHECK(cfg_infer_stride(OUT "reader.cfg", st, err, sizeof(err)) == 1 && st[0] == 2 && st[1] == 3 && st[2] == 4);
+}
+
 int main(int argc, char **argv)
 {
     darknet3d_init();
@@ -327,6 +348,7 @@ int main(int argc, char **argv)
     write_net_cfg(OUT "base.cfg", 0, 0);
     snprintf(cmd, sizeof(cmd), "cp " OUT "base.cfg " OUT "w.cfg && %s seg3d train " OUT "data/synth.data " OUT "w.cfg -max_batches 2 >> " OUT "setup.log 2>&1", darknet_bin);
     if(system(cmd)){ printf("FAIL test_keys_setup: %s failed\n", cmd); return 1; }
+    RUN(test_net_reader_as_darknet);
     RUN(test_every_row_lo_mid_hi);
     RUN(test_degenerate_volumes);
     TEST_MAIN_END();
