@@ -13,6 +13,7 @@
 #include "layers3d.h"
 #include "cuda.h"
 #include "option_list.h"
+#include "activations.h"
 
 const char *dbisl_term_names[DBISL_NTERMS] = {
     "sup_seg", "sup_reg", "sup_s2r", "sup_r2s", "con_seg", "con_reg", "con_s2r", "con_r2s", "pse"
@@ -361,6 +362,17 @@ static int check_input(size_params params, int idx, const char *key, int D, int 
     return 0;
 }
 
+/* [dbisl] (and seg3d predict) apply the sigmoid of a seg head and the tanh of an sdf head themselves, so a convolution
+ * head must be linear: a logistic seg head would be squashed twice */
+static int check_linear_head(size_params params, int idx, const char *key, char *err, size_t errlen)
+{
+    layer in = params.net->layers[idx];
+    if((in.type != CONV3D && in.type != DECONV3D) || in.activation == LINEAR) return 0;
+    snprintf(err, errlen, "key '%s': layer %d has activation=%s; [dbisl] applies the %s itself, so a head takes activation=linear",
+             key, idx, get_activation_string(in.activation), key[1] == 'e' ? "sigmoid of a seg head" : "tanh of an sdf head");
+    return -1;
+}
+
 /* The section s2r=/r2s= names reads the head `head`: it directly follows the head, or follows a [route] of
  * that head alone. */
 static int reads_head(network *net, int idx, int head)
@@ -410,6 +422,7 @@ static int parse_inputs(list *options, size_params params, dbisl_state *cfg, cha
     for(i = 0; i < nseg; ++i){
         if(check_input(params, cfg->seg[i], "seg", net->d, net->h, net->w, err, errlen)) return -1;
         if(check_input(params, cfg->sdf[i], "sdf", net->d, net->h, net->w, err, errlen)) return -1;
+        if(check_linear_head(params, cfg->seg[i], "seg", err, errlen) || check_linear_head(params, cfg->sdf[i], "sdf", err, errlen)) return -1;
     }
     cfg->ndec = nseg;
     if(parse_transform_inputs(options, params, "s2r", cfg->seg, nseg, cfg, err, errlen)) return -1;
@@ -452,7 +465,17 @@ static int parse_terms(list *options, dbisl_state *cfg, int *label_exact, char *
     if(cfg_int(options, "[dbisl]", "pseudo_hard", 0, 0, &cfg->pseudo_hard, err, errlen)) return -1;
     if(cfg_int(options, "[dbisl]", "pse_mask", 1, 0, &cfg->pse_mask, err, errlen)) return -1;
     if(cfg_int(options, "[dbisl]", "label_exact", 0, 0, label_exact, err, errlen)) return -1;
-    if(cfg->ndec == 1) cfg->w[DBISL_CON_SEG] = cfg->w[DBISL_CON_REG] = cfg->w[DBISL_PSE] = 0; /* need two decoders */
+    if(cfg->ndec == 1){
+        /* the cross-decoder terms need two decoders: off by default with one, refused when the cfg turns them on */
+        static const int two[] = {DBISL_CON_SEG, DBISL_CON_REG, DBISL_PSE};
+        for(i = 0; i < 3; ++i){
+            if(option_find(options, (char *)wkeys[two[i]]) && cfg->w[two[i]] != 0){
+                snprintf(err, errlen, "key '%s': the term compares two decoders but 'seg' names one head; set it to 0 or leave it out", wkeys[two[i]]);
+                return -1;
+            }
+            cfg->w[two[i]] = 0;
+        }
+    }
     return 0;
 }
 
@@ -566,6 +589,14 @@ int parse_dbisl_section(list *options, size_params params, layer *out, char *err
     if(parse_inputs(options, params, &cfg, err, errlen)) return -1;
     /* k_seg defaults to the k of the [r2s] sections (DTC's -1500 without them) */
     cfg.k_seg = cfg.r2s[0] >= 0 ? params.net->layers[cfg.r2s[0]].alpha : -1500.f;
+    for(w = 0; w < cfg.ndec && cfg.r2s[0] >= 0; ++w){
+        float k = params.net->layers[cfg.r2s[w]].alpha;
+        if(k >= 0){
+            snprintf(err, errlen, "key 'r2s': layer %d ([r2s]) has k=%g; under [dbisl] the k of an [r2s] section must be negative "
+                     "(the distance map is negative inside; DTC's k is -1500)", cfg.r2s[w], k);
+            return -1;
+        }
+    }
     if(parse_terms(options, &cfg, &label_exact, err, errlen)) return -1;
     if(check_needed_sections(&cfg, err, errlen)) return -1;
     if(cfg.s2r[0] >= 0){   /* the distance labels: the same transform as the s2r sections, exact EDT with label_exact */
