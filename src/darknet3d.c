@@ -331,6 +331,22 @@ static int weights_finite(const char *path, char *err, size_t errlen)
     return -1;
 }
 
+/* Darknet leaves a layer with dontsave=1 out of the files it writes and skips one with dontload=1 when it reads, so
+ * a cfg with only one of the two cannot read its own files back: say so after a weights error */
+static void weights_skip_note(const network *net)
+{
+    int i, save = -1, load = -1;
+    for(i = 0; i < net->n; ++i){
+        if(net->layers[i].dontsave && save < 0) save = i;
+        if(net->layers[i].dontload && load < 0) load = i;
+    }
+    if(save >= 0 || load >= 0)
+        fprintf(stderr, " (the cfg sets %s on layer %d: Darknet %s, so a cfg reads its own files only when each layer "
+                "has both dontsave=1 and dontload=1, or neither)", save >= 0 ? "dontsave=1" : "dontload=1", save >= 0 ? save : load,
+                save >= 0 ? "leaves that layer out of the files it writes" : "skips that layer when it reads a file");
+    fprintf(stderr, "\n");
+}
+
 /* A GPU network's outputs and deltas reach the device only once the sharings have placed them (src/buffer_mirror.h):
  * the per-layer buffers the sharings replace never take device memory, not even while the network is built. */
 static network *load_network_shaped(char *cfg, char *weights, int clear, int inference, int batch)
@@ -351,7 +367,13 @@ static network *load_network_shaped(char *cfg, char *weights, int clear, int inf
 #endif
     if(!net) return 0;
     if(weights && weights[0]){
-        if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0 || weights_finite(weights, err, sizeof(err))){
+        if(load_weights_upto_err(net, weights, 0, net->n, err, sizeof(err)) != 0){
+            fprintf(stderr, "\nerror: %s", err);
+            weights_skip_note(net);
+            free_network(net);
+            return 0;
+        }
+        if(weights_finite(weights, err, sizeof(err))){
             fprintf(stderr, "\nerror: %s\n", err);
             free_network(net);
             return 0;
