@@ -397,6 +397,11 @@ static int parse_transform_inputs(list *options, size_params params, const char 
         layer t = params.net->layers[out[w]];
         int ok = is_s2r ? (t.type == DTRANSFORM && dtransform_layer_takes_logits(t)) : (t.type == R2S && t.activation == TANH);
         if(!ok){ snprintf(err, errlen, "key '%s': layer %d is not a %s section", key, out[w], sec); return -1; }
+        if(is_s2r && dtransform_layer_params(t)->exact){
+            snprintf(err, errlen, "key 's2r': layer %d has exact=1: the exact distance transform passes no gradient, so the s2r "
+                     "terms would not train the seg heads; use exact=0 there ([dbisl] label_exact=1 makes the labels exact)", out[w]);
+            return -1;
+        }
         if(!reads_head(params.net, out[w], heads[w])){
             snprintf(err, errlen, "key '%s': layer %d does not read head %d: put it directly after that head (or after a [route] of it)",
                      key, out[w], heads[w]);
