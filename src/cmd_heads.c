@@ -1,4 +1,5 @@
 /* `./darknet seg3d heads`: what the segmentation and distance heads of a [dbisl] network say over whole volumes: each head's foreground (inside) share, the sign agreement of each decoder's two heads, and the share of the pseudo-supervision's confidence mask under pse_mask=1 and 2. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ static void heads_print(const char *what, const heads_ctx *c)
 {
     double n = c->k.n > 0 ? c->k.n : 1;
     int w;
-    printf("%s: %.0f voxels\n", what, c->k.n);
+    printf("%s: %.0f voxels in the windows\n", what, c->k.n);
     for(w = 0; w < c->ndec; ++w)
         printf("  decoder %c: seg head foreground %.4f, distance head inside %.4f, the two agree %.4f\n",
                'a' + w, c->k.fg[w] / n, c->k.in[w] / n, c->k.agree[w] / n);
@@ -117,7 +118,9 @@ static int heads_usage(void)
 {
     fprintf(stderr, "usage: ./darknet seg3d heads <cfg> <weights> <image.nii[.gz]|.h5> [<image> ...] [-stride D H W]\n"
                     "  a [dbisl] network's heads over whole volumes (CPU; windows of the cfg's size, stride = the window\n"
-                    "  unless given); last line: seg_a= seg_b= sdf_a= sdf_b= agree_a= agree_b= mask1= mask2=\n");
+                    "  unless given; the shares are over the windows' voxels: a volume smaller than the window adds its zero\n"
+                    "  padding, and windows that overlap count a voxel once each); last line: seg_a= seg_b= sdf_a= sdf_b=\n"
+                    "  agree_a= agree_b= mask1= mask2= (the second decoder's values and the masks nan with one decoder)\n");
     return 2;
 }
 
@@ -162,10 +165,11 @@ int seg3d_heads(int argc, char **argv)
         rc = heads_volume(&c, &norm, argv[i], stride);
     }
     if(rc == 0){
-        double n = c.k.n > 0 ? c.k.n : 1;
+        double n = c.k.n > 0 ? c.k.n : 1, two = c.ndec == 2 ? 1 : NAN;   /* what a second decoder would give: nan without one */
         if(nimg > 1) heads_print("all volumes", &c);
         printf("seg_a=%.6f seg_b=%.6f sdf_a=%.6f sdf_b=%.6f agree_a=%.6f agree_b=%.6f mask1=%.6f mask2=%.6f\n",
-               c.k.fg[0] / n, c.k.fg[1] / n, c.k.in[0] / n, c.k.in[1] / n, c.k.agree[0] / n, c.k.agree[1] / n, c.k.mask1 / n, c.k.mask2 / n);
+               c.k.fg[0] / n, two * c.k.fg[1] / n, c.k.in[0] / n, two * c.k.in[1] / n, c.k.agree[0] / n, two * c.k.agree[1] / n,
+               two * c.k.mask1 / n, two * c.k.mask2 / n);
     }
     free_network(net);
     return rc;

@@ -1,7 +1,7 @@
 #!/bin/sh
 # `./darknet seg3d heads` on a briefly trained dbisl-tiny: shares in [0, 1], the seg-head mask holding the four-head one,
 # each decoder's foreground share equal to the share `seg3d predict -decoder a|b` labels at the same windows, the
-# mask= of the training line in [0, 1], clear errors for bad input, and scripts/la_heads over a run's checkpoints.
+# mask= of the training line in [0, 1], nan for a decoder a one-decoder network lacks, clear errors for bad input, and scripts/la_heads over a run's checkpoints.
 D=${DARKNET:-./darknet}
 if [ ! -x "$D" ]; then echo "SKIP heads: no darknet binary at $D"; exit 0; fi
 T=tests/out/heads_sh
@@ -18,10 +18,16 @@ img="$T/synth/case_000/image.nii.gz"
 out=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" "$T/synth/case_001/image.nii.gz" 2>&1); rc=$?
 last=$(printf '%s\n' "$out" | tail -1)
 v() { printf '%s\n' "$last" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
-if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^all volumes: 262144 voxels$' \
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^all volumes: 262144 voxels in the windows$' \
    && awk -v a="$(v seg_a)" -v b="$(v sdf_b)" -v g="$(v agree_a)" -v m1="$(v mask1)" -v m2="$(v mask2)" \
       'BEGIN{exit !(a != "" && a >= 0 && a <= 1 && b >= 0 && b <= 1 && g >= 0 && g <= 1 && m1 >= 0 && m1 <= m2 && m2 <= 1)}'; then
   echo "PASS heads_shares"; else echo "FAIL heads_shares (rc $rc: $last)"; printf '%s\n' "$out" | tail -5; fi
+
+# a one-decoder network: the second decoder's values and the masks are nan, not 0
+$D seg3d train "$T/synth/synth.data" cfg/sup-tiny.cfg -max_batches 1 -clear -nogpu > /dev/null 2>&1; rc=$?
+last=$($D seg3d heads cfg/sup-tiny.cfg "$T/synth/backup/sup-tiny_final.weights" "$img" 2>&1 | tail -1)
+if [ $rc -eq 0 ] && [ -n "$(v seg_a)" ] && [ "$(v seg_a)" != nan ] && [ "$(v seg_b)" = nan ] && [ "$(v mask1)" = nan ] && [ "$(v agree_b)" = nan ]; then
+  echo "PASS heads_one_decoder_nan"; else echo "FAIL heads_one_decoder_nan (rc $rc: $last)"; fi
 
 # each decoder's foreground share against the label `seg3d predict -decoder a|b` writes at the same (non-overlapping) windows
 one=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" 2>&1 | tail -1)
