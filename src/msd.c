@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include "msd.h"
+#include "text_bom.h"
 
 /* ---- JSON (RFC 8259 values; strings keep ASCII, other code points become '?') ---- */
 enum { J_NULL, J_BOOL, J_NUM, J_STR, J_ARR, J_OBJ };
@@ -283,7 +284,8 @@ static int read_json(const char *path, jv *root, char *err, size_t errlen)
     if(!buf){ snprintf(err, errlen, "%s: out of memory or larger than 64 MiB", path); return -1; }
     buf[n] = 0;
     if(strlen(buf) != n){ free(buf); snprintf(err, errlen, "%s: holds a NUL byte: not JSON", path); return -1; }
-    jparser P = {buf, buf, err, errlen, path};
+    char *text = text_skip_bom(buf, 1);   /* a byte-order mark is skipped, as in the other text inputs */
+    jparser P = {text, text, err, errlen, path};
     int rc = jvalue(&P, root, 0);
     if(!rc){ jws(&P); if(*P.p) rc = jfail(&P, "text after the JSON value"); }
     if(!rc && root->type != J_OBJ){ snprintf(err, errlen, "%s: the top level is not a JSON object", path); rc = -1; }
@@ -297,7 +299,12 @@ static int msd_check_task(const char *json, const jv *root, char *err, size_t er
 {
     int i;
     const jv *ch = jget(root, "channel_names") ? jget(root, "channel_names") : jget(root, "modality");
-    if(ch && ch->type == J_OBJ && ch->n > 1){
+    if(ch && ch->type != J_OBJ){
+        snprintf(err, errlen, "%s: '%s' is not an object: it maps channel numbers to names, as {\"0\": \"CT\"}", json,
+                 jget(root, "channel_names") ? "channel_names" : "modality");
+        return -1;
+    }
+    if(ch && ch->n > 1){
         snprintf(err, errlen, "%s: %d input channels ('%s' lists %s, ...): multi-channel data sets are not supported yet (one input channel)",
                  json, ch->n, jget(root, "channel_names") ? "channel_names" : "modality", ch->v[0].type == J_STR ? ch->v[0].s : ch->key[0]);
         return -1;

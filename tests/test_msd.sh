@@ -59,6 +59,8 @@ refuse "two channels" 'dataset.json: 2 input channels .*multi-channel data sets 
   '{"channel_names": {"0": "T2", "1": "ADC"}, "labels": {"background": 0, "prostate": 1}, "file_ending": ".nii.gz"}' 'msd = X\n'
 refuse "region labels" "region-based data sets are not supported" \
   '{"channel_names": {"0": "T2"}, "labels": {"background": 0, "whole": [1, 2]}, "file_ending": ".nii.gz"}' 'msd = X\n'
+refuse "channel list" "dataset.json: 'channel_names' is not an object" \
+  '{"channel_names": ["CT", "PET"], "labels": {"background": 0, "organ": 1}, "file_ending": ".nii.gz"}' 'msd = X\n'
 refuse "broken json" 'dataset.json: byte' '{"channel_names": {"0": "T2"}, "labels": {"background": 0,' 'msd = X\n'
 refuse "image key with msd" "r.data:2: key 'image' does not go with 'msd' (line 1)" "" 'msd = X\nimage = %%s.nii.gz\n'
 refuse "unknown id" "case 'nope' is in neither imagesTr nor imagesTs" "" 'msd = X\nunlabeled = u.list\n'
@@ -67,5 +69,9 @@ rm -rf "$T/r"; mkdir -p "$T/r"; cp -r "$S" "$T/r/X"; touch "$T/r/X/imagesTr/synt
 $D seg3d train "$T/r/r.data" cfg/sup-tiny.cfg -max_batches 1 > /dev/null 2> "$T/r/err"; rc=$?
 { [ $rc -ne 0 ] && grep -q "a second channel exists" "$T/r/err"; } || { ok=0; echo "  _0001 file: rc=$rc: $(tail -1 "$T/r/err")"; }
 if [ $ok -eq 1 ]; then echo "PASS msd_refusals"; else fail "msd_refusals"; fi
+# a dataset.json that starts with a UTF-8 byte-order mark reads as without one
+rm -rf "$T/r"; mkdir -p "$T/r"; cp -r "$S" "$T/r/X"; printf '\357\273\277' | cat - "$S/dataset.json" > "$T/r/X/dataset.json"; printf 'msd = X\n' > "$T/r/r.data"
+$D seg3d train "$T/r/r.data" cfg/sup-tiny.cfg -max_batches 1 > /dev/null 2> "$T/r/err"; rc=$?
+if [ $rc -eq 0 ]; then echo "PASS msd_json_bom"; else fail "msd_json_bom: rc=$rc: $(tail -1 "$T/r/err")"; fi
 rm -rf "$T"
 exit $failed
