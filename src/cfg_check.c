@@ -119,7 +119,8 @@ static int parse_double(const char *v, double *out)
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if(end == v || *end || errno || !isfinite(x)) return -1;
+    /* a value below the smallest double reads as 0, as Darknet's atof gives it; overflow is refused */
+    if(end == v || *end || (errno && !(errno == ERANGE && fabs(x) < 1)) || !isfinite(x)) return -1;
     *out = x;
     return 0;
 }

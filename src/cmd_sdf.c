@@ -1,4 +1,5 @@
 /* `./darknet seg3d sdf`: the signed distance map of a label volume by the [dtransform] (s2r) transform, written as float32 NIfTI, with the Dice of its inverse (R < 0) against the label. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,8 +107,10 @@ int seg3d_sdf(int argc, char **argv)
     rc = sdf_transform(&p, &v, &r, &dice, &iters, &secs);
     if(rc == 0 && volume_write(out, &r, &v, 0, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); rc = 1; }
     if(rc == 0){
-        printf("volume %d x %d x %d (W x H x D), transform at %d%% scale, %s, %d iterations, %.3f s\n", v.nx, v.ny, v.nz, (int)(p.scale * 100 + 0.5f),
-               p.exact ? "exact EDT" : (p.binarize == DT_BIN_SOFTMIN ? "softmin" : "kornia iteration"), iters, secs);
+        int g[3] = {v.nx, v.ny, v.nz}, a;   /* the grid the transform runs on: max(1, floor(n * scale)) a side */
+        for(a = 0; a < 3; ++a) if(p.scale < 1){ g[a] = (int)floor(g[a] * (double)p.scale + 1e-6); if(g[a] < 1) g[a] = 1; }
+        printf("volume %d x %d x %d (W x H x D), transform at scale %g (%d x %d x %d), %s, %d iterations, %.3f s\n", v.nx, v.ny, v.nz,
+               p.scale, g[0], g[1], g[2], p.exact ? "exact EDT" : (p.binarize == DT_BIN_SOFTMIN ? "softmin" : "kornia iteration"), iters, secs);
         printf("dice_inverse=%.6f\n", dice);
     }
     volume_free(&v); volume_free(&r);

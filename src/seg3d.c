@@ -69,6 +69,7 @@ static int cmd_params(int argc, char **argv)
 
 static int cmd_keys(int argc, char **argv)
 {
+    if(argc > 3){ fprintf(stderr, "error: seg3d keys takes no arguments, got '%s'\n", argv[3]); return 2; }
     cfg_keys_print();
     return 0;
 }
