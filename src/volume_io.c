@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "nifti2_io.h"
 #include "hdf5.h"
 #include "volume_io.h"
@@ -96,32 +97,99 @@ static void note_bad_pixdim(const char *path, const nifti_image *nim)
     free(h);
 }
 
+/* A single-file NIfTI keeps its voxels after the header and the 4-byte extension flag: from byte 352 (NIfTI-1) or
+ * 544 (NIfTI-2) on. nifti_clib reads a smaller or non-finite vox_offset as the header's size, every voxel shifted,
+ * so the raw header is read to refuse it, naming the file and the value. 0, or -1 with err. */
+static int check_vox_offset(const char *path, char *err, size_t errlen)
+{
+    int nver = 0, least;
+    double off;
+    void *h = nifti_read_header(path, &nver, 0);
+    if(!h) return 0;   /* nifti_image_read has read it: nothing more to learn here */
+    if(nver == 2){
+        nifti_2_header *h2 = h;
+        int64_t o = h2->vox_offset;
+        if(h2->sizeof_hdr != 540) nifti_swap_8bytes(1, &o);
+        off = (double)o; least = 544;
+    } else {
+        nifti_1_header *h1 = h;
+        float o = h1->vox_offset;
+        if(h1->sizeof_hdr != 348) nifti_swap_4bytes(1, &o);
+        off = o; least = 352;
+    }
+    free(h);
+    if(isfinite(off) && off >= least) return 0;
+    snprintf(err, errlen, "%s: vox_offset %g: a single-file NIfTI-%d keeps its voxels at byte %d or later, after its %d-byte "
+             "header and the 4-byte extension flag (corrupt header)", path, off, nver == 2 ? 2 : 1, least, least - 4);
+    return -1;
+}
+
+/* What zlib says is wrong with a gzip stream, in words: the trailer's checks by name, else zlib's message */
+static const char *gz_fault(gzFile g, int *errnum)
+{
+    const char *msg = gzerror(g, errnum);
+    if(*errnum == Z_DATA_ERROR && msg && strstr(msg, "incorrect data check")) return "CRC check failed";
+    if(*errnum == Z_DATA_ERROR && msg && strstr(msg, "incorrect length check")) return "length check failed";
+    return msg ? msg : "unknown error";
+}
+
+/* nbytes at offset of a gzipped file into buf, then the rest of the stream, so that zlib checks the trailer's CRC and
+ * length: a corrupt or cut file is refused, not read as wrong voxels. 0, or -1 with err naming the file. */
+static int gz_read_data(const char *path, int64_t offset, void *buf, size_t nbytes, char *err, size_t errlen)
+{
+    gzFile g = gzopen(path, "rb");
+    if(!g){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    gzbuffer(g, 1 << 17);
+    size_t done = 0;
+    int got = 0, errnum = Z_OK;
+    if(gzseek(g, (z_off_t)offset, SEEK_SET) == (z_off_t)offset){
+        while(done < nbytes && (got = gzread(g, (char *)buf + done, nbytes - done > (1u << 30) ? 1u << 30 : (unsigned)(nbytes - done))) > 0)
+            done += (size_t)got;
+        char tail[4096];
+        while(done == nbytes && gzread(g, tail, sizeof(tail)) > 0);
+    }
+    const char *fault = gz_fault(g, &errnum);
+    if(errnum != Z_OK && errnum != Z_BUF_ERROR)
+        snprintf(err, errlen, "%s: gzip data is corrupt (%s)", path, fault);
+    else if(done < nbytes)
+        snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
+    else if(errnum == Z_BUF_ERROR)
+        snprintf(err, errlen, "%s: gzip data is cut short before its trailer (truncated file)", path);
+    gzclose(g);
+    return errnum == Z_OK && done == nbytes ? 0 : -1;
+}
+
 /* Reads the voxel data of a single-file NIfTI whose header nim holds into nim->data, unconverted; on failure frees nim. */
 static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t errlen)
 {
     size_t nbytes = (size_t)nim->nvox * nim->nbyper;
-    int ok = 0;
+    int ok = 0, gz = nifti_is_gzfile(path);
     /* a corrupt header can claim any size: never allocate more than the file can hold (deflate expands at most ~1032x) */
     struct stat st;
-    double room = stat(path, &st) == 0 ? (double)st.st_size * (nifti_is_gzfile(path) ? 1100.0 : 1.0) : 0;
+    double room = stat(path, &st) == 0 ? (double)st.st_size * (gz ? 1100.0 : 1.0) : 0;
     if(nim->nvox < 1 || nim->nbyper < 1 || (double)nim->nvox * nim->nbyper > room){
         snprintf(err, errlen, "%s: NIfTI header claims %lld voxels of %d bytes, more than the file holds (truncated or corrupt file)",
                  path, (long long)nim->nvox, nim->nbyper);
         nifti_image_free(nim); return -1;
     }
+    if(check_vox_offset(path, err, errlen)){ nifti_image_free(nim); return -1; }
     nim->data = malloc(nbytes ? nbytes : 1);
-    znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
-    if(nim->data && !znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0){
-        /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
-         * volume_read refuses them instead */
-        ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
-        if(ok && nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
+    if(!nim->data){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
+     * volume_read refuses them instead */
+    if(gz){
+        if(gz_read_data(path, nim->iname_offset, nim->data, nbytes, err, errlen)){ nifti_image_free(nim); return -1; }
+        ok = 1;
+    } else {
+        znzFile zf = znzopen(path, "rb", 0);
+        if(!znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0) ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
+        if(!znz_isnull(zf)) znzclose(zf);
     }
-    if(!znz_isnull(zf)) znzclose(zf);
     if(!ok){
         snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
         nifti_image_free(nim); return -1;
     }
+    if(nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
     return 0;
 }
 
@@ -163,7 +231,12 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
     fclose(fp);
     nifti_quiet();
     nifti_image *nim = nifti_image_read(path, 0);
-    if(!nim){ snprintf(err, errlen, "%s: not a readable NIfTI header", path); return -1; }
+    if(!nim){
+        /* zlib may meet a corrupt or cut stream while nifti_clib reads the header: say so rather than blame the header */
+        if(!nifti_is_gzfile(path) || gz_read_data(path, 0, NULL, 0, err, errlen) == 0)
+            snprintf(err, errlen, "%s: not a readable NIfTI header", path);
+        return -1;
+    }
     /* nifti_clib looks for the image data by base name and prefers x.nii over x.nii.gz: when both
      * exist, nifti_image_read("x.nii.gz", 1) takes x.nii's data. A single-file NIfTI holds its own
      * data, so we read it from exactly the file asked for. */

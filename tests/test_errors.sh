@@ -132,7 +132,16 @@ check nifti_truncated_header "trunc_header\.nii: not a readable NIfTI header" "$
 head -c $((nbytes - 100)) "$T/img.nii" > "$T/trunc_data.nii"
 check nifti_truncated_data "trunc_data\.nii: NIfTI data could not be read \(truncated or corrupt file\)" "$DARKNET" seg3d metrics "$T/trunc_data.nii" "$T/img.nii"
 head -c $((nbytes / 2)) "$img" > "$T/trunc.nii.gz"
-check nifti_gz_truncated "trunc\.nii\.gz: (NIfTI data could not be read|not a readable NIfTI header)" "$DARKNET" seg3d metrics "$T/trunc.nii.gz" "$T/img.nii"
+check nifti_gz_truncated "trunc\.nii\.gz: (NIfTI data could not be read|not a readable NIfTI header|gzip data is cut short)" "$DARKNET" seg3d metrics "$T/trunc.nii.gz" "$T/img.nii"
+# vox_offset (float32 at byte 108) pointing into the header: refused, not read with every voxel shifted
+{ head -c 108 "$T/img.nii"; printf '\000\000\110\103'; tail -c +113 "$T/img.nii"; } > "$T/vox200.nii"
+check nifti_vox_offset_in_header "vox200\.nii: vox_offset 200: a single-file NIfTI-1 keeps its voxels at byte 352 or later" "$DARKNET" seg3d metrics "$T/vox200.nii" "$T/img.nii"
+# a gzip trailer whose CRC does not match the data, and a stream without its trailer
+gzn=$(wc -c < "$img")
+{ head -c $((gzn - 8)) "$img"; printf '\000\000\000\000'; tail -c 4 "$img"; } > "$T/crc.nii.gz"
+check nifti_gz_crc "crc\.nii\.gz: gzip data is corrupt \(CRC check failed\)" "$DARKNET" seg3d metrics "$T/crc.nii.gz" "$T/img.nii"
+head -c $((gzn - 8)) "$img" > "$T/notrailer.nii.gz"
+check nifti_gz_no_trailer "notrailer\.nii\.gz: gzip data is cut short before its trailer \(truncated file\)" "$DARKNET" seg3d metrics "$T/notrailer.nii.gz" "$T/img.nii"
 head -c 4000 /dev/urandom > "$T/noise.nii"
 check nifti_random_bytes "noise\.nii: not a readable NIfTI header" "$DARKNET" seg3d metrics "$T/noise.nii" "$T/img.nii"
 echo "this is not gzip" > "$T/text.nii.gz"
