@@ -281,6 +281,43 @@ typedef struct { H5E_auto2_t fn; void *data; } h5_quiet_state;
 static void h5_quiet_begin(h5_quiet_state *s) { H5Eget_auto2(H5E_DEFAULT, &s->fn, &s->data); H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 static void h5_quiet_end(h5_quiet_state *s) { H5Eset_auto2(H5E_DEFAULT, s->fn, s->data); }
 
+/* The 3D shape of a dataset: (X,Y,Z) or a singleton-padded form such as (1,X,Y,Z) or (X,Y,Z,1). A dataset with a
+ * zero-length dimension is empty; one whose voxels (of elem bytes each) are more than the file's size could hold,
+ * compressed by deflate (at most ~1032x), is refused before anything is allocated, as the NIfTI reader does.
+ * 0, or -1 with err naming the file and the dataset. */
+static int h5_shape(const char *path, const char *dsname, hid_t sp, size_t elem, hsize_t d3[3], char *err, size_t errlen)
+{
+    int nd = H5Sget_simple_extent_ndims(sp), a;
+    hsize_t dims[8] = {0};
+    if(nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0){
+        snprintf(err, errlen, "%s: dataset '%s' has an unreadable shape", path, dsname); return -1;
+    }
+    double nvox = 1;
+    for(a = 0; a < nd; ++a) nvox *= (double)dims[a];
+    if(nvox == 0){
+        int len = snprintf(err, errlen, "%s: dataset '%s' is ", path, dsname);
+        for(a = 0; a < nd && len > 0 && (size_t)len < errlen; ++a)
+            len += snprintf(err + len, errlen - len, "%s%llu", a ? " x " : "", (unsigned long long)dims[a]);
+        if(len > 0 && (size_t)len < errlen) snprintf(err + len, errlen - len, ": empty");
+        return -1;
+    }
+    int lo = 0, hi = nd;
+    while(hi - lo > 3 && dims[lo] == 1) ++lo;
+    while(hi - lo > 3 && dims[hi - 1] == 1) --hi;
+    if(hi - lo != 3){ snprintf(err, errlen, "%s: dataset '%s' has %d non-singleton dimensions; a 3D volume is required", path, dsname, nd); return -1; }
+    d3[0] = dims[lo]; d3[1] = dims[lo + 1]; d3[2] = dims[lo + 2];
+    if(nvox > INT32_MAX){ snprintf(err, errlen, "%s: dataset '%s' too large", path, dsname); return -1; }
+    struct stat st;
+    double room = stat(path, &st) == 0 ? (double)st.st_size * 1100.0 : 0;
+    if(nvox * (elem ? elem : 1) > room){
+        snprintf(err, errlen, "%s: dataset '%s' claims %llu x %llu x %llu voxels of %zu bytes, more than the file holds "
+                 "(chunks never written, or a truncated or corrupt file)", path, dsname, (unsigned long long)d3[0],
+                 (unsigned long long)d3[1], (unsigned long long)d3[2], elem);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_h5(const char *path, const char *dsname, volume *v, char *err, size_t errlen)
 {
     if(!dsname) dsname = "image";
@@ -301,18 +338,8 @@ static int read_h5(const char *path, const char *dsname, volume *v, char *err, s
     H5T_class_t cls = H5Tget_class(ty);
     if(cls != H5T_INTEGER && cls != H5T_FLOAT){ snprintf(err, errlen, "%s: dataset '%s' is not numeric", path, dsname); goto done; }
     sp = H5Dget_space(ds);
-    int nd = H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[8] = {0};
-    if(nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0){
-        snprintf(err, errlen, "%s: dataset '%s' has an unreadable shape", path, dsname); goto done;
-    }
-    /* accept (X,Y,Z) and singleton-padded forms such as (1,X,Y,Z) or (X,Y,Z,1) */
-    int lo = 0, hi = nd;
-    while(hi - lo > 3 && dims[lo] == 1) ++lo;
-    while(hi - lo > 3 && dims[hi - 1] == 1) --hi;
-    if(hi - lo != 3){ snprintf(err, errlen, "%s: dataset '%s' has %d non-singleton dimensions; a 3D volume is required", path, dsname, nd); goto done; }
-    hsize_t d3[3] = {dims[lo], dims[lo + 1], dims[lo + 2]};
-    if((double)d3[0] * d3[1] * d3[2] > INT32_MAX){ snprintf(err, errlen, "%s: dataset '%s' too large", path, dsname); goto done; }
+    hsize_t d3[3];
+    if(h5_shape(path, dsname, sp, H5Tget_size(ty), d3, err, errlen)) goto done;
     int nx = (int)d3[0], ny = (int)d3[1], nz = (int)d3[2];
     size_t n = (size_t)nx * ny * nz;
     tmp = malloc(n * sizeof(float));

@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include "testlib.h"
 #include "nifti2_io.h"
+#include "hdf5.h"
 #include "nifti_test.h"
 #include "volume_io.h"
 
@@ -339,6 +340,48 @@ static void test_gzip_trailer(void)
     }
 }
 
+/* writes path with one dataset "image" of float32 of the given shape; chunked (and never written) when chunk is set,
+ * else contiguous and written with zeros */
+static int write_h5_shape(const char *path, int nd, const hsize_t *dims, int chunk)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if(f < 0) return -1;
+    hid_t sp = H5Screate_simple(nd, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t ch[3] = {16, 16, 16};
+    if(chunk) H5Pset_chunk(pl, 3, ch);
+    hid_t d = H5Dcreate2(f, "image", H5T_IEEE_F32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    int rc = d < 0 ? -1 : 0;
+    if(d >= 0 && !chunk){
+        float zero[64] = {0};
+        rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zero) < 0 ? -1 : 0;
+    }
+    if(d >= 0) H5Dclose(d);
+    H5Pclose(pl); H5Sclose(sp); H5Fclose(f);
+    return rc;
+}
+
+/* an .h5 dataset with a zero-length dimension is refused as empty, naming the file, the dataset and its shape; one
+ * that declares more voxels than the file could hold (chunks never written) is refused before anything is allocated */
+static void test_h5_empty_and_unwritten(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    const hsize_t zero[3] = {0, 8, 8}, zero4[4] = {1, 4, 0, 4}, small[3] = {4, 4, 4}, huge[3] = {2047, 1024, 1024};
+    CHECK(write_h5_shape(OUT "/zero.h5", 3, zero, 0) == 0);
+    CHECK(volume_read(OUT "/zero.h5", NULL, &v, err, sizeof(err)) == -1 && v.data == NULL);
+    CHECK_MSG(strcmp(err, OUT "/zero.h5: dataset 'image' is 0 x 8 x 8: empty") == 0, "%s", err);
+    CHECK(write_h5_shape(OUT "/zero4.h5", 4, zero4, 0) == 0);
+    CHECK(volume_read(OUT "/zero4.h5", NULL, &v, err, sizeof(err)) == -1);
+    CHECK_MSG(strcmp(err, OUT "/zero4.h5: dataset 'image' is 1 x 4 x 0 x 4: empty") == 0, "%s", err);
+    CHECK(write_h5_shape(OUT "/small.h5", 3, small, 0) == 0);
+    CHECK_MSG(volume_read(OUT "/small.h5", NULL, &v, err, sizeof(err)) == 0 && v.nx == 4, "%s", err);
+    volume_free(&v);
+    CHECK(write_h5_shape(OUT "/unwritten.h5", 3, huge, 1) == 0);
+    CHECK(volume_read(OUT "/unwritten.h5", NULL, &v, err, sizeof(err)) == -1 && v.data == NULL);
+    CHECK_MSG(strstr(err, OUT "/unwritten.h5: dataset 'image' claims 2047 x 1024 x 1024 voxels of 4 bytes, more than the file holds"), "%s", err);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 /* .h5 (UA-MT preprocessing) vs the NIfTI of the same case: identical after the documented mapping */
@@ -394,6 +437,7 @@ int main(void)
     RUN(test_corrupt_files);
     RUN(test_vox_offset);
     RUN(test_gzip_trailer);
+    RUN(test_h5_empty_and_unwritten);
     RUN(test_h5_matches_nifti);
     TEST_MAIN_END();
 }
