@@ -221,6 +221,7 @@ static int predict_one(predict_run *r, int i, const case_paths *p, progress *pg,
                  r->refpath, cv->ref.nz, cv->ref.ny, cv->ref.nx, in, v->nz, v->ny, v->nx);
         return -1;
     }
+    if(r->refpath && volume_label_check(&cv->ref, r->refpath, v->nx, v->ny, v->nz, in, err, errlen) != 0) return -1;
     if(volume_alloc(&cv->pv, v->nx, v->ny, v->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
     cv->pv.dx = v->dx; cv->pv.dy = v->dy; cv->pv.dz = v->dz;
     double w0 = what_time_is_it_now();

@@ -159,6 +159,7 @@ static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv
     volume *img = &cv->img;
     if(volume_read(c->image_path, t->ds->h5_image, img, err, errlen) != 0 ||
        volume_read(c->label_path, t->ds->h5_label, &cv->ref, err, errlen) != 0) return -1;
+    if(volume_label_check(&cv->ref, c->label_path, img->nx, img->ny, img->nz, c->image_path, err, errlen) != 0) return -1;
     intensity_apply(&t->norm, img);
     if(volume_alloc(&cv->pv, img->nx, img->ny, img->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
     if(network_predict_volume_progress(t->net, img->data, img->nx, img->ny, img->nz, t->stride, t->decoder, pg, cv->pv.data, err, errlen) != 0) return -1;

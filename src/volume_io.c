@@ -395,6 +395,25 @@ int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, 
     return rc;
 }
 
+int volume_label_check(const volume *lab, const char *label_path, int nx, int ny, int nz, const char *image_path,
+                       char *err, size_t errlen)
+{
+    if(lab->nx != nx || lab->ny != ny || lab->nz != nz){
+        snprintf(err, errlen, "%s: label is %d x %d x %d but the image %s is %d x %d x %d", label_path,
+                 lab->nx, lab->ny, lab->nz, image_path, nx, ny, nz);
+        return -1;
+    }
+    size_t n = (size_t)nx * ny * nz, i;
+    for(i = 0; i < n; ++i){
+        float x = lab->data[i];
+        if(!(x >= 0 && x <= 255) || x != floorf(x)){
+            snprintf(err, errlen, "%s: label value %g at voxel %zu is not an integer in 0..255", label_path, x, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The bytes a (possibly gzipped) file yields when read to its end, so a gzip stream cut short counts only what it holds; -1 when it cannot be opened or read. */
 static long long readable_bytes(const char *path)
 {

@@ -283,6 +283,13 @@ grep -v '^backup' "$T/good.data" > "$T/backup_file.data"; echo 'backup = a_file'
 check train_backup_is_file "cannot create backup folder [^ ]*a_file: Not a directory" "$DARKNET" seg3d train "$T/backup_file.data" "$T/tiny.cfg" -max_batches 1
 check cli_predict_after_options "'1' follows the options \(it comes after '-lcc'\)" $P "$vol4" "$T/p.nii.gz" -lcc 1
 check cli_predict_reference_shape "^error: [^ ]*syn/case_000/label\.nii\.gz: the reference is 8 x 12 x 12 voxels \(D H W\), the image [^ ]* 8 x 16 x 16" $P "$vol4" "$T/p.nii.gz" -ref "$SYN/case_000/label.nii.gz"
+# test and predict -ref apply training's label check: the label's shape (both files named, before the case's
+# inference) and integer values in 0..255 (a float image given as the label is refused, not scored as a mask)
+check cli_test_label_size_mismatch "^error: case c: [^ ]*size_mismatch/(\./)?c_label\.nii\.gz: label is 12 x 12 x 8 but the image [^ ]*c_image\.nii\.gz is 16 x 16 x 8" "$DARKNET" seg3d test "$T/size_mismatch/d.data" "$T/w.cfg" "$T/w_ok.weights" -split labeled
+brk float_label "$img" "$img" .nii.gz
+check train_label_not_integer "float_label/(\./)?c_label\.nii\.gz: label value [^ ]+ at voxel [0-9]+ is not an integer in 0\.\.255" "$DARKNET" seg3d train "$T/float_label/d.data" "$T/tiny.cfg" -max_batches 1
+check cli_test_label_not_integer "^error: case c: [^ ]*float_label/(\./)?c_label\.nii\.gz: label value [^ ]+ at voxel [0-9]+ is not an integer in 0\.\.255" "$DARKNET" seg3d test "$T/float_label/d.data" "$T/w.cfg" "$T/w_ok.weights" -split labeled
+check cli_predict_reference_not_integer "^error: [^ ]*float_label/c_label\.nii\.gz: label value [^ ]+ at voxel [0-9]+ is not an integer in 0\.\.255" $P "$img" "$T/p.nii.gz" -ref "$T/float_label/c_label.nii.gz"
 # a results CSV that cannot be written whole is an error (exit status 1), not a short file
 if [ -w /dev/full ]; then
 check cli_test_csv_disk_full "^error: /dev/full: write failed: No space left on device" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv /dev/full
