@@ -169,10 +169,12 @@ static int parent_exists(const char *path)
     return 0;
 }
 
-/* before anything is written: every output's folder exists, and no output is an input, the reference or another
- * output of its case; 0, or 1 with the error printed */
+/* before anything is written: every output's folder exists, the label and -prob outputs are .nii or .nii.gz names
+ * of no device or folder, and no output is an input, the reference or another output of its case; 0, or 1 with the
+ * error printed */
 static int predict_check_outputs(const predict_run *r)
 {
+    char err[4200];
     int i, j, k;
     for(i = 0; i < r->nin; ++i){
         case_paths p;
@@ -181,6 +183,7 @@ static int predict_check_outputs(const predict_run *r)
         for(k = 0; k < 3; ++k){
             if(!out[k][0]) continue;
             if(parent_exists(out[k])){ fprintf(stderr, "error: %s: cannot write it: %s\n", out[k], strerror(errno)); return 1; }
+            if(k < 2 && volume_write_name_check(out[k], err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
             for(j = 0; j <= r->nin; ++j){
                 const char *in = j < r->nin ? r->pos[j] : r->refpath;
                 if(in && same_file(out[k], in)){

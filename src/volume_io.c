@@ -443,6 +443,18 @@ static int publish_checked(publishing *p, size_t want, char *err, size_t errlen)
     return publish_commit(p, err, errlen);
 }
 
+int volume_write_name_check(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if(!(ends_with(path, ".nii") || ends_with(path, ".nii.gz"))){
+        snprintf(err, errlen, "%s: can only write .nii or .nii.gz", path); return -1;
+    }
+    if(stat(path, &st) == 0 && !S_ISREG(st.st_mode)){
+        snprintf(err, errlen, "%s: not a regular file: a volume is written to a file", path); return -1;
+    }
+    return 0;
+}
+
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)
 {
     if(!(ends_with(path, ".nii") || ends_with(path, ".nii.gz"))){

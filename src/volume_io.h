@@ -41,6 +41,10 @@ int volume_label_check(const volume *lab, const char *label_path, int nx, int ny
    The file is written as NIfTI-1 single file; the name must end in .nii or .nii.gz. */
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen);
 
+/* Whether volume_write could write path, checked before any work: a .nii or .nii.gz name, and not an existing
+ * device, pipe or folder. 0, or -1 with err naming the file and what is expected. */
+int volume_write_name_check(const char *path, char *err, size_t errlen);
+
 int volume_alloc(volume *v, int nx, int ny, int nz);  /* zeroed data, spacing 1, geom NULL; 0 or -1 (bad size / out of memory) */
 void volume_free(volume *v);                          /* frees data and geom, zeroes *v; safe on a zeroed volume */
 

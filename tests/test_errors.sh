@@ -277,6 +277,15 @@ rm -f "$T/p_main.nii.gz"
 check cli_predict_prob_folder_missing "^error: [^ ]*nodir/q\.nii\.gz: cannot write it: No such file or directory" $P "$vol4" "$T/p_main.nii.gz" -prob "$T/nodir/q.nii.gz"
 if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_nothing_written: the label was written before the error"; nfail=$((nfail + 1))
 else echo "PASS errors_cli_predict_nothing_written"; npass=$((npass + 1)); fi
+# output names are checked before the network is loaded: a -prob or output name that is not .nii/.nii.gz, and an
+# output that is a device
+rm -f "$T/p_main.nii.gz"
+check cli_predict_prob_bad_extension "^error: [^ ]*q\.mha: can only write \.nii or \.nii\.gz" $P "$vol4" "$T/p_main.nii.gz" -prob "$T/q.mha"
+if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_prob_bad_extension_nothing_written: the label was written before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_prob_bad_extension_nothing_written"; npass=$((npass + 1)); fi
+check cli_predict_output_bad_extension "^error: [^ ]*p\.mha: can only write \.nii or \.nii\.gz" $P "$vol4" "$T/p.mha"
+if grep -q "Loading weights" "$T/stderr"; then echo "FAIL errors_cli_predict_output_checked_first: the weights were loaded before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_output_checked_first"; npass=$((npass + 1)); fi
 touch "$T/a_file"
 check cli_predict_outdir_is_file "^error: [^ ]*a_file: cannot create the folder: File exists" $P "$vol4" "$T/in_copy.nii.gz" "$T/a_file"
 grep -v '^backup' "$T/good.data" > "$T/backup_file.data"; echo 'backup = a_file' >> "$T/backup_file.data"
