@@ -148,13 +148,6 @@ static void predict_paths(const predict_run *r, int i, case_paths *p)
     }
 }
 
-/* whether a and b name one file: the same path, or two paths of one existing file */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
-}
-
 /* 0 when the folder of path exists, else -1 with errno set */
 static int parent_exists(const char *path)
 {
@@ -186,12 +179,12 @@ static int predict_check_outputs(const predict_run *r)
             if(k < 2 && volume_write_name_check(out[k], err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
             for(j = 0; j <= r->nin; ++j){
                 const char *in = j < r->nin ? r->pos[j] : r->refpath;
-                if(in && same_file(out[k], in)){
+                if(in && cmd_same_file(out[k], in)){
                     fprintf(stderr, "error: %s: the %s would overwrite the %s %s; name another file\n", out[k], what[k], j < r->nin ? "input" : "reference", in);
                     return 1;
                 }
             }
-            for(j = 0; j < k; ++j) if(out[j][0] && same_file(out[k], out[j])){
+            for(j = 0; j < k; ++j) if(out[j][0] && cmd_same_file(out[k], out[j])){
                 fprintf(stderr, "error: %s: the %s and the %s would both be written there\n", out[k], what[j], what[k]);
                 return 1;
             }

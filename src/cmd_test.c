@@ -83,8 +83,11 @@ static int test_parse(test_run *t, int argc, char **argv)
             if(t->split == SPLIT_N){ fprintf(stderr, "-split takes valid, test, labeled or unlabeled\n"); return 2; }
         } else { fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], test_use); return 2; }
     }
-    if(t->csvpath && t->lcc_csvpath && strcmp(t->csvpath, t->lcc_csvpath) == 0){
-        fprintf(stderr, "-csv and -lcc_csv name the same file '%s'\n", t->csvpath); return 2;
+    if(t->csvpath && t->lcc_csvpath && cmd_same_file(t->csvpath, t->lcc_csvpath)){
+        fprintf(stderr, "error: -csv and -lcc_csv name the same file '%s'", t->csvpath);
+        if(strcmp(t->csvpath, t->lcc_csvpath)) fprintf(stderr, " (also named '%s')", t->lcc_csvpath);
+        fprintf(stderr, "\n");
+        return 2;
     }
     return -1;
 }

@@ -315,6 +315,11 @@ if ! "$DARKNET" seg3d test "$T/broken.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$
   echo "PASS errors_cli_test_csv_kept_on_failure"; npass=$((npass + 1))
 else echo "FAIL errors_cli_test_csv_kept_on_failure: the older CSV changed, a hidden file was left, or no error"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 check cli_test_same_csv "-csv and -lcc_csv name the same file '.*t\.csv'" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t.csv" -lcc_csv "$T/t.csv"
+# ... also through a link to the -csv file (existing or not yet written) or another spelling of its name
+printf 'older\n' > "$T/t1.csv"; ln -sf t1.csv "$T/t1_link.csv"; ln -sf t_new.csv "$T/t_new_link.csv"
+check cli_test_same_csv_link "-csv and -lcc_csv name the same file '.*t1\.csv' \(also named '.*t1_link\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t1.csv" -lcc_csv "$T/t1_link.csv"
+check cli_test_same_csv_dangling_link "-csv and -lcc_csv name the same file '.*t_new\.csv' \(also named '.*t_new_link\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t_new.csv" -lcc_csv "$T/t_new_link.csv"
+check cli_test_same_csv_spelling "-csv and -lcc_csv name the same file '.*/t2\.csv' \(also named '.*/\./t2\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t2.csv" -lcc_csv "$T/./t2.csv"
 check cli_metrics_missing_file "nofile\.nii\.gz: cannot open" "$DARKNET" seg3d metrics "$T/nofile.nii.gz" "$T/img.nii"
 
 echo "errors: $npass passed, $nfail failed" >&2
