@@ -43,6 +43,13 @@ check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got '
 # ---- a tiny valid data set and cfg to break one thing at a time
 "$DARKNET" seg3d synth "$T/syn" 2 -size 8 12 12 -seed 3 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
 "$DARKNET" seg3d synth "$T/big" 1 -size 8 16 16 -seed 4 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
+# resample refuses, before reading anything, an output that is its input (by name or through a link)
+cp "$T/syn/case_000/image.nii.gz" "$T/r_in.nii.gz"; ln -sf r_in.nii.gz "$T/r_link.nii.gz"
+check resample_output_is_input "^error: [^ ]*r_in\.nii\.gz: the output would overwrite the input [^ ]*r_in\.nii\.gz" "$DARKNET" seg3d resample "$T/r_in.nii.gz" "$T/r_in.nii.gz" 2
+check resample_output_links_to_input "^error: [^ ]*r_link\.nii\.gz: the output would overwrite the input [^ ]*r_in\.nii\.gz" "$DARKNET" seg3d resample "$T/r_in.nii.gz" "$T/r_link.nii.gz" 1
+if cmp -s "$T/syn/case_000/image.nii.gz" "$T/r_in.nii.gz"; then echo "PASS errors_resample_input_kept"; npass=$((npass + 1))
+else echo "FAIL errors_resample_input_kept: the input was overwritten"; nfail=$((nfail + 1)); fi
+check resample_output_bad_extension "^error: [^ ]*r\.mha: can only write \.nii or \.nii\.gz" "$DARKNET" seg3d resample "$T/r_in.nii.gz" "$T/r.mha" 2
 check resample_spacing_nifti "syn/case_000/image\.nii\.gz: -spacing is for inputs without a geometry" "$DARKNET" seg3d resample "$T/syn/case_000/image.nii.gz" "$T/rs.nii.gz" 1 -spacing 1 1 1
 cat > "$T/tiny.cfg" <<'EOF'
 [net]
