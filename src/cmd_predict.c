@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "darknet3d.h"
 #include "intensity.h"
 #include "overlay.h"
@@ -66,6 +67,10 @@ static int predict_parse(predict_run *r, int argc, char **argv)
         } else r->pos[npos++] = argv[i];
     }
     if(npos < 2){ fprintf(stderr, "need an input and an output\n%s", predict_use); return 2; }
+    for(i = 0; i < npos; ++i) if(!strcmp(r->pos[i], "-")){
+        fprintf(stderr, "error: seg3d predict: '-' is not a file name here: inputs and outputs are files (no standard input or output)\n%s", predict_use);
+        return 2;
+    }
     r->nin = npos - 1;
     r->out = r->pos[npos - 1];
     /* several inputs, or an existing folder as output: one file per case in that folder */
@@ -111,6 +116,12 @@ static int predict_name_cases(predict_run *r)
     for(i = 0; i < r->nin && clash; ++i) for(j = i + 1; j < r->nin; ++j) if(!strcmp(r->ids[i], r->ids[j])){
         fprintf(stderr, "error: inputs %s and %s would both be written as %s/%s_pred.nii.gz\n", r->pos[i], r->pos[j], r->out, r->ids[i]);
         return 1;
+    }
+    /* the inputs are there before any output folder is made */
+    for(i = 0; i < r->nin; ++i){
+        struct stat st;
+        if(stat(r->pos[i], &st) != 0 || access(r->pos[i], R_OK) != 0){ fprintf(stderr, "error: %s: cannot open: %s\n", r->pos[i], strerror(errno)); return 1; }
+        if(S_ISDIR(st.st_mode)){ fprintf(stderr, "error: %s: is a folder; the inputs are volume files\n", r->pos[i]); return 1; }
     }
     const char *dirs[3] = { r->out, r->probpath, r->pngpath };
     for(i = 0; i < 3; ++i) if(dirs[i] && !cmd_is_dir(dirs[i]) && mkdir(dirs[i], 0777) != 0){

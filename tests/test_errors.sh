@@ -294,6 +294,12 @@ check cli_predict_output_bad_extension "^error: [^ ]*p\.mha: can only write \.ni
 if grep -q "Loading weights" "$T/stderr"; then echo "FAIL errors_cli_predict_output_checked_first: the weights were loaded before the error"; nfail=$((nfail + 1))
 else echo "PASS errors_cli_predict_output_checked_first"; npass=$((npass + 1)); fi
 touch "$T/a_file"
+# several inputs: a missing input is refused before any output folder is made; '-' is no file name
+rm -rf "$T/out2"
+check cli_predict_several_missing_input "^error: [^ ]*typo\.nii\.gz: cannot open: No such file or directory" $P "$vol4" "$T/typo.nii.gz" "$T/out2"
+if [ -e "$T/out2" ]; then echo "FAIL errors_cli_predict_several_missing_input_no_folder: $T/out2 was made"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_several_missing_input_no_folder"; npass=$((npass + 1)); fi
+check cli_predict_dash "'-' is not a file name here" $P "$vol4" -
 check cli_predict_outdir_is_file "^error: [^ ]*a_file: cannot create the folder: File exists" $P "$vol4" "$T/in_copy.nii.gz" "$T/a_file"
 grep -v '^backup' "$T/good.data" > "$T/backup_file.data"; echo 'backup = a_file' >> "$T/backup_file.data"
 check train_backup_is_file "cannot create backup folder [^ ]*a_file: Not a directory" "$DARKNET" seg3d train "$T/backup_file.data" "$T/tiny.cfg" -max_batches 1
