@@ -95,8 +95,8 @@ int cmd_same_file(const char *a, const char *b)
 
 int cmd_mkdir_p(const char *dir)
 {
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
+    char tmp[4096];
+    if(snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)){ errno = ENAMETOOLONG; return -1; }
     char *p;
     for(p = tmp + 1; *p; ++p){
         if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }

@@ -300,6 +300,14 @@ check cli_predict_several_missing_input "^error: [^ ]*typo\.nii\.gz: cannot open
 if [ -e "$T/out2" ]; then echo "FAIL errors_cli_predict_several_missing_input_no_folder: $T/out2 was made"; nfail=$((nfail + 1))
 else echo "PASS errors_cli_predict_several_missing_input_no_folder"; npass=$((npass + 1)); fi
 check cli_predict_dash "'-' is not a file name here" $P "$vol4" -
+# test -save_dir: missing parents are made; a folder that cannot be made is refused before the first case runs
+rm -rf "$T/sd"
+if "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -save_dir "$T/sd/a/b" > /dev/null 2> "$T/stderr" \
+   && ls "$T/sd/a/b/" | grep -q '_pred\.nii\.gz$'; then echo "PASS errors_cli_test_save_dir_parents"; npass=$((npass + 1))
+else echo "FAIL errors_cli_test_save_dir_parents: no prediction under $T/sd/a/b"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+check cli_test_save_dir_under_file "^error: [^ ]*a_file/x: cannot create the -save_dir folder: Not a directory" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -save_dir "$T/a_file/x"
+if grep -q "case_" "$T/stdout"; then echo "FAIL errors_cli_test_save_dir_checked_first: a case ran before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_test_save_dir_checked_first"; npass=$((npass + 1)); fi
 check cli_predict_outdir_is_file "^error: [^ ]*a_file: cannot create the folder: File exists" $P "$vol4" "$T/in_copy.nii.gz" "$T/a_file"
 grep -v '^backup' "$T/good.data" > "$T/backup_file.data"; echo 'backup = a_file' >> "$T/backup_file.data"
 check train_backup_is_file "cannot create backup folder [^ ]*a_file: Not a directory" "$DARKNET" seg3d train "$T/backup_file.data" "$T/tiny.cfg" -max_batches 1
