@@ -1,5 +1,7 @@
-/* Helpers the seg3d commands share: the -stride and -decoder flags, the stride a command uses, file-name tests, mkdir -p and the clock. */
+/* Helpers the seg3d commands share: the -stride and -decoder flags, the stride a command uses, file-name tests, the same-file test, mkdir -p and the clock. */
 #include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -56,10 +58,45 @@ int cmd_is_h5(const char *p){ size_t n = strlen(p); return n > 3 && strcmp(p + n
 
 int cmd_is_dir(const char *p){ struct stat st; return stat(p, &st) == 0 && S_ISDIR(st.st_mode); }
 
+/* The absolute name of the file a write to path would create or replace: its folder resolved, and path followed
+ * through symbolic links (to a target that may not exist yet). 0, or -1 when the folder cannot be resolved. */
+static int write_target(const char *path, char out[PATH_MAX])
+{
+    char cur[PATH_MAX], link[PATH_MAX], dir[PATH_MAX];
+    int depth;
+    if(snprintf(cur, sizeof(cur), "%s", path) >= (int)sizeof(cur)) return -1;
+    for(depth = 0; depth < 40; ++depth){
+        if(realpath(cur, out)) return 0;
+        ssize_t l = readlink(cur, link, sizeof(link) - 1);
+        if(l < 0) break;   /* no such file yet: a write creates it */
+        link[l] = 0;
+        const char *slash = strrchr(cur, '/');
+        int w = (link[0] == '/' || !slash) ? snprintf(dir, sizeof(dir), "%s", link)
+                                           : snprintf(dir, sizeof(dir), "%.*s/%s", (int)(slash - cur), cur, link);
+        if(w < 0 || w >= (int)sizeof(dir)) return -1;
+        memcpy(cur, dir, (size_t)w + 1);
+    }
+    const char *slash = strrchr(cur, '/'), *base = slash ? slash + 1 : cur;
+    if(!slash) snprintf(dir, sizeof(dir), ".");
+    else if(slash == cur) snprintf(dir, sizeof(dir), "/");
+    else snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cur), cur);
+    if(!realpath(dir, link)) return -1;
+    return snprintf(out, PATH_MAX, "%s/%s", link, base) < PATH_MAX ? 0 : -1;
+}
+
+int cmd_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char ra[PATH_MAX], rb[PATH_MAX];
+    if(!strcmp(a, b)) return 1;
+    if(stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    return write_target(a, ra) == 0 && write_target(b, rb) == 0 && !strcmp(ra, rb);
+}
+
 int cmd_mkdir_p(const char *dir)
 {
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
+    char tmp[4096];
+    if(snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)){ errno = ENAMETOOLONG; return -1; }
     char *p;
     for(p = tmp + 1; *p; ++p){
         if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }

@@ -1,4 +1,4 @@
-/* What the seg3d commands share: reading the -stride and -decoder flags, the stride a command uses, the .h5 test and mkdir -p. */
+/* What the seg3d commands share: reading the -stride and -decoder flags, the stride a command uses, the .h5 test, the same-file test and mkdir -p. */
 #ifndef CMD_COMMON_H
 #define CMD_COMMON_H
 #include "darknet.h"
@@ -21,6 +21,11 @@ int cmd_is_h5(const char *path);
 
 /* 1 when the path is an existing folder */
 int cmd_is_dir(const char *path);
+
+/* 1 when paths a and b name one file: the same name, two names (hard or symbolic links) of one existing file, or
+ * two names that a write would resolve to the same place (the folders resolved, a symbolic link followed to its
+ * target, existing or not); else 0 */
+int cmd_same_file(const char *a, const char *b);
 
 /* Creates a folder and its parents; 0, or -1 with errno set (an existing folder is not an error). */
 int cmd_mkdir_p(const char *dir);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "darknet3d.h"
 #include "intensity.h"
 #include "overlay.h"
@@ -66,6 +67,10 @@ static int predict_parse(predict_run *r, int argc, char **argv)
         } else r->pos[npos++] = argv[i];
     }
     if(npos < 2){ fprintf(stderr, "need an input and an output\n%s", predict_use); return 2; }
+    for(i = 0; i < npos; ++i) if(!strcmp(r->pos[i], "-")){
+        fprintf(stderr, "error: seg3d predict: '-' is not a file name here: inputs and outputs are files (no standard input or output)\n%s", predict_use);
+        return 2;
+    }
     r->nin = npos - 1;
     r->out = r->pos[npos - 1];
     /* several inputs, or an existing folder as output: one file per case in that folder */
@@ -112,6 +117,12 @@ static int predict_name_cases(predict_run *r)
         fprintf(stderr, "error: inputs %s and %s would both be written as %s/%s_pred.nii.gz\n", r->pos[i], r->pos[j], r->out, r->ids[i]);
         return 1;
     }
+    /* the inputs are there before any output folder is made */
+    for(i = 0; i < r->nin; ++i){
+        struct stat st;
+        if(stat(r->pos[i], &st) != 0 || access(r->pos[i], R_OK) != 0){ fprintf(stderr, "error: %s: cannot open: %s\n", r->pos[i], strerror(errno)); return 1; }
+        if(S_ISDIR(st.st_mode)){ fprintf(stderr, "error: %s: is a folder; the inputs are volume files\n", r->pos[i]); return 1; }
+    }
     const char *dirs[3] = { r->out, r->probpath, r->pngpath };
     for(i = 0; i < 3; ++i) if(dirs[i] && !cmd_is_dir(dirs[i]) && mkdir(dirs[i], 0777) != 0){
         fprintf(stderr, "error: %s: cannot create the folder: %s\n", dirs[i], strerror(errno)); return 1;
@@ -148,13 +159,6 @@ static void predict_paths(const predict_run *r, int i, case_paths *p)
     }
 }
 
-/* whether a and b name one file: the same path, or two paths of one existing file */
-static int same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return !strcmp(a, b) || (stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino);
-}
-
 /* 0 when the folder of path exists, else -1 with errno set */
 static int parent_exists(const char *path)
 {
@@ -169,10 +173,12 @@ static int parent_exists(const char *path)
     return 0;
 }
 
-/* before anything is written: every output's folder exists, and no output is an input, the reference or another
- * output of its case; 0, or 1 with the error printed */
+/* before anything is written: every output's folder exists, the label and -prob outputs are .nii or .nii.gz names
+ * of no device or folder, and no output is an input, the reference or another output of its case; 0, or 1 with the
+ * error printed */
 static int predict_check_outputs(const predict_run *r)
 {
+    char err[4200];
     int i, j, k;
     for(i = 0; i < r->nin; ++i){
         case_paths p;
@@ -181,14 +187,15 @@ static int predict_check_outputs(const predict_run *r)
         for(k = 0; k < 3; ++k){
             if(!out[k][0]) continue;
             if(parent_exists(out[k])){ fprintf(stderr, "error: %s: cannot write it: %s\n", out[k], strerror(errno)); return 1; }
+            if(k < 2 && volume_write_name_check(out[k], err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
             for(j = 0; j <= r->nin; ++j){
                 const char *in = j < r->nin ? r->pos[j] : r->refpath;
-                if(in && same_file(out[k], in)){
+                if(in && cmd_same_file(out[k], in)){
                     fprintf(stderr, "error: %s: the %s would overwrite the %s %s; name another file\n", out[k], what[k], j < r->nin ? "input" : "reference", in);
                     return 1;
                 }
             }
-            for(j = 0; j < k; ++j) if(out[j][0] && same_file(out[k], out[j])){
+            for(j = 0; j < k; ++j) if(out[j][0] && cmd_same_file(out[k], out[j])){
                 fprintf(stderr, "error: %s: the %s and the %s would both be written there\n", out[k], what[j], what[k]);
                 return 1;
             }
@@ -221,6 +228,7 @@ static int predict_one(predict_run *r, int i, const case_paths *p, progress *pg,
                  r->refpath, cv->ref.nz, cv->ref.ny, cv->ref.nx, in, v->nz, v->ny, v->nx);
         return -1;
     }
+    if(r->refpath && volume_label_check(&cv->ref, r->refpath, v->nx, v->ny, v->nz, in, err, errlen) != 0) return -1;
     if(volume_alloc(&cv->pv, v->nx, v->ny, v->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
     cv->pv.dx = v->dx; cv->pv.dy = v->dy; cv->pv.dz = v->dz;
     double w0 = what_time_is_it_now();

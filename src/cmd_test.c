@@ -1,4 +1,5 @@
 /* `./darknet seg3d test`: predicts every case of a list of a .data set and scores it (dice, jaccard, hd95, asd, predicted and reference volume), with a CSV and per-case outputs on request. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,8 +84,11 @@ static int test_parse(test_run *t, int argc, char **argv)
             if(t->split == SPLIT_N){ fprintf(stderr, "-split takes valid, test, labeled or unlabeled\n"); return 2; }
         } else { fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], test_use); return 2; }
     }
-    if(t->csvpath && t->lcc_csvpath && strcmp(t->csvpath, t->lcc_csvpath) == 0){
-        fprintf(stderr, "-csv and -lcc_csv name the same file '%s'\n", t->csvpath); return 2;
+    if(t->csvpath && t->lcc_csvpath && cmd_same_file(t->csvpath, t->lcc_csvpath)){
+        fprintf(stderr, "error: -csv and -lcc_csv name the same file '%s'", t->csvpath);
+        if(strcmp(t->csvpath, t->lcc_csvpath)) fprintf(stderr, " (also named '%s')", t->lcc_csvpath);
+        fprintf(stderr, "\n");
+        return 2;
     }
     return -1;
 }
@@ -121,6 +125,28 @@ static int csv_open(const char *path, FILE **f, publishing *pub)
     return 0;
 }
 
+/* -save_dir and its missing parents, and the folders of case ids with a '/' in them, made before the first case runs;
+ * 0, or 1 with the error printed */
+static int test_save_dirs(const test_run *t)
+{
+    char path[4096];
+    int i;
+    if(!t->save_dir) return 0;
+    if(cmd_mkdir_p(t->save_dir) != 0){
+        fprintf(stderr, "error: %s: cannot create the -save_dir folder: %s\n", t->save_dir, strerror(errno)); return 1;
+    }
+    for(i = 0; i < t->cl->n; ++i){
+        const char *name = t->cl->cases[i].name, *slash = strrchr(name, '/');
+        if(!slash) continue;
+        int w = snprintf(path, sizeof(path), "%s/%.*s", t->save_dir, (int)(slash - name), name);
+        if(w >= (int)sizeof(path)) errno = ENAMETOOLONG;
+        if(w >= (int)sizeof(path) || cmd_mkdir_p(path) != 0){
+            fprintf(stderr, "error: %s: cannot create the folder for case %s: %s\n", path, name, strerror(errno)); return 1;
+        }
+    }
+    return 0;
+}
+
 /* results table, stride, output folder, CSVs and the table's head; 0, or 1 with the error printed */
 static int test_prepare(test_run *t)
 {
@@ -128,7 +154,7 @@ static int test_prepare(test_run *t)
     if(t->lcc_csvpath) t->res_lcc = calloc((size_t)t->cl->n * NCOLS, sizeof(double));
     if(!t->res || (t->lcc_csvpath && !t->res_lcc)){ fprintf(stderr, "error: out of memory\n"); return 1; }
     if(cmd_resolve_stride(t->cfg, t->net, t->have_stride, t->stride) != 0) return 1;
-    if(t->save_dir) mkdir(t->save_dir, 0777);
+    if(test_save_dirs(t)) return 1;
     if(csv_open(t->csvpath, &t->csv, &t->csv_pub) || csv_open(t->lcc_csvpath, &t->lcc_csv, &t->lcc_pub)) return 1;
     printf("%d cases (%s list %s), window %d x %d x %d, stride %d %d %d (D H W)%s\n", t->cl->n, dataset_split_names[t->split],
            t->cl->list_path, t->net->w, t->net->h, t->net->d, t->stride[0], t->stride[1], t->stride[2], t->lcc ? ", largest component" : "");
@@ -159,6 +185,7 @@ static int test_one(test_run *t, dataset_case *c, progress *pg, case_volumes *cv
     volume *img = &cv->img;
     if(volume_read(c->image_path, t->ds->h5_image, img, err, errlen) != 0 ||
        volume_read(c->label_path, t->ds->h5_label, &cv->ref, err, errlen) != 0) return -1;
+    if(volume_label_check(&cv->ref, c->label_path, img->nx, img->ny, img->nz, c->image_path, err, errlen) != 0) return -1;
     intensity_apply(&t->norm, img);
     if(volume_alloc(&cv->pv, img->nx, img->ny, img->nz) != 0){ snprintf(err, errlen, "out of memory"); return -1; }
     if(network_predict_volume_progress(t->net, img->data, img->nx, img->ny, img->nz, t->stride, t->decoder, pg, cv->pv.data, err, errlen) != 0) return -1;

@@ -331,22 +331,11 @@ int dataset_case_load(dataset *ds, dataset_case *c, int with_label, char *err, s
     if(with_label && !c->label){
         if(volume_read(c->label_path, ds->h5_label, &lab, err, errlen)){ rc = -1; goto done; }
         int nx = c->image ? c->nx : img.nx, ny = c->image ? c->ny : img.ny, nz = c->image ? c->nz : img.nz;
-        if(lab.nx != nx || lab.ny != ny || lab.nz != nz){
-            snprintf(err, errlen, "%s: label is %d x %d x %d but the image %s is %d x %d x %d", c->label_path,
-                     lab.nx, lab.ny, lab.nz, c->image_path, nx, ny, nz);
-            rc = -1; goto done;
-        }
+        if(volume_label_check(&lab, c->label_path, nx, ny, nz, c->image_path, err, errlen)){ rc = -1; goto done; }
         size_t n = (size_t)nx * ny * nz, i;
         uint8_t *l8 = malloc(n);
         if(!l8){ snprintf(err, errlen, "%s: out of memory", c->label_path); rc = -1; goto done; }
-        for(i = 0; i < n; ++i){
-            float x = lab.data[i];
-            if(!(x >= 0 && x <= 255) || x != floorf(x)){
-                snprintf(err, errlen, "%s: label value %g at voxel %zu is not an integer in 0..255", c->label_path, x, i);
-                free(l8); rc = -1; goto done;
-            }
-            l8[i] = (uint8_t)x;
-        }
+        for(i = 0; i < n; ++i) l8[i] = (uint8_t)lab.data[i];
         c->label = l8;
         ds->cache_bytes += n;
     }

@@ -12,14 +12,22 @@ void overlay_layout(int nx, int ny, int nz, float dx, float dy, float dz, int *L
 {
     double ex = nx * (double)dx, ey = ny * (double)dy, ez = nz * (double)dz;
     double emax = ex > ey ? ex : ey, smin = dx < dy ? dx : dy;
+    int nmax = nx > ny ? nx : ny;
     if(ez > emax) emax = ez;
     if(dz < smin) smin = dz;
+    if(nz > nmax) nmax = nz;
+    double cap = nmax > OVERLAY_PANEL ? nmax : OVERLAY_PANEL;
+    if(cap > OVERLAY_PANEL_MAX) cap = OVERLAY_PANEL_MAX;
     double ppmm = OVERLAY_PANEL / emax;
     if(1.0 / smin > ppmm) ppmm = 1.0 / smin;
-    *Lx = (int)lround(ex * ppmm); *Ly = (int)lround(ey * ppmm); *Lz = (int)lround(ez * ppmm);
-    if(*Lx < 1) *Lx = 1;
-    if(*Ly < 1) *Ly = 1;
-    if(*Lz < 1) *Lz = 1;
+    if(ppmm * emax > cap) ppmm = cap / emax;
+    const double ext[3] = { ex, ey, ez };
+    const int n[3] = { nx, ny, nz };
+    int *L[3] = { Lx, Ly, Lz }, a;
+    for(a = 0; a < 3; ++a){
+        double lo = n[a] < cap ? n[a] : cap, l = ext[a] * ppmm;
+        *L[a] = (int)lround(l > cap ? cap : l < lo ? lo : l);
+    }
     *width = 4 * OVERLAY_GAP + 2 * *Lx + *Ly;
     *height = OVERLAY_HEADER + (*Ly > *Lz ? *Ly : *Lz) + OVERLAY_GAP;
 }
@@ -188,7 +196,8 @@ int overlay_png(const char *path, const volume *img, const volume *ref, const vo
         snprintf(err, errlen, "%s: picture: image, reference and prediction must be volumes of the same size", path);
         return -1;
     }
-    float dx = img->dx > 0 ? img->dx : 1, dy = img->dy > 0 ? img->dy : 1, dz = img->dz > 0 ? img->dz : 1;
+    float dx = img->dx > 0 && isfinite(img->dx) ? img->dx : 1, dy = img->dy > 0 && isfinite(img->dy) ? img->dy : 1,
+          dz = img->dz > 0 && isfinite(img->dz) ? img->dz : 1;
     int Lx, Ly, Lz, W, H, c[3], i;
     overlay_layout(img->nx, img->ny, img->nz, dx, dy, dz, &Lx, &Ly, &Lz, &W, &H);
     if(!mask_centre(ref, c) && !mask_centre(pred, c)){ c[0] = img->nx / 2; c[1] = img->ny / 2; c[2] = img->nz / 2; }

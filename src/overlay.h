@@ -8,13 +8,16 @@
 #define OVERLAY_REF_RGB  0x00, 0xE0, 0x00   /* reference outline: green */
 #define OVERLAY_PRED_RGB 0xFF, 0x30, 0xFF   /* prediction outline: magenta */
 #define OVERLAY_PANEL 320                   /* the longest physical extent of the volume is drawn this long */
+#define OVERLAY_PANEL_MAX 4096              /* no panel side is longer */
 #define OVERLAY_GAP 8                       /* margin around and between the panels */
 #define OVERLAY_HEADER 30                   /* strip on top: case id, Dice, legend */
 #define OVERLAY_LINE 2                      /* outline width */
 
 /* Pixel size of the three panels of a volume (nx x ny x nz voxels of dx x dy x dz mm), and of the whole picture.
- * ppmm = max(OVERLAY_PANEL / longest extent in mm, 1 / smallest spacing): at least one pixel per voxel.
- * Lx = round(nx*dx*ppmm), Ly, Lz likewise; panels left to right: axial (x right, y up) Lx x Ly,
+ * ppmm = max(OVERLAY_PANEL / longest extent in mm, 1 / smallest spacing): at least one pixel per voxel, except
+ * that the longest side is at most cap = min(max(OVERLAY_PANEL, most voxels along an axis), OVERLAY_PANEL_MAX) pixels.
+ * Lx = round(nx*dx*ppmm), Ly, Lz likewise, each clamped to [min(voxels along its axis, cap), cap]: a very anisotropic
+ * spacing gives a bounded picture in which every voxel still shows where the cap allows; panels left to right: axial (x right, y up) Lx x Ly,
  * coronal (x right, z up) Lx x Lz, sagittal (y right, z up) Ly x Lz;
  * width = 4*GAP + 2*Lx + Ly, height = HEADER + max(Ly, Lz) + GAP. */
 void overlay_layout(int nx, int ny, int nz, float dx, float dy, float dz, int *Lx, int *Ly, int *Lz, int *width, int *height);

@@ -5,6 +5,7 @@
 #include <math.h>
 #include "cfg_keys.h"
 #include "volume_io.h"
+#include "cmd_common.h"
 #include "resample.h"
 
 int volume_downsample(const volume *in, int f, int is_label, volume *out)
@@ -59,6 +60,10 @@ int seg3d_resample(int argc, char **argv)
         else { fprintf(stderr, "error: unknown option '%s'\n", argv[i]); return 2; }
     }
     if(is_label && zscore){ fprintf(stderr, "error: -zscore applies to images, not to -label volumes\n"); return 2; }
+    if(volume_write_name_check(argv[4], err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
+    if(cmd_same_file(argv[4], argv[3])){
+        fprintf(stderr, "error: %s: the output would overwrite the input %s; name another file\n", argv[4], argv[3]); return 1;
+    }
     volume in = {0}, out = {0};
     if(volume_read(argv[3], is_label ? "label" : NULL, &in, err, sizeof(err))){ fprintf(stderr, "error: %s\n", err); return 1; }
     if(has_spacing && in.geom){

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "nifti2_io.h"
 #include "hdf5.h"
 #include "volume_io.h"
@@ -96,32 +97,99 @@ static void note_bad_pixdim(const char *path, const nifti_image *nim)
     free(h);
 }
 
+/* A single-file NIfTI keeps its voxels after the header and the 4-byte extension flag: from byte 352 (NIfTI-1) or
+ * 544 (NIfTI-2) on. nifti_clib reads a smaller or non-finite vox_offset as the header's size, every voxel shifted,
+ * so the raw header is read to refuse it, naming the file and the value. 0, or -1 with err. */
+static int check_vox_offset(const char *path, char *err, size_t errlen)
+{
+    int nver = 0, least;
+    double off;
+    void *h = nifti_read_header(path, &nver, 0);
+    if(!h) return 0;   /* nifti_image_read has read it: nothing more to learn here */
+    if(nver == 2){
+        nifti_2_header *h2 = h;
+        int64_t o = h2->vox_offset;
+        if(h2->sizeof_hdr != 540) nifti_swap_8bytes(1, &o);
+        off = (double)o; least = 544;
+    } else {
+        nifti_1_header *h1 = h;
+        float o = h1->vox_offset;
+        if(h1->sizeof_hdr != 348) nifti_swap_4bytes(1, &o);
+        off = o; least = 352;
+    }
+    free(h);
+    if(isfinite(off) && off >= least) return 0;
+    snprintf(err, errlen, "%s: vox_offset %g: a single-file NIfTI-%d keeps its voxels at byte %d or later, after its %d-byte "
+             "header and the 4-byte extension flag (corrupt header)", path, off, nver == 2 ? 2 : 1, least, least - 4);
+    return -1;
+}
+
+/* What zlib says is wrong with a gzip stream, in words: the trailer's checks by name, else zlib's message */
+static const char *gz_fault(gzFile g, int *errnum)
+{
+    const char *msg = gzerror(g, errnum);
+    if(*errnum == Z_DATA_ERROR && msg && strstr(msg, "incorrect data check")) return "CRC check failed";
+    if(*errnum == Z_DATA_ERROR && msg && strstr(msg, "incorrect length check")) return "length check failed";
+    return msg ? msg : "unknown error";
+}
+
+/* nbytes at offset of a gzipped file into buf, then the rest of the stream, so that zlib checks the trailer's CRC and
+ * length: a corrupt or cut file is refused, not read as wrong voxels. 0, or -1 with err naming the file. */
+static int gz_read_data(const char *path, int64_t offset, void *buf, size_t nbytes, char *err, size_t errlen)
+{
+    gzFile g = gzopen(path, "rb");
+    if(!g){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
+    gzbuffer(g, 1 << 17);
+    size_t done = 0;
+    int got = 0, errnum = Z_OK;
+    if(gzseek(g, (z_off_t)offset, SEEK_SET) == (z_off_t)offset){
+        while(done < nbytes && (got = gzread(g, (char *)buf + done, nbytes - done > (1u << 30) ? 1u << 30 : (unsigned)(nbytes - done))) > 0)
+            done += (size_t)got;
+        char tail[4096];
+        while(done == nbytes && gzread(g, tail, sizeof(tail)) > 0);
+    }
+    const char *fault = gz_fault(g, &errnum);
+    if(errnum != Z_OK && errnum != Z_BUF_ERROR)
+        snprintf(err, errlen, "%s: gzip data is corrupt (%s)", path, fault);
+    else if(done < nbytes)
+        snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
+    else if(errnum == Z_BUF_ERROR)
+        snprintf(err, errlen, "%s: gzip data is cut short before its trailer (truncated file)", path);
+    gzclose(g);
+    return errnum == Z_OK && done == nbytes ? 0 : -1;
+}
+
 /* Reads the voxel data of a single-file NIfTI whose header nim holds into nim->data, unconverted; on failure frees nim. */
 static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t errlen)
 {
     size_t nbytes = (size_t)nim->nvox * nim->nbyper;
-    int ok = 0;
+    int ok = 0, gz = nifti_is_gzfile(path);
     /* a corrupt header can claim any size: never allocate more than the file can hold (deflate expands at most ~1032x) */
     struct stat st;
-    double room = stat(path, &st) == 0 ? (double)st.st_size * (nifti_is_gzfile(path) ? 1100.0 : 1.0) : 0;
+    double room = stat(path, &st) == 0 ? (double)st.st_size * (gz ? 1100.0 : 1.0) : 0;
     if(nim->nvox < 1 || nim->nbyper < 1 || (double)nim->nvox * nim->nbyper > room){
         snprintf(err, errlen, "%s: NIfTI header claims %lld voxels of %d bytes, more than the file holds (truncated or corrupt file)",
                  path, (long long)nim->nvox, nim->nbyper);
         nifti_image_free(nim); return -1;
     }
+    if(check_vox_offset(path, err, errlen)){ nifti_image_free(nim); return -1; }
     nim->data = malloc(nbytes ? nbytes : 1);
-    znzFile zf = znzopen(path, "rb", nifti_is_gzfile(path));
-    if(nim->data && !znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0){
-        /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
-         * volume_read refuses them instead */
-        ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
-        if(ok && nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
+    if(!nim->data){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
+    /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:
+     * volume_read refuses them instead */
+    if(gz){
+        if(gz_read_data(path, nim->iname_offset, nim->data, nbytes, err, errlen)){ nifti_image_free(nim); return -1; }
+        ok = 1;
+    } else {
+        znzFile zf = znzopen(path, "rb", 0);
+        if(!znz_isnull(zf) && znzseek(zf, (long)nim->iname_offset, SEEK_SET) >= 0) ok = znzread(nim->data, 1, nbytes, zf) == nbytes;
+        if(!znz_isnull(zf)) znzclose(zf);
     }
-    if(!znz_isnull(zf)) znzclose(zf);
     if(!ok){
         snprintf(err, errlen, "%s: NIfTI data could not be read (truncated or corrupt file)", path);
         nifti_image_free(nim); return -1;
     }
+    if(nim->swapsize > 1 && nim->byteorder != nifti_short_order()) nifti_swap_Nbytes(nim->nvox, nim->swapsize, nim->data);
     return 0;
 }
 
@@ -163,7 +231,12 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
     fclose(fp);
     nifti_quiet();
     nifti_image *nim = nifti_image_read(path, 0);
-    if(!nim){ snprintf(err, errlen, "%s: not a readable NIfTI header", path); return -1; }
+    if(!nim){
+        /* zlib may meet a corrupt or cut stream while nifti_clib reads the header: say so rather than blame the header */
+        if(!nifti_is_gzfile(path) || gz_read_data(path, 0, NULL, 0, err, errlen) == 0)
+            snprintf(err, errlen, "%s: not a readable NIfTI header", path);
+        return -1;
+    }
     /* nifti_clib looks for the image data by base name and prefers x.nii over x.nii.gz: when both
      * exist, nifti_image_read("x.nii.gz", 1) takes x.nii's data. A single-file NIfTI holds its own
      * data, so we read it from exactly the file asked for. */
@@ -208,6 +281,43 @@ typedef struct { H5E_auto2_t fn; void *data; } h5_quiet_state;
 static void h5_quiet_begin(h5_quiet_state *s) { H5Eget_auto2(H5E_DEFAULT, &s->fn, &s->data); H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 static void h5_quiet_end(h5_quiet_state *s) { H5Eset_auto2(H5E_DEFAULT, s->fn, s->data); }
 
+/* The 3D shape of a dataset: (X,Y,Z) or a singleton-padded form such as (1,X,Y,Z) or (X,Y,Z,1). A dataset with a
+ * zero-length dimension is empty; one whose voxels (of elem bytes each) are more than the file's size could hold,
+ * compressed by deflate (at most ~1032x), is refused before anything is allocated, as the NIfTI reader does.
+ * 0, or -1 with err naming the file and the dataset. */
+static int h5_shape(const char *path, const char *dsname, hid_t sp, size_t elem, hsize_t d3[3], char *err, size_t errlen)
+{
+    int nd = H5Sget_simple_extent_ndims(sp), a;
+    hsize_t dims[8] = {0};
+    if(nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0){
+        snprintf(err, errlen, "%s: dataset '%s' has an unreadable shape", path, dsname); return -1;
+    }
+    double nvox = 1;
+    for(a = 0; a < nd; ++a) nvox *= (double)dims[a];
+    if(nvox == 0){
+        int len = snprintf(err, errlen, "%s: dataset '%s' is ", path, dsname);
+        for(a = 0; a < nd && len > 0 && (size_t)len < errlen; ++a)
+            len += snprintf(err + len, errlen - len, "%s%llu", a ? " x " : "", (unsigned long long)dims[a]);
+        if(len > 0 && (size_t)len < errlen) snprintf(err + len, errlen - len, ": empty");
+        return -1;
+    }
+    int lo = 0, hi = nd;
+    while(hi - lo > 3 && dims[lo] == 1) ++lo;
+    while(hi - lo > 3 && dims[hi - 1] == 1) --hi;
+    if(hi - lo != 3){ snprintf(err, errlen, "%s: dataset '%s' has %d non-singleton dimensions; a 3D volume is required", path, dsname, nd); return -1; }
+    d3[0] = dims[lo]; d3[1] = dims[lo + 1]; d3[2] = dims[lo + 2];
+    if(nvox > INT32_MAX){ snprintf(err, errlen, "%s: dataset '%s' too large", path, dsname); return -1; }
+    struct stat st;
+    double room = stat(path, &st) == 0 ? (double)st.st_size * 1100.0 : 0;
+    if(nvox * (elem ? elem : 1) > room){
+        snprintf(err, errlen, "%s: dataset '%s' claims %llu x %llu x %llu voxels of %zu bytes, more than the file holds "
+                 "(chunks never written, or a truncated or corrupt file)", path, dsname, (unsigned long long)d3[0],
+                 (unsigned long long)d3[1], (unsigned long long)d3[2], elem);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_h5(const char *path, const char *dsname, volume *v, char *err, size_t errlen)
 {
     if(!dsname) dsname = "image";
@@ -228,18 +338,8 @@ static int read_h5(const char *path, const char *dsname, volume *v, char *err, s
     H5T_class_t cls = H5Tget_class(ty);
     if(cls != H5T_INTEGER && cls != H5T_FLOAT){ snprintf(err, errlen, "%s: dataset '%s' is not numeric", path, dsname); goto done; }
     sp = H5Dget_space(ds);
-    int nd = H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[8] = {0};
-    if(nd < 1 || nd > 8 || H5Sget_simple_extent_dims(sp, dims, NULL) < 0){
-        snprintf(err, errlen, "%s: dataset '%s' has an unreadable shape", path, dsname); goto done;
-    }
-    /* accept (X,Y,Z) and singleton-padded forms such as (1,X,Y,Z) or (X,Y,Z,1) */
-    int lo = 0, hi = nd;
-    while(hi - lo > 3 && dims[lo] == 1) ++lo;
-    while(hi - lo > 3 && dims[hi - 1] == 1) --hi;
-    if(hi - lo != 3){ snprintf(err, errlen, "%s: dataset '%s' has %d non-singleton dimensions; a 3D volume is required", path, dsname, nd); goto done; }
-    hsize_t d3[3] = {dims[lo], dims[lo + 1], dims[lo + 2]};
-    if((double)d3[0] * d3[1] * d3[2] > INT32_MAX){ snprintf(err, errlen, "%s: dataset '%s' too large", path, dsname); goto done; }
+    hsize_t d3[3];
+    if(h5_shape(path, dsname, sp, H5Tget_size(ty), d3, err, errlen)) goto done;
     int nx = (int)d3[0], ny = (int)d3[1], nz = (int)d3[2];
     size_t n = (size_t)nx * ny * nz;
     tmp = malloc(n * sizeof(float));
@@ -295,6 +395,25 @@ int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, 
     return rc;
 }
 
+int volume_label_check(const volume *lab, const char *label_path, int nx, int ny, int nz, const char *image_path,
+                       char *err, size_t errlen)
+{
+    if(lab->nx != nx || lab->ny != ny || lab->nz != nz){
+        snprintf(err, errlen, "%s: label is %d x %d x %d but the image %s is %d x %d x %d", label_path,
+                 lab->nx, lab->ny, lab->nz, image_path, nx, ny, nz);
+        return -1;
+    }
+    size_t n = (size_t)nx * ny * nz, i;
+    for(i = 0; i < n; ++i){
+        float x = lab->data[i];
+        if(!(x >= 0 && x <= 255) || x != floorf(x)){
+            snprintf(err, errlen, "%s: label value %g at voxel %zu is not an integer in 0..255", label_path, x, i);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The bytes a (possibly gzipped) file yields when read to its end, so a gzip stream cut short counts only what it holds; -1 when it cannot be opened or read. */
 static long long readable_bytes(const char *path)
 {
@@ -322,6 +441,18 @@ static int publish_checked(publishing *p, size_t want, char *err, size_t errlen)
         snprintf(err, errlen, "%s: writing failed (short file: disk full?)", p->path); return publish_abort(p);
     }
     return publish_commit(p, err, errlen);
+}
+
+int volume_write_name_check(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if(!(ends_with(path, ".nii") || ends_with(path, ".nii.gz"))){
+        snprintf(err, errlen, "%s: can only write .nii or .nii.gz", path); return -1;
+    }
+    if(stat(path, &st) == 0 && !S_ISREG(st.st_mode)){
+        snprintf(err, errlen, "%s: not a regular file: a volume is written to a file", path); return -1;
+    }
+    return 0;
 }
 
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen)

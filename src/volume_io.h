@@ -31,10 +31,19 @@ static inline double volume_voxel_ml(const volume *v) { return (double)v->dx * v
    On error *v is left zeroed (nothing to free). */
 int volume_read(const char *path, const char *h5_dataset, volume *v, char *err, size_t errlen);
 
+/* The check training applies to a label volume: the image's shape (nx x ny x nz voxels) and every voxel an integer in
+ * 0..255. 0, or -1 with err naming the label file and what was expected (and the image file, on a shape mismatch). */
+int volume_label_check(const volume *lab, const char *label_path, int nx, int ny, int nz, const char *image_path,
+                       char *err, size_t errlen);
+
 /* Writes .nii/.nii.gz with the geometry (qform/sform, spacing) of `geometry_from` when given (else of v->geom, else identity with v's spacing).
    as_uint8 != 0 writes DT_UINT8 (labels; values rounded and clamped to 0..255), else DT_FLOAT32. Returns 0 or -1 with err.
    The file is written as NIfTI-1 single file; the name must end in .nii or .nii.gz. */
 int volume_write(const char *path, const volume *v, const volume *geometry_from, int as_uint8, char *err, size_t errlen);
+
+/* Whether volume_write could write path, checked before any work: a .nii or .nii.gz name, and not an existing
+ * device, pipe or folder. 0, or -1 with err naming the file and what is expected. */
+int volume_write_name_check(const char *path, char *err, size_t errlen);
 
 int volume_alloc(volume *v, int nx, int ny, int nz);  /* zeroed data, spacing 1, geom NULL; 0 or -1 (bad size / out of memory) */
 void volume_free(volume *v);                          /* frees data and geom, zeroes *v; safe on a zeroed volume */

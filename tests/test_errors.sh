@@ -44,6 +44,13 @@ check params_bad_precision "-precision: expected fp32, tf32, fp16 or bf16, got '
 # ---- a tiny valid data set and cfg to break one thing at a time
 "$DARKNET" seg3d synth "$T/syn" 2 -size 8 12 12 -seed 3 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
 "$DARKNET" seg3d synth "$T/big" 1 -size 8 16 16 -seed 4 > /dev/null 2>&1 || { echo "FAIL errors_setup: seg3d synth failed"; exit 1; }
+# resample refuses, before reading anything, an output that is its input (by name or through a link)
+cp "$T/syn/case_000/image.nii.gz" "$T/r_in.nii.gz"; ln -sf r_in.nii.gz "$T/r_link.nii.gz"
+check resample_output_is_input "^error: [^ ]*r_in\.nii\.gz: the output would overwrite the input [^ ]*r_in\.nii\.gz" "$DARKNET" seg3d resample "$T/r_in.nii.gz" "$T/r_in.nii.gz" 2
+check resample_output_links_to_input "^error: [^ ]*r_link\.nii\.gz: the output would overwrite the input [^ ]*r_in\.nii\.gz" "$DARKNET" seg3d resample "$T/r_in.nii.gz" "$T/r_link.nii.gz" 1
+if cmp -s "$T/syn/case_000/image.nii.gz" "$T/r_in.nii.gz"; then echo "PASS errors_resample_input_kept"; npass=$((npass + 1))
+else echo "FAIL errors_resample_input_kept: the input was overwritten"; nfail=$((nfail + 1)); fi
+check resample_output_bad_extension "^error: [^ ]*r\.mha: can only write \.nii or \.nii\.gz" "$DARKNET" seg3d resample "$T/r_in.nii.gz" "$T/r.mha" 2
 check resample_spacing_nifti "syn/case_000/image\.nii\.gz: -spacing is for inputs without a geometry" "$DARKNET" seg3d resample "$T/syn/case_000/image.nii.gz" "$T/rs.nii.gz" 1 -spacing 1 1 1
 cat > "$T/tiny.cfg" <<'EOF'
 [net]
@@ -133,7 +140,16 @@ check nifti_truncated_header "trunc_header\.nii: not a readable NIfTI header" "$
 head -c $((nbytes - 100)) "$T/img.nii" > "$T/trunc_data.nii"
 check nifti_truncated_data "trunc_data\.nii: NIfTI data could not be read \(truncated or corrupt file\)" "$DARKNET" seg3d metrics "$T/trunc_data.nii" "$T/img.nii"
 head -c $((nbytes / 2)) "$img" > "$T/trunc.nii.gz"
-check nifti_gz_truncated "trunc\.nii\.gz: (NIfTI data could not be read|not a readable NIfTI header)" "$DARKNET" seg3d metrics "$T/trunc.nii.gz" "$T/img.nii"
+check nifti_gz_truncated "trunc\.nii\.gz: (NIfTI data could not be read|not a readable NIfTI header|gzip data is cut short)" "$DARKNET" seg3d metrics "$T/trunc.nii.gz" "$T/img.nii"
+# vox_offset (float32 at byte 108) pointing into the header: refused, not read with every voxel shifted
+{ head -c 108 "$T/img.nii"; printf '\000\000\110\103'; tail -c +113 "$T/img.nii"; } > "$T/vox200.nii"
+check nifti_vox_offset_in_header "vox200\.nii: vox_offset 200: a single-file NIfTI-1 keeps its voxels at byte 352 or later" "$DARKNET" seg3d metrics "$T/vox200.nii" "$T/img.nii"
+# a gzip trailer whose CRC does not match the data, and a stream without its trailer
+gzn=$(wc -c < "$img")
+{ head -c $((gzn - 8)) "$img"; printf '\000\000\000\000'; tail -c 4 "$img"; } > "$T/crc.nii.gz"
+check nifti_gz_crc "crc\.nii\.gz: gzip data is corrupt \(CRC check failed\)" "$DARKNET" seg3d metrics "$T/crc.nii.gz" "$T/img.nii"
+head -c $((gzn - 8)) "$img" > "$T/notrailer.nii.gz"
+check nifti_gz_no_trailer "notrailer\.nii\.gz: gzip data is cut short before its trailer \(truncated file\)" "$DARKNET" seg3d metrics "$T/notrailer.nii.gz" "$T/img.nii"
 head -c 4000 /dev/urandom > "$T/noise.nii"
 check nifti_random_bytes "noise\.nii: not a readable NIfTI header" "$DARKNET" seg3d metrics "$T/noise.nii" "$T/img.nii"
 echo "this is not gzip" > "$T/text.nii.gz"
@@ -269,12 +285,42 @@ rm -f "$T/p_main.nii.gz"
 check cli_predict_prob_folder_missing "^error: [^ ]*nodir/q\.nii\.gz: cannot write it: No such file or directory" $P "$vol4" "$T/p_main.nii.gz" -prob "$T/nodir/q.nii.gz"
 if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_nothing_written: the label was written before the error"; nfail=$((nfail + 1))
 else echo "PASS errors_cli_predict_nothing_written"; npass=$((npass + 1)); fi
+# output names are checked before the network is loaded: a -prob or output name that is not .nii/.nii.gz, and an
+# output that is a device
+rm -f "$T/p_main.nii.gz"
+check cli_predict_prob_bad_extension "^error: [^ ]*q\.mha: can only write \.nii or \.nii\.gz" $P "$vol4" "$T/p_main.nii.gz" -prob "$T/q.mha"
+if [ -e "$T/p_main.nii.gz" ]; then echo "FAIL errors_cli_predict_prob_bad_extension_nothing_written: the label was written before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_prob_bad_extension_nothing_written"; npass=$((npass + 1)); fi
+check cli_predict_output_bad_extension "^error: [^ ]*p\.mha: can only write \.nii or \.nii\.gz" $P "$vol4" "$T/p.mha"
+if grep -q "Loading weights" "$T/stderr"; then echo "FAIL errors_cli_predict_output_checked_first: the weights were loaded before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_output_checked_first"; npass=$((npass + 1)); fi
 touch "$T/a_file"
+# several inputs: a missing input is refused before any output folder is made; '-' is no file name
+rm -rf "$T/out2"
+check cli_predict_several_missing_input "^error: [^ ]*typo\.nii\.gz: cannot open: No such file or directory" $P "$vol4" "$T/typo.nii.gz" "$T/out2"
+if [ -e "$T/out2" ]; then echo "FAIL errors_cli_predict_several_missing_input_no_folder: $T/out2 was made"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_predict_several_missing_input_no_folder"; npass=$((npass + 1)); fi
+check cli_predict_dash "'-' is not a file name here" $P "$vol4" -
+# test -save_dir: missing parents are made; a folder that cannot be made is refused before the first case runs
+rm -rf "$T/sd"
+if "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -save_dir "$T/sd/a/b" > /dev/null 2> "$T/stderr" \
+   && ls "$T/sd/a/b/" | grep -q '_pred\.nii\.gz$'; then echo "PASS errors_cli_test_save_dir_parents"; npass=$((npass + 1))
+else echo "FAIL errors_cli_test_save_dir_parents: no prediction under $T/sd/a/b"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+check cli_test_save_dir_under_file "^error: [^ ]*a_file/x: cannot create the -save_dir folder: Not a directory" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -save_dir "$T/a_file/x"
+if grep -q "case_" "$T/stdout"; then echo "FAIL errors_cli_test_save_dir_checked_first: a case ran before the error"; nfail=$((nfail + 1))
+else echo "PASS errors_cli_test_save_dir_checked_first"; npass=$((npass + 1)); fi
 check cli_predict_outdir_is_file "^error: [^ ]*a_file: cannot create the folder: File exists" $P "$vol4" "$T/in_copy.nii.gz" "$T/a_file"
 grep -v '^backup' "$T/good.data" > "$T/backup_file.data"; echo 'backup = a_file' >> "$T/backup_file.data"
 check train_backup_is_file "cannot create backup folder [^ ]*a_file: Not a directory" "$DARKNET" seg3d train "$T/backup_file.data" "$T/tiny.cfg" -max_batches 1
 check cli_predict_after_options "'1' follows the options \(it comes after '-lcc'\)" $P "$vol4" "$T/p.nii.gz" -lcc 1
 check cli_predict_reference_shape "^error: [^ ]*syn/case_000/label\.nii\.gz: the reference is 8 x 12 x 12 voxels \(D H W\), the image [^ ]* 8 x 16 x 16" $P "$vol4" "$T/p.nii.gz" -ref "$SYN/case_000/label.nii.gz"
+# test and predict -ref apply training's label check: the label's shape (both files named, before the case's
+# inference) and integer values in 0..255 (a float image given as the label is refused, not scored as a mask)
+check cli_test_label_size_mismatch "^error: case c: [^ ]*size_mismatch/(\./)?c_label\.nii\.gz: label is 12 x 12 x 8 but the image [^ ]*c_image\.nii\.gz is 16 x 16 x 8" "$DARKNET" seg3d test "$T/size_mismatch/d.data" "$T/w.cfg" "$T/w_ok.weights" -split labeled
+brk float_label "$img" "$img" .nii.gz
+check train_label_not_integer "float_label/(\./)?c_label\.nii\.gz: label value [^ ]+ at voxel [0-9]+ is not an integer in 0\.\.255" "$DARKNET" seg3d train "$T/float_label/d.data" "$T/tiny.cfg" -max_batches 1
+check cli_test_label_not_integer "^error: case c: [^ ]*float_label/(\./)?c_label\.nii\.gz: label value [^ ]+ at voxel [0-9]+ is not an integer in 0\.\.255" "$DARKNET" seg3d test "$T/float_label/d.data" "$T/w.cfg" "$T/w_ok.weights" -split labeled
+check cli_predict_reference_not_integer "^error: [^ ]*float_label/c_label\.nii\.gz: label value [^ ]+ at voxel [0-9]+ is not an integer in 0\.\.255" $P "$img" "$T/p.nii.gz" -ref "$T/float_label/c_label.nii.gz"
 # a results CSV that cannot be written whole is an error (exit status 1), not a short file
 if [ -w /dev/full ]; then
 check cli_test_csv_disk_full "^error: /dev/full: write failed: No space left on device" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv /dev/full
@@ -291,6 +337,11 @@ if ! "$DARKNET" seg3d test "$T/broken.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$
   echo "PASS errors_cli_test_csv_kept_on_failure"; npass=$((npass + 1))
 else echo "FAIL errors_cli_test_csv_kept_on_failure: the older CSV changed, a hidden file was left, or no error"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 check cli_test_same_csv "-csv and -lcc_csv name the same file '.*t\.csv'" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t.csv" -lcc_csv "$T/t.csv"
+# ... also through a link to the -csv file (existing or not yet written) or another spelling of its name
+printf 'older\n' > "$T/t1.csv"; ln -sf t1.csv "$T/t1_link.csv"; ln -sf t_new.csv "$T/t_new_link.csv"
+check cli_test_same_csv_link "-csv and -lcc_csv name the same file '.*t1\.csv' \(also named '.*t1_link\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t1.csv" -lcc_csv "$T/t1_link.csv"
+check cli_test_same_csv_dangling_link "-csv and -lcc_csv name the same file '.*t_new\.csv' \(also named '.*t_new_link\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t_new.csv" -lcc_csv "$T/t_new_link.csv"
+check cli_test_same_csv_spelling "-csv and -lcc_csv name the same file '.*/t2\.csv' \(also named '.*/\./t2\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t2.csv" -lcc_csv "$T/./t2.csv"
 check cli_metrics_missing_file "nofile\.nii\.gz: cannot open" "$DARKNET" seg3d metrics "$T/nofile.nii.gz" "$T/img.nii"
 
 echo "errors: $npass passed, $nfail failed" >&2

@@ -69,6 +69,21 @@ static void test_overlay_layout(void)
     /* a large volume keeps at least one pixel per voxel */
     overlay_layout(500, 400, 100, 1, 1, 1, &Lx, &Ly, &Lz, &W, &H);
     CHECK_MSG(Lx == 500 && Ly == 400 && Lz == 100, "%d %d %d", Lx, Ly, Lz);
+    /* a very fine slice spacing: the longest side stays at the 320 px panel, the thin axis keeps a pixel per voxel */
+    overlay_layout(32, 32, 16, 1, 1, 0.001f, &Lx, &Ly, &Lz, &W, &H);
+    CHECK_MSG(Lx == 320 && Ly == 320 && Lz == 16, "%d %d %d", Lx, Ly, Lz);
+    overlay_layout(32, 32, 16, 1, 1, 2e-8f, &Lx, &Ly, &Lz, &W, &H);
+    CHECK_MSG(Lx == 320 && Ly == 320 && Lz == 16 && W == 4 * 8 + 3 * 320, "%d %d %d, %d x %d", Lx, Ly, Lz, W, H);
+    overlay_layout(32, 32, 16, 1e-20f, 1, 1, &Lx, &Ly, &Lz, &W, &H);
+    CHECK_MSG(Lx == 32 && Ly == 320 && Lz == 160, "%d %d %d", Lx, Ly, Lz);
+    /* the extremes of float spacing and of size: every side within [1, OVERLAY_PANEL_MAX] */
+    const float sp[4] = { 1e-45f, 1e-30f, 1e30f, 3e38f };
+    int a, b, c;
+    for(a = 0; a < 4; ++a) for(b = 0; b < 4; ++b) for(c = 0; c < 4; ++c){
+        overlay_layout(1, 100000, 7, sp[a], sp[b], sp[c], &Lx, &Ly, &Lz, &W, &H);
+        CHECK_MSG(Lx >= 1 && Ly >= 1 && Lz >= 1 && Lx <= OVERLAY_PANEL_MAX && Ly <= OVERLAY_PANEL_MAX && Lz <= OVERLAY_PANEL_MAX,
+                  "spacing %g %g %g: %d %d %d", sp[a], sp[b], sp[c], Lx, Ly, Lz);
+    }
 }
 
 static void test_overlay_png_outlines(void)

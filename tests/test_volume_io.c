@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include "testlib.h"
 #include "nifti2_io.h"
+#include "hdf5.h"
 #include "nifti_test.h"
 #include "volume_io.h"
 
@@ -258,6 +259,129 @@ static void test_corrupt_files(void)
     CHECK(v.data == NULL);
 }
 
+/* overwrites n bytes at offset of a file */
+static int patch(const char *path, long offset, const void *bytes, size_t n)
+{
+    FILE *f = fopen(path, "r+b");
+    if(!f) return -1;
+    int ok = fseek(f, offset, SEEK_SET) == 0 && fwrite(bytes, 1, n, f) == n;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+/* a single-file NIfTI whose vox_offset points into its header (or is NaN) is refused naming the file and the value,
+ * not read from the end of the header with every voxel shifted: NIfTI-1 below 352, NIfTI-2 below 544 */
+static void test_vox_offset(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    const float bad1[3] = { 0, 200, NAN };
+    const char *shown[3] = { "vox_offset 0:", "vox_offset 200:", "vox_offset nan:" };
+    int k;
+    for(k = 0; k < 3; ++k){
+        CHECK(write_raw(OUT "/vo1.nii", DT_FLOAT32, 4, 4, 2, 1, 1, 0, 31) == 0);
+        CHECK(volume_read(OUT "/vo1.nii", NULL, &v, err, sizeof(err)) == 0);
+        volume_free(&v);
+        CHECK(patch(OUT "/vo1.nii", 108, &bad1[k], 4) == 0);
+        CHECK(volume_read(OUT "/vo1.nii", NULL, &v, err, sizeof(err)) == -1 && v.data == NULL);
+        CHECK_MSG(strstr(err, OUT "/vo1.nii: ") == err && strstr(err, shown[k]) && strstr(err, "byte 352 or later"), "%s", err);
+    }
+    /* NIfTI-2 by hand (this nifti_clib writes no NIfTI-2 header): 540-byte header, extension flag, 32 floats */
+    nifti_2_header h2;
+    memset(&h2, 0, sizeof(h2));
+    h2.sizeof_hdr = 540;
+    memcpy(h2.magic, "n+2\0\r\n\032\n", 8);
+    h2.datatype = DT_FLOAT32; h2.bitpix = 32;
+    h2.dim[0] = 3; h2.dim[1] = 4; h2.dim[2] = 4; h2.dim[3] = 2;
+    for(k = 0; k < 8; ++k){ h2.pixdim[k] = 1; if(k > 3) h2.dim[k] = 1; }
+    h2.vox_offset = 544;
+    const float data[32] = { 0 }, ext = 0;
+    FILE *f = fopen(OUT "/vo2.nii", "wb");
+    CHECK(f && sizeof(h2) == 540);
+    if(!f) return;
+    fwrite(&h2, 1, 540, f); fwrite(&ext, 1, 4, f); fwrite(data, 1, sizeof(data), f);
+    fclose(f);
+    CHECK_MSG(volume_read(OUT "/vo2.nii", NULL, &v, err, sizeof(err)) == 0, "%s", err);
+    volume_free(&v);
+    const int64_t bad2 = 540;
+    CHECK(patch(OUT "/vo2.nii", 168, &bad2, 8) == 0);
+    CHECK(volume_read(OUT "/vo2.nii", NULL, &v, err, sizeof(err)) == -1);
+    CHECK_MSG(strstr(err, OUT "/vo2.nii: vox_offset 540: a single-file NIfTI-2 keeps its voxels at byte 544 or later"), "%s", err);
+}
+
+/* a .nii.gz whose gzip trailer does not match its data (CRC or length), or that ends before the trailer, is refused
+ * naming the file: the reader goes on to the end of the stream after the voxels */
+static void test_gzip_trailer(void)
+{
+    mkout();
+    char err[512], buf[1 << 16];
+    volume v;
+    CHECK(write_raw(OUT "/gz.nii.gz", DT_FLOAT32, 16, 16, 16, 1, 1, 0, 1009) == 0);
+    FILE *f = fopen(OUT "/gz.nii.gz", "rb");
+    size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+    if(f) fclose(f);
+    CHECK(n > 8 && n < sizeof(buf));
+    CHECK_MSG(volume_read(OUT "/gz.nii.gz", NULL, &v, err, sizeof(err)) == 0, "%s", err);
+    volume_free(&v);
+    const struct { const char *name, *want; long at; } cut[3] = {
+        { OUT "/gz_crc.nii.gz", "gzip data is corrupt (CRC check failed)", -8 },
+        { OUT "/gz_len.nii.gz", "gzip data is corrupt (length check failed)", -4 },
+        { OUT "/gz_short.nii.gz", "gzip data is cut short before its trailer (truncated file)", 0 },
+    };
+    int k;
+    for(k = 0; k < 3; ++k){
+        char b[1 << 16];
+        memcpy(b, buf, n);
+        if(cut[k].at) b[n + cut[k].at] ^= 0x5a;
+        f = fopen(cut[k].name, "wb");
+        if(f){ fwrite(b, 1, cut[k].at ? n : n - 8, f); fclose(f); }
+        CHECK(volume_read(cut[k].name, NULL, &v, err, sizeof(err)) == -1 && v.data == NULL);
+        CHECK_MSG(strstr(err, cut[k].name) == err && strstr(err, cut[k].want), "%s", err);
+    }
+}
+
+/* writes path with one dataset "image" of float32 of the given shape; chunked (and never written) when chunk is set,
+ * else contiguous and written with zeros */
+static int write_h5_shape(const char *path, int nd, const hsize_t *dims, int chunk)
+{
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if(f < 0) return -1;
+    hid_t sp = H5Screate_simple(nd, dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    hsize_t ch[3] = {16, 16, 16};
+    if(chunk) H5Pset_chunk(pl, 3, ch);
+    hid_t d = H5Dcreate2(f, "image", H5T_IEEE_F32LE, sp, H5P_DEFAULT, pl, H5P_DEFAULT);
+    int rc = d < 0 ? -1 : 0;
+    if(d >= 0 && !chunk){
+        float zero[64] = {0};
+        rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zero) < 0 ? -1 : 0;
+    }
+    if(d >= 0) H5Dclose(d);
+    H5Pclose(pl); H5Sclose(sp); H5Fclose(f);
+    return rc;
+}
+
+/* an .h5 dataset with a zero-length dimension is refused as empty, naming the file, the dataset and its shape; one
+ * that declares more voxels than the file could hold (chunks never written) is refused before anything is allocated */
+static void test_h5_empty_and_unwritten(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    const hsize_t zero[3] = {0, 8, 8}, zero4[4] = {1, 4, 0, 4}, small[3] = {4, 4, 4}, huge[3] = {2047, 1024, 1024};
+    CHECK(write_h5_shape(OUT "/zero.h5", 3, zero, 0) == 0);
+    CHECK(volume_read(OUT "/zero.h5", NULL, &v, err, sizeof(err)) == -1 && v.data == NULL);
+    CHECK_MSG(strcmp(err, OUT "/zero.h5: dataset 'image' is 0 x 8 x 8: empty") == 0, "%s", err);
+    CHECK(write_h5_shape(OUT "/zero4.h5", 4, zero4, 0) == 0);
+    CHECK(volume_read(OUT "/zero4.h5", NULL, &v, err, sizeof(err)) == -1);
+    CHECK_MSG(strcmp(err, OUT "/zero4.h5: dataset 'image' is 1 x 4 x 0 x 4: empty") == 0, "%s", err);
+    CHECK(write_h5_shape(OUT "/small.h5", 3, small, 0) == 0);
+    CHECK_MSG(volume_read(OUT "/small.h5", NULL, &v, err, sizeof(err)) == 0 && v.nx == 4, "%s", err);
+    volume_free(&v);
+    CHECK(write_h5_shape(OUT "/unwritten.h5", 3, huge, 1) == 0);
+    CHECK(volume_read(OUT "/unwritten.h5", NULL, &v, err, sizeof(err)) == -1 && v.data == NULL);
+    CHECK_MSG(strstr(err, OUT "/unwritten.h5: dataset 'image' claims 2047 x 1024 x 1024 voxels of 4 bytes, more than the file holds"), "%s", err);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 /* .h5 (UA-MT preprocessing) vs the NIfTI of the same case: identical after the documented mapping */
@@ -311,6 +435,9 @@ int main(void)
     RUN(test_identity_geometry_spacing);
     RUN(test_4d);
     RUN(test_corrupt_files);
+    RUN(test_vox_offset);
+    RUN(test_gzip_trailer);
+    RUN(test_h5_empty_and_unwritten);
     RUN(test_h5_matches_nifti);
     TEST_MAIN_END();
 }
