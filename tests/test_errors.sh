@@ -193,6 +193,15 @@ check weights_inf "w_inf\.weights: parameter 4 of the file \(counting from 1\) i
 check cli_predict_decoder_b_no_dbisl "w\.cfg: decoder b asked, but the network has no \[dbisl\] layer" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -decoder b
 hdr | head -c 10 > "$T/w_header.weights"
 check weights_truncated_header "w_header\.weights: truncated weights header" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_header.weights" "$vol4" "$T/p.nii.gz"
+# a negative major or minor (no Darknet version): refused with the header's values; a version 0.1 file's int seen below 0 too
+{ printf '\063\063\063\363\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'; f4 4; } > "$T/w_major_neg.weights"   # major -214748365
+check weights_header_major_negative "w_major_neg\.weights: version header -214748365\.0\.0 is not a Darknet weights file's" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_major_neg.weights" "$vol4" "$T/p.nii.gz"
+{ printf '\377\377\377\177\000\000\000\000\000\000\000\000\000\000\000\000'; f4 4; } > "$T/w_major_max.weights"   # major INT_MAX: a transposed file, int seen
+if "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_major_max.weights" "$vol4" "$T/p.nii.gz" > /dev/null 2> "$T/stderr" && ! grep -q "runtime error" "$T/stderr"
+then echo "PASS errors_weights_header_major_int_max_loads"; npass=$((npass + 1))
+else echo "FAIL errors_weights_header_major_int_max_loads: a transposed file's header (major INT_MAX, int seen) did not load"; tail -3 "$T/stderr"; nfail=$((nfail + 1)); fi
+{ printf '\000\000\000\000\001\000\000\000\000\000\000\000\370\377\377\377'; f4 4; } > "$T/w_v01_seen.weights"   # version 0.1, seen -8
+check weights_header_v01_seen_negative "w_v01_seen\.weights: version 0\.1\.0 header counts -8 images seen: not a Darknet weights file's" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_v01_seen.weights" "$vol4" "$T/p.nii.gz"
 check weights_missing "w_none\.weights: cannot open weights file" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_none.weights" "$vol4" "$T/p.nii.gz"
 
 # ---- command line
