@@ -182,15 +182,15 @@ static int train_check_valid(train_run *r)
 static int train_check_start(const train_run *r)
 {
     char src[1400];
-    int at = (int)get_current_batch(r->net);
-    if(!r->a.weights || at < r->net->max_batches) return 0;
+    size_t at = get_current_batch(r->net), max = (size_t)r->net->max_batches;   /* max_batches >= 1: checked first */
+    if(!r->a.weights || at < max) return 0;
     train_setting_source(r, r->a.max_batches > 0, "max_batches", src, sizeof(src));
-    if(at == r->net->max_batches){
-        fprintf(stderr, "note: weights %s are at iteration %d, max_batches (%s): nothing to train; they are written as _final and _last\n",
+    if(at == max){
+        fprintf(stderr, "note: weights %s are at iteration %zu, max_batches (%s): nothing to train; they are written as _final and _last\n",
                 r->a.weights, at, src);
         return 0;
     }
-    fprintf(stderr, "error: weights %s are at iteration %d, past max_batches %d (%s): nothing was trained or written; "
+    fprintf(stderr, "error: weights %s are at iteration %zu, past max_batches %d (%s): nothing was trained or written; "
                     "raise max_batches to train on, or pass -clear to train again from iteration 0\n",
             r->a.weights, at, r->net->max_batches, src);
     return 1;

@@ -248,6 +248,9 @@ rm -rf "$T/mb_backup"
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
 check cli_train_gpus_bad "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got 'abc'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus abc
+# seen beyond int range (2^34 images, batch 2: 2^33 iterations) is past max_batches too
+{ printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\004\000\000\000'; tail -c +21 "$T/mb2.weights"; } > "$T/mb_2p34.weights"
+check cli_train_weights_seen_past_int "weights [^ ]*mb_2p34\.weights are at iteration [0-9]+, past max_batches 3 \(-max_batches\): nothing was trained" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb_2p34.weights" -max_batches 3
 # -gpus on a run without a GPU (this suite runs on the CPU, or -nogpu): a note, and the run trains on the CPU
 if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus 1 > /dev/null 2> "$T/stderr" \
    && grep -q "note: -gpus 1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_without_gpu"; npass=$((npass + 1))
