@@ -1,5 +1,6 @@
 /* Helpers the seg3d commands share: the -stride and -decoder flags, the stride a command uses, file-name tests, mkdir -p and the clock. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -58,8 +59,9 @@ int cmd_is_dir(const char *p){ struct stat st; return stat(p, &st) == 0 && S_ISD
 
 int cmd_mkdir_p(const char *dir)
 {
-    char tmp[1024];
-    snprintf(tmp, sizeof(tmp), "%s", dir);
+    char tmp[PATH_MAX];
+    int w = snprintf(tmp, sizeof(tmp), "%s", dir);
+    if(w < 0 || (size_t)w >= sizeof(tmp)){ errno = ENAMETOOLONG; return -1; }
     char *p;
     for(p = tmp + 1; *p; ++p){
         if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }

@@ -36,8 +36,8 @@ typedef struct {
     train_args a;
     int save_every, last_every, valid_every, deterministic;
     intensity_norm norm;
-    char precision[96], base[256], chart_path[1200];
-    char good[1200];        /* the newest checkpoint this run wrote, or the weights it resumed from ("": neither) */
+    char precision[96], base[256], chart_path[TRAIN_PATH_BUF];
+    char good[TRAIN_PATH_BUF];        /* the newest checkpoint this run wrote, or the weights it resumed from ("": neither) */
     int good_iter;          /* the iteration of those weights */
     int rand_saveable;      /* rand()'s state can be checkpointed */
     dataset *ds;
@@ -229,6 +229,20 @@ static int train_build(train_run *r)
     return 0;
 }
 
+/* every file of the run, <backup>/<base> and a suffix (the longest: _<max_batches>.weights.state or
+ * _final.weights.state), has a path the system accepts (below PATH_MAX); 0, or 1 with the error printed */
+static int train_check_paths(const train_run *r)
+{
+    size_t suffix = strlen("_final.weights.state");
+    int n = snprintf(NULL, 0, "_%d.weights.state", r->net->max_batches);
+    if((size_t)n > suffix) suffix = (size_t)n;
+    size_t len = strlen(r->ds->backup), fixed = 1 + strlen(r->base) + suffix;
+    if(len + fixed < PATH_MAX) return 0;   /* fixed is at most 276: base is a file name (NAME_MAX) */
+    fprintf(stderr, "error: %s: path too long (%zu characters; at most %zu, so that the run's files such as %s_final.weights.state "
+                    "fit in it): backup in %s\n", r->ds->backup, len, (size_t)PATH_MAX - 1 - fixed, r->base, r->a.datafile);
+    return 1;
+}
+
 /* the checkpoints' base name (the cfg's file name without .cfg), the backup folder and the opening line; 0 or 1 */
 static int train_outputs(train_run *r)
 {
@@ -237,8 +251,9 @@ static int train_outputs(train_run *r)
     snprintf(r->base, sizeof(r->base), "%s", b);
     char *dot = strrchr(r->base, '.');
     if(dot && strcmp(dot, ".cfg") == 0) *dot = 0;
+    if(train_check_paths(r)) return 1;
     if(cmd_mkdir_p(r->ds->backup)){ fprintf(stderr, "error: cannot create backup folder %s: %s\n", r->ds->backup, strerror(errno)); return 1; }
-    snprintf(r->chart_path, sizeof(r->chart_path), "%s/%s_chart.png", r->ds->backup, r->base);
+    snprintf(r->chart_path, sizeof(r->chart_path), "%s/%s_chart.png", r->ds->backup, r->base);   /* fits: train_check_paths */
     network *net = r->net;
     fprintf(stderr, "training %s on %s: batch %d (%d labeled), %d x %d x %d crops, max_batches %d, %s, precision %s, seed %lu\n",
             r->a.cfgfile, r->a.datafile, net->batch, loader_labeled_per_batch(r->L), net->d, net->h, net->w, net->max_batches,
@@ -249,7 +264,7 @@ static int train_outputs(train_run *r)
 /* with weights (and no -clear): the weights' .state makes the run continue exactly as if it had never stopped */
 static void train_resume(train_run *r)
 {
-    char sp[1300], err[1024], *weights = r->a.weights;
+    char sp[TRAIN_PATH_BUF], err[TRAIN_PATH_BUF + 256], *weights = r->a.weights;
     network *net = r->net;
     if(!weights || r->a.clear) return;
     snprintf(r->good, sizeof(r->good), "%s", weights);
@@ -352,8 +367,8 @@ static int train_validate_due(train_run *r, int iter)
     if(r->ch) chart_add_valid(r->ch, iter, dice);
     train_progress_add_valid(&r->pr, iter, dice);
     if(!better) return 0;
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/%s_best.weights", ds->backup, r->base);
+    char path[TRAIN_PATH_BUF];
+    snprintf(path, sizeof(path), "%s/%s_best.weights", ds->backup, r->base);   /* fits: train_check_paths */
     int rc = save_weights_atomic(r->net, path, &r->weights_size);
     if(rc) return rc;
     r->pr.best_dice = dice;
@@ -366,8 +381,8 @@ static int train_validate_due(train_run *r, int iter)
  * resumed at max_batches); a written one becomes the run's last good weights. 0 or train_checkpoint's error */
 static int train_checkpoint_as(train_run *r, const char *suffix)
 {
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/%s%s", r->ds->backup, r->base, suffix);
+    char path[TRAIN_PATH_BUF];
+    snprintf(path, sizeof(path), "%s/%s%s", r->ds->backup, r->base, suffix);   /* fits: train_check_paths */
     int rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size);
     if(rc == 0){
         snprintf(r->good, sizeof(r->good), "%s", path);
@@ -401,7 +416,7 @@ static void train_good_weights(const train_run *r, char *out, size_t n)
 
 static void report_bad_weights(const train_run *r)
 {
-    char good[1400];
+    char good[TRAIN_PATH_BUF + 256];
     train_good_weights(r, good, sizeof(good));
     fprintf(stderr, "error: weights are not finite at iteration %d: stopping; %s\n", (int)get_current_batch(r->net), good);
 }
@@ -424,7 +439,7 @@ static int train_iteration(train_run *r, int *bad_weights)
     int iter = (int)get_current_batch(net), rc;
     if(bench_now){ train_bench_wrap(net, 0); train_bench_report(net, iter, cmd_now() - t0); }
     if(!isfinite(loss)){
-        char good[1400];
+        char good[TRAIN_PATH_BUF + 256];
         train_good_weights(r, good, sizeof(good));
         fprintf(stderr, "error: loss is %f at iteration %d: stopping; %s\n", loss, iter, good);
         return 3;

@@ -256,6 +256,22 @@ if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus
    && grep -q "note: -gpus 1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_without_gpu"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_gpus_without_gpu: no note, or the run failed"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 rm -rf "$T/mb_backup"
+# a backup folder whose checkpoint paths would pass PATH_MAX is refused before anything is made; a long one that
+# fits holds every file under their full names
+L=$(printf '%200s' '' | tr ' ' b)   # a folder name of 200 characters
+L10=$L/$L/$L/$L/$L/$L/$L/$L/$L/$L
+LB=lb/$L10/$L10/cccccccccccccccccccccccccccccccccccccc   # 4061 characters, 4078 from the .data file's folder: the line fits
+sed "s#^backup *=.*#backup = $LB#" "$T/good.data" > "$T/lb.data"
+check cli_train_backup_path_too_long "lb/b+(/b+)*/c+: path too long \([0-9]+ characters; at most [0-9]+, so that the run's files such as tiny_final\.weights\.state fit in it\): backup in [^ ]*lb\.data" "$DARKNET" seg3d train "$T/lb.data" "$T/tiny.cfg" -max_batches 1
+if [ ! -e "$T/lb" ]; then echo "PASS errors_cli_train_backup_path_too_long_nothing_made"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_backup_path_too_long_nothing_made: $T/lb was made"; nfail=$((nfail + 1)); fi
+LB=lb/$L/$L/$L/$L/$L/$L/$L   # 1409 characters: more than the 1200 the file names once had
+sed "s#^backup *=.*#backup = $LB#" "$T/good.data" > "$T/lb.data"
+if "$DARKNET" seg3d train "$T/lb.data" "$T/tiny.cfg" -max_batches 1 > /dev/null 2> "$T/stderr" && [ -f "$T/$LB/tiny_final.weights" ] \
+   && [ -f "$T/$LB/tiny_final.weights.state" ] && [ -f "$T/$LB/tiny_last.weights" ] && [ -f "$T/$LB/tiny_chart.png.csv" ] \
+   && [ "$(find "$T/lb" -type f | wc -l)" -eq "$(find "$T/$LB" -type f | wc -l)" ]; then echo "PASS errors_cli_train_backup_path_long"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_backup_path_long: the checkpoints are not all in the long backup folder"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+rm -rf "$T/lb"
 check cli_synth_bad_n "seg3d synth <n>: expected an integer in \[1, 1000\], got 'many'" "$DARKNET" seg3d synth "$T/s2" many
 check cli_synth_bad_size "seg3d synth -size: expected three integers D H W, each in \[1, 256\]" "$DARKNET" seg3d synth "$T/s2" 1 -size 8 0 8
 check cli_predict_missing_args "usage: .*predict" "$DARKNET" seg3d predict "$T/w.cfg"
