@@ -51,11 +51,11 @@ int train_checkpoint(network *net, const char *path, const loader_batch *b, cons
     int rc = save_weights_atomic(net, path, size);
     if(rc) return rc;
     char sp[TRAIN_PATH_BUF], err[TRAIN_PATH_BUF + 256];
-    int w = snprintf(sp, sizeof(sp), "%s.state", path);
-    if(w < 0 || (size_t)w >= sizeof(sp)) snprintf(err, sizeof(err), "%s.state: path too long", path);
-    if((w < 0 || (size_t)w >= sizeof(sp)) || train_state_save(sp, path, net, b, pr, err, sizeof(err))){
+    int w = snprintf(sp, sizeof(sp), "%s.state", path), fits = w >= 0 && (size_t)w < sizeof(sp);
+    if(!fits) snprintf(err, sizeof(err), "%s.state: path too long", path);
+    if(!fits || train_state_save(sp, path, net, b, pr, err, sizeof(err))){
         fprintf(stderr, "warning: %s; a resume from %s will be approximate\n", err, path);
-        remove(sp);
+        if(fits) remove(sp);
     }
     return 0;
 }
