@@ -1,5 +1,6 @@
 /* `./darknet seg3d train`: the training command (two-stream batches, Darknet's SGD and lr policies, safe checkpoints, exact resume, validation, loss chart) as its steps. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -91,16 +92,35 @@ static int train_parse(train_args *a, int argc, char **argv)
     return -1;
 }
 
+/* the first of -gpus's comma-separated GPU indices, each an integer in [0, INT_MAX]; -1 with the error printed */
+static int train_first_gpu(const char *gpus)
+{
+    const char *p = gpus;
+    int first = -1;
+    do {
+        char *end;
+        errno = 0;
+        long g = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : -1;
+        if(g < 0 || (*end && *end != ',')){
+            fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", gpus); return -1;
+        }
+        if(errno == ERANGE || g > INT_MAX){
+            fprintf(stderr, "error: seg3d train -gpus %s: GPU index %.*s is out of range (at most %d)\n", gpus, (int)(end - p), p, INT_MAX); return -1;
+        }
+        if(first < 0) first = (int)g;
+        p = *end ? end + 1 : end;
+        if(*end && !*p){ fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", gpus); return -1; }
+    } while(*p);
+    return first;
+}
+
 /* -gpus picks the device: GPU indices as Darknet writes them ("0", "0,1"; the first is used). -nogpu was taken off
  * the command line by main() (src/main.c), which set gpu_index = -1. 0, or 2 with the error printed */
 static int train_select_gpu(const train_args *a)
 {
     if(a->gpus){
-        size_t n = strspn(a->gpus, "0123456789,");
-        if(!isdigit((unsigned char)a->gpus[0]) || a->gpus[n] || strlen(a->gpus) > 64){
-            fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", a->gpus); return 2;
-        }
-        int g = atoi(a->gpus), count = 0;
+        int g = train_first_gpu(a->gpus), count = 0;
+        if(g < 0) return 2;
 #ifdef GPU
         if(gpu_index >= 0 && cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
 #endif

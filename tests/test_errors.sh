@@ -209,6 +209,9 @@ check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
 check cli_no_function "usage: .*darknet seg3d <command>" "$DARKNET"
 check cli_only_nogpu "usage: .*darknet seg3d <command>" "$DARKNET" -nogpu
 check cli_only_gpu_index "usage: .*darknet seg3d <command>" "$DARKNET" -i 0
+check cli_gpu_index_not_a_number "^error: -i x: expected a GPU index, an integer in \[0, 2147483647\]" "$DARKNET" -i x oneoff2
+check cli_gpu_index_negative "^error: -i -1: expected a GPU index" "$DARKNET" -i -1 oneoff2
+check cli_gpu_index_out_of_range "^error: -i 99999999999999999999: expected a GPU index" "$DARKNET" oneoff2 -i 99999999999999999999
 check cli_gpu_index_before_seg3d "-i 0: seg3d commands do not take Darknet's -i" "$DARKNET" -i 0 seg3d params cfg/dbisl-tiny.cfg
 # Darknet's own commands that read positional arguments unchecked (they crashed on a missing one)
 check cli_stock_partial_short "usage: .*darknet partial <cfg> <weights> <out weights> <layers>" "$DARKNET" partial a.cfg a.weights
@@ -245,16 +248,25 @@ if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights" -max_batch
    && cmp -s "$T/mb2.weights" "$T/mb_backup/tiny_final.weights"; then echo "PASS errors_cli_train_weights_at_max_batches_final"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_weights_at_max_batches_final: no note, or _final differs from the weights"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 rm -rf "$T/mb_backup"
-check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
-check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
-check cli_train_gpus_bad "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got 'abc'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus abc
 # seen beyond int range (2^34 images, batch 2: 2^33 iterations) is past max_batches too
 { printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\004\000\000\000'; tail -c +21 "$T/mb2.weights"; } > "$T/mb_2p34.weights"
 check cli_train_weights_seen_past_int "weights [^ ]*mb_2p34\.weights are at iteration [0-9]+, past max_batches 3 \(-max_batches\): nothing was trained" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb_2p34.weights" -max_batches 3
+check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
+check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
+check cli_train_gpus_bad "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got 'abc'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus abc
+check cli_train_gpus_negative "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '-1'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus -1
+check cli_train_gpus_trailing_comma "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '0,'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 0,
+check cli_train_gpus_out_of_range "seg3d train -gpus 99999999999999999999: GPU index 99999999999999999999 is out of range \(at most 2147483647\)" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 99999999999999999999
+check cli_train_gpus_list_out_of_range "seg3d train -gpus 0,4294967296: GPU index 4294967296 is out of range" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 0,4294967296
 # -gpus on a run without a GPU (this suite runs on the CPU, or -nogpu): a note, and the run trains on the CPU
 if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus 1 > /dev/null 2> "$T/stderr" \
    && grep -q "note: -gpus 1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_without_gpu"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_gpus_without_gpu: no note, or the run failed"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+rm -rf "$T/mb_backup"
+# Darknet's list form is accepted (the first index is used)
+if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus 0,1 > /dev/null 2> "$T/stderr" \
+   && grep -q "note: -gpus 0,1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_list"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_gpus_list: no note, or the run failed"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 rm -rf "$T/mb_backup"
 # a backup folder whose checkpoint paths would pass PATH_MAX is refused before anything is made; a long one that
 # fits holds every file under their full names
