@@ -1,4 +1,5 @@
 /* Training chart: loss terms (and validation Dice) per iteration, drawn with cairo into a PNG, plus a CSV of the same numbers. */
+#include <limits.h>
 #include <math.h>
 #include <cairo.h>
 #include <stdio.h>
@@ -273,9 +274,10 @@ static void draw_legend(cairo_t *cr, const chart *c, const frame *f)
 static int write_csv(const chart *c, const char *path, char *err, size_t errlen)
 {
     int s, i, j = 0;
-    char cpath[1100];
+    char cpath[PATH_MAX + 8];
     publishing pub;
-    snprintf(cpath, sizeof(cpath), "%s.csv", path);
+    int w = snprintf(cpath, sizeof(cpath), "%s.csv", path);
+    if(w < 0 || (size_t)w >= sizeof(cpath)){ snprintf(err, errlen, "%s.csv: path too long", path); return -1; }
     FILE *f = publish_fopen(&pub, cpath, err, errlen);
     if(!f) return -1;
     fprintf(f, "iteration");

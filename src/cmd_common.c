@@ -95,8 +95,9 @@ int cmd_same_file(const char *a, const char *b)
 
 int cmd_mkdir_p(const char *dir)
 {
-    char tmp[4096];
-    if(snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp)){ errno = ENAMETOOLONG; return -1; }
+    char tmp[PATH_MAX];
+    int w = snprintf(tmp, sizeof(tmp), "%s", dir);
+    if(w < 0 || (size_t)w >= sizeof(tmp)){ errno = ENAMETOOLONG; return -1; }
     char *p;
     for(p = tmp + 1; *p; ++p){
         if(*p == '/'){ *p = 0; mkdir(tmp, 0755); *p = '/'; }

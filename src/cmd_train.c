@@ -1,5 +1,6 @@
 /* `./darknet seg3d train`: the training command (two-stream batches, Darknet's SGD and lr policies, safe checkpoints, exact resume, validation, loss chart) as its steps. */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -36,8 +37,8 @@ typedef struct {
     train_args a;
     int save_every, last_every, valid_every, deterministic;
     intensity_norm norm;
-    char precision[96], base[256], chart_path[1200];
-    char good[1200];        /* the newest checkpoint this run wrote, or the weights it resumed from ("": neither) */
+    char precision[96], base[256], chart_path[TRAIN_PATH_BUF];
+    char good[TRAIN_PATH_BUF];        /* the newest checkpoint this run wrote, or the weights it resumed from ("": neither) */
     int good_iter;          /* the iteration of those weights */
     int rand_saveable;      /* rand()'s state can be checkpointed */
     dataset *ds;
@@ -91,16 +92,35 @@ static int train_parse(train_args *a, int argc, char **argv)
     return -1;
 }
 
+/* the first of -gpus's comma-separated GPU indices, each an integer in [0, INT_MAX]; -1 with the error printed */
+static int train_first_gpu(const char *gpus)
+{
+    const char *p = gpus;
+    int first = -1;
+    do {
+        char *end;
+        errno = 0;
+        long g = isdigit((unsigned char)*p) ? strtol(p, &end, 10) : -1;
+        if(g < 0 || (*end && *end != ',')){
+            fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", gpus); return -1;
+        }
+        if(errno == ERANGE || g > INT_MAX){
+            fprintf(stderr, "error: seg3d train -gpus %s: GPU index %.*s is out of range (at most %d)\n", gpus, (int)(end - p), p, INT_MAX); return -1;
+        }
+        if(first < 0) first = (int)g;
+        p = *end ? end + 1 : end;
+        if(*end && !*p){ fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", gpus); return -1; }
+    } while(*p);
+    return first;
+}
+
 /* -gpus picks the device: GPU indices as Darknet writes them ("0", "0,1"; the first is used). -nogpu was taken off
  * the command line by main() (src/main.c), which set gpu_index = -1. 0, or 2 with the error printed */
 static int train_select_gpu(const train_args *a)
 {
     if(a->gpus){
-        size_t n = strspn(a->gpus, "0123456789,");
-        if(!isdigit((unsigned char)a->gpus[0]) || a->gpus[n] || strlen(a->gpus) > 64){
-            fprintf(stderr, "error: seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '%s'\n", a->gpus); return 2;
-        }
-        int g = atoi(a->gpus), count = 0;
+        int g = train_first_gpu(a->gpus), count = 0;
+        if(g < 0) return 2;
 #ifdef GPU
         if(gpu_index >= 0 && cudaGetDeviceCount(&count) != cudaSuccess) count = 0;
 #endif
@@ -182,15 +202,15 @@ static int train_check_valid(train_run *r)
 static int train_check_start(const train_run *r)
 {
     char src[1400];
-    int at = (int)get_current_batch(r->net);
-    if(!r->a.weights || at < r->net->max_batches) return 0;
+    size_t at = get_current_batch(r->net), max = (size_t)r->net->max_batches;   /* max_batches >= 1: checked first */
+    if(!r->a.weights || at < max) return 0;
     train_setting_source(r, r->a.max_batches > 0, "max_batches", src, sizeof(src));
-    if(at == r->net->max_batches){
-        fprintf(stderr, "note: weights %s are at iteration %d, max_batches (%s): nothing to train; they are written as _final and _last\n",
+    if(at == max){
+        fprintf(stderr, "note: weights %s are at iteration %zu, max_batches (%s): nothing to train; they are written as _final and _last\n",
                 r->a.weights, at, src);
         return 0;
     }
-    fprintf(stderr, "error: weights %s are at iteration %d, past max_batches %d (%s): nothing was trained or written; "
+    fprintf(stderr, "error: weights %s are at iteration %zu, past max_batches %d (%s): nothing was trained or written; "
                     "raise max_batches to train on, or pass -clear to train again from iteration 0\n",
             r->a.weights, at, r->net->max_batches, src);
     return 1;
@@ -229,6 +249,20 @@ static int train_build(train_run *r)
     return 0;
 }
 
+/* every file of the run, <backup>/<base> and a suffix (the longest: _<max_batches>.weights.state or
+ * _final.weights.state), has a path the system accepts (below PATH_MAX); 0, or 1 with the error printed */
+static int train_check_paths(const train_run *r)
+{
+    size_t suffix = strlen("_final.weights.state");
+    int n = snprintf(NULL, 0, "_%d.weights.state", r->net->max_batches);
+    if((size_t)n > suffix) suffix = (size_t)n;
+    size_t len = strlen(r->ds->backup), fixed = 1 + strlen(r->base) + suffix;
+    if(len + fixed < PATH_MAX) return 0;   /* fixed is at most 276: base is a file name (NAME_MAX) */
+    fprintf(stderr, "error: %s: path too long (%zu characters; at most %zu, so that the run's files such as %s_final.weights.state "
+                    "fit in it): backup in %s\n", r->ds->backup, len, (size_t)PATH_MAX - 1 - fixed, r->base, r->a.datafile);
+    return 1;
+}
+
 /* the checkpoints' base name (the cfg's file name without .cfg), the backup folder and the opening line; 0 or 1 */
 static int train_outputs(train_run *r)
 {
@@ -237,8 +271,9 @@ static int train_outputs(train_run *r)
     snprintf(r->base, sizeof(r->base), "%s", b);
     char *dot = strrchr(r->base, '.');
     if(dot && strcmp(dot, ".cfg") == 0) *dot = 0;
+    if(train_check_paths(r)) return 1;
     if(cmd_mkdir_p(r->ds->backup)){ fprintf(stderr, "error: cannot create backup folder %s: %s\n", r->ds->backup, strerror(errno)); return 1; }
-    snprintf(r->chart_path, sizeof(r->chart_path), "%s/%s_chart.png", r->ds->backup, r->base);
+    snprintf(r->chart_path, sizeof(r->chart_path), "%s/%s_chart.png", r->ds->backup, r->base);   /* fits: train_check_paths */
     network *net = r->net;
     fprintf(stderr, "training %s on %s: batch %d (%d labeled), %d x %d x %d crops, max_batches %d, %s, precision %s, seed %lu\n",
             r->a.cfgfile, r->a.datafile, net->batch, loader_labeled_per_batch(r->L), net->d, net->h, net->w, net->max_batches,
@@ -249,7 +284,7 @@ static int train_outputs(train_run *r)
 /* with weights (and no -clear): the weights' .state makes the run continue exactly as if it had never stopped */
 static void train_resume(train_run *r)
 {
-    char sp[1300], err[1024], *weights = r->a.weights;
+    char sp[TRAIN_PATH_BUF], err[TRAIN_PATH_BUF + 256], *weights = r->a.weights;
     network *net = r->net;
     if(!weights || r->a.clear) return;
     snprintf(r->good, sizeof(r->good), "%s", weights);
@@ -352,8 +387,8 @@ static int train_validate_due(train_run *r, int iter)
     if(r->ch) chart_add_valid(r->ch, iter, dice);
     train_progress_add_valid(&r->pr, iter, dice);
     if(!better) return 0;
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/%s_best.weights", ds->backup, r->base);
+    char path[TRAIN_PATH_BUF];
+    snprintf(path, sizeof(path), "%s/%s_best.weights", ds->backup, r->base);   /* fits: train_check_paths */
     int rc = save_weights_atomic(r->net, path, &r->weights_size);
     if(rc) return rc;
     r->pr.best_dice = dice;
@@ -366,8 +401,8 @@ static int train_validate_due(train_run *r, int iter)
  * resumed at max_batches); a written one becomes the run's last good weights. 0 or train_checkpoint's error */
 static int train_checkpoint_as(train_run *r, const char *suffix)
 {
-    char path[1200];
-    snprintf(path, sizeof(path), "%s/%s%s", r->ds->backup, r->base, suffix);
+    char path[TRAIN_PATH_BUF];
+    snprintf(path, sizeof(path), "%s/%s%s", r->ds->backup, r->base, suffix);   /* fits: train_check_paths */
     int rc = r->b ? train_checkpoint(r->net, path, r->b, &r->pr, &r->weights_size) : save_weights_atomic(r->net, path, &r->weights_size);
     if(rc == 0){
         snprintf(r->good, sizeof(r->good), "%s", path);
@@ -401,7 +436,7 @@ static void train_good_weights(const train_run *r, char *out, size_t n)
 
 static void report_bad_weights(const train_run *r)
 {
-    char good[1400];
+    char good[TRAIN_PATH_BUF + 256];
     train_good_weights(r, good, sizeof(good));
     fprintf(stderr, "error: weights are not finite at iteration %d: stopping; %s\n", (int)get_current_batch(r->net), good);
 }
@@ -424,7 +459,7 @@ static int train_iteration(train_run *r, int *bad_weights)
     int iter = (int)get_current_batch(net), rc;
     if(bench_now){ train_bench_wrap(net, 0); train_bench_report(net, iter, cmd_now() - t0); }
     if(!isfinite(loss)){
-        char good[1400];
+        char good[TRAIN_PATH_BUF + 256];
         train_good_weights(r, good, sizeof(good));
         fprintf(stderr, "error: loss is %f at iteration %d: stopping; %s\n", loss, iter, good);
         return 3;

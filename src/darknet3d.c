@@ -321,7 +321,7 @@ static int weights_finite(const char *path, char *err, size_t errlen)
     if(!f) return 0;   /* the loader has read it; nothing to add */
     long bad = -1;
     if(fread(v, sizeof(int), 3, f) == 3){
-        size_t seen_bytes = (v[0] * 10 + v[1] >= 2 && v[0] < 1000 && v[1] < 1000) ? sizeof(size_t) : sizeof(int);
+        size_t seen_bytes = (v[0] >= 0 && v[1] >= 0 && v[0] < 1000 && v[1] < 1000 && v[0] * 10 + v[1] >= 2) ? sizeof(size_t) : sizeof(int);
         if(fseek(f, (long)(3 * sizeof(int) + seen_bytes), SEEK_SET) == 0) bad = floats_first_nonfinite(f);
     }
     fclose(f);

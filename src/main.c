@@ -1,4 +1,7 @@
 /* Entry point of ./darknet: registers the darknet3d layer types, picks GPU or CPU, runs `seg3d` commands and hands every other command to Darknet's own main. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,23 @@ static int check_stock_arguments(int argc, char **argv, int c)
     return 0;
 }
 
+/* 0 when Darknet's -i (the first one before the last argument: its main reads that one) is a GPU index, an
+ * integer in [0, INT_MAX]; else -1 with the error printed */
+static int check_gpu_index_flag(int argc, char **argv)
+{
+    int i;
+    for(i = 1; i < argc - 1; ++i){
+        if(strcmp(argv[i], "-i") != 0) continue;
+        char *end, *v = argv[i + 1];
+        errno = 0;
+        long g = isdigit((unsigned char)v[0]) ? strtol(v, &end, 10) : -1;
+        if(g >= 0 && !*end && errno != ERANGE && g <= INT_MAX) return 0;
+        fprintf(stderr, "error: -i %s: expected a GPU index, an integer in [0, %d] (-nogpu runs on the CPU)\n", v, INT_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int c = command_index(argc, argv);
@@ -98,7 +118,7 @@ int main(int argc, char **argv)
         argv[n] = 0;
         return seg3d_main(n, argv);
     }
-    if(check_stock_arguments(argc, argv, c)) return 2;
+    if(check_gpu_index_flag(argc, argv) || check_stock_arguments(argc, argv, c)) return 2;
     if(!have_gpu){
         /* Darknet's main would call cudaSetDevice and die: pass -nogpu instead */
         char **args = calloc(argc + 2, sizeof(char *));

@@ -14,14 +14,15 @@
 
 int save_weights_atomic(network *net, const char *path, long *expect)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    char tmp[TRAIN_PATH_BUF];
+    int w = snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if(w < 0 || (size_t)w >= sizeof(tmp)){ fprintf(stderr, "error: %s: path too long to write beside it\n", path); return -1; }
     /* written to <path>.tmp, every write checked (save_weights_upto_err), the size compared with the network's,
      * and the weights read back for non-finite values before the rename makes it the checkpoint */
     FILE *f = fopen(tmp, "wb");
     if(!f){ fprintf(stderr, "error: cannot write weights %s: %s\n", tmp, strerror(errno)); return -1; }
     fclose(f);
-    char serr[1400];
+    char serr[TRAIN_PATH_BUF + 256];
     if(save_weights_upto_err(net, tmp, net->n, serr, sizeof(serr))){ fprintf(stderr, "error: %s; %s is left as it was\n", serr, path); remove(tmp); return -1; }
     f = fopen(tmp, "rb+");
     if(!f){ fprintf(stderr, "error: %s: could not be written\n", tmp); return -1; }
@@ -49,11 +50,12 @@ int train_checkpoint(network *net, const char *path, const loader_batch *b, cons
 {
     int rc = save_weights_atomic(net, path, size);
     if(rc) return rc;
-    char sp[1300], err[1400];
-    snprintf(sp, sizeof(sp), "%s.state", path);
-    if(train_state_save(sp, path, net, b, pr, err, sizeof(err))){
+    char sp[TRAIN_PATH_BUF], err[TRAIN_PATH_BUF + 256];
+    int w = snprintf(sp, sizeof(sp), "%s.state", path), fits = w >= 0 && (size_t)w < sizeof(sp);
+    if(!fits) snprintf(err, sizeof(err), "%s.state: path too long", path);
+    if(!fits || train_state_save(sp, path, net, b, pr, err, sizeof(err))){
         fprintf(stderr, "warning: %s; a resume from %s will be approximate\n", err, path);
-        remove(sp);
+        if(fits) remove(sp);
     }
     return 0;
 }

@@ -1,10 +1,14 @@
 /* The pieces of a seg3d training run that src/cmd_train.c puts together: safe weight checkpoints, validation and the per-layer benchmark. */
 #ifndef TRAIN_H
 #define TRAIN_H
+#include <limits.h>
 #include "darknet.h"
 #include "dataset.h"
 #include "loader.h"
 #include "train_state.h"
+
+/* room for any path a training run builds: one the system accepts (PATH_MAX) and a suffix such as ".state" */
+#define TRAIN_PATH_BUF (PATH_MAX + 32)
 
 /* Writes weights to <path>.tmp, flushes and renames it over <path>: a crash never leaves a half-written file.
  * *size is the byte size of this network's weights files written before (-1: none yet); the first good write

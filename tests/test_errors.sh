@@ -210,6 +210,15 @@ check weights_inf "w_inf\.weights: parameter 4 of the file \(counting from 1\) i
 check cli_predict_decoder_b_no_dbisl "w\.cfg: decoder b asked, but the network has no \[dbisl\] layer" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" -decoder b
 hdr | head -c 10 > "$T/w_header.weights"
 check weights_truncated_header "w_header\.weights: truncated weights header" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_header.weights" "$vol4" "$T/p.nii.gz"
+# a negative major or minor (no Darknet version): refused with the header's values; a version 0.1 file's int seen below 0 too
+{ printf '\063\063\063\363\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000\000'; f4 4; } > "$T/w_major_neg.weights"   # major -214748365
+check weights_header_major_negative "w_major_neg\.weights: version header -214748365\.0\.0 is not a Darknet weights file's" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_major_neg.weights" "$vol4" "$T/p.nii.gz"
+{ printf '\377\377\377\177\000\000\000\000\000\000\000\000\000\000\000\000'; f4 4; } > "$T/w_major_max.weights"   # major INT_MAX: a transposed file, int seen
+if "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_major_max.weights" "$vol4" "$T/p.nii.gz" > /dev/null 2> "$T/stderr" && ! grep -q "runtime error" "$T/stderr"
+then echo "PASS errors_weights_header_major_int_max_loads"; npass=$((npass + 1))
+else echo "FAIL errors_weights_header_major_int_max_loads: a transposed file's header (major INT_MAX, int seen) did not load"; tail -3 "$T/stderr"; nfail=$((nfail + 1)); fi
+{ printf '\000\000\000\000\001\000\000\000\000\000\000\000\370\377\377\377'; f4 4; } > "$T/w_v01_seen.weights"   # version 0.1, seen -8
+check weights_header_v01_seen_negative "w_v01_seen\.weights: version 0\.1\.0 header counts -8 images seen: not a Darknet weights file's" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_v01_seen.weights" "$vol4" "$T/p.nii.gz"
 check weights_missing "w_none\.weights: cannot open weights file" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_none.weights" "$vol4" "$T/p.nii.gz"
 
 # ---- command line
@@ -217,6 +226,9 @@ check cli_no_command "usage: \./darknet seg3d <command>" "$DARKNET" seg3d
 check cli_no_function "usage: .*darknet seg3d <command>" "$DARKNET"
 check cli_only_nogpu "usage: .*darknet seg3d <command>" "$DARKNET" -nogpu
 check cli_only_gpu_index "usage: .*darknet seg3d <command>" "$DARKNET" -i 0
+check cli_gpu_index_not_a_number "^error: -i x: expected a GPU index, an integer in \[0, 2147483647\]" "$DARKNET" -i x oneoff2
+check cli_gpu_index_negative "^error: -i -1: expected a GPU index" "$DARKNET" -i -1 oneoff2
+check cli_gpu_index_out_of_range "^error: -i 99999999999999999999: expected a GPU index" "$DARKNET" oneoff2 -i 99999999999999999999
 check cli_gpu_index_before_seg3d "-i 0: seg3d commands do not take Darknet's -i" "$DARKNET" -i 0 seg3d params cfg/dbisl-tiny.cfg
 # Darknet's own commands that read positional arguments unchecked (they crashed on a missing one)
 check cli_stock_partial_short "usage: .*darknet partial <cfg> <weights> <out weights> <layers>" "$DARKNET" partial a.cfg a.weights
@@ -253,14 +265,42 @@ if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb2.weights" -max_batch
    && cmp -s "$T/mb2.weights" "$T/mb_backup/tiny_final.weights"; then echo "PASS errors_cli_train_weights_at_max_batches_final"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_weights_at_max_batches_final: no note, or _final differs from the weights"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 rm -rf "$T/mb_backup"
+# seen beyond int range (2^34 images, batch 2: 2^33 iterations) is past max_batches too
+{ printf '\000\000\000\000\002\000\000\000\000\000\000\000\000\000\000\000\004\000\000\000'; tail -c +21 "$T/mb2.weights"; } > "$T/mb_2p34.weights"
+check cli_train_weights_seen_past_int "weights [^ ]*mb_2p34\.weights are at iteration [0-9]+, past max_batches 3 \(-max_batches\): nothing was trained" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb_2p34.weights" -max_batches 3
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
 check cli_train_gpus_bad "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got 'abc'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus abc
+check cli_train_gpus_negative "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '-1'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus -1
+check cli_train_gpus_trailing_comma "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '0,'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 0,
+check cli_train_gpus_out_of_range "seg3d train -gpus 99999999999999999999: GPU index 99999999999999999999 is out of range \(at most 2147483647\)" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 99999999999999999999
+check cli_train_gpus_list_out_of_range "seg3d train -gpus 0,4294967296: GPU index 4294967296 is out of range" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 0,4294967296
 # -gpus on a run without a GPU (this suite runs on the CPU, or -nogpu): a note, and the run trains on the CPU
 if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus 1 > /dev/null 2> "$T/stderr" \
    && grep -q "note: -gpus 1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_without_gpu"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_gpus_without_gpu: no note, or the run failed"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
 rm -rf "$T/mb_backup"
+# Darknet's list form is accepted (the first index is used)
+if "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" -max_batches 1 -nogpu -gpus 0,1 > /dev/null 2> "$T/stderr" \
+   && grep -q "note: -gpus 0,1: this run has no GPU" "$T/stderr"; then echo "PASS errors_cli_train_gpus_list"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_gpus_list: no note, or the run failed"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+rm -rf "$T/mb_backup"
+# a backup folder whose checkpoint paths would pass PATH_MAX is refused before anything is made; a long one that
+# fits holds every file under their full names
+L=$(printf '%200s' '' | tr ' ' b)   # a folder name of 200 characters
+L10=$L/$L/$L/$L/$L/$L/$L/$L/$L/$L
+LB=lb/$L10/$L10/cccccccccccccccccccccccccccccccccccccc   # 4061 characters, 4078 from the .data file's folder: the line fits
+sed "s#^backup *=.*#backup = $LB#" "$T/good.data" > "$T/lb.data"
+check cli_train_backup_path_too_long "lb/b+(/b+)*/c+: path too long \([0-9]+ characters; at most [0-9]+, so that the run's files such as tiny_final\.weights\.state fit in it\): backup in [^ ]*lb\.data" "$DARKNET" seg3d train "$T/lb.data" "$T/tiny.cfg" -max_batches 1
+if [ ! -e "$T/lb" ]; then echo "PASS errors_cli_train_backup_path_too_long_nothing_made"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_backup_path_too_long_nothing_made: $T/lb was made"; nfail=$((nfail + 1)); fi
+LB=lb/$L/$L/$L/$L/$L/$L/$L   # 1409 characters: more than the 1200 the file names once had
+sed "s#^backup *=.*#backup = $LB#" "$T/good.data" > "$T/lb.data"
+if "$DARKNET" seg3d train "$T/lb.data" "$T/tiny.cfg" -max_batches 1 > /dev/null 2> "$T/stderr" && [ -f "$T/$LB/tiny_final.weights" ] \
+   && [ -f "$T/$LB/tiny_final.weights.state" ] && [ -f "$T/$LB/tiny_last.weights" ] && [ -f "$T/$LB/tiny_chart.png.csv" ] \
+   && [ "$(find "$T/lb" -type f | wc -l)" -eq "$(find "$T/$LB" -type f | wc -l)" ]; then echo "PASS errors_cli_train_backup_path_long"; npass=$((npass + 1))
+else echo "FAIL errors_cli_train_backup_path_long: the checkpoints are not all in the long backup folder"; tail -2 "$T/stderr"; nfail=$((nfail + 1)); fi
+rm -rf "$T/lb"
 check cli_synth_bad_n "seg3d synth <n>: expected an integer in \[1, 1000\], got 'many'" "$DARKNET" seg3d synth "$T/s2" many
 check cli_synth_bad_size "seg3d synth -size: expected three integers D H W, each in \[1, 256\]" "$DARKNET" seg3d synth "$T/s2" 1 -size 8 0 8
 check cli_predict_missing_args "usage: .*predict" "$DARKNET" seg3d predict "$T/w.cfg"

@@ -3,6 +3,7 @@
 #include <time.h>
 #include "testlib.h"
 #include "darknet.h"
+#include "activations.h"
 #include "darknet3d.h"
 #include "layer3d.h"
 #include "conv3d_common.h"
@@ -584,6 +585,60 @@ static void test_guards_detect_overrun(void)
     gbuf_free(&b);
 }
 
+/* The activations with an exp in their formula stay finite, as do their gradients, at x = +-1000 and +-1e30 (where
+ * exp overflows float and double), on the CPU and on the GPU; and give the textbook values there and at +-0.5. */
+static const ACTIVATION EXP_ACTS[] = {TANH, ELU, SELU, LOGISTIC, LOGGY};
+static const float HUGE_X[] = {1000.f, -1000.f, 1e30f, -1e30f, 0.5f, -0.5f};
+#define N_HUGE_X (int)(sizeof(HUGE_X) / sizeof(HUGE_X[0]))
+
+/* what act(x) is in double, for the finite values the table above must give */
+static double act_reference(ACTIVATION a, double x)
+{
+    if(a == TANH) return tanh(x);
+    if(a == ELU) return x >= 0 ? x : expm1(x);
+    if(a == SELU) return x >= 0 ? 1.0507 * x : 1.0507 * 1.6732 * expm1(x);
+    if(a == LOGISTIC) return x < -700 ? 0 : 1 / (1 + exp(-x));
+    return x < -700 ? -1 : 2 / (1 + exp(-x)) - 1;
+}
+
+/* y[k] = act(HUGE_X[k]) and g[k] = act' at the output y[k] (Darknet's gradients take the output) checked: finite, and near the reference */
+static void check_act_values(const char *where, ACTIVATION a, const float *y, const float *g)
+{
+    int k;
+    for(k = 0; k < N_HUGE_X; ++k){
+        double ref = act_reference(a, HUGE_X[k]);
+        CHECK_MSG(isfinite(y[k]) && fabs(y[k] - ref) <= 1e-6 * fmax(1, fabs(ref)), "%s %s(%g) = %g, expected %g", where, get_activation_string(a), HUGE_X[k], y[k], ref);
+        CHECK_MSG(isfinite(g[k]), "%s %s'(%g) at output %g = %g", where, get_activation_string(a), HUGE_X[k], y[k], g[k]);
+    }
+}
+
+static void test_activation_overflow(void)
+{
+    int i, k;
+    for(i = 0; i < (int)(sizeof(EXP_ACTS) / sizeof(EXP_ACTS[0])); ++i){
+        ACTIVATION a = EXP_ACTS[i];
+        float y[N_HUGE_X], g[N_HUGE_X];
+        for(k = 0; k < N_HUGE_X; ++k){ y[k] = activate(HUGE_X[k], a); g[k] = 1.f; }
+        gradient_array(y, N_HUGE_X, a, g);
+        check_act_values("CPU", a, y, g);
+#ifdef GPU
+        if(!have_gpu) continue;
+        int gi = gpu_index;
+        gpu_index = 0;
+        float ones[N_HUGE_X];
+        for(k = 0; k < N_HUGE_X; ++k) ones[k] = 1.f;
+        float *xg = cuda_make_array((float *)HUGE_X, N_HUGE_X), *dg = cuda_make_array(ones, N_HUGE_X);
+        activate_array_gpu(xg, N_HUGE_X, a);
+        gradient_array_gpu(xg, N_HUGE_X, a, dg);
+        cuda_pull_array(xg, y, N_HUGE_X);
+        cuda_pull_array(dg, g, N_HUGE_X);
+        check_act_values("GPU", a, y, g);
+        cuda_free(xg); cuda_free(dg);
+        gpu_index = gi;
+#endif
+    }
+}
+
 static void run_row(const layer_row *r, int timing)
 {
     char err[1024] = {0};
@@ -725,6 +780,7 @@ int main(int argc, char **argv)
     int timing = t && t[0] == '1';
     size_t i;
     RUN(test_guards_detect_overrun);
+    RUN(test_activation_overflow);
     for(i = 0; i < sizeof(ROWS) / sizeof(ROWS[0]); ++i){
         /* LAYER_TEST_ROW=<substring> runs the matching rows only */
         const char *only = getenv("LAYER_TEST_ROW");

@@ -56,3 +56,74 @@ printf 'labeled = data/labeled.list\nimage = data/%%s/image.nii.gz\nlabel = data
 "$DARKNET" seg3d train "$T/bad_backup.data" "$T/ok.cfg" -max_batches 1 > /dev/null 2> "$T/b.err"; rc=$?
 if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "cannot create backup folder .*nan.cfg/sub" "$T/b.err"; then echo "PASS safety_backup_folder_error"
 else echo "FAIL safety_backup_folder_error: rc=$rc"; tail -3 "$T/b.err"; fi
+
+# pre-activations far past where exp overflows (two [shortcut]s scale by 100 each: |x| ~ 1e4) through tanh, elu and
+# selu: the activations stay finite and the run trains (Darknet's formulas gave inf/inf and 0*inf = NaN there)
+big_cfg() { # big_cfg ACTIVATION
+cat <<CFG
+[net]
+batch=2
+width=8
+height=8
+depth=4
+channels=1
+learning_rate=0.01
+momentum=0.9
+max_batches=2
+
+[conv3d]
+filters=2
+size=3
+pad=1
+batch_normalize=1
+activation=relu
+
+[conv3d]
+filters=2
+size=3
+pad=1
+batch_normalize=1
+activation=relu
+
+[shortcut]
+from=-2
+activation=linear
+alpha=-100
+beta=100
+
+[shortcut]
+from=-2
+activation=$1
+alpha=100
+beta=100
+
+[conv3d]
+filters=1
+size=1
+
+[dtransform]
+input=logits
+
+[route]
+layers=3
+
+[conv3d]
+filters=1
+size=1
+
+[r2s]
+input=preact
+
+[dbisl]
+seg=4
+sdf=7
+s2r=5
+r2s=8
+CFG
+}
+for act in tanh elu selu; do
+  big_cfg $act > "$T/big_$act.cfg"
+  if "$DARKNET" seg3d train "$T/data/synth.data" "$T/big_$act.cfg" -seed 1 > /dev/null 2> "$T/big_$act.err" \
+     && [ -f "$T/data/backup/big_${act}_final.weights" ]; then echo "PASS safety_large_preactivation_$act"
+  else echo "FAIL safety_large_preactivation_$act"; tail -2 "$T/big_$act.err"; fi
+done
