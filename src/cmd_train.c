@@ -87,6 +87,13 @@ static int train_parse(train_args *a, int argc, char **argv)
             ++i;
         }
         else if(argv[i][0] != '-' && !a->weights && i == 5) a->weights = argv[i];
+        else if(i + 1 == argc && (!strcmp(argv[i], "-precision") || !strcmp(argv[i], "-valid_every") || !strcmp(argv[i], "-gpus") ||
+                                  !strcmp(argv[i], "-seed") || !strcmp(argv[i], "-max_batches"))){
+            fprintf(stderr, "error: seg3d train %s: expects a value after it\n", argv[i]); usage(); return 2;
+        }
+        else if(argv[i][0] != '-'){
+            fprintf(stderr, "error: seg3d train: '%s': the weights file goes right after <cfg>, before any flag\n", argv[i]); usage(); return 2;
+        }
         else { fprintf(stderr, "error: unknown argument '%s'\n", argv[i]); usage(); return 2; }
     }
     return -1;

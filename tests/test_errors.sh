@@ -270,6 +270,8 @@ rm -rf "$T/mb_backup"
 check cli_train_weights_seen_past_int "weights [^ ]*mb_2p34\.weights are at iteration [0-9]+, past max_batches 3 \(-max_batches\): nothing was trained" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" "$T/mb_2p34.weights" -max_batches 3
 check cli_train_seed "seg3d train -seed: expected an integer in \[0, 4294967295\], got '-1x'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -seed -1x
 check cli_train_unknown_flag "unknown argument '-epochs'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -epochs 3
+check cli_train_flag_without_value "seg3d train -max_batches: expects a value after it" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -max_batches
+check cli_train_weights_after_flag "seg3d train: 'w\.weights': the weights file goes right after <cfg>, before any flag" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -clear w.weights
 check cli_train_gpus_bad "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got 'abc'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus abc
 check cli_train_gpus_negative "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '-1'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus -1
 check cli_train_gpus_trailing_comma "seg3d train -gpus: expected GPU indices such as 0 or 0,1, got '0,'" "$DARKNET" seg3d train "$T/good.data" "$T/tiny.cfg" -gpus 0,
