@@ -58,15 +58,15 @@ static int predict_parse(predict_run *r, int argc, char **argv)
             if(cmd_batch_flag("seg3d predict", argv[++i], &r->batch)) return 2;
         } else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             r->decoder = cmd_decoder(argv[++i]);
-            if(r->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
-        } else if(argv[i][0] == '-' && argv[i][1]){ fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], predict_use); return 2; }
+            if(r->decoder == -2){ fprintf(stderr, "error: seg3d predict -decoder: takes a, b or mean, got '%s'\n", argv[i]); return 2; }
+        } else if(argv[i][0] == '-' && argv[i][1]){ fprintf(stderr, "error: seg3d predict: unknown or incomplete option '%s'\n%s", argv[i], predict_use); return 2; }
         else if(i > 5 + npos){   /* an option came before it */
             fprintf(stderr, "error: seg3d predict: '%s' follows the options (it comes after '%s'); the inputs and the output come before them\n%s",
                     argv[i], argv[i - 1], predict_use);
             return 2;
         } else r->pos[npos++] = argv[i];
     }
-    if(npos < 2){ fprintf(stderr, "need an input and an output\n%s", predict_use); return 2; }
+    if(npos < 2){ fprintf(stderr, "error: seg3d predict: needs an input and an output\n%s", predict_use); return 2; }
     for(i = 0; i < npos; ++i) if(!strcmp(r->pos[i], "-")){
         fprintf(stderr, "error: seg3d predict: '-' is not a file name here: inputs and outputs are files (no standard input or output)\n%s", predict_use);
         return 2;

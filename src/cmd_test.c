@@ -77,12 +77,12 @@ static int test_parse(test_run *t, int argc, char **argv)
         }
         else if(strcmp(argv[i], "-decoder") == 0 && i + 1 < argc){
             t->decoder = cmd_decoder(argv[++i]);
-            if(t->decoder == -2){ fprintf(stderr, "-decoder takes a, b or mean\n"); return 2; }
+            if(t->decoder == -2){ fprintf(stderr, "error: seg3d test -decoder: takes a, b or mean, got '%s'\n", argv[i]); return 2; }
         } else if(strcmp(argv[i], "-split") == 0 && i + 1 < argc){
             ++i;
             for(t->split = 0; t->split < SPLIT_N && strcmp(argv[i], dataset_split_names[t->split]); ++t->split);
-            if(t->split == SPLIT_N){ fprintf(stderr, "-split takes valid, test, labeled or unlabeled\n"); return 2; }
-        } else { fprintf(stderr, "unknown or incomplete option '%s'\n%s", argv[i], test_use); return 2; }
+            if(t->split == SPLIT_N){ fprintf(stderr, "error: seg3d test -split: takes valid, test, labeled or unlabeled, got '%s'\n", argv[i]); return 2; }
+        } else { fprintf(stderr, "error: seg3d test: unknown or incomplete option '%s'\n%s", argv[i], test_use); return 2; }
     }
     if(t->csvpath && t->lcc_csvpath && cmd_same_file(t->csvpath, t->lcc_csvpath)){
         fprintf(stderr, "error: -csv and -lcc_csv name the same file '%s'", t->csvpath);

@@ -35,6 +35,8 @@ check resample_factor_above_z "tiny\.h5: <factor> 5 is larger than the volume's 
 check resample_spacing_missing "resample -spacing: expected three numbers DX DY DZ" "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/rs.nii.gz" 1 -spacing 0.6 0.6
 check resample_spacing_range "resample -spacing: expected a number in \[0\.001, 1000\], got '0'" "$DARKNET" seg3d resample tests/errors/tiny.h5 "$T/rs.nii.gz" 1 -spacing 0.6 0 0.6
 check params_precision_no_value "seg3d params: unknown or incomplete option '-precision'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg -precision
+check predict_decoder_bad "seg3d predict -decoder: takes a, b or mean, got 'c'" "$DARKNET" seg3d predict cfg/dbisl-tiny.cfg w.weights in.nii.gz out.nii.gz -decoder c
+check test_split_bad "seg3d test -split: takes valid, test, labeled or unlabeled, got 'train'" "$DARKNET" seg3d test x.data cfg/dbisl-tiny.cfg w.weights -split train
 check keys_extra_argument "seg3d keys takes no arguments, got 'junk'" "$DARKNET" seg3d keys junk
 check params_extra_argument "seg3d params: unknown or incomplete option 'extra'" "$DARKNET" seg3d params cfg/dbisl-tiny.cfg extra
 sed 's/^width=.*/width=20/' cfg/dbisl-tiny.cfg > "$T/crop20.cfg"
