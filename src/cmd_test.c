@@ -214,7 +214,14 @@ static double *result_row(double *r, const seg_metrics *m, double secs, double v
 
 static void csv_row(FILE *f, const char *name, const double *r)
 {
-    if(f) fprintf(f, "%s,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%.6f,%.6f\n", name, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+    if(!f) return;
+    if(strpbrk(name, ",\"\r\n")){   /* RFC 4180: a field holding a comma, quote or line break is quoted, its quotes doubled */
+        const char *p;
+        fputc('"', f);
+        for(p = name; *p; ++p){ if(*p == '"') fputc('"', f); fputc(*p, f); }
+        fputc('"', f);
+    } else fputs(name, f);
+    fprintf(f, ",%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.3f,%.6f,%.6f\n", r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
 }
 
 /* every case in turn, one table row (and CSV rows) each; stops at the first that fails. 0, or 1 */

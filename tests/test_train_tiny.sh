@@ -31,4 +31,10 @@ if [ "$(wc -l < "$T/raw.c7")" -gt 1 ] && cmp -s "$T/raw.c7" "$T/both.c7" && cmp 
    [ "$(tail -1 "$T/raw.out")" = "$(tail -1 "$T/both.out")" ] && grep -q '^lcc_mean_dice=' "$T/both.out"
 then echo "PASS train_tiny_test_lcc_csv ($(($(wc -l < "$T/raw.c7") - 1)) cases; $(cmp -s "$T/raw.c7" "$T/lcc.c7" && echo "largest component = raw here" || echo "largest component differs from raw"))"
 else echo "FAIL train_tiny_test_lcc_csv: -csv/-lcc_csv in one run differ from separate -csv and -lcc -csv runs"; fi
+# a case id holding a comma and a quote is one quoted CSV field (RFC 4180): every row keeps the header's 10 columns
+c1=$(head -1 "$T/synth/unlabeled.list"); cp -r "$T/synth/$c1" "$T/synth/a,\"b"; printf 'a,"b\n' > "$T/synth/odd.list"
+sed 's|^unlabeled = .*|unlabeled = odd.list|' "$T/synth/synth.data" > "$T/synth/odd.data"
+$D seg3d test "$T/synth/odd.data" "$T/all.cfg" "$W" -split unlabeled -stride 8 16 16 -csv "$T/odd.csv" > /dev/null 2>&1; rc=$?
+if [ $rc -eq 0 ] && python3 -c "import csv,sys; r=list(csv.reader(open(sys.argv[1]))); sys.exit(not(len(r) == 2 and r[1][0] == 'a,\"b' and all(len(x) == len(r[0]) == 10 for x in r)))" "$T/odd.csv"
+then echo "PASS train_tiny_test_csv_quoted_id"; else echo "FAIL train_tiny_test_csv_quoted_id (rc $rc: $(tail -1 "$T/odd.csv"))"; fi
 rm -rf "$T"
