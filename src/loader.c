@@ -316,7 +316,13 @@ int loader_fill(loader *L, loader_batch *b, char *err, size_t errlen)
         if((L->p.flip & LOADER_FLIP_D) && rng_int(&L->rng, 2)) fl |= LOADER_FLIP_D;
         s->flip = fl;
         s->rot = L->p.rot90 ? rng_int(&L->rng, 4) : 0;
-        if(dataset_case_load(L->ds, c, split == SPLIT_LABELED, err, errlen)) return -1;
+        if(dataset_case_load(L->ds, c, split == SPLIT_LABELED, err, errlen)){
+            size_t n = strlen(err);   /* the case and its list, as the valid-list check names them */
+            const char *list = L->ds->split[split].list_path;
+            if(n < errlen) snprintf(err + n, errlen - n, " (case %s of the %s list%s%s)", c->name, dataset_split_names[split],
+                                    list ? " " : "", list ? list : "");
+            return -1;
+        }
         /* the crop origin needs the volume size: derive it from the draws made above */
         uint64_t t;
         t = (uint64_t)u1; s->ox = pick_origin(&t, c->nx, W);

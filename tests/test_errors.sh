@@ -95,6 +95,8 @@ mkdata() { # mkdata NAME BODY
 }
 sed "s#^root *=.*#root = syn#; s#= *\([a-z]*\)\.\(txt\|list\)\$#= syn/\1.\2#" "$SYN/synth.data" > "$T/good.data"
 sed 's/^\[net\]$/[net]\nnormalize=minmax/' "$T/tiny.cfg" > "$T/norm.cfg"
+printf 'nope\n' > "$T/syn/unl_missing.list"; { cat "$T/good.data"; echo "unlabeled = syn/unl_missing.list"; } > "$T/unl_missing.data"
+check train_unlabeled_case_missing "nope.* \(case nope of the unlabeled list [^ ]*unl_missing\.list\)" "$DARKNET" seg3d train "$T/unl_missing.data" cfg/dbisl-tiny.cfg -max_batches 2
 check net_normalize_bad_value "norm\.cfg:2: \[net\]: key 'normalize': expected none, zscore or ctwindow, got 'minmax'" "$DARKNET" seg3d train "$T/good.data" "$T/norm.cfg" -max_batches 1
 sed 's/^\[net\]$/[net]\nnormalize=ctwindow\nwindow_lo=300/' "$T/tiny.cfg" > "$T/window.cfg"
 check net_window_empty "window\.cfg:3: \[net\]: key 'window_lo': the window needs window_lo < window_hi, got 300 and 275" "$DARKNET" seg3d train "$T/good.data" "$T/window.cfg" -max_batches 1
