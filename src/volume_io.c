@@ -69,19 +69,25 @@ int volume_geom_coarsen(volume *out, const volume *in, int f)
 /* nifti_clib reports problems on stderr at debug level >= 1; we report our own error instead */
 static void nifti_quiet(void) { nifti_set_debug_level(0); }
 
-static float spacing_or_one(double d)
+/* A voxel side outside [1e-6, 1e6] mm is no size (distances in mm and volumes in mL would overflow or vanish) */
+static int spacing_usable(double d)
 {
     d = fabs(d);
-    return (d > 0 && isfinite(d)) ? (float)d : 1.f;
+    return isfinite(d) && d >= 1e-6 && d <= 1e6;
 }
 
-/* A header voxel size of 0, NaN or infinity is no size: nifti_clib reads it as 1 (and so does spacing_or_one), so
- * the raw header is read again to say so, once per file, naming it. Only the axes nifti_clib gave 1 are looked at. */
+static float spacing_or_one(double d)
+{
+    return spacing_usable(d) ? (float)fabs(d) : 1.f;
+}
+
+/* A header voxel size of 0, NaN, infinity or outside spacing_usable's range is no size: nifti_clib reads the first
+ * three as 1, spacing_or_one all of them, so the raw header is read again to say so, once per file, naming it. */
 static void note_bad_pixdim(const char *path, const nifti_image *nim)
 {
     int nver = 0, a;
     double got[4] = {0, nim->dx, nim->dy, nim->dz};
-    if(got[1] != 1 && got[2] != 1 && got[3] != 1) return;
+    if(spacing_usable(got[1]) && spacing_usable(got[2]) && spacing_usable(got[3]) && got[1] != 1 && got[2] != 1 && got[3] != 1) return;
     void *h = nifti_read_header(path, &nver, 0);
     if(!h) return;
     /* nifti_read_header leaves a byte-swapped header as it is on disk: sizeof_hdr then reads other than 348 / 540 */
@@ -90,7 +96,7 @@ static void note_bad_pixdim(const char *path, const nifti_image *nim)
     else if(swapped) nifti_swap_4bytes(8, ((nifti_1_header *)h)->pixdim);
     for(a = 1; a <= 3 && a <= nim->dim[0]; ++a){
         double d = nver == 2 ? ((nifti_2_header *)h)->pixdim[a] : ((nifti_1_header *)h)->pixdim[a];
-        if(got[a] == 1 && (d == 0 || !isfinite(d)))
+        if(!spacing_usable(d))
             fprintf(stderr, "note: %s: pixdim[%d] = %g is not a voxel size; 1 mm is used along that axis (distances in mm "
                     "and volumes in mL assume it)\n", path, a, d);
     }

@@ -193,6 +193,15 @@ static void test_identity_geometry_spacing(void)
     CHECK_MSG(said && strstr(said, "pixdim0.nii.gz: pixdim[2] = 0 is not a voxel size; 1 mm is used"), "said: %s", said ? said : "(read failed)");
     CHECK_NEAR(b.dx, 0.5, 1e-6); CHECK_NEAR(b.dy, 1, 1e-6); CHECK_NEAR(b.dz, 3, 1e-6);
     volume_free(&b);
+    /* a voxel side of 1e20 or 1e-30 mm is no size either: mm and mL would overflow or vanish */
+    v.dy = 2; v.dx = 1e20f; v.dz = 1e-30f;
+    CHECK_MSG(volume_write(OUT "/pixdim_far.nii.gz", &v, NULL, 0, err, sizeof(err)) == 0, "%s", err);
+    said = read_noting(OUT "/pixdim_far.nii.gz", &b);
+    CHECK_MSG(said && strstr(said, "pixdim[1] = 1e+20 is not a voxel size") && strstr(said, "pixdim[3] = 1e-30 is not a voxel size"),
+              "said: %s", said ? said : "(read failed)");
+    CHECK_NEAR(b.dx, 1, 1e-6); CHECK_NEAR(b.dy, 2, 1e-6); CHECK_NEAR(b.dz, 1, 1e-6);
+    volume_free(&b);
+    v.dx = 0.5f; v.dy = 2; v.dz = 3;
     said = read_noting(OUT "/ident.nii.gz", &b);   /* sizes of their own: nothing said */
     CHECK_MSG(said && !strstr(said, "pixdim"), "said: %s", said ? said : "(read failed)");
     volume_free(&b);
