@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 T=tests/out/train_safety
 rm -rf "$T"; mkdir -p "$T"
 "$DARKNET" seg3d synth "$T/data" 2 -size 8 12 12 -seed 6 > /dev/null 2>&1 || { echo "FAIL safety_setup: seg3d synth failed"; exit 1; }
-cfg() { # cfg LR LAST_EVERY
+net() { # net LR LAST_EVERY MAX_BATCHES: the [net] section of the cfgs below
 cat <<CFG
 [net]
 batch=2
@@ -15,10 +15,12 @@ depth=4
 channels=1
 learning_rate=$1
 momentum=0.9
-max_batches=50
+max_batches=$3
 last_every=$2
 CFG
-echo; cat tests/fixtures/cfg/dual_tiny_layers.cfg
+}
+cfg() { # cfg LR LAST_EVERY
+net "$1" "$2" 50; echo; cat tests/fixtures/cfg/dual_tiny_layers.cfg
 }
 # learning_rate=1e6 diverges (seeded, so deterministically): the weights or the loss overflow after a few iterations
 cfg 1000000 1 > "$T/nan.cfg"
@@ -60,30 +62,9 @@ else echo "FAIL safety_backup_folder_error: rc=$rc"; tail -3 "$T/b.err"; fi
 # pre-activations far past where exp overflows (two [shortcut]s scale by 100 each: |x| ~ 1e4) through tanh, elu and
 # selu: the activations stay finite and the run trains (Darknet's formulas gave inf/inf and 0*inf = NaN there)
 big_cfg() { # big_cfg ACTIVATION
+net 0.01 100 2
+for i in 1 2; do printf '\n[conv3d]\nfilters=2\nsize=3\npad=1\nbatch_normalize=1\nactivation=relu\n'; done
 cat <<CFG
-[net]
-batch=2
-width=8
-height=8
-depth=4
-channels=1
-learning_rate=0.01
-momentum=0.9
-max_batches=2
-
-[conv3d]
-filters=2
-size=3
-pad=1
-batch_normalize=1
-activation=relu
-
-[conv3d]
-filters=2
-size=3
-pad=1
-batch_normalize=1
-activation=relu
 
 [shortcut]
 from=-2
