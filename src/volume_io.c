@@ -324,6 +324,38 @@ static int h5_shape(const char *path, const char *dsname, hid_t sp, size_t elem,
     return 0;
 }
 
+/* 1 when an enum type's base is an integer (h5py writes numpy bool as an enum of int8 FALSE = 0, TRUE = 1) */
+static int h5_enum_is_integer(hid_t ty)
+{
+    hid_t sup = H5Tget_super(ty);
+    if(sup < 0) return 0;
+    int ok = H5Tget_class(sup) == H5T_INTEGER && H5Tget_size(sup) <= 8;
+    H5Tclose(sup);
+    return ok;
+}
+
+/* the n values of an enum-of-integers dataset as floats: HDF5 converts an enum only to an enum, so the values are read
+ * as the native enum (its base integer's bytes) and widened here. 0, or -1 when the read fails */
+static int h5_read_enum(hid_t ds, hid_t ty, size_t n, float *out)
+{
+    hid_t mem = H5Tget_native_type(ty, H5T_DIR_DEFAULT), sup = mem >= 0 ? H5Tget_super(mem) : -1;
+    size_t sz = sup >= 0 ? H5Tget_size(sup) : 0, i;
+    int sgn = sup >= 0 && H5Tget_sign(sup) == H5T_SGN_2;
+    unsigned char *raw = (sz == 1 || sz == 2 || sz == 4 || sz == 8) ? malloc(n * sz) : NULL;
+    int rc = raw && H5Dread(ds, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0 ? 0 : -1;
+    for(i = 0; rc == 0 && i < n; ++i){
+        const unsigned char *p = raw + i * sz;
+        if(sz == 1) out[i] = sgn ? (float)*(const int8_t *)p : (float)*p;
+        else if(sz == 2) out[i] = sgn ? (float)*(const int16_t *)p : (float)*(const uint16_t *)p;
+        else if(sz == 4) out[i] = sgn ? (float)*(const int32_t *)p : (float)*(const uint32_t *)p;
+        else out[i] = sgn ? (float)*(const int64_t *)p : (float)*(const uint64_t *)p;
+    }
+    free(raw);
+    if(sup >= 0) H5Tclose(sup);
+    if(mem >= 0) H5Tclose(mem);
+    return rc;
+}
+
 static int read_h5(const char *path, const char *dsname, volume *v, char *err, size_t errlen)
 {
     if(!dsname) dsname = "image";
@@ -342,7 +374,8 @@ static int read_h5(const char *path, const char *dsname, volume *v, char *err, s
     if(ds < 0){ snprintf(err, errlen, "%s: cannot open dataset '%s'", path, dsname); goto done; }
     ty = H5Dget_type(ds);
     H5T_class_t cls = H5Tget_class(ty);
-    if(cls != H5T_INTEGER && cls != H5T_FLOAT){ snprintf(err, errlen, "%s: dataset '%s' is not numeric", path, dsname); goto done; }
+    if(cls == H5T_ENUM && h5_enum_is_integer(ty) != 1) cls = H5T_NO_CLASS;   /* an enum of integers: h5py's bool */
+    if(cls != H5T_INTEGER && cls != H5T_FLOAT && cls != H5T_ENUM){ snprintf(err, errlen, "%s: dataset '%s' is not numeric", path, dsname); goto done; }
     sp = H5Dget_space(ds);
     hsize_t d3[3];
     if(h5_shape(path, dsname, sp, H5Tget_size(ty), d3, err, errlen)) goto done;
@@ -351,7 +384,7 @@ static int read_h5(const char *path, const char *dsname, volume *v, char *err, s
     tmp = malloc(n * sizeof(float));
     out = malloc(n * sizeof(float));
     if(!tmp || !out){ snprintf(err, errlen, "%s: out of memory", path); goto done; }
-    if(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp) < 0){
+    if((cls == H5T_ENUM ? h5_read_enum(ds, ty, n, tmp) : H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, tmp)) < 0){
         snprintf(err, errlen, "%s: reading dataset '%s' failed (corrupt or truncated file)", path, dsname); goto done;
     }
     /* h5[i][j][k] (k fastest in the file) -> data[i + nx*(j + ny*k)] */

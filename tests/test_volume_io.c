@@ -391,6 +391,34 @@ static void test_h5_empty_and_unwritten(void)
     CHECK_MSG(strstr(err, OUT "/unwritten.h5: dataset 'image' claims 2047 x 1024 x 1024 voxels of 4 bytes, more than the file holds"), "%s", err);
 }
 
+/* h5py stores numpy bool as an HDF5 enum of int8 (FALSE = 0, TRUE = 1): read as its 0/1 values */
+static void test_h5_bool_enum(void)
+{
+    mkout();
+    char err[512];
+    volume v;
+    const hsize_t dims[3] = {2, 3, 4};
+    int8_t val[24], k;
+    hid_t ty = H5Tenum_create(H5T_NATIVE_INT8);
+    k = 0; H5Tenum_insert(ty, "FALSE", &k);
+    k = 1; H5Tenum_insert(ty, "TRUE", &k);
+    int i;
+    for(i = 0; i < 24; ++i) val[i] = (int8_t)(i % 3 == 0);
+    hid_t f = H5Fcreate(OUT "/bool.h5", H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), sp = H5Screate_simple(3, dims, NULL);
+    hid_t ds = H5Dcreate2(f, "label", ty, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    CHECK(ds >= 0 && H5Dwrite(ds, ty, H5S_ALL, H5S_ALL, H5P_DEFAULT, val) >= 0);
+    H5Dclose(ds); H5Sclose(sp); H5Fclose(f); H5Tclose(ty);
+    CHECK_MSG(volume_read(OUT "/bool.h5", "label", &v, err, sizeof(err)) == 0, "%s", err);
+    if(!v.data) return;
+    CHECK(v.nx == 2 && v.ny == 3 && v.nz == 4);
+    int ones = 0, others = 0;
+    for(i = 0; i < 24; ++i){ ones += v.data[i] == 1; others += v.data[i] != 0 && v.data[i] != 1; }
+    CHECK_MSG(ones == 8 && others == 0, "%d ones, %d other values", ones, others);
+    /* h5[i][j][k] -> data[i + nx*(j + ny*k)]: h5 element (1,2,3) is flat index 23, value 23 % 3 == 0 -> 0 */
+    CHECK(v.data[1 + 2 * (2 + 3 * 3)] == 0 && v.data[0] == 1);
+    volume_free(&v);
+}
+
 static int file_exists(const char *p) { struct stat st; return stat(p, &st) == 0; }
 
 /* .h5 (UA-MT preprocessing) vs the NIfTI of the same case: identical after the documented mapping */
@@ -447,6 +475,7 @@ int main(void)
     RUN(test_vox_offset);
     RUN(test_gzip_trailer);
     RUN(test_h5_empty_and_unwritten);
+    RUN(test_h5_bool_enum);
     RUN(test_h5_matches_nifti);
     TEST_MAIN_END();
 }
