@@ -16,6 +16,8 @@ typedef struct { double n, fg[2], in[2], agree[2], mask1, mask2, mask1_fg, mask2
 typedef struct {
     network *net;
     int li, ndec;
+    int dim[3];             /* the volume's d, h, w */
+    unsigned char *seen;    /* a voxel of the volume counted already (windows overlap; padding is no voxel) */
     heads_counts k;
 } heads_ctx;
 
@@ -28,27 +30,44 @@ static void heads_add(heads_counts *a, const heads_counts *b)
     for(i = 0; i < sizeof(*a) / sizeof(double); ++i) x[i] += y[i];
 }
 
-static void heads_count(heads_ctx *c, const float *seg[2], const float *sdf[2], size_t nvox)
+/* the heads at voxel k of window b */
+static void heads_count_voxel(heads_ctx *c, const float *seg[2], const float *sdf[2], size_t k)
 {
-    size_t k;
-    int w;
-    for(k = 0; k < nvox; ++k){
-        int f[2] = {0, 0}, r[2] = {0, 0};
-        for(w = 0; w < c->ndec; ++w){
-            f[w] = seg[w][k] > 0;          /* sigmoid > .5, as the confidence mask reads it */
-            r[w] = sdf[w][k] < 0;          /* tanh < 0: inside */
-            c->k.fg[w] += f[w]; c->k.in[w] += r[w]; c->k.agree[w] += f[w] == r[w];
-        }
-        if(c->ndec == 2 && f[0] == f[1]){
-            c->k.mask2 += 1; c->k.mask2_fg += f[0];
-            if(r[0] == f[0] && r[1] == f[0]){ c->k.mask1 += 1; c->k.mask1_fg += f[0]; }
+    int f[2] = {0, 0}, r[2] = {0, 0}, w;
+    for(w = 0; w < c->ndec; ++w){
+        f[w] = seg[w][k] > 0;          /* sigmoid > .5, as the confidence mask reads it */
+        r[w] = sdf[w][k] < 0;          /* tanh < 0: inside */
+        c->k.fg[w] += f[w]; c->k.in[w] += r[w]; c->k.agree[w] += f[w] == r[w];
+    }
+    if(c->ndec == 2 && f[0] == f[1]){
+        c->k.mask2 += 1; c->k.mask2_fg += f[0];
+        if(r[0] == f[0] && r[1] == f[0]){ c->k.mask1 += 1; c->k.mask1_fg += f[0]; }
+    }
+    c->k.n += 1;
+}
+
+/* the voxels of n windows that lie in the volume and no earlier window covered, each counted once */
+static void heads_count(heads_ctx *c, const float *seg[2], const float *sdf[2], const int *origin, int n)
+{
+    const network *net = c->net;
+    const int P[3] = {net->d, net->h, net->w};
+    size_t vox = (size_t)P[0] * P[1] * P[2];
+    int b, d, h, w;
+    for(b = 0; b < n; ++b) for(d = 0; d < P[0]; ++d) for(h = 0; h < P[1]; ++h){
+        int z = origin[3*b] + d, y = origin[3*b+1] + h;
+        if(z < 0 || z >= c->dim[0] || y < 0 || y >= c->dim[1]) continue;
+        for(w = 0; w < P[2]; ++w){
+            int x = origin[3*b+2] + w;
+            size_t at = (size_t)x + (size_t)c->dim[2] * (y + (size_t)c->dim[1] * z);
+            if(x < 0 || x >= c->dim[2] || c->seen[at]) continue;
+            c->seen[at] = 1;
+            heads_count_voxel(c, seg, sdf, b * vox + (size_t)w + (size_t)P[2] * (h + (size_t)P[1] * d));
         }
     }
-    c->k.n += nvox;
 }
 
 /* sliding_window's callback: one forward pass, then the heads of the n real windows are counted */
-static int heads_window_fn(void *ctx, float *in, int n, int slots, float *prob, char *err, size_t errlen)
+static int heads_window_fn(void *ctx, float *in, const int *origin, int n, int slots, float *prob, char *err, size_t errlen)
 {
     heads_ctx *c = ctx;
     network *net = c->net;
@@ -62,7 +81,7 @@ static int heads_window_fn(void *ctx, float *in, int n, int slots, float *prob, 
         seg[w] = net->layers[L.input_layers[2 * w]].output;
         sdf[w] = net->layers[L.input_layers[2 * w + 1]].output;
     }
-    heads_count(c, seg, sdf, vox * n);
+    heads_count(c, seg, sdf, origin, n);
     memset(prob, 0, vox * slots * sizeof(float));
     return 0;
 }
@@ -71,7 +90,7 @@ static void heads_print(const char *what, const heads_ctx *c)
 {
     double n = c->k.n > 0 ? c->k.n : 1;
     int w;
-    printf("%s: %.0f voxels in the windows\n", what, c->k.n);
+    printf("%s: %.0f voxels\n", what, c->k.n);
     for(w = 0; w < c->ndec; ++w)
         printf("  decoder %c: seg head foreground %.4f, distance head inside %.4f, the two agree %.4f\n",
                'a' + w, c->k.fg[w] / n, c->k.in[w] / n, c->k.agree[w] / n);
@@ -102,7 +121,9 @@ static int heads_volume(heads_ctx *c, const intensity_norm *norm, const char *pa
     network *net = c->net;
     const int patch[3] = {net->d, net->h, net->w};
     float *prob = calloc((size_t)v.nx * v.ny * v.nz, sizeof(float));
-    int rc = !prob ? (snprintf(err, sizeof err, "out of memory"), 1)
+    one.seen = calloc((size_t)v.nx * v.ny * v.nz, 1);
+    one.dim[0] = v.nz; one.dim[1] = v.ny; one.dim[2] = v.nx;
+    int rc = !prob || !one.seen ? (snprintf(err, sizeof err, "out of memory"), 1)
            : sliding_window(v.data, v.nz, v.ny, v.nx, patch, stride, net->batch, heads_window_fn, &one, prob, NULL, err, sizeof err) != 0;
     if(rc) fprintf(stderr, "error: %s: %s\n", path, err);
     else {
@@ -110,6 +131,7 @@ static int heads_volume(heads_ctx *c, const intensity_norm *norm, const char *pa
         heads_add(&c->k, &one.k);
     }
     free(prob);
+    free(one.seen);
     volume_free(&v);
     return rc;
 }
@@ -118,9 +140,9 @@ static int heads_usage(void)
 {
     fprintf(stderr, "usage: ./darknet seg3d heads <cfg> <weights> <image.nii[.gz]|.h5> [<image> ...] [-stride D H W]\n"
                     "  a [dbisl] network's heads over whole volumes (CPU; windows of the cfg's size, stride = the window\n"
-                    "  unless given; the shares are over the windows' voxels: a volume smaller than the window adds its zero\n"
-                    "  padding, and windows that overlap count a voxel once each); last line: seg_a= seg_b= sdf_a= sdf_b=\n"
-                    "  agree_a= agree_b= mask1= mask2= (the second decoder's values and the masks nan with one decoder)\n");
+                    "  unless given; each voxel of the volume counted once, from the first window that covers it); last line:\n"
+                    "  seg_a= seg_b= sdf_a= sdf_b= agree_a= agree_b= mask1= mask2= (the second decoder's values and the masks\n"
+                    "  nan with one decoder)\n");
     return 2;
 }
 

@@ -146,7 +146,8 @@ static int sw_run(const sw_plan *p, const float *vol, int slots, sw_fn fn, void 
         }
         if(filled == 0) break;
         if(filled < slots) memset(in + filled*pvox, 0, sizeof(float)*pvox*(slots - filled));
-        if(fn(ctx, in, filled, slots, out, err, errlen) != 0) return -1;
+        for(b = 0; b < 3 * filled; ++b) pos[3 * slots + b] = pos[b] - p->off[b % 3];
+        if(fn(ctx, in, pos + 3 * slots, filled, slots, out, err, errlen) != 0) return -1;
         for(b = 0; b < filled; ++b) sw_scatter(p, out + b*pvox, pos[3*b], pos[3*b+1], pos[3*b+2], score, cnt);
         filled = 0;
     }
@@ -169,7 +170,7 @@ int sliding_window(const float *vol, int D, int H, int W, const int patch[3], co
         long nvox = p.PD*p.PH*p.PW;
         score = calloc(nvox, sizeof(float)); cnt = calloc(nvox, sizeof(float));
         in = malloc(sizeof(float) * p.pvox * slots); out = malloc(sizeof(float) * p.pvox * slots);
-        pos = malloc(sizeof(int) * 3 * slots);
+        pos = malloc(sizeof(int) * 6 * slots);   /* padded starts, then the volume origins fn is given */
         if(!score || !cnt || !in || !out || !pos) rc = -2;
     }
     if(rc == -2){
@@ -290,10 +291,10 @@ int network_foreground_prob(network *net, int decoder, float *prob, char *err, s
 
 typedef struct { network *net; int decoder; progress *pg; long done, total; } net_ctx;
 
-static int net_window_fn(void *ctx, float *in, int n, int slots, float *prob, char *err, size_t errlen)
+static int net_window_fn(void *ctx, float *in, const int *origin, int n, int slots, float *prob, char *err, size_t errlen)
 {
     net_ctx *c = ctx;
-    (void)slots;
+    (void)slots; (void)origin;
     network_predict(c->net, in);   /* train = 0 inside: dropout off, batch norm on rolling statistics */
     int r = network_foreground_prob(c->net, c->decoder, prob, err, errlen);
     c->done += n;

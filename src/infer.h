@@ -15,8 +15,9 @@ int sw_starts(int size, int patch, int stride, int *starts);
 
 /* Computes foreground probabilities of n windows: `in` holds `slots` windows of patch voxels each
  * (1 channel, idx = w + W*(h + H*d)), windows n..slots-1 are zero filler; writes slots*patch values to prob.
+ * origin[3*b .. 3*b+2] is window b's first voxel (d, h, w) in the volume (negative where the volume is padded).
  * Returns 0, or -1 with err. */
-typedef int (*sw_fn)(void *ctx, float *in, int n, int slots, float *prob, char *err, size_t errlen);
+typedef int (*sw_fn)(void *ctx, float *in, const int *origin, int n, int slots, float *prob, char *err, size_t errlen);
 
 /* Sliding window over a D x H x W volume with windows pd x ph x pw (= patch[0..2]) and strides stride[0..2]
  * (along d, h, w). A volume smaller than the window along an axis is zero padded to the window size, the

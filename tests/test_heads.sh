@@ -18,10 +18,16 @@ img="$T/synth/case_000/image.nii.gz"
 out=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" "$T/synth/case_001/image.nii.gz" 2>&1); rc=$?
 last=$(printf '%s\n' "$out" | tail -1)
 v() { printf '%s\n' "$last" | tr ' ' '\n' | grep "^$1=" | cut -d= -f2; }
-if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^all volumes: 262144 voxels in the windows$' \
+if [ $rc -eq 0 ] && printf '%s\n' "$out" | grep -q '^all volumes: 262144 voxels$' \
    && awk -v a="$(v seg_a)" -v b="$(v sdf_b)" -v g="$(v agree_a)" -v m1="$(v mask1)" -v m2="$(v mask2)" \
       'BEGIN{exit !(a != "" && a >= 0 && a <= 1 && b >= 0 && b <= 1 && g >= 0 && g <= 1 && m1 >= 0 && m1 <= m2 && m2 <= 1)}'; then
   echo "PASS heads_shares"; else echo "FAIL heads_shares (rc $rc: $last)"; printf '%s\n' "$out" | tail -5; fi
+
+# a volume smaller than the window, and one the windows overlap in: each voxel of the volume counted once
+$D seg3d synth "$T/small" 1 -size 8 12 12 -seed 5 > /dev/null 2>&1
+n1=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$T/small/case_000/image.nii.gz" 2>&1 | sed -n 's/.*: \([0-9]*\) voxels$/\1/p' | head -1)
+n2=$($D seg3d heads cfg/dbisl-tiny.cfg "$W" "$img" -stride 8 16 16 2>&1 | sed -n 's/.*: \([0-9]*\) voxels$/\1/p' | head -1)
+if [ "$n1" = 1152 ] && [ "$n2" = 131072 ]; then echo "PASS heads_voxels_counted_once"; else echo "FAIL heads_voxels_counted_once (small volume $n1 of 1152, overlapping windows $n2 of 131072)"; fi
 
 # a one-decoder network: the second decoder's values and the masks are nan, not 0
 $D seg3d train "$T/synth/synth.data" cfg/sup-tiny.cfg -max_batches 1 -clear -nogpu > /dev/null 2>&1; rc=$?

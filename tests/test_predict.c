@@ -41,12 +41,21 @@ static void test_sw_starts_dtc(void)
 static int g_patch[3];
 static long g_calls;
 static float gfun(float x, long local){ return 0.5f + 0.45f*sinf(0.37f*x + 0.11f*(float)local); }
-static int fake_fn(void *ctx, float *in, int n, int slots, float *prob, char *err, size_t errlen)
+static int g_dims[3];
+static long g_origin_bad;   /* window voxels whose value is not the volume's at origin + offset (vol[i] = i + 1, padding 0) */
+static int fake_fn(void *ctx, float *in, const int *origin, int n, int slots, float *prob, char *err, size_t errlen)
 {
     long pv = (long)g_patch[0]*g_patch[1]*g_patch[2], i;
     int b;
     (void)ctx; (void)err; (void)errlen;
     ++g_calls;
+    for(b = 0; b < n; ++b) for(i = 0; i < pv; ++i){
+        int w = (int)(i % g_patch[2]), h = (int)(i / g_patch[2] % g_patch[1]), d = (int)(i / ((long)g_patch[2] * g_patch[1]));
+        int z = origin[3*b] + d, y = origin[3*b+1] + h, x = origin[3*b+2] + w;
+        int inside = z >= 0 && z < g_dims[0] && y >= 0 && y < g_dims[1] && x >= 0 && x < g_dims[2];
+        float want = inside ? (float)(x + (long)g_dims[2] * (y + (long)g_dims[1] * z) + 1) : 0.f;
+        if(in[b*pv + i] != want) ++g_origin_bad;
+    }
     for(b = n; b < slots; ++b) for(i = 0; i < pv; ++i) if(in[b*pv + i] != 0) return -1;  /* filler must be zeros */
     for(b = 0; b < slots; ++b) for(i = 0; i < pv; ++i) prob[b*pv + i] = gfun(in[b*pv + i], i);
     return 0;
@@ -113,9 +122,11 @@ static void test_sliding_window_vs_brute(void)
         float *p2 = malloc(n*sizeof(float)), *c2 = malloc(n*sizeof(float));
         for(i = 0; i < n; ++i) vol[i] = (float)(i + 1);   /* unique, non-zero: the padding is recognisable */
         memcpy(g_patch, patch, sizeof(patch));
-        g_calls = 0;
+        g_dims[0] = D; g_dims[1] = H; g_dims[2] = W;
+        g_calls = 0; g_origin_bad = 0;
         char err[256] = "";
         CHECK_MSG(sliding_window(vol, D, H, W, patch, st, slots, fake_fn, 0, p1, c1, err, sizeof(err)) == 0, "%s", err);
+        CHECK_MSG(g_origin_bad == 0, "case %d slots %d: %ld window voxels are not the volume's at the origin given", ci, slots, g_origin_bad);
         brute_sw(vol, D, H, W, patch, st, p2, c2);
         int a, nwin = 1, dims[3] = { D, H, W };
         for(a = 0; a < 3; ++a) nwin *= sw_starts(dims[a] > patch[a] ? dims[a] : patch[a], patch[a], st[a], 0);
