@@ -230,12 +230,50 @@ static int nifti_to_floats(const char *path, const nifti_image *nim, size_t n, f
     return 0;
 }
 
+/* The header's dim[] and datatype, checked before nifti_clib converts it (which prints its own "** ERROR" line for
+ * these): 1 to 7 dimensions of at least one voxel each, a NIfTI datatype. 0 (or no header to read: nifti_image_read
+ * reports that), or -1 with err naming the file and the value. */
+static int check_header_dims(const char *path, char *err, size_t errlen)
+{
+    int nver = 0, a;
+    void *h = nifti_read_header(path, &nver, 0);
+    if(!h) return 0;
+    int64_t dim[8];
+    int dtype;
+    if(nver == 2){
+        nifti_2_header *h2 = h;
+        if(h2->sizeof_hdr != 540){ nifti_swap_8bytes(8, h2->dim); nifti_swap_2bytes(1, &h2->datatype); }
+        for(a = 0; a < 8; ++a) dim[a] = h2->dim[a];
+        dtype = h2->datatype;
+    } else {
+        nifti_1_header *h1 = h;
+        if(h1->sizeof_hdr != 348){ nifti_swap_2bytes(8, h1->dim); nifti_swap_2bytes(1, &h1->datatype); }
+        for(a = 0; a < 8; ++a) dim[a] = h1->dim[a];
+        dtype = h1->datatype;
+    }
+    free(h);
+    if(dim[0] < 1 || dim[0] > 7){
+        snprintf(err, errlen, "%s: dim[0] = %lld: a NIfTI header gives 1 to 7 dimensions (corrupt header)", path, (long long)dim[0]);
+        return -1;
+    }
+    for(a = 1; a <= dim[0]; ++a) if(dim[a] < 1){
+        snprintf(err, errlen, "%s: dim[%d] = %lld: each dimension holds at least one voxel (corrupt header)", path, a, (long long)dim[a]);
+        return -1;
+    }
+    if(!nifti_is_valid_datatype(dtype)){
+        snprintf(err, errlen, "%s: datatype %d is not a NIfTI datatype (corrupt header)", path, dtype);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
 {
     FILE *fp = fopen(path, "rb");
     if(!fp){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
     fclose(fp);
     nifti_quiet();
+    if(check_header_dims(path, err, errlen)) return -1;
     nifti_image *nim = nifti_image_read(path, 0);
     if(!nim){
         /* zlib may meet a corrupt or cut stream while nifti_clib reads the header: say so rather than blame the header */

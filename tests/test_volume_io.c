@@ -145,17 +145,17 @@ static void test_write_keeps_geometry(void)
     volume_free(&ref);
 }
 
-/* volume_read with stderr sent to a file: what it printed (NULL when the read failed) */
-static const char *read_noting(const char *path, volume *v)
+/* volume_read with stderr sent to a file: what it printed, its return code in *rc and its error in err */
+static const char *read_said(const char *path, volume *v, char *err, size_t errlen, int *rc)
 {
     static char buf[2048];
-    char err[512];
     FILE *f = fopen(OUT "/stderr.txt", "w+");
+    *rc = -2;
     if(!f) return NULL;
     fflush(stderr);
     int saved = dup(2);
     dup2(fileno(f), 2);
-    int rc = volume_read(path, NULL, v, err, sizeof(err));
+    *rc = volume_read(path, NULL, v, err, errlen);
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
@@ -163,7 +163,16 @@ static const char *read_noting(const char *path, volume *v)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     buf[n] = 0;
     fclose(f);
-    return rc == 0 ? buf : NULL;
+    return buf;
+}
+
+/* what a successful volume_read printed (NULL when the read failed) */
+static const char *read_noting(const char *path, volume *v)
+{
+    char err[512];
+    int rc;
+    const char *said = read_said(path, v, err, sizeof(err), &rc);
+    return rc == 0 ? said : NULL;
 }
 
 static void test_identity_geometry_spacing(void)
@@ -252,6 +261,21 @@ static void test_corrupt_files(void)
     f = fopen(OUT "/trunc.nii", "wb"); fwrite(buf, 1, 352 + 1000, f); fclose(f);
     CHECK(volume_read(OUT "/trunc.nii", NULL, &v, err, sizeof(err)) == -1);
     CHECK_MSG(strstr(err, "trunc.nii") != NULL, "%s", err);
+    /* dim[0] = 8, dim[2] = 0, datatype 3: refused naming the value, without nifti_clib's own "** ERROR" line */
+    static const struct { int at; short val; const char *said; } bad[] = {
+        {40, 8, "dim[0] = 8: a NIfTI header gives 1 to 7 dimensions"}, {44, 0, "dim[2] = 0: each dimension holds at least one voxel"},
+        {70, 3, "datatype 3 is not a NIfTI datatype"}};
+    size_t k;
+    for(k = 0; k < sizeof(bad) / sizeof(bad[0]); ++k){
+        char b2[4096];
+        memcpy(b2, buf, n);
+        memcpy(b2 + bad[k].at, &bad[k].val, sizeof(short));
+        f = fopen(OUT "/baddim.nii", "wb"); fwrite(b2, 1, n, f); fclose(f);
+        int rc;
+        const char *said = read_said(OUT "/baddim.nii", &v, err, sizeof(err), &rc);
+        CHECK_MSG(rc == -1 && strstr(err, "baddim.nii: ") && strstr(err, bad[k].said), "%s", err);
+        CHECK_MSG(said && !strstr(said, "** ERROR"), "nifti_clib printed: %s", said ? said : "");
+    }
     /* truncated .nii.gz */
     CHECK(write_raw(OUT "/full.nii.gz", DT_FLOAT32, 16, 16, 16, 1, 1, 0, 1009) == 0);
     f = fopen(OUT "/full.nii.gz", "rb");
