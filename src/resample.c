@@ -79,6 +79,9 @@ int seg3d_resample(int argc, char **argv)
                 axis[0] == 'x' ? in.nx : axis[0] == 'y' ? in.ny : in.nz, in.nx, in.ny, in.nz);
         volume_free(&in); return 1;
     }
+    if(in.nx % f || in.ny % f || in.nz % f)
+        fprintf(stderr, "note: %s: %d x %d x %d is not a multiple of %lld on every axis: the last %lld x %lld x %lld voxels (x, y, z) "
+                "make no block and are left out\n", argv[3], in.nx, in.ny, in.nz, f, in.nx % f, in.ny % f, in.nz % f);
     if(volume_downsample(&in, (int)f, is_label, &out)){ fprintf(stderr, "error: out of memory\n"); volume_free(&in); return 1; }
     if(zscore) volume_zscore(&out);
     int rc = volume_write(argv[4], &out, NULL, is_label, err, sizeof(err));

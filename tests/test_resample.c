@@ -111,6 +111,15 @@ static void test_label_and_factor_3_geometry(void)
     int rc;
     CHECK_MSG(run(OUT "/rot.nii.gz " OUT "/lab3.nii.gz 3 -label", &rc) == 0, "exit %d (see " OUT "/cmd.err)", rc);
     if(!rc) check_geometry(OUT "/lab3.nii.gz", 3);
+    /* the voxels that make no whole block are named in a note */
+    char want[160], said[1024] = "";
+    snprintf(want, sizeof(want), "is not a multiple of 3 on every axis: the last %d x %d x %d voxels (x, y, z) make no block",
+             NX % 3, NY % 3, NZ % 3);
+    FILE *f = fopen(OUT "/cmd.err", "r");
+    size_t n = f ? fread(said, 1, sizeof(said) - 1, f) : 0;
+    said[n] = 0;
+    if(f) fclose(f);
+    CHECK_MSG((NX % 3 || NY % 3 || NZ % 3) ? strstr(said, want) != NULL : strstr(said, "make no block") == NULL, "stderr: %s", said);
 }
 
 static void test_factor_above_a_dimension_refused(void)
