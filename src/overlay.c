@@ -16,17 +16,17 @@ void overlay_layout(int nx, int ny, int nz, float dx, float dy, float dz, int *L
     if(ez > emax) emax = ez;
     if(dz < smin) smin = dz;
     if(nz > nmax) nmax = nz;
-    double cap = nmax > OVERLAY_PANEL ? nmax : OVERLAY_PANEL;
+    double cap = 4.0 * nmax > OVERLAY_PANEL ? 4.0 * nmax : OVERLAY_PANEL;
     if(cap > OVERLAY_PANEL_MAX) cap = OVERLAY_PANEL_MAX;
     double ppmm = OVERLAY_PANEL / emax;
     if(1.0 / smin > ppmm) ppmm = 1.0 / smin;
-    if(ppmm * emax > cap) ppmm = cap / emax;
+    if(!(ppmm * emax <= cap)) ppmm = cap / emax;   /* also when a spacing is 0, inf or NaN */
     const double ext[3] = { ex, ey, ez };
     const int n[3] = { nx, ny, nz };
     int *L[3] = { Lx, Ly, Lz }, a;
     for(a = 0; a < 3; ++a){
         double lo = n[a] < cap ? n[a] : cap, l = ext[a] * ppmm;
-        *L[a] = (int)lround(l > cap ? cap : l < lo ? lo : l);
+        *L[a] = (int)lround(!(l <= cap) ? cap : l < lo ? lo : l);
     }
     *width = 4 * OVERLAY_GAP + 2 * *Lx + *Ly;
     *height = OVERLAY_HEADER + (*Ly > *Lz ? *Ly : *Lz) + OVERLAY_GAP;

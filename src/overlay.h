@@ -14,10 +14,11 @@
 #define OVERLAY_LINE 2                      /* outline width */
 
 /* Pixel size of the three panels of a volume (nx x ny x nz voxels of dx x dy x dz mm), and of the whole picture.
- * ppmm = max(OVERLAY_PANEL / longest extent in mm, 1 / smallest spacing): at least one pixel per voxel, except
- * that the longest side is at most cap = min(max(OVERLAY_PANEL, most voxels along an axis), OVERLAY_PANEL_MAX) pixels.
- * Lx = round(nx*dx*ppmm), Ly, Lz likewise, each clamped to [min(voxels along its axis, cap), cap]: a very anisotropic
- * spacing gives a bounded picture in which every voxel still shows where the cap allows; panels left to right: axial (x right, y up) Lx x Ly,
+ * ppmm = max(OVERLAY_PANEL / longest extent in mm, 1 / smallest spacing): drawn to scale with at least one pixel per
+ * voxel, except that the longest side is at most cap = min(max(OVERLAY_PANEL, 4 x most voxels along an axis),
+ * OVERLAY_PANEL_MAX) pixels (a thick-slice CT, 512 x 512 x 400 voxels of 0.8 x 0.8 x 2.5 mm, is 512 x 512 x 1250, to
+ * scale). Lx = round(nx*dx*ppmm), Ly, Lz likewise, each clamped to [min(voxels along its axis, cap), cap]: a spacing
+ * anisotropic beyond that gives a bounded picture in which every voxel still shows; panels left to right: axial (x right, y up) Lx x Ly,
  * coronal (x right, z up) Lx x Lz, sagittal (y right, z up) Ly x Lz;
  * width = 4*GAP + 2*Lx + Ly, height = HEADER + max(Ly, Lz) + GAP. */
 void overlay_layout(int nx, int ny, int nz, float dx, float dy, float dz, int *Lx, int *Ly, int *Lz, int *width, int *height);

@@ -240,6 +240,11 @@ static int check_header_dims(const char *path, char *err, size_t errlen)
     if(!h) return 0;
     int64_t dim[8];
     int dtype;
+    const char *magic = nver == 2 ? ((nifti_2_header *)h)->magic : ((nifti_1_header *)h)->magic;
+    if(memcmp(magic, "n+1", 4) && memcmp(magic, "ni1", 4) && memcmp(magic, "n+2", 4) && memcmp(magic, "ni2", 4)){
+        free(h);
+        return 0;   /* no NIfTI magic: not a NIfTI header at all, which nifti_image_read reports as such */
+    }
     if(nver == 2){
         nifti_2_header *h2 = h;
         if(h2->sizeof_hdr != 540){ nifti_swap_8bytes(8, h2->dim); nifti_swap_2bytes(1, &h2->datatype); }

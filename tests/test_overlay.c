@@ -69,6 +69,11 @@ static void test_overlay_layout(void)
     /* a large volume keeps at least one pixel per voxel */
     overlay_layout(500, 400, 100, 1, 1, 1, &Lx, &Ly, &Lz, &W, &H);
     CHECK_MSG(Lx == 500 && Ly == 400 && Lz == 100, "%d %d %d", Lx, Ly, Lz);
+    /* thick-slice CT: drawn to scale at one pixel per 0.8 mm (z 1000 mm long, 1250 px), as thin-slice data */
+    overlay_layout(512, 512, 400, 0.8f, 0.8f, 2.5f, &Lx, &Ly, &Lz, &W, &H);
+    CHECK_MSG(Lx == 512 && Ly == 512 && Lz == 1250, "%d %d %d", Lx, Ly, Lz);
+    overlay_layout(512, 512, 75, 0.7f, 0.7f, 5, &Lx, &Ly, &Lz, &W, &H);
+    CHECK_MSG(Lx == 512 && Ly == 512 && Lz == 536, "%d %d %d", Lx, Ly, Lz);
     /* a very fine slice spacing: the longest side stays at the 320 px panel, the thin axis keeps a pixel per voxel */
     overlay_layout(32, 32, 16, 1, 1, 0.001f, &Lx, &Ly, &Lz, &W, &H);
     CHECK_MSG(Lx == 320 && Ly == 320 && Lz == 16, "%d %d %d", Lx, Ly, Lz);
