@@ -198,8 +198,9 @@ static int check_list(const char *cfg, sect *s, int layer, kv *o, int ints, int 
     return 0;
 }
 
-/* policy=steps: 'steps' ascending integers in the range of [net] step, 'scales' numbers in the range of [net] scale,
- * one scale per step (Darknet multiplies the rate by scales[i] once the batch passes steps[i]) */
+/* policy=steps: 'steps' non-decreasing integers, each -1 or in the range of [net] step (Darknet's own cfgs start with
+ * -1, a scale applied from the first batch), 'scales' numbers in the range of [net] scale, one scale per step
+ * (Darknet multiplies the rate by scales[i] once the batch reaches steps[i]) */
 static int check_steps(const char *cfg, sect *s, kv *st, kv *sc, char *err, size_t errlen)
 {
     const int layer = -1;
@@ -213,8 +214,9 @@ static int check_steps(const char *cfg, sect *s, kv *st, kv *sc, char *err, size
         char *e1, *e2;
         errno = 0;
         long x = strtol(p, &e1, 10);
-        if(errno || x < ks->lo || x > ks->hi) FAIL(st, "key 'steps': step %d is '%.*s', not an integer in [%.0f, %.0f]", i + 1, (int)strcspn(p, ","), p, ks->lo, ks->hi);
-        if(i > 0 && x <= prev) FAIL(st, "key 'steps': %ld after %ld: the steps must be in increasing order", x, prev);
+        if(errno || (x != -1 && (x < ks->lo || x > ks->hi)))
+            FAIL(st, "key 'steps': step %d is '%.*s', not -1 or an integer in [%.0f, %.0f]", i + 1, (int)strcspn(p, ","), p, ks->lo, ks->hi);
+        if(i > 0 && x < prev) FAIL(st, "key 'steps': %ld after %ld: the steps must be in increasing order", x, prev);
         double y = strtod(q, &e2);
         if(!isfinite(y) || y < kc->lo || y > kc->hi) FAIL(sc, "key 'scales': scale %d is '%.*s', not a number in [%g, %g]", i + 1, (int)strcspn(q, ","), q, kc->lo, kc->hi);
         prev = x;

@@ -337,6 +337,7 @@ static void weights_skip_note(const network *net)
 {
     int i, save = -1, load = -1;
     for(i = 0; i < net->n; ++i){
+        if(!net->layers[i].dontsave == !net->layers[i].dontload) continue;   /* both or neither: files and cfg agree */
         if(net->layers[i].dontsave && save < 0) save = i;
         if(net->layers[i].dontload && load < 0) load = i;
     }

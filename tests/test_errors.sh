@@ -205,6 +205,13 @@ if "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" >
 else echo "FAIL errors_weights_ok_control: predict with weights of the right size failed"; tail -3 "$T/stderr"; nfail=$((nfail + 1)); fi
 { hdr; f4 7; } > "$T/w_long.weights"
 check weights_other_cfg_longer "w_long\.weights: 12 bytes left after the last layer: the weights file was not written for this cfg" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_long.weights" "$vol4" "$T/p.nii.gz"
+# dontload=1 alone: the loader skips the layer, the file's bytes are left over, and the error says why; with
+# dontsave=1 as well the cfg and its files agree, and the same error carries no such note
+sed 's/^size=1$/size=1\ndontload=1/' "$T/w.cfg" > "$T/w_dontload.cfg"; sed 's/^size=1$/size=1\ndontload=1\ndontsave=1/' "$T/w.cfg" > "$T/w_both.cfg"
+check weights_dontload_note "16 bytes left after the last layer.* \(the cfg sets dontload=1 on layer 0: Darknet skips that layer when it reads a file" "$DARKNET" seg3d predict "$T/w_dontload.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz"
+"$DARKNET" seg3d predict "$T/w_both.cfg" "$T/w_ok.weights" "$vol4" "$T/p.nii.gz" > /dev/null 2> "$T/stderr"; rc=$?
+if [ $rc -eq 1 ] && grep -q "bytes left after the last layer" "$T/stderr" && ! grep -q "the cfg sets" "$T/stderr"; then echo "PASS errors_weights_dontsave_dontload_no_note"; npass=$((npass + 1))
+else echo "FAIL errors_weights_dontsave_dontload_no_note: rc $rc: $(tail -1 "$T/stderr")"; nfail=$((nfail + 1)); fi
 { hdr; f4 3; } > "$T/w_short.weights"
 check weights_truncated_mid_layer "w_short\.weights: weights file ends inside layer 0 \(conv3d\)" "$DARKNET" seg3d predict "$T/w.cfg" "$T/w_short.weights" "$vol4" "$T/p.nii.gz"
 { hdr; f4 2; printf '\000\000\300\177'; f4 1; } > "$T/w_nan.weights"   # the third parameter NaN
@@ -389,6 +396,11 @@ check cli_test_same_csv_link "-csv and -lcc_csv name the same file '.*t1\.csv' \
 check cli_test_same_csv_dangling_link "-csv and -lcc_csv name the same file '.*t_new\.csv' \(also named '.*t_new_link\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t_new.csv" -lcc_csv "$T/t_new_link.csv"
 check cli_test_same_csv_spelling "-csv and -lcc_csv name the same file '.*/t2\.csv' \(also named '.*/\./t2\.csv'\)" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -csv "$T/t2.csv" -lcc_csv "$T/./t2.csv"
 check cli_metrics_missing_file "nofile\.nii\.gz: cannot open" "$DARKNET" seg3d metrics "$T/nofile.nii.gz" "$T/img.nii"
+
+# the other side of the policy=steps rules: Darknet's own convention (a first step of -1, equal steps) is accepted
+printf '[net]\nbatch=2\nwidth=8\nheight=8\ndepth=4\nchannels=1\npolicy=steps\nsteps=-1,100,100\nscales=.1,10,.5\n\n[conv3d]\nfilters=2\nsize=3\npad=1\n' > "$T/steps_ok.cfg"
+if "$DARKNET" seg3d params "$T/steps_ok.cfg" > /dev/null 2> "$T/stderr"; then echo "PASS errors_steps_darknet_convention_accepted"; npass=$((npass + 1))
+else echo "FAIL errors_steps_darknet_convention_accepted: $(tail -1 "$T/stderr")"; nfail=$((nfail + 1)); fi
 
 echo "errors: $npass passed, $nfail failed" >&2
 [ $nfail -eq 0 ]
