@@ -89,13 +89,18 @@ int cmd_same_file(const char *a, const char *b)
     struct stat sa, sb;
     char ra[PATH_MAX], rb[PATH_MAX];
     if(!strcmp(a, b)) return 1;
-    if(stat(a, &sa) == 0 && stat(b, &sb) == 0) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if(stat(a, &sa) == 0 && stat(b, &sb) == 0){
+        /* two devices (/dev/stdout and /dev/stderr on one terminal) are written in place, each on its own */
+        if(!S_ISREG(sa.st_mode) || !S_ISREG(sb.st_mode)) return 0;
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    }
     return write_target(a, ra) == 0 && write_target(b, rb) == 0 && !strcmp(ra, rb);
 }
 
 int cmd_mkdir_p(const char *dir)
 {
     char tmp[PATH_MAX];
+    if(!*dir){ errno = ENOENT; return -1; }
     int w = snprintf(tmp, sizeof(tmp), "%s", dir);
     if(w < 0 || (size_t)w >= sizeof(tmp)){ errno = ENAMETOOLONG; return -1; }
     char *p;

@@ -132,6 +132,7 @@ static int test_save_dirs(const test_run *t)
     char path[4096];
     int i;
     if(!t->save_dir) return 0;
+    if(!t->save_dir[0]){ fprintf(stderr, "error: seg3d test -save_dir: expects a folder name, got ''\n"); return 1; }
     if(cmd_mkdir_p(t->save_dir) != 0){
         fprintf(stderr, "error: %s: cannot create the -save_dir folder: %s\n", t->save_dir, strerror(errno)); return 1;
     }

@@ -91,9 +91,10 @@ static int train_parse(train_args *a, int argc, char **argv)
                                   !strcmp(argv[i], "-seed") || !strcmp(argv[i], "-max_batches"))){
             fprintf(stderr, "error: seg3d train %s: expects a value after it\n", argv[i]); usage(); return 2;
         }
-        else if(argv[i][0] != '-'){
+        else if(argv[i][0] != '-' && !a->weights){
             fprintf(stderr, "error: seg3d train: '%s': the weights file goes right after <cfg>, before any flag\n", argv[i]); usage(); return 2;
         }
+        else if(argv[i][0] != '-'){ fprintf(stderr, "error: seg3d train: unexpected argument '%s'\n", argv[i]); usage(); return 2; }
         else { fprintf(stderr, "error: unknown argument '%s'\n", argv[i]); usage(); return 2; }
     }
     return -1;
@@ -263,8 +264,14 @@ static int train_check_paths(const train_run *r)
     size_t suffix = strlen("_final.weights.state");
     int n = snprintf(NULL, 0, "_%d.weights.state", r->net->max_batches);
     if((size_t)n > suffix) suffix = (size_t)n;
-    size_t len = strlen(r->ds->backup), fixed = 1 + strlen(r->base) + suffix;
-    if(len + fixed < PATH_MAX) return 0;   /* fixed is at most 276: base is a file name (NAME_MAX) */
+    /* a file is written under a hidden name first, ".~<pid>-" and the name (src/file_publish.c): up to 13 more */
+    size_t len = strlen(r->ds->backup), fixed = 1 + strlen(r->base) + suffix + 13;
+    if(strlen(r->base) + suffix + 13 > NAME_MAX){
+        fprintf(stderr, "error: %s: the cfg's name is too long for the run's files (%zu characters; at most %zu, so that names "
+                        "such as %s_final.weights.state fit in a file name)\n", r->a.cfgfile, strlen(r->base), (size_t)NAME_MAX - suffix - 13, r->base);
+        return 1;
+    }
+    if(len + fixed < PATH_MAX) return 0;   /* fixed is at most NAME_MAX + 1 (checked above) */
     fprintf(stderr, "error: %s: path too long (%zu characters; at most %zu, so that the run's files such as %s_final.weights.state "
                     "fit in it): backup in %s\n", r->ds->backup, len, (size_t)PATH_MAX - 1 - fixed, r->base, r->a.datafile);
     return 1;

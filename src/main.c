@@ -82,10 +82,11 @@ static int check_gpu_index_flag(int argc, char **argv)
     for(i = 1; i < argc - 1; ++i){
         if(strcmp(argv[i], "-i") != 0) continue;
         char *end, *v = argv[i + 1];
+        if(strcmp(v, "-1") == 0) return 0;   /* Darknet's own way to run on the CPU */
         errno = 0;
         long g = isdigit((unsigned char)v[0]) ? strtol(v, &end, 10) : -1;
         if(g >= 0 && !*end && errno != ERANGE && g <= INT_MAX) return 0;
-        fprintf(stderr, "error: -i %s: expected a GPU index, an integer in [0, %d] (-nogpu runs on the CPU)\n", v, INT_MAX);
+        fprintf(stderr, "error: -i %s: expected a GPU index, an integer in [0, %d], or -1 for the CPU (as -nogpu)\n", v, INT_MAX);
         return -1;
     }
     return 0;

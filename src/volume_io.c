@@ -105,8 +105,9 @@ static void note_bad_pixdim(const char *path, const nifti_image *nim)
 
 /* A single-file NIfTI keeps its voxels after the header and the 4-byte extension flag: from byte 352 (NIfTI-1) or
  * 544 (NIfTI-2) on. nifti_clib reads a smaller or non-finite vox_offset as the header's size, every voxel shifted,
- * so the raw header is read to refuse it, naming the file and the value. 0, or -1 with err. */
-static int check_vox_offset(const char *path, char *err, size_t errlen)
+ * so the raw header is read: 0 (unset, as nibabel reads it) means the first byte after the flag, with a note; any
+ * other value below that, or not finite, is refused naming the file and the value. 0 with *offset set, or -1. */
+static int check_vox_offset(const char *path, int64_t *offset, char *err, size_t errlen)
 {
     int nver = 0, least;
     double off;
@@ -125,6 +126,12 @@ static int check_vox_offset(const char *path, char *err, size_t errlen)
     }
     free(h);
     if(isfinite(off) && off >= least) return 0;
+    if(off == 0){
+        fprintf(stderr, "note: %s: vox_offset 0 (unset): the voxels are read from byte %d, after the header and its "
+                "extension flag\n", path, least);
+        *offset = least;
+        return 0;
+    }
     snprintf(err, errlen, "%s: vox_offset %g: a single-file NIfTI-%d keeps its voxels at byte %d or later, after its %d-byte "
              "header and the 4-byte extension flag (corrupt header)", path, off, nver == 2 ? 2 : 1, least, least - 4);
     return -1;
@@ -178,7 +185,9 @@ static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t
                  path, (long long)nim->nvox, nim->nbyper);
         nifti_image_free(nim); return -1;
     }
-    if(check_vox_offset(path, err, errlen)){ nifti_image_free(nim); return -1; }
+    int64_t offset = nim->iname_offset;
+    if(check_vox_offset(path, &offset, err, errlen)){ nifti_image_free(nim); return -1; }
+    nim->iname_offset = offset;
     nim->data = malloc(nbytes ? nbytes : 1);
     if(!nim->data){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
     /* raw read + byte swap rather than nifti_read_buffer, which silently turns NaN/Inf voxels into 0:

@@ -238,7 +238,8 @@ check cli_no_function "usage: .*darknet seg3d <command>" "$DARKNET"
 check cli_only_nogpu "usage: .*darknet seg3d <command>" "$DARKNET" -nogpu
 check cli_only_gpu_index "usage: .*darknet seg3d <command>" "$DARKNET" -i 0
 check cli_gpu_index_not_a_number "^error: -i x: expected a GPU index, an integer in \[0, 2147483647\]" "$DARKNET" -i x oneoff2
-check cli_gpu_index_negative "^error: -i -1: expected a GPU index" "$DARKNET" -i -1 oneoff2
+check cli_gpu_index_negative "^error: -i -2: expected a GPU index" "$DARKNET" -i -2 oneoff2
+check cli_gpu_index_cpu "usage: [^ ]*darknet oneoff2 " "$DARKNET" -i -1 oneoff2
 check cli_gpu_index_out_of_range "^error: -i 99999999999999999999: expected a GPU index" "$DARKNET" oneoff2 -i 99999999999999999999
 check cli_gpu_index_before_seg3d "-i 0: seg3d commands do not take Darknet's -i" "$DARKNET" -i 0 seg3d params cfg/dbisl-tiny.cfg
 # Darknet's own commands that read positional arguments unchecked (they crashed on a missing one)
@@ -307,6 +308,12 @@ sed "s#^backup *=.*#backup = $LB#" "$T/good.data" > "$T/lb.data"
 check cli_train_backup_path_too_long "lb/b+(/b+)*/c+: path too long \([0-9]+ characters; at most [0-9]+, so that the run's files such as tiny_final\.weights\.state fit in it\): backup in [^ ]*lb\.data" "$DARKNET" seg3d train "$T/lb.data" "$T/tiny.cfg" -max_batches 1
 if [ ! -e "$T/lb" ]; then echo "PASS errors_cli_train_backup_path_too_long_nothing_made"; npass=$((npass + 1))
 else echo "FAIL errors_cli_train_backup_path_too_long_nothing_made: $T/lb was made"; nfail=$((nfail + 1)); fi
+# a cfg whose name leaves no room in a file name for the run's files ("<name>_final.weights.state" and the hidden
+# name it is written under first) is refused before anything is made
+N=$(printf '%240s' '' | tr ' ' n); cp "$T/tiny.cfg" "$T/$N.cfg"
+check cli_train_cfg_name_too_long "$N\.cfg: the cfg's name is too long for the run's files \(240 characters; at most [0-9]+" "$DARKNET" seg3d train "$T/mb.data" "$T/$N.cfg" -max_batches 1
+check cli_test_save_dir_empty "seg3d test -save_dir: expects a folder name, got ''" "$DARKNET" seg3d test "$T/good.data" "$T/w.cfg" "$T/w_ok.weights" -save_dir ""
+check cli_train_second_weights "seg3d train: unexpected argument 'two\.weights'" "$DARKNET" seg3d train "$T/mb.data" "$T/tiny.cfg" one.weights two.weights
 LB=lb/$L/$L/$L/$L/$L/$L/$L   # 1409 characters: more than the 1200 the file names once had
 sed "s#^backup *=.*#backup = $LB#" "$T/good.data" > "$T/lb.data"
 if "$DARKNET" seg3d train "$T/lb.data" "$T/tiny.cfg" -max_batches 1 > /dev/null 2> "$T/stderr" && [ -f "$T/$LB/tiny_final.weights" ] \
