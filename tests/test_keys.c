@@ -317,17 +317,24 @@ static void test_net_reader_as_darknet(void)
     FILE *f = fopen(OUT "reader.cfg", "w");
     CHECK(f != 0);
     if(!f) return;
+    /* a comment of 4095 characters before 'last_every=3': a reader of 4096-byte pieces takes that tail as a line */
     fprintf(f, "[net]\nbatch=2\n save _every = 7\n#");
     int i;
-    for(i = 0; i < 5000; ++i) fputc('x', f);
-    fprintf(f, "last_every=3\ninfer_stride = 2, 3 ,4\n[conv3d]\nlast_every=5\n");
+    for(i = 0; i < 4094; ++i) fputc('x', f);
+    fprintf(f, "last_every=3\ninfer_stride = 2, 3 ,4\nnormalize=");
+    for(i = 0; i < 5000; ++i) fputc(' ', f);   /* a line of 5000 characters whose value, white space removed, is 'zscore' */
+    fprintf(f, "zscore\n[conv3d]\nlast_every=5\n");
     fclose(f);
     char err[512];
     int v = 0, st[3] = {0, 0, 0};
     CHECK(cfg_net_int(OUT "reader.cfg", "save_every", 1000, &v, err, sizeof(err)) == 0 && v == 7);
     CHECK_MSG(cfg_net_int(OUT "reader.cfg", "last_every", 100, &v, err, sizeof(err)) == 0 && v == 100,
-              "a comment line of 5000 characters ending in last_every=3: read %d, not the default 100", v);
+              "a comment line of 4107 characters ending in last_every=3: read %d, not the default 100", v);
     CHECK(cfg_infer_stride(OUT "reader.cfg", st, err, sizeof(err)) == 1 && st[0] == 2 && st[1] == 3 && st[2] == 4);
+    char nv[64] = "";
+    int line = 0;
+    CHECK_MSG(cfg_net_value(OUT "reader.cfg", "normalize", nv, sizeof(nv), &line, err, sizeof(err)) == 1 && !strcmp(nv, "zscore") && line == 6,
+              "normalize read as '%s' on line %d", nv, line);
 }
 
 int main(int argc, char **argv)
