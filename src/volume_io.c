@@ -81,50 +81,64 @@ static float spacing_or_one(double d)
     return spacing_usable(d) ? (float)fabs(d) : 1.f;
 }
 
-/* A header voxel size of 0, NaN, infinity or outside spacing_usable's range is no size: nifti_clib reads the first
- * three as 1, spacing_or_one all of them, so the raw header is read again to say so, once per file, naming it. */
-static void note_bad_pixdim(const char *path, const nifti_image *nim)
+/* The fields of a NIfTI-1 or -2 header the checks below read, as on disk but in this machine's byte order (nifti_clib
+ * validates and converts them only later, printing its own lines for bad ones). Read once per file. */
+typedef struct {
+    int nver;            /* 1 or 2; 0: no header could be read */
+    int magic;           /* the header has NIfTI's magic ("n+1", "ni1", "n+2", "ni2") */
+    int64_t dim[8];
+    int dtype;
+    double pixdim[8], vox_offset;
+} raw_header;
+
+static void raw_header_read(const char *path, raw_header *r)
 {
-    int nver = 0, a;
-    double got[4] = {0, nim->dx, nim->dy, nim->dz};
-    if(spacing_usable(got[1]) && spacing_usable(got[2]) && spacing_usable(got[3]) && got[1] != 1 && got[2] != 1 && got[3] != 1) return;
-    void *h = nifti_read_header(path, &nver, 0);
-    if(!h) return;
-    /* nifti_read_header leaves a byte-swapped header as it is on disk: sizeof_hdr then reads other than 348 / 540 */
-    int swapped = nver == 2 ? ((nifti_2_header *)h)->sizeof_hdr != 540 : ((nifti_1_header *)h)->sizeof_hdr != 348;
-    if(swapped && nver == 2) nifti_swap_8bytes(8, ((nifti_2_header *)h)->pixdim);
-    else if(swapped) nifti_swap_4bytes(8, ((nifti_1_header *)h)->pixdim);
-    for(a = 1; a <= 3 && a <= nim->dim[0]; ++a){
-        double d = nver == 2 ? ((nifti_2_header *)h)->pixdim[a] : ((nifti_1_header *)h)->pixdim[a];
-        if(!spacing_usable(d))
-            fprintf(stderr, "note: %s: pixdim[%d] = %g is not a voxel size; 1 mm is used along that axis (distances in mm "
-                    "and volumes in mL assume it)\n", path, a, d);
+    int a;
+    memset(r, 0, sizeof(*r));
+    void *h = nifti_read_header(path, &r->nver, 0);
+    if(!h){ r->nver = 0; return; }
+    if(r->nver == 2){
+        nifti_2_header *h2 = h;
+        if(h2->sizeof_hdr != 540){   /* nifti_read_header leaves a byte-swapped header as it is on disk */
+            nifti_swap_8bytes(8, h2->dim); nifti_swap_2bytes(1, &h2->datatype);
+            nifti_swap_8bytes(8, h2->pixdim); nifti_swap_8bytes(1, &h2->vox_offset);
+        }
+        for(a = 0; a < 8; ++a){ r->dim[a] = h2->dim[a]; r->pixdim[a] = h2->pixdim[a]; }
+        r->dtype = h2->datatype; r->vox_offset = (double)h2->vox_offset;
+        r->magic = !memcmp(h2->magic, "n+2", 4) || !memcmp(h2->magic, "ni2", 4);
+    } else {
+        nifti_1_header *h1 = h;
+        if(h1->sizeof_hdr != 348){
+            nifti_swap_2bytes(8, h1->dim); nifti_swap_2bytes(1, &h1->datatype);
+            nifti_swap_4bytes(8, h1->pixdim); nifti_swap_4bytes(1, &h1->vox_offset);
+        }
+        for(a = 0; a < 8; ++a){ r->dim[a] = h1->dim[a]; r->pixdim[a] = h1->pixdim[a]; }
+        r->dtype = h1->datatype; r->vox_offset = h1->vox_offset;
+        r->magic = !memcmp(h1->magic, "n+1", 4) || !memcmp(h1->magic, "ni1", 4);
     }
     free(h);
+}
+
+/* A header voxel size of 0, NaN, infinity or outside spacing_usable's range is no size: nifti_clib reads the first
+ * three as 1, spacing_or_one all of them; said once per file, naming it. */
+static void note_bad_pixdim(const char *path, const raw_header *r, const nifti_image *nim)
+{
+    int a;
+    for(a = 1; a <= 3 && a <= nim->dim[0] && r->nver; ++a)
+        if(!spacing_usable(r->pixdim[a]))
+            fprintf(stderr, "note: %s: pixdim[%d] = %g is not a voxel size; 1 mm is used along that axis (distances in mm "
+                    "and volumes in mL assume it)\n", path, a, r->pixdim[a]);
 }
 
 /* A single-file NIfTI keeps its voxels after the header and the 4-byte extension flag: from byte 352 (NIfTI-1) or
  * 544 (NIfTI-2) on. nifti_clib reads a smaller or non-finite vox_offset as the header's size, every voxel shifted,
  * so the raw header is read: 0 (unset, as nibabel reads it) means the first byte after the flag, with a note; any
  * other value below that, or not finite, is refused naming the file and the value. 0 with *offset set, or -1. */
-static int check_vox_offset(const char *path, int64_t *offset, char *err, size_t errlen)
+static int check_vox_offset(const char *path, const raw_header *r, int64_t *offset, char *err, size_t errlen)
 {
-    int nver = 0, least;
-    double off;
-    void *h = nifti_read_header(path, &nver, 0);
-    if(!h) return 0;   /* nifti_image_read has read it: nothing more to learn here */
-    if(nver == 2){
-        nifti_2_header *h2 = h;
-        int64_t o = h2->vox_offset;
-        if(h2->sizeof_hdr != 540) nifti_swap_8bytes(1, &o);
-        off = (double)o; least = 544;
-    } else {
-        nifti_1_header *h1 = h;
-        float o = h1->vox_offset;
-        if(h1->sizeof_hdr != 348) nifti_swap_4bytes(1, &o);
-        off = o; least = 352;
-    }
-    free(h);
+    int least = r->nver == 2 ? 544 : 352;
+    double off = r->vox_offset;
+    if(!r->nver) return 0;   /* nifti_image_read has read it: nothing more to learn here */
     if(isfinite(off) && off >= least) return 0;
     if(off == 0){
         fprintf(stderr, "note: %s: vox_offset 0 (unset): the voxels are read from byte %d, after the header and its "
@@ -133,7 +147,7 @@ static int check_vox_offset(const char *path, int64_t *offset, char *err, size_t
         return 0;
     }
     snprintf(err, errlen, "%s: vox_offset %g: a single-file NIfTI-%d keeps its voxels at byte %d or later, after its %d-byte "
-             "header and the 4-byte extension flag (corrupt header)", path, off, nver == 2 ? 2 : 1, least, least - 4);
+             "header and the 4-byte extension flag (corrupt header)", path, off, r->nver == 2 ? 2 : 1, least, least - 4);
     return -1;
 }
 
@@ -172,8 +186,9 @@ static int gz_read_data(const char *path, int64_t offset, void *buf, size_t nbyt
     return errnum == Z_OK && done == nbytes ? 0 : -1;
 }
 
-/* Reads the voxel data of a single-file NIfTI whose header nim holds into nim->data, unconverted; on failure frees nim. */
-static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t errlen)
+/* Reads the voxel data of a single-file NIfTI whose header nim (and r, raw) holds into nim->data, unconverted; on
+ * failure frees nim. */
+static int nifti_read_data(const char *path, const raw_header *r, nifti_image *nim, char *err, size_t errlen)
 {
     size_t nbytes = (size_t)nim->nvox * nim->nbyper;
     int ok = 0, gz = nifti_is_gzfile(path);
@@ -186,7 +201,7 @@ static int nifti_read_data(const char *path, nifti_image *nim, char *err, size_t
         nifti_image_free(nim); return -1;
     }
     int64_t offset = nim->iname_offset;
-    if(check_vox_offset(path, &offset, err, errlen)){ nifti_image_free(nim); return -1; }
+    if(check_vox_offset(path, r, &offset, err, errlen)){ nifti_image_free(nim); return -1; }
     nim->iname_offset = offset;
     nim->data = malloc(nbytes ? nbytes : 1);
     if(!nim->data){ snprintf(err, errlen, "%s: out of memory", path); nifti_image_free(nim); return -1; }
@@ -242,30 +257,11 @@ static int nifti_to_floats(const char *path, const nifti_image *nim, size_t n, f
 /* The header's dim[] and datatype, checked before nifti_clib converts it (which prints its own "** ERROR" line for
  * these): 1 to 7 dimensions of at least one voxel each, a NIfTI datatype. 0 (or no header to read: nifti_image_read
  * reports that), or -1 with err naming the file and the value. */
-static int check_header_dims(const char *path, char *err, size_t errlen)
+static int check_header_dims(const char *path, const raw_header *r, char *err, size_t errlen)
 {
-    int nver = 0, a;
-    void *h = nifti_read_header(path, &nver, 0);
-    if(!h) return 0;
-    int64_t dim[8];
-    int dtype;
-    const char *magic = nver == 2 ? ((nifti_2_header *)h)->magic : ((nifti_1_header *)h)->magic;
-    if(memcmp(magic, "n+1", 4) && memcmp(magic, "ni1", 4) && memcmp(magic, "n+2", 4) && memcmp(magic, "ni2", 4)){
-        free(h);
-        return 0;   /* no NIfTI magic: not a NIfTI header at all, which nifti_image_read reports as such */
-    }
-    if(nver == 2){
-        nifti_2_header *h2 = h;
-        if(h2->sizeof_hdr != 540){ nifti_swap_8bytes(8, h2->dim); nifti_swap_2bytes(1, &h2->datatype); }
-        for(a = 0; a < 8; ++a) dim[a] = h2->dim[a];
-        dtype = h2->datatype;
-    } else {
-        nifti_1_header *h1 = h;
-        if(h1->sizeof_hdr != 348){ nifti_swap_2bytes(8, h1->dim); nifti_swap_2bytes(1, &h1->datatype); }
-        for(a = 0; a < 8; ++a) dim[a] = h1->dim[a];
-        dtype = h1->datatype;
-    }
-    free(h);
+    const int64_t *dim = r->dim;
+    int a;
+    if(!r->nver || !r->magic) return 0;   /* no NIfTI header at all, which nifti_image_read reports as such */
     if(dim[0] < 1 || dim[0] > 7){
         snprintf(err, errlen, "%s: dim[0] = %lld: a NIfTI header gives 1 to 7 dimensions (corrupt header)", path, (long long)dim[0]);
         return -1;
@@ -274,8 +270,8 @@ static int check_header_dims(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: dim[%d] = %lld: each dimension holds at least one voxel (corrupt header)", path, a, (long long)dim[a]);
         return -1;
     }
-    if(!nifti_is_valid_datatype(dtype)){
-        snprintf(err, errlen, "%s: datatype %d is not a NIfTI datatype (corrupt header)", path, dtype);
+    if(!nifti_is_valid_datatype(r->dtype)){
+        snprintf(err, errlen, "%s: datatype %d is not a NIfTI datatype (corrupt header)", path, r->dtype);
         return -1;
     }
     return 0;
@@ -287,7 +283,9 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
     if(!fp){ snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno)); return -1; }
     fclose(fp);
     nifti_quiet();
-    if(check_header_dims(path, err, errlen)) return -1;
+    raw_header rh;
+    raw_header_read(path, &rh);
+    if(check_header_dims(path, &rh, err, errlen)) return -1;
     nifti_image *nim = nifti_image_read(path, 0);
     if(!nim){
         /* zlib may meet a corrupt or cut stream while nifti_clib reads the header: say so rather than blame the header */
@@ -302,7 +300,7 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
         snprintf(err, errlen, "%s: not a single-file NIfTI (.hdr/.img pairs are not supported)", path);
         nifti_image_free(nim); return -1;
     }
-    if(nifti_read_data(path, nim, err, errlen)) return -1;
+    if(nifti_read_data(path, &rh, nim, err, errlen)) return -1;
     int64_t frames = 1;
     int a;
     for(a = 4; a <= 7 && a <= nim->dim[0]; ++a) frames *= nim->dim[a] > 0 ? nim->dim[a] : 1;
@@ -322,7 +320,7 @@ static int read_nifti(const char *path, volume *v, char *err, size_t errlen)
     if(nifti_to_floats(path, nim, n, out, err, errlen)){ free(out); nifti_image_free(nim); return -1; }
     memset(v, 0, sizeof(*v));
     v->nx = (int)nx; v->ny = (int)ny; v->nz = (int)nz;
-    note_bad_pixdim(path, nim);
+    note_bad_pixdim(path, &rh, nim);
     v->dx = spacing_or_one(nim->dx);
     v->dy = nim->dim[0] >= 2 ? spacing_or_one(nim->dy) : 1.f;
     v->dz = nim->dim[0] >= 3 ? spacing_or_one(nim->dz) : 1.f;
